@@ -1,0 +1,170 @@
+"""The organisation tree: units, tiers, channels and who sits above whom.
+
+Pure data and lookups; loading it from YAML lives in ``service.units``. A unit has a legal
+parent (the statistical division it belongs to) and optionally a *handling* parent, because
+Kunshan's management zones overlap legal towns (the 蓬朗 area of 花桥镇 is handled by 开发区).
+Escalation, scope and triage all follow the handling parent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Tier(StrEnum):
+    village = "village"
+    town = "town"
+    city = "city"
+
+
+TIER_RANK = {Tier.village: 0, Tier.town: 1, Tier.city: 2}
+
+
+class Channel(StrEnum):
+    people = "people"  # 人民调解
+    administrative = "administrative"  # 行政调解
+    judicial = "judicial"  # 司法调解
+
+
+class UnitKind(StrEnum):
+    city_centre = "city_centre"  # 市矛调中心 / 综治中心
+    town_centre = "town_centre"  # 镇矛调中心 / 司法所
+    village_station = "village_station"  # 村/社区调委会
+    sectoral_committee = "sectoral_committee"  # 行业性专业性调委会
+    agency = "agency"  # 派出所, 人社局, 市场监管局, ...
+    court = "court"
+    court_desk = "court_desk"  # 诉讼服务中心 / 立案庭
+    procuratorate = "procuratorate"
+    petition_office = "petition_office"  # 信访局
+
+
+@dataclass(frozen=True)
+class Unit:
+    code: str
+    name: str
+    kind: UnitKind
+    tier: Tier
+    channel: Channel
+    parent_code: str | None = None
+    handling_parent_code: str | None = None
+    sector: str | None = None  # for sectoral committees: the dispute type they specialise in
+    name_en: str | None = None
+
+    @property
+    def handled_by(self) -> str | None:
+        """The unit this one reports to for escalation and supervision."""
+        return self.handling_parent_code or self.parent_code
+
+
+@dataclass
+class OrgTree:
+    """Lookups over a validated set of units (see ``service.units.config`` for validation)."""
+
+    units: dict[str, Unit]
+    _children: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _subtrees: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, units: Iterable[Unit]) -> OrgTree:
+        tree = cls({u.code: u for u in units})
+        for unit in tree.units.values():
+            if unit.handled_by is not None:
+                tree._children.setdefault(unit.handled_by, []).append(unit.code)
+        return tree
+
+    def __contains__(self, code: object) -> bool:
+        return code in self.units
+
+    def __iter__(self) -> Iterator[Unit]:
+        return iter(self.units.values())
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    def get(self, code: str) -> Unit:
+        return self.units[code]
+
+    def find(self, code: str | None) -> Unit | None:
+        return self.units.get(code) if code is not None else None
+
+    def parent(self, code: str) -> Unit | None:
+        return self.find(self.units[code].handled_by)
+
+    def ancestors(self, code: str) -> list[Unit]:
+        """Handling ancestors, nearest first (not including the unit itself)."""
+        chain: list[Unit] = []
+        seen = {code}
+        parent = self.parent(code)
+        while parent is not None and parent.code not in seen:
+            chain.append(parent)
+            seen.add(parent.code)
+            parent = self.parent(parent.code)
+        return chain
+
+    def children(self, code: str) -> list[Unit]:
+        return [self.units[c] for c in self._children.get(code, [])]
+
+    def subtree(self, code: str) -> frozenset[str]:
+        """Codes of the unit and everything handled below it."""
+        cached = self._subtrees.get(code)
+        if cached is not None:
+            return cached
+        found: set[str] = set()
+        stack = [code]
+        while stack:
+            current = stack.pop()
+            if current in found:
+                continue
+            found.add(current)
+            stack.extend(self._children.get(current, []))
+        result = frozenset(found)
+        self._subtrees[code] = result
+        return result
+
+    def is_within(self, code: str, root: str) -> bool:
+        return code == root or any(a.code == root for a in self.ancestors(code))
+
+    def town_of(self, code: str) -> Unit | None:
+        """The town centre that handles a unit (the unit itself if it is one)."""
+        unit = self.find(code)
+        if unit is None:
+            return None
+        for candidate in [unit, *self.ancestors(code)]:
+            if candidate.kind == UnitKind.town_centre:
+                return candidate
+        return None
+
+    def city_centre(self) -> Unit:
+        for unit in self.units.values():
+            if unit.kind == UnitKind.city_centre:
+                return unit
+        raise LookupError("the organisation has no city centre")
+
+    def court_desk(self) -> Unit | None:
+        return next((u for u in self.units.values() if u.kind == UnitKind.court_desk), None)
+
+    def escalation_target(self, code: str) -> Unit | None:
+        """The nearest handling ancestor of the same channel on a higher tier."""
+        unit = self.units[code]
+        for ancestor in self.ancestors(code):
+            if ancestor.channel == unit.channel and TIER_RANK[ancestor.tier] > TIER_RANK[unit.tier]:
+                return ancestor
+        return None
+
+    def sectoral_committee(self, sector: str, near: str | None = None) -> Unit | None:
+        """A committee for ``sector``: one inside the town of ``near`` if any, else a city-wide one."""
+        committees = [
+            u for u in self.units.values() if u.kind == UnitKind.sectoral_committee and u.sector == sector
+        ]
+        town = self.town_of(near) if near else None
+        if town is not None:
+            local = [u for u in committees if u.code in self.subtree(town.code)]
+            if local:
+                return local[0]
+        city_wide = [u for u in committees if u.tier == Tier.city]
+        return city_wide[0] if city_wide else None
+
+    def of_kind(self, *kinds: UnitKind) -> list[Unit]:
+        return [u for u in self.units.values() if u.kind in kinds]

@@ -1,0 +1,109 @@
+"""Codes the whole product speaks: dispute types, intake sources, flags, risk colours.
+
+The dispute-type codes follow the Ministry of Justice statistics and must stay stable: reports
+filed months apart are compared by them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DisputeType(StrEnum):
+    MARRIAGE_FAMILY = "MARRIAGE_FAMILY"
+    NEIGHBOUR = "NEIGHBOUR"
+    HOUSING_HOMESTEAD = "HOUSING_HOMESTEAD"
+    CONTRACT = "CONTRACT"
+    PRODUCTION_BUSINESS = "PRODUCTION_BUSINESS"
+    DAMAGES = "DAMAGES"
+    FOREST_LAND = "FOREST_LAND"
+    LAND_ACQUISITION_DEMOLITION = "LAND_ACQUISITION_DEMOLITION"
+    ENVIRONMENT = "ENVIRONMENT"
+    LABOUR_WAGE_ARREARS = "LABOUR_WAGE_ARREARS"
+    LABOUR_OTHER = "LABOUR_OTHER"
+    MEDICAL = "MEDICAL"
+    ROAD_TRAFFIC = "ROAD_TRAFFIC"
+    PROPERTY_MGMT = "PROPERTY_MGMT"
+    CONSUMER = "CONSUMER"
+    TOURISM = "TOURISM"
+    E_COMMERCE = "E_COMMERCE"
+    FINANCE = "FINANCE"
+    VILLAGE_AFFAIRS = "VILLAGE_AFFAIRS"
+    OTHER = "OTHER"
+
+
+DISPUTE_TYPE_LABELS: dict[DisputeType, str] = {
+    DisputeType.MARRIAGE_FAMILY: "婚姻家庭",
+    DisputeType.NEIGHBOUR: "邻里",
+    DisputeType.HOUSING_HOMESTEAD: "房屋宅基地",
+    DisputeType.CONTRACT: "合同",
+    DisputeType.PRODUCTION_BUSINESS: "生产经营",
+    DisputeType.DAMAGES: "损害赔偿",
+    DisputeType.FOREST_LAND: "山林土地",
+    DisputeType.LAND_ACQUISITION_DEMOLITION: "征地拆迁",
+    DisputeType.ENVIRONMENT: "环境污染",
+    DisputeType.LABOUR_WAGE_ARREARS: "拖欠农民工工资",
+    DisputeType.LABOUR_OTHER: "其他劳动争议",
+    DisputeType.MEDICAL: "医疗",
+    DisputeType.ROAD_TRAFFIC: "道路交通事故",
+    DisputeType.PROPERTY_MGMT: "物业",
+    DisputeType.CONSUMER: "消费",
+    DisputeType.TOURISM: "旅游",
+    DisputeType.E_COMMERCE: "电子商务",
+    DisputeType.FINANCE: "金融",
+    DisputeType.VILLAGE_AFFAIRS: "村务管理",
+    DisputeType.OTHER: "其他",
+}
+
+
+class Source(StrEnum):
+    """How a dispute reached the network (intake source)."""
+
+    self_initiated = "self_initiated"  # 主动排查
+    application = "application"  # 依申请
+    court = "court"  # 法院移送/委托
+    procuratorate = "procuratorate"  # 检察院
+    police = "police"  # 公安派出所
+    petition_office = "petition_office"  # 信访部门
+    other_department = "other_department"  # 其他部门
+
+
+SOURCE_LABELS: dict[Source, str] = {
+    Source.self_initiated: "主动排查",
+    Source.application: "依申请",
+    Source.court: "法院移送",
+    Source.procuratorate: "检察院移送",
+    Source.police: "公安移送",
+    Source.petition_office: "信访移送",
+    Source.other_department: "其他部门移送",
+}
+
+
+class Flag(StrEnum):
+    cross_area = "cross_area"  # 跨区域
+    criminal_risk = "criminal_risk"  # 民转刑风险
+    group_dispute = "group_dispute"  # 群体性
+    repeat_petition = "repeat_petition"  # 重复信访
+
+
+FLAG_LABELS: dict[Flag, str] = {
+    Flag.cross_area: "跨区域",
+    Flag.criminal_risk: "民转刑风险",
+    Flag.group_dispute: "群体性纠纷",
+    Flag.repeat_petition: "重复信访",
+}
+
+
+class RiskColour(StrEnum):
+    green = "green"
+    yellow = "yellow"
+    orange = "orange"
+    red = "red"
+
+
+RISK_LABELS: dict[RiskColour, str] = {
+    RiskColour.green: "绿色(一般)",
+    RiskColour.yellow: "黄色(较大)",
+    RiskColour.orange: "橙色(重大)",
+    RiskColour.red: "红色(特别重大)",
+}
