@@ -107,3 +107,47 @@ RISK_LABELS: dict[RiskColour, str] = {
     RiskColour.orange: "橙色(重大)",
     RiskColour.red: "红色(特别重大)",
 }
+
+
+class PartyRole(StrEnum):
+    applicant = "applicant"  # 申请人
+    respondent = "respondent"  # 被申请人
+    third_party = "third_party"  # 第三人
+
+
+class PartyKind(StrEnum):
+    person = "person"
+    organisation = "organisation"
+
+
+class IdType(StrEnum):
+    resident_id = "resident_id"  # 居民身份证
+    passport = "passport"
+    hk_macau_permit = "hk_macau_permit"  # 港澳居民来往内地通行证
+    taiwan_permit = "taiwan_permit"  # 台湾居民来往大陆通行证
+    foreign_permanent_id = "foreign_permanent_id"  # 外国人永久居留身份证
+    uscc = "uscc"  # 统一社会信用代码 (organisations)
+    other = "other"
+
+
+class ReferralKind(StrEnum):
+    """Hand-offs between channels (三调联动, 诉调对接); see PRODUCT.md."""
+
+    police = "police"  # 警调对接
+    petition = "petition"  # 访调对接
+    procuratorate = "procuratorate"  # 检调对接
+    court_delegation = "court_delegation"  # 委托调解 (post-filing)
+    court_assignment = "court_assignment"  # 委派调解 (pre-filing, legacy)
+    administrative = "administrative"  # 行政移送
+    sectoral = "sectoral"  # 专业调解移送
+    judicial_confirmation = "judicial_confirmation"  # 司法确认
+
+
+class AgreementForm(StrEnum):
+    oral = "oral"
+    written = "written"
+
+
+class CourtProcedure(StrEnum):
+    ordinary = "ordinary"  # 普通程序: 15 days
+    simplified = "simplified"  # 简易程序: 7 days

@@ -1,0 +1,107 @@
+"""Cases, their parties and their append-only audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from service.db import JSONType, UTCDateTime
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_unit_state", "unit_code", "state"),
+        Index("ix_cases_state", "state"),
+        Index("ix_cases_created_at", "created_at"),
+        Index("ix_cases_dispute_type", "dispute_type"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True))
+    number: str = Field(max_length=32, unique=True)
+    dispute_type: str = Field(max_length=40)
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    location_code: str = Field(sa_column=Column(String(32), ForeignKey("unit.code"), nullable=False))
+    amount_yuan: Decimal | None = Field(default=None, sa_column=Column(Numeric(16, 2), nullable=True))
+    people_involved: int = 1
+    flag_cross_area: bool = False
+    flag_criminal_risk: bool = False
+    flag_group_dispute: bool = False
+    flag_repeat_petition: bool = False
+    source: str = Field(max_length=32)
+    risk: str = Field(max_length=16)
+    unit_code: str = Field(sa_column=Column(String(32), ForeignKey("unit.code"), nullable=False))
+    tier: str = Field(max_length=16)
+    channel: str = Field(max_length=16)
+    state: str = Field(max_length=16)
+    outcome: str | None = Field(default=None, max_length=32)
+    termination_reason: str | None = Field(default=None, max_length=32)
+    returns_to_code: str | None = Field(default=None, max_length=32)
+    court_linked: bool = False
+    triage: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    agreement: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
+    registered_by: str = Field(max_length=64)
+    registered_unit_code: str = Field(max_length=32)
+    version: int = 1
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class Party(SQLModel, table=True):
+    __tablename__ = "party"
+    __table_args__ = (Index("ix_party_case", "case_id"), Index("ix_party_name", "name"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), ForeignKey("cases.id"), nullable=False))
+    role: str = Field(max_length=16)  # applicant | respondent | third_party
+    kind: str = Field(max_length=16)  # person | organisation
+    name: str = Field(max_length=100)
+    id_type: str | None = Field(default=None, max_length=32)
+    id_number: str | None = Field(default=None, max_length=64)
+    phone: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=300)
+
+
+class CaseEvent(SQLModel, table=True):
+    """Append-only: nothing updates or deletes a row. ``seq`` equals the case version it produced."""
+
+    __tablename__ = "case_event"
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq", name="uq_case_event_case_seq"),
+        Index("ix_case_event_at", "at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True))
+    case_id: int = Field(sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), ForeignKey("cases.id"), nullable=False))
+    seq: int
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    kind: str = Field(max_length=16)  # created | transition | edit
+    trigger: str | None = Field(default=None, max_length=32)
+    actor: str = Field(max_length=64)
+    actor_role: str = Field(max_length=32)
+    actor_unit_code: str | None = Field(default=None, max_length=32)
+    from_state: str | None = Field(default=None, max_length=16)
+    to_state: str = Field(max_length=16)
+    from_unit_code: str | None = Field(default=None, max_length=32)
+    to_unit_code: str = Field(max_length=32)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    payload: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """A retried create with the same key returns the case the first attempt made."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (UniqueConstraint("username", "key", name="uq_idempotency_user_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64)
+    key: str = Field(max_length=200)
+    request_hash: str = Field(max_length=64)
+    case_id: int = Field(sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), ForeignKey("cases.id"), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -1,0 +1,200 @@
+"""Errors as RFC 9457 problem details.
+
+Everything below the route layer raises a ``ServiceError`` subclass; one handler turns it into
+``application/problem+json``. Validation errors name the field, an invalid transition lists the
+triggers that *are* allowed, a stale write carries the current version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ServiceError(Exception):
+    status: int = 400
+    slug: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    @property
+    def type(self) -> str:
+        return f"/problems/{self.slug}"
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": self.type,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        body.update(self.extra)
+        return body
+
+
+class NotFound(ServiceError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    slug = "unauthorized"
+    title = "Authentication required"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(ServiceError):
+    status = 403
+    slug = "forbidden"
+    title = "Not allowed for your role"
+
+
+class Conflict(ServiceError):
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class TransitionNotAllowed(Conflict):
+    slug = "transition-not-allowed"
+    title = "This action is not allowed on the case now"
+
+
+class StaleVersion(ServiceError):
+    status = 412
+    slug = "stale-version"
+    title = "The case was changed by someone else"
+
+    def headers(self) -> dict[str, str]:
+        current = self.extra.get("current_version")
+        return {"ETag": f'"{current}"'} if current is not None else {}
+
+
+class InvalidInput(ServiceError):
+    """422 naming the offending fields: ``errors`` is a list of {field, message}."""
+
+    status = 422
+    slug = "invalid-input"
+    title = "The request has invalid fields"
+
+    def __init__(self, detail: str, errors: Sequence[dict[str, str]]) -> None:
+        super().__init__(detail, errors=list(errors))
+
+
+def field_error(field: str, message: str) -> InvalidInput:
+    return InvalidInput(f"{field}: {message}", [{"field": field, "message": message}])
+
+
+class IdempotencyKeyReused(ServiceError):
+    status = 422
+    slug = "idempotency-key-reused"
+    title = "The Idempotency-Key was already used for a different request"
+
+
+class ServiceUnavailable(ServiceError):
+    status = 503
+    slug = "service-unavailable"
+    title = "The database is unavailable"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}
+
+
+def problem_response(error: ServiceError, request: Request | None = None) -> JSONResponse:
+    instance = request.url.path if request is not None else None
+    return JSONResponse(
+        error.body(instance), status_code=error.status, headers=error.headers(), media_type=PROBLEM_JSON
+    )
+
+
+def _location(loc: Sequence[int | str]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def validation_problem(exc: RequestValidationError) -> InvalidInput:
+    errors = [{"field": _location(e.get("loc", ())), "message": str(e.get("msg", ""))} for e in exc.errors()]
+    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+    return InvalidInput(summary or "invalid request", errors)
+
+
+_HTTP_TITLES = {
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+}
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(validation_problem(exc), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug, title = _HTTP_TITLES.get(exc.status_code, ("http-error", "Request failed"))
+        error = ServiceError(str(exc.detail))
+        error.status, error.slug, error.title = exc.status_code, slug, title
+        response = problem_response(error, request)
+        for key, value in (exc.headers or {}).items():
+            response.headers[key] = value
+        return response
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        if _is_disconnect(exc):
+            log.warning("database unavailable: %s", type(exc).__name__)
+            return problem_response(
+                ServiceUnavailable("The database is not reachable right now; retry shortly."), request
+            )
+        log.exception("database error on %s %s", request.method, request.url.path)
+        return _internal(request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _internal(request)
+
+
+def _is_disconnect(exc: Exception) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, OperationalError) and any(
+        marker in text for marker in ("connection", "could not connect", "server closed", "database is locked")
+    )
+
+
+def _internal(request: Request) -> JSONResponse:
+    error = ServiceError("An unexpected error occurred; it has been logged.")
+    error.status, error.slug, error.title = 500, "internal-error", "Internal error"
+    return problem_response(error, request)

@@ -1,0 +1,54 @@
+"""One place for configuration: environment variables prefixed JIEFEN_."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_data_dir() -> Path:
+    return REPO_ROOT / "var"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JIEFEN_", env_file=None, extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default is an SQLite file under data_dir",
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    config_dir: Path = REPO_ROOT / "config"
+    token_ttl_hours: float = Field(default=12.0, gt=0)
+    seed_demo: bool | None = Field(
+        default=None,
+        description="seed demo users and cases into an empty database; default: only on the SQLite default",
+    )
+    demo_cases: int = Field(default=300, ge=0)
+    demo_password: str = "jiefen2026"
+    max_page_size: int = 200
+    db_pool_size: int = 10
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'jiefen.db'}"
+
+    @property
+    def is_default_database(self) -> bool:
+        return not self.database_url
+
+    @property
+    def should_seed_demo(self) -> bool:
+        return self.is_default_database if self.seed_demo is None else self.seed_demo
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
