@@ -252,23 +252,17 @@ def _receiving_unit(
     if route == Route.station:
         if location.kind == UnitKind.village_station:
             return location, [f"分派至纠纷发生地调解组织: {_describe(location)}"]
-        return hub, [f"发生地只知到镇, 未指明村(社区), 由{_describe(hub)}处理"]
+        return hub, [f"发生地仅登记到镇, 未指明村(社区), 由{_describe(hub)}处理"]
     if route == Route.town:
-        return _town_route(location, org)
+        if hub.kind == UnitKind.town_centre:
+            return hub, [f"分派至镇级中心: {_describe(hub)}"]
+        return hub, [f"发生地不属任何镇, 由{_describe(hub)}处理"]
     if route == Route.city:
         city = org.city_centre()
         return city, [f"分派至市级中心: {_describe(city)}"]
     if route == Route.sectoral:
         return _sectoral_route(facts, location, hub, rules, org)
     return hub, [f"登记后交由{_describe(hub)}人工分派"]
-
-
-def _town_route(location: Unit, org: OrgTree) -> tuple[Unit, list[str]]:
-    town = org.town_of(location.code)
-    if town is not None:
-        return town, [f"分派至镇级中心: {_describe(town)}"]
-    city = org.city_centre()
-    return city, [f"发生地不属任何镇, 由{_describe(city)}处理"]
 
 
 def _sectoral_route(
@@ -285,8 +279,7 @@ def _sectoral_route(
         # PRODUCT.md: the sectoral committee when one exists, else the town centre.
         notes.append(f"无{DISPUTE_TYPE_LABELS[sector]}类行业性专业性调委会, 转由{_describe(hub)}处理")
         return hub, notes
-    town = org.town_of(location.code)
-    scope = "本镇" if town is not None and committee.code in org.subtree(town.code) else "全市"
+    scope = "本镇" if hub.kind == UnitKind.town_centre and committee.code in org.subtree(hub.code) else "全市"
     notes.append(f"分派至{scope}行业性专业性调委会: {_describe(committee)}")
     return committee, notes
 

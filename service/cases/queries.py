@@ -1,0 +1,222 @@
+"""The case hot paths as explicit Core statements: one or two round trips each.
+
+Create, read and transition do not go through the ORM's unit of work (ARCHITECTURE.md #17):
+a transition reads the case once, lets the state machine decide in Python, then writes the
+case and its audit event in one statement guarded by ``version = :expected`` (a CTE on
+PostgreSQL; UPDATE … RETURNING plus INSERT in one transaction on SQLite, which has no DML in
+CTEs). Every function here is tested on both databases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.cases.models import Case, CaseEvent, IdempotencyRecord, Party
+
+cases = Case.__table__  # type: ignore[attr-defined]
+party = Party.__table__  # type: ignore[attr-defined]
+case_event = CaseEvent.__table__  # type: ignore[attr-defined]
+idempotency = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+
+PARTY_FIELDS = ("id", "name", "role", "kind", "id_type", "id_number", "phone", "address")
+
+
+def _parties_json(dialect: str) -> sa.ColumnElement[Any]:
+    """The case's parties as one JSON array, so a case and its parties come back in one round trip."""
+    pairs: list[Any] = []
+    for name in PARTY_FIELDS:
+        pairs += [sa.literal_column(f"'{name}'"), party.c[name]]
+    if dialect == "postgresql":
+        obj = sa.func.json_build_object(*pairs)
+        agg = sa.func.coalesce(sa.func.json_agg(sa.aggregate_order_by(obj, party.c.id)), sa.text("'[]'::json"))
+    else:
+        obj = sa.func.json_object(*pairs)
+        agg = sa.func.coalesce(sa.func.json_group_array(sa.func.json(obj)), "[]")
+    return sa.type_coerce(sa.select(agg).where(party.c.case_id == cases.c.id).scalar_subquery(), sa.JSON)
+
+
+async def fetch_case(conn: AsyncConnection, case_id: int) -> Row[Any] | None:
+    stmt = sa.select(cases, _parties_json(conn.dialect.name).label("parties")).where(cases.c.id == case_id)
+    return (await conn.execute(stmt)).first()
+
+
+async def insert_case(
+    conn: AsyncConnection,
+    values: dict[str, Any],
+    parties: Sequence[dict[str, Any]],
+    event: dict[str, Any],
+    *,
+    year: int,
+) -> int:
+    """Insert a case with its 一案一码 number, its parties and its `created` event; returns the id."""
+    prefix = f"KS-{year}-"
+    if conn.dialect.name == "postgresql":
+        # The number comes from the same sequence value as the id: unique without a counter row lock.
+        next_id = sa.select(sa.func.nextval(sa.literal_column("pg_get_serial_sequence('cases', 'id')")).label("id")).cte(
+            "next_id"
+        )
+        number = sa.literal(prefix) + sa.func.lpad(sa.cast(next_id.c.id, sa.Text), 6, "0")
+    else:
+        # SQLite has one writer at a time, so max(id) + 1 inside the INSERT cannot race.
+        next_id = sa.select((sa.func.coalesce(sa.func.max(cases.c.id), 0) + 1).label("id")).cte("next_id")
+        number = sa.literal(prefix) + sa.func.printf("%06d", next_id.c.id)
+    columns = list(values)
+    select = sa.select(next_id.c.id, number, *[sa.literal(values[c], cases.c[c].type) for c in columns])
+    stmt = (
+        sa.insert(cases)
+        .from_select(["id", "number", *columns], select)
+        .returning(cases.c.id)
+    )
+    case_id: int = (await conn.execute(stmt)).scalar_one()
+    if parties:
+        await conn.execute(sa.insert(party), [{**p, "case_id": case_id} for p in parties])
+    await conn.execute(sa.insert(case_event).values(case_id=case_id, seq=1, **event))
+    return case_id
+
+
+async def apply_change(
+    conn: AsyncConnection,
+    case_id: int,
+    expected_version: int,
+    changes: dict[str, Any],
+    event: dict[str, Any],
+) -> int | None:
+    """Write the case change and its audit event together; the new version, or None if stale."""
+    update = (
+        sa.update(cases)
+        .where(cases.c.id == case_id, cases.c.version == expected_version)
+        .values(**changes, version=cases.c.version + 1)
+        .returning(cases.c.id, cases.c.version)
+    )
+    if conn.dialect.name == "postgresql":
+        upd = update.cte("upd")
+        columns = ["case_id", "seq", *event]
+        select = sa.select(upd.c.id, upd.c.version, *[sa.literal(event[c], case_event.c[c].type) for c in event])
+        ins = sa.insert(case_event).from_select(columns, select).returning(case_event.c.id).cte("ev")
+        stmt = sa.select(upd.c.version).select_from(upd).join(ins, sa.true())
+        version: int | None = (await conn.execute(stmt)).scalar_one_or_none()
+        return version
+    row = (await conn.execute(update)).first()
+    if row is None:
+        return None
+    await conn.execute(sa.insert(case_event).values(case_id=case_id, seq=row.version, **event))
+    return int(row.version)
+
+
+async def current_version(conn: AsyncConnection, case_id: int) -> int | None:
+    version: int | None = (
+        await conn.execute(sa.select(cases.c.version).where(cases.c.id == case_id))
+    ).scalar_one_or_none()
+    return version
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    unit_codes: frozenset[str] | None = None  # None: no restriction by unit
+    include_court_linked: bool = False  # OR court_linked (the court desk's scope)
+    state: Sequence[str] = ()
+    tier: str | None = None
+    dispute_type: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    q: str | None = None
+
+
+def _where(f: CaseFilter) -> list[sa.ColumnElement[bool]]:
+    clauses: list[sa.ColumnElement[bool]] = []
+    if f.unit_codes is not None:
+        in_units = cases.c.unit_code.in_(sorted(f.unit_codes))
+        clauses.append(sa.or_(in_units, cases.c.court_linked.is_(True)) if f.include_court_linked else in_units)
+    if f.state:
+        clauses.append(cases.c.state.in_(list(f.state)))
+    if f.tier:
+        clauses.append(cases.c.tier == f.tier)
+    if f.dispute_type:
+        clauses.append(cases.c.dispute_type == f.dispute_type)
+    if f.created_from:
+        clauses.append(cases.c.created_at >= f.created_from)
+    if f.created_to:
+        clauses.append(cases.c.created_at < f.created_to)
+    if f.q:
+        pattern = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        by_party = sa.select(party.c.case_id).where(party.c.name.like(pattern, escape="\\"))
+        clauses.append(sa.or_(cases.c.number == f.q.upper(), cases.c.id.in_(by_party)))
+    return clauses
+
+
+SUMMARY_COLUMNS = (
+    "id",
+    "number",
+    "dispute_type",
+    "summary",
+    "location_code",
+    "state",
+    "unit_code",
+    "tier",
+    "channel",
+    "risk",
+    "outcome",
+    "version",
+    "created_at",
+    "updated_at",
+)
+
+
+async def list_cases(
+    conn: AsyncConnection, f: CaseFilter, *, limit: int, offset: int
+) -> tuple[list[Row[Any]], int]:
+    where = _where(f)
+    rows = (
+        await conn.execute(
+            sa.select(*[cases.c[c] for c in SUMMARY_COLUMNS])
+            .where(*where)
+            .order_by(cases.c.updated_at.desc(), cases.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    total = (await conn.execute(sa.select(sa.func.count()).select_from(cases).where(*where))).scalar_one()
+    return list(rows), int(total)
+
+
+async def list_events(conn: AsyncConnection, case_id: int) -> Iterable[Row[Any]]:
+    return (
+        await conn.execute(sa.select(case_event).where(case_event.c.case_id == case_id).order_by(case_event.c.seq))
+    ).all()
+
+
+async def find_idempotent(conn: AsyncConnection, username: str, key: str) -> Row[Any] | None:
+    return (
+        await conn.execute(
+            sa.select(idempotency.c.case_id, idempotency.c.request_hash).where(
+                idempotency.c.username == username, idempotency.c.key == key
+            )
+        )
+    ).first()
+
+
+async def claim_idempotency_key(
+    conn: AsyncConnection, *, username: str, key: str, request_hash: str, case_id: int, now: datetime
+) -> bool:
+    """Record the key for this case; False when another request already holds it.
+
+    On PostgreSQL a concurrent insert of the same key waits for the first transaction and then
+    conflicts, so exactly one of N simultaneous retries keeps its case.
+    """
+    values = {"username": username, "key": key, "request_hash": request_hash, "case_id": case_id, "created_at": now}
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(idempotency).values(**values).on_conflict_do_nothing().returning(idempotency.c.id)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(idempotency).values(**values).on_conflict_do_nothing().returning(idempotency.c.id)
+    return (await conn.execute(stmt)).first() is not None

@@ -1,0 +1,178 @@
+"""HTTP routes for cases: thin — parse, call the use case, return."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from service import clock
+from service.cases import service
+from service.cases.queries import CaseFilter
+from service.cases.schemas import (
+    CaseCreate,
+    CasePage,
+    CasePublic,
+    EventPublic,
+    TransitionIn,
+    TriagePreview,
+    TriagePublic,
+    TriggerOption,
+)
+from service.context import ContextDep
+from service.db import EngineDep
+from service.errors import field_error
+from service.users.deps import ActorDep
+from workflows.lifecycle import CaseState
+from workflows.org import Tier
+from workflows.vocab import DisputeType
+
+router = APIRouter(prefix="/api/v1", tags=["cases"])
+
+PROBLEM = {"content": {"application/problem+json": {}}}
+CASE_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"description": "not signed in", **PROBLEM},
+    404: {"description": "no such case, or outside your scope", **PROBLEM},
+    422: {"description": "invalid fields, each named", **PROBLEM},
+}
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="repeat the same key on a retry to get the same case instead of a duplicate",
+    ),
+]
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _parse_if_match(value: str | None) -> int | None:
+    if value is None or value.strip() == "*":
+        return None
+    raw = value.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit():
+        raise field_error("header.If-Match", "must be the case's ETag, e.g. \"3\"")
+    return int(raw)
+
+
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=CasePublic,
+    operation_id="open_case",
+    responses={**CASE_ERRORS, 403: {"description": "role cannot register cases", **PROBLEM}},
+)
+async def open_case(
+    body: CaseCreate,
+    actor: ActorDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> CasePublic:
+    """Register a dispute; triage decides where it goes and says why."""
+    case, replayed = await service.open_case(
+        engine, ctx, body, actor, now=clock.now(), idempotency_key=idempotency_key
+    )
+    response.headers["Location"] = f"/api/v1/cases/{case.id}"
+    response.headers["ETag"] = _etag(case.version)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return case
+
+
+@router.get("/cases", response_model=CasePage, operation_id="list_cases", responses=CASE_ERRORS)
+async def list_cases(
+    actor: ActorDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+    state: Annotated[list[CaseState] | None, Query(description="one or more states")] = None,
+    unit: Annotated[str | None, Query(max_length=32, description="a unit code: its whole subtree")] = None,
+    tier: Tier | None = None,
+    dispute_type: DisputeType | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, description="case number or party name")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> CasePage:
+    """Cases in your scope, newest activity first."""
+    for name, value in (("created_from", created_from), ("created_to", created_to)):
+        if value is not None and value.tzinfo is None:
+            raise field_error(f"query.{name}", "give a timezone, e.g. 2026-01-01T00:00:00+08:00")
+    requested = CaseFilter(
+        state=[s.value for s in state or []],
+        tier=tier.value if tier else None,
+        dispute_type=dispute_type.value if dispute_type else None,
+        created_from=created_from,
+        created_to=created_to,
+        q=q.strip() if q else None,
+    )
+    return await service.list_cases(engine, ctx, actor, requested, unit=unit, limit=limit, offset=offset)
+
+
+@router.get("/cases/{case_id}", response_model=CasePublic, operation_id="get_case", responses=CASE_ERRORS)
+async def get_case(case_id: int, actor: ActorDep, engine: EngineDep, ctx: ContextDep, response: Response) -> CasePublic:
+    """One case with its parties and triage explanation; the ETag carries its version."""
+    case = await service.get_case(engine, ctx, case_id, actor)
+    response.headers["ETag"] = _etag(case.version)
+    return case
+
+
+@router.get(
+    "/cases/{case_id}/events", response_model=list[EventPublic], operation_id="list_case_events", responses=CASE_ERRORS
+)
+async def case_events(case_id: int, actor: ActorDep, engine: EngineDep, ctx: ContextDep) -> list[EventPublic]:
+    """The case's audit timeline, oldest first."""
+    return await service.case_events(engine, ctx, case_id, actor)
+
+
+@router.get(
+    "/cases/{case_id}/transitions",
+    response_model=list[TriggerOption],
+    operation_id="list_allowed_transitions",
+    responses=CASE_ERRORS,
+)
+async def allowed_transitions(
+    case_id: int, actor: ActorDep, engine: EngineDep, ctx: ContextDep
+) -> list[TriggerOption]:
+    """The triggers you may fire on this case now, with the fields each needs."""
+    return await service.transition_options(engine, ctx, case_id, actor, now=clock.now())
+
+
+@router.post(
+    "/cases/{case_id}/transitions",
+    response_model=CasePublic,
+    operation_id="apply_transition",
+    responses={
+        **CASE_ERRORS,
+        409: {"description": "not allowed now; lists the allowed triggers", **PROBLEM},
+        412: {"description": "If-Match names an old version", **PROBLEM},
+    },
+)
+async def apply_transition(
+    case_id: int,
+    body: TransitionIn,
+    actor: ActorDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+    response: Response,
+    if_match: Annotated[str | None, Header(alias="If-Match", max_length=40)] = None,
+) -> CasePublic:
+    """Move a case along its lifecycle."""
+    case = await service.apply_transition(
+        engine, ctx, case_id, body, actor, now=clock.now(), if_match=_parse_if_match(if_match)
+    )
+    response.headers["ETag"] = _etag(case.version)
+    return case
+
+
+@router.post("/triage/preview", response_model=TriagePublic, operation_id="preview_triage", responses=CASE_ERRORS)
+async def preview_triage(body: TriagePreview, actor: ActorDep, ctx: ContextDep) -> TriagePublic:
+    """Where triage would send a dispute, and why, without registering anything."""
+    return service.preview_triage(ctx, body)

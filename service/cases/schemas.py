@@ -1,0 +1,288 @@
+"""What the API accepts and returns for cases; one pydantic model per trigger's fields."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+
+from workflows.lifecycle import (
+    CaseState,
+    Outcome,
+    Performance,
+    TerminationReason,
+    Trigger,
+)
+from workflows.org import Channel, Tier
+from workflows.vocab import (
+    AgreementForm,
+    CourtProcedure,
+    DisputeType,
+    Flag,
+    IdType,
+    PartyKind,
+    PartyRole,
+    ReferralKind,
+    RiskColour,
+    Source,
+)
+
+# Money is exact in the database and a plain JSON number on the wire (≤ 13 digits + 2 decimals
+# round-trips through a double exactly enough for yuan amounts).
+Yuan = Annotated[
+    Decimal,
+    Field(ge=0, le=Decimal("9999999999999.99"), max_digits=15, decimal_places=2),
+    PlainSerializer(float, return_type=float, when_used="json"),
+]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+UnitCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+Phone = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32, pattern=r"^\+?[0-9][0-9 \-]*$")
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PartyIn(Strict):
+    name: ShortText
+    role: PartyRole
+    kind: PartyKind = PartyKind.person
+    id_type: IdType | None = None
+    id_number: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64, pattern=r"^[0-9A-Za-z\-()]+$")]
+        | None
+    ) = None
+    phone: Phone | None = None
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+
+
+class CaseCreate(Strict):
+    dispute_type: DisputeType
+    summary: Text
+    location_code: UnitCode = Field(description="the village/community (or town) where the dispute arose")
+    amount_yuan: Yuan | None = None
+    people_involved: int = Field(default=1, ge=1, le=1_000_000)
+    flags: list[Flag] = Field(default_factory=list, max_length=len(Flag))
+    source: Source = Source.application
+    parties: list[PartyIn] = Field(min_length=1, max_length=100)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "dispute_type": "NEIGHBOUR",
+                    "summary": "楼上漏水导致楼下墙面受损，双方就维修费用发生争执",
+                    "location_code": "320583106005",
+                    "amount_yuan": 3000,
+                    "people_involved": 2,
+                    "flags": [],
+                    "source": "application",
+                    "parties": [
+                        {"name": "王秀英", "role": "applicant", "phone": "13800001234"},
+                        {"name": "李建国", "role": "respondent"},
+                    ],
+                }
+            ]
+        },
+    )
+
+
+class TriagePreview(Strict):
+    dispute_type: DisputeType
+    location_code: UnitCode
+    amount_yuan: Yuan | None = None
+    people_involved: int = Field(default=1, ge=1, le=1_000_000)
+    flags: list[Flag] = Field(default_factory=list, max_length=len(Flag))
+    source: Source = Source.application
+
+
+class TriagePublic(BaseModel):
+    rule: str
+    reasons: list[str]
+    route: str
+    unit_code: str
+    unit_name: str | None = None
+    tier: Tier
+    risk: RiskColour
+    state: CaseState
+    hub_code: str
+    report: bool
+
+
+class PartyPublic(BaseModel):
+    id: int
+    name: str
+    role: PartyRole
+    kind: PartyKind
+    id_type: IdType | None = None
+    id_number: str | None = None
+    phone: str | None = None
+    address: str | None = None
+
+
+class CaseSummary(BaseModel):
+    id: int
+    number: str
+    dispute_type: DisputeType
+    summary: str
+    location_code: str
+    state: CaseState
+    state_label: str
+    unit_code: str
+    tier: Tier
+    channel: Channel
+    risk: RiskColour
+    outcome: Outcome | None = None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class CasePublic(CaseSummary):
+    amount_yuan: Yuan | None = None
+    people_involved: int
+    flags: list[Flag]
+    source: Source
+    unit_name: str | None = None
+    termination_reason: TerminationReason | None = None
+    returns_to_code: str | None = None
+    court_linked: bool
+    agreement: dict[str, Any] | None = None
+    registered_by: str
+    registered_unit_code: str
+    closed_at: datetime | None = None
+    parties: list[PartyPublic]
+    triage: TriagePublic
+
+
+class CasePage(BaseModel):
+    items: list[CaseSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class EventPublic(BaseModel):
+    seq: int
+    at: datetime
+    kind: str
+    trigger: Trigger | None = None
+    actor: str
+    actor_role: str
+    actor_unit_code: str | None = None
+    from_state: CaseState | None = None
+    to_state: CaseState
+    from_unit_code: str | None = None
+    to_unit_code: str
+    reason: str | None = None
+    payload: dict[str, Any]
+
+
+class TransitionIn(BaseModel):
+    """``trigger`` plus that trigger's own fields (see GET …/transitions for which)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {"trigger": "accept"},
+                {"trigger": "settle", "agreement": {"form": "written", "terms": "赔偿维修费 2000 元"}},
+                {"trigger": "escalate", "reason": "涉及跨村土地边界，需镇中心协调"},
+            ]
+        },
+    )
+
+    trigger: Trigger
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class TriggerOption(BaseModel):
+    trigger: Trigger
+    label: str
+    fields: dict[str, Any] = Field(description="JSON schema of the fields this trigger takes")
+    required: list[str]
+
+
+# --- per-trigger fields -----------------------------------------------------------------------
+
+
+class NoFields(Strict):
+    reason: Reason | None = None
+
+
+class ReasonRequired(Strict):
+    reason: Reason
+
+
+class DispatchFields(Strict):
+    target_unit: UnitCode
+    reason: Reason | None = None
+
+
+class HandOffFields(Strict):
+    target_unit: UnitCode
+    referral_kind: ReferralKind
+    reason: Reason
+
+
+class AgreementIn(Strict):
+    form: AgreementForm
+    terms: Text
+    amount_yuan: Yuan | None = None
+    performance_deadline: date | None = None
+
+
+class SettleFields(Strict):
+    agreement: AgreementIn
+    reason: Reason | None = None
+
+
+class TerminateFields(Strict):
+    termination_reason: TerminationReason
+    reason: Reason | None = None
+
+
+class DelegateFields(Strict):
+    target_unit: UnitCode
+    court_case_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=64)]
+    procedure: CourtProcedure
+    reason: Reason | None = None
+
+
+class RecordPerformanceFields(Strict):
+    performance: Performance
+    reason: Reason | None = None
+
+
+class CloseFields(Strict):
+    outcome: Outcome
+    reason: Reason | None = None
+
+
+TRIGGER_FIELDS: dict[Trigger, type[Strict]] = {
+    Trigger.dispatch: DispatchFields,
+    Trigger.accept: NoFields,
+    Trigger.decline: ReasonRequired,
+    Trigger.escalate: ReasonRequired,
+    Trigger.hand_off: HandOffFields,
+    Trigger.suspend: ReasonRequired,
+    Trigger.resume: NoFields,
+    Trigger.settle: SettleFields,
+    Trigger.terminate: TerminateFields,
+    Trigger.refer_to_court: ReasonRequired,
+    Trigger.claim: NoFields,
+    Trigger.delegate: DelegateFields,
+    Trigger.request_confirmation: NoFields,
+    Trigger.confirm: NoFields,
+    Trigger.reject_confirmation: ReasonRequired,
+    Trigger.record_performance: RecordPerformanceFields,
+    Trigger.withdraw: ReasonRequired,
+    Trigger.close: CloseFields,
+}

@@ -1,0 +1,50 @@
+"""Who may see which cases (least privilege, PRODUCT.md). Outside scope is 404, never 403."""
+
+from __future__ import annotations
+
+from service.cases.queries import CaseFilter
+from service.errors import Forbidden
+from workflows.lifecycle import Actor, Role
+from workflows.org import OrgTree, UnitKind
+
+CASE_READERS = {Role.mediator, Role.coordinator, Role.agency_officer, Role.court_clerk, Role.auditor, Role.system}
+CASE_REGISTRARS = {Role.mediator, Role.coordinator, Role.agency_officer, Role.court_clerk}
+
+
+def court_units(org: OrgTree) -> frozenset[str]:
+    return frozenset(u.code for u in org.of_kind(UnitKind.court, UnitKind.court_desk))
+
+
+def can_see(actor: Actor, unit_code: str, court_linked: bool, org: OrgTree) -> bool:
+    match actor.role:
+        case Role.auditor | Role.system:
+            return True
+        case Role.mediator | Role.agency_officer:
+            return unit_code == actor.unit_code
+        case Role.coordinator:
+            return unit_code in org.subtree(actor.unit_code)
+        case Role.court_clerk:
+            return court_linked or unit_code in court_units(org)
+        case _:
+            return False
+
+
+def scope_filter(actor: Actor, org: OrgTree) -> CaseFilter:
+    """The SQL restriction that matches ``can_see`` for lists."""
+    match actor.role:
+        case Role.auditor | Role.system:
+            return CaseFilter()
+        case Role.mediator | Role.agency_officer:
+            return CaseFilter(unit_codes=frozenset({actor.unit_code}))
+        case Role.coordinator:
+            subtree = org.subtree(actor.unit_code)
+            return CaseFilter() if len(subtree) == len(org) else CaseFilter(unit_codes=subtree)
+        case Role.court_clerk:
+            return CaseFilter(unit_codes=court_units(org), include_court_linked=True)
+        case _:
+            raise Forbidden(f"The {actor.role} role does not work on cases.")
+
+
+def require_registrar(actor: Actor) -> None:
+    if actor.role not in CASE_REGISTRARS:
+        raise Forbidden(f"The {actor.role} role cannot register cases.")

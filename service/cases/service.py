@@ -1,0 +1,429 @@
+"""Case use cases: open, read, list, and move a case along its lifecycle.
+
+Each use case commits once. The state machine decides in memory; the case row and its audit
+event are written together in one transaction afterwards (``queries.apply_change``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.cases import queries
+from service.cases.queries import CaseFilter
+from service.cases.schemas import (
+    TRIGGER_FIELDS,
+    CaseCreate,
+    CasePage,
+    CasePublic,
+    CaseSummary,
+    EventPublic,
+    PartyPublic,
+    TransitionIn,
+    TriagePreview,
+    TriagePublic,
+    TriggerOption,
+)
+from service.cases.scope import can_see, require_registrar, scope_filter
+from service.clock import SHANGHAI
+from service.context import AppContext
+from service.errors import (
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotFound,
+    StaleVersion,
+    TransitionNotAllowed,
+    field_error,
+)
+from workflows.lifecycle import (
+    CLOSE_OUTCOMES,
+    STATE_LABELS,
+    TRIGGER_LABELS,
+    Actor,
+    CaseFacts,
+    CaseState,
+    Outcome,
+    TransitionContext,
+    Trigger,
+    allowed_triggers,
+    destination_unit,
+    fire,
+    matching_rule,
+)
+from workflows.org import Channel, OrgTree, Unit
+from workflows.triage import TriageDecision, TriageFacts, UnknownLocation, triage
+from workflows.vocab import Flag
+
+# --- triage -----------------------------------------------------------------------------------
+
+
+def _facts(body: CaseCreate | TriagePreview) -> TriageFacts:
+    return TriageFacts(
+        dispute_type=body.dispute_type,
+        amount_yuan=body.amount_yuan,
+        people_involved=body.people_involved,
+        location_code=body.location_code,
+        source=body.source,
+        flags=frozenset(body.flags),
+    )
+
+
+def decide(ctx: AppContext, body: CaseCreate | TriagePreview) -> TriageDecision:
+    try:
+        return triage(_facts(body), ctx.rules, ctx.org)
+    except UnknownLocation as exc:
+        raise field_error("body.location_code", str(exc)) from exc
+
+
+def _triage_public(data: Mapping[str, Any], org: OrgTree) -> TriagePublic:
+    unit = org.find(str(data.get("unit_code")))
+    return TriagePublic.model_validate({**data, "unit_name": unit.name if unit else None})
+
+
+def preview_triage(ctx: AppContext, body: TriagePreview) -> TriagePublic:
+    return _triage_public(decide(ctx, body).as_dict(), ctx.org)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _flags(row: Mapping[str, Any]) -> list[Flag]:
+    return [flag for flag in Flag if row.get(f"flag_{flag.value}")]
+
+
+def case_public(row: Mapping[str, Any], org: OrgTree) -> CasePublic:
+    parties = row.get("parties") or []
+    if isinstance(parties, str):
+        parties = json.loads(parties)
+    unit = org.find(row["unit_code"])
+    return CasePublic.model_validate(
+        {
+            **row,
+            "state_label": STATE_LABELS[CaseState(row["state"])],
+            "flags": _flags(row),
+            "unit_name": unit.name if unit else None,
+            "parties": [PartyPublic.model_validate(p) for p in parties],
+            "triage": _triage_public(row["triage"], org),
+        }
+    )
+
+
+async def _visible_row(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> Row[Any]:
+    async with engine.connect() as conn:
+        row = await queries.fetch_case(conn, case_id)
+    if row is None or not can_see(actor, row.unit_code, row.court_linked, ctx.org):
+        # Out of scope looks exactly like absent: a mediator learns nothing about other stations.
+        raise NotFound(f"No case {case_id}.")
+    return row
+
+
+async def get_case(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> CasePublic:
+    return case_public((await _visible_row(engine, ctx, case_id, actor))._mapping, ctx.org)
+
+
+async def case_events(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> list[EventPublic]:
+    await _visible_row(engine, ctx, case_id, actor)
+    async with engine.connect() as conn:
+        rows = await queries.list_events(conn, case_id)
+    return [EventPublic.model_validate(dict(r._mapping)) for r in rows]
+
+
+async def list_cases(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    actor: Actor,
+    requested: CaseFilter,
+    *,
+    unit: str | None,
+    limit: int,
+    offset: int,
+) -> CasePage:
+    scope = scope_filter(actor, ctx.org)
+    units = scope.unit_codes
+    if unit is not None:
+        if unit not in ctx.org:
+            raise field_error("query.unit", f"no unit with code {unit!r}")
+        wanted = ctx.org.subtree(unit)
+        units = wanted if units is None else units & wanted
+    f = replace(requested, unit_codes=units, include_court_linked=scope.include_court_linked and unit is None)
+    async with engine.connect() as conn:
+        rows, total = await queries.list_cases(conn, f, limit=limit, offset=offset)
+    items = [
+        CaseSummary.model_validate({**r._mapping, "state_label": STATE_LABELS[CaseState(r.state)]}) for r in rows
+    ]
+    return CasePage(items=items, total=total, limit=limit, offset=offset)
+
+
+# --- opening a case ---------------------------------------------------------------------------
+
+
+def _request_hash(body: CaseCreate) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def open_case(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    body: CaseCreate,
+    actor: Actor,
+    *,
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> tuple[CasePublic, bool]:
+    """Register a dispute, triage it, and record who did; (case, replayed)."""
+    require_registrar(actor)
+    request_hash = _request_hash(body)
+    if idempotency_key:
+        replay = await _replay(engine, ctx, actor, idempotency_key, request_hash)
+        if replay is not None:
+            return replay, True
+    decision = decide(ctx, body)
+    unit = ctx.org.get(decision.unit_code)
+    values: dict[str, Any] = {
+        "dispute_type": body.dispute_type.value,
+        "summary": body.summary,
+        "location_code": body.location_code,
+        "amount_yuan": body.amount_yuan,
+        "people_involved": body.people_involved,
+        **{f"flag_{flag.value}": flag in body.flags for flag in Flag},
+        "source": body.source.value,
+        "risk": decision.risk.value,
+        "unit_code": unit.code,
+        "tier": unit.tier.value,
+        "channel": unit.channel.value,
+        "state": decision.state,
+        "returns_to_code": decision.hub_code,
+        "court_linked": False,
+        "triage": decision.as_dict(),
+        "registered_by": actor.username,
+        "registered_unit_code": actor.unit_code,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    parties = [p.model_dump(mode="json") for p in body.parties]
+    event = {
+        "at": now,
+        "kind": "created",
+        "trigger": None,
+        "actor": actor.username,
+        "actor_role": actor.role.value,
+        "actor_unit_code": actor.unit_code,
+        "from_state": None,
+        "to_state": decision.state,
+        "from_unit_code": None,
+        "to_unit_code": unit.code,
+        "reason": None,
+        "payload": {"triage": decision.as_dict()},
+    }
+    async with engine.begin() as conn:
+        case_id = await queries.insert_case(conn, values, parties, event, year=now.astimezone(SHANGHAI).year)
+        kept = not idempotency_key or await queries.claim_idempotency_key(
+            conn, username=actor.username, key=idempotency_key, request_hash=request_hash, case_id=case_id, now=now
+        )
+        if not kept:
+            await conn.rollback()
+    if not kept:
+        # A concurrent retry with the same key won the race: answer with its case.
+        assert idempotency_key is not None
+        replay = await _replay(engine, ctx, actor, idempotency_key, request_hash)
+        assert replay is not None
+        return replay, True
+    async with engine.connect() as conn:
+        row = await queries.fetch_case(conn, case_id)
+    assert row is not None
+    return case_public(row._mapping, ctx.org), False
+
+
+async def _replay(
+    engine: AsyncEngine, ctx: AppContext, actor: Actor, key: str, request_hash: str
+) -> CasePublic | None:
+    async with engine.connect() as conn:
+        record = await queries.find_idempotent(conn, actor.username, key)
+        if record is None:
+            return None
+        if record.request_hash != request_hash:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was already used to register a different case; use a new key.",
+                case_id=record.case_id,
+            )
+        row = await queries.fetch_case(conn, record.case_id)
+    assert row is not None
+    # The registrant sees the replayed case even if triage sent it outside their scope.
+    return case_public(row._mapping, ctx.org)
+
+
+# --- transitions ------------------------------------------------------------------------------
+
+
+def _facts_of(row: Row[Any]) -> CaseFacts:
+    return CaseFacts(
+        state=CaseState(row.state),
+        unit_code=row.unit_code,
+        channel=Channel(row.channel),
+        returns_to_code=row.returns_to_code,
+        court_linked=bool(row.court_linked),
+    )
+
+
+def _context(ctx: AppContext, row: Row[Any], actor: Actor, now: datetime) -> TransitionContext:
+    return TransitionContext(actor=actor, case=_facts_of(row), org=ctx.org, now=now)
+
+
+def _option(trigger: Trigger) -> TriggerOption:
+    schema = TRIGGER_FIELDS[trigger].model_json_schema()
+    return TriggerOption(
+        trigger=trigger, label=TRIGGER_LABELS[trigger], fields=schema, required=list(schema.get("required", []))
+    )
+
+
+async def transition_options(
+    engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, *, now: datetime
+) -> list[TriggerOption]:
+    row = await _visible_row(engine, ctx, case_id, actor)
+    return [_option(t) for t in allowed_triggers(_context(ctx, row, actor, now))]
+
+
+def _validate_fields(trigger: Trigger, body: TransitionIn) -> dict[str, Any]:
+    data = {**(body.model_extra or {}), "reason": body.reason}
+    if data["reason"] is None:
+        del data["reason"]
+    try:
+        fields = TRIGGER_FIELDS[trigger].model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(["body", *(str(p) for p in e["loc"])]), "message": e["msg"]} for e in exc.errors()
+        ]
+        raise InvalidInput(
+            f"{trigger.value}: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors
+        ) from exc
+    return fields.model_dump(mode="json", exclude_none=True)
+
+
+def _target(ctx: AppContext, fields: Mapping[str, Any]) -> Unit | None:
+    code = fields.get("target_unit")
+    if code is None:
+        return None
+    unit = ctx.org.find(code)
+    if unit is None:
+        raise field_error("body.target_unit", f"no unit with code {code!r}")
+    return unit
+
+
+def _not_allowed(trigger: Trigger, base: TransitionContext) -> TransitionNotAllowed:
+    allowed = [t.value for t in allowed_triggers(base)]
+    return TransitionNotAllowed(
+        f"'{trigger.value}' is not allowed on a case that is {base.case.state.value} "
+        f"for {base.actor.username} ({base.actor.role.value}); allowed now: {', '.join(allowed) or 'none'}.",
+        state=base.case.state.value,
+        allowed=allowed,
+    )
+
+
+_FIELD_GUARD_MESSAGES = {
+    Trigger.dispatch: ("body.target_unit", "must be a unit under your hub other than the one holding the case"),
+    Trigger.hand_off: ("body.target_unit", "must be a unit of another channel or a sectoral committee"),
+    Trigger.delegate: ("body.target_unit", "must be a mediation unit (station, centre or sectoral committee)"),
+}
+
+
+def _changes(
+    trigger: Trigger,
+    ctx: TransitionContext,
+    dest_state: CaseState,
+    dest_unit: Unit,
+    fields: Mapping[str, Any],
+    outcome: Outcome | None,
+) -> dict[str, Any]:
+    changes: dict[str, Any] = {
+        "state": dest_state.value,
+        "unit_code": dest_unit.code,
+        "tier": dest_unit.tier.value,
+        "channel": dest_unit.channel.value,
+        "updated_at": ctx.now,
+    }
+    if trigger == Trigger.dispatch:
+        changes["returns_to_code"] = ctx.actor.unit_code
+    elif trigger == Trigger.hand_off:
+        changes["returns_to_code"] = ctx.case.unit_code  # a declined referral goes back to its sender
+    elif trigger == Trigger.delegate:
+        changes["returns_to_code"] = ctx.case.unit_code
+    if trigger in {Trigger.refer_to_court, Trigger.claim, Trigger.delegate, Trigger.request_confirmation}:
+        changes["court_linked"] = True
+    if trigger == Trigger.settle:
+        changes["agreement"] = {**fields["agreement"], "effective_at": ctx.now.isoformat()}
+    if trigger in {Trigger.terminate, Trigger.reject_confirmation}:
+        changes["termination_reason"] = fields.get("termination_reason", "other")
+    if dest_state == CaseState.closed:
+        changes["outcome"] = (outcome or Outcome(fields["outcome"])).value
+        changes["closed_at"] = ctx.now
+    return changes
+
+
+async def apply_transition(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    case_id: int,
+    body: TransitionIn,
+    actor: Actor,
+    *,
+    now: datetime,
+    if_match: int | None = None,
+) -> CasePublic:
+    row = await _visible_row(engine, ctx, case_id, actor)
+    if if_match is not None and if_match != row.version:
+        raise StaleVersion(
+            f"You edited version {if_match}, but the case is now at version {row.version}; reload it.",
+            current_version=row.version,
+        )
+    trigger = body.trigger
+    base = _context(ctx, row, actor, now)
+    if trigger not in allowed_triggers(base):
+        raise _not_allowed(trigger, base)
+    fields = _validate_fields(trigger, body)
+    full = replace(base, target=_target(ctx, fields), fields=fields)
+    rule = matching_rule(trigger, full)
+    dest_state = fire(trigger, full)
+    if dest_state is None or rule is None:
+        field, message = _FIELD_GUARD_MESSAGES.get(trigger, ("body", "the given fields do not fit this case"))
+        raise field_error(field, message)
+    outcome = rule.outcome
+    if trigger == Trigger.close and Outcome(fields["outcome"]) not in CLOSE_OUTCOMES[base.case.state]:
+        allowed = ", ".join(o.value for o in CLOSE_OUTCOMES[base.case.state])
+        raise field_error("body.outcome", f"a {base.case.state.value} case closes as one of: {allowed}")
+    dest_unit = ctx.org.get(destination_unit(trigger, full))
+    changes = _changes(trigger, full, dest_state, dest_unit, fields, outcome)
+    payload = {k: v for k, v in fields.items() if k != "reason"}
+    event = {
+        "at": now,
+        "kind": "transition",
+        "trigger": trigger.value,
+        "actor": actor.username,
+        "actor_role": actor.role.value,
+        "actor_unit_code": actor.unit_code,
+        "from_state": row.state,
+        "to_state": dest_state.value,
+        "from_unit_code": row.unit_code,
+        "to_unit_code": dest_unit.code,
+        "reason": fields.get("reason"),
+        "payload": payload,
+    }
+    async with engine.begin() as conn:
+        version = await queries.apply_change(conn, case_id, row.version, changes, event)
+    if version is None:
+        async with engine.connect() as conn:
+            current = await queries.current_version(conn, case_id)
+        raise StaleVersion(
+            f"Someone else changed the case while you were working (now version {current}); reload it.",
+            current_version=current,
+        )
+    return case_public({**row._mapping, **changes, "version": version}, ctx.org)

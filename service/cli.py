@@ -1,0 +1,269 @@
+"""The ``jiefen`` command: serve, migrate, config check, units import, users, tokens, demo data."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from service import clock, migrate
+from service.configuration import ConfigError
+from service.context import AppContext
+from service.db import create_engine, is_sqlite
+from service.settings import Settings, get_settings
+from service.units.sync import sync_units
+
+app = typer.Typer(help="Jiefen 解纷 — case routing for non-litigation dispute resolution.", no_args_is_help=True)
+config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
+units_app = typer.Typer(help="The organisation tree.", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Machine API tokens for other systems.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(units_app, name="units")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+
+T = TypeVar("T")
+
+
+def _context(settings: Settings) -> AppContext:
+    from service.main import load_context
+
+    try:
+        return load_context(settings)
+    except ConfigError as exc:
+        typer.echo(f"Configuration is invalid:\n{exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _run(settings: Settings, work: Callable[..., Awaitable[T]], *args: object) -> T:
+    """Run ``work(engine, *args)`` against a migrated database with the units in place."""
+
+    async def main() -> T:
+        url = settings.effective_database_url
+        if is_sqlite(url):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        try:
+            await migrate.upgrade(engine)
+            return await work(engine, *args)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    demo: Annotated[
+        bool | None, typer.Option("--demo/--no-demo", help="seed demo users and cases (default: on SQLite default)")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="worker processes (PostgreSQL only)")] = 1,
+) -> None:
+    """Run the API: migrate, load units, seed demo data when asked, and serve."""
+    import uvicorn
+
+    settings = get_settings()
+    ctx = _context(settings)
+    seed = settings.should_seed_demo if demo is None else demo
+
+    async def prepare(engine: object) -> list[str]:
+        from sqlalchemy.ext.asyncio import AsyncEngine
+
+        from service import demo as demo_data
+
+        assert isinstance(engine, AsyncEngine)
+        await sync_units(engine, ctx.org)
+        if not seed:
+            return []
+        now = clock.now()
+        demo_users = await demo_data.seed_users(engine, ctx, settings.demo_password, now)
+        made = await demo_data.seed_cases(engine, ctx, settings.demo_cases, now)
+        lines = [f"  {u.username:<22} {u.role.value:<15} {u.unit_code:<20} {u.display_name}" for u in demo_users]
+        if made:
+            lines.append(f"  ({made} demo cases created)")
+        return lines
+
+    logins = _run(settings, prepare)
+    where = settings.effective_database_url if not settings.is_default_database else settings.data_dir / "jiefen.db"
+    typer.echo(f"Jiefen 解纷 on {where}")
+    typer.echo(f"  API:  http://{host}:{port}/api/v1    docs: http://{host}:{port}/docs")
+    if logins:
+        typer.echo(f"Demo logins (password: {settings.demo_password}):")
+        typer.echo("\n".join(logins))
+    if workers > 1 and is_sqlite(settings.effective_database_url):
+        typer.echo("SQLite serves one worker; ignoring --workers.", err=True)
+        workers = 1
+    uvicorn.run(
+        "service.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+    )
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Apply database migrations and mirror the configured units (idempotent)."""
+    settings = get_settings()
+    ctx = _context(settings)
+
+    async def work(engine: object) -> None:
+        from sqlalchemy.ext.asyncio import AsyncEngine
+
+        assert isinstance(engine, AsyncEngine)
+        await sync_units(engine, ctx.org)
+
+    _run(settings, work)
+    typer.echo(f"Database is at the latest schema; {len(ctx.org)} units in place.")
+
+
+@app.command("seed-demo")
+def seed_demo(cases: Annotated[int, typer.Option(help="how many demo cases")] = 300) -> None:
+    """Seed demo users and cases into an empty database."""
+    from service import demo as demo_data
+
+    settings = get_settings()
+    ctx = _context(settings)
+
+    async def work(engine: object) -> int:
+        from sqlalchemy.ext.asyncio import AsyncEngine
+
+        assert isinstance(engine, AsyncEngine)
+        await sync_units(engine, ctx.org)
+        now = clock.now()
+        await demo_data.seed_users(engine, ctx, settings.demo_password, now)
+        return await demo_data.seed_cases(engine, ctx, cases, now)
+
+    made = _run(settings, work)
+    typer.echo(f"{made} demo cases created." if made else "The database already has cases; nothing seeded.")
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Validate every configuration file; errors name the file, the key and what is wrong."""
+    settings = get_settings()
+    ctx = _context(settings)
+    typer.echo(f"units: {len(ctx.org)} units OK ({settings.config_dir / 'units'})")
+    typer.echo(f"triage: {len(ctx.rules.rules)} rules OK ({settings.config_dir / 'triage.yaml'})")
+
+
+@units_app.command("import")
+def units_import(
+    csv_file: Annotated[Path, typer.Argument(help="CSV: code, name, parent code (national division list)")],
+    output: Annotated[
+        Path | None, typer.Option(help="YAML file to add villages to (default: config/units/imported.yaml)")
+    ] = None,
+) -> None:
+    """Add villages/communities from the national statistical division list (idempotent)."""
+    from service.units.importer import import_villages
+
+    settings = get_settings()
+    ctx = _context(settings)
+    target = output or settings.config_dir / "units" / "imported.yaml"
+    try:
+        report = import_villages(csv_file, ctx.org, target)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"added {len(report.added)}, skipped {len(report.skipped)}, rejected {len(report.rejected)} → {target}")
+    for unit in report.added:
+        typer.echo(f"  + {unit.code} {unit.name} (under {unit.parent_code})")
+    for line, code, why in report.skipped:
+        typer.echo(f"  = line {line}: {code}: {why}")
+    for line, code, why in report.rejected:
+        typer.echo(f"  ! line {line}: {code}: {why}", err=True)
+    if report.added:
+        typer.echo("Restart the service (or run `jiefen migrate`) to load the new units.")
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="sign-in name")],
+    password: Annotated[str, typer.Option(help="at least 8 characters", prompt=True, hide_input=True)],
+    role: Annotated[str, typer.Option(help="mediator, coordinator, agency_officer, court_clerk, admin or auditor")],
+    unit: Annotated[str, typer.Option(help="the code of the unit the user belongs to")],
+    display_name: Annotated[str, typer.Option(help="name shown in the audit trail")] = "",
+) -> None:
+    """Create a user account."""
+    from service.errors import ServiceError
+    from service.users.service import create_user
+
+    settings = get_settings()
+    ctx = _context(settings)
+
+    async def work(engine: object) -> int:
+        from sqlalchemy.ext.asyncio import AsyncEngine
+
+        assert isinstance(engine, AsyncEngine)
+        await sync_units(engine, ctx.org)
+        async with engine.begin() as conn:
+            return await create_user(
+                conn, username=username, password=password, role=role, unit_code=unit, org=ctx.org,
+                now=clock.now(), display_name=display_name,
+            )
+
+    try:
+        user_id = _run(settings, work)
+    except ServiceError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"created user {username} (id {user_id}, {role} at {unit})")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    username: Annotated[str, typer.Option(help="the service account the token acts as")],
+    name: Annotated[str, typer.Option(help="what the token is for, e.g. court-system")],
+    days: Annotated[int | None, typer.Option(help="expire after this many days (default: never)")] = None,
+) -> None:
+    """Issue a machine API token for another system; it is shown once."""
+    from service.errors import ServiceError
+    from service.users.service import issue_machine_token
+
+    settings = get_settings()
+
+    async def work(engine: object) -> str:
+        from sqlalchemy.ext.asyncio import AsyncEngine
+
+        assert isinstance(engine, AsyncEngine)
+        now = clock.now()
+        expires = now + timedelta(days=days) if days else None
+        async with engine.begin() as conn:
+            return await issue_machine_token(conn, username, name, now=now, expires_at=expires)
+
+    try:
+        token = _run(settings, work)
+    except ServiceError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(token)
+
+
+@app.command()
+def diagram() -> None:
+    """Print the lifecycle as a mermaid diagram, generated from the transition table."""
+    from workflows.lifecycle import mermaid_diagram
+
+    typer.echo(mermaid_diagram(), nl=False)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # transitions logs every state entry at INFO; the audit trail already records what matters.
+    logging.getLogger("transitions").setLevel(logging.WARNING)
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,27 @@
+"""What every request needs besides the database: the org tree, the triage rules, the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.settings import Settings
+from workflows.org import OrgTree
+from workflows.triage import RuleSet
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    org: OrgTree
+    rules: RuleSet
+
+
+def get_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]

@@ -1,0 +1,260 @@
+"""Demo users and a few hundred realistic cases, so a newcomer sees a living network.
+
+Deterministic: the same seed gives the same towns, disputes, parties and paths through the
+lifecycle; only the dates are anchored to the day the demo is seeded. Every case is made through
+the real use cases (open_case, apply_transition), so its audit trail is genuine.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.cases import service as cases
+from service.cases.models import Case
+from service.cases.schemas import CaseCreate, PartyIn, TransitionIn
+from service.context import AppContext
+from service.errors import ServiceError
+from service.users.models import User
+from service.users.security import hash_password
+from workflows.lifecycle import Actor, CaseState, Role
+from workflows.org import UnitKind
+from workflows.vocab import DisputeType, Flag, PartyRole, Source
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    role: Role
+    unit_code: str
+    display_name: str
+
+
+DEMO_USERS = [
+    DemoUser("dashi.mediator", Role.mediator, "320583106005", "大市社区调解员 王芳"),
+    DemoUser("zhouxiang.mediator", Role.mediator, "320583106009", "周巷社区调解员 陈军"),
+    DemoUser("wulian.mediator", Role.mediator, "320583100210", "五联村调解员 李强"),
+    DemoUser("zhangpu.coordinator", Role.coordinator, "320583106", "张浦镇矛调中心 周敏"),
+    DemoUser("yushan.coordinator", Role.coordinator, "320583100", "玉山镇矛调中心 吴刚"),
+    DemoUser("city.coordinator", Role.coordinator, "320583", "市矛调中心 郑丽"),
+    DemoUser("zhangpu.police", Role.agency_officer, "PS-320583106", "张浦派出所 民警 孙涛"),
+    DemoUser("medical.mediator", Role.mediator, "SC-MEDICAL", "医调委调解员 冯洁"),
+    DemoUser("court.clerk", Role.court_clerk, "COURT-320583-DESK", "诉讼服务中心 书记员 何静"),
+    DemoUser("court.clerk2", Role.court_clerk, "COURT-320583-DESK", "诉讼服务中心 书记员 许诺"),
+    DemoUser("auditor", Role.auditor, "320583", "审计员"),
+    DemoUser("admin", Role.admin, "320583", "系统管理员"),
+]
+
+users = User.__table__  # type: ignore[attr-defined]
+case_table = Case.__table__  # type: ignore[attr-defined]
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英建华建国志强海燕玉兰春梅国庆文斌红梅晓东丽萍"
+
+SUMMARIES: dict[DisputeType, list[str]] = {
+    DisputeType.NEIGHBOUR: ["楼上卫生间漏水致楼下墙面霉变，双方就维修费用争执", "邻居在公共楼道堆放杂物，多次协商未果", "相邻房屋排水沟堵塞引发积水纠纷"],
+    DisputeType.MARRIAGE_FAMILY: ["兄弟姐妹就老人赡养费分担发生争执", "离婚后子女探视时间安排纠纷", "家庭成员就拆迁安置房分配发生矛盾"],
+    DisputeType.HOUSING_HOMESTEAD: ["宅基地边界界桩位置争议", "房屋翻建遮挡邻居采光", "农村房屋买卖后过户纠纷"],
+    DisputeType.CONTRACT: ["装修合同工期延误，业主要求赔偿", "二手车买卖合同履行纠纷", "厂房租赁合同提前解除押金争议"],
+    DisputeType.DAMAGES: ["宠物犬咬伤路人，医药费赔偿纠纷", "高空坠物砸坏停放车辆", "施工噪音导致养殖鱼塘损失"],
+    DisputeType.LABOUR_WAGE_ARREARS: ["建筑工地拖欠农民工工资", "电子厂拖欠季节工加班费", "包工头失联，工人讨薪"],
+    DisputeType.LABOUR_OTHER: ["工伤认定后赔偿金额争议", "解除劳动合同经济补偿金纠纷", "未签劳动合同二倍工资争议"],
+    DisputeType.MEDICAL: ["术后感染，患者家属要求医院赔偿", "门诊误诊延误治疗纠纷"],
+    DisputeType.ROAD_TRAFFIC: ["电动自行车与轿车碰擦，医疗费赔偿", "小区内倒车刮擦行人"],
+    DisputeType.PROPERTY_MGMT: ["业主拒交物业费，物业停止服务", "小区地下车库渗水，业主与物业纠纷"],
+    DisputeType.CONSUMER: ["预付卡健身房关门退费纠纷", "网购家电质量问题退换争议"],
+    DisputeType.LAND_ACQUISITION_DEMOLITION: ["征地补偿款分配纠纷", "拆迁过渡费发放争议"],
+    DisputeType.VILLAGE_AFFAIRS: ["村集体分红分配争议", "村民对土地流转收益分配有异议"],
+    DisputeType.PRODUCTION_BUSINESS: ["合伙经营饭店散伙财产分割纠纷", "供货商货款结算纠纷"],
+}
+
+WEIGHTS: dict[DisputeType, int] = {
+    DisputeType.NEIGHBOUR: 30,
+    DisputeType.MARRIAGE_FAMILY: 18,
+    DisputeType.HOUSING_HOMESTEAD: 10,
+    DisputeType.CONTRACT: 8,
+    DisputeType.DAMAGES: 8,
+    DisputeType.LABOUR_WAGE_ARREARS: 6,
+    DisputeType.LABOUR_OTHER: 5,
+    DisputeType.MEDICAL: 3,
+    DisputeType.ROAD_TRAFFIC: 4,
+    DisputeType.PROPERTY_MGMT: 5,
+    DisputeType.CONSUMER: 4,
+    DisputeType.LAND_ACQUISITION_DEMOLITION: 2,
+    DisputeType.VILLAGE_AFFAIRS: 3,
+    DisputeType.PRODUCTION_BUSINESS: 3,
+}
+
+# Where demo cases end up, roughly like a year of real work: most settle and are performed.
+PATHS: list[tuple[list[str], int]] = [
+    ([], 8),
+    (["accept"], 14),
+    (["accept", "suspend"], 3),
+    (["accept", "settle"], 12),
+    (["accept", "settle", "perform"], 34),
+    (["accept", "settle", "request_confirmation"], 4),
+    (["accept", "terminate"], 6),
+    (["accept", "terminate", "refer_to_court"], 5),
+    (["accept", "terminate", "refer_to_court", "claim"], 3),
+    (["accept", "escalate"], 5),
+    (["accept", "terminate", "close"], 4),
+    (["withdraw"], 2),
+]
+
+
+def _name(rng: random.Random) -> str:
+    given = GIVEN[rng.randrange(len(GIVEN) - 1) : rng.randrange(len(GIVEN) - 1) + rng.choice([1, 2])] or "明"
+    return rng.choice(SURNAMES) + given
+
+
+def _phone(rng: random.Random) -> str:
+    return rng.choice(["138", "139", "150", "151", "158", "177", "186", "189"]) + f"{rng.randrange(10**8):08d}"
+
+
+def _id_number(rng: random.Random) -> str:
+    birth = datetime(1950, 1, 1) + timedelta(days=rng.randrange(365 * 55))
+    return f"320583{birth:%Y%m%d}{rng.randrange(1000):03d}{rng.choice('0123456789X')}"
+
+
+async def seed_users(engine: AsyncEngine, ctx: AppContext, password: str, now: datetime) -> list[DemoUser]:
+    """Create the demo logins (and a mediator per station that demo cases need); skip existing ones."""
+    password_hash = hash_password(password)  # one hash for all: argon2 is slow on purpose
+    wanted = list(DEMO_USERS)
+    for unit in ctx.org.of_kind(UnitKind.village_station, UnitKind.town_centre, UnitKind.sectoral_committee):
+        if unit.code not in {u.unit_code for u in DEMO_USERS}:
+            wanted.append(DemoUser(f"m.{unit.code.lower()}", Role.mediator, unit.code, f"{unit.name}调解员"))
+    async with engine.begin() as conn:
+        existing = set((await conn.execute(sa.select(users.c.username))).scalars())
+        rows = [
+            {
+                "username": u.username,
+                "display_name": u.display_name,
+                "password_hash": password_hash,
+                "role": u.role.value,
+                "unit_code": u.unit_code,
+                "disabled": False,
+                "created_at": now,
+            }
+            for u in wanted
+            if u.username not in existing and u.unit_code in ctx.org
+        ]
+        if rows:
+            await conn.execute(sa.insert(users), rows)
+    return DEMO_USERS
+
+
+def _actor_at(unit_code: str) -> Actor:
+    explicit = next((u for u in DEMO_USERS if u.unit_code == unit_code and u.role == Role.mediator), None)
+    if explicit is not None:
+        return Actor(explicit.username, Role.mediator, unit_code)
+    return Actor(f"m.{unit_code.lower()}", Role.mediator, unit_code)
+
+
+async def seed_cases(engine: AsyncEngine, ctx: AppContext, count: int, now: datetime, seed: int = 2026) -> int:
+    """Open ``count`` cases and walk each along a plausible path; returns how many were made."""
+    async with engine.connect() as conn:
+        if (await conn.execute(sa.select(sa.func.count()).select_from(case_table))).scalar_one():
+            return 0
+    rng = random.Random(seed)
+    locations = [u for u in ctx.org.of_kind(UnitKind.village_station)]
+    locations.sort(key=lambda u: u.code)
+    types = list(WEIGHTS)
+    made = 0
+    for i in range(count):
+        location = rng.choice(locations)
+        dispute_type = rng.choices(types, weights=[WEIGHTS[t] for t in types])[0]
+        opened_at = now - timedelta(days=rng.randrange(3, 330), minutes=rng.randrange(600))
+        body = _case_body(rng, dispute_type, location.code)
+        registrar = _actor_at(location.code)
+        case, _ = await cases.open_case(engine, ctx, body, registrar, now=opened_at)
+        made += 1
+        path = rng.choices([p for p, _ in PATHS], weights=[w for _, w in PATHS])[0]
+        await _walk(engine, ctx, case.id, path, opened_at, rng, i)
+    return made
+
+
+def _case_body(rng: random.Random, dispute_type: DisputeType, location_code: str) -> CaseCreate:
+    small = dispute_type in {DisputeType.NEIGHBOUR, DisputeType.MARRIAGE_FAMILY}
+    amount = Decimal(rng.choice([500, 1200, 3000, 8000, 15000, 30000] if small else [5000, 20000, 60000, 150000]))
+    people = rng.choice([2, 2, 2, 3, 4]) if dispute_type != DisputeType.LABOUR_WAGE_ARREARS else rng.choice([3, 8, 15])
+    flags: list[Flag] = []
+    roll = rng.random()
+    if roll < 0.03:
+        flags.append(Flag.criminal_risk)
+    elif roll < 0.06:
+        flags.append(Flag.cross_area)
+    parties = [
+        PartyIn(name=_name(rng), role=PartyRole.applicant, id_number=_id_number(rng), phone=_phone(rng)),
+        PartyIn(name=_name(rng), role=PartyRole.respondent, phone=_phone(rng)),
+    ]
+    return CaseCreate(
+        dispute_type=dispute_type,
+        summary=rng.choice(SUMMARIES[dispute_type]),
+        location_code=location_code,
+        amount_yuan=amount,
+        people_involved=people,
+        flags=flags,
+        source=rng.choice([Source.application, Source.application, Source.self_initiated, Source.police]),
+        parties=parties,
+    )
+
+
+async def _walk(
+    engine: AsyncEngine, ctx: AppContext, case_id: int, path: list[str], at: datetime, rng: random.Random, i: int
+) -> None:
+    case = await cases.get_case(engine, ctx, case_id, Actor("system", Role.system, "320583"))
+    if case.state == CaseState.registered:
+        # Manual triage: the town hub dispatches to the station of the location first.
+        hub = ctx.org.get(case.unit_code)
+        target = case.location_code if case.location_code != hub.code else None
+        if target is None:
+            return
+        named = next((u for u in DEMO_USERS if u.unit_code == hub.code and u.role == Role.coordinator), None)
+        coordinator = Actor(named.username if named else f"m.{hub.code.lower()}", Role.coordinator, hub.code)
+        at += timedelta(hours=rng.randrange(2, 30))
+        case = await _fire(engine, ctx, case_id, coordinator, at, "dispatch", target_unit=target)
+    for step in path:
+        at += timedelta(hours=rng.randrange(4, 24 * 6))
+        worker = _actor_at(case.unit_code)
+        clerk = Actor("court.clerk", Role.court_clerk, "COURT-320583-DESK")
+        if step == "accept":
+            case = await _fire(engine, ctx, case_id, worker, at, "accept")
+        elif step == "suspend":
+            case = await _fire(engine, ctx, case_id, worker, at, "suspend", reason="等待伤情鉴定结果")
+        elif step == "settle":
+            terms = f"被申请人于十五日内一次性支付申请人人民币 {rng.choice([800, 2000, 5000, 12000])} 元，双方再无其他争议。"
+            form = "written" if rng.random() < 0.8 else "oral"
+            case = await _fire(engine, ctx, case_id, worker, at, "settle", agreement={"form": form, "terms": terms})
+        elif step == "perform":
+            case = await _fire(engine, ctx, case_id, worker, at, "record_performance", performance="performed")
+        elif step == "request_confirmation":
+            case = await _fire(engine, ctx, case_id, worker, at, "request_confirmation")
+        elif step == "terminate":
+            reason = rng.choice(["gap_too_wide", "party_refused", "party_unreachable"])
+            case = await _fire(engine, ctx, case_id, worker, at, "terminate", termination_reason=reason)
+        elif step == "refer_to_court":
+            case = await _fire(engine, ctx, case_id, worker, at, "refer_to_court", reason="调解不成，当事人同意诉前移送法院")
+        elif step == "claim":
+            case = await _fire(engine, ctx, case_id, clerk, at, "claim")
+        elif step == "escalate":
+            case = await _fire(engine, ctx, case_id, worker, at, "escalate", reason="涉及多方主体，需上级中心协调")
+        elif step == "close":
+            case = await _fire(engine, ctx, case_id, worker, at, "close", outcome="other_route", reason="引导申请劳动仲裁")
+        elif step == "withdraw":
+            case = await _fire(engine, ctx, case_id, worker, at, "withdraw", reason="申请人撤回调解申请")
+
+
+async def _fire(
+    engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, at: datetime, trigger: str, **fields: object
+) -> cases.CasePublic:
+    body = TransitionIn.model_validate({"trigger": trigger, **fields})
+    try:
+        return await cases.apply_transition(engine, ctx, case_id, body, actor, now=at)
+    except ServiceError:
+        # A path that does not fit where triage sent the case simply stops there.
+        return await cases.get_case(engine, ctx, case_id, Actor("system", Role.system, "320583"))
