@@ -35,7 +35,9 @@ def _parties_json(dialect: str) -> sa.ColumnElement[Any]:
         pairs += [sa.literal_column(f"'{name}'"), party.c[name]]
     if dialect == "postgresql":
         obj = sa.func.json_build_object(*pairs)
-        agg = sa.func.coalesce(sa.func.json_agg(sa.aggregate_order_by(obj, party.c.id)), sa.text("'[]'::json"))
+        from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+        agg = sa.func.coalesce(sa.func.json_agg(aggregate_order_by(obj, party.c.id)), sa.text("'[]'::json"))
     else:
         obj = sa.func.json_object(*pairs)
         agg = sa.func.coalesce(sa.func.json_group_array(sa.func.json(obj)), "[]")

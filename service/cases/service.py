@@ -110,7 +110,7 @@ def case_public(row: Mapping[str, Any], org: OrgTree) -> CasePublic:
             "state_label": STATE_LABELS[CaseState(row["state"])],
             "flags": _flags(row),
             "unit_name": unit.name if unit else None,
-            "parties": [PartyPublic.model_validate(p) for p in parties],
+            "parties": [PartyPublic.model_validate(p) for p in sorted(parties, key=lambda p: p["id"])],
             "triage": _triage_public(row["triage"], org),
         }
     )

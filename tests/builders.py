@@ -1,0 +1,64 @@
+"""Builder functions for test data: plain functions, no factory magic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+DASHI = "320583106005"  # 张浦镇 大市社区
+ZHOUXIANG = "320583106009"  # 张浦镇 周巷社区
+WULIAN = "320583100210"  # 玉山镇 五联村
+ZHANGPU = "320583106"
+YUSHAN = "320583100"
+CITY = "320583"
+COURT_DESK = "COURT-320583-DESK"
+
+
+def case_body(**overrides: Any) -> dict[str, Any]:
+    """A simple neighbour dispute at 大市社区 that triage keeps at the station."""
+    body: dict[str, Any] = {
+        "dispute_type": "NEIGHBOUR",
+        "summary": "楼上卫生间漏水致楼下墙面霉变，双方就维修费用争执",
+        "location_code": DASHI,
+        "amount_yuan": 3000,
+        "people_involved": 2,
+        "flags": [],
+        "source": "application",
+        "parties": [
+            {"name": "王秀英", "role": "applicant", "phone": "13800001234", "id_number": "320583198001011234"},
+            {"name": "李建国", "role": "respondent"},
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+async def open_case(client: httpx.AsyncClient, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    response = await client.post("/api/v1/cases", json=case_body(**overrides), headers=headers)
+    assert response.status_code == 201, response.text
+    case: dict[str, Any] = response.json()
+    return case
+
+
+async def fire(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    case: dict[str, Any],
+    trigger: str,
+    **fields: Any,
+) -> httpx.Response:
+    return await client.post(
+        f"/api/v1/cases/{case['id']}/transitions",
+        json={"trigger": trigger, **fields},
+        headers={**headers, "If-Match": f'"{case["version"]}"'},
+    )
+
+
+async def move(
+    client: httpx.AsyncClient, headers: dict[str, str], case: dict[str, Any], trigger: str, **fields: Any
+) -> dict[str, Any]:
+    response = await fire(client, headers, case, trigger, **fields)
+    assert response.status_code == 200, response.text
+    moved: dict[str, Any] = response.json()
+    return moved

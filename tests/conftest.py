@@ -1,0 +1,139 @@
+"""Test fixtures: the API suite runs once on SQLite and once on a real PostgreSQL.
+
+PostgreSQL gets a throw-away database per test run. When it cannot be reached the PostgreSQL
+half is skipped on a developer machine but *fails* when ``JIEFEN_REQUIRE_POSTGRES=1`` (CI and
+the README's test command set it), so a green CI run always includes PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.context import AppContext
+from service.demo import seed_users
+from service.main import create_app
+from service.settings import Settings
+
+PG_ADMIN_URL = os.environ.get("JIEFEN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REQUIRE_POSTGRES = os.environ.get("JIEFEN_REQUIRE_POSTGRES") == "1"
+TEST_PASSWORD = "test-password-1"
+FIXED_NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Kunshan
+
+# Tables a test may write to; units and users are seeded once per backend and kept.
+CASE_TABLES = ["idempotency_key", "case_event", "party", "cases"]
+
+
+async def _create_pg_database() -> tuple[str, str] | None:
+    import asyncpg
+
+    name = f"jiefen_test_{uuid.uuid4().hex[:10]}"
+    try:
+        conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        message = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message + " (JIEFEN_REQUIRE_POSTGRES=1: the PostgreSQL tests must run)")
+        pytest.skip(message)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return name, f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
+
+
+async def _drop_pg_database(name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str
+    app: FastAPI
+
+    @property
+    def engine(self) -> AsyncEngine:
+        engine: AsyncEngine = self.app.state.engine
+        return engine
+
+    @property
+    def ctx(self) -> AppContext:
+        ctx: AppContext = self.app.state.context
+        return ctx
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Backend]:
+    pg_name = None
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'jiefen.db'}"
+    else:
+        created = await _create_pg_database()
+        assert created is not None
+        pg_name, url = created
+    settings = Settings(database_url=url, config_dir=Path(__file__).resolve().parent.parent / "config")
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        await seed_users(app.state.engine, app.state.context, TEST_PASSWORD, FIXED_NOW)
+        yield Backend(request.param, url, app)
+    if pg_name:
+        await _drop_pg_database(pg_name)
+
+
+@pytest.fixture
+async def db(backend: Backend) -> AsyncIterator[Backend]:
+    """A backend whose case tables are empty at the start of the test."""
+    async with backend.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(sa.text(f"TRUNCATE {', '.join(CASE_TABLES)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in CASE_TABLES:
+                await conn.execute(sa.text(f"DELETE FROM {table}"))
+    yield backend
+
+
+@pytest.fixture
+async def client(db: Backend) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=db.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://jiefen.test") as client:
+        yield client
+
+
+_tokens: dict[tuple[str, str], str] = {}
+
+
+async def token_for(client: httpx.AsyncClient, backend: Backend, username: str) -> str:
+    key = (backend.url, username)
+    if key not in _tokens:
+        response = await client.post("/api/v1/auth/token", data={"username": username, "password": TEST_PASSWORD})
+        assert response.status_code == 200, response.text
+        _tokens[key] = response.json()["access_token"]
+    return _tokens[key]
+
+
+@pytest.fixture
+def auth(client: httpx.AsyncClient, db: Backend):  # type: ignore[no-untyped-def]
+    """``await auth("dashi.mediator")`` → headers carrying that demo user's bearer token."""
+
+    async def headers(username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {await token_for(client, db, username)}"}
+
+    return headers
