@@ -57,13 +57,41 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁�
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英建华建国志强海燕玉兰春梅国庆文斌红梅晓东丽萍"
 
 SUMMARIES: dict[DisputeType, list[str]] = {
-    DisputeType.NEIGHBOUR: ["楼上卫生间漏水致楼下墙面霉变，双方就维修费用争执", "邻居在公共楼道堆放杂物，多次协商未果", "相邻房屋排水沟堵塞引发积水纠纷"],
-    DisputeType.MARRIAGE_FAMILY: ["兄弟姐妹就老人赡养费分担发生争执", "离婚后子女探视时间安排纠纷", "家庭成员就拆迁安置房分配发生矛盾"],
-    DisputeType.HOUSING_HOMESTEAD: ["宅基地边界界桩位置争议", "房屋翻建遮挡邻居采光", "农村房屋买卖后过户纠纷"],
-    DisputeType.CONTRACT: ["装修合同工期延误，业主要求赔偿", "二手车买卖合同履行纠纷", "厂房租赁合同提前解除押金争议"],
-    DisputeType.DAMAGES: ["宠物犬咬伤路人，医药费赔偿纠纷", "高空坠物砸坏停放车辆", "施工噪音导致养殖鱼塘损失"],
-    DisputeType.LABOUR_WAGE_ARREARS: ["建筑工地拖欠农民工工资", "电子厂拖欠季节工加班费", "包工头失联，工人讨薪"],
-    DisputeType.LABOUR_OTHER: ["工伤认定后赔偿金额争议", "解除劳动合同经济补偿金纠纷", "未签劳动合同二倍工资争议"],
+    DisputeType.NEIGHBOUR: [
+        "楼上卫生间漏水致楼下墙面霉变，双方就维修费用争执",
+        "邻居在公共楼道堆放杂物，多次协商未果",
+        "相邻房屋排水沟堵塞引发积水纠纷",
+    ],
+    DisputeType.MARRIAGE_FAMILY: [
+        "兄弟姐妹就老人赡养费分担发生争执",
+        "离婚后子女探视时间安排纠纷",
+        "家庭成员就拆迁安置房分配发生矛盾",
+    ],
+    DisputeType.HOUSING_HOMESTEAD: [
+        "宅基地边界界桩位置争议",
+        "房屋翻建遮挡邻居采光",
+        "农村房屋买卖后过户纠纷",
+    ],
+    DisputeType.CONTRACT: [
+        "装修合同工期延误，业主要求赔偿",
+        "二手车买卖合同履行纠纷",
+        "厂房租赁合同提前解除押金争议",
+    ],
+    DisputeType.DAMAGES: [
+        "宠物犬咬伤路人，医药费赔偿纠纷",
+        "高空坠物砸坏停放车辆",
+        "施工噪音导致养殖鱼塘损失",
+    ],
+    DisputeType.LABOUR_WAGE_ARREARS: [
+        "建筑工地拖欠农民工工资",
+        "电子厂拖欠季节工加班费",
+        "包工头失联，工人讨薪",
+    ],
+    DisputeType.LABOUR_OTHER: [
+        "工伤认定后赔偿金额争议",
+        "解除劳动合同经济补偿金纠纷",
+        "未签劳动合同二倍工资争议",
+    ],
     DisputeType.MEDICAL: ["术后感染，患者家属要求医院赔偿", "门诊误诊延误治疗纠纷"],
     DisputeType.ROAD_TRAFFIC: ["电动自行车与轿车碰擦，医疗费赔偿", "小区内倒车刮擦行人"],
     DisputeType.PROPERTY_MGMT: ["业主拒交物业费，物业停止服务", "小区地下车库渗水，业主与物业纠纷"],
@@ -113,7 +141,9 @@ def _name(rng: random.Random) -> str:
 
 
 def _phone(rng: random.Random) -> str:
-    return rng.choice(["138", "139", "150", "151", "158", "177", "186", "189"]) + f"{rng.randrange(10**8):08d}"
+    return (
+        rng.choice(["138", "139", "150", "151", "158", "177", "186", "189"]) + f"{rng.randrange(10**8):08d}"
+    )
 
 
 def _id_number(rng: random.Random) -> str:
@@ -155,7 +185,9 @@ def _actor_at(unit_code: str) -> Actor:
     return Actor(f"m.{unit_code.lower()}", Role.mediator, unit_code)
 
 
-async def seed_cases(engine: AsyncEngine, ctx: AppContext, count: int, now: datetime, seed: int = 2026) -> int:
+async def seed_cases(
+    engine: AsyncEngine, ctx: AppContext, count: int, now: datetime, seed: int = 2026
+) -> int:
     """Open ``count`` cases and walk each along a plausible path; returns how many were made."""
     async with engine.connect() as conn:
         if (await conn.execute(sa.select(sa.func.count()).select_from(case_table))).scalar_one():
@@ -180,8 +212,14 @@ async def seed_cases(engine: AsyncEngine, ctx: AppContext, count: int, now: date
 
 def _case_body(rng: random.Random, dispute_type: DisputeType, location_code: str) -> CaseCreate:
     small = dispute_type in {DisputeType.NEIGHBOUR, DisputeType.MARRIAGE_FAMILY}
-    amount = Decimal(rng.choice([500, 1200, 3000, 8000, 15000, 30000] if small else [5000, 20000, 60000, 150000]))
-    people = rng.choice([2, 2, 2, 3, 4]) if dispute_type != DisputeType.LABOUR_WAGE_ARREARS else rng.choice([3, 8, 15])
+    amount = Decimal(
+        rng.choice([500, 1200, 3000, 8000, 15000, 30000] if small else [5000, 20000, 60000, 150000])
+    )
+    people = (
+        rng.choice([2, 2, 2, 3, 4])
+        if dispute_type != DisputeType.LABOUR_WAGE_ARREARS
+        else rng.choice([3, 8, 15])
+    )
     flags: list[Flag] = []
     roll = rng.random()
     if roll < 0.03:
@@ -205,7 +243,13 @@ def _case_body(rng: random.Random, dispute_type: DisputeType, location_code: str
 
 
 async def _walk(
-    engine: AsyncEngine, ctx: AppContext, case_id: int, path: list[str], at: datetime, rng: random.Random, i: int
+    engine: AsyncEngine,
+    ctx: AppContext,
+    case_id: int,
+    path: list[str],
+    at: datetime,
+    rng: random.Random,
+    i: int,
 ) -> None:
     case = await cases.get_case(engine, ctx, case_id, Actor("system", Role.system, "320583"))
     if case.state == CaseState.registered:
@@ -229,28 +273,44 @@ async def _walk(
         elif step == "settle":
             terms = f"被申请人于十五日内一次性支付申请人人民币 {rng.choice([800, 2000, 5000, 12000])} 元，双方再无其他争议。"
             form = "written" if rng.random() < 0.8 else "oral"
-            case = await _fire(engine, ctx, case_id, worker, at, "settle", agreement={"form": form, "terms": terms})
+            case = await _fire(
+                engine, ctx, case_id, worker, at, "settle", agreement={"form": form, "terms": terms}
+            )
         elif step == "perform":
-            case = await _fire(engine, ctx, case_id, worker, at, "record_performance", performance="performed")
+            case = await _fire(
+                engine, ctx, case_id, worker, at, "record_performance", performance="performed"
+            )
         elif step == "request_confirmation":
             case = await _fire(engine, ctx, case_id, worker, at, "request_confirmation")
         elif step == "terminate":
             reason = rng.choice(["gap_too_wide", "party_refused", "party_unreachable"])
             case = await _fire(engine, ctx, case_id, worker, at, "terminate", termination_reason=reason)
         elif step == "refer_to_court":
-            case = await _fire(engine, ctx, case_id, worker, at, "refer_to_court", reason="调解不成，当事人同意诉前移送法院")
+            case = await _fire(
+                engine, ctx, case_id, worker, at, "refer_to_court", reason="调解不成，当事人同意诉前移送法院"
+            )
         elif step == "claim":
             case = await _fire(engine, ctx, case_id, clerk, at, "claim")
         elif step == "escalate":
-            case = await _fire(engine, ctx, case_id, worker, at, "escalate", reason="涉及多方主体，需上级中心协调")
+            case = await _fire(
+                engine, ctx, case_id, worker, at, "escalate", reason="涉及多方主体，需上级中心协调"
+            )
         elif step == "close":
-            case = await _fire(engine, ctx, case_id, worker, at, "close", outcome="other_route", reason="引导申请劳动仲裁")
+            case = await _fire(
+                engine, ctx, case_id, worker, at, "close", outcome="other_route", reason="引导申请劳动仲裁"
+            )
         elif step == "withdraw":
             case = await _fire(engine, ctx, case_id, worker, at, "withdraw", reason="申请人撤回调解申请")
 
 
 async def _fire(
-    engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, at: datetime, trigger: str, **fields: object
+    engine: AsyncEngine,
+    ctx: AppContext,
+    case_id: int,
+    actor: Actor,
+    at: datetime,
+    trigger: str,
+    **fields: object,
 ) -> cases.CasePublic:
     body = TransitionIn.model_validate({"trigger": trigger, **fields})
     try:

@@ -190,7 +190,8 @@ def _is_disconnect(exc: Exception) -> bool:
         return True
     text = str(exc).lower()
     return isinstance(exc, OperationalError) and any(
-        marker in text for marker in ("connection", "could not connect", "server closed", "database is locked")
+        marker in text
+        for marker in ("connection", "could not connect", "server closed", "database is locked")
     )
 
 

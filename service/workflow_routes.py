@@ -45,7 +45,10 @@ async def workflow() -> WorkflowOut:
         triggers=[TriggerOut(trigger=t, label=TRIGGER_LABELS[t]) for t in Trigger],
         transitions=[
             TransitionOut(
-                trigger=r.trigger, source=list(r.source), dest=r.dest, conditions=[g.__name__ for g in r.conditions]
+                trigger=r.trigger,
+                source=list(r.source),
+                dest=r.dest,
+                conditions=[g.__name__ for g in r.conditions],
             )
             for r in TRANSITIONS
         ],

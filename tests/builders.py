@@ -26,7 +26,12 @@ def case_body(**overrides: Any) -> dict[str, Any]:
         "flags": [],
         "source": "application",
         "parties": [
-            {"name": "王秀英", "role": "applicant", "phone": "13800001234", "id_number": "320583198001011234"},
+            {
+                "name": "王秀英",
+                "role": "applicant",
+                "phone": "13800001234",
+                "id_number": "320583198001011234",
+            },
             {"name": "李建国", "role": "respondent"},
         ],
     }

@@ -28,6 +28,7 @@ from service.settings import Settings
 PG_ADMIN_URL = os.environ.get("JIEFEN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_POSTGRES = os.environ.get("JIEFEN_REQUIRE_POSTGRES") == "1"
 TEST_PASSWORD = "test-password-1"
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 FIXED_NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Kunshan
 
 # Tables a test may write to; units and users are seeded once per backend and kept.
@@ -81,7 +82,9 @@ class Backend:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-async def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Backend]:
+async def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Backend]:
     pg_name = None
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'jiefen.db'}"
@@ -89,7 +92,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         created = await _create_pg_database()
         assert created is not None
         pg_name, url = created
-    settings = Settings(database_url=url, config_dir=Path(__file__).resolve().parent.parent / "config")
+    settings = Settings(database_url=url, config_dir=CONFIG_DIR)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         await seed_users(app.state.engine, app.state.context, TEST_PASSWORD, FIXED_NOW)
@@ -123,7 +126,9 @@ _tokens: dict[tuple[str, str], str] = {}
 async def token_for(client: httpx.AsyncClient, backend: Backend, username: str) -> str:
     key = (backend.url, username)
     if key not in _tokens:
-        response = await client.post("/api/v1/auth/token", data={"username": username, "password": TEST_PASSWORD})
+        response = await client.post(
+            "/api/v1/auth/token", data={"username": username, "password": TEST_PASSWORD}
+        )
         assert response.status_code == 200, response.text
         _tokens[key] = response.json()["access_token"]
     return _tokens[key]

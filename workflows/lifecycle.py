@@ -447,6 +447,8 @@ def mermaid_diagram() -> str:
     from transitions.extensions import GraphMachine
 
     graph_machine = GraphMachine(
+        # A throwaway model: the machine itself has a `dispatch` method that would clash with our trigger.
+        model=_Token(CaseState.registered),
         states=[s.value for s in CaseState],
         initial=CaseState.registered.value,
         transitions=[

@@ -21,7 +21,9 @@ class Case(SQLModel, table=True):
         Index("ix_cases_dispute_type", "dispute_type"),
     )
 
-    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True))
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    )
     number: str = Field(max_length=32, unique=True)
     dispute_type: str = Field(max_length=40)
     summary: str = Field(sa_column=Column(Text, nullable=False))
@@ -57,7 +59,9 @@ class Party(SQLModel, table=True):
     __table_args__ = (Index("ix_party_case", "case_id"), Index("ix_party_name", "name"))
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), ForeignKey("cases.id"), nullable=False))
+    case_id: int = Field(
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), ForeignKey("cases.id"), nullable=False)
+    )
     role: str = Field(max_length=16)  # applicant | respondent | third_party
     kind: str = Field(max_length=16)  # person | organisation
     name: str = Field(max_length=100)
@@ -76,8 +80,12 @@ class CaseEvent(SQLModel, table=True):
         Index("ix_case_event_at", "at"),
     )
 
-    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True))
-    case_id: int = Field(sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), ForeignKey("cases.id"), nullable=False))
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    )
+    case_id: int = Field(
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), ForeignKey("cases.id"), nullable=False)
+    )
     seq: int
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     kind: str = Field(max_length=16)  # created | transition | edit
@@ -103,5 +111,7 @@ class IdempotencyRecord(SQLModel, table=True):
     username: str = Field(max_length=64)
     key: str = Field(max_length=200)
     request_hash: str = Field(max_length=64)
-    case_id: int = Field(sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), ForeignKey("cases.id"), nullable=False))
+    case_id: int = Field(
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), ForeignKey("cases.id"), nullable=False)
+    )
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

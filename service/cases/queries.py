@@ -61,9 +61,9 @@ async def insert_case(
     prefix = f"KS-{year}-"
     if conn.dialect.name == "postgresql":
         # The number comes from the same sequence value as the id: unique without a counter row lock.
-        next_id = sa.select(sa.func.nextval(sa.literal_column("pg_get_serial_sequence('cases', 'id')")).label("id")).cte(
-            "next_id"
-        )
+        next_id = sa.select(
+            sa.func.nextval(sa.literal_column("pg_get_serial_sequence('cases', 'id')")).label("id")
+        ).cte("next_id")
         number = sa.literal(prefix) + sa.func.lpad(sa.cast(next_id.c.id, sa.Text), 6, "0")
     else:
         # SQLite has one writer at a time, so max(id) + 1 inside the INSERT cannot race.
@@ -71,11 +71,7 @@ async def insert_case(
         number = sa.literal(prefix) + sa.func.printf("%06d", next_id.c.id)
     columns = list(values)
     select = sa.select(next_id.c.id, number, *[sa.literal(values[c], cases.c[c].type) for c in columns])
-    stmt = (
-        sa.insert(cases)
-        .from_select(["id", "number", *columns], select)
-        .returning(cases.c.id)
-    )
+    stmt = sa.insert(cases).from_select(["id", "number", *columns], select).returning(cases.c.id)
     case_id: int = (await conn.execute(stmt)).scalar_one()
     if parties:
         await conn.execute(sa.insert(party), [{**p, "case_id": case_id} for p in parties])
@@ -100,7 +96,9 @@ async def apply_change(
     if conn.dialect.name == "postgresql":
         upd = update.cte("upd")
         columns = ["case_id", "seq", *event]
-        select = sa.select(upd.c.id, upd.c.version, *[sa.literal(event[c], case_event.c[c].type) for c in event])
+        select = sa.select(
+            upd.c.id, upd.c.version, *[sa.literal(event[c], case_event.c[c].type) for c in event]
+        )
         ins = sa.insert(case_event).from_select(columns, select).returning(case_event.c.id).cte("ev")
         stmt = sa.select(upd.c.version).select_from(upd).join(ins, sa.true())
         version: int | None = (await conn.execute(stmt)).scalar_one_or_none()
@@ -135,7 +133,9 @@ def _where(f: CaseFilter) -> list[sa.ColumnElement[bool]]:
     clauses: list[sa.ColumnElement[bool]] = []
     if f.unit_codes is not None:
         in_units = cases.c.unit_code.in_(sorted(f.unit_codes))
-        clauses.append(sa.or_(in_units, cases.c.court_linked.is_(True)) if f.include_court_linked else in_units)
+        clauses.append(
+            sa.or_(in_units, cases.c.court_linked.is_(True)) if f.include_court_linked else in_units
+        )
     if f.state:
         clauses.append(cases.c.state.in_(list(f.state)))
     if f.tier:
@@ -190,7 +190,9 @@ async def list_cases(
 
 async def list_events(conn: AsyncConnection, case_id: int) -> Iterable[Row[Any]]:
     return (
-        await conn.execute(sa.select(case_event).where(case_event.c.case_id == case_id).order_by(case_event.c.seq))
+        await conn.execute(
+            sa.select(case_event).where(case_event.c.case_id == case_id).order_by(case_event.c.seq)
+        )
     ).all()
 
 
@@ -212,13 +214,23 @@ async def claim_idempotency_key(
     On PostgreSQL a concurrent insert of the same key waits for the first transaction and then
     conflicts, so exactly one of N simultaneous retries keeps its case.
     """
-    values = {"username": username, "key": key, "request_hash": request_hash, "case_id": case_id, "created_at": now}
+    values = {
+        "username": username,
+        "key": key,
+        "request_hash": request_hash,
+        "case_id": case_id,
+        "created_at": now,
+    }
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        stmt: Any = pg_insert(idempotency).values(**values).on_conflict_do_nothing().returning(idempotency.c.id)
+        stmt: Any = (
+            pg_insert(idempotency).values(**values).on_conflict_do_nothing().returning(idempotency.c.id)
+        )
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        stmt = sqlite_insert(idempotency).values(**values).on_conflict_do_nothing().returning(idempotency.c.id)
+        stmt = (
+            sqlite_insert(idempotency).values(**values).on_conflict_do_nothing().returning(idempotency.c.id)
+        )
     return (await conn.execute(stmt)).first() is not None

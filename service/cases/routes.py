@@ -30,7 +30,7 @@ from workflows.vocab import DisputeType
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
-PROBLEM = {"content": {"application/problem+json": {}}}
+PROBLEM: dict[str, object] = {"content": {"application/problem+json": {}}}
 CASE_ERRORS: dict[int | str, dict[str, object]] = {
     401: {"description": "not signed in", **PROBLEM},
     404: {"description": "no such case, or outside your scope", **PROBLEM},
@@ -56,7 +56,7 @@ def _parse_if_match(value: str | None) -> int | None:
         return None
     raw = value.strip().removeprefix("W/").strip('"')
     if not raw.isdigit():
-        raise field_error("header.If-Match", "must be the case's ETag, e.g. \"3\"")
+        raise field_error("header.If-Match", 'must be the case\'s ETag, e.g. "3"')
     return int(raw)
 
 
@@ -97,7 +97,9 @@ async def list_cases(
     dispute_type: DisputeType | None = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=100, description="case number or party name")] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="case number or party name")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> CasePage:
@@ -117,7 +119,9 @@ async def list_cases(
 
 
 @router.get("/cases/{case_id}", response_model=CasePublic, operation_id="get_case", responses=CASE_ERRORS)
-async def get_case(case_id: int, actor: ActorDep, engine: EngineDep, ctx: ContextDep, response: Response) -> CasePublic:
+async def get_case(
+    case_id: int, actor: ActorDep, engine: EngineDep, ctx: ContextDep, response: Response
+) -> CasePublic:
     """One case with its parties and triage explanation; the ETag carries its version."""
     case = await service.get_case(engine, ctx, case_id, actor)
     response.headers["ETag"] = _etag(case.version)
@@ -125,7 +129,10 @@ async def get_case(case_id: int, actor: ActorDep, engine: EngineDep, ctx: Contex
 
 
 @router.get(
-    "/cases/{case_id}/events", response_model=list[EventPublic], operation_id="list_case_events", responses=CASE_ERRORS
+    "/cases/{case_id}/events",
+    response_model=list[EventPublic],
+    operation_id="list_case_events",
+    responses=CASE_ERRORS,
 )
 async def case_events(case_id: int, actor: ActorDep, engine: EngineDep, ctx: ContextDep) -> list[EventPublic]:
     """The case's audit timeline, oldest first."""
@@ -172,7 +179,9 @@ async def apply_transition(
     return case
 
 
-@router.post("/triage/preview", response_model=TriagePublic, operation_id="preview_triage", responses=CASE_ERRORS)
+@router.post(
+    "/triage/preview", response_model=TriagePublic, operation_id="preview_triage", responses=CASE_ERRORS
+)
 async def preview_triage(body: TriagePreview, actor: ActorDep, ctx: ContextDep) -> TriagePublic:
     """Where triage would send a dispute, and why, without registering anything."""
     return service.preview_triage(ctx, body)

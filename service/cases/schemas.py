@@ -55,7 +55,12 @@ class PartyIn(Strict):
     kind: PartyKind = PartyKind.person
     id_type: IdType | None = None
     id_number: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64, pattern=r"^[0-9A-Za-z\-()]+$")]
+        Annotated[
+            str,
+            StringConstraints(
+                strip_whitespace=True, min_length=2, max_length=64, pattern=r"^[0-9A-Za-z\-()]+$"
+            ),
+        ]
         | None
     ) = None
     phone: Phone | None = None

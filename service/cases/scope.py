@@ -7,7 +7,14 @@ from service.errors import Forbidden
 from workflows.lifecycle import Actor, Role
 from workflows.org import OrgTree, UnitKind
 
-CASE_READERS = {Role.mediator, Role.coordinator, Role.agency_officer, Role.court_clerk, Role.auditor, Role.system}
+CASE_READERS = {
+    Role.mediator,
+    Role.coordinator,
+    Role.agency_officer,
+    Role.court_clerk,
+    Role.auditor,
+    Role.system,
+}
 CASE_REGISTRARS = {Role.mediator, Role.coordinator, Role.agency_officer, Role.court_clerk}
 
 

@@ -99,7 +99,7 @@ def _flags(row: Mapping[str, Any]) -> list[Flag]:
     return [flag for flag in Flag if row.get(f"flag_{flag.value}")]
 
 
-def case_public(row: Mapping[str, Any], org: OrgTree) -> CasePublic:
+def case_public(row: Mapping[Any, Any], org: OrgTree) -> CasePublic:
     parties = row.get("parties") or []
     if isinstance(parties, str):
         parties = json.loads(parties)
@@ -157,7 +157,8 @@ async def list_cases(
     async with engine.connect() as conn:
         rows, total = await queries.list_cases(conn, f, limit=limit, offset=offset)
     items = [
-        CaseSummary.model_validate({**r._mapping, "state_label": STATE_LABELS[CaseState(r.state)]}) for r in rows
+        CaseSummary.model_validate({**r._mapping, "state_label": STATE_LABELS[CaseState(r.state)]})
+        for r in rows
     ]
     return CasePage(items=items, total=total, limit=limit, offset=offset)
 
@@ -228,7 +229,12 @@ async def open_case(
     async with engine.begin() as conn:
         case_id = await queries.insert_case(conn, values, parties, event, year=now.astimezone(SHANGHAI).year)
         kept = not idempotency_key or await queries.claim_idempotency_key(
-            conn, username=actor.username, key=idempotency_key, request_hash=request_hash, case_id=case_id, now=now
+            conn,
+            username=actor.username,
+            key=idempotency_key,
+            request_hash=request_hash,
+            case_id=case_id,
+            now=now,
         )
         if not kept:
             await conn.rollback()
@@ -282,7 +288,10 @@ def _context(ctx: AppContext, row: Row[Any], actor: Actor, now: datetime) -> Tra
 def _option(trigger: Trigger) -> TriggerOption:
     schema = TRIGGER_FIELDS[trigger].model_json_schema()
     return TriggerOption(
-        trigger=trigger, label=TRIGGER_LABELS[trigger], fields=schema, required=list(schema.get("required", []))
+        trigger=trigger,
+        label=TRIGGER_LABELS[trigger],
+        fields=schema,
+        required=list(schema.get("required", [])),
     )
 
 
@@ -301,7 +310,8 @@ def _validate_fields(trigger: Trigger, body: TransitionIn) -> dict[str, Any]:
         fields = TRIGGER_FIELDS[trigger].model_validate(data)
     except ValidationError as exc:
         errors = [
-            {"field": ".".join(["body", *(str(p) for p in e["loc"])]), "message": e["msg"]} for e in exc.errors()
+            {"field": ".".join(["body", *(str(p) for p in e["loc"])]), "message": e["msg"]}
+            for e in exc.errors()
         ]
         raise InvalidInput(
             f"{trigger.value}: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors
@@ -330,9 +340,15 @@ def _not_allowed(trigger: Trigger, base: TransitionContext) -> TransitionNotAllo
 
 
 _FIELD_GUARD_MESSAGES = {
-    Trigger.dispatch: ("body.target_unit", "must be a unit under your hub other than the one holding the case"),
+    Trigger.dispatch: (
+        "body.target_unit",
+        "must be a unit under your hub other than the one holding the case",
+    ),
     Trigger.hand_off: ("body.target_unit", "must be a unit of another channel or a sectoral committee"),
-    Trigger.delegate: ("body.target_unit", "must be a mediation unit (station, centre or sectoral committee)"),
+    Trigger.delegate: (
+        "body.target_unit",
+        "must be a mediation unit (station, centre or sectoral committee)",
+    ),
 }
 
 

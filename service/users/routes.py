@@ -55,4 +55,9 @@ async def revoke(token: TokenDep, actor: ActorDep, engine: EngineDep) -> Respons
 async def me(actor: ActorDep, ctx: ContextDep) -> Me:
     """The signed-in user, their role and unit."""
     unit = ctx.org.find(actor.unit_code)
-    return Me(username=actor.username, role=actor.role, unit_code=actor.unit_code, unit_name=unit.name if unit else None)
+    return Me(
+        username=actor.username,
+        role=actor.role,
+        unit_code=actor.unit_code,
+        unit_name=unit.name if unit else None,
+    )

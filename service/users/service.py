@@ -32,8 +32,12 @@ async def sign_in(
     token, expires_at = new_token(), now + ttl
     await conn.execute(
         sa.insert(tokens).values(
-            token_hash=token_digest(token), user_id=row.id, kind="session", name="sign-in",
-            created_at=now, expires_at=expires_at,
+            token_hash=token_digest(token),
+            user_id=row.id,
+            kind="session",
+            name="sign-in",
+            created_at=now,
+            expires_at=expires_at,
         )
     )
     return token, expires_at
@@ -42,14 +46,20 @@ async def sign_in(
 async def issue_machine_token(
     conn: AsyncConnection, username: str, name: str, *, now: datetime, expires_at: datetime | None
 ) -> str:
-    user_id = (await conn.execute(sa.select(users.c.id).where(users.c.username == username))).scalar_one_or_none()
+    user_id = (
+        await conn.execute(sa.select(users.c.id).where(users.c.username == username))
+    ).scalar_one_or_none()
     if user_id is None:
         raise NotFound(f"No user {username!r}.")
     token = new_token()
     await conn.execute(
         sa.insert(tokens).values(
-            token_hash=token_digest(token), user_id=user_id, kind="machine", name=name,
-            created_at=now, expires_at=expires_at,
+            token_hash=token_digest(token),
+            user_id=user_id,
+            kind="machine",
+            name=name,
+            created_at=now,
+            expires_at=expires_at,
         )
     )
     return token
@@ -59,8 +69,13 @@ async def resolve_token(conn: AsyncConnection, token: str, *, now: datetime) -> 
     row = (
         await conn.execute(
             sa.select(
-                users.c.id, users.c.username, users.c.role, users.c.unit_code, users.c.disabled,
-                tokens.c.expires_at, tokens.c.revoked_at,
+                users.c.id,
+                users.c.username,
+                users.c.role,
+                users.c.unit_code,
+                users.c.disabled,
+                tokens.c.expires_at,
+                tokens.c.revoked_at,
             )
             .select_from(tokens.join(users, users.c.id == tokens.c.user_id))
             .where(tokens.c.token_hash == token_digest(token))
@@ -115,8 +130,13 @@ async def create_user(
         await conn.execute(
             sa.insert(users)
             .values(
-                username=username, display_name=display_name, password_hash=hash_password(password),
-                role=role, unit_code=unit_code, disabled=False, created_at=now,
+                username=username,
+                display_name=display_name,
+                password_hash=hash_password(password),
+                role=role,
+                unit_code=unit_code,
+                disabled=False,
+                created_at=now,
             )
             .returning(users.c.id)
         )

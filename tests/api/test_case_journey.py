@@ -48,7 +48,9 @@ async def test_town_coordinator_sees_the_case_and_another_village_gets_404(
 ) -> None:
     case = await open_case(client, await auth("dashi.mediator"))
 
-    as_coordinator = await client.get(f"/api/v1/cases/{case['id']}", headers=await auth("zhangpu.coordinator"))
+    as_coordinator = await client.get(
+        f"/api/v1/cases/{case['id']}", headers=await auth("zhangpu.coordinator")
+    )
     as_wulian = await client.get(f"/api/v1/cases/{case['id']}", headers=await auth("wulian.mediator"))
 
     assert as_coordinator.status_code == 200
