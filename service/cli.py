@@ -282,7 +282,9 @@ def readme_with_diagram(readme: str, diagram: str) -> str:
 
 @app.command()
 def diagram(
-    readme: Annotated[Path | None, typer.Option(help="rewrite the diagram block of this README in place")] = None,
+    readme: Annotated[
+        Path | None, typer.Option(help="rewrite the diagram block of this README in place")
+    ] = None,
 ) -> None:
     """Print the lifecycle as a mermaid diagram, generated from the transition table."""
     from workflows.lifecycle import mermaid_diagram
@@ -290,7 +292,9 @@ def diagram(
     if readme is None:
         typer.echo(mermaid_diagram(), nl=False)
         return
-    readme.write_text(readme_with_diagram(readme.read_text(encoding="utf-8"), mermaid_diagram()), encoding="utf-8")
+    readme.write_text(
+        readme_with_diagram(readme.read_text(encoding="utf-8"), mermaid_diagram()), encoding="utf-8"
+    )
     typer.echo(f"updated the lifecycle diagram in {readme}")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -168,9 +168,24 @@ def install_handlers(app: FastAPI) -> None:
             response.headers[key] = value
         return response
 
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        # Input that passed validation but that the database cannot store (a NUL character,
+        # a number out of range): the client's fault, and nothing was written.
+        log.info("database refused a value on %s %s: %s", request.method, request.url.path, exc.orig)
+        return problem_response(
+            InvalidInput(
+                "A value cannot be stored (e.g. a NUL character or a number out of range).",
+                [{"field": "body", "message": "value not storable"}],
+            ),
+            request,
+        )
+
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, DBAPIError) and str(getattr(exc.orig, "sqlstate", "") or "").startswith("22"):
+            return await _data_error(request, exc)  # SQLSTATE class 22: data exception
         if _is_disconnect(exc):
             log.warning("database unavailable: %s", type(exc).__name__)
             return problem_response(

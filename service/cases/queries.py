@@ -234,3 +234,17 @@ async def claim_idempotency_key(
             sqlite_insert(idempotency).values(**values).on_conflict_do_nothing().returning(idempotency.c.id)
         )
     return (await conn.execute(stmt)).first() is not None
+
+
+async def update_party(conn: AsyncConnection, case_id: int, party_id: int, values: dict[str, Any]) -> bool:
+    result = await conn.execute(
+        sa.update(party).where(party.c.id == party_id, party.c.case_id == case_id).values(**values)
+    )
+    return bool(result.rowcount)
+
+
+async def add_party(conn: AsyncConnection, case_id: int, values: dict[str, Any]) -> int:
+    party_id: int = (
+        await conn.execute(sa.insert(party).values(case_id=case_id, **values).returning(party.c.id))
+    ).scalar_one()
+    return party_id

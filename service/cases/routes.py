@@ -5,16 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
 from service import clock
-from service.cases import service
+from service.cases import edits, service
 from service.cases.queries import CaseFilter
 from service.cases.schemas import (
     CaseCreate,
+    CaseEdit,
     CasePage,
     CasePublic,
     EventPublic,
+    PartyEdit,
+    PartyIn,
     TransitionIn,
     TriagePreview,
     TriagePublic,
@@ -37,6 +40,8 @@ CASE_ERRORS: dict[int | str, dict[str, object]] = {
     422: {"description": "invalid fields, each named", **PROBLEM},
 }
 
+CaseId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the case's id")]
+
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -49,6 +54,12 @@ IdempotencyKey = Annotated[
 
 def _etag(version: int) -> str:
     return f'"{version}"'
+
+
+def _search_text(q: str | None) -> str | None:
+    if q is not None and "\x00" in q:
+        raise field_error("query.q", "contains a NUL character")
+    return q.strip() or None if q else None
 
 
 def _parse_if_match(value: str | None) -> int | None:
@@ -113,17 +124,91 @@ async def list_cases(
         dispute_type=dispute_type.value if dispute_type else None,
         created_from=created_from,
         created_to=created_to,
-        q=q.strip() if q else None,
+        q=_search_text(q),
     )
     return await service.list_cases(engine, ctx, actor, requested, unit=unit, limit=limit, offset=offset)
 
 
 @router.get("/cases/{case_id}", response_model=CasePublic, operation_id="get_case", responses=CASE_ERRORS)
 async def get_case(
-    case_id: int, actor: ActorDep, engine: EngineDep, ctx: ContextDep, response: Response
+    case_id: CaseId, actor: ActorDep, engine: EngineDep, ctx: ContextDep, response: Response
 ) -> CasePublic:
     """One case with its parties and triage explanation; the ETag carries its version."""
     case = await service.get_case(engine, ctx, case_id, actor)
+    response.headers["ETag"] = _etag(case.version)
+    return case
+
+
+IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=40, description="the ETag you read")]
+EDIT_ERRORS: dict[int | str, dict[str, object]] = {
+    **CASE_ERRORS,
+    409: {"description": "closed, or you may not correct this case", **PROBLEM},
+    412: {"description": "If-Match names an old version", **PROBLEM},
+}
+
+
+@router.patch("/cases/{case_id}", response_model=CasePublic, operation_id="edit_case", responses=EDIT_ERRORS)
+async def edit_case(
+    case_id: CaseId,
+    body: CaseEdit,
+    actor: ActorDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> CasePublic:
+    """Correct a case's facts; the audit trail keeps the old and new values."""
+    case = await edits.edit_case(
+        engine, ctx, case_id, body, actor, now=clock.now(), if_match=_parse_if_match(if_match)
+    )
+    response.headers["ETag"] = _etag(case.version)
+    return case
+
+
+@router.post(
+    "/cases/{case_id}/parties",
+    status_code=201,
+    response_model=CasePublic,
+    operation_id="add_party",
+    responses=EDIT_ERRORS,
+)
+async def add_party(
+    case_id: CaseId,
+    body: PartyIn,
+    actor: ActorDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> CasePublic:
+    """Add a party (e.g. a third party who joined the mediation)."""
+    case = await edits.add_party(
+        engine, ctx, case_id, body, actor, now=clock.now(), if_match=_parse_if_match(if_match)
+    )
+    response.headers["ETag"] = _etag(case.version)
+    return case
+
+
+@router.patch(
+    "/cases/{case_id}/parties/{party_id}",
+    response_model=CasePublic,
+    operation_id="edit_party",
+    responses=EDIT_ERRORS,
+)
+async def edit_party(
+    case_id: CaseId,
+    party_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    body: PartyEdit,
+    actor: ActorDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> CasePublic:
+    """Correct a party's details; the audit trail keeps the old and new values."""
+    case = await edits.edit_party(
+        engine, ctx, case_id, party_id, body, actor, now=clock.now(), if_match=_parse_if_match(if_match)
+    )
     response.headers["ETag"] = _etag(case.version)
     return case
 
@@ -134,7 +219,9 @@ async def get_case(
     operation_id="list_case_events",
     responses=CASE_ERRORS,
 )
-async def case_events(case_id: int, actor: ActorDep, engine: EngineDep, ctx: ContextDep) -> list[EventPublic]:
+async def case_events(
+    case_id: CaseId, actor: ActorDep, engine: EngineDep, ctx: ContextDep
+) -> list[EventPublic]:
     """The case's audit timeline, oldest first."""
     return await service.case_events(engine, ctx, case_id, actor)
 
@@ -146,7 +233,7 @@ async def case_events(case_id: int, actor: ActorDep, engine: EngineDep, ctx: Con
     responses=CASE_ERRORS,
 )
 async def allowed_transitions(
-    case_id: int, actor: ActorDep, engine: EngineDep, ctx: ContextDep
+    case_id: CaseId, actor: ActorDep, engine: EngineDep, ctx: ContextDep
 ) -> list[TriggerOption]:
     """The triggers you may fire on this case now, with the fields each needs."""
     return await service.transition_options(engine, ctx, case_id, actor, now=clock.now())
@@ -163,13 +250,13 @@ async def allowed_transitions(
     },
 )
 async def apply_transition(
-    case_id: int,
+    case_id: CaseId,
     body: TransitionIn,
     actor: ActorDep,
     engine: EngineDep,
     ctx: ContextDep,
     response: Response,
-    if_match: Annotated[str | None, Header(alias="If-Match", max_length=40)] = None,
+    if_match: IfMatch = None,
 ) -> CasePublic:
     """Move a case along its lifecycle."""
     case = await service.apply_transition(

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints, model_validator
 
 from workflows.lifecycle import (
     CaseState,
@@ -44,8 +44,33 @@ Phone = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32, pattern=r"^\+?[0-9][0-9 \-]*$")
 ]
 
+IdNumber = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64, pattern=r"^[0-9A-Za-z\-()]+$")
+]
+Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
 
-class Strict(BaseModel):
+
+def _reject_nul(value: Any, path: str = "") -> None:
+    # PostgreSQL text cannot hold NUL; refuse it up front with the field's name.
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError(f"{path or 'value'} contains a NUL character")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _reject_nul(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _reject_nul(item, f"{path}[{index}]")
+
+
+class NoNul(BaseModel):
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        _reject_nul(data)
+        return data
+
+
+class Strict(NoNul):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -54,17 +79,9 @@ class PartyIn(Strict):
     role: PartyRole
     kind: PartyKind = PartyKind.person
     id_type: IdType | None = None
-    id_number: (
-        Annotated[
-            str,
-            StringConstraints(
-                strip_whitespace=True, min_length=2, max_length=64, pattern=r"^[0-9A-Za-z\-()]+$"
-            ),
-        ]
-        | None
-    ) = None
+    id_number: IdNumber | None = None
     phone: Phone | None = None
-    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    address: Address | None = None
 
 
 class CaseCreate(Strict):
@@ -97,6 +114,36 @@ class CaseCreate(Strict):
             ]
         },
     )
+
+
+class CaseEdit(Strict):
+    """Corrections to a case's facts; only the fields given change. Triage is not re-run."""
+
+    summary: Text | None = None
+    dispute_type: DisputeType | None = None
+    amount_yuan: Yuan | None = None
+    people_involved: int | None = Field(default=None, ge=1, le=1_000_000)
+    flags: list[Flag] | None = Field(default=None, max_length=len(Flag))
+    source: Source | None = None
+    reason: Reason | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"amount_yuan": 4500, "reason": "当事人补充维修发票"}]},
+    )
+
+
+class PartyEdit(Strict):
+    """Corrections to a party; only the fields given change (null clears an optional one)."""
+
+    name: ShortText | None = None
+    role: PartyRole | None = None
+    kind: PartyKind | None = None
+    id_type: IdType | None = None
+    id_number: IdNumber | None = None
+    phone: Phone | None = None
+    address: Address | None = None
+    reason: Reason | None = None
 
 
 class TriagePreview(Strict):
@@ -190,7 +237,7 @@ class EventPublic(BaseModel):
     payload: dict[str, Any]
 
 
-class TransitionIn(BaseModel):
+class TransitionIn(NoNul):
     """``trigger`` plus that trigger's own fields (see GET …/transitions for which)."""
 
     model_config = ConfigDict(

@@ -116,7 +116,7 @@ def case_public(row: Mapping[Any, Any], org: OrgTree) -> CasePublic:
     )
 
 
-async def _visible_row(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> Row[Any]:
+async def visible_row(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> Row[Any]:
     async with engine.connect() as conn:
         row = await queries.fetch_case(conn, case_id)
     if row is None or not can_see(actor, row.unit_code, row.court_linked, ctx.org):
@@ -126,11 +126,11 @@ async def _visible_row(engine: AsyncEngine, ctx: AppContext, case_id: int, actor
 
 
 async def get_case(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> CasePublic:
-    return case_public((await _visible_row(engine, ctx, case_id, actor))._mapping, ctx.org)
+    return case_public((await visible_row(engine, ctx, case_id, actor))._mapping, ctx.org)
 
 
 async def case_events(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> list[EventPublic]:
-    await _visible_row(engine, ctx, case_id, actor)
+    await visible_row(engine, ctx, case_id, actor)
     async with engine.connect() as conn:
         rows = await queries.list_events(conn, case_id)
     return [EventPublic.model_validate(dict(r._mapping)) for r in rows]
@@ -281,7 +281,7 @@ def _facts_of(row: Row[Any]) -> CaseFacts:
     )
 
 
-def _context(ctx: AppContext, row: Row[Any], actor: Actor, now: datetime) -> TransitionContext:
+def transition_context(ctx: AppContext, row: Row[Any], actor: Actor, now: datetime) -> TransitionContext:
     return TransitionContext(actor=actor, case=_facts_of(row), org=ctx.org, now=now)
 
 
@@ -298,8 +298,8 @@ def _option(trigger: Trigger) -> TriggerOption:
 async def transition_options(
     engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, *, now: datetime
 ) -> list[TriggerOption]:
-    row = await _visible_row(engine, ctx, case_id, actor)
-    return [_option(t) for t in allowed_triggers(_context(ctx, row, actor, now))]
+    row = await visible_row(engine, ctx, case_id, actor)
+    return [_option(t) for t in allowed_triggers(transition_context(ctx, row, actor, now))]
 
 
 def _validate_fields(trigger: Trigger, body: TransitionIn) -> dict[str, Any]:
@@ -395,14 +395,14 @@ async def apply_transition(
     now: datetime,
     if_match: int | None = None,
 ) -> CasePublic:
-    row = await _visible_row(engine, ctx, case_id, actor)
+    row = await visible_row(engine, ctx, case_id, actor)
     if if_match is not None and if_match != row.version:
         raise StaleVersion(
             f"You edited version {if_match}, but the case is now at version {row.version}; reload it.",
             current_version=row.version,
         )
     trigger = body.trigger
-    base = _context(ctx, row, actor, now)
+    base = transition_context(ctx, row, actor, now)
     if trigger not in allowed_triggers(base):
         raise _not_allowed(trigger, base)
     fields = _validate_fields(trigger, body)

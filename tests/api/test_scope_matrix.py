@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.builders import COURT_DESK, DASHI, WULIAN, ZHANGPU, move, open_case
+from tests.builders import COURT_DESK, DASHI, WULIAN, ZHANGPU, case_body, move, open_case
 from tests.conftest import Backend
 from workflows.lifecycle import Trigger
 
@@ -66,7 +66,9 @@ async def placed_cases(client: httpx.AsyncClient, auth) -> dict[str, dict[str, A
     cases["wulian"] = await open_case(client, await auth("wulian.mediator"), location_code=WULIAN)
 
     escalating = await move(client, dashi, await open_case(client, dashi), "accept")
-    cases["zhangpu_town"] = await move(client, dashi, escalating, "escalate", reason="涉及多方主体，需镇中心协调")
+    cases["zhangpu_town"] = await move(
+        client, dashi, escalating, "escalate", reason="涉及多方主体，需镇中心协调"
+    )
 
     cases["medical"] = await open_case(
         client, dashi, dispute_type="MEDICAL", summary="术后感染，患者家属要求医院赔偿", amount_yuan=80000
@@ -74,7 +76,9 @@ async def placed_cases(client: httpx.AsyncClient, auth) -> dict[str, dict[str, A
 
     failing = await move(client, dashi, await open_case(client, dashi), "accept")
     failing = await move(client, dashi, failing, "terminate", termination_reason="gap_too_wide")
-    cases["court"] = await move(client, dashi, failing, "refer_to_court", reason="调解不成，当事人同意移送法院")
+    cases["court"] = await move(
+        client, dashi, failing, "refer_to_court", reason="调解不成，当事人同意移送法院"
+    )
 
     cases["police"] = await move(
         client,
@@ -172,7 +176,9 @@ async def test_auditor_reads_everything_but_every_transition_is_refused_with_409
         base = f"/api/v1/cases/{case['id']}"
         assert (await client.get(f"{base}/transitions", headers=auditor)).json() == [], name
         for trigger in Trigger:
-            response = await client.post(f"{base}/transitions", json={"trigger": trigger.value}, headers=auditor)
+            response = await client.post(
+                f"{base}/transitions", json={"trigger": trigger.value}, headers=auditor
+            )
             assert response.status_code == 409, (name, trigger, response.text)
             problem = response.json()
             assert problem["type"] == "/problems/transition-not-allowed"
@@ -187,8 +193,6 @@ async def test_auditor_reads_everything_but_every_transition_is_refused_with_409
 async def test_auditor_and_admin_cannot_register_a_case(
     client: httpx.AsyncClient, auth, db: Backend, username: str
 ) -> None:
-    from tests.builders import case_body
-
     response = await client.post("/api/v1/cases", json=case_body(), headers=await auth(username))
 
     assert response.status_code == 403
@@ -246,7 +250,9 @@ async def test_unit_filter_narrows_within_scope_and_never_widens_it(
 async def test_unit_filter_with_an_unknown_unit_is_422_naming_the_field(
     client: httpx.AsyncClient, auth, db: Backend
 ) -> None:
-    response = await client.get("/api/v1/cases", params={"unit": "999999"}, headers=await auth("city.coordinator"))
+    response = await client.get(
+        "/api/v1/cases", params={"unit": "999999"}, headers=await auth("city.coordinator")
+    )
 
     assert response.status_code == 422
     assert response.json()["errors"] == [{"field": "query.unit", "message": "no unit with code '999999'"}]
@@ -267,10 +273,14 @@ async def test_court_clerk_filtering_by_town_still_lists_a_case_the_court_delega
     clerk = await auth("court.clerk")
     claimed = await move(client, clerk, cases["court"], "claim")
     delegated = await move(
-        client, clerk, claimed, "delegate", target_unit=DASHI,
+        client,
+        clerk,
+        claimed,
+        "delegate",
+        target_unit=DASHI,
         court_case_number="(2026)苏0583民初1234号",
         procedure="ordinary",
-        reason="委托调解"
+        reason="委托调解",
     )
     assert (delegated["unit_code"], delegated["court_linked"]) == (DASHI, True)
     assert (await client.get(f"/api/v1/cases/{delegated['id']}", headers=clerk)).status_code == 200

@@ -46,7 +46,10 @@ def test_compose_recipe_passes_docker_compose_config_when_compose_is_installed()
     env = {"JIEFEN_DB_PASSWORD": "check-only", "PATH": "/usr/local/bin:/usr/bin:/bin"}
     if shutil.which("docker-compose"):
         command = ["docker-compose", "config", "-q"]
-    elif shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+    elif (
+        shutil.which("docker")
+        and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    ):
         command = ["docker", "compose", "config", "-q"]
     else:
         # The structural test above still runs; this one needs the compose CLI.

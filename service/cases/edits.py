@@ -1,0 +1,177 @@
+"""Corrections to a case and its parties: version-checked, and each one an audit event."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.cases import queries
+from service.cases.schemas import CaseEdit, CasePublic, PartyEdit, PartyIn
+from service.cases.service import case_public, transition_context, visible_row
+from service.context import AppContext
+from service.errors import Conflict, NotFound, StaleVersion, TransitionNotAllowed, field_error
+from workflows.lifecycle import Actor, CaseState, handles_case
+from workflows.vocab import Flag
+
+
+def _check_editable(
+    ctx: AppContext, row: Row[Any], actor: Actor, now: datetime, if_match: int | None
+) -> None:
+    if if_match is not None and if_match != row.version:
+        raise StaleVersion(
+            f"You edited version {if_match}, but the case is now at version {row.version}; reload it.",
+            current_version=row.version,
+        )
+    if not handles_case(transition_context(ctx, row, actor, now)):
+        raise TransitionNotAllowed(
+            f"{actor.username} ({actor.role.value}) may read this case but not correct it.", allowed=[]
+        )
+    if row.state == CaseState.closed:
+        raise Conflict("A closed case cannot be corrected; its record is final.")
+
+
+def _event(
+    row: Row[Any], actor: Actor, now: datetime, reason: str | None, payload: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "at": now,
+        "kind": "edit",
+        "trigger": None,
+        "actor": actor.username,
+        "actor_role": actor.role.value,
+        "actor_unit_code": actor.unit_code,
+        "from_state": row.state,
+        "to_state": row.state,
+        "from_unit_code": row.unit_code,
+        "to_unit_code": row.unit_code,
+        "reason": reason,
+        "payload": payload,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+async def _write(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    row: Row[Any],
+    changes: dict[str, Any],
+    event: dict[str, Any],
+    party_work: Any = None,
+) -> CasePublic:
+    async with engine.begin() as conn:
+        version = await queries.apply_change(conn, row.id, row.version, changes, event)
+        if version is None:
+            await conn.rollback()
+        elif party_work is not None:
+            await party_work(conn)
+    if version is None:
+        async with engine.connect() as conn:
+            current = await queries.current_version(conn, row.id)
+        raise StaleVersion(
+            f"Someone else changed the case while you were working (now version {current}); reload it.",
+            current_version=current,
+        )
+    async with engine.connect() as conn:
+        fresh = await queries.fetch_case(conn, row.id)
+    assert fresh is not None
+    return case_public(fresh._mapping, ctx.org)
+
+
+async def edit_case(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    case_id: int,
+    body: CaseEdit,
+    actor: Actor,
+    *,
+    now: datetime,
+    if_match: int | None,
+) -> CasePublic:
+    row = await visible_row(engine, ctx, case_id, actor)
+    _check_editable(ctx, row, actor, now, if_match)
+    given = body.model_dump(exclude_unset=True, exclude={"reason"})
+    if not given:
+        raise field_error("body", "name at least one field to change")
+    columns: dict[str, Any] = {}
+    for name, value in given.items():
+        if name == "flags":
+            chosen = set(value or [])
+            columns.update({f"flag_{flag.value}": flag in chosen for flag in Flag})
+        elif name in {"summary", "people_involved"} and value is None:
+            raise field_error(f"body.{name}", "cannot be emptied")
+        elif name == "amount_yuan" and value is not None:
+            columns[name] = value.quantize(Decimal("0.01"))  # as the column stores it, so the diff is exact
+        else:
+            columns[name] = value.value if hasattr(value, "value") else value
+    diff = {
+        name: [_jsonable(row._mapping[name]), _jsonable(value)]
+        for name, value in columns.items()
+        if row._mapping[name] != value
+    }
+    if not diff:
+        return case_public(row._mapping, ctx.org)
+    event = _event(row, actor, now, body.reason, {"changes": diff})
+    return await _write(engine, ctx, row, {**columns, "updated_at": now}, event)
+
+
+async def edit_party(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    case_id: int,
+    party_id: int,
+    body: PartyEdit,
+    actor: Actor,
+    *,
+    now: datetime,
+    if_match: int | None,
+) -> CasePublic:
+    row = await visible_row(engine, ctx, case_id, actor)
+    _check_editable(ctx, row, actor, now, if_match)
+    parties = row.parties if isinstance(row.parties, list) else json.loads(row.parties or "[]")
+    current = next((p for p in parties if p["id"] == party_id), None)
+    if current is None:
+        raise NotFound(f"Case {case_id} has no party {party_id}.")
+    given = body.model_dump(mode="json", exclude_unset=True, exclude={"reason"})
+    for required in ("name", "role", "kind"):
+        if required in given and given[required] is None:
+            raise field_error(f"body.{required}", "cannot be emptied")
+    if not given:
+        raise field_error("body", "name at least one field to change")
+    diff = {name: [current.get(name), value] for name, value in given.items() if current.get(name) != value}
+    if not diff:
+        return case_public(row._mapping, ctx.org)
+    event = _event(row, actor, now, body.reason, {"party_id": party_id, "changes": diff})
+
+    async def update(conn: Any) -> None:
+        await queries.update_party(conn, case_id, party_id, given)
+
+    return await _write(engine, ctx, row, {"updated_at": now}, event, update)
+
+
+async def add_party(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    case_id: int,
+    body: PartyIn,
+    actor: Actor,
+    *,
+    now: datetime,
+    if_match: int | None,
+) -> CasePublic:
+    row = await visible_row(engine, ctx, case_id, actor)
+    _check_editable(ctx, row, actor, now, if_match)
+    values = body.model_dump(mode="json")
+    event = _event(row, actor, now, None, {"party_added": {"name": values["name"], "role": values["role"]}})
+
+    async def insert(conn: Any) -> None:
+        await queries.add_party(conn, case_id, values)
+
+    return await _write(engine, ctx, row, {"updated_at": now}, event, insert)

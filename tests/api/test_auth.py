@@ -1,0 +1,376 @@
+"""Sign-in, bearer tokens, the health probes, the org tree and the workflow over HTTP."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from service import clock
+from service.users.security import token_digest
+from service.users.service import issue_machine_token, sign_in, tokens, users
+from tests.builders import DASHI, ZHANGPU
+from tests.conftest import TEST_PASSWORD, Backend
+
+ME = "/api/v1/auth/me"
+TOKEN = "/api/v1/auth/token"
+SPARE_USER = "court.clerk2"  # no other test uses it, so disabling it disturbs nothing
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def fresh_token(client: httpx.AsyncClient, username: str) -> str:
+    """A token of our own (never the cached one of tests.conftest, which other tests reuse)."""
+    response = await client.post(TOKEN, data={"username": username, "password": TEST_PASSWORD})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def assert_unauthorized(response: httpx.Response) -> dict[str, object]:
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"] == "Bearer"
+    problem: dict[str, object] = response.json()
+    assert problem["status"] == 401
+    assert problem["type"] == "/problems/unauthorized"
+    return problem
+
+
+# --- sign-in ----------------------------------------------------------------------------------
+
+
+async def test_sign_in_with_the_oauth2_form_returns_a_bearer_token(
+    client: httpx.AsyncClient, db: Backend
+) -> None:
+    response = await client.post(TOKEN, data={"username": "dashi.mediator", "password": TEST_PASSWORD})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == int(db.ctx.settings.token_ttl_hours * 3600)
+    assert body["access_token"].startswith("jf_")
+    me = await client.get(ME, headers=bearer(body["access_token"]))
+    assert me.status_code == 200
+    assert me.json()["username"] == "dashi.mediator"
+
+
+async def test_each_sign_in_issues_a_different_token(client: httpx.AsyncClient, db: Backend) -> None:
+    first = await fresh_token(client, "dashi.mediator")
+    second = await fresh_token(client, "dashi.mediator")
+
+    assert first != second
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("dashi.mediator", "wrong-password-1"), ("nobody.here", TEST_PASSWORD)],
+    ids=["wrong-password", "unknown-user"],
+)
+async def test_sign_in_with_bad_credentials_is_401_problem(
+    client: httpx.AsyncClient, db: Backend, username: str, password: str
+) -> None:
+    response = await client.post(TOKEN, data={"username": username, "password": password})
+
+    problem = assert_unauthorized(response)
+    assert "access_token" not in problem
+
+
+async def test_unknown_user_and_wrong_password_get_the_same_answer(
+    client: httpx.AsyncClient, db: Backend
+) -> None:
+    wrong_password = await client.post(TOKEN, data={"username": "dashi.mediator", "password": "nope-nope-1"})
+    unknown_user = await client.post(TOKEN, data={"username": "nobody.here", "password": "nope-nope-1"})
+
+    assert assert_unauthorized(wrong_password)["detail"] == assert_unauthorized(unknown_user)["detail"]
+
+
+async def _set_disabled(db: Backend, username: str, disabled: bool) -> None:
+    async with db.engine.begin() as conn:
+        result = await conn.execute(
+            sa.update(users).where(users.c.username == username).values(disabled=disabled)
+        )
+        assert result.rowcount == 1
+
+
+async def test_disabled_user_cannot_sign_in_and_their_token_stops_working(
+    client: httpx.AsyncClient, db: Backend
+) -> None:
+    token = await fresh_token(client, SPARE_USER)
+    await _set_disabled(db, SPARE_USER, True)
+    try:
+        sign_in_response = await client.post(TOKEN, data={"username": SPARE_USER, "password": TEST_PASSWORD})
+        me = await client.get(ME, headers=bearer(token))
+    finally:
+        await _set_disabled(db, SPARE_USER, False)
+
+    assert_unauthorized(sign_in_response)
+    assert "disabled" in str(assert_unauthorized(me)["detail"])
+    assert (await client.get(ME, headers=bearer(token))).status_code == 200  # re-enabled
+
+
+# --- presenting a token -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer jf_not-a-real-token"},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Basic ZGFzaGk6eA=="},
+    ],
+    ids=["no-header", "garbage-token", "empty-token", "basic-scheme"],
+)
+async def test_request_without_a_valid_bearer_token_is_401(
+    client: httpx.AsyncClient, db: Backend, headers: dict[str, str]
+) -> None:
+    for path in (ME, "/api/v1/cases", "/api/v1/units"):
+        assert_unauthorized(await client.get(path, headers=headers))
+
+
+async def test_revoked_token_no_longer_works_and_other_tokens_are_untouched(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    token = await fresh_token(client, "dashi.mediator")
+    assert (await client.get(ME, headers=bearer(token))).status_code == 200
+
+    revoked = await client.post("/api/v1/auth/revoke", headers=bearer(token))
+
+    assert revoked.status_code == 204
+    assert "revoked" in str(assert_unauthorized(await client.get(ME, headers=bearer(token)))["detail"])
+    assert_unauthorized(await client.post("/api/v1/auth/revoke", headers=bearer(token)))
+    assert (await client.get(ME, headers=await auth("dashi.mediator"))).status_code == 200
+
+
+async def test_expired_token_is_401_saying_it_expired(client: httpx.AsyncClient, db: Backend) -> None:
+    async with db.engine.begin() as conn:
+        token, expires_at = await sign_in(
+            conn,
+            "dashi.mediator",
+            TEST_PASSWORD,
+            now=clock.now() - timedelta(hours=2),
+            ttl=timedelta(minutes=5),
+        )
+    assert expires_at < clock.now()
+
+    problem = assert_unauthorized(await client.get(ME, headers=bearer(token)))
+
+    assert "expired" in str(problem["detail"])
+
+
+async def test_token_stops_working_once_its_expiry_is_moved_into_the_past(
+    client: httpx.AsyncClient, db: Backend
+) -> None:
+    token = await fresh_token(client, "dashi.mediator")
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            sa.update(tokens)
+            .where(tokens.c.token_hash == token_digest(token))
+            .values(expires_at=clock.now() - timedelta(seconds=1))
+        )
+
+    assert "expired" in str(assert_unauthorized(await client.get(ME, headers=bearer(token)))["detail"])
+
+
+@pytest.mark.parametrize(
+    ("username", "role", "unit_code", "unit_name"),
+    [
+        ("dashi.mediator", "mediator", DASHI, "大市社区"),
+        ("zhangpu.coordinator", "coordinator", ZHANGPU, "张浦镇"),
+        ("zhangpu.police", "agency_officer", "PS-320583106", "张浦派出所"),
+        ("court.clerk", "court_clerk", "COURT-320583-DESK", "昆山市人民法院诉讼服务中心"),
+        ("auditor", "auditor", "320583", "昆山市矛盾纠纷调处中心"),
+    ],
+)
+async def test_me_returns_the_role_and_unit_of_the_signed_in_user(
+    client: httpx.AsyncClient, auth, db: Backend, username: str, role: str, unit_code: str, unit_name: str
+) -> None:
+    response = await client.get(ME, headers=await auth(username))
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "username": username,
+        "role": role,
+        "unit_code": unit_code,
+        "unit_name": unit_name,
+    }
+
+
+async def test_machine_token_works_as_a_bearer_token(client: httpx.AsyncClient, db: Backend) -> None:
+    async with db.engine.begin() as conn:
+        token = await issue_machine_token(
+            conn, "zhangpu.coordinator", "nightly-export", now=clock.now(), expires_at=None
+        )
+
+    me = await client.get(ME, headers=bearer(token))
+    cases = await client.get("/api/v1/cases", headers=bearer(token))
+
+    assert me.status_code == 200
+    assert me.json()["username"] == "zhangpu.coordinator"
+    assert cases.status_code == 200
+
+
+async def test_machine_token_past_its_expiry_is_401(client: httpx.AsyncClient, db: Backend) -> None:
+    async with db.engine.begin() as conn:
+        token = await issue_machine_token(
+            conn,
+            "zhangpu.coordinator",
+            "old-export",
+            now=clock.now(),
+            expires_at=clock.now() - timedelta(minutes=1),
+        )
+
+    assert "expired" in str(assert_unauthorized(await client.get(ME, headers=bearer(token)))["detail"])
+
+
+# --- health probes ----------------------------------------------------------------------------
+
+
+async def test_healthz_answers_without_signing_in(client: httpx.AsyncClient, db: Backend) -> None:
+    response = await client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_reports_the_database_ok(client: httpx.AsyncClient, db: Backend) -> None:
+    response = await client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
+
+
+# --- units ------------------------------------------------------------------------------------
+
+
+async def test_units_lists_the_whole_org_tree_sorted_by_code(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    response = await client.get("/api/v1/units", headers=await auth("dashi.mediator"))
+
+    assert response.status_code == 200
+    codes = [u["code"] for u in response.json()]
+    assert codes == sorted(codes)
+    assert set(codes) == {u.code for u in db.ctx.org}
+    assert {DASHI, ZHANGPU, "320583", "SC-MEDICAL", "PS-320583106", "COURT-320583-DESK"} <= set(codes)
+
+
+async def test_units_filter_by_kind_and_handling_parent(client: httpx.AsyncClient, auth, db: Backend) -> None:
+    headers = await auth("dashi.mediator")
+
+    desks = await client.get("/api/v1/units", params={"kind": "court_desk"}, headers=headers)
+    under_zhangpu = await client.get("/api/v1/units", params={"parent": ZHANGPU}, headers=headers)
+
+    assert [u["code"] for u in desks.json()] == ["COURT-320583-DESK"]
+    zhangpu_units = under_zhangpu.json()
+    assert DASHI in {u["code"] for u in zhangpu_units}
+    assert all(u["parent_code"] == ZHANGPU and u["kind"] == "village_station" for u in zhangpu_units)
+
+
+async def test_unit_detail_gives_ancestors_and_escalation_target(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    response = await client.get(f"/api/v1/units/{DASHI}", headers=await auth("dashi.mediator"))
+
+    assert response.status_code == 200
+    unit = response.json()
+    assert (unit["code"], unit["name"], unit["kind"], unit["tier"]) == (
+        DASHI,
+        "大市社区",
+        "village_station",
+        "village",
+    )
+    assert unit["ancestors"] == [ZHANGPU, "320583"]
+    assert unit["escalates_to"] == ZHANGPU
+    assert unit["children"] == []
+
+
+async def test_unit_with_a_handling_parent_escalates_to_it(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    response = await client.get("/api/v1/units/320583104010", headers=await auth("dashi.mediator"))
+
+    unit = response.json()
+    assert (unit["name"], unit["parent_code"], unit["handling_parent_code"]) == (
+        "蓬朗社区",
+        "320583104",
+        "320583400",
+    )
+    assert unit["ancestors"] == ["320583400", "320583"]
+    assert unit["escalates_to"] == "320583400"
+
+
+async def test_police_station_escalates_within_its_channel(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    response = await client.get("/api/v1/units/PS-320583106", headers=await auth("zhangpu.police"))
+
+    unit = response.json()
+    assert unit["channel"] == "administrative"
+    assert unit["escalates_to"] == "PSB-320583"
+
+
+async def test_unknown_unit_is_404_problem(client: httpx.AsyncClient, auth, db: Backend) -> None:
+    response = await client.get("/api/v1/units/320583999999", headers=await auth("dashi.mediator"))
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "/problems/not-found"
+
+
+# --- the workflow -----------------------------------------------------------------------------
+
+
+async def test_workflow_lists_all_states_triggers_and_a_mermaid_diagram(
+    client: httpx.AsyncClient, db: Backend
+) -> None:
+    response = await client.get("/api/v1/workflow")
+
+    assert response.status_code == 200
+    workflow = response.json()
+    states = [s["state"] for s in workflow["states"]]
+    assert states == [
+        "registered",
+        "assigned",
+        "mediating",
+        "suspended",
+        "settled",
+        "confirming",
+        "terminated",
+        "referred",
+        "in_court",
+        "closed",
+    ]
+    assert {"state": "referred", "label": "已移送法院"} in workflow["states"]
+    triggers = {t["trigger"] for t in workflow["triggers"]}
+    assert len(workflow["triggers"]) == 18
+    assert triggers == {
+        "dispatch",
+        "accept",
+        "decline",
+        "escalate",
+        "hand_off",
+        "suspend",
+        "resume",
+        "settle",
+        "terminate",
+        "refer_to_court",
+        "claim",
+        "delegate",
+        "request_confirmation",
+        "confirm",
+        "reject_confirmation",
+        "record_performance",
+        "withdraw",
+        "close",
+    }
+    assert triggers == {t["trigger"] for t in workflow["transitions"]}
+    mermaid = workflow["mermaid"]
+    assert mermaid.startswith("stateDiagram-v2")
+    assert "referred --> in_court: claim" in mermaid
+    assert all(f" as {state}" in mermaid for state in states)
