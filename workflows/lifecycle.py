@@ -187,8 +187,15 @@ def works_at_case_unit(ctx: TransitionContext) -> bool:
 
 
 def supervises_case(ctx: TransitionContext) -> bool:
-    """A coordinator whose unit's subtree holds the case."""
-    return ctx.actor.role == Role.coordinator and ctx.case.unit_code in ctx.org.subtree(ctx.actor.unit_code)
+    """A coordinator whose unit's subtree holds the case, in the coordinator's own channel.
+
+    The city centre may read a 派出所's case, but administrative mediation is the agency's to
+    conduct: a people's-mediation coordinator supervises people's mediation only.
+    """
+    if ctx.actor.role != Role.coordinator or ctx.case.unit_code not in ctx.org.subtree(ctx.actor.unit_code):
+        return False
+    actor_unit = ctx.org.find(ctx.actor.unit_code)
+    return actor_unit is not None and actor_unit.channel == ctx.case.channel
 
 
 def handles_case(ctx: TransitionContext) -> bool:
@@ -214,6 +221,16 @@ def has_escalation_target(ctx: TransitionContext) -> bool:
 
 def has_return_unit(ctx: TransitionContext) -> bool:
     return ctx.case.returns_to_code is not None and ctx.case.returns_to_code != ctx.case.unit_code
+
+
+def returns_to_court(ctx: TransitionContext) -> bool:
+    """The case came from the court (委托调解): a decline puts it back in the court's queue."""
+    back = ctx.org.find(ctx.case.returns_to_code)
+    return back is not None and back.kind in {UnitKind.court, UnitKind.court_desk}
+
+
+def returns_to_hub(ctx: TransitionContext) -> bool:
+    return has_return_unit(ctx) and not returns_to_court(ctx)
 
 
 def court_desk_exists(ctx: TransitionContext) -> bool:
@@ -290,7 +307,8 @@ def _rule(
 TRANSITIONS: list[Rule] = [
     _rule(T.dispatch, S.registered, S.assigned, supervises_case, dispatch_target_in_scope),
     _rule(T.accept, S.assigned, S.mediating, works_at_case_unit),
-    _rule(T.decline, S.assigned, S.registered, works_at_case_unit, has_return_unit),
+    _rule(T.decline, S.assigned, S.referred, works_at_case_unit, returns_to_court),
+    _rule(T.decline, S.assigned, S.registered, works_at_case_unit, returns_to_hub),
     _rule(T.escalate, [S.assigned, S.mediating], S.assigned, handles_case_or_system, has_escalation_target),
     _rule(
         T.hand_off,

@@ -119,8 +119,11 @@ async def current_version(conn: AsyncConnection, case_id: int) -> int | None:
 
 @dataclass(frozen=True)
 class CaseFilter:
-    unit_codes: frozenset[str] | None = None  # None: no restriction by unit
-    include_court_linked: bool = False  # OR court_linked (the court desk's scope)
+    # The caller's scope: cases held at these units (None: any), OR court-linked ones if set.
+    unit_codes: frozenset[str] | None = None
+    include_court_linked: bool = False
+    # What the caller asked for on top of their scope: a unit's subtree (never widens scope).
+    within_units: frozenset[str] | None = None
     state: Sequence[str] = ()
     tier: str | None = None
     dispute_type: str | None = None
@@ -136,6 +139,8 @@ def _where(f: CaseFilter) -> list[sa.ColumnElement[bool]]:
         clauses.append(
             sa.or_(in_units, cases.c.court_linked.is_(True)) if f.include_court_linked else in_units
         )
+    if f.within_units is not None:
+        clauses.append(cases.c.unit_code.in_(sorted(f.within_units)))
     if f.state:
         clauses.append(cases.c.state.in_(list(f.state)))
     if f.tier:

@@ -147,13 +147,17 @@ async def list_cases(
     offset: int,
 ) -> CasePage:
     scope = scope_filter(actor, ctx.org)
-    units = scope.unit_codes
+    within = None
     if unit is not None:
         if unit not in ctx.org:
             raise field_error("query.unit", f"no unit with code {unit!r}")
-        wanted = ctx.org.subtree(unit)
-        units = wanted if units is None else units & wanted
-    f = replace(requested, unit_codes=units, include_court_linked=scope.include_court_linked and unit is None)
+        within = ctx.org.subtree(unit)
+    f = replace(
+        requested,
+        unit_codes=scope.unit_codes,
+        include_court_linked=scope.include_court_linked,
+        within_units=within,
+    )
     async with engine.connect() as conn:
         rows, total = await queries.list_cases(conn, f, limit=limit, offset=offset)
     items = [

@@ -27,7 +27,9 @@ async def sign_in(
     else:
         row = (
             await conn.execute(
-                sa.select(users.c.id, users.c.password_hash, users.c.disabled).where(users.c.username == username)
+                sa.select(users.c.id, users.c.password_hash, users.c.disabled).where(
+                    users.c.username == username
+                )
             )
         ).first()
     if not verify_password(password, row.password_hash if row else None) or row is None or row.disabled:

@@ -258,14 +258,6 @@ async def test_unit_filter_with_an_unknown_unit_is_422_naming_the_field(
     assert response.json()["errors"] == [{"field": "query.unit", "message": "no unit with code '999999'"}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "service.cases.service.list_cases drops include_court_linked whenever ?unit= is given, so a "
-        "court-linked case delegated back to a mediation unit (in the clerk's scope, and inside the "
-        "requested unit's subtree) disappears from the clerk's filtered list"
-    ),
-)
 async def test_court_clerk_filtering_by_town_still_lists_a_case_the_court_delegated_there(
     client: httpx.AsyncClient, auth, db: Backend
 ) -> None:

@@ -1,0 +1,147 @@
+"""The `jiefen` command as an operator uses it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+JIEFEN = str(Path(sys.executable).parent / "jiefen")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(
+    *args: str, tmp_path: Path, config_dir: Path | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JIEFEN_")}
+    env["JIEFEN_DATA_DIR"] = str(tmp_path / "data")
+    if config_dir is not None:
+        env["JIEFEN_CONFIG_DIR"] = str(config_dir)
+    return subprocess.run([JIEFEN, *args], env=env, capture_output=True, text=True, timeout=120, input=input)
+
+
+def test_config_check_reports_counts_for_the_shipped_configuration(tmp_path: Path) -> None:
+    result = run("config", "check", tmp_path=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "units:" in result.stdout and "OK" in result.stdout
+    assert "triage:" in result.stdout
+
+
+def test_config_check_names_file_and_key_of_a_broken_configuration(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    triage = config / "triage.yaml"
+    triage.write_text(
+        triage.read_text(encoding="utf-8").replace("route: station", "route: moon", 1), encoding="utf-8"
+    )
+
+    result = run("config", "check", tmp_path=tmp_path, config_dir=config)
+
+    assert result.returncode == 2
+    assert "triage.yaml" in result.stderr
+    assert "route" in result.stderr and "moon" in result.stderr
+
+
+def test_users_create_then_sign_in_rules_are_enforced(tmp_path: Path) -> None:
+    ok = run(
+        "users",
+        "create",
+        "--username",
+        "new.mediator",
+        "--password",
+        "long-enough-1",
+        "--role",
+        "mediator",
+        "--unit",
+        "320583106005",
+        tmp_path=tmp_path,
+    )
+    again = run(
+        "users",
+        "create",
+        "--username",
+        "new.mediator",
+        "--password",
+        "long-enough-1",
+        "--role",
+        "mediator",
+        "--unit",
+        "320583106005",
+        tmp_path=tmp_path,
+    )
+    bad = run(
+        "users",
+        "create",
+        "--username",
+        "x",
+        "--password",
+        "short",
+        "--role",
+        "wizard",
+        "--unit",
+        "nowhere",
+        tmp_path=tmp_path,
+    )
+
+    assert ok.returncode == 0, ok.stderr
+    assert "created user new.mediator" in ok.stdout
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert bad.returncode == 2
+    assert "password" in bad.stderr and "role" in bad.stderr and "unit" in bad.stderr
+
+
+def test_machine_token_is_printed_once_for_an_existing_user(tmp_path: Path) -> None:
+    run(
+        "users",
+        "create",
+        "--username",
+        "court.system",
+        "--password",
+        "long-enough-1",
+        "--role",
+        "court_clerk",
+        "--unit",
+        "COURT-320583-DESK",
+        tmp_path=tmp_path,
+    )
+
+    issued = run(
+        "tokens", "create", "--username", "court.system", "--name", "court-system", tmp_path=tmp_path
+    )
+    unknown = run("tokens", "create", "--username", "nobody", "--name", "x", tmp_path=tmp_path)
+
+    assert issued.returncode == 0, issued.stderr
+    assert issued.stdout.strip().startswith("jf_")
+    assert unknown.returncode == 2
+
+
+def test_units_import_adds_villages_idempotently(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    csv = tmp_path / "division.csv"
+    csv.write_text(
+        "code,name,parent_code\n320583106990,试验社区居委会,320583106\n320583106005,大市社区居委会,320583106\nbad,坏行,320583106\n",
+        encoding="utf-8",
+    )
+
+    first = run("units", "import", str(csv), tmp_path=tmp_path, config_dir=config)
+    second = run("units", "import", str(csv), tmp_path=tmp_path, config_dir=config)
+    check = run("config", "check", tmp_path=tmp_path, config_dir=config)
+
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("added 1, skipped 1, rejected 1")
+    assert second.stdout.startswith("added 0, skipped 2, rejected 1")
+    assert check.returncode == 0, check.stderr
+
+
+@pytest.mark.parametrize("command", [["diagram"], ["--help"]])
+def test_informational_commands_run(command: list[str], tmp_path: Path) -> None:
+    result = run(*command, tmp_path=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout
