@@ -8,7 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from service import migrate
 from service.cases.routes import router as cases_router
@@ -66,6 +69,9 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
         summary="Case routing for non-litigation dispute resolution in Kunshan's three-tier mediation network",
         lifespan=lifespan,
         default_response_class=JSONResponse,
+        # The stock /docs page loads Swagger UI from a CDN; ours serves the pinned copy itself.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.context = context
     install_handlers(app)
@@ -73,4 +79,19 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(cases_router)
     app.include_router(units_router)
     app.include_router(workflow_router)
+    _install_docs(app)
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="Jiefen 解纷 API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )

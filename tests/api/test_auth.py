@@ -374,3 +374,16 @@ async def test_workflow_lists_all_states_triggers_and_a_mermaid_diagram(
     assert mermaid.startswith("stateDiagram-v2")
     assert "referred --> in_court: claim" in mermaid
     assert all(f" as {state}" in mermaid for state in states)
+
+
+async def test_api_docs_are_served_without_any_external_asset(client: httpx.AsyncClient, db: Backend) -> None:
+    page = await client.get("/docs")
+    script = await client.get("/static/swagger-ui/swagger-ui-bundle.js")
+    schema = await client.get("/openapi.json")
+
+    assert page.status_code == script.status_code == schema.status_code == 200
+    assert "/static/swagger-ui/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+    operation_ids = [op["operationId"] for path in schema.json()["paths"].values() for op in path.values()]
+    assert len(operation_ids) == len(set(operation_ids))
+    assert all("__" not in op for op in operation_ids), "every route names a stable operation_id"
