@@ -62,6 +62,10 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+class InvalidYamlValue(ConfigError, ValueError):
+    """A value YAML could parse but not build, such as the date 2027-02-30."""
+
+
 def read_yaml(path: Path) -> object:
     """Parse one YAML file; a missing, unreadable or malformed file raises ``ConfigError``."""
     try:
@@ -80,6 +84,10 @@ def read_yaml(path: Path) -> object:
         raise ConfigError([ConfigProblem(str(path), "", _describe_syntax_error(error))]) from None
     except yaml.YAMLError as error:
         raise ConfigError([ConfigProblem(str(path), "", f"YAML error: {error}")]) from None
+    except ValueError as error:
+        # PyYAML builds dates while parsing: an impossible one (2027-02-30) surfaces here,
+        # without a position. A loader that can do better catches it as a ValueError.
+        raise InvalidYamlValue([ConfigProblem(str(path), "", f"invalid value: {error}")]) from None
 
 
 def _describe_syntax_error(error: yaml.MarkedYAMLError) -> str:

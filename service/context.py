@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.settings import Settings
+from workflows.calendar import BusinessCalendar
+from workflows.deadlines import PolicySet
 from workflows.org import OrgTree
 from workflows.triage import RuleSet
 
@@ -17,6 +19,8 @@ class AppContext:
     settings: Settings
     org: OrgTree
     rules: RuleSet
+    calendar: BusinessCalendar
+    policies: PolicySet
 
 
 def get_context(request: Request) -> AppContext:

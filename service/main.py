@@ -13,12 +13,17 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from service import migrate
+from service import clock, migrate
+from service.calendar_config import calendar_warnings, load_calendar
 from service.cases.routes import router as cases_router
 from service.configuration import ConfigError
 from service.context import AppContext
 from service.db import create_engine, is_sqlite, session_factory
+from service.deadline_config import load_deadlines
 from service.errors import install_handlers
+from service.notifications.routes import admin as webhooks_router
+from service.notifications.routes import router as inbox_router
+from service.scheduler import build_scheduler, http_client
 from service.settings import Settings, get_settings
 from service.triage_config import load_triage
 from service.units.config import load_units
@@ -34,7 +39,9 @@ def load_context(settings: Settings) -> AppContext:
     """Load and validate every configuration file; raises ConfigError naming file and key."""
     org = load_units(settings.config_dir / "units")
     rules = load_triage(settings.config_dir / "triage.yaml")
-    return AppContext(settings=settings, org=org, rules=rules)
+    calendar = load_calendar(settings.config_dir / "calendars")
+    policies = load_deadlines(settings.config_dir / "deadlines.yaml")
+    return AppContext(settings=settings, org=org, rules=rules, calendar=calendar, policies=policies)
 
 
 def create_app(settings: Settings | None = None, *, migrate_on_start: bool = True) -> FastAPI:
@@ -53,14 +60,23 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
         if migrate_on_start:
             await migrate.upgrade(engine)
         await sync_units(engine, context.org)
+        for warning in calendar_warnings(context.calendar, clock.now().astimezone(clock.SHANGHAI).date()):
+            log.warning("CALENDAR: %s", warning)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        client = http_client(context)
+        scheduler = build_scheduler(engine, context, client) if settings.run_scheduler else None
+        if scheduler is not None:
+            scheduler.start()
         # Start-up objects live forever: keep them out of the collector's way (p99 latency).
         gc.collect()
         gc.freeze()
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+            await client.aclose()
             await engine.dispose()
 
     app = FastAPI(
@@ -78,6 +94,8 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(auth_router)
     app.include_router(cases_router)
     app.include_router(units_router)
+    app.include_router(inbox_router)
+    app.include_router(webhooks_router)
     app.include_router(workflow_router)
     _install_docs(app)
     return app

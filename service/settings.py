@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     demo_cases: int = Field(default=300, ge=0)
     demo_password: str = "jiefen2026"
     max_page_size: int = 200
+    run_scheduler: bool = Field(
+        default=True, description="run the sweep and webhook delivery in the API process"
+    )
+    sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    delivery_interval_seconds: float = Field(default=5.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_max_attempts: int = Field(default=12, ge=1)
     db_pool_size: int = 10
 
     @property

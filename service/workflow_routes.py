@@ -7,6 +7,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from service import clock
+from service.calendar_config import calendar_warnings
+from service.context import ContextDep
 from service.db import EngineDep
 from workflows.lifecycle import STATE_LABELS, TRANSITIONS, TRIGGER_LABELS, CaseState, Trigger, mermaid_diagram
 
@@ -63,8 +66,9 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", operation_id="readyz", tags=["health"], responses={503: {"description": "not ready"}})
-async def readyz(engine: EngineDep) -> JSONResponse:
-    """Ready to serve: the database answers."""
+async def readyz(engine: EngineDep, ctx: ContextDep) -> JSONResponse:
+    """Ready to serve: the database answers. Also says when next year's holiday calendar is missing."""
+    warnings = calendar_warnings(ctx.calendar, clock.now().astimezone(clock.SHANGHAI).date())
     try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -74,4 +78,5 @@ async def readyz(engine: EngineDep) -> JSONResponse:
             status_code=503,
             headers={"Retry-After": "5"},
         )
-    return JSONResponse({"status": "ok", "checks": {"database": "ok"}})
+    checks = {"database": "ok", "calendar": "; ".join(warnings) if warnings else "ok"}
+    return JSONResponse({"status": "ok", "checks": checks, "warnings": warnings})

@@ -32,7 +32,17 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 FIXED_NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Kunshan
 
 # Tables a test may write to; units and users are seeded once per backend and kept.
-CASE_TABLES = ["idempotency_key", "case_event", "party", "cases"]
+CASE_TABLES = [
+    "deadline_action",
+    "deadline",
+    "inbox_item",
+    "outbox",
+    "webhook_subscription",
+    "idempotency_key",
+    "case_event",
+    "party",
+    "cases",
+]
 
 
 async def _create_pg_database() -> tuple[str, str] | None:
@@ -92,7 +102,11 @@ async def backend(
         created = await _create_pg_database()
         assert created is not None
         pg_name, url = created
-    settings = Settings(database_url=url, config_dir=CONFIG_DIR)
+    # No background scheduler in tests: sweeps run explicitly, with a fixed `now`.
+    # Tokens outlive the frozen clock's jumps (tests move time by weeks).
+    settings = Settings(
+        database_url=url, config_dir=CONFIG_DIR, run_scheduler=False, token_ttl_hours=24 * 365 * 20
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         await seed_users(app.state.engine, app.state.context, TEST_PASSWORD, FIXED_NOW)
@@ -142,3 +156,26 @@ def auth(client: httpx.AsyncClient, db: Backend):  # type: ignore[no-untyped-def
         return {"Authorization": f"Bearer {await token_for(client, db, username)}"}
 
     return headers
+
+
+class FrozenClock:
+    """The service's only wall clock, held still; tests move it with ``set``."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def set(self, at: datetime) -> None:
+        assert at.tzinfo is not None
+        self.at = at
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
+    from service import clock
+
+    frozen = FrozenClock(FIXED_NOW)
+    monkeypatch.setattr(clock, "now", frozen)
+    return frozen

@@ -186,6 +186,11 @@ def works_at_case_unit(ctx: TransitionContext) -> bool:
     return ctx.actor.role in _CASE_WORKERS and ctx.actor.unit_code == ctx.case.unit_code
 
 
+def works_at_case_unit_or_system(ctx: TransitionContext) -> bool:
+    """The deadline sweeper returns an unaccepted referral on the receiving unit's behalf."""
+    return is_system(ctx) or works_at_case_unit(ctx)
+
+
 def supervises_case(ctx: TransitionContext) -> bool:
     """A coordinator whose unit's subtree holds the case, in the coordinator's own channel.
 
@@ -307,8 +312,8 @@ def _rule(
 TRANSITIONS: list[Rule] = [
     _rule(T.dispatch, S.registered, S.assigned, supervises_case, dispatch_target_in_scope),
     _rule(T.accept, S.assigned, S.mediating, works_at_case_unit),
-    _rule(T.decline, S.assigned, S.referred, works_at_case_unit, returns_to_court),
-    _rule(T.decline, S.assigned, S.registered, works_at_case_unit, returns_to_hub),
+    _rule(T.decline, S.assigned, S.referred, works_at_case_unit_or_system, returns_to_court),
+    _rule(T.decline, S.assigned, S.registered, works_at_case_unit_or_system, returns_to_hub),
     _rule(T.escalate, [S.assigned, S.mediating], S.assigned, handles_case_or_system, has_escalation_target),
     _rule(
         T.hand_off,
@@ -321,7 +326,7 @@ TRANSITIONS: list[Rule] = [
     _rule(T.resume, S.suspended, S.mediating, handles_case),
     _rule(T.settle, S.mediating, S.settled, handles_case),
     _rule(T.terminate, [S.mediating, S.suspended], S.terminated, handles_case_or_system),
-    _rule(T.refer_to_court, S.terminated, S.referred, handles_case, court_desk_exists),
+    _rule(T.refer_to_court, S.terminated, S.referred, handles_case_or_system, court_desk_exists),
     _rule(T.claim, S.referred, S.in_court, is_court_clerk),
     _rule(T.delegate, S.in_court, S.assigned, is_court_clerk, delegate_target_valid),
     _rule(T.request_confirmation, S.settled, S.confirming, handles_case),

@@ -66,6 +66,7 @@ async def _write(
     event: dict[str, Any],
     party_work: Any = None,
 ) -> CasePublic:
+    now = event["at"]
     async with engine.begin() as conn:
         version = await queries.apply_change(conn, row.id, row.version, changes, event)
         if version is None:
@@ -82,7 +83,7 @@ async def _write(
     async with engine.connect() as conn:
         fresh = await queries.fetch_case(conn, row.id)
     assert fresh is not None
-    return case_public(fresh._mapping, ctx.org)
+    return case_public(fresh._mapping, ctx, now=now)
 
 
 async def edit_case(
@@ -117,7 +118,7 @@ async def edit_case(
         if row._mapping[name] != value
     }
     if not diff:
-        return case_public(row._mapping, ctx.org)
+        return case_public(row._mapping, ctx, now=now)
     event = _event(row, actor, now, body.reason, {"changes": diff})
     return await _write(engine, ctx, row, {**columns, "updated_at": now}, event)
 
@@ -147,7 +148,7 @@ async def edit_party(
         raise field_error("body", "name at least one field to change")
     diff = {name: [current.get(name), value] for name, value in given.items() if current.get(name) != value}
     if not diff:
-        return case_public(row._mapping, ctx.org)
+        return case_public(row._mapping, ctx, now=now)
     event = _event(row, actor, now, body.reason, {"party_id": party_id, "changes": diff})
 
     async def update(conn: Any) -> None:

@@ -44,6 +44,8 @@ class Case(SQLModel, table=True):
     termination_reason: str | None = Field(default=None, max_length=32)
     returns_to_code: str | None = Field(default=None, max_length=32)
     court_linked: bool = False
+    court_procedure: str | None = Field(default=None, max_length=16)  # ordinary | simplified | assignment
+    court_case_number: str | None = Field(default=None, max_length=64)
     triage: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     agreement: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
     registered_by: str = Field(max_length=64)

@@ -19,33 +19,55 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.cases.models import Case, CaseEvent, IdempotencyRecord, Party
+from service.deadlines.models import Deadline
 
 cases = Case.__table__  # type: ignore[attr-defined]
 party = Party.__table__  # type: ignore[attr-defined]
 case_event = CaseEvent.__table__  # type: ignore[attr-defined]
 idempotency = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+deadline = Deadline.__table__  # type: ignore[attr-defined]
 
 PARTY_FIELDS = ("id", "name", "role", "kind", "id_type", "id_number", "phone", "address")
+DEADLINE_FIELDS = (
+    "id",
+    "kind",
+    "unit_code",
+    "status",
+    "started_at",
+    "due_at",
+    "warn_at",
+    "paused_at",
+    "breached_at",
+    "ended_at",
+    "extensions",
+)
 
 
-def _parties_json(dialect: str) -> sa.ColumnElement[Any]:
-    """The case's parties as one JSON array, so a case and its parties come back in one round trip."""
+def _json_rows(
+    dialect: str, table: sa.Table, fields: Sequence[str], where: sa.ColumnElement[bool]
+) -> sa.ColumnElement[Any]:
+    """Rows of a child table as one JSON array, so a case and its children come back in one round trip."""
     pairs: list[Any] = []
-    for name in PARTY_FIELDS:
-        pairs += [sa.literal_column(f"'{name}'"), party.c[name]]
+    for name in fields:
+        pairs += [sa.literal_column(f"'{name}'"), table.c[name]]
     if dialect == "postgresql":
-        obj = sa.func.json_build_object(*pairs)
         from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-        agg = sa.func.coalesce(sa.func.json_agg(aggregate_order_by(obj, party.c.id)), sa.text("'[]'::json"))
+        obj = sa.func.json_build_object(*pairs)
+        agg = sa.func.coalesce(sa.func.json_agg(aggregate_order_by(obj, table.c.id)), sa.text("'[]'::json"))
     else:
         obj = sa.func.json_object(*pairs)
         agg = sa.func.coalesce(sa.func.json_group_array(sa.func.json(obj)), "[]")
-    return sa.type_coerce(sa.select(agg).where(party.c.case_id == cases.c.id).scalar_subquery(), sa.JSON)
+    return sa.type_coerce(sa.select(agg).where(where).scalar_subquery(), sa.JSON)
 
 
 async def fetch_case(conn: AsyncConnection, case_id: int) -> Row[Any] | None:
-    stmt = sa.select(cases, _parties_json(conn.dialect.name).label("parties")).where(cases.c.id == case_id)
+    dialect = conn.dialect.name
+    stmt = sa.select(
+        cases,
+        _json_rows(dialect, party, PARTY_FIELDS, party.c.case_id == cases.c.id).label("parties"),
+        _json_rows(dialect, deadline, DEADLINE_FIELDS, deadline.c.case_id == cases.c.id).label("deadlines"),
+    ).where(cases.c.id == case_id)
     return (await conn.execute(stmt)).first()
 
 
@@ -56,8 +78,8 @@ async def insert_case(
     event: dict[str, Any],
     *,
     year: int,
-) -> int:
-    """Insert a case with its 一案一码 number, its parties and its `created` event; returns the id."""
+) -> tuple[int, str]:
+    """Insert a case with its 一案一码 number, its parties and its `created` event: (id, number)."""
     prefix = f"KS-{year}-"
     if conn.dialect.name == "postgresql":
         # The number comes from the same sequence value as the id: unique without a counter row lock.
@@ -71,12 +93,15 @@ async def insert_case(
         number = sa.literal(prefix) + sa.func.printf("%06d", next_id.c.id)
     columns = list(values)
     select = sa.select(next_id.c.id, number, *[sa.literal(values[c], cases.c[c].type) for c in columns])
-    stmt = sa.insert(cases).from_select(["id", "number", *columns], select).returning(cases.c.id)
-    case_id: int = (await conn.execute(stmt)).scalar_one()
+    stmt = (
+        sa.insert(cases).from_select(["id", "number", *columns], select).returning(cases.c.id, cases.c.number)
+    )
+    inserted = (await conn.execute(stmt)).one()
+    case_id: int = inserted.id
     if parties:
         await conn.execute(sa.insert(party), [{**p, "case_id": case_id} for p in parties])
     await conn.execute(sa.insert(case_event).values(case_id=case_id, seq=1, **event))
-    return case_id
+    return case_id, str(inserted.number)
 
 
 async def apply_change(
@@ -130,6 +155,8 @@ class CaseFilter:
     created_from: datetime | None = None
     created_to: datetime | None = None
     q: str | None = None
+    overdue_as_of: datetime | None = None  # only cases with a clock past due at this instant
+    due_before: datetime | None = None  # only cases with a running clock due before this instant
 
 
 def _where(f: CaseFilter) -> list[sa.ColumnElement[bool]]:
@@ -151,6 +178,19 @@ def _where(f: CaseFilter) -> list[sa.ColumnElement[bool]]:
         clauses.append(cases.c.created_at >= f.created_from)
     if f.created_to:
         clauses.append(cases.c.created_at < f.created_to)
+    if f.overdue_as_of is not None:
+        late = sa.select(deadline.c.case_id).where(
+            sa.or_(
+                deadline.c.status == "breached",
+                sa.and_(deadline.c.status == "active", deadline.c.due_at <= f.overdue_as_of),
+            )
+        )
+        clauses.append(cases.c.id.in_(late))
+    if f.due_before is not None:
+        soon = sa.select(deadline.c.case_id).where(
+            deadline.c.status.in_(["active", "breached"]), deadline.c.due_at < f.due_before
+        )
+        clauses.append(cases.c.id.in_(soon))
     if f.q:
         pattern = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         by_party = sa.select(party.c.case_id).where(party.c.name.like(pattern, escape="\\"))

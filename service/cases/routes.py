@@ -111,11 +111,19 @@ async def list_cases(
     q: Annotated[
         str | None, Query(min_length=1, max_length=100, description="case number or party name")
     ] = None,
+    overdue: Annotated[bool, Query(description="only cases with a deadline past due")] = False,
+    due_before: Annotated[
+        datetime | None, Query(description="only cases with a running deadline due before this instant")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> CasePage:
     """Cases in your scope, newest activity first."""
-    for name, value in (("created_from", created_from), ("created_to", created_to)):
+    for name, value in (
+        ("created_from", created_from),
+        ("created_to", created_to),
+        ("due_before", due_before),
+    ):
         if value is not None and value.tzinfo is None:
             raise field_error(f"query.{name}", "give a timezone, e.g. 2026-01-01T00:00:00+08:00")
     requested = CaseFilter(
@@ -125,6 +133,8 @@ async def list_cases(
         created_from=created_from,
         created_to=created_to,
         q=_search_text(q),
+        overdue_as_of=clock.now() if overdue else None,
+        due_before=due_before,
     )
     return await service.list_cases(engine, ctx, actor, requested, unit=unit, limit=limit, offset=offset)
 

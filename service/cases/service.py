@@ -9,15 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service.cases import queries
+from service import clock
+from service.cases import effects, queries
 from service.cases.queries import CaseFilter
 from service.cases.schemas import (
     TRIGGER_FIELDS,
@@ -35,6 +36,7 @@ from service.cases.schemas import (
 from service.cases.scope import can_see, require_registrar, scope_filter
 from service.clock import SHANGHAI
 from service.context import AppContext
+from service.deadlines.views import deadline_views
 from service.errors import (
     IdempotencyKeyReused,
     InvalidInput,
@@ -99,10 +101,15 @@ def _flags(row: Mapping[str, Any]) -> list[Flag]:
     return [flag for flag in Flag if row.get(f"flag_{flag.value}")]
 
 
-def case_public(row: Mapping[Any, Any], org: OrgTree) -> CasePublic:
-    parties = row.get("parties") or []
-    if isinstance(parties, str):
-        parties = json.loads(parties)
+def _json_list(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return list(value or [])
+
+
+def case_public(row: Mapping[Any, Any], ctx: AppContext, *, now: datetime) -> CasePublic:
+    org = ctx.org
+    parties = _json_list(row.get("parties"))
     unit = org.find(row["unit_code"])
     return CasePublic.model_validate(
         {
@@ -112,6 +119,7 @@ def case_public(row: Mapping[Any, Any], org: OrgTree) -> CasePublic:
             "unit_name": unit.name if unit else None,
             "parties": [PartyPublic.model_validate(p) for p in sorted(parties, key=lambda p: p["id"])],
             "triage": _triage_public(row["triage"], org),
+            "deadlines": deadline_views(_json_list(row.get("deadlines")), ctx, now=now),
         }
     )
 
@@ -126,7 +134,7 @@ async def visible_row(engine: AsyncEngine, ctx: AppContext, case_id: int, actor:
 
 
 async def get_case(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> CasePublic:
-    return case_public((await visible_row(engine, ctx, case_id, actor))._mapping, ctx.org)
+    return case_public((await visible_row(engine, ctx, case_id, actor))._mapping, ctx, now=clock.now())
 
 
 async def case_events(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> list[EventPublic]:
@@ -231,7 +239,21 @@ async def open_case(
         "payload": {"triage": decision.as_dict()},
     }
     async with engine.begin() as conn:
-        case_id = await queries.insert_case(conn, values, parties, event, year=now.astimezone(SHANGHAI).year)
+        case_id, number = await queries.insert_case(
+            conn, values, parties, event, year=now.astimezone(SHANGHAI).year
+        )
+        await effects.after_change(
+            conn,
+            ctx,
+            case={**values, "id": case_id, "number": number},
+            event="open",
+            from_state=None,
+            to_state=CaseState(decision.state),
+            from_unit=None,
+            reason="；".join(decision.reasons),
+            actor=actor.username,
+            now=now,
+        )
         kept = not idempotency_key or await queries.claim_idempotency_key(
             conn,
             username=actor.username,
@@ -251,7 +273,7 @@ async def open_case(
     async with engine.connect() as conn:
         row = await queries.fetch_case(conn, case_id)
     assert row is not None
-    return case_public(row._mapping, ctx.org), False
+    return case_public(row._mapping, ctx, now=now), False
 
 
 async def _replay(
@@ -269,7 +291,7 @@ async def _replay(
         row = await queries.fetch_case(conn, record.case_id)
     assert row is not None
     # The registrant sees the replayed case even if triage sent it outside their scope.
-    return case_public(row._mapping, ctx.org)
+    return case_public(row._mapping, ctx, now=clock.now())
 
 
 # --- transitions ------------------------------------------------------------------------------
@@ -377,6 +399,8 @@ def _changes(
         changes["returns_to_code"] = ctx.case.unit_code  # a declined referral goes back to its sender
     elif trigger == Trigger.delegate:
         changes["returns_to_code"] = ctx.case.unit_code
+        changes["court_procedure"] = fields["procedure"]
+        changes["court_case_number"] = fields["court_case_number"]
     if trigger in {Trigger.refer_to_court, Trigger.claim, Trigger.delegate, Trigger.request_confirmation}:
         changes["court_linked"] = True
     if trigger == Trigger.settle:
@@ -389,17 +413,23 @@ def _changes(
     return changes
 
 
-async def apply_transition(
-    engine: AsyncEngine,
-    ctx: AppContext,
-    case_id: int,
-    body: TransitionIn,
-    actor: Actor,
-    *,
-    now: datetime,
-    if_match: int | None = None,
-) -> CasePublic:
-    row = await visible_row(engine, ctx, case_id, actor)
+@dataclass(frozen=True)
+class TransitionWrite:
+    """What a permitted transition will write: decided in memory, written in one transaction."""
+
+    trigger: Trigger
+    from_state: CaseState
+    to_state: CaseState
+    from_unit: str
+    to_unit: str
+    changes: dict[str, Any]
+    event: dict[str, Any]
+
+
+def decide_transition(
+    ctx: AppContext, row: Row[Any], body: TransitionIn, actor: Actor, *, now: datetime, if_match: int | None
+) -> TransitionWrite:
+    """Validate and let the machine decide; raises the 409/412/422 problems. No I/O."""
     if if_match is not None and if_match != row.version:
         raise StaleVersion(
             f"You edited version {if_match}, but the case is now at version {row.version}; reload it.",
@@ -416,13 +446,11 @@ async def apply_transition(
     if dest_state is None or rule is None:
         field, message = _FIELD_GUARD_MESSAGES.get(trigger, ("body", "the given fields do not fit this case"))
         raise field_error(field, message)
-    outcome = rule.outcome
     if trigger == Trigger.close and Outcome(fields["outcome"]) not in CLOSE_OUTCOMES[base.case.state]:
         allowed = ", ".join(o.value for o in CLOSE_OUTCOMES[base.case.state])
         raise field_error("body.outcome", f"a {base.case.state.value} case closes as one of: {allowed}")
     dest_unit = ctx.org.get(destination_unit(trigger, full))
-    changes = _changes(trigger, full, dest_state, dest_unit, fields, outcome)
-    payload = {k: v for k, v in fields.items() if k != "reason"}
+    changes = _changes(trigger, full, dest_state, dest_unit, fields, rule.outcome)
     event = {
         "at": now,
         "kind": "transition",
@@ -435,10 +463,54 @@ async def apply_transition(
         "from_unit_code": row.unit_code,
         "to_unit_code": dest_unit.code,
         "reason": fields.get("reason"),
-        "payload": payload,
+        "payload": {k: v for k, v in fields.items() if k != "reason"},
     }
+    return TransitionWrite(
+        trigger, CaseState(row.state), dest_state, row.unit_code, dest_unit.code, changes, event
+    )
+
+
+async def write_transition(
+    conn: AsyncConnection, ctx: AppContext, row: Row[Any], write: TransitionWrite, *, now: datetime
+) -> int | None:
+    """Write case, audit event and their consequences (deadlines, inbox, outbox) in the caller's
+    transaction; the new version, or None when the case changed since ``row`` was read."""
+    version = await queries.apply_change(conn, row.id, row.version, write.changes, write.event)
+    if version is None:
+        return None
+    merged = {**row._mapping, **write.changes}
+    await effects.after_change(
+        conn,
+        ctx,
+        case=merged,
+        event=write.trigger.value,
+        from_state=write.from_state,
+        to_state=write.to_state,
+        from_unit=write.from_unit,
+        reason=write.event["reason"],
+        actor=write.event["actor"],
+        now=now,
+    )
+    return version
+
+
+async def apply_transition(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    case_id: int,
+    body: TransitionIn,
+    actor: Actor,
+    *,
+    now: datetime,
+    if_match: int | None = None,
+) -> CasePublic:
+    # Optimistic: read outside the write transaction, decide in memory, write guarded by version.
+    row = await visible_row(engine, ctx, case_id, actor)
+    write = decide_transition(ctx, row, body, actor, now=now, if_match=if_match)
     async with engine.begin() as conn:
-        version = await queries.apply_change(conn, case_id, row.version, changes, event)
+        version = await write_transition(conn, ctx, row, write, now=now)
+        if version is None:
+            await conn.rollback()
     if version is None:
         async with engine.connect() as conn:
             current = await queries.current_version(conn, case_id)
@@ -446,4 +518,7 @@ async def apply_transition(
             f"Someone else changed the case while you were working (now version {current}); reload it.",
             current_version=current,
         )
-    return case_public({**row._mapping, **changes, "version": version}, ctx.org)
+    async with engine.connect() as conn:
+        fresh = await queries.fetch_case(conn, case_id)
+    assert fresh is not None
+    return case_public(fresh._mapping, ctx, now=now)

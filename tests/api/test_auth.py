@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -12,7 +12,7 @@ from service import clock
 from service.users.security import token_digest
 from service.users.service import issue_machine_token, sign_in, tokens, users
 from tests.builders import DASHI, ZHANGPU
-from tests.conftest import TEST_PASSWORD, Backend
+from tests.conftest import TEST_PASSWORD, Backend, FrozenClock
 
 ME = "/api/v1/auth/me"
 TOKEN = "/api/v1/auth/token"
@@ -242,7 +242,20 @@ async def test_readyz_reports_the_database_ok(client: httpx.AsyncClient, db: Bac
     response = await client.get("/readyz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
+    assert response.json()["status"] == "ok"
+    assert response.json()["checks"]["database"] == "ok"
+
+
+async def test_readyz_says_when_next_years_holiday_calendar_is_missing(
+    client: httpx.AsyncClient, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    frozen_clock.set(datetime(2026, 12, 2, 2, 0, tzinfo=UTC))  # after 1 December, no 2027 calendar
+
+    body = (await client.get("/readyz")).json()
+
+    assert body["status"] == "ok"
+    assert "2027" in body["checks"]["calendar"]
+    assert body["warnings"]
 
 
 # --- units ------------------------------------------------------------------------------------

@@ -40,6 +40,8 @@ def test_compose_recipe_has_postgres_a_one_shot_migration_and_two_api_replicas()
     assert services["migrate"]["restart"] == "no"
     assert services["api"]["deploy"]["replicas"] == 2
     assert services["api"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["api"]["environment"]["JIEFEN_RUN_SCHEDULER"] == "false"
+    assert services["scheduler"]["command"] == ["jiefen", "scheduler"]
 
 
 def test_compose_recipe_passes_docker_compose_config_when_compose_is_installed() -> None:

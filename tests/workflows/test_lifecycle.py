@@ -138,6 +138,7 @@ _CASE_WORKER = Setup(role=Role.mediator, actor_unit=DASHI, case_unit=DASHI)
 
 GUARD_SETUPS: dict[Guard, Setup] = {
     lifecycle.works_at_case_unit: _CASE_WORKER,
+    lifecycle.works_at_case_unit_or_system: _CASE_WORKER,
     lifecycle.handles_case: _CASE_WORKER,
     lifecycle.handles_case_or_system: _CASE_WORKER,
     # a hub's coordinator holding a registered case at the hub
@@ -356,11 +357,14 @@ def test_court_clerk_role_needs_a_court_unit() -> None:
     assert allowed_triggers(ctx) == []
 
 
-def test_system_actor_may_escalate_and_terminate_but_nothing_else() -> None:
+def test_system_actor_may_escalate_terminate_return_and_refer_but_nothing_else() -> None:
+    # The deadline sweeper's breach actions: escalate, return an unaccepted referral (decline),
+    # and send a court-delegated case whose period expired back to the court (terminate, refer).
     expected = {
-        S.assigned: {T.escalate},
+        S.assigned: {T.escalate, T.decline},
         S.mediating: {T.escalate, T.terminate},
         S.suspended: {T.terminate},
+        S.terminated: {T.refer_to_court},
     }
     for state in CaseState:
         ctx = context(state, SYSTEM, case_unit=DASHI, returns_to=ZHANGPU, court_linked=True)

@@ -1,0 +1,61 @@
+"""What follows a case change inside the same transaction: its clocks, and who must be told."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.context import AppContext
+from service.deadlines import service as deadlines
+from service.notifications import service as notifications
+from workflows.lifecycle import CaseState
+
+# Events that put a case in front of a (new) unit, and how its inbox names them.
+ARRIVALS = {
+    "open": "new_case",
+    "dispatch": "dispatch",
+    "escalate": "escalation",
+    "hand_off": "hand_off",
+    "delegate": "delegation",
+    "decline": "returned",
+    "refer_to_court": "referral",
+}
+
+
+async def after_change(
+    conn: AsyncConnection,
+    ctx: AppContext,
+    *,
+    case: Mapping[str, Any],
+    event: str,
+    from_state: CaseState | None,
+    to_state: CaseState,
+    from_unit: str | None,
+    reason: str | None,
+    actor: str,
+    now: datetime,
+) -> None:
+    await deadlines.on_case_event(
+        conn, ctx, case=case, event=event, from_state=from_state, to_state=to_state, now=now
+    )
+    kind = ARRIVALS.get(event)
+    if kind is None:
+        return
+    await notifications.notify(
+        conn,
+        unit_code=case["unit_code"],
+        case_id=case["id"],
+        kind=kind,
+        reason=reason,
+        payload={
+            "number": case["number"],
+            "from_unit_code": from_unit,
+            "state": to_state.value,
+            "actor": actor,
+            "dispute_type": case["dispute_type"],
+        },
+        now=now,
+    )

@@ -1,0 +1,248 @@
+"""The sweep: claim due warnings and breaches, act on each exactly once.
+
+Safe with many replicas (ARCHITECTURE.md #3): rows are claimed with ``FOR UPDATE SKIP LOCKED``
+in batches, every warning or breach first inserts its (deadline, action, level) row — a unique
+key, so a second sweeper or a restart mid-batch cannot act twice — and a breach is applied
+through the same transition functions a person uses, with the system as the actor and the
+policy as the reason. Each deadline is handled inside its own savepoint, so one failure does
+not undo the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from service.cases import queries
+from service.cases.schemas import TransitionIn
+from service.cases.service import decide_transition, write_transition
+from service.context import AppContext
+from service.deadlines.models import Deadline, DeadlineAction
+from service.deadlines.service import warnings_from_json, warnings_json
+from service.errors import ServiceError
+from service.notifications import service as notifications
+from workflows.deadlines import BreachAction, DeadlineStatus, Policy
+from workflows.lifecycle import SYSTEM_ACTOR_NAME, Actor, CaseState, Role, TerminationReason
+
+log = logging.getLogger(__name__)
+
+deadline = Deadline.__table__  # type: ignore[attr-defined]
+deadline_action = DeadlineAction.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class SweepReport:
+    warned: int = 0
+    breached: int = 0
+    actions: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0  # already done by another sweeper: skipped
+    batches: int = 0
+
+    def count(self, action: str) -> None:
+        self.actions[action] = self.actions.get(action, 0) + 1
+
+
+def system_actor(ctx: AppContext) -> Actor:
+    return Actor(SYSTEM_ACTOR_NAME, Role.system, ctx.org.city_centre().code)
+
+
+async def _claim(conn: AsyncConnection, now: datetime, batch_size: int, failed: set[int]) -> list[Any]:
+    due = sa.or_(deadline.c.due_at <= now, deadline.c.warn_at <= now)
+    skip = [deadline.c.id.not_in(sorted(failed))] if failed else []
+    stmt = (
+        sa.select(deadline)
+        .where(deadline.c.status == DeadlineStatus.active.value, due, *skip)
+        .order_by(deadline.c.id)
+        .limit(batch_size)
+        # SKIP LOCKED lets a second replica sweep other rows instead of waiting (no-op on SQLite).
+        .with_for_update(skip_locked=True)
+    )
+    return list((await conn.execute(stmt)).all())
+
+
+async def _record_once(
+    conn: AsyncConnection, deadline_id: int, action: str, level: str, now: datetime
+) -> bool:
+    """Insert the (deadline, action, level) row; False when it already exists."""
+    values = {"deadline_id": deadline_id, "action": action, "level": level, "at": now, "result": ""}
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(deadline_action).values(**values).on_conflict_do_nothing()
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(deadline_action).values(**values).on_conflict_do_nothing()
+    return bool((await conn.execute(stmt.returning(deadline_action.c.id))).first())
+
+
+async def _set_result(conn: AsyncConnection, deadline_id: int, action: str, level: str, result: str) -> None:
+    await conn.execute(
+        sa.update(deadline_action)
+        .where(
+            deadline_action.c.deadline_id == deadline_id,
+            deadline_action.c.action == action,
+            deadline_action.c.level == level,
+        )
+        .values(result=result[:200])
+    )
+
+
+def breach_reason(policy: Policy) -> str:
+    return f"{policy.name}期限届满（{policy.source}）"
+
+
+async def _transition(
+    conn: AsyncConnection, ctx: AppContext, case_id: int, trigger: str, now: datetime, **fields: Any
+) -> bool:
+    """Fire a trigger as the system inside the sweep's transaction; False when not possible now."""
+    row = await queries.fetch_case(conn, case_id)
+    if row is None:
+        return False
+    body = TransitionIn.model_validate({"trigger": trigger, **fields})
+    try:
+        write = decide_transition(ctx, row, body, system_actor(ctx), now=now, if_match=None)
+    except ServiceError as exc:
+        log.info("breach action %s on case %s not possible: %s", trigger, case_id, exc.detail)
+        return False
+    return await write_transition(conn, ctx, row, write, now=now) is not None
+
+
+async def _apply_breach(
+    conn: AsyncConnection, ctx: AppContext, row: Any, policy: Policy, now: datetime
+) -> str:
+    reason = breach_reason(policy)
+    case = await queries.fetch_case(conn, row.case_id)
+    assert case is not None
+    state = CaseState(case.state)
+    payload = {
+        "number": case.number,
+        "deadline": policy.kind,
+        "due_at": row.due_at.isoformat(),
+        "action": policy.breach.value,
+    }
+    # Everyone concerned hears of the breach first: the unit that holds the case and its supervisor.
+    await notifications.notify(
+        conn,
+        unit_code=case.unit_code,
+        case_id=row.case_id,
+        kind="breach",
+        reason=reason,
+        payload=payload,
+        now=now,
+    )
+    supervisor = ctx.org.parent(case.unit_code)
+    if policy.breach in (BreachAction.notify, BreachAction.escalate) and supervisor is not None:
+        await notifications.notify(
+            conn,
+            unit_code=supervisor.code,
+            case_id=row.case_id,
+            kind="breach",
+            reason=reason,
+            payload=payload,
+            now=now,
+        )
+    if policy.breach == BreachAction.escalate:
+        if await _transition(conn, ctx, row.case_id, "escalate", now, reason=reason):
+            return "escalated"
+        return "notified (no parent tier to escalate to)"
+    if policy.breach == BreachAction.return_referral:
+        if state == CaseState.assigned and await _transition(
+            conn, ctx, row.case_id, "decline", now, reason=reason
+        ):
+            return "returned to sender"
+        if state in (CaseState.mediating, CaseState.suspended):
+            # A court-delegated mediation whose period ran out goes back to the court.
+            ended = await _transition(
+                conn,
+                ctx,
+                row.case_id,
+                "terminate",
+                now,
+                termination_reason=TerminationReason.period_expired.value,
+                reason=reason,
+            )
+            if ended and await _transition(conn, ctx, row.case_id, "refer_to_court", now, reason=reason):
+                return "terminated and returned to the court"
+        return "notified (could not return)"
+    return "notified" if policy.breach == BreachAction.notify else "flagged overdue"
+
+
+async def _handle(
+    conn: AsyncConnection, ctx: AppContext, row: Any, now: datetime, report: SweepReport
+) -> None:
+    policy = ctx.policies.by_kind(row.kind)
+    if row.due_at <= now:
+        # Mark first, so the clock leaves the sweep's view whatever the action does.
+        await conn.execute(
+            sa.update(deadline)
+            .where(deadline.c.id == row.id)
+            .values(status=DeadlineStatus.breached.value, breached_at=now, warn_at=None, warnings=[])
+        )
+        if not await _record_once(conn, row.id, "breach", "due", now):
+            report.duplicates += 1
+            return
+        result = await _apply_breach(conn, ctx, row, policy, now)
+        await _set_result(conn, row.id, "breach", "due", result)
+        report.breached += 1
+        report.count(result)
+        return
+    pending = warnings_from_json(row.warnings)
+    due_now = [(level, at) for level, at in pending if at <= now]
+    remaining = [(level, at) for level, at in pending if at > now]
+    await conn.execute(
+        sa.update(deadline)
+        .where(deadline.c.id == row.id)
+        .values(warnings=warnings_json(remaining), warn_at=min((at for _, at in remaining), default=None))
+    )
+    # Several levels due at once (the service was down): send only the latest, record them all.
+    for index, (level, _) in enumerate(due_now):
+        if not await _record_once(conn, row.id, "warn", level, now):
+            report.duplicates += 1
+            continue
+        if index == len(due_now) - 1:
+            case = await queries.fetch_case(conn, row.case_id)
+            assert case is not None
+            await notifications.notify(
+                conn,
+                unit_code=case.unit_code,
+                case_id=row.case_id,
+                kind="warning",
+                reason=f"{policy.name}将于 {row.due_at.isoformat()} 届满（{policy.source}）",
+                payload={
+                    "number": case.number,
+                    "deadline": policy.kind,
+                    "level": level,
+                    "due_at": row.due_at.isoformat(),
+                },
+                now=now,
+            )
+            report.warned += 1
+
+
+async def sweep(engine: AsyncEngine, ctx: AppContext, *, now: datetime, batch_size: int = 500) -> SweepReport:
+    """One sweep as of ``now``; commits per batch. Returns what it did."""
+    report = SweepReport()
+    failed: set[int] = set()
+    while True:
+        async with engine.begin() as conn:
+            rows = await _claim(conn, now, batch_size, failed)
+            for row in rows:
+                try:
+                    async with conn.begin_nested():
+                        await _handle(conn, ctx, row, now, report)
+                except Exception:
+                    # Leave this one for the next sweep; the rest of the batch still commits.
+                    log.exception("deadline %s could not be handled", row.id)
+                    failed.add(row.id)
+        if not rows:
+            break
+        report.batches += 1
+        if len(rows) < batch_size:
+            break
+    return report

@@ -1,0 +1,68 @@
+"""What arrives at a unit (inbox), and what must leave the service (outbox, webhooks)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text, text
+from sqlmodel import Field, SQLModel
+
+from service.db import JSONType, UTCDateTime
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class InboxItem(SQLModel, table=True):
+    __tablename__ = "inbox_item"
+    __table_args__ = (Index("ix_inbox_unit_created", "unit_code", "created_at"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    unit_code: str = Field(max_length=32)
+    case_id: int = Field(sa_column=Column(BigId, ForeignKey("cases.id"), nullable=False))
+    kind: str = Field(
+        max_length=32
+    )  # escalation | hand_off | dispatch | delegation | returned | warning | breach
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    payload: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    read_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    read_by: str | None = Field(default=None, max_length=64)
+
+
+class WebhookSubscription(SQLModel, table=True):
+    __tablename__ = "webhook_subscription"
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_code: str = Field(max_length=32, index=True)
+    url: str = Field(max_length=500)
+    secret: str = Field(max_length=200)
+    active: bool = True
+    source: str = Field(default="api", max_length=16)  # api | config
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class OutboxMessage(SQLModel, table=True):
+    """Written in the same transaction as the change it announces; delivered afterwards."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index(
+            "ix_outbox_pending",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    subscription_id: int = Field(foreign_key="webhook_subscription.id")
+    idempotency_key: str = Field(max_length=80, unique=True)
+    event_type: str = Field(max_length=40)
+    payload: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    status: str = Field(max_length=16)  # pending | delivered | dead
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    delivered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))

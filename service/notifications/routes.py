@@ -1,0 +1,206 @@
+"""A unit's inbox, and webhook subscriptions (admin)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import AnyHttpUrl, BaseModel, Field
+
+from service import clock
+from service.context import ContextDep
+from service.db import EngineDep
+from service.errors import Forbidden, NotFound
+from service.notifications.models import InboxItem, WebhookSubscription
+from service.users.deps import ActorDep
+from workflows.lifecycle import Actor, Role
+from workflows.org import OrgTree
+
+router = APIRouter(prefix="/api/v1", tags=["inbox"])
+
+inbox = InboxItem.__table__  # type: ignore[attr-defined]
+subscriptions = WebhookSubscription.__table__  # type: ignore[attr-defined]
+
+UnitCode = Annotated[str, Path(max_length=32)]
+
+
+class InboxItemPublic(BaseModel):
+    id: int
+    case_id: int
+    kind: str
+    reason: str | None
+    payload: dict[str, Any]
+    created_at: datetime
+    read_at: datetime | None
+    read_by: str | None
+
+
+class InboxPage(BaseModel):
+    items: list[InboxItemPublic]
+    unread: int
+    total: int
+
+
+def _may_read(actor: Actor, code: str, org: OrgTree) -> bool:
+    if actor.role in (Role.auditor, Role.system):
+        return True
+    if actor.role == Role.coordinator:
+        return code in org.subtree(actor.unit_code)
+    return actor.role != Role.admin and actor.unit_code == code
+
+
+def _check(actor: Actor, code: str, org: OrgTree) -> None:
+    if code not in org or not _may_read(actor, code, org):
+        raise NotFound(f"No inbox for unit {code!r}.")
+
+
+@router.get("/units/{code}/inbox", response_model=InboxPage, operation_id="get_unit_inbox")
+async def get_inbox(
+    code: UnitCode,
+    actor: ActorDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+    unread: bool = False,
+    kind: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> InboxPage:
+    """What arrived at a unit — new cases, dispatches, escalations, hand-offs, warnings, breaches — newest first."""
+    _check(actor, code, ctx.org)
+    where = [inbox.c.unit_code == code]
+    if kind:
+        where.append(inbox.c.kind == kind)
+    listed = [*where, inbox.c.read_at.is_(None)] if unread else where
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(inbox)
+                .where(*listed)
+                .order_by(inbox.c.created_at.desc(), inbox.c.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+        ).all()
+        total = (
+            await conn.execute(sa.select(sa.func.count()).select_from(inbox).where(*listed))
+        ).scalar_one()
+        unread_count = (
+            await conn.execute(
+                sa.select(sa.func.count()).select_from(inbox).where(*where, inbox.c.read_at.is_(None))
+            )
+        ).scalar_one()
+    return InboxPage(
+        items=[InboxItemPublic.model_validate(dict(r._mapping)) for r in rows],
+        unread=unread_count,
+        total=total,
+    )
+
+
+@router.post("/units/{code}/inbox/{item_id}/read", status_code=204, operation_id="mark_inbox_item_read")
+async def mark_read(
+    code: UnitCode,
+    item_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    actor: ActorDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+) -> Response:
+    """Mark one inbox item read (by you, now). Reading again keeps the first reader."""
+    _check(actor, code, ctx.org)
+    if actor.role == Role.auditor:
+        raise Forbidden("An auditor reads the inbox but does not change it.")
+    async with engine.begin() as conn:
+        found = (
+            await conn.execute(sa.select(inbox.c.id).where(inbox.c.id == item_id, inbox.c.unit_code == code))
+        ).first()
+        if found is None:
+            raise NotFound(f"No inbox item {item_id} at {code}.")
+        await conn.execute(
+            sa.update(inbox)
+            .where(inbox.c.id == item_id, inbox.c.read_at.is_(None))
+            .values(read_at=clock.now(), read_by=actor.username)
+        )
+    return Response(status_code=204)
+
+
+# --- webhook subscriptions ---------------------------------------------------------------------
+
+admin = APIRouter(prefix="/api/v1/admin/webhooks", tags=["admin"])
+
+
+class SubscriptionIn(BaseModel):
+    unit_code: str = Field(max_length=32)
+    url: AnyHttpUrl
+    secret: str | None = Field(
+        default=None, min_length=16, max_length=200, description="generated when omitted"
+    )
+
+
+class SubscriptionPublic(BaseModel):
+    id: int
+    unit_code: str
+    url: str
+    active: bool
+    source: str
+    created_at: datetime
+
+
+class SubscriptionCreated(SubscriptionPublic):
+    secret: str = Field(description="shown once: the receiver verifies X-Jiefen-Signature with it")
+
+
+def _require_admin(actor: Actor) -> None:
+    if actor.role != Role.admin:
+        raise Forbidden("Only an administrator manages webhook subscriptions.")
+
+
+@admin.get("", response_model=list[SubscriptionPublic], operation_id="list_webhooks")
+async def list_webhooks(actor: ActorDep, engine: EngineDep) -> list[SubscriptionPublic]:
+    """All webhook subscriptions (secrets are never shown again)."""
+    _require_admin(actor)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(subscriptions).order_by(subscriptions.c.id))).all()
+    return [SubscriptionPublic.model_validate(dict(r._mapping)) for r in rows]
+
+
+@admin.post("", status_code=201, response_model=SubscriptionCreated, operation_id="create_webhook")
+async def create_webhook(
+    body: SubscriptionIn, actor: ActorDep, engine: EngineDep, ctx: ContextDep
+) -> SubscriptionCreated:
+    """Send a unit's inbox events to another system as signed webhooks."""
+    _require_admin(actor)
+    if body.unit_code not in ctx.org:
+        from service.errors import field_error
+
+        raise field_error("body.unit_code", f"no unit with code {body.unit_code!r}")
+    secret = body.secret or secrets.token_urlsafe(32)
+    values = {
+        "unit_code": body.unit_code,
+        "url": str(body.url),
+        "secret": secret,
+        "active": True,
+        "source": "api",
+        "created_at": clock.now(),
+    }
+    async with engine.begin() as conn:
+        new_id = (
+            await conn.execute(sa.insert(subscriptions).values(**values).returning(subscriptions.c.id))
+        ).scalar_one()
+    return SubscriptionCreated(id=new_id, **values)
+
+
+@admin.delete("/{subscription_id}", status_code=204, operation_id="disable_webhook")
+async def disable_webhook(
+    subscription_id: Annotated[int, Path(ge=1, le=2**31 - 1)], actor: ActorDep, engine: EngineDep
+) -> Response:
+    """Stop sending to a subscription (kept, inactive, for the record)."""
+    _require_admin(actor)
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            sa.update(subscriptions).where(subscriptions.c.id == subscription_id).values(active=False)
+        )
+    if not result.rowcount:
+        raise NotFound(f"No webhook subscription {subscription_id}.")
+    return Response(status_code=204)

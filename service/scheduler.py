@@ -1,0 +1,57 @@
+"""The in-memory APScheduler that drives the sweep and the webhook delivery.
+
+It holds no state of its own: every deadline and outbox row is in the database, so any number
+of processes may run it (rows are claimed with SKIP LOCKED) and a restart loses nothing —
+whatever fell due while everything was stopped is picked up by the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service import clock
+from service.context import AppContext
+from service.deadlines.sweeper import sweep
+from service.notifications.delivery import deliver_due
+
+log = logging.getLogger(__name__)
+
+
+def http_client(ctx: AppContext) -> httpx.AsyncClient:
+    timeout = httpx.Timeout(ctx.settings.webhook_timeout_seconds)
+    return httpx.AsyncClient(
+        timeout=timeout, follow_redirects=False, headers={"User-Agent": "jiefen-webhooks/1"}
+    )
+
+
+def build_scheduler(engine: AsyncEngine, ctx: AppContext, client: httpx.AsyncClient) -> AsyncIOScheduler:
+    settings = ctx.settings
+
+    async def sweep_job() -> None:
+        report = await sweep(engine, ctx, now=clock.now())
+        if report.warned or report.breached:
+            log.info("sweep: %s warnings, %s breaches %s", report.warned, report.breached, report.actions)
+
+    async def delivery_job() -> None:
+        report = await deliver_due(
+            engine, client, now=clock.now(), max_attempts=settings.webhook_max_attempts
+        )
+        if report.delivered or report.failed or report.dead:
+            log.info(
+                "webhooks: %s delivered, %s to retry, %s dead", report.delivered, report.failed, report.dead
+            )
+
+    scheduler = AsyncIOScheduler(timezone="Asia/Shanghai")
+    first_run = datetime.now(clock.SHANGHAI)
+    # coalesce + max_instances=1: a slow sweep is never stacked; misfires just run once, late.
+    common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None, "next_run_time": first_run}
+    scheduler.add_job(sweep_job, "interval", seconds=settings.sweep_interval_seconds, id="sweep", **common)
+    scheduler.add_job(
+        delivery_job, "interval", seconds=settings.delivery_interval_seconds, id="deliver-webhooks", **common
+    )
+    return scheduler
