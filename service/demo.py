@@ -197,16 +197,19 @@ async def seed_cases(
     locations.sort(key=lambda u: u.code)
     types = list(WEIGHTS)
     made = 0
-    for i in range(count):
+    for _ in range(count):
         location = rng.choice(locations)
         dispute_type = rng.choices(types, weights=[WEIGHTS[t] for t in types])[0]
-        opened_at = now - timedelta(days=rng.randrange(3, 330), minutes=rng.randrange(600))
+        path = rng.choices([p for p, _ in PATHS], weights=[w for _, w in PATHS])[0]
+        # Finished cases spread over the past year; open ones are recent, so their legal clocks
+        # are still running when the demo starts (a few are overdue, as in real life).
+        max_age = 330 if path and path[-1] in FINISHING_STEPS else (4 if not path else 35)
+        opened_at = now - timedelta(days=rng.randrange(1, max_age), minutes=rng.randrange(600))
         body = _case_body(rng, dispute_type, location.code)
         registrar = _actor_at(location.code)
         case, _ = await cases.open_case(engine, ctx, body, registrar, now=opened_at)
         made += 1
-        path = rng.choices([p for p, _ in PATHS], weights=[w for _, w in PATHS])[0]
-        await _walk(engine, ctx, case.id, path, opened_at, rng, i)
+        await _walk(engine, ctx, case.id, path, opened_at, rng, now)
     return made
 
 
@@ -242,6 +245,9 @@ def _case_body(rng: random.Random, dispute_type: DisputeType, location_code: str
     )
 
 
+FINISHING_STEPS = {"perform", "close", "withdraw"}
+
+
 async def _walk(
     engine: AsyncEngine,
     ctx: AppContext,
@@ -249,7 +255,7 @@ async def _walk(
     path: list[str],
     at: datetime,
     rng: random.Random,
-    i: int,
+    now: datetime,
 ) -> None:
     case = await cases.get_case(engine, ctx, case_id, Actor("system", Role.system, "320583"))
     if case.state == CaseState.registered:
@@ -260,10 +266,10 @@ async def _walk(
             return
         named = next((u for u in DEMO_USERS if u.unit_code == hub.code and u.role == Role.coordinator), None)
         coordinator = Actor(named.username if named else f"m.{hub.code.lower()}", Role.coordinator, hub.code)
-        at += timedelta(hours=rng.randrange(2, 30))
+        at = min(at + timedelta(hours=rng.randrange(2, 30)), now - timedelta(minutes=30))
         case = await _fire(engine, ctx, case_id, coordinator, at, "dispatch", target_unit=target)
     for step in path:
-        at += timedelta(hours=rng.randrange(4, 24 * 6))
+        at = min(at + timedelta(hours=rng.randrange(4, 24 * 6)), now - timedelta(minutes=len(path)))
         worker = _actor_at(case.unit_code)
         clerk = Actor("court.clerk", Role.court_clerk, "COURT-320583-DESK")
         if step == "accept":

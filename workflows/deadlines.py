@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
@@ -243,6 +243,17 @@ def schedule(policy: Policy, started_at: datetime, calendar: BusinessCalendar) -
     due = calendar.add(start, policy.length, _CALENDAR_UNITS[policy.unit])
     candidates = [(w.level, _warning_time(w, start, due, calendar)) for w in policy.warn]
     return Schedule(due_at=due, warnings=_arrange(candidates, due, None if policy.urgent else calendar))
+
+
+def warnings_for(
+    policy: Policy, started_at: datetime, due_at: datetime, calendar: BusinessCalendar, *, after: datetime
+) -> tuple[Warning, ...]:
+    """The warnings of a window whose due time was changed (an extension), still to come after ``after``."""
+    start = shanghai(started_at)
+    due = shanghai(due_at)
+    candidates = [(w.level, _warning_time(w, start, due, calendar)) for w in policy.warn]
+    arranged = _arrange(candidates, due, None if policy.urgent else calendar)
+    return tuple((level, at) for level, at in arranged if at > after)
 
 
 def _warning_time(point: WarnPoint, start: datetime, due: datetime, calendar: BusinessCalendar) -> datetime:
@@ -471,22 +482,7 @@ _LEVEL = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _KIND_MAX = 40  # deadline.kind column
 _LEVEL_MAX = 32  # deadline_action.level column
 _TOP_KEYS = ("policies",)
-_POLICY_KEYS = (
-    "kind",
-    "name",
-    "length",
-    "unit",
-    "starts_on",
-    "applies",
-    "runs_while",
-    "met_on",
-    "pauses_while",
-    "warn",
-    "extension",
-    "breach",
-    "urgent",
-    "source",
-)
+_POLICY_KEYS = tuple(f.name for f in fields(Policy))  # the file says exactly what a Policy holds
 _WARN_KEYS = ("level", "fraction", "last_working_day")
 _EXTENSION_KEYS = ("roles", "consent", "max_length", "max_unit")
 _APPLIES_KEYS = ("dispute_types", "not_dispute_types", "channels", "court_procedures", "court_delegated")

@@ -25,6 +25,8 @@ from service.cases.schemas import (
 )
 from service.context import ContextDep
 from service.db import EngineDep
+from service.deadlines import extend
+from service.deadlines.extend import ExtendIn
 from service.errors import field_error
 from service.users.deps import ActorDep
 from workflows.lifecycle import CaseState
@@ -218,6 +220,30 @@ async def edit_party(
     """Correct a party's details; the audit trail keeps the old and new values."""
     case = await edits.edit_party(
         engine, ctx, case_id, party_id, body, actor, now=clock.now(), if_match=_parse_if_match(if_match)
+    )
+    response.headers["ETag"] = _etag(case.version)
+    return case
+
+
+@router.post(
+    "/cases/{case_id}/deadlines/{deadline_id}/extend",
+    response_model=CasePublic,
+    operation_id="extend_deadline",
+    responses={**EDIT_ERRORS, 409: {"description": "the policy does not allow this extension", **PROBLEM}},
+)
+async def extend_deadline(
+    case_id: CaseId,
+    deadline_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    body: ExtendIn,
+    actor: ActorDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> CasePublic:
+    """Extend a period its policy allows to be extended, recording both parties' consent."""
+    case = await extend.extend_deadline(
+        engine, ctx, case_id, deadline_id, body, actor, now=clock.now(), if_match=_parse_if_match(if_match)
     )
     response.headers["ETag"] = _etag(case.version)
     return case

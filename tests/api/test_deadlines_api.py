@@ -201,3 +201,50 @@ async def test_sweep_as_of_a_restart_fires_what_fell_due_while_stopped(
             )
         ).all()
     assert [tuple(a) for a in actions] == [("breach", "due")]
+
+
+async def test_mediation_period_is_extended_with_both_parties_consent(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    station = await auth("dashi.mediator")
+    case = await move(client, station, await open_case(client, station), "accept")
+    mediation = deadline_of(case, "people_mediation")
+    url = f"/api/v1/cases/{case['id']}/deadlines/{mediation['id']}/extend"
+
+    without_consent = await client.post(url, json={"by_length": 1, "reason": "需补充证据"}, headers=station)
+    too_long = await client.post(
+        url, json={"by_length": 2, "both_parties_consent": True, "reason": "x"}, headers=station
+    )
+    by_auditor = await client.post(
+        url, json={"by_length": 1, "both_parties_consent": True, "reason": "x"}, headers=await auth("auditor")
+    )
+    assert without_consent.status_code == too_long.status_code == by_auditor.status_code == 409
+    assert without_consent.json()["type"] == "/problems/extension-not-allowed"
+
+    extended = await client.post(
+        url,
+        json={
+            "by_length": 1,
+            "both_parties_consent": True,
+            "consent_record": "双方签署延期同意书",
+            "reason": "需等待鉴定结论",
+        },
+        headers=station,
+    )
+
+    assert extended.status_code == 200, extended.text
+    after = deadline_of(extended.json(), "people_mediation")
+    # 2 April + 1 month = 2 May, inside the Labour Day holiday (1–5 May 2026) → Wednesday 6 May.
+    assert after["due_date"] == "2026-05-06"
+    record = after["extensions"][0]
+    assert (record["both_parties_consent"], record["consent_record"], record["actor"]) == (
+        True,
+        "双方签署延期同意书",
+        "dashi.mediator",
+    )
+    events = (await client.get(f"/api/v1/cases/{case['id']}/events", headers=station)).json()
+    assert events[-1]["kind"] == "deadline" and events[-1]["payload"]["extended"] == "people_mediation"
+    again = await client.post(
+        url, json={"by_length": 1, "both_parties_consent": True, "reason": "再延"}, headers=station
+    )
+    assert again.status_code == 409  # at most one month in total
