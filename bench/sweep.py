@@ -89,6 +89,7 @@ async def main() -> None:
     parser.add_argument("--due", type=int, default=10_000)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--profile", action="store_true", help="profile the busy sweep (pyinstrument)")
     args = parser.parse_args()
 
     name = f"jiefen_bench_{uuid.uuid4().hex[:8]}"
@@ -123,9 +124,18 @@ async def main() -> None:
             report = await sweep(engine, ctx, now=NOW + timedelta(days=1))
             idle.append(time.perf_counter() - t0)
             assert report.breached == 0 and report.warned == 0
+        profiler = None
+        if args.profile:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(async_mode="enabled")
+            profiler.start()
         t0 = time.perf_counter()
         report = await sweep(engine, ctx, now=NOW + timedelta(days=4))
         busy = time.perf_counter() - t0
+        if profiler is not None:
+            profiler.stop()
+            print(profiler.output_text(unicode=False, color=False, show_all=False)[:12000])
         escalated = report.actions.get("escalated", 0)
         print()
         print("| sweep | open cases | due | seconds | per escalated case |")

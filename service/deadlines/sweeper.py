@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.cases import queries
@@ -81,27 +82,21 @@ async def _record_once(
     return bool((await conn.execute(stmt.returning(deadline_action.c.id))).first())
 
 
-async def _set_result(conn: AsyncConnection, deadline_id: int, action: str, level: str, result: str) -> None:
-    await conn.execute(
-        sa.update(deadline_action)
-        .where(
-            deadline_action.c.deadline_id == deadline_id,
-            deadline_action.c.action == action,
-            deadline_action.c.level == level,
-        )
-        .values(result=result[:200])
-    )
-
-
 def breach_reason(policy: Policy) -> str:
     return f"{policy.name}期限届满（{policy.source}）"
 
 
 async def _transition(
-    conn: AsyncConnection, ctx: AppContext, case_id: int, trigger: str, now: datetime, **fields: Any
+    conn: AsyncConnection,
+    ctx: AppContext,
+    case_id: int,
+    trigger: str,
+    now: datetime,
+    row: Any = None,
+    **fields: Any,
 ) -> bool:
     """Fire a trigger as the system inside the sweep's transaction; False when not possible now."""
-    row = await queries.fetch_case(conn, case_id)
+    row = row if row is not None else await queries.fetch_case(conn, case_id)
     if row is None:
         return False
     body = TransitionIn.model_validate({"trigger": trigger, **fields})
@@ -148,12 +143,12 @@ async def _apply_breach(
             now=now,
         )
     if policy.breach == BreachAction.escalate:
-        if await _transition(conn, ctx, row.case_id, "escalate", now, reason=reason):
+        if await _transition(conn, ctx, row.case_id, "escalate", now, case, reason=reason):
             return "escalated"
         return "notified (no parent tier to escalate to)"
     if policy.breach == BreachAction.return_referral:
         if state == CaseState.assigned and await _transition(
-            conn, ctx, row.case_id, "decline", now, reason=reason
+            conn, ctx, row.case_id, "decline", now, case, reason=reason
         ):
             return "returned to sender"
         if state in (CaseState.mediating, CaseState.suspended):
@@ -178,20 +173,24 @@ async def _handle(
 ) -> None:
     policy = ctx.policies.by_kind(row.kind)
     if row.due_at <= now:
-        # Mark first, so the clock leaves the sweep's view whatever the action does.
+        # A second breach of the same window is impossible: the unique (deadline, breach, level)
+        # row is written last, so a duplicate rolls back this deadline's savepoint, action and all.
+        level = f"due+ext{len(row.extensions)}" if row.extensions else "due"
         await conn.execute(
             sa.update(deadline)
             .where(deadline.c.id == row.id)
             .values(status=DeadlineStatus.breached.value, breached_at=now, warn_at=None, warnings=[])
         )
-        if not await _record_once(conn, row.id, "breach", "due", now):
-            report.duplicates += 1
-            return
         result = await _apply_breach(conn, ctx, row, policy, now)
-        await _set_result(conn, row.id, "breach", "due", result)
+        await conn.execute(
+            sa.insert(deadline_action).values(
+                deadline_id=row.id, action="breach", level=level, at=now, result=result[:200]
+            )
+        )
         report.breached += 1
         report.count(result)
         return
+
     pending = warnings_from_json(row.warnings)
     due_now = [(level, at) for level, at in pending if at <= now]
     remaining = [(level, at) for level, at in pending if at > now]
@@ -236,6 +235,9 @@ async def sweep(engine: AsyncEngine, ctx: AppContext, *, now: datetime, batch_si
                 try:
                     async with conn.begin_nested():
                         await _handle(conn, ctx, row, now, report)
+                except IntegrityError:
+                    report.duplicates += 1  # already acted on elsewhere; this attempt rolled back
+                    failed.add(row.id)
                 except Exception:
                     # Leave this one for the next sweep; the rest of the batch still commits.
                     log.exception("deadline %s could not be handled", row.id)

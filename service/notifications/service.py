@@ -27,24 +27,9 @@ async def notify(
     payload: dict[str, Any],
     now: datetime,
 ) -> None:
-    await conn.execute(
-        sa.insert(inbox).values(
-            unit_code=unit_code, case_id=case_id, kind=kind, reason=reason, payload=payload, created_at=now
-        )
+    item = sa.insert(inbox).values(
+        unit_code=unit_code, case_id=case_id, kind=kind, reason=reason, payload=payload, created_at=now
     )
-    targets = (
-        (
-            await conn.execute(
-                sa.select(subscriptions.c.id).where(
-                    subscriptions.c.unit_code == unit_code, subscriptions.c.active.is_(True)
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    if not targets:
-        return
     body = {
         "event": kind,
         "unit_code": unit_code,
@@ -53,20 +38,36 @@ async def notify(
         "occurred_at": now.isoformat(),
         **payload,
     }
-    await conn.execute(
-        sa.insert(outbox),
+    # One outbox row per active subscription of the unit, chosen by the database at commit
+    # time; the receiver deduplicates by the key, which a redelivery repeats.
+    key = sa.literal(f"{uuid.uuid4()}:") + sa.cast(subscriptions.c.id, sa.String)
+    messages = sa.insert(outbox).from_select(
         [
-            {
-                "subscription_id": subscription_id,
-                # The receiver deduplicates by this key: a redelivery carries the same one.
-                "idempotency_key": str(uuid.uuid4()),
-                "event_type": kind,
-                "payload": body,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-            for subscription_id in targets
+            "subscription_id",
+            "idempotency_key",
+            "event_type",
+            "payload",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "created_at",
         ],
+        sa.select(
+            subscriptions.c.id,
+            key,
+            sa.literal(kind),
+            sa.literal(body, outbox.c.payload.type),
+            sa.literal("pending"),
+            sa.literal(0),
+            sa.literal(now, outbox.c.next_attempt_at.type),
+            sa.literal(now, outbox.c.created_at.type),
+        ).where(subscriptions.c.unit_code == unit_code, subscriptions.c.active.is_(True)),
     )
+    if conn.dialect.name == "postgresql":
+        # Inbox item and webhook messages in one round trip.
+        await conn.execute(
+            sa.select(sa.literal(1)).add_cte(item.cte("item")).add_cte(messages.cte("messages"))
+        )
+        return
+    await conn.execute(item)
+    await conn.execute(messages)

@@ -169,7 +169,8 @@ def assert_escalated_once(case: Any, towns: dict[str, str]) -> None:
     assert (case.state, case.unit_code, case.tier) == ("assigned", town, "town"), case
     assert (case.version, case.last_seq) == (2, 2), case
     assert case.triggers == [None, "escalate"], case
-    assert case.clocks == [f"acceptance:{case.village}:breached", f"acceptance:{town}:active"], case
+    # The breached clock ran until the case moved on; the escalation ended it (breached_at stays).
+    assert case.clocks == [f"acceptance:{case.village}:cancelled", f"acceptance:{town}:active"], case
     assert case.escalations == 1, case
 
 
@@ -213,11 +214,11 @@ async def test_three_sweepers_over_ten_thousand_due_deadlines_escalate_each_case
     assert tuple(total[0]) == (count, count)
     seeded_clocks = await rows(
         postgres,
-        "SELECT status, breached_at, count(*) FROM deadline WHERE started_at = :started"
-        " GROUP BY status, breached_at",
+        "SELECT status, breached_at, ended_at, count(*) FROM deadline WHERE started_at = :started"
+        " GROUP BY status, breached_at, ended_at",
         started=STARTED,
     )
-    assert [tuple(r) for r in seeded_clocks] == [("breached", FIXED_NOW, count)]
+    assert [tuple(r) for r in seeded_clocks] == [("cancelled", FIXED_NOW, FIXED_NOW, count)]
 
     states = await case_states(postgres)
     assert len(states) == count
