@@ -220,6 +220,12 @@ def court_clerk_of_linked_case(ctx: TransitionContext) -> bool:
     return is_court_clerk(ctx) and ctx.case.court_linked
 
 
+def handles_case_or_court_clerk_of_linked_case(ctx: TransitionContext) -> bool:
+    """Closing a settled case: the court closes what it delegated (撤诉/调解书); the mediation
+    unit closes an agreement that was not performed (the parties sue or take another route)."""
+    return handles_case(ctx) or court_clerk_of_linked_case(ctx)
+
+
 def has_escalation_target(ctx: TransitionContext) -> bool:
     return ctx.org.escalation_target(ctx.case.unit_code) is not None
 
@@ -234,8 +240,33 @@ def returns_to_court(ctx: TransitionContext) -> bool:
     return back is not None and back.kind in {UnitKind.court, UnitKind.court_desk}
 
 
+_HUBS = {UnitKind.town_centre, UnitKind.city_centre}
+
+
 def returns_to_hub(ctx: TransitionContext) -> bool:
-    return has_return_unit(ctx) and not returns_to_court(ctx)
+    """Declined back to a hub: it waits there, registered, for the hub to dispatch again."""
+    back = ctx.org.find(ctx.case.returns_to_code)
+    return has_return_unit(ctx) and back is not None and back.kind in _HUBS
+
+
+def returns_to_sender(ctx: TransitionContext) -> bool:
+    """A hand-off declined back to a station or agency: the sender holds it again, to accept anew."""
+    back = ctx.org.find(ctx.case.returns_to_code)
+    return (
+        has_return_unit(ctx)
+        and back is not None
+        and back.kind not in _HUBS
+        and back.kind not in {UnitKind.court, UnitKind.court_desk}
+    )
+
+
+def system_on_court_case(ctx: TransitionContext) -> bool:
+    """The sweeper returns a court-delegated case whose period ran out; nothing else goes to court unasked."""
+    return is_system(ctx) and ctx.case.court_linked
+
+
+def handles_case_or_system_on_court_case(ctx: TransitionContext) -> bool:
+    return handles_case(ctx) or system_on_court_case(ctx)
 
 
 def court_desk_exists(ctx: TransitionContext) -> bool:
@@ -251,12 +282,18 @@ _MEDIATION_KINDS = {
 
 
 def dispatch_target_in_scope(ctx: TransitionContext) -> bool:
-    """A hub dispatches only inside its own subtree, and never to where the case already is."""
+    """A hub dispatches inside its own subtree and its own channel, never to where the case is.
+
+    Sending a case to another channel (a 派出所, 人社局) is a hand-off, with its referral record.
+    """
     target = ctx.target
+    hub = ctx.org.find(ctx.actor.unit_code)
     return (
         target is not None
+        and hub is not None
         and target.code != ctx.case.unit_code
-        and target.code in ctx.org.subtree(ctx.actor.unit_code)
+        and target.code in ctx.org.subtree(hub.code)
+        and target.channel == hub.channel
         and target.kind not in {UnitKind.court, UnitKind.court_desk}
     )
 
@@ -314,6 +351,7 @@ TRANSITIONS: list[Rule] = [
     _rule(T.accept, S.assigned, S.mediating, works_at_case_unit),
     _rule(T.decline, S.assigned, S.referred, works_at_case_unit_or_system, returns_to_court),
     _rule(T.decline, S.assigned, S.registered, works_at_case_unit_or_system, returns_to_hub),
+    _rule(T.decline, S.assigned, S.assigned, works_at_case_unit_or_system, returns_to_sender),
     _rule(T.escalate, [S.assigned, S.mediating], S.assigned, handles_case_or_system, has_escalation_target),
     _rule(
         T.hand_off,
@@ -326,7 +364,9 @@ TRANSITIONS: list[Rule] = [
     _rule(T.resume, S.suspended, S.mediating, handles_case),
     _rule(T.settle, S.mediating, S.settled, handles_case),
     _rule(T.terminate, [S.mediating, S.suspended], S.terminated, handles_case_or_system),
-    _rule(T.refer_to_court, S.terminated, S.referred, handles_case_or_system, court_desk_exists),
+    _rule(
+        T.refer_to_court, S.terminated, S.referred, handles_case_or_system_on_court_case, court_desk_exists
+    ),
     _rule(T.claim, S.referred, S.in_court, is_court_clerk),
     _rule(T.delegate, S.in_court, S.assigned, is_court_clerk, delegate_target_valid),
     _rule(T.request_confirmation, S.settled, S.confirming, handles_case),
@@ -351,7 +391,7 @@ TRANSITIONS: list[Rule] = [
     _rule(T.withdraw, [S.referred, S.in_court], S.closed, is_court_clerk, outcome=Outcome.withdrawn),
     _rule(T.close, [S.registered, S.terminated], S.closed, handles_case),
     _rule(T.close, S.in_court, S.closed, is_court_clerk),
-    _rule(T.close, S.settled, S.closed, court_clerk_of_linked_case),
+    _rule(T.close, S.settled, S.closed, handles_case_or_court_clerk_of_linked_case),
 ]
 
 # Outcomes a person may choose on `close`, by the state it closes from.
@@ -359,7 +399,7 @@ CLOSE_OUTCOMES: dict[CaseState, tuple[Outcome, ...]] = {
     S.registered: (Outcome.rejected, Outcome.other_route),
     S.terminated: (Outcome.other_route, Outcome.litigated, Outcome.rejected),
     S.in_court: (Outcome.litigated, Outcome.withdrawn),
-    S.settled: (Outcome.withdrawn,),
+    S.settled: (Outcome.withdrawn, Outcome.litigated, Outcome.other_route),
 }
 
 

@@ -397,6 +397,10 @@ def _changes(
         changes["returns_to_code"] = ctx.actor.unit_code
     elif trigger == Trigger.hand_off:
         changes["returns_to_code"] = ctx.case.unit_code  # a declined referral goes back to its sender
+    elif trigger == Trigger.decline:
+        # Back where it came from; a further decline goes to that unit's hub.
+        hub = ctx.org.town_of(dest_unit.code) or ctx.org.city_centre()
+        changes["returns_to_code"] = hub.code
     elif trigger == Trigger.delegate:
         changes["returns_to_code"] = ctx.case.unit_code
         changes["court_procedure"] = fields["procedure"]

@@ -252,7 +252,9 @@ async def test_hand_off_to_police_station_and_decline_returns_to_sender(
 
     police = await auth("zhangpu.police")
     back = await move(client, police, handed, "decline", reason="不属于治安调解范围")
-    assert (back["state"], back["unit_code"]) == ("registered", DASHI)
+    # Back at the station that sent it, to accept again (or send it on to its hub).
+    assert (back["state"], back["unit_code"], back["returns_to_code"]) == ("assigned", DASHI, ZHANGPU)
+    assert (await move(client, mediator, back, "accept"))["state"] == "mediating"
 
 
 async def test_terminated_case_is_referred_claimed_and_closed_by_the_court(

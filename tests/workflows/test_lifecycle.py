@@ -146,11 +146,13 @@ GUARD_SETUPS: dict[Guard, Setup] = {
     lifecycle.dispatch_target_in_scope: Setup(target=DASHI),
     lifecycle.returns_to_hub: Setup(returns_to=ZHANGPU),
     lifecycle.returns_to_court: Setup(returns_to=DESK, court_linked=True),
+    lifecycle.returns_to_sender: Setup(returns_to=ZHOUXIANG),
+    lifecycle.handles_case_or_system_on_court_case: _CASE_WORKER,
+    lifecycle.handles_case_or_court_clerk_of_linked_case: _CASE_WORKER,
     lifecycle.has_escalation_target: Setup(case_unit=DASHI),
     lifecycle.hand_off_target_valid: Setup(target=SC_MEDICAL),
     lifecycle.court_desk_exists: Setup(),
     lifecycle.is_court_clerk: Setup(role=Role.court_clerk, actor_unit=DESK),
-    lifecycle.court_clerk_of_linked_case: Setup(role=Role.court_clerk, actor_unit=DESK, court_linked=True),
     lifecycle.delegate_target_valid: Setup(target=DASHI),
     lifecycle.performance_complete: Setup(fields={"performance": Performance.performed}),
     lifecycle.performance_incomplete: Setup(fields={"performance": Performance.partially}),
@@ -302,10 +304,9 @@ def test_auditors_and_admins_can_fire_nothing(role: Role, state: CaseState) -> N
         (T.delegate, S.in_court, DESK, DASHI),
         (T.confirm, S.confirming, DASHI, None),
         (T.reject_confirmation, S.confirming, DASHI, None),
-        (T.close, S.settled, DASHI, None),
         (T.withdraw, S.in_court, DESK, None),
     ],
-    ids=["claim", "delegate", "confirm", "reject_confirmation", "close-settled", "withdraw-in-court"],
+    ids=["claim", "delegate", "confirm", "reject_confirmation", "withdraw-in-court"],
 )
 def test_a_village_mediator_cannot_do_court_work(
     trigger: Trigger, state: CaseState, case_unit: str, target: str | None
@@ -392,7 +393,7 @@ def test_a_role_named_system_needs_the_system_role_not_the_name() -> None:
                 S.assigned: {T.accept, T.decline, T.escalate, T.hand_off, T.withdraw},
                 S.mediating: {T.escalate, T.hand_off, T.suspend, T.settle, T.terminate, T.withdraw},
                 S.suspended: {T.resume, T.terminate, T.withdraw},
-                S.settled: {T.request_confirmation, T.record_performance},
+                S.settled: {T.request_confirmation, T.record_performance, T.close},
                 S.terminated: {T.hand_off, T.refer_to_court, T.withdraw, T.close},
             },
         ),
@@ -403,7 +404,7 @@ def test_a_role_named_system_needs_the_system_role_not_the_name() -> None:
                 S.assigned: {T.escalate, T.hand_off, T.withdraw},
                 S.mediating: {T.escalate, T.hand_off, T.suspend, T.settle, T.terminate, T.withdraw},
                 S.suspended: {T.resume, T.terminate, T.withdraw},
-                S.settled: {T.request_confirmation, T.record_performance},
+                S.settled: {T.request_confirmation, T.record_performance, T.close},
                 S.terminated: {T.hand_off, T.refer_to_court, T.withdraw, T.close},
             },
         ),
@@ -648,33 +649,35 @@ def test_the_city_hub_still_supervises_its_own_channel_everywhere_below_it() -> 
         assert fire(T.settle, ctx) == S.settled, case_unit
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "lifecycle gap: a hand-off declined by the receiver goes back to its sender as `registered` (the service "
-        "records the sender as returns_to). When the sender is not a hub (a village station, a 派出所) nobody can "
-        "put the case back into mediation there: the unit cannot accept a registered case, and its hub may "
-        "dispatch only to units other than the one holding the case."
-    ),
-)
-def test_a_hand_off_declined_back_to_a_village_can_be_mediated_there_again() -> None:
+def test_a_hand_off_declined_back_to_a_village_is_assigned_there_again() -> None:
     at_police = context(
         S.assigned, person(Role.agency_officer, PS_ZHANGPU), case_unit=PS_ZHANGPU, returns_to=DASHI
     )
-    assert fire(T.decline, at_police) == S.registered
-    back = destination_unit(T.decline, at_police)
-    assert back == DASHI
-    resumed = False
-    for actor in (DASHI_MEDIATOR, ZHANGPU_COORDINATOR):
-        ctx = context(S.registered, actor, case_unit=back, returns_to=DASHI)
-        for trigger in allowed_triggers(ctx):
-            for target in (None, DASHI):
-                attempt = replace(ctx, target=ORG.find(target))
-                if fire(trigger, attempt) in {S.assigned, S.mediating} and (
-                    trigger not in MOVING_TRIGGERS or destination_unit(trigger, attempt) == DASHI
-                ):
-                    resumed = True
-    assert resumed
+
+    assert fire(T.decline, at_police) == S.assigned
+    assert destination_unit(T.decline, at_police) == DASHI
+    back_home = context(S.assigned, DASHI_MEDIATOR, case_unit=DASHI, returns_to=ZHANGPU)
+    assert fire(T.accept, back_home) == S.mediating
+
+
+def test_a_case_declined_back_to_a_hub_waits_there_registered() -> None:
+    at_station = context(S.assigned, DASHI_MEDIATOR, case_unit=DASHI, returns_to=ZHANGPU)
+
+    assert fire(T.decline, at_station) == S.registered
+    assert destination_unit(T.decline, at_station) == ZHANGPU
+
+
+def test_the_system_refers_only_court_linked_cases_to_court() -> None:
+    assert fire(T.refer_to_court, context(S.terminated, SYSTEM, court_linked=True)) == S.referred
+    assert fire(T.refer_to_court, context(S.terminated, SYSTEM, court_linked=False)) is None
+
+
+def test_dispatch_stays_in_the_hubs_channel() -> None:
+    hub = context(S.registered, ZHANGPU_COORDINATOR, case_unit=ZHANGPU)
+
+    assert fire(T.dispatch, replace(hub, target=ORG.get(DASHI))) == S.assigned
+    city = context(S.registered, person(Role.coordinator, CITY), case_unit=CITY)
+    assert fire(T.dispatch, replace(city, target=ORG.get(PS_ZHANGPU))) is None  # that is a hand-off
 
 
 # performance and closing
@@ -709,12 +712,15 @@ def test_record_performance_without_a_known_performance_is_refused(fields: Mappi
     assert T.record_performance in allowed_triggers(ctx)  # offered; the field decides
 
 
-def test_close_from_settled_needs_a_court_clerk_and_a_court_linked_case() -> None:
+def test_close_from_settled_by_the_court_on_its_own_cases_or_by_the_mediation_unit() -> None:
     linked = context(S.settled, DESK_CLERK, court_linked=True)
     assert fire(T.close, linked) == S.closed
     assert fire(T.close, as_actor(linked, person(Role.court_clerk, COURT))) == S.closed
     assert fire(T.close, replace(linked, case=replace(linked.case, court_linked=False))) is None
-    for actor in (DASHI_MEDIATOR, ZHANGPU_COORDINATOR, CITY_COORDINATOR, SYSTEM):
+    # An agreement that was not performed: the station (or its hub) closes it as litigated / other route.
+    for actor in (DASHI_MEDIATOR, ZHANGPU_COORDINATOR, CITY_COORDINATOR):
+        assert fire(T.close, as_actor(linked, actor)) == S.closed, actor.username
+    for actor in (SYSTEM, person(Role.mediator, WULIAN)):
         assert fire(T.close, as_actor(linked, actor)) is None, actor.username
 
 
@@ -740,8 +746,8 @@ def test_withdraw_is_for_the_case_unit_before_court_and_for_the_clerk_in_court()
 
 
 def test_refer_to_court_sends_a_terminated_case_to_the_court_desk() -> None:
-    for actor in (DASHI_MEDIATOR, ZHANGPU_COORDINATOR, SYSTEM):
-        ctx = context(S.terminated, actor)
+    for actor, linked in ((DASHI_MEDIATOR, False), (ZHANGPU_COORDINATOR, False), (SYSTEM, True)):
+        ctx = context(S.terminated, actor, court_linked=linked)
         assert fire(T.refer_to_court, ctx) == S.referred, actor.username
         assert destination_unit(T.refer_to_court, ctx) == DESK
     for actor in (DESK_CLERK, person(Role.mediator, WULIAN), YUSHAN_COORDINATOR):
