@@ -18,6 +18,7 @@ from service.calendar_config import calendar_warnings, load_calendar
 from service.cases.routes import router as cases_router
 from service.configuration import ConfigError
 from service.context import AppContext
+from service.court.routes import router as court_router
 from service.db import create_engine, is_sqlite, session_factory
 from service.deadline_config import load_deadlines
 from service.errors import install_handlers
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(cases_router)
     app.include_router(units_router)
     app.include_router(inbox_router)
+    app.include_router(court_router)
     app.include_router(webhooks_router)
     app.include_router(workflow_router)
     _install_docs(app)

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     delivery_interval_seconds: float = Field(default=5.0, gt=0)
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
     webhook_max_attempts: int = Field(default=12, ge=1)
+    court_lease_minutes: float = Field(
+        default=30.0, gt=0, description="a claimed court case returns to the queue if nothing is recorded"
+    )
     db_pool_size: int = 10
 
     @property

@@ -60,6 +60,7 @@ class Trigger(StrEnum):
     terminate = "terminate"
     refer_to_court = "refer_to_court"
     claim = "claim"
+    release = "release"
     delegate = "delegate"
     request_confirmation = "request_confirmation"
     confirm = "confirm"
@@ -81,6 +82,7 @@ TRIGGER_LABELS: dict[Trigger, str] = {
     Trigger.terminate: "终止调解",
     Trigger.refer_to_court: "移送法院",
     Trigger.claim: "领取",
+    Trigger.release: "退回队列",
     Trigger.delegate: "委托调解",
     Trigger.request_confirmation: "申请司法确认",
     Trigger.confirm: "确认有效",
@@ -214,6 +216,10 @@ def handles_case_or_system(ctx: TransitionContext) -> bool:
 def is_court_clerk(ctx: TransitionContext) -> bool:
     court_units = {u.code for u in ctx.org.of_kind(UnitKind.court, UnitKind.court_desk)}
     return ctx.actor.role == Role.court_clerk and ctx.actor.unit_code in court_units
+
+
+def court_clerk_or_system(ctx: TransitionContext) -> bool:
+    return is_system(ctx) or is_court_clerk(ctx)
 
 
 def court_clerk_of_linked_case(ctx: TransitionContext) -> bool:
@@ -368,6 +374,8 @@ TRANSITIONS: list[Rule] = [
         T.refer_to_court, S.terminated, S.referred, handles_case_or_system_on_court_case, court_desk_exists
     ),
     _rule(T.claim, S.referred, S.in_court, is_court_clerk),
+    # A claim is a lease: the clerk hands the case back, or the sweep does when the lease runs out.
+    _rule(T.release, S.in_court, S.referred, court_clerk_or_system),
     _rule(T.delegate, S.in_court, S.assigned, is_court_clerk, delegate_target_valid),
     _rule(T.request_confirmation, S.settled, S.confirming, handles_case),
     _rule(T.confirm, S.confirming, S.closed, is_court_clerk, outcome=Outcome.confirmed),

@@ -6,7 +6,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from service.db import JSONType, UTCDateTime
@@ -19,6 +30,20 @@ class Case(SQLModel, table=True):
         Index("ix_cases_state", "state"),
         Index("ix_cases_created_at", "created_at"),
         Index("ix_cases_dispute_type", "dispute_type"),
+        Index(
+            "ix_cases_court_queue",
+            "priority",
+            "queued_at",
+            "id",
+            postgresql_where=text("state = 'referred'"),
+            sqlite_where=text("state = 'referred'"),
+        ),
+        Index(
+            "ix_cases_court_lease",
+            "lease_expires_at",
+            postgresql_where=text("state = 'in_court'"),
+            sqlite_where=text("state = 'in_court'"),
+        ),
     )
 
     id: int | None = Field(
@@ -44,6 +69,11 @@ class Case(SQLModel, table=True):
     termination_reason: str | None = Field(default=None, max_length=32)
     returns_to_code: str | None = Field(default=None, max_length=32)
     court_linked: bool = False
+    # The court desk queue: referred cases by priority (0 = red … 3 = green), then by queue time.
+    priority: int = Field(default=3, sa_column=Column(Integer, nullable=False, server_default="3"))
+    queued_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    claimed_by: str | None = Field(default=None, max_length=64)
+    lease_expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     court_procedure: str | None = Field(default=None, max_length=16)  # ordinary | simplified | assignment
     court_case_number: str | None = Field(default=None, max_length=64)
     triage: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))

@@ -356,6 +356,7 @@ TRIGGER_FIELDS: dict[Trigger, type[Strict]] = {
     Trigger.terminate: TerminateFields,
     Trigger.refer_to_court: ReasonRequired,
     Trigger.claim: NoFields,
+    Trigger.release: NoFields,
     Trigger.delegate: DelegateFields,
     Trigger.request_confirmation: NoFields,
     Trigger.confirm: NoFields,

@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -62,7 +62,7 @@ from workflows.lifecycle import (
 )
 from workflows.org import Channel, OrgTree, Unit
 from workflows.triage import TriageDecision, TriageFacts, UnknownLocation, triage
-from workflows.vocab import Flag
+from workflows.vocab import Flag, RiskColour
 
 # --- triage -----------------------------------------------------------------------------------
 
@@ -175,6 +175,9 @@ async def list_cases(
     return CasePage(items=items, total=total, limit=limit, offset=offset)
 
 
+# The court desk takes the gravest cases first.
+RISK_PRIORITY = {RiskColour.red: 0, RiskColour.orange: 1, RiskColour.yellow: 2, RiskColour.green: 3}
+
 # --- opening a case ---------------------------------------------------------------------------
 
 
@@ -210,6 +213,7 @@ async def open_case(
         **{f"flag_{flag.value}": flag in body.flags for flag in Flag},
         "source": body.source.value,
         "risk": decision.risk.value,
+        "priority": RISK_PRIORITY[decision.risk],
         "unit_code": unit.code,
         "tier": unit.tier.value,
         "channel": unit.channel.value,
@@ -385,6 +389,7 @@ def _changes(
     dest_unit: Unit,
     fields: Mapping[str, Any],
     outcome: Outcome | None,
+    lease_minutes: float,
 ) -> dict[str, Any]:
     changes: dict[str, Any] = {
         "state": dest_state.value,
@@ -407,6 +412,13 @@ def _changes(
         changes["court_case_number"] = fields["court_case_number"]
     if trigger in {Trigger.refer_to_court, Trigger.claim, Trigger.delegate, Trigger.request_confirmation}:
         changes["court_linked"] = True
+    if dest_state == CaseState.referred:
+        changes.update(queued_at=ctx.now, claimed_by=None, lease_expires_at=None)  # (back) in the queue
+    elif trigger == Trigger.claim:
+        lease = timedelta(minutes=lease_minutes)
+        changes.update(claimed_by=ctx.actor.username, lease_expires_at=ctx.now + lease)
+    elif ctx.case.state == CaseState.in_court:
+        changes["lease_expires_at"] = None  # the clerk recorded something: the lease has done its job
     if trigger == Trigger.settle:
         changes["agreement"] = {**fields["agreement"], "effective_at": ctx.now.isoformat()}
     if trigger in {Trigger.terminate, Trigger.reject_confirmation}:
@@ -454,7 +466,9 @@ def decide_transition(
         allowed = ", ".join(o.value for o in CLOSE_OUTCOMES[base.case.state])
         raise field_error("body.outcome", f"a {base.case.state.value} case closes as one of: {allowed}")
     dest_unit = ctx.org.get(destination_unit(trigger, full))
-    changes = _changes(trigger, full, dest_state, dest_unit, fields, rule.outcome)
+    changes = _changes(
+        trigger, full, dest_state, dest_unit, fields, rule.outcome, ctx.settings.court_lease_minutes
+    )
     event = {
         "at": now,
         "kind": "transition",

@@ -23,6 +23,7 @@ from service.cases import queries
 from service.cases.schemas import TransitionIn
 from service.cases.service import decide_transition, write_transition
 from service.context import AppContext
+from service.court.service import release_expired_leases
 from service.deadlines.models import Deadline, DeadlineAction
 from service.deadlines.service import warnings_from_json, warnings_json
 from service.errors import ServiceError
@@ -42,6 +43,7 @@ class SweepReport:
     breached: int = 0
     actions: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0  # already done by another sweeper: skipped
+    released: int = 0  # court claims whose lease ran out, back in the queue
     batches: int = 0
 
     def count(self, action: str) -> None:
@@ -227,6 +229,7 @@ async def _handle(
 async def sweep(engine: AsyncEngine, ctx: AppContext, *, now: datetime, batch_size: int = 500) -> SweepReport:
     """One sweep as of ``now``; commits per batch. Returns what it did."""
     report = SweepReport()
+    report.released = await release_expired_leases(engine, ctx, now=now)
     failed: set[int] = set()
     while True:
         async with engine.begin() as conn:

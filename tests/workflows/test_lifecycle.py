@@ -153,6 +153,7 @@ GUARD_SETUPS: dict[Guard, Setup] = {
     lifecycle.hand_off_target_valid: Setup(target=SC_MEDICAL),
     lifecycle.court_desk_exists: Setup(),
     lifecycle.is_court_clerk: Setup(role=Role.court_clerk, actor_unit=DESK),
+    lifecycle.court_clerk_or_system: Setup(role=Role.court_clerk, actor_unit=DESK),
     lifecycle.delegate_target_valid: Setup(target=DASHI),
     lifecycle.performance_complete: Setup(fields={"performance": Performance.performed}),
     lifecycle.performance_incomplete: Setup(fields={"performance": Performance.partially}),
@@ -366,6 +367,7 @@ def test_system_actor_may_escalate_terminate_return_and_refer_but_nothing_else()
         S.mediating: {T.escalate, T.terminate},
         S.suspended: {T.terminate},
         S.terminated: {T.refer_to_court},
+        S.in_court: {T.release},
     }
     for state in CaseState:
         ctx = context(state, SYSTEM, case_unit=DASHI, returns_to=ZHANGPU, court_linked=True)
@@ -414,7 +416,7 @@ def test_a_role_named_system_needs_the_system_role_not_the_name() -> None:
                 S.settled: {T.close},
                 S.confirming: {T.confirm, T.reject_confirmation},
                 S.referred: {T.claim, T.withdraw},
-                S.in_court: {T.delegate, T.withdraw, T.close},
+                S.in_court: {T.delegate, T.withdraw, T.close, T.release},
             },
         ),
         (person(Role.mediator, WULIAN), {}),
@@ -840,7 +842,7 @@ def test_claim_keeps_the_case_at_the_court_desk() -> None:
         (S.confirming, {T.confirm, T.reject_confirmation}),
         (S.terminated, {T.hand_off, T.refer_to_court, T.withdraw, T.close}),
         (S.referred, {T.claim, T.withdraw}),
-        (S.in_court, {T.delegate, T.withdraw, T.close}),
+        (S.in_court, {T.delegate, T.withdraw, T.close, T.release}),
         (S.closed, set()),
     ],
     ids=str,

@@ -1,0 +1,150 @@
+"""The court desk queue: referred cases, claimed one at a time, each claim a lease.
+
+"Give me the next case" is ``SELECT … FOR UPDATE SKIP LOCKED ORDER BY priority, queued_at
+LIMIT 1`` plus the claim transition in the same transaction (ARCHITECTURE.md #6): two clerks
+pressing at the same moment get different cases. On SQLite, where FOR UPDATE does not exist,
+the claim's version check decides and the loser simply tries the next case.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from service.cases import queries
+from service.cases.schemas import CasePublic, CaseSummary, TransitionIn
+from service.cases.service import case_public, decide_transition, write_transition
+from service.context import AppContext
+from service.errors import Forbidden, ServiceError
+from workflows.lifecycle import STATE_LABELS, SYSTEM_ACTOR_NAME, Actor, CaseState, Role, Trigger
+
+log = logging.getLogger(__name__)
+cases = queries.cases
+
+CLAIM_ATTEMPTS = 5
+
+
+def require_clerk(actor: Actor) -> None:
+    if actor.role != Role.court_clerk:
+        raise Forbidden(
+            "Only a court clerk (or the court's system with a machine token) works the court queue."
+        )
+
+
+def _queue_order() -> list[Any]:
+    return [cases.c.priority, cases.c.queued_at, cases.c.id]
+
+
+async def list_queue(
+    engine: AsyncEngine, actor: Actor, *, limit: int, offset: int
+) -> tuple[list[CaseSummary], int]:
+    if actor.role not in (Role.court_clerk, Role.auditor):
+        raise Forbidden("The court queue is for the court desk.")
+    referred = cases.c.state == CaseState.referred.value
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(*[cases.c[c] for c in queries.SUMMARY_COLUMNS])
+                .where(referred)
+                .order_by(*_queue_order())
+                .limit(limit)
+                .offset(offset)
+            )
+        ).all()
+        total = (
+            await conn.execute(sa.select(sa.func.count()).select_from(cases).where(referred))
+        ).scalar_one()
+    items = [
+        CaseSummary.model_validate({**r._mapping, "state_label": STATE_LABELS[CaseState(r.state)]})
+        for r in rows
+    ]
+    return items, int(total)
+
+
+async def _claim_once(
+    conn: AsyncConnection, ctx: AppContext, actor: Actor, now: datetime, skip: set[int]
+) -> tuple[int | None, bool]:
+    """(case id, claimed?) — (None, False) when the queue is empty."""
+    excluded = [cases.c.id.not_in(sorted(skip))] if skip else []
+    candidate = (
+        await conn.execute(
+            sa.select(cases.c.id)
+            .where(cases.c.state == CaseState.referred.value, *excluded)
+            .order_by(*_queue_order())
+            .limit(1)
+            # SKIP LOCKED: a second clerk passes over the row the first is claiming.
+            .with_for_update(skip_locked=True)
+        )
+    ).scalar_one_or_none()
+    if candidate is None:
+        return None, False
+    row = await queries.fetch_case(conn, candidate)
+    assert row is not None
+    write = decide_transition(ctx, row, TransitionIn(trigger=Trigger.claim), actor, now=now, if_match=None)
+    return candidate, await write_transition(conn, ctx, row, write, now=now) is not None
+
+
+async def claim_next(
+    engine: AsyncEngine, ctx: AppContext, actor: Actor, *, now: datetime
+) -> CasePublic | None:
+    """Claim the next referred case for ``actor``; None when the queue is empty."""
+    require_clerk(actor)
+    skip: set[int] = set()
+    for _ in range(CLAIM_ATTEMPTS):
+        async with engine.begin() as conn:
+            case_id, claimed = await _claim_once(conn, ctx, actor, now, skip)
+            if not claimed:
+                await conn.rollback()
+        if case_id is None:
+            return None
+        if claimed:
+            async with engine.connect() as conn:
+                fresh = await queries.fetch_case(conn, case_id)
+            assert fresh is not None
+            return case_public(fresh._mapping, ctx, now=now)
+        skip.add(case_id)  # someone else got it first: try the next one
+    return None
+
+
+async def release_expired_leases(
+    engine: AsyncEngine, ctx: AppContext, *, now: datetime, batch_size: int = 200
+) -> int:
+    """Claimed cases nobody worked on go back to the queue, as an audited `release` by the system."""
+    system = Actor(SYSTEM_ACTOR_NAME, Role.system, ctx.org.city_centre().code)
+    minutes = ctx.settings.court_lease_minutes
+    released = 0
+    async with engine.begin() as conn:
+        ids = (
+            (
+                await conn.execute(
+                    sa.select(cases.c.id)
+                    .where(cases.c.state == CaseState.in_court.value, cases.c.lease_expires_at <= now)
+                    .order_by(cases.c.lease_expires_at)
+                    .limit(batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for case_id in ids:
+            row = await queries.fetch_case(conn, case_id)
+            assert row is not None
+            body = TransitionIn.model_validate(
+                {
+                    "trigger": "release",
+                    "reason": f"领取后 {minutes:g} 分钟内未作处理，退回队列 (claimed by {row.claimed_by})",
+                }
+            )
+            try:
+                write = decide_transition(ctx, row, body, system, now=now, if_match=None)
+            except ServiceError as exc:
+                log.warning("lease of case %s not released: %s", case_id, exc.detail)
+                continue
+            if await write_transition(conn, ctx, row, write, now=now) is not None:
+                released += 1
+    return released
