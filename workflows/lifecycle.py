@@ -63,6 +63,7 @@ class Trigger(StrEnum):
     release = "release"
     delegate = "delegate"
     request_confirmation = "request_confirmation"
+    accept_confirmation = "accept_confirmation"
     confirm = "confirm"
     reject_confirmation = "reject_confirmation"
     record_performance = "record_performance"
@@ -85,6 +86,7 @@ TRIGGER_LABELS: dict[Trigger, str] = {
     Trigger.release: "退回队列",
     Trigger.delegate: "委托调解",
     Trigger.request_confirmation: "申请司法确认",
+    Trigger.accept_confirmation: "受理确认申请",
     Trigger.confirm: "确认有效",
     Trigger.reject_confirmation: "不予确认",
     Trigger.record_performance: "履行回访",
@@ -378,6 +380,8 @@ TRANSITIONS: list[Rule] = [
     _rule(T.release, S.in_court, S.referred, court_clerk_or_system),
     _rule(T.delegate, S.in_court, S.assigned, is_court_clerk, delegate_target_valid),
     _rule(T.request_confirmation, S.settled, S.confirming, handles_case),
+    # The court accepts the application (3 days), which starts its decision clock (15 + 10 days).
+    _rule(T.accept_confirmation, S.confirming, S.confirming, is_court_clerk),
     _rule(T.confirm, S.confirming, S.closed, is_court_clerk, outcome=Outcome.confirmed),
     _rule(T.reject_confirmation, S.confirming, S.terminated, is_court_clerk),
     _rule(

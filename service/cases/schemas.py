@@ -311,10 +311,17 @@ class HandOffFields(Strict):
 
 
 class AgreementIn(Strict):
+    """人民调解协议: oral agreements are recorded too (人民调解法 art. 28)."""
+
     form: AgreementForm
     terms: Text
     amount_yuan: Yuan | None = None
+    performance_manner: ShortText | None = Field(default=None, description="e.g. 一次性转账, 分期支付")
     performance_deadline: date | None = None
+    signatories: list[ShortText] = Field(default_factory=list, max_length=50)
+    effective_on: date | None = Field(
+        default=None, description="the day the agreement took effect (default: today, Asia/Shanghai)"
+    )
 
 
 class SettleFields(Strict):
@@ -359,6 +366,7 @@ TRIGGER_FIELDS: dict[Trigger, type[Strict]] = {
     Trigger.release: NoFields,
     Trigger.delegate: DelegateFields,
     Trigger.request_confirmation: NoFields,
+    Trigger.accept_confirmation: NoFields,
     Trigger.confirm: NoFields,
     Trigger.reject_confirmation: ReasonRequired,
     Trigger.record_performance: RecordPerformanceFields,

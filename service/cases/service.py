@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -420,7 +420,9 @@ def _changes(
     elif ctx.case.state == CaseState.in_court:
         changes["lease_expires_at"] = None  # the clerk recorded something: the lease has done its job
     if trigger == Trigger.settle:
-        changes["agreement"] = {**fields["agreement"], "effective_at": ctx.now.isoformat()}
+        agreement = dict(fields["agreement"])
+        agreement.setdefault("effective_on", ctx.now.astimezone(SHANGHAI).date().isoformat())
+        changes["agreement"] = {**agreement, "recorded_at": ctx.now.isoformat()}
     if trigger in {Trigger.terminate, Trigger.reject_confirmation}:
         changes["termination_reason"] = fields.get("termination_reason", "other")
     if dest_state == CaseState.closed:
@@ -440,6 +442,30 @@ class TransitionWrite:
     to_unit: str
     changes: dict[str, Any]
     event: dict[str, Any]
+
+
+class ConfirmationWindowClosed(TransitionNotAllowed):
+    slug = "confirmation-window-closed"
+    title = "The 30-day window for judicial confirmation has closed"
+
+
+def _check_confirmation_window(ctx: AppContext, row: Row[Any], now: datetime) -> None:
+    """人民调解法 art. 33: apply within 30 days of the agreement taking effect (art. 85 rules)."""
+    agreement = row.agreement or {}
+    effective = agreement.get("effective_on") or (agreement.get("effective_at") or "")[:10]
+    if not effective:
+        return
+    start = datetime.combine(date.fromisoformat(effective), time(12), tzinfo=SHANGHAI)
+    closes_at = ctx.calendar.add(start, 30, "days")
+    if now >= closes_at:
+        last_day = (closes_at.astimezone(SHANGHAI) - timedelta(microseconds=1)).date()
+        raise ConfirmationWindowClosed(
+            f"The agreement took effect on {effective}; judicial confirmation had to be requested by "
+            f"{last_day.isoformat()} (30 days, 人民调解法 第33条). The parties may still sue on the agreement.",
+            effective_on=effective,
+            last_day=last_day.isoformat(),
+            allowed=[],
+        )
 
 
 def decide_transition(
@@ -462,6 +488,8 @@ def decide_transition(
     if dest_state is None or rule is None:
         field, message = _FIELD_GUARD_MESSAGES.get(trigger, ("body", "the given fields do not fit this case"))
         raise field_error(field, message)
+    if trigger == Trigger.request_confirmation:
+        _check_confirmation_window(ctx, row, now)
     if trigger == Trigger.close and Outcome(fields["outcome"]) not in CLOSE_OUTCOMES[base.case.state]:
         allowed = ", ".join(o.value for o in CLOSE_OUTCOMES[base.case.state])
         raise field_error("body.outcome", f"a {base.case.state.value} case closes as one of: {allowed}")

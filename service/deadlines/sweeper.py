@@ -34,6 +34,7 @@ from workflows.lifecycle import SYSTEM_ACTOR_NAME, Actor, CaseState, Role, Termi
 log = logging.getLogger(__name__)
 
 deadline = Deadline.__table__  # type: ignore[attr-defined]
+cases = queries.cases
 deadline_action = DeadlineAction.__table__  # type: ignore[attr-defined]
 
 
@@ -59,11 +60,17 @@ async def _claim(conn: AsyncConnection, now: datetime, batch_size: int, failed: 
     skip = [deadline.c.id.not_in(sorted(failed))] if failed else []
     stmt = (
         sa.select(deadline)
+        .join(cases, cases.c.id == deadline.c.case_id)
         .where(deadline.c.status == DeadlineStatus.active.value, due, *skip)
         .order_by(deadline.c.id)
         .limit(batch_size)
         # SKIP LOCKED lets a second replica sweep other rows instead of waiting (no-op on SQLite).
-        .with_for_update(skip_locked=True)
+        # The case row is locked too, up front: a person's transition locks the case first and
+        # then its deadlines, so the sweep must never wait for a case while holding a deadline
+        # (that order deadlocked). A case someone is changing right now is simply skipped until
+        # the next sweep, and a person changing a case in the batch waits for the batch, then
+        # gets an honest 412 if the sweep moved it.
+        .with_for_update(skip_locked=True, of=[cases, deadline])
     )
     return list((await conn.execute(stmt)).all())
 
@@ -85,7 +92,7 @@ async def _record_once(
 
 
 def breach_reason(policy: Policy) -> str:
-    return f"{policy.name}期限届满（{policy.source}）"
+    return f"{policy.name}已届满（{policy.source}）"
 
 
 async def _transition(
@@ -226,7 +233,7 @@ async def _handle(
             report.warned += 1
 
 
-async def sweep(engine: AsyncEngine, ctx: AppContext, *, now: datetime, batch_size: int = 500) -> SweepReport:
+async def sweep(engine: AsyncEngine, ctx: AppContext, *, now: datetime, batch_size: int = 100) -> SweepReport:
     """One sweep as of ``now``; commits per batch. Returns what it did."""
     report = SweepReport()
     report.released = await release_expired_leases(engine, ctx, now=now)
@@ -238,8 +245,10 @@ async def sweep(engine: AsyncEngine, ctx: AppContext, *, now: datetime, batch_si
                 try:
                     async with conn.begin_nested():
                         await _handle(conn, ctx, row, now, report)
-                except IntegrityError:
-                    report.duplicates += 1  # already acted on elsewhere; this attempt rolled back
+                except IntegrityError as exc:
+                    # Expected only as the (deadline, action, level) key: someone acted already.
+                    log.info("deadline %s: action already recorded, rolled back (%s)", row.id, exc.orig)
+                    report.duplicates += 1
                     failed.add(row.id)
                 except Exception:
                     # Leave this one for the next sweep; the rest of the batch still commits.

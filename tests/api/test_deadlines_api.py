@@ -83,7 +83,7 @@ async def test_unaccepted_case_warns_the_station_then_escalates_to_the_town_inbo
     assert deadline_of(at_town, "acceptance")["status"] == "active"  # the town's own clock now runs
     town_inbox = await inbox(client, town, ZHANGPU, unread=True)
     escalations = [i for i in town_inbox["items"] if i["kind"] == "escalation"]
-    assert len(escalations) == 1 and "期限届满" in escalations[0]["reason"]
+    assert len(escalations) == 1 and "受理期限已届满" in escalations[0]["reason"]
     events = (await client.get(f"/api/v1/cases/{case['id']}/events", headers=town)).json()
     assert (events[-1]["trigger"], events[-1]["actor"], events[-1]["actor_role"]) == (
         "escalate",

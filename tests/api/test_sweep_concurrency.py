@@ -13,6 +13,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -21,8 +22,9 @@ from service.cases.schemas import CaseCreate
 from service.cases.service import decide
 from service.deadlines import sweeper
 from service.deadlines.sweeper import SweepReport, sweep
-from tests.builders import case_body
-from tests.conftest import FIXED_NOW, Backend
+from tests.api.test_deadlines_api import kunshan
+from tests.builders import case_body, fire, open_case
+from tests.conftest import FIXED_NOW, Backend, FrozenClock
 from workflows.org import UnitKind
 from workflows.vocab import Flag
 
@@ -154,13 +156,16 @@ async def case_states(db: Backend) -> list[Any]:
     """Per case: where it is, its version, its audit trail and the status of each of its clocks."""
     return await rows(
         db,
-        "SELECT c.id, c.location_code AS village, c.unit_code, c.tier, c.state, c.version,"
-        " (SELECT array_agg(e.trigger ORDER BY e.seq) FROM case_event e WHERE e.case_id = c.id) AS triggers,"
-        " (SELECT max(e.seq) FROM case_event e WHERE e.case_id = c.id) AS last_seq,"
-        " (SELECT array_agg(d.kind || ':' || d.unit_code || ':' || d.status ORDER BY d.id)"
-        "    FROM deadline d WHERE d.case_id = c.id) AS clocks,"
-        " (SELECT count(*) FROM inbox_item i WHERE i.case_id = c.id AND i.kind = 'escalation') AS escalations"
-        " FROM cases c ORDER BY c.id",
+        "WITH ev AS (SELECT case_id, array_agg(trigger ORDER BY seq) AS triggers, max(seq) AS last_seq"
+        "   FROM case_event GROUP BY case_id),"
+        " dl AS (SELECT case_id, array_agg(kind || ':' || unit_code || ':' || status ORDER BY id) AS clocks"
+        "   FROM deadline GROUP BY case_id),"
+        " ib AS (SELECT case_id, count(*) AS escalations FROM inbox_item WHERE kind = 'escalation'"
+        "   GROUP BY case_id)"
+        " SELECT c.id, c.location_code AS village, c.unit_code, c.tier, c.state, c.version,"
+        " ev.triggers, ev.last_seq, dl.clocks, coalesce(ib.escalations, 0) AS escalations"
+        " FROM cases c LEFT JOIN ev ON ev.case_id = c.id LEFT JOIN dl ON dl.case_id = c.id"
+        " LEFT JOIN ib ON ib.case_id = c.id ORDER BY c.id",
     )
 
 
@@ -276,8 +281,8 @@ async def test_a_sweep_killed_mid_way_loses_and_duplicates_nothing(
         assert_untouched(case)
     actions = await breach_actions(postgres)
     assert sorted(len(a) for a in actions.values()) == [0] * (count - committed) + [1] * committed
-    leftovers = await rows(postgres, "SELECT count(*) FROM inbox_item WHERE kind = 'breach'")
-    assert leftovers[0][0] == committed * 2  # the station and the town hear of each breach
+    breach_items = await rows(postgres, "SELECT count(*) FROM inbox_item WHERE kind = 'breach'")
+    assert breach_items[0][0] == committed * 2  # the station and the town hear of each breach
 
     monkeypatch.setattr(sweeper, "_handle", real_handle)
     report = await sweep(postgres.engine, postgres.ctx, now=FIXED_NOW, batch_size=batch_size)
@@ -289,3 +294,54 @@ async def test_a_sweep_killed_mid_way_loses_and_duplicates_nothing(
     assert {tuple(a) for a in actions.values()} == {(("breach", "due"),)}
     for case in await case_states(postgres):
         assert_escalated_once(case, towns)
+
+
+async def test_a_person_acting_on_a_case_the_sweep_holds_gets_a_clean_answer(
+    client: httpx.AsyncClient,
+    auth,
+    postgres: Backend,
+    frozen_clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    station = await auth("dashi.mediator")
+    case = await open_case(client, station)
+    overdue = kunshan(2026, 3, 6, 9)  # the acceptance clock ran out at midnight
+    frozen_clock.set(overdue)
+    claimed, release = asyncio.Event(), asyncio.Event()
+    real_handle = sweeper._handle
+
+    async def held_handle(*args: Any, **kwargs: Any) -> None:
+        claimed.set()  # the batch is claimed: the deadline row is locked until it commits
+        await release.wait()
+        await real_handle(*args, **kwargs)
+
+    monkeypatch.setattr(sweeper, "_handle", held_handle)
+    sweeping = asyncio.create_task(sweep(postgres.engine, postgres.ctx, now=overdue))
+    await claimed.wait()
+    # The mediator accepts the overdue case at that very moment.
+    accepting = asyncio.create_task(fire(client, station, case, "accept"))
+    # Bounded polling (round trips, no sleep) until the request waits for a lock or is answered.
+    async with postgres.engine.connect() as conn:
+        for _ in range(2000):
+            waiting = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    )
+                )
+            ).scalar_one()
+            if waiting or accepting.done():
+                break
+    release.set()
+    response = await accepting
+    report = await sweeping
+
+    events = (await client.get(f"/api/v1/cases/{case['id']}/events", headers=await auth("auditor"))).json()
+    triggers = [e["trigger"] for e in events]
+    assert response.status_code != 500, response.text
+    if response.status_code == 200:  # the person won: the clock was met, nothing to escalate
+        assert triggers == [None, "accept"] and report.breached == 0
+    else:  # the sweep won: the person is told to reload (or retry)
+        assert response.status_code in (409, 412, 503), response.text
+        assert triggers == [None, "escalate"] and report.actions == {"escalated": 1}

@@ -414,7 +414,7 @@ def test_a_role_named_system_needs_the_system_role_not_the_name() -> None:
             DESK_CLERK,
             {
                 S.settled: {T.close},
-                S.confirming: {T.confirm, T.reject_confirmation},
+                S.confirming: {T.accept_confirmation, T.confirm, T.reject_confirmation},
                 S.referred: {T.claim, T.withdraw},
                 S.in_court: {T.delegate, T.withdraw, T.close, T.release},
             },
@@ -839,7 +839,7 @@ def test_claim_keeps_the_case_at_the_court_desk() -> None:
         (S.mediating, {T.escalate, T.hand_off, T.suspend, T.settle, T.terminate, T.withdraw}),
         (S.suspended, {T.resume, T.terminate, T.withdraw}),
         (S.settled, {T.request_confirmation, T.record_performance, T.close}),
-        (S.confirming, {T.confirm, T.reject_confirmation}),
+        (S.confirming, {T.accept_confirmation, T.confirm, T.reject_confirmation}),
         (S.terminated, {T.hand_off, T.refer_to_court, T.withdraw, T.close}),
         (S.referred, {T.claim, T.withdraw}),
         (S.in_court, {T.delegate, T.withdraw, T.close, T.release}),
