@@ -33,6 +33,7 @@ FIXED_NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Kunshan
 
 # Tables a test may write to; units and users are seeded once per backend and kept.
 CASE_TABLES = [
+    "referral",
     "deadline_action",
     "deadline",
     "inbox_item",

@@ -61,6 +61,7 @@ class Trigger(StrEnum):
     refer_to_court = "refer_to_court"
     claim = "claim"
     release = "release"
+    docket = "docket"
     delegate = "delegate"
     request_confirmation = "request_confirmation"
     accept_confirmation = "accept_confirmation"
@@ -84,6 +85,7 @@ TRIGGER_LABELS: dict[Trigger, str] = {
     Trigger.refer_to_court: "移送法院",
     Trigger.claim: "领取",
     Trigger.release: "退回队列",
+    Trigger.docket: "立案审理",
     Trigger.delegate: "委托调解",
     Trigger.request_confirmation: "申请司法确认",
     Trigger.accept_confirmation: "受理确认申请",
@@ -378,6 +380,8 @@ TRANSITIONS: list[Rule] = [
     _rule(T.claim, S.referred, S.in_court, is_court_clerk),
     # A claim is a lease: the clerk hands the case back, or the sweep does when the lease runs out.
     _rule(T.release, S.in_court, S.referred, court_clerk_or_system),
+    # The court keeps the case for trial: it leaves non-litigation resolution.
+    _rule(T.docket, S.in_court, S.closed, is_court_clerk, outcome=Outcome.litigated),
     _rule(T.delegate, S.in_court, S.assigned, is_court_clerk, delegate_target_valid),
     _rule(T.request_confirmation, S.settled, S.confirming, handles_case),
     # The court accepts the application (3 days), which starts its decision clock (15 + 10 days).

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.context import AppContext
 from service.deadlines import service as deadlines
 from service.notifications import service as notifications
+from service.referrals import service as referrals
 from workflows.lifecycle import CaseState
 
 # Events that put a case in front of a (new) unit, and how its inbox names them.
@@ -37,9 +38,24 @@ async def after_change(
     reason: str | None,
     actor: str,
     now: datetime,
+    payload: Mapping[str, Any] | None = None,
 ) -> None:
     await deadlines.on_case_event(
         conn, ctx, case=case, event=event, from_state=from_state, to_state=to_state, now=now
+    )
+    desk = ctx.org.court_desk()
+    await referrals.on_case_event(
+        conn,
+        case=case,
+        event=event,
+        payload=payload or {},
+        from_state=from_state,
+        to_state=to_state,
+        from_unit=from_unit,
+        actor=actor,
+        reason=reason,
+        now=now,
+        court_desk=desk.code if desk else None,
     )
     kind = ARRIVALS.get(event)
     if kind is None:

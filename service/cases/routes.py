@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response
+from pydantic import BaseModel
 
 from service import clock
 from service.cases import edits, service
@@ -28,10 +29,12 @@ from service.db import EngineDep
 from service.deadlines import extend
 from service.deadlines.extend import ExtendIn
 from service.errors import field_error
+from service.referrals.service import list_referrals
 from service.users.deps import ActorDep
 from workflows.lifecycle import CaseState
 from workflows.org import Tier
-from workflows.vocab import DisputeType
+from workflows.referrals import REFERRAL_LABELS, RETURNS
+from workflows.vocab import DisputeType, ReferralKind
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
@@ -247,6 +250,46 @@ async def extend_deadline(
     )
     response.headers["ETag"] = _etag(case.version)
     return case
+
+
+class ReferralPublic(BaseModel):
+    id: int
+    kind: ReferralKind
+    label: str
+    from_unit_code: str
+    to_unit_code: str
+    status: str
+    payload: dict[str, Any]
+    reason: str | None
+    offered_at: datetime
+    offered_by: str
+    responded_at: datetime | None
+    responded_by: str | None
+    decline_reason: str | None
+    expects_back: str
+    result: dict[str, Any] | None
+    completed_at: datetime | None
+
+
+@router.get(
+    "/cases/{case_id}/referrals",
+    response_model=list[ReferralPublic],
+    operation_id="list_case_referrals",
+    responses=CASE_ERRORS,
+)
+async def case_referrals(
+    case_id: CaseId, actor: ActorDep, engine: EngineDep, ctx: ContextDep
+) -> list[ReferralPublic]:
+    """The case's hand-offs: kind, sender, receiver, status, and the result owed back to the sender."""
+    await service.visible_row(engine, ctx, case_id, actor)
+    async with engine.connect() as conn:
+        rows = await list_referrals(conn, case_id)
+    return [
+        ReferralPublic(
+            **r, label=REFERRAL_LABELS[ReferralKind(r["kind"])], expects_back=RETURNS[ReferralKind(r["kind"])]
+        )
+        for r in rows
+    ]
 
 
 @router.get(

@@ -304,10 +304,20 @@ class DispatchFields(Strict):
     reason: Reason | None = None
 
 
+PayloadValue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
 class HandOffFields(Strict):
     target_unit: UnitCode
     referral_kind: ReferralKind
     reason: Reason
+    referral_payload: dict[
+        Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")], PayloadValue | list[PayloadValue]
+    ] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="what the kind requires, e.g. police_report_number for 警调, petition_number for 访调",
+    )
 
 
 class AgreementIn(Strict):
@@ -338,6 +348,9 @@ class DelegateFields(Strict):
     target_unit: UnitCode
     court_case_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=64)]
     procedure: CourtProcedure
+    materials: list[PayloadValue] = Field(
+        default_factory=list, max_length=50, description="案卷材料 handed over"
+    )
     reason: Reason | None = None
 
 
@@ -364,6 +377,7 @@ TRIGGER_FIELDS: dict[Trigger, type[Strict]] = {
     Trigger.refer_to_court: ReasonRequired,
     Trigger.claim: NoFields,
     Trigger.release: NoFields,
+    Trigger.docket: NoFields,
     Trigger.delegate: DelegateFields,
     Trigger.request_confirmation: NoFields,
     Trigger.accept_confirmation: NoFields,

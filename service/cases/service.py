@@ -53,6 +53,7 @@ from workflows.lifecycle import (
     CaseFacts,
     CaseState,
     Outcome,
+    Role,
     TransitionContext,
     Trigger,
     allowed_triggers,
@@ -61,8 +62,9 @@ from workflows.lifecycle import (
     matching_rule,
 )
 from workflows.org import Channel, OrgTree, Unit
+from workflows.referrals import REQUIRED_PAYLOAD, direction_problem
 from workflows.triage import TriageDecision, TriageFacts, UnknownLocation, triage
-from workflows.vocab import Flag, RiskColour
+from workflows.vocab import Flag, ReferralKind, RiskColour
 
 # --- triage -----------------------------------------------------------------------------------
 
@@ -181,6 +183,26 @@ RISK_PRIORITY = {RiskColour.red: 0, RiskColour.orange: 1, RiskColour.yellow: 2, 
 # --- opening a case ---------------------------------------------------------------------------
 
 
+def _agency_intake(ctx: AppContext, decision: TriageDecision, actor: Actor) -> TriageDecision:
+    """A dispute a 派出所 or other agency takes in stays with it (administrative mediation); the
+    agency hands it on (警调对接 …) if it chooses. Triage's suggestion is kept in the explanation."""
+    agency = ctx.org.get(actor.unit_code)
+    suggested = ctx.org.find(decision.unit_code)
+    suggestion = (
+        f"分级诊疗建议: {suggested.name if suggested else decision.unit_code}（规则 {decision.rule}）"
+    )
+    return replace(
+        decision,
+        rule="agency-intake",
+        reasons=(f"由{agency.name}受理登记（行政调解）", suggestion, *decision.reasons),
+        unit_code=agency.code,
+        tier=agency.tier,
+        channel=agency.channel,
+        state="assigned",
+        hub_code=agency.code,
+    )
+
+
 def _request_hash(body: CaseCreate) -> str:
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -203,6 +225,8 @@ async def open_case(
         if replay is not None:
             return replay, True
     decision = decide(ctx, body)
+    if actor.role == Role.agency_officer:
+        decision = _agency_intake(ctx, decision, actor)
     unit = ctx.org.get(decision.unit_code)
     values: dict[str, Any] = {
         "dispute_type": body.dispute_type.value,
@@ -444,6 +468,23 @@ class TransitionWrite:
     event: dict[str, Any]
 
 
+def _check_referral(ctx: AppContext, row: Row[Any], target: Unit, fields: Mapping[str, Any]) -> None:
+    """Each hand-off kind has a direction and a payload it must carry (PRODUCT.md hand-off table)."""
+    kind = ReferralKind(fields["referral_kind"])
+    problem = direction_problem(kind, ctx.org.get(row.unit_code), target)
+    if problem is not None:
+        raise field_error("body.referral_kind", problem)
+    missing = [k for k in REQUIRED_PAYLOAD[kind] if not fields.get("referral_payload", {}).get(k)]
+    if missing:
+        raise InvalidInput(
+            f"{kind.value} needs {', '.join(missing)} in referral_payload",
+            [
+                {"field": f"body.referral_payload.{k}", "message": "required for this referral kind"}
+                for k in missing
+            ],
+        )
+
+
 class ConfirmationWindowClosed(TransitionNotAllowed):
     slug = "confirmation-window-closed"
     title = "The 30-day window for judicial confirmation has closed"
@@ -490,6 +531,8 @@ def decide_transition(
         raise field_error(field, message)
     if trigger == Trigger.request_confirmation:
         _check_confirmation_window(ctx, row, now)
+    if trigger == Trigger.hand_off and full.target is not None:
+        _check_referral(ctx, row, full.target, fields)
     if trigger == Trigger.close and Outcome(fields["outcome"]) not in CLOSE_OUTCOMES[base.case.state]:
         allowed = ", ".join(o.value for o in CLOSE_OUTCOMES[base.case.state])
         raise field_error("body.outcome", f"a {base.case.state.value} case closes as one of: {allowed}")
@@ -536,6 +579,7 @@ async def write_transition(
         reason=write.event["reason"],
         actor=write.event["actor"],
         now=now,
+        payload=write.event["payload"],
     )
     return version
 

@@ -361,7 +361,9 @@ async def test_workflow_lists_all_states_triggers_and_a_mermaid_diagram(
     ]
     assert {"state": "referred", "label": "已移送法院"} in workflow["states"]
     triggers = {t["trigger"] for t in workflow["triggers"]}
-    assert len(workflow["triggers"]) == 18
+    # The 18 triggers of PRODUCT.md, plus the court desk's lease release, its acceptance of a
+    # confirmation application, and docketing a case for trial (issue 4).
+    assert len(workflow["triggers"]) == 21
     assert triggers == {
         "dispatch",
         "accept",
@@ -381,6 +383,9 @@ async def test_workflow_lists_all_states_triggers_and_a_mermaid_diagram(
         "record_performance",
         "withdraw",
         "close",
+        "release",
+        "accept_confirmation",
+        "docket",
     }
     assert triggers == {t["trigger"] for t in workflow["transitions"]}
     mermaid = workflow["mermaid"]

@@ -241,7 +241,7 @@ async def test_hand_off_to_police_station_and_decline_returns_to_sender(
         case,
         "hand_off",
         target_unit="PS-320583106",
-        referral_kind="police",
+        referral_kind="administrative",
         reason="涉嫌治安案件",
     )
     assert (handed["unit_code"], handed["channel"], handed["returns_to_code"]) == (

@@ -86,7 +86,7 @@ async def placed_cases(client: httpx.AsyncClient, auth) -> dict[str, dict[str, A
         await open_case(client, dashi),
         "hand_off",
         target_unit=ZHANGPU_POLICE,
-        referral_kind="police",
+        referral_kind="administrative",
         reason="涉嫌治安案件，移交派出所处理",
     )
 

@@ -416,7 +416,7 @@ def test_a_role_named_system_needs_the_system_role_not_the_name() -> None:
                 S.settled: {T.close},
                 S.confirming: {T.accept_confirmation, T.confirm, T.reject_confirmation},
                 S.referred: {T.claim, T.withdraw},
-                S.in_court: {T.delegate, T.withdraw, T.close, T.release},
+                S.in_court: {T.delegate, T.withdraw, T.close, T.release, T.docket},
             },
         ),
         (person(Role.mediator, WULIAN), {}),
@@ -842,7 +842,7 @@ def test_claim_keeps_the_case_at_the_court_desk() -> None:
         (S.confirming, {T.accept_confirmation, T.confirm, T.reject_confirmation}),
         (S.terminated, {T.hand_off, T.refer_to_court, T.withdraw, T.close}),
         (S.referred, {T.claim, T.withdraw}),
-        (S.in_court, {T.delegate, T.withdraw, T.close, T.release}),
+        (S.in_court, {T.delegate, T.withdraw, T.close, T.release, T.docket}),
         (S.closed, set()),
     ],
     ids=str,
@@ -882,6 +882,7 @@ def test_every_way_into_closed_names_an_outcome() -> None:
         T.confirm: Outcome.confirmed,
         T.record_performance: Outcome.performed,
         T.withdraw: Outcome.withdrawn,
+        T.docket: Outcome.litigated,
     }
 
 

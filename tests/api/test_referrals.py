@@ -1,0 +1,209 @@
+"""Hand-off referral records over HTTP: offered → accepted / declined / returned → completed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from service.deadlines.sweeper import sweep
+from tests.builders import COURT_DESK, DASHI, fire, move, open_case
+from tests.conftest import Backend, FrozenClock
+
+POLICE = "PS-320583106"
+
+
+def kunshan(year: int, month: int, day: int, hour: int = 10) -> datetime:
+    return datetime(year, month, day, hour, tzinfo=UTC) - timedelta(hours=8)
+
+
+async def referrals(
+    client: httpx.AsyncClient, headers: dict[str, str], case: dict[str, Any]
+) -> list[dict[str, Any]]:
+    response = await client.get(f"/api/v1/cases/{case['id']}/referrals", headers=headers)
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()
+    return found
+
+
+async def inbox_kinds(client: httpx.AsyncClient, headers: dict[str, str], unit: str) -> list[str]:
+    page = (await client.get(f"/api/v1/units/{unit}/inbox", headers=headers)).json()
+    return [item["kind"] for item in page["items"]]
+
+
+async def police_case(client: httpx.AsyncClient, police: dict[str, str]) -> dict[str, Any]:
+    case = await open_case(client, police, source="police")
+    assert (case["unit_code"], case["channel"], case["triage"]["rule"]) == (
+        POLICE,
+        "administrative",
+        "agency-intake",
+    )
+    return case
+
+
+async def hand_to_station(
+    client: httpx.AsyncClient, police: dict[str, str], case: dict[str, Any]
+) -> dict[str, Any]:
+    return await move(
+        client,
+        police,
+        case,
+        "hand_off",
+        target_unit=DASHI,
+        referral_kind="police",
+        reason="邻里纠纷，适宜人民调解",
+        referral_payload={"police_report_number": "JQ2026030200123"},
+    )
+
+
+async def test_police_referral_round_trip_returns_the_agreement_to_the_police_station(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    police, station = await auth("zhangpu.police"), await auth("dashi.mediator")
+    handed = await hand_to_station(client, police, await police_case(client, police))
+    assert (handed["unit_code"], handed["state"]) == (DASHI, "assigned")
+    [offered] = await referrals(client, station, handed)
+    assert (offered["kind"], offered["label"], offered["status"]) == ("police", "警调对接", "offered")
+    assert offered["payload"] == {"police_report_number": "JQ2026030200123"}
+    assert "hand_off" in await inbox_kinds(client, station, DASHI)
+    assert "referral_sent" in await inbox_kinds(client, police, POLICE)
+    assert any(d["kind"] == "referral_acceptance" for d in handed["deadlines"])
+
+    accepted = await move(client, station, handed, "accept")
+    assert (await referrals(client, station, accepted))[0]["status"] == "accepted"
+    settled = await move(
+        client, station, accepted, "settle", agreement={"form": "written", "terms": "赔礼道歉并赔偿 800 元"}
+    )
+
+    [done] = await referrals(client, station, settled)
+    assert done["status"] == "completed"
+    assert done["result"]["agreement"]["terms"] == "赔礼道歉并赔偿 800 元"
+    police_inbox = (await client.get(f"/api/v1/units/{POLICE}/inbox", headers=police)).json()["items"]
+    results = [i for i in police_inbox if i["kind"] == "referral_result"]
+    assert len(results) == 1 and results[0]["payload"]["result"]["state"] == "settled"
+
+
+async def test_declined_referral_goes_back_to_the_sender(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    police, station = await auth("zhangpu.police"), await auth("dashi.mediator")
+    handed = await hand_to_station(client, police, await police_case(client, police))
+
+    back = await move(client, station, handed, "decline", reason="涉嫌刑事，不宜调解")
+
+    assert (back["unit_code"], back["state"]) == (POLICE, "assigned")
+    [declined] = await referrals(client, police, back)
+    assert (declined["status"], declined["decline_reason"]) == ("declined", "涉嫌刑事，不宜调解")
+    assert "returned" in await inbox_kinds(client, police, POLICE)
+
+
+async def test_unaccepted_referral_returns_to_the_sender_after_three_working_days(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    police = await auth("zhangpu.police")
+    handed = await hand_to_station(client, police, await police_case(client, police))
+
+    report = await sweep(db.engine, db.ctx, now=kunshan(2026, 3, 6, 0) + timedelta(minutes=1))
+
+    assert report.actions.get("returned to sender") == 1
+    back = (await client.get(f"/api/v1/cases/{handed['id']}", headers=police)).json()
+    assert (back["unit_code"], back["state"]) == (POLICE, "assigned")
+    [returned] = await referrals(client, police, back)
+    assert (returned["status"], returned["responded_by"]) == ("returned", "system")
+
+
+async def test_a_referral_must_carry_its_payload_and_go_the_right_way(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    police, station = await auth("zhangpu.police"), await auth("dashi.mediator")
+    case = await police_case(client, police)
+
+    no_payload = await fire(
+        client, police, case, "hand_off", target_unit=DASHI, referral_kind="police", reason="x"
+    )
+    at_station = await open_case(client, station)
+    wrong_way = await fire(
+        client,
+        station,
+        at_station,
+        "hand_off",
+        target_unit=POLICE,
+        referral_kind="police",
+        reason="x",
+        referral_payload={"police_report_number": "JQ1"},
+    )
+
+    assert no_payload.status_code == wrong_way.status_code == 422
+    assert no_payload.json()["errors"][0]["field"] == "body.referral_payload.police_report_number"
+    assert wrong_way.json()["errors"][0]["field"] == "body.referral_kind"
+    administrative = await fire(
+        client,
+        station,
+        at_station,
+        "hand_off",
+        target_unit=POLICE,
+        referral_kind="administrative",
+        reason="治安调解",
+    )
+    assert administrative.status_code == 200
+
+
+async def test_court_delegation_round_trip(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    station, clerk = await auth("dashi.mediator"), await auth("court.clerk")
+    case = await move(client, station, await open_case(client, station), "accept")
+    case = await move(client, station, case, "terminate", termination_reason="gap_too_wide")
+    await move(client, station, case, "refer_to_court", reason="当事人起诉")
+    claimed = (await client.post("/api/v1/court/queue/claim", headers=clerk)).json()
+    delegated = await move(
+        client,
+        clerk,
+        claimed,
+        "delegate",
+        target_unit=DASHI,
+        court_case_number="(2026)苏0583民初88号",
+        procedure="ordinary",
+        materials=["起诉状", "证据目录"],
+    )
+    [offer] = await referrals(client, clerk, delegated)
+    assert (offer["kind"], offer["from_unit_code"], offer["to_unit_code"]) == (
+        "court_delegation",
+        COURT_DESK,
+        DASHI,
+    )
+    assert offer["payload"]["materials"] == ["起诉状", "证据目录"]
+
+    accepted = await move(client, station, delegated, "accept")
+    assert any(
+        d["kind"] == "court_delegation_ordinary" and d["status"] == "active" for d in accepted["deadlines"]
+    )
+    settled = await move(
+        client, station, accepted, "settle", agreement={"form": "written", "terms": "原告撤诉"}
+    )
+    assert (await referrals(client, clerk, settled))[0]["status"] == "completed"
+    assert "referral_result" in await inbox_kinds(client, clerk, COURT_DESK)
+
+    closed = await move(client, clerk, settled, "close", outcome="withdrawn", reason="原告撤诉")
+    assert (closed["state"], closed["outcome"]) == ("closed", "withdrawn")
+
+
+async def test_judicial_confirmation_is_a_referral_to_the_court(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    station, clerk = await auth("dashi.mediator"), await auth("court.clerk")
+    case = await move(client, station, await open_case(client, station), "accept")
+    case = await move(client, station, case, "settle", agreement={"form": "written", "terms": "赔偿 2000 元"})
+    requested = await move(client, station, case, "request_confirmation")
+    [offer] = await referrals(client, station, requested)
+    assert (offer["kind"], offer["to_unit_code"], offer["status"]) == (
+        "judicial_confirmation",
+        COURT_DESK,
+        "offered",
+    )
+
+    confirmed = await move(client, clerk, requested, "confirm")
+
+    assert (await referrals(client, station, confirmed))[0]["status"] == "completed"
+    assert "referral_result" in await inbox_kinds(client, station, DASHI)
