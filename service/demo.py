@@ -44,6 +44,8 @@ DEMO_USERS = [
     DemoUser("city.coordinator", Role.coordinator, "320583", "市矛调中心 郑丽"),
     DemoUser("zhangpu.police", Role.agency_officer, "PS-320583106", "张浦派出所 民警 孙涛"),
     DemoUser("medical.mediator", Role.mediator, "SC-MEDICAL", "医调委调解员 冯洁"),
+    DemoUser("petition.officer", Role.agency_officer, "PETITION-320583", "市信访局 接访员 韩梅"),
+    DemoUser("procuratorate.officer", Role.agency_officer, "PROC-320583", "市人民检察院 检察官助理 邓超"),
     DemoUser("court.clerk", Role.court_clerk, "COURT-320583-DESK", "诉讼服务中心 书记员 何静"),
     DemoUser("court.clerk2", Role.court_clerk, "COURT-320583-DESK", "诉讼服务中心 书记员 许诺"),
     DemoUser("auditor", Role.auditor, "320583", "审计员"),

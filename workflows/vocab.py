@@ -151,3 +151,4 @@ class AgreementForm(StrEnum):
 class CourtProcedure(StrEnum):
     ordinary = "ordinary"  # 普通程序: 15 days
     simplified = "simplified"  # 简易程序: 7 days
+    assignment = "assignment"  # 委派调解 (pre-filing, legacy): 30 days

@@ -20,12 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.cases.models import Case, CaseEvent, IdempotencyRecord, Party
 from service.deadlines.models import Deadline
+from service.referrals.models import Referral
 
 cases = Case.__table__  # type: ignore[attr-defined]
 party = Party.__table__  # type: ignore[attr-defined]
 case_event = CaseEvent.__table__  # type: ignore[attr-defined]
 idempotency = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 deadline = Deadline.__table__  # type: ignore[attr-defined]
+referral = Referral.__table__  # type: ignore[attr-defined]
 
 PARTY_FIELDS = ("id", "name", "role", "kind", "id_type", "id_number", "phone", "address")
 DEADLINE_FIELDS = (
@@ -147,6 +149,8 @@ class CaseFilter:
     # The caller's scope: cases held at these units (None: any), OR court-linked ones if set.
     unit_codes: frozenset[str] | None = None
     include_court_linked: bool = False
+    # ... OR cases these units handed off (the sender follows its referral).
+    referred_from: frozenset[str] | None = None
     # What the caller asked for on top of their scope: a unit's subtree (never widens scope).
     within_units: frozenset[str] | None = None
     state: Sequence[str] = ()
@@ -162,10 +166,13 @@ class CaseFilter:
 def _where(f: CaseFilter) -> list[sa.ColumnElement[bool]]:
     clauses: list[sa.ColumnElement[bool]] = []
     if f.unit_codes is not None:
-        in_units = cases.c.unit_code.in_(sorted(f.unit_codes))
-        clauses.append(
-            sa.or_(in_units, cases.c.court_linked.is_(True)) if f.include_court_linked else in_units
-        )
+        visible = [cases.c.unit_code.in_(sorted(f.unit_codes))]
+        if f.include_court_linked:
+            visible.append(cases.c.court_linked.is_(True))
+        if f.referred_from:
+            sent = sa.select(referral.c.case_id).where(referral.c.from_unit_code.in_(sorted(f.referred_from)))
+            visible.append(cases.c.id.in_(sent))
+        clauses.append(sa.or_(*visible))
     if f.within_units is not None:
         clauses.append(cases.c.unit_code.in_(sorted(f.within_units)))
     if f.state:
@@ -293,3 +300,13 @@ async def add_party(conn: AsyncConnection, case_id: int, values: dict[str, Any])
         await conn.execute(sa.insert(party).values(case_id=case_id, **values).returning(party.c.id))
     ).scalar_one()
     return party_id
+
+
+async def referred_from(conn: AsyncConnection, case_id: int, units: frozenset[str]) -> bool:
+    """Did one of these units hand this case off?"""
+    found = await conn.execute(
+        sa.select(referral.c.id)
+        .where(referral.c.case_id == case_id, referral.c.from_unit_code.in_(sorted(units)))
+        .limit(1)
+    )
+    return found.first() is not None

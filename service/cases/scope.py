@@ -55,3 +55,14 @@ def scope_filter(actor: Actor, org: OrgTree) -> CaseFilter:
 def require_registrar(actor: Actor) -> None:
     if actor.role not in CASE_REGISTRARS:
         raise Forbidden(f"The {actor.role} role cannot register cases.")
+
+
+def referral_sender_units(actor: Actor, org: OrgTree) -> frozenset[str]:
+    """Units whose hand-offs the actor may follow after the case has left them."""
+    match actor.role:
+        case Role.mediator | Role.agency_officer | Role.court_clerk:
+            return frozenset({actor.unit_code})
+        case Role.coordinator:
+            return org.subtree(actor.unit_code)
+        case _:
+            return frozenset()

@@ -33,7 +33,7 @@ from service.cases.schemas import (
     TriagePublic,
     TriggerOption,
 )
-from service.cases.scope import can_see, require_registrar, scope_filter
+from service.cases.scope import can_see, referral_sender_units, require_registrar, scope_filter
 from service.clock import SHANGHAI
 from service.context import AppContext
 from service.deadlines.views import deadline_views
@@ -129,7 +129,12 @@ def case_public(row: Mapping[Any, Any], ctx: AppContext, *, now: datetime) -> Ca
 async def visible_row(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> Row[Any]:
     async with engine.connect() as conn:
         row = await queries.fetch_case(conn, case_id)
-    if row is None or not can_see(actor, row.unit_code, row.court_linked, ctx.org):
+        visible = row is not None and can_see(actor, row.unit_code, row.court_linked, ctx.org)
+        if row is not None and not visible:
+            # The sender of a hand-off follows the case it referred (read only: acting needs the unit).
+            senders = referral_sender_units(actor, ctx.org)
+            visible = bool(senders) and await queries.referred_from(conn, case_id, senders)
+    if row is None or not visible:
         # Out of scope looks exactly like absent: a mediator learns nothing about other stations.
         raise NotFound(f"No case {case_id}.")
     return row
@@ -166,6 +171,7 @@ async def list_cases(
         requested,
         unit_codes=scope.unit_codes,
         include_court_linked=scope.include_court_linked,
+        referred_from=referral_sender_units(actor, ctx.org) if scope.unit_codes is not None else None,
         within_units=within,
     )
     async with engine.connect() as conn:

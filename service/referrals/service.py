@@ -41,7 +41,12 @@ def _offer(
             "procedure": payload["procedure"],
             "materials": payload.get("materials", []),
         }
-        return ReferralKind.court_delegation, details, case["unit_code"]
+        kind = (
+            ReferralKind.court_assignment
+            if payload["procedure"] == "assignment"
+            else ReferralKind.court_delegation
+        )
+        return kind, details, case["unit_code"]
     if event == "request_confirmation" and court_desk is not None:
         # The parties and the mediation unit apply; the case stays with the unit meanwhile.
         return ReferralKind.judicial_confirmation, {"agreement": case.get("agreement")}, court_desk

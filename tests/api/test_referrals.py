@@ -207,3 +207,177 @@ async def test_judicial_confirmation_is_a_referral_to_the_court(
 
     assert (await referrals(client, station, confirmed))[0]["status"] == "completed"
     assert "referral_result" in await inbox_kinds(client, station, DASHI)
+
+
+async def agency_hands_off(
+    client: httpx.AsyncClient,
+    officer: dict[str, str],
+    kind: str,
+    payload: dict[str, str],
+    target: str = DASHI,
+) -> dict[str, Any]:
+    case = await open_case(client, officer)
+    return await move(
+        client,
+        officer,
+        case,
+        "hand_off",
+        target_unit=target,
+        referral_kind=kind,
+        reason="移交人民调解",
+        referral_payload=payload,
+    )
+
+
+async def test_petition_and_procuratorate_referrals_round_trip(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    station = await auth("dashi.mediator")
+    for officer, unit, kind, payload in (
+        ("petition.officer", "PETITION-320583", "petition", {"petition_number": "XF2026-0301"}),
+        (
+            "procuratorate.officer",
+            "PROC-320583",
+            "procuratorate",
+            {"procuratorate_case_number": "昆检刑诉[2026]12号"},
+        ),
+    ):
+        sender = await auth(officer)
+        handed = await agency_hands_off(client, sender, kind, payload)
+        accepted = await move(client, station, handed, "accept")
+        await move(client, station, accepted, "terminate", termination_reason="party_refused")
+
+        [record] = await referrals(client, sender, handed)
+        assert (record["kind"], record["from_unit_code"], record["status"]) == (kind, unit, "completed")
+        assert record["result"]["termination_reason"] == "party_refused"  # the failure report goes back
+        assert "referral_result" in await inbox_kinds(client, sender, unit)
+
+
+async def test_sectoral_hand_off_to_the_medical_committee(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    station, committee = await auth("dashi.mediator"), await auth("medical.mediator")
+    case = await open_case(client, station)
+
+    handed = await move(
+        client,
+        station,
+        case,
+        "hand_off",
+        target_unit="SC-MEDICAL",
+        referral_kind="sectoral",
+        reason="涉医疗损害",
+    )
+
+    assert (handed["unit_code"], handed["channel"]) == ("SC-MEDICAL", "people")
+    assert (await referrals(client, committee, handed))[0]["label"] == "专业调解移送"
+
+
+async def test_legacy_court_assignment_runs_a_thirty_day_clock(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    station, clerk = await auth("dashi.mediator"), await auth("court.clerk")
+    case = await move(client, station, await open_case(client, station), "accept")
+    case = await move(client, station, case, "terminate", termination_reason="gap_too_wide")
+    await move(client, station, case, "refer_to_court", reason="诉前")
+    claimed = (await client.post("/api/v1/court/queue/claim", headers=clerk)).json()
+
+    assigned = await move(
+        client,
+        clerk,
+        claimed,
+        "delegate",
+        target_unit=DASHI,
+        court_case_number="(2024)苏0583民诉前调1号",
+        procedure="assignment",
+    )
+    accepted = await move(client, station, assigned, "accept")
+
+    assert (await referrals(client, clerk, assigned))[0]["kind"] == "court_assignment"
+    clock = next(d for d in accepted["deadlines"] if d["kind"] == "court_assignment")
+    assert clock["due_date"] == "2026-04-01"  # 30 days after 2 March
+
+
+async def test_court_delegation_is_extended_by_thirty_days_with_both_parties_consent(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    station, clerk = await auth("dashi.mediator"), await auth("court.clerk")
+    case = await move(client, station, await open_case(client, station), "accept")
+    case = await move(client, station, case, "terminate", termination_reason="gap_too_wide")
+    await move(client, station, case, "refer_to_court", reason="诉前")
+    claimed = (await client.post("/api/v1/court/queue/claim", headers=clerk)).json()
+    delegated = await move(
+        client,
+        clerk,
+        claimed,
+        "delegate",
+        target_unit=DASHI,
+        court_case_number="(2026)苏0583民初9号",
+        procedure="simplified",
+    )
+    accepted = await move(client, station, delegated, "accept")
+    clock = next(d for d in accepted["deadlines"] if d["kind"] == "court_delegation_simplified")
+    assert clock["due_date"] == "2026-03-09"  # 7 days after Monday 2 March
+
+    url = f"/api/v1/cases/{accepted['id']}/deadlines/{clock['id']}/extend"
+    extended = await client.post(
+        url,
+        json={
+            "by_length": 30,
+            "by_unit": "days",
+            "both_parties_consent": True,
+            "consent_record": "双方书面同意",
+            "reason": "等待鉴定",
+        },
+        headers=clerk,
+    )
+    over = await client.post(
+        url,
+        json={"by_length": 1, "by_unit": "days", "both_parties_consent": True, "reason": "再延"},
+        headers=clerk,
+    )
+
+    assert extended.status_code == 200, extended.text
+    after = next(d for d in extended.json()["deadlines"] if d["kind"] == "court_delegation_simplified")
+    assert after["due_date"] == "2026-04-08"  # 9 March + 30 days
+    assert over.status_code == 409
+
+
+async def test_the_courts_own_system_claims_with_a_machine_token(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    from service.users.service import issue_machine_token
+
+    station = await auth("dashi.mediator")
+    case = await move(client, station, await open_case(client, station), "accept")
+    case = await move(client, station, case, "terminate", termination_reason="gap_too_wide")
+    await move(client, station, case, "refer_to_court", reason="诉前")
+    async with db.engine.begin() as conn:
+        token = await issue_machine_token(
+            conn, "court.clerk2", "court-system", now=frozen_clock(), expires_at=None
+        )
+
+    claimed = await client.post("/api/v1/court/queue/claim", headers={"Authorization": f"Bearer {token}"})
+
+    assert claimed.status_code == 200
+    assert claimed.json()["id"] == case["id"]
+
+
+async def test_a_settled_agreement_is_followed_up_until_performed(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    station = await auth("dashi.mediator")
+    case = await move(client, station, await open_case(client, station), "accept")
+    settled = await move(client, station, case, "settle", agreement={"form": "oral", "terms": "分三期付款"})
+    first = next(d for d in settled["deadlines"] if d["kind"] == "performance_followup")
+    assert (first["status"], first["due_date"]) == ("active", "2026-04-01")
+
+    reminded = await sweep(db.engine, db.ctx, now=kunshan(2026, 4, 1, 9))
+    assert reminded.warned >= 1
+
+    frozen_clock.set(kunshan(2026, 3, 20))
+    partly = await move(client, station, settled, "record_performance", performance="partially")
+    clocks = [d for d in partly["deadlines"] if d["kind"] == "performance_followup"]
+    assert [c["status"] for c in clocks] == ["met", "active"]  # the next follow-up runs from today
+    done = await move(client, station, partly, "record_performance", performance="performed")
+    assert all(d["status"] != "active" for d in done["deadlines"])

@@ -32,9 +32,10 @@ ALL_CASES = frozenset(CASE_PLACES)
 
 # The scope matrix: which of the six cases each demo user may see. Everything else is 404.
 VISIBLE: dict[str, frozenset[str]] = {
-    "dashi.mediator": frozenset({"dashi"}),
+    # 大市 handed the police case off: the sender follows its referral (read only).
+    "dashi.mediator": frozenset({"dashi", "police"}),
     "wulian.mediator": frozenset({"wulian"}),
-    "zhangpu.coordinator": frozenset({"dashi", "zhangpu_town"}),
+    "zhangpu.coordinator": frozenset({"dashi", "zhangpu_town", "police"}),
     "yushan.coordinator": frozenset({"wulian"}),
     "city.coordinator": ALL_CASES,  # the city centre's subtree is the whole network
     "zhangpu.police": frozenset({"police"}),
@@ -44,6 +45,11 @@ VISIBLE: dict[str, frozenset[str]] = {
     "admin": frozenset(),  # admin manages users and units, not cases
 }
 USERS = list(VISIBLE)
+# Visible to follow, but not theirs to act on: a transition there is refused (409), not hidden.
+FOLLOW_ONLY: dict[str, frozenset[str]] = {
+    "dashi.mediator": frozenset({"police"}),
+    "zhangpu.coordinator": frozenset({"police"}),
+}
 CASE_WORKERS = [u for u in USERS if u != "admin"]  # the roles allowed to list cases
 
 # A trigger the holder of each case could fire, with its fields: an outsider firing it gets 404.
@@ -150,16 +156,17 @@ async def test_transition_by_an_out_of_scope_user_is_404(
     cases = await placed_cases(client, auth)
     headers = await auth(username)
     hidden = sorted(ALL_CASES - VISIBLE[username])
+    follow_only = sorted(FOLLOW_ONLY.get(username, frozenset()))
 
     statuses = {}
-    for name in hidden:
+    for name in [*hidden, *follow_only]:
         response = await client.post(
             f"/api/v1/cases/{cases[name]['id']}/transitions", json=HOLDER_MOVE[name], headers=headers
         )
         statuses[name] = response.status_code
         assert response.headers["content-type"] == "application/problem+json"
 
-    assert statuses == dict.fromkeys(hidden, 404)
+    assert statuses == {**dict.fromkeys(hidden, 404), **dict.fromkeys(follow_only, 409)}
     unchanged = await client.get("/api/v1/cases", params={"limit": 200}, headers=await auth("auditor"))
     assert {item["id"]: item["version"] for item in unchanged.json()["items"]} == {
         case["id"]: case["version"] for case in cases.values()
@@ -215,12 +222,12 @@ UNIT_FILTER_CASES = [
     # (user, ?unit=, the cases listed)
     ("wulian.mediator", ZHANGPU, frozenset()),
     ("wulian.mediator", "320583", frozenset({"wulian"})),
-    ("dashi.mediator", "320583", frozenset({"dashi"})),
+    ("dashi.mediator", "320583", frozenset({"dashi", "police"})),
     ("dashi.mediator", WULIAN, frozenset()),
     ("yushan.coordinator", ZHANGPU, frozenset()),
     ("zhangpu.coordinator", DASHI, frozenset({"dashi"})),
     ("zhangpu.coordinator", ZHANGPU, frozenset({"dashi", "zhangpu_town"})),
-    ("zhangpu.coordinator", "320583", frozenset({"dashi", "zhangpu_town"})),
+    ("zhangpu.coordinator", "320583", frozenset({"dashi", "zhangpu_town", "police"})),
     ("city.coordinator", ZHANGPU, frozenset({"dashi", "zhangpu_town"})),
     ("city.coordinator", "320583100", frozenset({"wulian"})),
     ("city.coordinator", MEDICAL_COMMITTEE, frozenset({"medical"})),

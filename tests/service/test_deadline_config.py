@@ -59,6 +59,7 @@ def test_the_real_file_loads_with_every_clock() -> None:
         "confirmation_window",
         "confirmation_acceptance",
         "confirmation_decision",
+        "performance_followup",
     ]
 
 
@@ -170,7 +171,7 @@ RULES: list[tuple[str, Callable[[Data], None], str, str]] = [
     # (what, mutation, key, part of the message)
     ("unknown top-level key", lambda d: d.update(policy_set=1), "policy_set", "unknown key 'policy_set'"),
     ("no policies", lambda d: d.update(policies=[]), "policies", "non-empty list of policies"),
-    ("a policy not a mapping", lambda d: d["policies"].append("x"), "policies[10]", "expected a mapping"),
+    ("a policy not a mapping", lambda d: d["policies"].append("x"), "policies[11]", "expected a mapping"),
     ("unknown policy key", _set(ACCEPTANCE, "lenght", 3), "policies[0].lenght", "allowed: kind, name"),
     ("kind format", _set(ACCEPTANCE, "kind", "Accept-Case"), "policies[0].kind", "lower-case letters"),
     ("kind too long", _set(ACCEPTANCE, "kind", "a" * 41), "policies[0].kind", "at most 40"),

@@ -127,6 +127,7 @@ def test_every_clock_of_the_product_table_is_configured_with_its_breach_action_a
         "confirmation_window": BreachAction.notify,
         "confirmation_acceptance": BreachAction.flag_overdue,
         "confirmation_decision": BreachAction.flag_overdue,
+        "performance_followup": BreachAction.notify,
     }
     assert all(p.source.strip() and p.name.strip() for p in POLICIES.policies)
     assert not any(p.urgent for p in POLICIES.policies)
@@ -424,7 +425,7 @@ def test_confirmation_window_starts_on_settle_and_warns_at_75_percent_only() -> 
     result = step("settle", S.mediating, S.settled)
     s = sched("confirmation_window", at(2025, 3, 3, 15, 0))
 
-    assert started(result) == ["confirmation_window"]
+    assert started(result) == ["confirmation_window", "performance_followup"]
     assert s.due_at == at(2025, 4, 3, 0, 0)
     # 75% of 30 days 9 hours is 22 days 18¾ hours: Wednesday 09:45, inside office hours, kept.
     assert warnings(s) == [("75pct", at(2025, 3, 26, 9, 45))]
@@ -744,7 +745,7 @@ def test_settle_meets_the_mediation_clock_and_starts_the_confirmation_window() -
     )
 
     assert (result.met, result.cancelled) == ([6], [])
-    assert started(result) == ["confirmation_window"]
+    assert started(result) == ["confirmation_window", "performance_followup"]
     # 20 March + 30 days is Saturday 19 April: the period ends on Monday 21 April.
     assert result.start[0][1].due_at == at(2025, 4, 22, 0, 0)
 
@@ -762,7 +763,7 @@ def test_the_whole_journey_of_a_delegated_case() -> None:
 
     clock = running(2, "court_delegation_simplified", at(2025, 3, 4))
     settled = step("settle", S.mediating, S.settled, case=case, open_deadlines=[clock], now=at(2025, 3, 6))
-    assert (settled.met, started(settled)) == ([2], ["confirmation_window"])
+    assert (settled.met, started(settled)) == ([2], ["confirmation_window", "performance_followup"])
 
 
 def test_the_planner_selects_one_mediation_clock_by_dispute_type_channel_and_court_procedure() -> None:
