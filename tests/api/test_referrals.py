@@ -381,3 +381,33 @@ async def test_a_settled_agreement_is_followed_up_until_performed(
     assert [c["status"] for c in clocks] == ["met", "active"]  # the next follow-up runs from today
     done = await move(client, station, partly, "record_performance", performance="performed")
     assert all(d["status"] != "active" for d in done["deadlines"])
+
+
+async def test_a_failed_court_delegation_goes_back_to_trial(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    station, clerk = await auth("dashi.mediator"), await auth("court.clerk")
+    case = await move(client, station, await open_case(client, station), "accept")
+    case = await move(client, station, case, "terminate", termination_reason="gap_too_wide")
+    await move(client, station, case, "refer_to_court", reason="诉前")
+    claimed = (await client.post("/api/v1/court/queue/claim", headers=clerk)).json()
+    delegated = await move(
+        client,
+        clerk,
+        claimed,
+        "delegate",
+        target_unit=DASHI,
+        court_case_number="(2026)苏0583民初77号",
+        procedure="ordinary",
+    )
+    accepted = await move(client, station, delegated, "accept")
+
+    failed = await move(client, station, accepted, "terminate", termination_reason="refused_to_sign")
+    [record] = await referrals(client, clerk, failed)
+    assert (record["status"], record["result"]["termination_reason"]) == ("completed", "refused_to_sign")
+    back = await move(client, station, failed, "refer_to_court", reason="委托调解不成，退回审理")
+    reclaimed = (await client.post("/api/v1/court/queue/claim", headers=clerk)).json()
+    assert reclaimed["id"] == back["id"]
+    tried = await move(client, clerk, reclaimed, "docket", reason="恢复审理")
+
+    assert (tried["state"], tried["outcome"]) == ("closed", "litigated")
