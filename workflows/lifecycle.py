@@ -386,7 +386,9 @@ TRANSITIONS: list[Rule] = [
     _rule(T.request_confirmation, S.settled, S.confirming, handles_case),
     # The court accepts the application (3 days), which starts its decision clock (15 + 10 days).
     _rule(T.accept_confirmation, S.confirming, S.confirming, is_court_clerk),
-    _rule(T.confirm, S.confirming, S.closed, is_court_clerk, outcome=Outcome.confirmed),
+    # The ruling makes the agreement enforceable; performance is still followed up (回访), and the
+    # case closes as `confirmed` when the follow-up finds it performed (see the service).
+    _rule(T.confirm, S.confirming, S.settled, is_court_clerk),
     _rule(T.reject_confirmation, S.confirming, S.terminated, is_court_clerk),
     _rule(
         T.record_performance,

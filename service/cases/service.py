@@ -420,6 +420,7 @@ def _changes(
     fields: Mapping[str, Any],
     outcome: Outcome | None,
     lease_minutes: float,
+    agreement_of: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     changes: dict[str, Any] = {
         "state": dest_state.value,
@@ -455,8 +456,17 @@ def _changes(
         changes["agreement"] = {**agreement, "recorded_at": ctx.now.isoformat()}
     if trigger in {Trigger.terminate, Trigger.reject_confirmation}:
         changes["termination_reason"] = fields.get("termination_reason", "other")
+    if trigger == Trigger.confirm:
+        changes["agreement"] = {
+            **(agreement_of or {}),
+            "confirmed_at": ctx.now.isoformat(),
+            "confirmed_by": ctx.actor.username,
+        }
     if dest_state == CaseState.closed:
-        changes["outcome"] = (outcome or Outcome(fields["outcome"])).value
+        closing = outcome or Outcome(fields["outcome"])
+        if closing == Outcome.performed and (agreement_of or {}).get("confirmed_at"):
+            closing = Outcome.confirmed  # ended through a judicially confirmed agreement
+        changes["outcome"] = closing.value
         changes["closed_at"] = ctx.now
     return changes
 
@@ -544,7 +554,14 @@ def decide_transition(
         raise field_error("body.outcome", f"a {base.case.state.value} case closes as one of: {allowed}")
     dest_unit = ctx.org.get(destination_unit(trigger, full))
     changes = _changes(
-        trigger, full, dest_state, dest_unit, fields, rule.outcome, ctx.settings.court_lease_minutes
+        trigger,
+        full,
+        dest_state,
+        dest_unit,
+        fields,
+        rule.outcome,
+        ctx.settings.court_lease_minutes,
+        row.agreement,
     )
     event = {
         "at": now,

@@ -88,5 +88,10 @@ async def test_the_court_accepts_and_confirms_with_its_clocks(
     assert clocks["confirmation_decision"]["due_date"] == "2026-03-17"  # 15 days after 2 March
 
     confirmed = await move(client, clerk, accepted, "confirm")
-    assert (confirmed["state"], confirmed["outcome"]) == ("closed", "confirmed")
-    assert {d["kind"]: d["status"] for d in confirmed["deadlines"]}["confirmation_decision"] == "met"
+    assert (confirmed["state"], confirmed["agreement"]["confirmed_by"]) == ("settled", "court.clerk")
+    clocks = {d["kind"]: d["status"] for d in confirmed["deadlines"]}
+    assert clocks["confirmation_decision"] == "met"
+    assert clocks["performance_followup"] == "active"  # 回访 goes on after the ruling
+
+    performed = await move(client, station, confirmed, "record_performance", performance="performed")
+    assert (performed["state"], performed["outcome"]) == ("closed", "confirmed")

@@ -879,7 +879,6 @@ def test_every_way_into_closed_names_an_outcome() -> None:
             assert rule.outcome is not None, rule
     by_trigger = {rule.trigger: rule.outcome for rule in TRANSITIONS if rule.outcome is not None}
     assert by_trigger == {
-        T.confirm: Outcome.confirmed,
         T.record_performance: Outcome.performed,
         T.withdraw: Outcome.withdrawn,
         T.docket: Outcome.litigated,
