@@ -171,6 +171,8 @@ def config_check() -> None:
     typer.echo(
         f"deadlines: {len(ctx.policies.policies)} policies OK ({settings.config_dir / 'deadlines.yaml'})"
     )
+    webhooks = settings.config_dir / "webhooks.yaml"
+    typer.echo(f"webhooks: {len(ctx.webhooks)} configured subscriptions OK ({webhooks})")
     from service.calendar_config import calendar_warnings
 
     warnings = calendar_warnings(ctx.calendar, clock.now().astimezone(clock.SHANGHAI).date())

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.notifications.config import ConfiguredWebhook
 from service.settings import Settings
 from workflows.calendar import BusinessCalendar
 from workflows.deadlines import PolicySet
@@ -21,6 +22,7 @@ class AppContext:
     rules: RuleSet
     calendar: BusinessCalendar
     policies: PolicySet
+    webhooks: list[ConfiguredWebhook] = field(default_factory=list)
 
 
 def get_context(request: Request) -> AppContext:

@@ -22,6 +22,7 @@ from service.court.routes import router as court_router
 from service.db import create_engine, is_sqlite, session_factory
 from service.deadline_config import load_deadlines
 from service.errors import install_handlers
+from service.notifications.config import load_webhooks, sync_webhooks
 from service.notifications.routes import admin as webhooks_router
 from service.notifications.routes import router as inbox_router
 from service.scheduler import build_scheduler, http_client
@@ -42,7 +43,10 @@ def load_context(settings: Settings) -> AppContext:
     rules = load_triage(settings.config_dir / "triage.yaml")
     calendar = load_calendar(settings.config_dir / "calendars")
     policies = load_deadlines(settings.config_dir / "deadlines.yaml")
-    return AppContext(settings=settings, org=org, rules=rules, calendar=calendar, policies=policies)
+    webhooks = load_webhooks(settings.config_dir / "webhooks.yaml", org)
+    return AppContext(
+        settings=settings, org=org, rules=rules, calendar=calendar, policies=policies, webhooks=webhooks
+    )
 
 
 def create_app(settings: Settings | None = None, *, migrate_on_start: bool = True) -> FastAPI:
@@ -61,6 +65,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
         if migrate_on_start:
             await migrate.upgrade(engine)
         await sync_units(engine, context.org)
+        await sync_webhooks(engine, context.webhooks, clock.now())
         for warning in calendar_warnings(context.calendar, clock.now().astimezone(clock.SHANGHAI).date()):
             log.warning("CALENDAR: %s", warning)
         app.state.engine = engine
