@@ -23,12 +23,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from workflows.calendar import OFFICE_OPENS, SHANGHAI, BusinessCalendar, shanghai
 from workflows.calendar import PeriodUnit as CalendarUnit
 from workflows.lifecycle import TRANSITIONS, CaseState, Role, Trigger
 from workflows.org import Channel
+from workflows.parsing import (
+    Problems,
+    ProblemsError,
+    check_unique,
+    enum_set,
+    enum_value,
+    flag,
+    text,
+    unknown_keys,
+)
 from workflows.vocab import CourtProcedure, DisputeType
 
 
@@ -106,18 +116,8 @@ def _event_states() -> tuple[dict[str, frozenset[CaseState]], dict[str, frozense
 EVENT_SOURCES, EVENT_DESTINATIONS = _event_states()
 
 
-class PolicyError(ValueError):
-    """Invalid deadline policies: every problem found, each as (key path, message).
-
-    Workflows may not import ``service``; the service-side loader adds the file name and turns
-    this into its ``ConfigError``.
-    """
-
-    def __init__(self, problems: Sequence[tuple[str, str]], file: str = "") -> None:
-        self.problems: list[tuple[str, str]] = list(problems)
-        self.file = file
-        listed = "; ".join(f"{key or '(top level)'}: {message}" for key, message in self.problems)
-        super().__init__(f"{file}: {listed}" if file else listed)
+class PolicyError(ProblemsError):
+    """Invalid deadline policies: every problem found, each as (key path, message); see ``ProblemsError``."""
 
 
 class ExtensionNotAllowed(ValueError):
@@ -488,87 +488,47 @@ _EXTENSION_KEYS = ("roles", "consent", "max_length", "max_unit")
 _APPLIES_KEYS = ("dispute_types", "not_dispute_types", "channels", "court_procedures", "court_delegated")
 _CONSENTS = ("both_parties",)
 
-E = TypeVar("E", bound=StrEnum)
-
-
-class _Problems:
-    """Collects every problem so a policy owner fixes the file in one pass, not one error per run."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[str, str]] = []
-
-    def add(self, key: str, message: str) -> None:
-        self.items.append((key, message))
-
-    def count(self) -> int:
-        return len(self.items)
-
 
 def parse_policies(data: object, file: str) -> PolicySet:
     """Validate loaded YAML/JSON data into a PolicySet, or raise PolicyError listing every problem.
 
     ``file`` names the source in the error; key paths look like ``policies[2].warn[0].fraction``.
     """
-    problems = _Problems()
+    problems = Problems()
     if not isinstance(data, Mapping):
         problems.add("", "expected a mapping with 'policies'")
         raise PolicyError(problems.items, file)
-    _unknown_keys(data, _TOP_KEYS, "", problems)
+    unknown_keys(data, _TOP_KEYS, "", problems)
     raw = data.get("policies")
     if not isinstance(raw, list) or not raw:
         problems.add("policies", "expected a non-empty list of policies")
         raise PolicyError(problems.items, file)
     parsed = [_parse_policy(item, f"policies[{i}]", problems) for i, item in enumerate(raw)]
-    _check_unique_kinds(raw, problems)
+    check_unique(raw, "policies", "kind", "policy kind", problems)
     if problems.items:
         raise PolicyError(problems.items, file)
     return PolicySet(tuple(p for p in parsed if p is not None))
 
 
-def _unknown_keys(data: Mapping[Any, Any], allowed: Sequence[str], prefix: str, problems: _Problems) -> None:
-    for key in data:
-        if key not in allowed:
-            problems.add(_join(prefix, str(key)), f"unknown key {key!r}; allowed: {', '.join(allowed)}")
-
-
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
-
-
-def _check_unique_kinds(raw: list[Any], problems: _Problems) -> None:
-    first_seen: dict[str, int] = {}
-    for index, item in enumerate(raw):
-        kind = item.get("kind") if isinstance(item, Mapping) else None
-        if not isinstance(kind, str):
-            continue
-        if kind in first_seen:
-            problems.add(
-                f"policies[{index}].kind",
-                f"duplicate policy kind {kind!r} (first at policies[{first_seen[kind]}])",
-            )
-        else:
-            first_seen[kind] = index
-
-
-def _parse_policy(raw: object, key: str, problems: _Problems) -> Policy | None:
+def _parse_policy(raw: object, key: str, problems: Problems) -> Policy | None:
     if not isinstance(raw, Mapping):
         problems.add(key, "expected a mapping with kind, name, length, unit, starts_on, runs_while, ...")
         return None
     before = problems.count()
-    _unknown_keys(raw, _POLICY_KEYS, key, problems)
+    unknown_keys(raw, _POLICY_KEYS, key, problems)
     kind = _identifier(raw.get("kind"), f"{key}.kind", _KIND, _KIND_MAX, "policy kind", problems)
-    name = _text(
+    name = text(
         raw.get("name"), f"{key}.name", "a name is required: people read it next to the deadline", problems
     )
-    source = _text(
+    source = text(
         raw.get("source"),
         f"{key}.source",
         "a legal source is required: every time limit says where it comes from",
         problems,
     )
     length = _positive_int(raw.get("length"), f"{key}.length", problems)
-    unit = _enum(PeriodUnit, raw.get("unit"), f"{key}.unit", "period unit", problems)
-    breach = _enum(BreachAction, raw.get("breach"), f"{key}.breach", "breach action", problems)
+    unit = enum_value(PeriodUnit, raw.get("unit"), f"{key}.unit", "period unit", problems)
+    breach = enum_value(BreachAction, raw.get("breach"), f"{key}.breach", "breach action", problems)
     runs_before = problems.count()
     runs_while = _state_set(raw, "runs_while", key, problems, required=True)
     # Judge events against runs_while only when it is fully valid, to avoid follow-on noise.
@@ -579,7 +539,7 @@ def _parse_policy(raw: object, key: str, problems: _Problems) -> Policy | None:
     applies = _parse_applies(raw.get("applies"), f"{key}.applies", problems)
     warn = _parse_warn_list(raw.get("warn"), f"{key}.warn", problems)
     extension = _parse_extension(raw.get("extension"), f"{key}.extension", problems)
-    urgent = _flag(raw.get("urgent", False), f"{key}.urgent", problems)
+    urgent = flag(raw.get("urgent", False), f"{key}.urgent", problems)
     _check_states_and_events(raw, key, runs_valid, pauses_while, problems)
     if problems.count() > before:
         return None
@@ -607,7 +567,7 @@ def _check_states_and_events(
     key: str,
     runs_while: frozenset[CaseState] | None,
     pauses_while: frozenset[CaseState] | None,
-    problems: _Problems,
+    problems: Problems,
 ) -> None:
     """Catch clocks that could never start, never be met, or pause in a state they do not run in."""
     if runs_while is None:
@@ -636,7 +596,7 @@ def _listed(raw: object) -> list[tuple[int, object]]:
 
 
 def _identifier(
-    raw: object, key: str, pattern: re.Pattern[str], limit: int, what: str, problems: _Problems
+    raw: object, key: str, pattern: re.Pattern[str], limit: int, what: str, problems: Problems
 ) -> str | None:
     if not isinstance(raw, str) or not pattern.match(raw) or len(raw) > limit:
         problems.add(
@@ -647,14 +607,7 @@ def _identifier(
     return raw
 
 
-def _text(raw: object, key: str, message: str, problems: _Problems) -> str | None:
-    if not isinstance(raw, str) or not raw.strip():
-        problems.add(key, message)
-        return None
-    return raw.strip()
-
-
-def _positive_int(raw: object, key: str, problems: _Problems) -> int | None:
+def _positive_int(raw: object, key: str, problems: Problems) -> int | None:
     # bool is an int subclass: "length: yes" is a typo, not 1.
     if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
         problems.add(key, f"expected a whole number of at least 1, got {raw!r}")
@@ -662,51 +615,18 @@ def _positive_int(raw: object, key: str, problems: _Problems) -> int | None:
     return raw
 
 
-def _flag(raw: object, key: str, problems: _Problems) -> bool | None:
-    if not isinstance(raw, bool):
-        problems.add(key, f"expected true or false, got {raw!r}")
-        return None
-    return raw
-
-
-def _enum(enum: type[E], value: object, key: str, what: str, problems: _Problems) -> E | None:
-    if isinstance(value, str):
-        try:
-            return enum(value)
-        except ValueError:
-            pass
-    allowed = ", ".join(m.value for m in enum)
-    problems.add(key, f"unknown {what} {value!r}; allowed: {allowed}")
-    return None
-
-
-def _enum_set(
-    enum: type[E], raw: Mapping[str, Any], name: str, prefix: str, what: str, problems: _Problems
-) -> frozenset[E] | None:
-    """A non-empty list of enum values; None when absent. An empty list is a mistake, not "none"."""
-    if name not in raw:
-        return None
-    key = f"{prefix}.{name}"
-    values = raw[name]
-    if not isinstance(values, list) or not values:
-        problems.add(key, f"expected a non-empty list of {what} codes")
-        return None
-    parsed = [_enum(enum, value, f"{key}[{i}]", what, problems) for i, value in enumerate(values)]
-    return frozenset(p for p in parsed if p is not None)
-
-
 def _state_set(
-    raw: Mapping[str, Any], name: str, prefix: str, problems: _Problems, *, required: bool
+    raw: Mapping[str, Any], name: str, prefix: str, problems: Problems, *, required: bool
 ) -> frozenset[CaseState] | None:
     if required and name not in raw:
         problems.add(f"{prefix}.{name}", "expected a non-empty list of case states")
         return None
     if not required and raw.get(name) in (None, []):
         return frozenset()  # nothing pauses this clock
-    return _enum_set(CaseState, raw, name, prefix, "case state", problems)
+    return enum_set(CaseState, raw, name, prefix, "case state", problems)
 
 
-def _event_set(raw: Mapping[str, Any], name: str, prefix: str, problems: _Problems) -> frozenset[str]:
+def _event_set(raw: Mapping[str, Any], name: str, prefix: str, problems: Problems) -> frozenset[str]:
     key = f"{prefix}.{name}"
     values = raw.get(name)
     if not isinstance(values, list) or not values:
@@ -722,19 +642,19 @@ def _event_set(raw: Mapping[str, Any], name: str, prefix: str, problems: _Proble
     return frozenset(events)
 
 
-def _parse_applies(raw: object, key: str, problems: _Problems) -> Applies:
+def _parse_applies(raw: object, key: str, problems: Problems) -> Applies:
     if raw is None:
         return Applies()  # every case
     if not isinstance(raw, Mapping):
         problems.add(key, "expected a mapping of filters (or none, for every case)")
         return Applies()
-    _unknown_keys(raw, _APPLIES_KEYS, key, problems)
+    unknown_keys(raw, _APPLIES_KEYS, key, problems)
     applies = Applies(
-        dispute_types=_enum_set(DisputeType, raw, "dispute_types", key, "dispute type", problems),
-        not_dispute_types=_enum_set(DisputeType, raw, "not_dispute_types", key, "dispute type", problems),
-        channels=_enum_set(Channel, raw, "channels", key, "channel", problems),
+        dispute_types=enum_set(DisputeType, raw, "dispute_types", key, "dispute type", problems),
+        not_dispute_types=enum_set(DisputeType, raw, "not_dispute_types", key, "dispute type", problems),
+        channels=enum_set(Channel, raw, "channels", key, "channel", problems),
         court_procedures=_court_procedures(raw, key, problems),
-        court_delegated=_flag(raw["court_delegated"], f"{key}.court_delegated", problems)
+        court_delegated=flag(raw["court_delegated"], f"{key}.court_delegated", problems)
         if "court_delegated" in raw
         else None,
     )
@@ -742,7 +662,7 @@ def _parse_applies(raw: object, key: str, problems: _Problems) -> Applies:
     return applies
 
 
-def _court_procedures(raw: Mapping[str, Any], prefix: str, problems: _Problems) -> frozenset[str] | None:
+def _court_procedures(raw: Mapping[str, Any], prefix: str, problems: Problems) -> frozenset[str] | None:
     if "court_procedures" not in raw:
         return None
     key = f"{prefix}.court_procedures"
@@ -760,7 +680,7 @@ def _court_procedures(raw: Mapping[str, Any], prefix: str, problems: _Problems) 
     return frozenset(found)
 
 
-def _check_applies(applies: Applies, key: str, problems: _Problems) -> None:
+def _check_applies(applies: Applies, key: str, problems: Problems) -> None:
     """Filters that contradict each other would make a policy that silently never applies."""
     if applies.dispute_types and applies.not_dispute_types:
         both = applies.dispute_types & applies.not_dispute_types
@@ -776,7 +696,7 @@ def _check_applies(applies: Applies, key: str, problems: _Problems) -> None:
         )
 
 
-def _parse_warn_list(raw: object, key: str, problems: _Problems) -> tuple[WarnPoint, ...]:
+def _parse_warn_list(raw: object, key: str, problems: Problems) -> tuple[WarnPoint, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -798,12 +718,12 @@ def _parse_warn_list(raw: object, key: str, problems: _Problems) -> tuple[WarnPo
     return tuple(p for p in points if p is not None)
 
 
-def _parse_warn_point(raw: object, key: str, problems: _Problems) -> WarnPoint | None:
+def _parse_warn_point(raw: object, key: str, problems: Problems) -> WarnPoint | None:
     if not isinstance(raw, Mapping):
         problems.add(key, "expected a mapping with level and fraction or last_working_day")
         return None
     before = problems.count()
-    _unknown_keys(raw, _WARN_KEYS, key, problems)
+    unknown_keys(raw, _WARN_KEYS, key, problems)
     level = _identifier(raw.get("level"), f"{key}.level", _LEVEL, _LEVEL_MAX, "warning level", problems)
     fraction: float | None = None
     if ("fraction" in raw) == ("last_working_day" in raw):
@@ -820,7 +740,7 @@ def _parse_warn_point(raw: object, key: str, problems: _Problems) -> WarnPoint |
     return WarnPoint(level=level, fraction=fraction, last_working_day=fraction is None)
 
 
-def _fraction(raw: object, key: str, problems: _Problems) -> float | None:
+def _fraction(raw: object, key: str, problems: Problems) -> float | None:
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw) or not 0 < raw < 1:
         problems.add(
             key, f"expected a fraction of the window strictly between 0 and 1 (e.g. 0.75), got {raw!r}"
@@ -829,26 +749,26 @@ def _fraction(raw: object, key: str, problems: _Problems) -> float | None:
     return float(raw)
 
 
-def _parse_extension(raw: object, key: str, problems: _Problems) -> Extension | None:
+def _parse_extension(raw: object, key: str, problems: Problems) -> Extension | None:
     if raw is None:
         return None  # the period cannot be extended
     if not isinstance(raw, Mapping):
         problems.add(key, "expected a mapping with roles, consent, max_length, max_unit (or none)")
         return None
     before = problems.count()
-    _unknown_keys(raw, _EXTENSION_KEYS, key, problems)
-    roles = _enum_set(Role, raw, "roles", key, "role", problems)
+    unknown_keys(raw, _EXTENSION_KEYS, key, problems)
+    roles = enum_set(Role, raw, "roles", key, "role", problems)
     if roles is None and "roles" not in raw:
         problems.add(f"{key}.roles", "expected a non-empty list of the roles that may extend")
     consent = _consent(raw, key, problems)
     max_length = _positive_int(raw.get("max_length"), f"{key}.max_length", problems)
-    max_unit = _enum(PeriodUnit, raw.get("max_unit"), f"{key}.max_unit", "period unit", problems)
+    max_unit = enum_value(PeriodUnit, raw.get("max_unit"), f"{key}.max_unit", "period unit", problems)
     if problems.count() > before or roles is None or max_length is None or max_unit is None:
         return None
     return Extension(roles=roles, consent=consent, max_length=max_length, max_unit=max_unit)
 
 
-def _consent(raw: Mapping[str, Any], prefix: str, problems: _Problems) -> Consent | None:
+def _consent(raw: Mapping[str, Any], prefix: str, problems: Problems) -> Consent | None:
     key = f"{prefix}.consent"
     # Required even when null: a forgotten line must not quietly allow extending without the parties.
     if "consent" not in raw:

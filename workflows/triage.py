@@ -14,13 +14,24 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from workflows.org import Channel, OrgTree, Tier, Unit, UnitKind
+from workflows.parsing import (
+    E,
+    Problems,
+    ProblemsError,
+    check_unique,
+    enum_set,
+    enum_value,
+    flag,
+    text,
+    unknown_keys,
+)
 from workflows.vocab import (
     DISPUTE_TYPE_LABELS,
     FLAG_LABELS,
@@ -59,18 +70,8 @@ class UnknownLocation(ValueError):
     """The case's location is not a unit in the org tree, or not a place a case can be located at."""
 
 
-class RuleError(ValueError):
-    """Invalid triage rules: every problem found, each as (key path, message).
-
-    Workflows may not import ``service``; the service-side loader adds the file name and turns
-    this into its ``ConfigError``.
-    """
-
-    def __init__(self, problems: Sequence[tuple[str, str]], file: str = "") -> None:
-        self.problems: list[tuple[str, str]] = list(problems)
-        self.file = file
-        listed = "; ".join(f"{key or '(top level)'}: {message}" for key, message in self.problems)
-        super().__init__(f"{file}: {listed}" if file else listed)
+class RuleError(ProblemsError):
+    """Invalid triage rules: every problem found, each as (key path, message); see ``ProblemsError``."""
 
 
 # ----------------------------------------------------------------------------- facts and rules
@@ -409,18 +410,6 @@ _RULE_KEYS = ("id", "description", "conditions", "action")
 _ACTION_KEYS = ("route", "risk", "report")
 _CONDITION_KEYS = tuple(f.name for f in fields(Conditions))
 
-E = TypeVar("E", bound=StrEnum)
-
-
-class _Problems:
-    """Collects every problem so a policy owner fixes the file in one pass, not one error per run."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[str, str]] = []
-
-    def add(self, key: str, message: str) -> None:
-        self.items.append((key, message))
-
 
 def parse_rules(data: object, file: str) -> RuleSet:
     """Validate loaded YAML/JSON data into a RuleSet, or raise RuleError listing every problem.
@@ -428,11 +417,11 @@ def parse_rules(data: object, file: str) -> RuleSet:
     ``file`` names the source in the error; key paths look like ``rules[3].conditions.amount_at_least``
     (the top level itself is the empty key).
     """
-    problems = _Problems()
+    problems = Problems()
     if not isinstance(data, Mapping):
         problems.add("", "expected a mapping with 'rules' (and optionally 'sectors')")
         raise RuleError(problems.items, file)
-    _unknown_keys(data, _TOP_KEYS, "", problems)
+    unknown_keys(data, _TOP_KEYS, "", problems)
     sectors = _parse_sectors(data.get("sectors"), problems)
     rules = _parse_rule_list(data.get("rules"), problems)
     if problems.items:
@@ -440,28 +429,7 @@ def parse_rules(data: object, file: str) -> RuleSet:
     return RuleSet(rules=tuple(rules), sectors=sectors)
 
 
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
-
-
-def _unknown_keys(data: Mapping[Any, Any], allowed: Sequence[str], prefix: str, problems: _Problems) -> None:
-    for key in data:
-        if key not in allowed:
-            problems.add(_join(prefix, str(key)), f"unknown key {key!r}; allowed: {', '.join(allowed)}")
-
-
-def _enum(enum: type[E], value: object, key: str, what: str, problems: _Problems) -> E | None:
-    if isinstance(value, str):
-        try:
-            return enum(value)
-        except ValueError:
-            pass
-    allowed = ", ".join(m.value for m in enum)
-    problems.add(key, f"unknown {what} {value!r}; allowed: {allowed}")
-    return None
-
-
-def _parse_sectors(raw: object, problems: _Problems) -> dict[DisputeType, DisputeType]:
+def _parse_sectors(raw: object, problems: Problems) -> dict[DisputeType, DisputeType]:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
@@ -470,43 +438,29 @@ def _parse_sectors(raw: object, problems: _Problems) -> dict[DisputeType, Disput
     sectors: dict[DisputeType, DisputeType] = {}
     for raw_type, raw_sector in raw.items():
         key = f"sectors.{raw_type}"
-        dispute_type = _enum(DisputeType, raw_type, key, "dispute type", problems)
-        sector = _enum(DisputeType, raw_sector, key, "sector (a dispute type)", problems)
+        dispute_type = enum_value(DisputeType, raw_type, key, "dispute type", problems)
+        sector = enum_value(DisputeType, raw_sector, key, "sector (a dispute type)", problems)
         if dispute_type is not None and sector is not None:
             sectors[dispute_type] = sector
     return sectors
 
 
-def _parse_rule_list(raw: object, problems: _Problems) -> list[Rule]:
+def _parse_rule_list(raw: object, problems: Problems) -> list[Rule]:
     if not isinstance(raw, list) or not raw:
         problems.add("rules", "expected a non-empty list of rules")
         return []
     rules = [_parse_rule(raw_rule, f"rules[{i}]", problems) for i, raw_rule in enumerate(raw)]
     # Both checks read the raw data, so they still report when a rule is broken in other ways.
-    _check_duplicate_ids(raw, problems)
+    check_unique(raw, "rules", "id", "rule id", problems)
     _check_catch_all(raw, problems)
     return [rule for rule in rules if rule is not None]
-
-
-def _check_duplicate_ids(raw: list[Any], problems: _Problems) -> None:
-    first_seen: dict[str, int] = {}
-    for index, raw_rule in enumerate(raw):
-        rule_id = raw_rule.get("id") if isinstance(raw_rule, Mapping) else None
-        if not isinstance(rule_id, str):
-            continue
-        if rule_id in first_seen:
-            problems.add(
-                f"rules[{index}].id", f"duplicate rule id {rule_id!r} (first at rules[{first_seen[rule_id]}])"
-            )
-        else:
-            first_seen[rule_id] = index
 
 
 def _is_catch_all(raw_rule: object) -> bool:
     return isinstance(raw_rule, Mapping) and raw_rule.get("conditions") in (None, {})
 
 
-def _check_catch_all(raw: list[Any], problems: _Problems) -> None:
+def _check_catch_all(raw: list[Any], problems: Problems) -> None:
     """One catch-all, at the end: every case gets a decision and no rule is unreachable."""
     for index, raw_rule in enumerate(raw[:-1]):
         if _is_catch_all(raw_rule):
@@ -522,12 +476,12 @@ def _check_catch_all(raw: list[Any], problems: _Problems) -> None:
         )
 
 
-def _parse_rule(raw: object, key: str, problems: _Problems) -> Rule | None:
+def _parse_rule(raw: object, key: str, problems: Problems) -> Rule | None:
     if not isinstance(raw, Mapping):
         problems.add(key, "expected a mapping with id, description, conditions, action")
         return None
     before = len(problems.items)
-    _unknown_keys(raw, _RULE_KEYS, key, problems)
+    unknown_keys(raw, _RULE_KEYS, key, problems)
     rule_id = _parse_id(raw.get("id"), f"{key}.id", problems)
     description = _parse_description(raw.get("description"), f"{key}.description", problems)
     conditions = _parse_conditions(raw.get("conditions"), f"{key}.conditions", problems)
@@ -537,52 +491,46 @@ def _parse_rule(raw: object, key: str, problems: _Problems) -> Rule | None:
     return Rule(id=rule_id, description=description, conditions=conditions, action=action)
 
 
-def _parse_id(raw: object, key: str, problems: _Problems) -> str | None:
+def _parse_id(raw: object, key: str, problems: Problems) -> str | None:
     if not isinstance(raw, str) or not _KEBAB.match(raw):
         problems.add(key, f"rule id must be kebab-case text like 'group-dispute', got {raw!r}")
         return None
     return raw
 
 
-def _parse_description(raw: object, key: str, problems: _Problems) -> str | None:
-    if not isinstance(raw, str) or not raw.strip():
-        problems.add(key, "a description is required: coordinators read it to understand the rule")
-        return None
-    return raw.strip()
+def _parse_description(raw: object, key: str, problems: Problems) -> str | None:
+    return text(raw, key, "a description is required: coordinators read it to understand the rule", problems)
 
 
-def _parse_action(raw: object, key: str, problems: _Problems) -> Action | None:
+def _parse_action(raw: object, key: str, problems: Problems) -> Action | None:
     if not isinstance(raw, Mapping):
         problems.add(key, "expected a mapping with route, risk and optionally report")
         return None
-    _unknown_keys(raw, _ACTION_KEYS, key, problems)
-    route = _enum(Route, raw.get("route"), f"{key}.route", "route", problems)
-    risk = _enum(RiskColour, raw.get("risk"), f"{key}.risk", "risk colour", problems)
-    report = raw.get("report", False)
-    if not isinstance(report, bool):
-        problems.add(f"{key}.report", f"expected true or false, got {report!r}")
-        return None
-    if route is None or risk is None:
+    unknown_keys(raw, _ACTION_KEYS, key, problems)
+    route = enum_value(Route, raw.get("route"), f"{key}.route", "route", problems)
+    risk = enum_value(RiskColour, raw.get("risk"), f"{key}.risk", "risk colour", problems)
+    report = flag(raw.get("report", False), f"{key}.report", problems)
+    if report is None or route is None or risk is None:
         return None
     return Action(route=route, risk=risk, report=report)
 
 
-def _parse_conditions(raw: object, key: str, problems: _Problems) -> Conditions:
+def _parse_conditions(raw: object, key: str, problems: Problems) -> Conditions:
     if raw is None:
         return Conditions()  # no conditions: the catch-all
     if not isinstance(raw, Mapping):
         problems.add(key, "expected a mapping of conditions (or none, for the catch-all)")
         return Conditions()
-    _unknown_keys(raw, _CONDITION_KEYS, key, problems)
+    unknown_keys(raw, _CONDITION_KEYS, key, problems)
     conditions = Conditions(
-        dispute_types=_enum_set(DisputeType, raw, "dispute_types", key, "dispute type", problems),
+        dispute_types=enum_set(DisputeType, raw, "dispute_types", key, "dispute type", problems),
         amount_at_least=_amount(raw, "amount_at_least", key, problems),
         amount_below=_amount(raw, "amount_below", key, problems),
         people_at_least=_count(raw, "people_at_least", key, problems),
         people_below=_count(raw, "people_below", key, problems),
-        flags_any=_enum_set(Flag, raw, "flags_any", key, "flag", problems),
-        flags_all=_enum_set(Flag, raw, "flags_all", key, "flag", problems),
-        sources=_enum_set(Source, raw, "sources", key, "source", problems),
+        flags_any=enum_set(Flag, raw, "flags_any", key, "flag", problems),
+        flags_all=enum_set(Flag, raw, "flags_all", key, "flag", problems),
+        sources=enum_set(Source, raw, "sources", key, "source", problems),
         requested_tier=_optional_enum(Tier, raw, "requested_tier", key, "tier", problems),
         location_kind=_location_kind(raw, key, problems),
     )
@@ -591,30 +539,15 @@ def _parse_conditions(raw: object, key: str, problems: _Problems) -> Conditions:
     return conditions
 
 
-def _enum_set(
-    enum: type[E], raw: Mapping[str, Any], name: str, prefix: str, what: str, problems: _Problems
-) -> frozenset[E] | None:
-    if name not in raw:
-        return None
-    key = f"{prefix}.{name}"
-    values = raw[name]
-    if not isinstance(values, list) or not values:
-        # An empty list would never match; a bare string is almost always a forgotten "[...]".
-        problems.add(key, f"expected a non-empty list of {what} codes")
-        return None
-    parsed = [_enum(enum, value, f"{key}[{i}]", what, problems) for i, value in enumerate(values)]
-    return frozenset(p for p in parsed if p is not None)
-
-
 def _optional_enum(
-    enum: type[E], raw: Mapping[str, Any], name: str, prefix: str, what: str, problems: _Problems
+    enum: type[E], raw: Mapping[str, Any], name: str, prefix: str, what: str, problems: Problems
 ) -> E | None:
     if name not in raw:
         return None
-    return _enum(enum, raw[name], f"{prefix}.{name}", what, problems)
+    return enum_value(enum, raw[name], f"{prefix}.{name}", what, problems)
 
 
-def _location_kind(raw: Mapping[str, Any], prefix: str, problems: _Problems) -> UnitKind | None:
+def _location_kind(raw: Mapping[str, Any], prefix: str, problems: Problems) -> UnitKind | None:
     if "location_kind" not in raw:
         return None
     key = f"{prefix}.location_kind"
@@ -626,7 +559,7 @@ def _location_kind(raw: Mapping[str, Any], prefix: str, problems: _Problems) -> 
     return UnitKind(value)
 
 
-def _amount(raw: Mapping[str, Any], name: str, prefix: str, problems: _Problems) -> Decimal | None:
+def _amount(raw: Mapping[str, Any], name: str, prefix: str, problems: Problems) -> Decimal | None:
     if name not in raw:
         return None
     key = f"{prefix}.{name}"
@@ -658,7 +591,7 @@ def _to_decimal(value: object) -> Decimal | None:
     return None
 
 
-def _count(raw: Mapping[str, Any], name: str, prefix: str, problems: _Problems) -> int | None:
+def _count(raw: Mapping[str, Any], name: str, prefix: str, problems: Problems) -> int | None:
     if name not in raw:
         return None
     key = f"{prefix}.{name}"
@@ -673,7 +606,7 @@ def _count(raw: Mapping[str, Any], name: str, prefix: str, problems: _Problems) 
 
 
 def _check_range(
-    low: Decimal | int | None, high: Decimal | int | None, what: str, prefix: str, problems: _Problems
+    low: Decimal | int | None, high: Decimal | int | None, what: str, prefix: str, problems: Problems
 ) -> None:
     if low is not None and high is not None and low >= high:
         problems.add(

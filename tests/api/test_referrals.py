@@ -57,6 +57,49 @@ async def hand_to_station(
     )
 
 
+async def referred_to_court(
+    client: httpx.AsyncClient, station: dict[str, str], reason: str = "诉前"
+) -> dict[str, Any]:
+    """A case the station accepted, failed to settle and referred to the court's queue."""
+    case = await move(client, station, await open_case(client, station), "accept")
+    case = await move(client, station, case, "terminate", termination_reason="gap_too_wide")
+    return await move(client, station, case, "refer_to_court", reason=reason)
+
+
+async def claimed_by_court(
+    client: httpx.AsyncClient, station: dict[str, str], clerk: dict[str, str], reason: str = "诉前"
+) -> dict[str, Any]:
+    """A case referred to the court and claimed from the queue by ``clerk``, ready to delegate."""
+    await referred_to_court(client, station, reason)
+    response = await client.post("/api/v1/court/queue/claim", headers=clerk)
+    assert response.status_code == 200, response.text
+    claimed: dict[str, Any] = response.json()
+    return claimed
+
+
+async def delegated_by_court(
+    client: httpx.AsyncClient,
+    station: dict[str, str],
+    clerk: dict[str, str],
+    court_case_number: str,
+    procedure: str,
+    reason: str = "诉前",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A case the court claimed and delegated back to the station, offered but not yet accepted."""
+    claimed = await claimed_by_court(client, station, clerk, reason)
+    return await move(
+        client,
+        clerk,
+        claimed,
+        "delegate",
+        target_unit=DASHI,
+        court_case_number=court_case_number,
+        procedure=procedure,
+        **extra,
+    )
+
+
 async def test_police_referral_round_trip_returns_the_agreement_to_the_police_station(
     client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
 ) -> None:
@@ -153,18 +196,13 @@ async def test_court_delegation_round_trip(
     client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
 ) -> None:
     station, clerk = await auth("dashi.mediator"), await auth("court.clerk")
-    case = await move(client, station, await open_case(client, station), "accept")
-    case = await move(client, station, case, "terminate", termination_reason="gap_too_wide")
-    await move(client, station, case, "refer_to_court", reason="当事人起诉")
-    claimed = (await client.post("/api/v1/court/queue/claim", headers=clerk)).json()
-    delegated = await move(
+    delegated = await delegated_by_court(
         client,
+        station,
         clerk,
-        claimed,
-        "delegate",
-        target_unit=DASHI,
-        court_case_number="(2026)苏0583民初88号",
-        procedure="ordinary",
+        "(2026)苏0583民初88号",
+        "ordinary",
+        reason="当事人起诉",
         materials=["起诉状", "证据目录"],
     )
     [offer] = await referrals(client, clerk, delegated)
@@ -277,20 +315,7 @@ async def test_legacy_court_assignment_runs_a_thirty_day_clock(
     client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
 ) -> None:
     station, clerk = await auth("dashi.mediator"), await auth("court.clerk")
-    case = await move(client, station, await open_case(client, station), "accept")
-    case = await move(client, station, case, "terminate", termination_reason="gap_too_wide")
-    await move(client, station, case, "refer_to_court", reason="诉前")
-    claimed = (await client.post("/api/v1/court/queue/claim", headers=clerk)).json()
-
-    assigned = await move(
-        client,
-        clerk,
-        claimed,
-        "delegate",
-        target_unit=DASHI,
-        court_case_number="(2024)苏0583民诉前调1号",
-        procedure="assignment",
-    )
+    assigned = await delegated_by_court(client, station, clerk, "(2024)苏0583民诉前调1号", "assignment")
     accepted = await move(client, station, assigned, "accept")
 
     assert (await referrals(client, clerk, assigned))[0]["kind"] == "court_assignment"
@@ -302,19 +327,7 @@ async def test_court_delegation_is_extended_by_thirty_days_with_both_parties_con
     client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
 ) -> None:
     station, clerk = await auth("dashi.mediator"), await auth("court.clerk")
-    case = await move(client, station, await open_case(client, station), "accept")
-    case = await move(client, station, case, "terminate", termination_reason="gap_too_wide")
-    await move(client, station, case, "refer_to_court", reason="诉前")
-    claimed = (await client.post("/api/v1/court/queue/claim", headers=clerk)).json()
-    delegated = await move(
-        client,
-        clerk,
-        claimed,
-        "delegate",
-        target_unit=DASHI,
-        court_case_number="(2026)苏0583民初9号",
-        procedure="simplified",
-    )
+    delegated = await delegated_by_court(client, station, clerk, "(2026)苏0583民初9号", "simplified")
     accepted = await move(client, station, delegated, "accept")
     clock = next(d for d in accepted["deadlines"] if d["kind"] == "court_delegation_simplified")
     assert clock["due_date"] == "2026-03-09"  # 7 days after Monday 2 March
@@ -349,9 +362,7 @@ async def test_the_courts_own_system_claims_with_a_machine_token(
     from service.users.service import issue_machine_token
 
     station = await auth("dashi.mediator")
-    case = await move(client, station, await open_case(client, station), "accept")
-    case = await move(client, station, case, "terminate", termination_reason="gap_too_wide")
-    await move(client, station, case, "refer_to_court", reason="诉前")
+    case = await referred_to_court(client, station)
     async with db.engine.begin() as conn:
         token = await issue_machine_token(
             conn, "court.clerk2", "court-system", now=frozen_clock(), expires_at=None
@@ -387,19 +398,7 @@ async def test_a_failed_court_delegation_goes_back_to_trial(
     client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
 ) -> None:
     station, clerk = await auth("dashi.mediator"), await auth("court.clerk")
-    case = await move(client, station, await open_case(client, station), "accept")
-    case = await move(client, station, case, "terminate", termination_reason="gap_too_wide")
-    await move(client, station, case, "refer_to_court", reason="诉前")
-    claimed = (await client.post("/api/v1/court/queue/claim", headers=clerk)).json()
-    delegated = await move(
-        client,
-        clerk,
-        claimed,
-        "delegate",
-        target_unit=DASHI,
-        court_case_number="(2026)苏0583民初77号",
-        procedure="ordinary",
-    )
+    delegated = await delegated_by_court(client, station, clerk, "(2026)苏0583民初77号", "ordinary")
     accepted = await move(client, station, delegated, "accept")
 
     failed = await move(client, station, accepted, "terminate", termination_reason="refused_to_sign")
