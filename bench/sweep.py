@@ -23,6 +23,7 @@ import asyncpg
 
 from service.deadlines.sweeper import sweep
 from service.main import load_context
+from service.privacy.crypto import new_key_line
 from service.settings import Settings
 from workflows.org import UnitKind
 
@@ -98,7 +99,9 @@ async def main() -> None:
     await admin.close()
     base = args.pg.rsplit("/", 1)[0]
     url = f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
-    settings = Settings(database_url=url, config_dir=ROOT / "config", run_scheduler=False)
+    settings = Settings(
+        database_url=url, config_dir=ROOT / "config", run_scheduler=False, data_key=new_key_line()
+    )
     ctx = load_context(settings)
     try:
         from service import migrate

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.notifications.config import ConfiguredWebhook
+from service.privacy.crypto import DataCipher, new_key_line
 from service.settings import Settings
 from workflows.calendar import BusinessCalendar
 from workflows.deadlines import PolicySet
@@ -22,6 +23,7 @@ class AppContext:
     rules: RuleSet
     calendar: BusinessCalendar
     policies: PolicySet
+    cipher: DataCipher = field(default_factory=lambda: DataCipher.from_text(new_key_line()))
     webhooks: list[ConfiguredWebhook] = field(default_factory=list)
 
 

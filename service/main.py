@@ -16,7 +16,7 @@ from swagger_ui_bundle import swagger_ui_path
 from service import clock, migrate
 from service.calendar_config import calendar_warnings, load_calendar
 from service.cases.routes import router as cases_router
-from service.configuration import ConfigError
+from service.configuration import ConfigError, ConfigProblem
 from service.context import AppContext
 from service.court.routes import router as court_router
 from service.db import create_engine, is_sqlite, session_factory
@@ -25,6 +25,9 @@ from service.errors import install_handlers
 from service.notifications.config import load_webhooks, sync_webhooks
 from service.notifications.routes import admin as webhooks_router
 from service.notifications.routes import router as inbox_router
+from service.privacy.crypto import DataCipher, DataKeyError, load_or_create_key_file
+from service.privacy.parties import reseal_all
+from service.privacy.routes import router as privacy_router
 from service.scheduler import build_scheduler, http_client
 from service.settings import Settings, get_settings
 from service.triage_config import load_triage
@@ -45,7 +48,36 @@ def load_context(settings: Settings) -> AppContext:
     policies = load_deadlines(settings.config_dir / "deadlines.yaml")
     webhooks = load_webhooks(settings.config_dir / "webhooks.yaml", org)
     return AppContext(
-        settings=settings, org=org, rules=rules, calendar=calendar, policies=policies, webhooks=webhooks
+        settings=settings,
+        org=org,
+        rules=rules,
+        calendar=calendar,
+        policies=policies,
+        cipher=load_cipher(settings),
+        webhooks=webhooks,
+    )
+
+
+def load_cipher(settings: Settings) -> DataCipher:
+    """The personal-data key ring: environment, key file, or (embedded default only) var/data.key."""
+    try:
+        if settings.data_key:
+            return DataCipher.from_text(settings.data_key)
+        if settings.data_key_file:
+            return DataCipher.from_text(settings.data_key_file.read_text(encoding="utf-8"))
+        if settings.is_default_database:
+            return DataCipher.from_text(load_or_create_key_file(settings.data_dir / "data.key"))
+    except (OSError, DataKeyError) as exc:
+        raise ConfigError([ConfigProblem("JIEFEN_DATA_KEY", "", str(exc))]) from exc
+    raise ConfigError(
+        [
+            ConfigProblem(
+                "JIEFEN_DATA_KEY",
+                "",
+                "set JIEFEN_DATA_KEY or JIEFEN_DATA_KEY_FILE: personal data is encrypted at rest "
+                "(generate one with `jiefen privacy new-key`)",
+            )
+        ]
     )
 
 
@@ -66,6 +98,9 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
             await migrate.upgrade(engine)
         await sync_units(engine, context.org)
         await sync_webhooks(engine, context.webhooks, clock.now())
+        sealed = await reseal_all(engine, context.cipher, only_plaintext=True)
+        if sealed:
+            log.warning("encrypted personal data of %s parties stored in clear before", sealed)
         for warning in calendar_warnings(context.calendar, clock.now().astimezone(clock.SHANGHAI).date()):
             log.warning("CALENDAR: %s", warning)
         app.state.engine = engine
@@ -102,6 +137,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(units_router)
     app.include_router(inbox_router)
     app.include_router(court_router)
+    app.include_router(privacy_router)
     app.include_router(webhooks_router)
     app.include_router(workflow_router)
     _install_docs(app)

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     demo_cases: int = Field(default=300, ge=0)
     demo_password: str = "jiefen2026"
     max_page_size: int = 200
+    data_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="key ring for personal data: 'kid:base64,…' (first encrypts) or one base64 AES-256 key",
+    )
+    data_key_file: Path | None = Field(default=None, description="a file holding the key ring instead")
     run_scheduler: bool = Field(
         default=True, description="run the sweep and webhook delivery in the API process"
     )

@@ -29,10 +29,12 @@ PG_ADMIN_URL = os.environ.get("JIEFEN_TEST_PG_URL", "postgresql://postgres@127.0
 REQUIRE_POSTGRES = os.environ.get("JIEFEN_REQUIRE_POSTGRES") == "1"
 TEST_PASSWORD = "test-password-1"
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+TEST_DATA_KEY = "k1:" + "A" * 43 + "="  # 32 zero-ish bytes: tests only, never a real key
 FIXED_NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Kunshan
 
 # Tables a test may write to; units and users are seeded once per backend and kept.
 CASE_TABLES = [
+    "security_event",
     "referral",
     "deadline_action",
     "deadline",
@@ -106,7 +108,11 @@ async def backend(
     # No background scheduler in tests: sweeps run explicitly, with a fixed `now`.
     # Tokens outlive the frozen clock's jumps (tests move time by weeks).
     settings = Settings(
-        database_url=url, config_dir=CONFIG_DIR, run_scheduler=False, token_ttl_hours=24 * 365 * 20
+        database_url=url,
+        config_dir=CONFIG_DIR,
+        run_scheduler=False,
+        token_ttl_hours=24 * 365 * 20,
+        data_key=TEST_DATA_KEY,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

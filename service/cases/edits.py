@@ -15,6 +15,8 @@ from service.cases.schemas import CaseEdit, CasePublic, PartyEdit, PartyIn
 from service.cases.service import case_public, transition_context, visible_row
 from service.context import AppContext
 from service.errors import Conflict, NotFound, StaleVersion, TransitionNotAllowed, field_error
+from service.privacy.masking import MASKS
+from service.privacy.parties import seal, unseal
 from workflows.lifecycle import Actor, CaseState, handles_case
 from workflows.vocab import Flag
 
@@ -137,7 +139,7 @@ async def edit_party(
     row = await visible_row(engine, ctx, case_id, actor)
     _check_editable(ctx, row, actor, now, if_match)
     parties = row.parties if isinstance(row.parties, list) else json.loads(row.parties or "[]")
-    current = next((p for p in parties if p["id"] == party_id), None)
+    current = next((unseal(p, ctx.cipher) for p in parties if p["id"] == party_id), None)
     if current is None:
         raise NotFound(f"Case {case_id} has no party {party_id}.")
     given = body.model_dump(mode="json", exclude_unset=True, exclude={"reason"})
@@ -149,10 +151,14 @@ async def edit_party(
     diff = {name: [current.get(name), value] for name, value in given.items() if current.get(name) != value}
     if not diff:
         return case_public(row._mapping, ctx, now=now)
-    event = _event(row, actor, now, body.reason, {"party_id": party_id, "changes": diff})
+    # The audit trail keeps that a phone changed, not the numbers: personal data stays masked there.
+    shown = {
+        name: [MASKS[name](a), MASKS[name](b)] if name in MASKS else [a, b] for name, (a, b) in diff.items()
+    }
+    event = _event(row, actor, now, body.reason, {"party_id": party_id, "changes": shown})
 
     async def update(conn: Any) -> None:
-        await queries.update_party(conn, case_id, party_id, given)
+        await queries.update_party(conn, case_id, party_id, seal(given, ctx.cipher))
 
     return await _write(engine, ctx, row, {"updated_at": now}, event, update)
 
@@ -173,6 +179,6 @@ async def add_party(
     event = _event(row, actor, now, None, {"party_added": {"name": values["name"], "role": values["role"]}})
 
     async def insert(conn: Any) -> None:
-        await queries.add_party(conn, case_id, values)
+        await queries.add_party(conn, case_id, seal(values, ctx.cipher))
 
     return await _write(engine, ctx, row, {"updated_at": now}, event, insert)

@@ -98,9 +98,12 @@ class Party(SQLModel, table=True):
     kind: str = Field(max_length=16)  # person | organisation
     name: str = Field(max_length=100)
     id_type: str | None = Field(default=None, max_length=32)
-    id_number: str | None = Field(default=None, max_length=64)
-    phone: str | None = Field(default=None, max_length=32)
-    address: str | None = Field(default=None, max_length=300)
+    # Encrypted at rest (service.privacy.crypto); the *_index columns are keyed blind indexes.
+    id_number: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    phone: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    address: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    id_number_index: str | None = Field(default=None, max_length=64, index=True)
+    phone_index: str | None = Field(default=None, max_length=64, index=True)
 
 
 class CaseEvent(SQLModel, table=True):

@@ -29,7 +29,16 @@ idempotency = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 deadline = Deadline.__table__  # type: ignore[attr-defined]
 referral = Referral.__table__  # type: ignore[attr-defined]
 
-PARTY_FIELDS = ("id", "name", "role", "kind", "id_type", "id_number", "phone", "address")
+PARTY_FIELDS = (
+    "id",
+    "name",
+    "role",
+    "kind",
+    "id_type",
+    "id_number",
+    "phone",
+    "address",
+)  # personal ones sealed
 DEADLINE_FIELDS = (
     "id",
     "kind",
@@ -160,6 +169,7 @@ class CaseFilter:
     created_to: datetime | None = None
     q: str | None = None
     overdue_as_of: datetime | None = None  # only cases with a clock past due at this instant
+    party_index: str | None = None  # blind index of a party's ID number (exact match)
     due_before: datetime | None = None  # only cases with a running clock due before this instant
 
 
@@ -185,6 +195,10 @@ def _where(f: CaseFilter) -> list[sa.ColumnElement[bool]]:
         clauses.append(cases.c.created_at >= f.created_from)
     if f.created_to:
         clauses.append(cases.c.created_at < f.created_to)
+    if f.party_index is not None:
+        clauses.append(
+            cases.c.id.in_(sa.select(party.c.case_id).where(party.c.id_number_index == f.party_index))
+        )
     if f.overdue_as_of is not None:
         late = sa.select(deadline.c.case_id).where(
             sa.or_(

@@ -117,6 +117,15 @@ async def list_cases(
         str | None, Query(min_length=1, max_length=100, description="case number or party name")
     ] = None,
     overdue: Annotated[bool, Query(description="only cases with a deadline past due")] = False,
+    id_number: Annotated[
+        str | None,
+        Query(
+            min_length=2,
+            max_length=64,
+            pattern=r"^[0-9A-Za-z\-()]+$",
+            description="a party's ID number, exact",
+        ),
+    ] = None,
     due_before: Annotated[
         datetime | None, Query(description="only cases with a running deadline due before this instant")
     ] = None,
@@ -139,6 +148,7 @@ async def list_cases(
         created_to=created_to,
         q=_search_text(q),
         overdue_as_of=clock.now() if overdue else None,
+        party_index=ctx.cipher.blind_index(id_number, "id_number") if id_number else None,
         due_before=due_before,
     )
     return await service.list_cases(engine, ctx, actor, requested, unit=unit, limit=limit, offset=offset)

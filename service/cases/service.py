@@ -45,6 +45,7 @@ from service.errors import (
     TransitionNotAllowed,
     field_error,
 )
+from service.privacy.parties import mask, seal, unseal
 from workflows.lifecycle import (
     CLOSE_OUTCOMES,
     STATE_LABELS,
@@ -111,7 +112,7 @@ def _json_list(value: Any) -> list[dict[str, Any]]:
 
 def case_public(row: Mapping[Any, Any], ctx: AppContext, *, now: datetime) -> CasePublic:
     org = ctx.org
-    parties = _json_list(row.get("parties"))
+    parties = [mask(unseal(p, ctx.cipher)) for p in _json_list(row.get("parties"))]
     unit = org.find(row["unit_code"])
     return CasePublic.model_validate(
         {
@@ -257,7 +258,7 @@ async def open_case(
         "created_at": now,
         "updated_at": now,
     }
-    parties = [p.model_dump(mode="json") for p in body.parties]
+    parties = [seal(p.model_dump(mode="json"), ctx.cipher) for p in body.parties]
     event = {
         "at": now,
         "kind": "created",

@@ -11,6 +11,7 @@ from sqlmodel import SQLModel
 import service.cases.models
 import service.deadlines.models
 import service.notifications.models
+import service.privacy.models
 import service.referrals.models
 import service.units.models
 import service.users.models  # noqa: F401  (registers the tables on SQLModel.metadata)

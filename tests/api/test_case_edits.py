@@ -92,11 +92,11 @@ async def test_party_is_added_and_corrected_with_audit(client: httpx.AsyncClient
         headers={**mediator, "If-Match": f'"{added.json()["version"]}"'},
     )
     assert fixed.status_code == 200, fixed.text
-    assert fixed.json()["parties"][0]["phone"] == "13900005678"
+    assert fixed.json()["parties"][0]["phone"] == "139****5678"  # masked by default
     events = (await client.get(f"/api/v1/cases/{case['id']}/events", headers=mediator)).json()
     assert events[-1]["payload"] == {
         "party_id": party_id,
-        "changes": {"phone": ["13800001234", "13900005678"]},
+        "changes": {"phone": ["138****1234", "139****5678"]},
     }
 
     missing = await client.patch(

@@ -1,0 +1,73 @@
+"""Parties' personal data: sealed on the way in, opened and masked on the way out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.cases.models import Party
+from service.privacy.crypto import PERSONAL_FIELDS, PREFIX, DataCipher
+from service.privacy.masking import MASKS
+
+party = Party.__table__  # type: ignore[attr-defined]
+INDEXED = ("id_number", "phone")
+
+
+def seal(values: Mapping[str, Any], cipher: DataCipher) -> dict[str, Any]:
+    """Encrypt the personal fields present in ``values`` and refresh their blind indexes."""
+    sealed = dict(values)
+    for field in PERSONAL_FIELDS:
+        if field in sealed:
+            plain = sealed[field]
+            sealed[field] = cipher.encrypt(plain, field)
+            if field in INDEXED:
+                sealed[f"{field}_index"] = cipher.blind_index(plain, field)
+    return sealed
+
+
+def unseal(values: Mapping[str, Any], cipher: DataCipher) -> dict[str, Any]:
+    opened = dict(values)
+    for field in PERSONAL_FIELDS:
+        if field in opened:
+            opened[field] = cipher.decrypt(opened[field], field)
+    return opened
+
+
+def mask(values: Mapping[str, Any]) -> dict[str, Any]:
+    masked = dict(values)
+    for field, hide in MASKS.items():
+        if field in masked:
+            masked[field] = hide(masked[field])
+    return masked
+
+
+async def reseal_all(engine: AsyncEngine, cipher: DataCipher, *, only_plaintext: bool) -> int:
+    """Encrypt rows still in clear (start-up) or re-encrypt everything under the current key (rotation)."""
+    changed = 0
+    last_id = 0
+    while True:
+        async with engine.begin() as conn:
+            query = sa.select(party.c.id, *[party.c[f] for f in PERSONAL_FIELDS]).where(party.c.id > last_id)
+            if only_plaintext:
+                query = query.where(
+                    sa.or_(
+                        *[
+                            sa.and_(
+                                party.c[f].is_not(None), party.c[f] != "", party.c[f].not_like(f"{PREFIX}:%")
+                            )
+                            for f in PERSONAL_FIELDS
+                        ]
+                    )
+                )
+            rows = (await conn.execute(query.order_by(party.c.id).limit(500))).all()
+            for row in rows:
+                plain = unseal(dict(row._mapping), cipher)
+                plain.pop("id")
+                await conn.execute(sa.update(party).where(party.c.id == row.id).values(**seal(plain, cipher)))
+                changed += 1
+        if len(rows) < 500:
+            return changed
+        last_id = rows[-1].id

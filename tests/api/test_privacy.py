@@ -1,0 +1,126 @@
+"""Personal data: masked everywhere by default, encrypted at rest, revealed only with a reason."""
+
+from __future__ import annotations
+
+import httpx
+import sqlalchemy as sa
+
+from service.privacy.crypto import DataCipher, new_key_line
+from service.privacy.parties import reseal_all
+from tests.builders import open_case
+from tests.conftest import TEST_DATA_KEY, Backend
+
+ID_NUMBER = "320583198001011234"
+PHONE = "13800001234"
+
+
+async def test_personal_data_is_masked_in_every_response(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    created = await open_case(
+        client,
+        mediator,
+        parties=[
+            {
+                "name": "王秀英",
+                "role": "applicant",
+                "id_number": ID_NUMBER,
+                "phone": PHONE,
+                "address": "昆山市张浦镇大市社区幸福路88号",
+            }
+        ],
+    )
+    read = (await client.get(f"/api/v1/cases/{created['id']}", headers=mediator)).json()
+
+    for case in (created, read):
+        party = case["parties"][0]
+        assert party["id_number"] == "320583********1234"
+        assert party["phone"] == "138****1234"
+        assert party["address"] == "昆山市张浦镇****"
+    events = (await client.get(f"/api/v1/cases/{created['id']}/events", headers=mediator)).text
+    assert ID_NUMBER not in events and PHONE not in events
+
+
+async def test_personal_data_is_encrypted_at_rest(client: httpx.AsyncClient, auth, db: Backend) -> None:
+    await open_case(client, await auth("dashi.mediator"))
+
+    async with db.engine.connect() as conn:
+        row = (
+            await conn.execute(sa.text("SELECT id_number, phone, id_number_index FROM party LIMIT 1"))
+        ).one()
+        dump = " ".join(str(v) for r in (await conn.execute(sa.text("SELECT * FROM party"))).all() for v in r)
+
+    assert row.id_number.startswith("v1:k1:") and row.phone.startswith("v1:k1:")
+    assert ID_NUMBER not in dump and PHONE not in dump
+    assert len(row.id_number_index) == 64
+
+
+async def test_reveal_needs_a_reason_the_right_role_and_is_audited(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+    party = case["parties"][0]["id"]
+    url = f"/api/v1/cases/{case['id']}/parties/{party}/reveal"
+
+    shown = await client.post(
+        url, json={"reason": "电话通知当事人到场调解", "fields": ["phone"]}, headers=mediator
+    )
+    no_reason = await client.post(url, json={}, headers=mediator)
+    by_auditor = await client.post(url, json={"reason": "抽查"}, headers=await auth("auditor"))
+    other_village = await client.post(url, json={"reason": "看看"}, headers=await auth("wulian.mediator"))
+
+    assert shown.status_code == 200
+    assert shown.json() == {"party_id": party, "name": "王秀英", "phone": PHONE}
+    assert (no_reason.status_code, by_auditor.status_code, other_village.status_code) == (422, 403, 404)
+    async with db.engine.connect() as conn:
+        events = (
+            await conn.execute(sa.text("SELECT kind, actor, reason, party_id FROM security_event"))
+        ).all()
+    assert [tuple(e) for e in events] == [("reveal", "dashi.mediator", "电话通知当事人到场调解", party)]
+
+
+async def test_a_case_is_found_by_a_partys_id_number(client: httpx.AsyncClient, auth, db: Backend) -> None:
+    coordinator = await auth("zhangpu.coordinator")
+    case = await open_case(
+        client,
+        await auth("dashi.mediator"),
+        parties=[{"name": "张三", "role": "applicant", "id_number": "32058319900101123x"}],
+    )
+
+    found = (
+        await client.get("/api/v1/cases", params={"id_number": "32058319900101123X"}, headers=coordinator)
+    ).json()
+    none = (
+        await client.get("/api/v1/cases", params={"id_number": "320583199001011230"}, headers=coordinator)
+    ).json()
+
+    assert [c["id"] for c in found["items"]] == [case["id"]]
+    assert none["total"] == 0
+
+
+async def test_plaintext_rows_are_sealed_and_a_key_rotation_keeps_everything_readable(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+    async with db.engine.begin() as conn:  # a row written before encryption existed
+        await conn.execute(
+            sa.text("UPDATE party SET phone = :p WHERE case_id = :c AND role = 'applicant'"),
+            {"p": PHONE, "c": case["id"]},
+        )
+    assert await reseal_all(db.engine, db.ctx.cipher, only_plaintext=True) == 1
+
+    rotated = DataCipher.from_text(new_key_line("k2") + "," + TEST_DATA_KEY)
+    assert await reseal_all(db.engine, rotated, only_plaintext=False) >= 2
+    async with db.engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                sa.text("SELECT phone, id_number FROM party WHERE case_id = :c AND role = 'applicant'"),
+                {"c": case["id"]},
+            )
+        ).one()
+    assert stored.phone.startswith("v1:k2:")
+    assert rotated.decrypt(stored.phone, "phone") == PHONE
+    assert rotated.decrypt(stored.id_number, "id_number") == ID_NUMBER
