@@ -45,7 +45,11 @@ def test_compose_recipe_has_postgres_a_one_shot_migration_and_two_api_replicas()
 
 
 def test_compose_recipe_passes_docker_compose_config_when_compose_is_installed() -> None:
-    env = {"JIEFEN_DB_PASSWORD": "check-only", "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    env = {
+        "JIEFEN_DB_PASSWORD": "check-only",
+        "JIEFEN_DATA_KEY": "check-only",
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+    }
     if shutil.which("docker-compose"):
         command = ["docker-compose", "config", "-q"]
     elif (
