@@ -34,6 +34,7 @@ FIXED_NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Kunshan
 
 # Tables a test may write to; units and users are seeded once per backend and kept.
 CASE_TABLES = [
+    "sign_in_throttle",
     "security_event",
     "referral",
     "deadline_action",
@@ -131,6 +132,8 @@ async def db(backend: Backend) -> AsyncIterator[Backend]:
         else:
             for table in CASE_TABLES:
                 await conn.execute(sa.text(f"DELETE FROM {table}"))
+        # Security events were emptied: the chain starts again.
+        await conn.execute(sa.text("UPDATE audit_chain SET seq = 0, last_hash = '', anchor_hash = ''"))
     yield backend
 
 

@@ -70,7 +70,9 @@ async def _write(
 ) -> CasePublic:
     now = event["at"]
     async with engine.begin() as conn:
-        version = await queries.apply_change(conn, row.id, row.version, changes, event)
+        version = await queries.apply_change(
+            conn, row.id, row.version, changes, event, prev_hash=row.last_event_hash
+        )
         if version is None:
             await conn.rollback()
         elif party_work is not None:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.cases.models import Case, CaseEvent, IdempotencyRecord, Party
 from service.deadlines.models import Deadline
+from service.privacy.chain import CASE_EVENT_FIELDS, GENESIS, link
 from service.referrals.models import Referral
 
 cases = Case.__table__  # type: ignore[attr-defined]
@@ -78,6 +79,10 @@ async def fetch_case(conn: AsyncConnection, case_id: int) -> Row[Any] | None:
         cases,
         _json_rows(dialect, party, PARTY_FIELDS, party.c.case_id == cases.c.id).label("parties"),
         _json_rows(dialect, deadline, DEADLINE_FIELDS, deadline.c.case_id == cases.c.id).label("deadlines"),
+        sa.select(case_event.c.hash)
+        .where(case_event.c.case_id == cases.c.id, case_event.c.seq == cases.c.version)
+        .scalar_subquery()
+        .label("last_event_hash"),
     ).where(cases.c.id == case_id)
     return (await conn.execute(stmt)).first()
 
@@ -111,7 +116,9 @@ async def insert_case(
     case_id: int = inserted.id
     if parties:
         await conn.execute(sa.insert(party), [{**p, "case_id": case_id} for p in parties])
-    await conn.execute(sa.insert(case_event).values(case_id=case_id, seq=1, **event))
+    await conn.execute(
+        sa.insert(case_event).values(case_id=case_id, seq=1, **chained(event, case_id, 1, GENESIS))
+    )
     return case_id, str(inserted.number)
 
 
@@ -121,8 +128,15 @@ async def apply_change(
     expected_version: int,
     changes: dict[str, Any],
     event: dict[str, Any],
+    *,
+    prev_hash: str | None,
 ) -> int | None:
-    """Write the case change and its audit event together; the new version, or None if stale."""
+    """Write the case change and its audit event together; the new version, or None if stale.
+
+    ``prev_hash`` is the hash of event ``expected_version``: the version guard makes it the right
+    predecessor, so the chain cannot fork.
+    """
+    event = chained(event, case_id, expected_version + 1, prev_hash)
     update = (
         sa.update(cases)
         .where(cases.c.id == case_id, cases.c.version == expected_version)
@@ -324,3 +338,9 @@ async def referred_from(conn: AsyncConnection, case_id: int, units: frozenset[st
         .limit(1)
     )
     return found.first() is not None
+
+
+def chained(event: dict[str, Any], case_id: int, seq: int, prev_hash: str | None) -> dict[str, Any]:
+    """The event with its place in the case's hash chain."""
+    record = {**event, "case_id": case_id, "seq": seq}
+    return {**event, "prev_hash": prev_hash or GENESIS, "hash": link(prev_hash, record, CASE_EVENT_FIELDS)}

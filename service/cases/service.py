@@ -588,7 +588,9 @@ async def write_transition(
 ) -> int | None:
     """Write case, audit event and their consequences (deadlines, inbox, outbox) in the caller's
     transaction; the new version, or None when the case changed since ``row`` was read."""
-    version = await queries.apply_change(conn, row.id, row.version, write.changes, write.event)
+    version = await queries.apply_change(
+        conn, row.id, row.version, write.changes, write.event, prev_hash=row.last_event_hash
+    )
     if version is None:
         return None
     merged = {**row._mapping, **write.changes}

@@ -149,7 +149,9 @@ async def extend_deadline(
         "payload": {"extended": clock.kind, "deadline_id": deadline_id, **record},
     }
     async with engine.begin() as conn:
-        version = await queries.apply_change(conn, case_id, row.version, {"updated_at": now}, event)
+        version = await queries.apply_change(
+            conn, case_id, row.version, {"updated_at": now}, event, prev_hash=row.last_event_hash
+        )
         if version is None:
             await conn.rollback()
             raise StaleVersion("Someone else changed the case meanwhile; reload it.", current_version=None)

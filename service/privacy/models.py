@@ -28,3 +28,17 @@ class SecurityEvent(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     payload: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     client_ip: str | None = Field(default=None, max_length=64)
+    prev_hash: str | None = Field(default=None, max_length=64)
+    hash: str | None = Field(default=None, max_length=64)
+
+
+class AuditChain(SQLModel, table=True):
+    """The head of a global hash chain; writers update it first, so they queue one at a time."""
+
+    __tablename__ = "audit_chain"
+
+    name: str = Field(primary_key=True, max_length=32)
+    seq: int = 0
+    last_hash: str = Field(default="", max_length=64)
+    # After a retention purge, the hash the first kept record must point back to.
+    anchor_hash: str = Field(default="", max_length=64)

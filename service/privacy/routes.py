@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -14,13 +13,12 @@ from service.cases.service import transition_context, visible_row
 from service.context import ContextDep
 from service.db import EngineDep
 from service.errors import Forbidden, NotFound
-from service.privacy.models import SecurityEvent
+from service.privacy.events import record_security_event
 from service.privacy.parties import unseal
 from service.users.deps import ActorDep
 from workflows.lifecycle import court_clerk_of_linked_case, handles_case
 
 router = APIRouter(prefix="/api/v1", tags=["privacy"])
-security_events = SecurityEvent.__table__  # type: ignore[attr-defined]
 
 PersonalField = Literal["id_number", "phone", "address"]
 ALL_FIELDS: tuple[PersonalField, ...] = ("id_number", "phone", "address")
@@ -74,18 +72,17 @@ async def reveal(
     opened = unseal(sealed, ctx.cipher)
     wanted = list(dict.fromkeys(body.fields))
     async with engine.begin() as conn:
-        await conn.execute(
-            sa.insert(security_events).values(
-                at=now,
-                kind="reveal",
-                actor=actor.username,
-                actor_role=actor.role.value,
-                actor_unit_code=actor.unit_code,
-                case_id=case_id,
-                party_id=party_id,
-                reason=body.reason,
-                payload={"fields": wanted},
-                client_ip=request.client.host if request.client else None,
-            )
+        await record_security_event(
+            conn,
+            kind="reveal",
+            actor=actor.username,
+            actor_role=actor.role.value,
+            actor_unit_code=actor.unit_code,
+            case_id=case_id,
+            party_id=party_id,
+            reason=body.reason,
+            payload={"fields": wanted},
+            client_ip=request.client.host if request.client else None,
+            now=now,
         )
     return Revealed(party_id=party_id, name=opened["name"], **{f: opened.get(f) for f in wanted})
