@@ -84,6 +84,14 @@ class Flag(StrEnum):
     criminal_risk = "criminal_risk"  # 民转刑风险
     group_dispute = "group_dispute"  # 群体性
     repeat_petition = "repeat_petition"  # 重复信访
+    # Sensitive personal information (PIPL art. 28): the case is seen only by its handling unit
+    # and the coordinators above it.
+    minor = "minor"  # 涉及未满十四周岁未成年人
+    health = "health"  # 医疗健康信息
+    financial = "financial"  # 金融账户等财务信息
+
+
+SENSITIVE_FLAGS = frozenset({Flag.minor, Flag.health, Flag.financial})
 
 
 FLAG_LABELS: dict[Flag, str] = {
@@ -91,6 +99,9 @@ FLAG_LABELS: dict[Flag, str] = {
     Flag.criminal_risk: "民转刑风险",
     Flag.group_dispute: "群体性纠纷",
     Flag.repeat_petition: "重复信访",
+    Flag.minor: "涉未成年人",
+    Flag.health: "涉医疗健康信息",
+    Flag.financial: "涉金融财务信息",
 }
 
 

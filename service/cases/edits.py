@@ -18,7 +18,7 @@ from service.errors import Conflict, NotFound, StaleVersion, TransitionNotAllowe
 from service.privacy.masking import MASKS
 from service.privacy.parties import seal, unseal
 from workflows.lifecycle import Actor, CaseState, handles_case
-from workflows.vocab import Flag
+from workflows.vocab import SENSITIVE_FLAGS, Flag
 
 
 def _check_editable(
@@ -110,6 +110,7 @@ async def edit_case(
         if name == "flags":
             chosen = set(value or [])
             columns.update({f"flag_{flag.value}": flag in chosen for flag in Flag})
+            columns["sensitive"] = bool(chosen & SENSITIVE_FLAGS)
         elif name in {"summary", "people_involved"} and value is None:
             raise field_error(f"body.{name}", "cannot be emptied")
         elif name == "amount_yuan" and value is not None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlmodel import Field, SQLModel
@@ -59,6 +61,15 @@ class Case(SQLModel, table=True):
     flag_criminal_risk: bool = False
     flag_group_dispute: bool = False
     flag_repeat_petition: bool = False
+    flag_minor: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    flag_health: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    flag_financial: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    # Any of the three above: only the handling unit and its coordinators see the case.
+    sensitive: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
     source: str = Field(max_length=32)
     risk: str = Field(max_length=16)
     unit_code: str = Field(sa_column=Column(String(32), ForeignKey("unit.code"), nullable=False))

@@ -174,6 +174,7 @@ class CaseFilter:
     include_court_linked: bool = False
     # ... OR cases these units handed off (the sender follows its referral).
     referred_from: frozenset[str] | None = None
+    hide_sensitive: bool = False  # the auditor's list leaves sensitive cases out
     # What the caller asked for on top of their scope: a unit's subtree (never widens scope).
     within_units: frozenset[str] | None = None
     state: Sequence[str] = ()
@@ -189,13 +190,16 @@ class CaseFilter:
 
 def _where(f: CaseFilter) -> list[sa.ColumnElement[bool]]:
     clauses: list[sa.ColumnElement[bool]] = []
+    if f.hide_sensitive:
+        clauses.append(cases.c.sensitive.is_(False))
     if f.unit_codes is not None:
         visible = [cases.c.unit_code.in_(sorted(f.unit_codes))]
+        # Following a case from outside its unit never extends to sensitive cases.
         if f.include_court_linked:
-            visible.append(cases.c.court_linked.is_(True))
+            visible.append(sa.and_(cases.c.court_linked.is_(True), cases.c.sensitive.is_(False)))
         if f.referred_from:
             sent = sa.select(referral.c.case_id).where(referral.c.from_unit_code.in_(sorted(f.referred_from)))
-            visible.append(cases.c.id.in_(sent))
+            visible.append(sa.and_(cases.c.id.in_(sent), cases.c.sensitive.is_(False)))
         clauses.append(sa.or_(*visible))
     if f.within_units is not None:
         clauses.append(cases.c.unit_code.in_(sorted(f.within_units)))

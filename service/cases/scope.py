@@ -22,16 +22,23 @@ def court_units(org: OrgTree) -> frozenset[str]:
     return frozenset(u.code for u in org.of_kind(UnitKind.court, UnitKind.court_desk))
 
 
-def can_see(actor: Actor, unit_code: str, court_linked: bool, org: OrgTree) -> bool:
+def can_see(
+    actor: Actor, unit_code: str, court_linked: bool, org: OrgTree, *, sensitive: bool = False
+) -> bool:
+    """A sensitive case (minors, health, finances: PIPL art. 28) is seen only by the unit that holds
+    it and the coordinators above it — not by auditors, by the court for a case it no longer
+    holds, or by a unit that referred it on."""
     match actor.role:
-        case Role.auditor | Role.system:
+        case Role.system:
             return True
+        case Role.auditor:
+            return not sensitive
         case Role.mediator | Role.agency_officer:
             return unit_code == actor.unit_code
         case Role.coordinator:
             return unit_code in org.subtree(actor.unit_code)
         case Role.court_clerk:
-            return court_linked or unit_code in court_units(org)
+            return unit_code in court_units(org) or (court_linked and not sensitive)
         case _:
             return False
 
@@ -39,8 +46,10 @@ def can_see(actor: Actor, unit_code: str, court_linked: bool, org: OrgTree) -> b
 def scope_filter(actor: Actor, org: OrgTree) -> CaseFilter:
     """The SQL restriction that matches ``can_see`` for lists."""
     match actor.role:
-        case Role.auditor | Role.system:
+        case Role.system:
             return CaseFilter()
+        case Role.auditor:
+            return CaseFilter(hide_sensitive=True)
         case Role.mediator | Role.agency_officer:
             return CaseFilter(unit_codes=frozenset({actor.unit_code}))
         case Role.coordinator:

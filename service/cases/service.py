@@ -65,7 +65,7 @@ from workflows.lifecycle import (
 from workflows.org import Channel, OrgTree, Unit
 from workflows.referrals import REQUIRED_PAYLOAD, direction_problem
 from workflows.triage import TriageDecision, TriageFacts, UnknownLocation, triage
-from workflows.vocab import Flag, ReferralKind, RiskColour
+from workflows.vocab import SENSITIVE_FLAGS, Flag, ReferralKind, RiskColour
 
 # --- triage -----------------------------------------------------------------------------------
 
@@ -130,8 +130,10 @@ def case_public(row: Mapping[Any, Any], ctx: AppContext, *, now: datetime) -> Ca
 async def visible_row(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> Row[Any]:
     async with engine.connect() as conn:
         row = await queries.fetch_case(conn, case_id)
-        visible = row is not None and can_see(actor, row.unit_code, row.court_linked, ctx.org)
-        if row is not None and not visible:
+        visible = row is not None and can_see(
+            actor, row.unit_code, row.court_linked, ctx.org, sensitive=bool(row.sensitive)
+        )
+        if row is not None and not visible and not row.sensitive:
             # The sender of a hand-off follows the case it referred (read only: acting needs the unit).
             senders = referral_sender_units(actor, ctx.org)
             visible = bool(senders) and await queries.referred_from(conn, case_id, senders)
@@ -172,6 +174,7 @@ async def list_cases(
         requested,
         unit_codes=scope.unit_codes,
         include_court_linked=scope.include_court_linked,
+        hide_sensitive=scope.hide_sensitive,
         referred_from=referral_sender_units(actor, ctx.org) if scope.unit_codes is not None else None,
         within_units=within,
     )
@@ -242,6 +245,7 @@ async def open_case(
         "amount_yuan": body.amount_yuan,
         "people_involved": body.people_involved,
         **{f"flag_{flag.value}": flag in body.flags for flag in Flag},
+        "sensitive": any(flag in SENSITIVE_FLAGS for flag in body.flags),
         "source": body.source.value,
         "risk": decision.risk.value,
         "priority": RISK_PRIORITY[decision.risk],

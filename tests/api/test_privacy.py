@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from service.privacy.crypto import DataCipher, new_key_line
 from service.privacy.parties import reseal_all
-from tests.builders import open_case
+from tests.builders import move, open_case
 from tests.conftest import TEST_DATA_KEY, Backend
 
 ID_NUMBER = "320583198001011234"
@@ -76,7 +76,9 @@ async def test_reveal_needs_a_reason_the_right_role_and_is_audited(
     assert (no_reason.status_code, by_auditor.status_code, other_village.status_code) == (422, 403, 404)
     async with db.engine.connect() as conn:
         events = (
-            await conn.execute(sa.text("SELECT kind, actor, reason, party_id FROM security_event"))
+            await conn.execute(
+                sa.text("SELECT kind, actor, reason, party_id FROM security_event WHERE kind = 'reveal'")
+            )
         ).all()
     assert [tuple(e) for e in events] == [("reveal", "dashi.mediator", "电话通知当事人到场调解", party)]
 
@@ -124,3 +126,31 @@ async def test_plaintext_rows_are_sealed_and_a_key_rotation_keeps_everything_rea
     assert stored.phone.startswith("v1:k2:")
     assert rotated.decrypt(stored.phone, "phone") == PHONE
     assert rotated.decrypt(stored.id_number, "id_number") == ID_NUMBER
+
+
+async def test_a_sensitive_case_is_seen_only_by_its_unit_and_coordinators(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator, flags=["minor"])
+    assert case["flags"] == ["minor"]
+    # 大市 hands it to the police station: 大市 would normally follow its referral, but not this one.
+    handed = await move(
+        client,
+        mediator,
+        case,
+        "hand_off",
+        target_unit="PS-320583106",
+        referral_kind="administrative",
+        reason="治安",
+    )
+
+    async def status(user: str) -> int:
+        return (await client.get(f"/api/v1/cases/{handed['id']}", headers=await auth(user))).status_code
+
+    assert await status("zhangpu.police") == 200  # the unit that holds it
+    assert await status("city.coordinator") == 200  # the coordinators above it
+    assert await status("dashi.mediator") == 404  # the sender does not follow a sensitive case
+    assert await status("auditor") == 404
+    listed = (await client.get("/api/v1/cases", headers=await auth("auditor"))).json()
+    assert handed["id"] not in [c["id"] for c in listed["items"]]
