@@ -400,6 +400,63 @@ def privacy_rotate_key() -> None:
     )
 
 
+@privacy_app.command("export")
+def privacy_export(
+    id_number: Annotated[str, typer.Option(help="the person's ID number")],
+    output: Annotated[
+        Path | None, typer.Option(help="write the JSON here instead of standard output")
+    ] = None,
+) -> None:
+    """Everything held about a person (PIPL art. 45), as JSON; the export itself is audited."""
+    import json
+
+    from service.privacy.pipl import export_person
+
+    settings = get_settings()
+    ctx = _context(settings)
+
+    async def work(engine: object) -> dict[str, object]:
+        from sqlalchemy.ext.asyncio import AsyncEngine
+
+        assert isinstance(engine, AsyncEngine)
+        return await export_person(engine, ctx, id_number, actor="cli", now=clock.now())
+
+    text = json.dumps(_run(settings, work), ensure_ascii=False, indent=2)
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        typer.echo(f"written to {output}")
+
+
+@privacy_app.command("anonymise-closed")
+def privacy_anonymise(
+    closed_before_days: Annotated[
+        int, typer.Option(help="cases closed longer ago than this (at least 365)")
+    ] = 1825,
+) -> None:
+    """Remove personal data from cases closed past retention; statistics are kept; audited."""
+    from service.privacy.pipl import anonymise_closed_cases
+
+    settings = get_settings()
+    ctx = _context(settings)
+
+    async def work(engine: object) -> int:
+        from sqlalchemy.ext.asyncio import AsyncEngine
+
+        assert isinstance(engine, AsyncEngine)
+        return await anonymise_closed_cases(
+            engine, ctx, closed_before_days=closed_before_days, actor="cli", now=clock.now()
+        )
+
+    try:
+        count = _run(settings, work)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"anonymised {count} closed cases")
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute every hash link: says 'intact' with the counts, or names the first broken link."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from service.privacy.crypto import DataCipher, new_key_line
 from service.privacy.parties import reseal_all
 from tests.builders import move, open_case
-from tests.conftest import TEST_DATA_KEY, Backend
+from tests.conftest import FIXED_NOW, TEST_DATA_KEY, Backend
 
 ID_NUMBER = "320583198001011234"
 PHONE = "13800001234"
@@ -154,3 +157,51 @@ async def test_a_sensitive_case_is_seen_only_by_its_unit_and_coordinators(
     assert await status("auditor") == 404
     listed = (await client.get("/api/v1/cases", headers=await auth("auditor"))).json()
     assert handed["id"] not in [c["id"] for c in listed["items"]]
+
+
+async def test_a_person_can_get_everything_held_about_them(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    from service.privacy.pipl import export_person
+
+    mediator = await auth("dashi.mediator")
+    first = await open_case(client, mediator)
+    await open_case(client, mediator)  # the same applicant again
+
+    export = await export_person(db.engine, db.ctx, ID_NUMBER, actor="test", now=FIXED_NOW)
+
+    assert len(export["records"]) == 2
+    assert {r["party"]["id_number"] for r in export["records"]} == {ID_NUMBER}
+    assert export["records"][0]["case"]["id"] == first["id"]
+    assert export["records"][0]["events"][0]["kind"] == "created"
+    async with db.engine.connect() as conn:
+        kinds = (await conn.execute(sa.text("SELECT kind FROM security_event"))).scalars().all()
+    assert "privacy_export" in kinds
+
+
+async def test_closed_cases_past_retention_lose_their_personal_data_but_not_their_statistics(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    from service.privacy.audit import verify_audit
+    from service.privacy.pipl import anonymise_closed_cases
+
+    mediator = await auth("dashi.mediator")
+    case = await move(client, mediator, await open_case(client, mediator), "withdraw", reason="撤回")
+    later = FIXED_NOW + timedelta(days=10_000)
+
+    with pytest.raises(ValueError):
+        await anonymise_closed_cases(db.engine, db.ctx, closed_before_days=30, actor="test", now=later)
+    assert (
+        await anonymise_closed_cases(db.engine, db.ctx, closed_before_days=1825, actor="test", now=later) == 1
+    )
+    assert (
+        await anonymise_closed_cases(db.engine, db.ctx, closed_before_days=1825, actor="test", now=later) == 0
+    )
+
+    after = (
+        await client.get(f"/api/v1/cases/{case['id']}", headers=await auth("zhangpu.coordinator"))
+    ).json()
+    assert after["summary"] == "（已匿名化）"
+    assert all(p["name"] == "（已匿名化）" and p["id_number"] is None for p in after["parties"])
+    assert (after["dispute_type"], after["outcome"], after["amount_yuan"]) == ("NEIGHBOUR", "withdrawn", 3000)
+    assert (await verify_audit(db.engine)).intact

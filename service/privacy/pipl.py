@@ -1,0 +1,140 @@
+"""PIPL duties: tell a person everything held about them (art. 45), and stop keeping closed cases'
+personal data past their retention period (art. 19, 47) — both audited."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.cases import queries
+from service.context import AppContext
+from service.privacy.events import record_security_event
+from service.privacy.parties import unseal
+from service.referrals.service import list_referrals
+
+party = queries.party
+cases = queries.cases
+case_event = queries.case_event
+
+ANONYMISED = "（已匿名化）"
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+async def export_person(
+    engine: AsyncEngine, ctx: AppContext, id_number: str, *, actor: str, now: datetime
+) -> dict[str, Any]:
+    """Every party record with this ID number, the cases they are in, and those cases' events."""
+    index = ctx.cipher.blind_index(id_number, "id_number")
+    async with engine.begin() as conn:
+        rows = (await conn.execute(sa.select(party).where(party.c.id_number_index == index))).all()
+        found: list[dict[str, Any]] = []
+        for row in rows:
+            case = await queries.fetch_case(conn, row.case_id)
+            assert case is not None
+            events = await queries.list_events(conn, row.case_id)
+            record = {
+                k: v for k, v in unseal(dict(row._mapping), ctx.cipher).items() if not k.endswith("_index")
+            }
+            found.append(
+                {
+                    "party": record,
+                    "case": {
+                        k: v
+                        for k, v in case._mapping.items()
+                        if k not in ("parties", "deadlines", "last_event_hash")
+                    },
+                    "events": [dict(e._mapping) for e in events],
+                    "referrals": await list_referrals(conn, row.case_id),
+                }
+            )
+        await record_security_event(
+            conn,
+            kind="privacy_export",
+            actor=actor,
+            reason="PIPL art. 45 request",
+            payload={"id_number_index": index, "party_records": len(found)},
+            now=now,
+        )
+    return _jsonable({"generated_at": now.isoformat(), "records": found})
+
+
+async def anonymise_closed_cases(
+    engine: AsyncEngine, ctx: AppContext, *, closed_before_days: int, actor: str, now: datetime
+) -> int:
+    """Remove the personal data of cases closed more than ``closed_before_days`` ago; statistics stay."""
+    if closed_before_days < 365:
+        raise ValueError("closed cases keep their personal data at least 365 days (appeals, enforcement)")
+    cutoff = now - timedelta(days=closed_before_days)
+    done = 0
+    async with engine.begin() as conn:
+        ids = (
+            (
+                await conn.execute(
+                    sa.select(cases.c.id)
+                    .where(cases.c.state == "closed", cases.c.closed_at < cutoff)
+                    .where(
+                        cases.c.id.in_(
+                            sa.select(party.c.case_id).where(
+                                sa.or_(party.c.name != ANONYMISED, party.c.id_number.is_not(None))
+                            )
+                        )
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for case_id in ids:
+            row = await queries.fetch_case(conn, case_id)
+            assert row is not None
+            event = {
+                "at": now,
+                "kind": "anonymised",
+                "trigger": None,
+                "actor": actor,
+                "actor_role": "system",
+                "actor_unit_code": None,
+                "from_state": row.state,
+                "to_state": row.state,
+                "from_unit_code": row.unit_code,
+                "to_unit_code": row.unit_code,
+                "reason": f"retention: closed more than {closed_before_days} days ago",
+                "payload": {"parties": len(row.parties or [])},
+            }
+            # Keep what statistics need (form, amount, dates); drop terms and signatories' names.
+            kept = {
+                k: v for k, v in (row.agreement or {}).items() if k in ("form", "amount_yuan", "effective_on")
+            }
+            changes = {"summary": ANONYMISED, "agreement": kept or None, "updated_at": now}
+            if await queries.apply_change(
+                conn, case_id, row.version, changes, event, prev_hash=row.last_event_hash
+            ):
+                await conn.execute(
+                    sa.update(party)
+                    .where(party.c.case_id == case_id)
+                    .values(
+                        name=ANONYMISED,
+                        id_number=None,
+                        phone=None,
+                        address=None,
+                        id_number_index=None,
+                        phone_index=None,
+                    )
+                )
+                done += 1
+        await record_security_event(
+            conn,
+            kind="closed_cases_anonymised",
+            actor=actor,
+            reason=f"retention: closed before {cutoff.date().isoformat()}",
+            payload={"cases": done},
+            now=now,
+        )
+    return done
