@@ -219,7 +219,9 @@ def units_import(
 @users_app.command("create")
 def users_create(
     username: Annotated[str, typer.Option(help="sign-in name")],
-    password: Annotated[str, typer.Option(help="at least 8 characters", prompt=True, hide_input=True)],
+    password: Annotated[
+        str, typer.Option(help="see the password policy in the README", prompt=True, hide_input=True)
+    ],
     role: Annotated[
         str, typer.Option(help="mediator, coordinator, agency_officer, court_clerk, admin or auditor")
     ],

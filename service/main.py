@@ -22,9 +22,11 @@ from service.court.routes import router as court_router
 from service.db import create_engine, is_sqlite, session_factory
 from service.deadline_config import load_deadlines
 from service.errors import install_handlers
+from service.http_safety import install as install_http_safety
 from service.notifications.config import load_webhooks, sync_webhooks
 from service.notifications.routes import admin as webhooks_router
 from service.notifications.routes import router as inbox_router
+from service.privacy.audit import fill_missing_case_chains
 from service.privacy.crypto import DataCipher, DataKeyError, load_or_create_key_file
 from service.privacy.parties import reseal_all
 from service.privacy.routes import router as privacy_router
@@ -98,6 +100,9 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
             await migrate.upgrade(engine)
         await sync_units(engine, context.org)
         await sync_webhooks(engine, context.webhooks, clock.now())
+        chained = await fill_missing_case_chains(engine)
+        if chained:
+            log.warning("chained the audit trail of %s cases written before tamper evidence", chained)
         sealed = await reseal_all(engine, context.cipher, only_plaintext=True)
         if sealed:
             log.warning("encrypted personal data of %s parties stored in clear before", sealed)
@@ -132,6 +137,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     )
     app.state.context = context
     install_handlers(app)
+    install_http_safety(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(auth_router)
     app.include_router(cases_router)
     app.include_router(units_router)

@@ -49,6 +49,22 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="a claimed court case returns to the queue if nothing is recorded"
     )
     db_pool_size: int = 10
+    signin_max_failures: int = Field(
+        default=5, ge=1, description="failed sign-ins for one username within the window before it locks"
+    )
+    signin_max_failures_per_address: int = Field(
+        default=20,
+        ge=1,
+        description="failed sign-ins from one client address within the window before it locks "
+        "(higher than per username: a town centre's desks may share one address)",
+    )
+    signin_window_minutes: float = Field(
+        default=15.0, gt=0, description="failures older than this are forgotten"
+    )
+    signin_lockout_minutes: float = Field(default=15.0, gt=0, description="how long a lockout lasts")
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="larger request bodies are refused with 413 before being read"
+    )
 
     @property
     def effective_database_url(self) -> str:

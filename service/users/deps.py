@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from service import clock
 from service.db import EngineDep
-from service.errors import Unauthorized
+from service.errors import Forbidden, Unauthorized
 from service.users.service import resolve_token
-from workflows.lifecycle import Actor
+from workflows.lifecycle import Actor, Role
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -29,3 +29,20 @@ async def current_actor(engine: EngineDep, token: Annotated[str, Depends(bearer_
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
 TokenDep = Annotated[str, Depends(bearer_token)]
+
+
+async def current_admin(actor: ActorDep) -> Actor:
+    if actor.role != Role.admin:
+        raise Forbidden("Only an administrator may manage user accounts.")
+    return actor
+
+
+AdminDep = Annotated[Actor, Depends(current_admin)]
+
+
+def client_address(request: Request) -> str | None:
+    """The peer's address as the ASGI server reports it (behind a proxy: uvicorn's --proxy-headers)."""
+    return request.client.host[:64] if request.client and request.client.host else None
+
+
+ClientAddress = Annotated[str | None, Depends(client_address)]

@@ -37,3 +37,21 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed sign-ins counted per username and per client address, shared by every API replica.
+
+    ``scope`` is ``user`` or ``address``; ``subject`` the username (or a digest of an unusable one)
+    or the address. Nothing here says whether a username exists.
+    """
+
+    __tablename__ = "sign_in_throttle"
+    __table_args__ = (Index("ix_sign_in_throttle_last_failure", "last_failure_at"),)
+
+    scope: str = Field(primary_key=True, max_length=16)
+    subject: str = Field(primary_key=True, max_length=128)
+    failures: int = 0
+    first_failure_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_failure_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    locked_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))

@@ -1,55 +1,174 @@
-"""Sign-in, token resolution and user management."""
+"""Sign-in, token resolution and user management; every step that matters is a security event."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.errors import Conflict, InvalidInput, NotFound, Unauthorized, field_error
+from service.errors import Conflict, InvalidInput, NotFound, ServiceError, Unauthorized, field_error
+from service.privacy.events import record_security_event
+from service.users import throttle
 from service.users.models import ApiToken, User
+from service.users.passwords import password_problems
 from service.users.security import hash_password, new_token, token_digest, verify_password
+from service.users.throttle import ThrottlePolicy, TooManyAttempts
 from workflows.lifecycle import Actor, Role
 from workflows.org import OrgTree
 
 users = User.__table__  # type: ignore[attr-defined]
 tokens = ApiToken.__table__  # type: ignore[attr-defined]
 
-MIN_PASSWORD_LENGTH = 8
+CLI_ACTOR = "cli"  # who acts when an operator runs `jiefen users create` or `jiefen tokens create`
+BAD_CREDENTIALS = "Wrong username or password, or the account is disabled."
 
 
-async def sign_in(
-    conn: AsyncConnection, username: str, password: str, *, now: datetime, ttl: timedelta
-) -> tuple[str, datetime]:
+def _name(text: str) -> str:
+    """A typed username as an event's actor: storable (no NUL) and at most 64 characters."""
+    return text.replace("\x00", "\ufffd")[:64]
+
+
+async def _event(
+    conn: AsyncConnection,
+    kind: str,
+    *,
+    now: datetime,
+    by: Actor | None = None,
+    actor: str | None = None,
+    client_ip: str | None = None,
+    **payload: Any,
+) -> None:
+    await record_security_event(
+        conn,
+        kind=kind,
+        actor=by.username if by is not None else (actor or CLI_ACTOR),
+        actor_role=by.role.value if by is not None else None,
+        actor_unit_code=by.unit_code if by is not None else None,
+        payload=payload,
+        client_ip=client_ip,
+        now=now,
+    )
+
+
+async def attempt_sign_in(
+    conn: AsyncConnection,
+    username: str,
+    password: str,
+    *,
+    now: datetime,
+    ttl: timedelta,
+    client_ip: str | None = None,
+    policy: ThrottlePolicy | None = None,
+) -> tuple[str, datetime] | ServiceError:
+    """A session token and its expiry, or the error to answer with.
+
+    The error is returned, not raised: the caller commits first, so the failure is counted and
+    its security event kept (raising inside ``engine.begin()`` would roll both back).
+    """
+    policy = policy or ThrottlePolicy()
+    actor = _name(username)
+    # Refused before the password is looked at; a name locks the same whether or not it exists.
+    until = await throttle.locked_until(conn, username=username, client_ip=client_ip, now=now)
+    if until is not None:
+        await _event(
+            conn, "sign_in_locked", actor=actor, client_ip=client_ip, now=now, locked_until=until.isoformat()
+        )
+        return TooManyAttempts(until, now=now)
     if "\x00" in username or len(username) > 64:
         row = None  # cannot name a user; still verify a hash below so timing gives nothing away
     else:
         row = (
             await conn.execute(
-                sa.select(users.c.id, users.c.password_hash, users.c.disabled).where(
-                    users.c.username == username
-                )
+                sa.select(
+                    users.c.id, users.c.password_hash, users.c.disabled, users.c.role, users.c.unit_code
+                ).where(users.c.username == username)
             )
         ).first()
     if not verify_password(password, row.password_hash if row else None) or row is None or row.disabled:
-        raise Unauthorized("Wrong username or password, or the account is disabled.")
-    token, expires_at = new_token(), now + ttl
-    await conn.execute(
-        sa.insert(tokens).values(
-            token_hash=token_digest(token),
-            user_id=row.id,
-            kind="session",
-            name="sign-in",
-            created_at=now,
-            expires_at=expires_at,
+        failures, locked = await throttle.record_failure(
+            conn, username=username, client_ip=client_ip, now=now, policy=policy
         )
+        why = "unknown_user" if row is None else "disabled" if row.disabled else "wrong_password"
+        details: dict[str, Any] = {"reason": why, "failures": failures}
+        if locked is not None:
+            details["locked_until"] = locked.isoformat()
+        await _event(conn, "sign_in_failed", actor=actor, client_ip=client_ip, now=now, **details)
+        return Unauthorized(BAD_CREDENTIALS)
+    await throttle.reset_user(conn, username)
+    token, expires_at = new_token(), now + ttl
+    token_id = await _insert_token(conn, token, row.id, "session", "sign-in", now, expires_at)
+    who = Actor(username=username, role=Role(row.role), unit_code=row.unit_code, user_id=row.id)
+    await _event(conn, "sign_in", by=who, client_ip=client_ip, now=now)
+    await _event(
+        conn,
+        "token_issued",
+        by=who,
+        client_ip=client_ip,
+        now=now,
+        token_id=token_id,
+        user=username,
+        token_kind="session",
+        expires_at=expires_at.isoformat(),
     )
     return token, expires_at
 
 
+async def sign_in(
+    conn: AsyncConnection,
+    username: str,
+    password: str,
+    *,
+    now: datetime,
+    ttl: timedelta,
+    client_ip: str | None = None,
+    policy: ThrottlePolicy | None = None,
+) -> tuple[str, datetime]:
+    """``attempt_sign_in`` raising its error (which rolls back the caller's transaction)."""
+    result = await attempt_sign_in(
+        conn, username, password, now=now, ttl=ttl, client_ip=client_ip, policy=policy
+    )
+    if isinstance(result, ServiceError):
+        raise result
+    return result
+
+
+async def _insert_token(
+    conn: AsyncConnection,
+    token: str,
+    user_id: int,
+    kind: str,
+    name: str,
+    now: datetime,
+    expires_at: datetime | None,
+) -> int:
+    token_id: int = (
+        await conn.execute(
+            sa.insert(tokens)
+            .values(
+                token_hash=token_digest(token),
+                user_id=user_id,
+                kind=kind,
+                name=name,
+                created_at=now,
+                expires_at=expires_at,
+            )
+            .returning(tokens.c.id)
+        )
+    ).scalar_one()
+    return token_id
+
+
 async def issue_machine_token(
-    conn: AsyncConnection, username: str, name: str, *, now: datetime, expires_at: datetime | None
+    conn: AsyncConnection,
+    username: str,
+    name: str,
+    *,
+    now: datetime,
+    expires_at: datetime | None,
+    issued_by: str = CLI_ACTOR,
 ) -> str:
     user_id = (
         await conn.execute(sa.select(users.c.id).where(users.c.username == username))
@@ -57,15 +176,17 @@ async def issue_machine_token(
     if user_id is None:
         raise NotFound(f"No user {username!r}.")
     token = new_token()
-    await conn.execute(
-        sa.insert(tokens).values(
-            token_hash=token_digest(token),
-            user_id=user_id,
-            kind="machine",
-            name=name,
-            created_at=now,
-            expires_at=expires_at,
-        )
+    token_id = await _insert_token(conn, token, user_id, "machine", name, now, expires_at)
+    await _event(
+        conn,
+        "token_issued",
+        actor=issued_by,
+        now=now,
+        token_id=token_id,
+        user=username,
+        token_kind="machine",
+        name=name,
+        expires_at=expires_at.isoformat() if expires_at else None,
     )
     return token
 
@@ -93,20 +214,76 @@ async def resolve_token(conn: AsyncConnection, token: str, *, now: datetime) -> 
     return Actor(username=row.username, role=Role(row.role), unit_code=row.unit_code, user_id=row.id)
 
 
-async def revoke_token(conn: AsyncConnection, token: str, *, now: datetime) -> None:
-    await conn.execute(
-        sa.update(tokens)
-        .where(tokens.c.token_hash == token_digest(token), tokens.c.revoked_at.is_(None))
-        .values(revoked_at=now)
+async def revoke_token(
+    conn: AsyncConnection,
+    token: str,
+    *,
+    now: datetime,
+    by: Actor | None = None,
+    client_ip: str | None = None,
+) -> bool:
+    """Revoke one token (sign out); False when it was unknown or already revoked."""
+    token_id = (
+        await conn.execute(
+            sa.update(tokens)
+            .where(tokens.c.token_hash == token_digest(token), tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(tokens.c.id)
+        )
+    ).scalar_one_or_none()
+    if token_id is None:
+        return False
+    await _event(
+        conn,
+        "token_revoked",
+        by=by,
+        client_ip=client_ip,
+        now=now,
+        token_ids=[token_id],
+        user=by.username if by else None,
+        reason="sign_out",
     )
+    return True
+
+
+async def revoke_user_tokens(
+    conn: AsyncConnection,
+    username: str,
+    *,
+    now: datetime,
+    reason: str,
+    by: Actor | None = None,
+    client_ip: str | None = None,
+    kinds: tuple[str, ...] = ("session", "machine"),
+    keep_token: str | None = None,
+) -> list[int]:
+    """Revoke every live token of the user (of the given kinds, but ``keep_token``); one event."""
+    user_id = sa.select(users.c.id).where(users.c.username == username).scalar_subquery()
+    statement = sa.update(tokens).where(
+        tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None), tokens.c.kind.in_(kinds)
+    )
+    if keep_token is not None:
+        statement = statement.where(tokens.c.token_hash != token_digest(keep_token))
+    revoked = sorted((await conn.execute(statement.values(revoked_at=now).returning(tokens.c.id))).scalars())
+    if revoked:
+        await _event(
+            conn,
+            "token_revoked",
+            by=by,
+            client_ip=client_ip,
+            now=now,
+            token_ids=revoked,
+            user=username,
+            reason=reason,
+        )
+    return revoked
 
 
 def check_new_user(username: str, password: str, role: str, unit_code: str, org: OrgTree) -> None:
     problems = []
     if not username or len(username) > 64 or not all(c.isalnum() or c in "._-" for c in username):
         problems.append({"field": "username", "message": "1–64 letters, digits, '.', '_' or '-'"})
-    if len(password) < MIN_PASSWORD_LENGTH:
-        problems.append({"field": "password", "message": f"at least {MIN_PASSWORD_LENGTH} characters"})
+    problems += [{"field": "password", "message": m} for m in password_problems(password, username)]
     if role not in {r.value for r in Role} or role == Role.system:
         allowed = ", ".join(r.value for r in Role if r != Role.system)
         problems.append({"field": "role", "message": f"must be one of {allowed}"})
@@ -126,7 +303,10 @@ async def create_user(
     org: OrgTree,
     now: datetime,
     display_name: str = "",
+    by: Actor | None = None,
+    client_ip: str | None = None,
 ) -> int:
+    """A new account, its password held to the policy (demo and test logins are seeded as hashes)."""
     check_new_user(username, password, role, unit_code, org)
     exists = (await conn.execute(sa.select(users.c.id).where(users.c.username == username))).first()
     if exists is not None:
@@ -146,7 +326,163 @@ async def create_user(
             .returning(users.c.id)
         )
     ).scalar_one()
+    await _event(
+        conn,
+        "user_created",
+        by=by,
+        client_ip=client_ip,
+        now=now,
+        user=username,
+        role=role,
+        unit_code=unit_code,
+        display_name=display_name,
+    )
     return user_id
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    username: str
+    display_name: str
+    role: str
+    unit_code: str
+    disabled: bool
+    created_at: datetime
+
+
+_USER_COLUMNS = (
+    users.c.username,
+    users.c.display_name,
+    users.c.role,
+    users.c.unit_code,
+    users.c.disabled,
+    users.c.created_at,
+)
+
+
+async def list_users(conn: AsyncConnection) -> list[UserRecord]:
+    rows = await conn.execute(sa.select(*_USER_COLUMNS).order_by(users.c.username))
+    return [UserRecord(**row._mapping) for row in rows]
+
+
+async def get_user(conn: AsyncConnection, username: str) -> UserRecord:
+    row = (await conn.execute(sa.select(*_USER_COLUMNS).where(users.c.username == username))).first()
+    if row is None:
+        raise NotFound(f"No user {username!r}.")
+    return UserRecord(**row._mapping)
+
+
+async def set_disabled(
+    conn: AsyncConnection,
+    username: str,
+    disabled: bool,
+    *,
+    by: Actor,
+    now: datetime,
+    client_ip: str | None = None,
+) -> UserRecord:
+    """Disable (and revoke every token of) or enable an account; recorded when something changed.
+
+    Enabling also lifts a sign-in lockout of the username: it is how an admin lets someone back in.
+    """
+    if disabled and username == by.username:
+        raise Conflict("You cannot disable your own account.")
+    user = await get_user(conn, username)
+    if user.disabled != disabled:
+        await conn.execute(sa.update(users).where(users.c.username == username).values(disabled=disabled))
+    if disabled:
+        revoked = await revoke_user_tokens(
+            conn, username, now=now, reason="user_disabled", by=by, client_ip=client_ip
+        )
+        if not user.disabled:
+            await _event(
+                conn, "user_disabled", by=by, client_ip=client_ip, now=now, user=username, token_ids=revoked
+            )
+    else:
+        locked = await throttle.locked_until(conn, username=username, client_ip=None, now=now)
+        lockout_cleared = await throttle.reset_user(conn, username) and locked is not None
+        if user.disabled or lockout_cleared:
+            await _event(
+                conn,
+                "user_enabled",
+                by=by,
+                client_ip=client_ip,
+                now=now,
+                user=username,
+                was_disabled=user.disabled,
+                lockout_cleared=lockout_cleared,
+            )
+    return await get_user(conn, username)
+
+
+async def change_password(
+    conn: AsyncConnection,
+    actor: Actor,
+    old_password: str,
+    new_password: str,
+    *,
+    now: datetime,
+    current_token: str,
+    client_ip: str | None = None,
+    policy: ThrottlePolicy | None = None,
+) -> ServiceError | None:
+    """Change one's own password; the error to answer with (returned, see ``attempt_sign_in``).
+
+    A wrong current password counts as a failed sign-in, so a stolen token cannot be used to
+    guess the password; the user's other sessions are signed out.
+    """
+    policy = policy or ThrottlePolicy()
+    username = actor.username
+    until = await throttle.locked_until(conn, username=username, client_ip=client_ip, now=now)
+    if until is not None:
+        await _event(
+            conn,
+            "sign_in_locked",
+            by=actor,
+            client_ip=client_ip,
+            now=now,
+            locked_until=until.isoformat(),
+            during="password_change",
+        )
+        return TooManyAttempts(until, now=now)
+    current = (
+        await conn.execute(sa.select(users.c.password_hash).where(users.c.username == username))
+    ).scalar_one_or_none()
+    if not verify_password(old_password, current):
+        failures, locked = await throttle.record_failure(
+            conn, username=username, client_ip=client_ip, now=now, policy=policy
+        )
+        details: dict[str, Any] = {"reason": "wrong_password", "failures": failures}
+        if locked is not None:
+            details["locked_until"] = locked.isoformat()
+        await _event(conn, "password_change_failed", by=actor, client_ip=client_ip, now=now, **details)
+        return field_error("old_password", "is not your current password")
+    problems = password_problems(new_password, username)
+    if new_password == old_password:
+        problems.append("must differ from the current password")
+    if problems:
+        return InvalidInput(
+            "; ".join(f"new_password: {m}" for m in problems),
+            [{"field": "new_password", "message": m} for m in problems],
+        )
+    await throttle.reset_user(conn, username)
+    await conn.execute(
+        sa.update(users).where(users.c.username == username).values(password_hash=hash_password(new_password))
+    )
+    revoked = await revoke_user_tokens(
+        conn,
+        username,
+        now=now,
+        reason="password_changed",
+        by=actor,
+        client_ip=client_ip,
+        kinds=("session",),
+        keep_token=current_token,
+    )
+    await _event(
+        conn, "password_changed", by=actor, client_ip=client_ip, now=now, user=username, token_ids=revoked
+    )
+    return None
 
 
 def require_unit(org: OrgTree, code: str) -> None:

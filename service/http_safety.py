@@ -1,0 +1,181 @@
+"""HTTP hardening around the whole app: security headers on every response, a request-size limit.
+
+Both are plain ASGI middleware (no response buffering, except the small /docs page, see below).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+from fastapi import FastAPI
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import ServiceError, problem_response
+
+# A JSON API and a same-origin documentation page: nothing is loaded from anywhere else (an
+# intranet deployment has no CDN), nothing may frame us, no plugins, forms only post back here.
+BASE_CSP = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+# Swagger UI (served from /static/swagger-ui) starts from one inline script, allowed by its hash,
+# and sets inline styles as it renders; its stylesheet draws icons from data: URIs.
+DOCS_CSP = BASE_CSP + "; script-src {scripts}; style-src 'self' 'unsafe-inline'"
+
+_INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc\s*=)[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
+
+
+def inline_script_hashes(html: bytes) -> list[str]:
+    """CSP source expressions ('sha256-…') for each inline <script> of a page."""
+    return [
+        f"'sha256-{base64.b64encode(hashlib.sha256(body).digest()).decode()}'"
+        for body in _INLINE_SCRIPT.findall(html)
+    ]
+
+
+class SecurityHeaders:
+    """Adds the security headers to every HTTP response the app sends.
+
+    No CSRF token: the API authenticates with a bearer token the client must put in the
+    Authorization header itself. There are no cookie sessions, so a browser never sends our
+    credentials on a cross-site request on its own, and there is nothing for CSRF to ride on.
+    A cookie-based session added later must bring CSRF protection with it.
+    """
+
+    def __init__(self, app: ASGIApp, *, docs_path: str = "/docs") -> None:
+        self.app = app
+        self.docs_path = docs_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path == self.docs_path:
+            await self._docs(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self._secure(message, path, BASE_CSP)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _docs(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The docs page is small and assembled by us from constants (no request input reaches it):
+        hold it back to allow exactly its inline scripts by hash, rather than 'unsafe-inline'."""
+        start: Message | None = None
+        body = bytearray()
+
+        async def hold(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            body.extend(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            scripts = " ".join(["'self'", *inline_script_hashes(bytes(body))])
+            self._secure(start, self.docs_path, DOCS_CSP.format(scripts=scripts))
+            await send(start)
+            await send({"type": "http.response.body", "body": bytes(body), "more_body": False})
+
+        await self.app(scope, receive, hold)
+
+    @staticmethod
+    def _secure(message: Message, path: str, csp: str) -> None:
+        headers = MutableHeaders(scope=message)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("Content-Security-Policy", csp)
+        if path.startswith("/api/"):
+            # Case files and personal data must not linger in browser or proxy caches.
+            headers["Cache-Control"] = "no-store"
+
+
+class ContentTooLarge(ServiceError):
+    status = 413
+    slug = "too-large"  # the same problem type as service.errors gives a 413 HTTPException
+    title = "Request body too large"
+
+    def headers(self) -> dict[str, str]:
+        # The rest of the body is never read: the connection cannot carry another request.
+        return {"Connection": "close"}
+
+
+class _StreamTooLarge(StarletteHTTPException):
+    """Raised from ``receive`` once a streamed body passes the limit; FastAPI re-raises HTTP
+    exceptions met while reading a body, and the app's handler answers 413 problem+json."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(status_code=413, detail=detail, headers={"Connection": "close"})
+
+
+class BodySizeLimit:
+    """Refuses request bodies over ``max_bytes`` with 413 problem+json.
+
+    A declared Content-Length over the limit is answered at once, before the app runs or a byte
+    of the body is read. A body without one (chunked) is counted as the app reads it.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _detail(self) -> str:
+        return f"The request body is larger than the {self.max_bytes} bytes this service accepts."
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _StreamTooLarge(self._detail())
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _StreamTooLarge:
+            # Read somewhere the app's handlers do not reach (a middleware, say).
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(ContentTooLarge(self._detail()), Request(scope))
+        await response(scope, receive, send)
+
+
+def install(app: FastAPI, *, max_body_bytes: int, docs_path: str = "/docs") -> None:
+    """Add both middlewares; the headers outermost, so the limit's 413 carries them too."""
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(SecurityHeaders, docs_path=docs_path)
