@@ -14,12 +14,32 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error of this API is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = Field(
+        default=None, description="for 422: each field and what is wrong"
+    )
+
+
+PROBLEM_CONTENT: dict[str, Any] = {"content": {PROBLEM_JSON: {"schema": Problem.model_json_schema()}}}
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: {"description": "invalid input: each offending field is named", **PROBLEM_CONTENT}
+}
 
 
 class ServiceError(Exception):

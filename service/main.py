@@ -21,7 +21,7 @@ from service.context import AppContext
 from service.court.routes import router as court_router
 from service.db import create_engine, is_sqlite, session_factory
 from service.deadline_config import load_deadlines
-from service.errors import install_handlers
+from service.errors import PROBLEM_RESPONSES, install_handlers
 from service.http_safety import install as install_http_safety
 from service.notifications.config import load_webhooks, sync_webhooks
 from service.notifications.routes import admin as webhooks_router
@@ -133,6 +133,8 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
         default_response_class=JSONResponse,
         # The stock /docs page loads Swagger UI from a CDN; ours serves the pinned copy itself.
         docs_url=None,
+        # Every route documents its 422 as the problem+json the service really sends.
+        responses=PROBLEM_RESPONSES,
         redoc_url=None,
     )
     app.state.context = context

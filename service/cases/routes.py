@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response
@@ -28,7 +28,7 @@ from service.context import ContextDep
 from service.db import EngineDep
 from service.deadlines import extend
 from service.deadlines.extend import ExtendIn
-from service.errors import field_error
+from service.errors import PROBLEM_CONTENT, field_error
 from service.referrals.service import list_referrals
 from service.users.deps import ActorDep
 from workflows.lifecycle import CaseState
@@ -38,7 +38,7 @@ from workflows.vocab import DisputeType, ReferralKind
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
-PROBLEM: dict[str, object] = {"content": {"application/problem+json": {}}}
+PROBLEM: dict[str, object] = PROBLEM_CONTENT
 CASE_ERRORS: dict[int | str, dict[str, object]] = {
     401: {"description": "not signed in", **PROBLEM},
     404: {"description": "no such case, or outside your scope", **PROBLEM},
@@ -140,6 +140,11 @@ async def list_cases(
     ):
         if value is not None and value.tzinfo is None:
             raise field_error(f"query.{name}", "give a timezone, e.g. 2026-01-01T00:00:00+08:00")
+        if value is not None:
+            try:
+                value.astimezone(UTC)
+            except OverflowError:
+                raise field_error(f"query.{name}", "outside the range of dates the service stores") from None
     requested = CaseFilter(
         state=[s.value for s in state or []],
         tier=tier.value if tier else None,
