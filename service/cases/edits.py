@@ -111,7 +111,7 @@ async def edit_case(
             chosen = set(value or [])
             columns.update({f"flag_{flag.value}": flag in chosen for flag in Flag})
             columns["sensitive"] = bool(chosen & SENSITIVE_FLAGS)
-        elif name in {"summary", "people_involved"} and value is None:
+        elif name in {"summary", "people_involved", "dispute_type", "source"} and value is None:
             raise field_error(f"body.{name}", "cannot be emptied")
         elif name == "amount_yuan" and value is not None:
             columns[name] = value.quantize(Decimal("0.01"))  # as the column stores it, so the diff is exact
