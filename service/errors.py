@@ -38,7 +38,10 @@ class Problem(BaseModel):
 
 PROBLEM_CONTENT: dict[str, Any] = {"content": {PROBLEM_JSON: {"schema": Problem.model_json_schema()}}}
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    422: {"description": "invalid input: each offending field is named", **PROBLEM_CONTENT}
+    401: {"description": "not signed in, or the token is expired or revoked", **PROBLEM_CONTENT},
+    403: {"description": "your role may not do this", **PROBLEM_CONTENT},
+    404: {"description": "not found, or outside your scope", **PROBLEM_CONTENT},
+    422: {"description": "invalid input: each offending field is named", **PROBLEM_CONTENT},
 }
 
 

@@ -45,6 +45,8 @@ async def list_queue(
     if actor.role not in (Role.court_clerk, Role.auditor):
         raise Forbidden("The court queue is for the court desk.")
     referred = cases.c.state == CaseState.referred.value
+    if actor.role == Role.auditor:
+        referred = sa.and_(referred, cases.c.sensitive.is_(False))  # auditors never see sensitive cases
     async with engine.connect() as conn:
         rows = (
             await conn.execute(

@@ -11,6 +11,8 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import AnyHttpUrl, BaseModel, Field
 
 from service import clock
+from service.cases.models import Case
+from service.cases.scope import scope_filter
 from service.context import ContextDep
 from service.db import EngineDep
 from service.errors import Forbidden, NotFound
@@ -22,6 +24,7 @@ from workflows.org import OrgTree
 router = APIRouter(prefix="/api/v1", tags=["inbox"])
 
 inbox = InboxItem.__table__  # type: ignore[attr-defined]
+cases = Case.__table__  # type: ignore[attr-defined]
 subscriptions = WebhookSubscription.__table__  # type: ignore[attr-defined]
 
 UnitCode = Annotated[str, Path(max_length=32)]
@@ -52,6 +55,20 @@ def _may_read(actor: Actor, code: str, org: OrgTree) -> bool:
     return actor.role != Role.admin and actor.unit_code == code
 
 
+def _not_hidden_sensitive(actor: Actor, org: OrgTree) -> sa.ColumnElement[bool]:
+    """Items about a sensitive case show only to those who may still open the case (PIPL art. 28)."""
+    sensitive_cases = sa.select(cases.c.id).where(cases.c.sensitive.is_(True))
+    if actor.role == Role.system:
+        return sa.true()
+    if actor.role in (Role.auditor, Role.admin):
+        return inbox.c.case_id.not_in(sensitive_cases)
+    units = scope_filter(actor, org).unit_codes
+    if units is None:
+        return sa.true()
+    hidden = sensitive_cases.where(cases.c.unit_code.not_in(sorted(units)))
+    return inbox.c.case_id.not_in(hidden)
+
+
 def _check(actor: Actor, code: str, org: OrgTree) -> None:
     if code not in org or not _may_read(actor, code, org):
         raise NotFound(f"No inbox for unit {code!r}.")
@@ -70,7 +87,7 @@ async def get_inbox(
 ) -> InboxPage:
     """What arrived at a unit — new cases, dispatches, escalations, hand-offs, warnings, breaches — newest first."""
     _check(actor, code, ctx.org)
-    where = [inbox.c.unit_code == code]
+    where = [inbox.c.unit_code == code, _not_hidden_sensitive(actor, ctx.org)]
     if kind:
         where.append(inbox.c.kind == kind)
     listed = [*where, inbox.c.read_at.is_(None)] if unread else where
