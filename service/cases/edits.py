@@ -40,20 +40,16 @@ def _check_editable(
 def _event(
     row: Row[Any], actor: Actor, now: datetime, reason: str | None, payload: dict[str, Any]
 ) -> dict[str, Any]:
-    return {
-        "at": now,
-        "kind": "edit",
-        "trigger": None,
-        "actor": actor.username,
-        "actor_role": actor.role.value,
-        "actor_unit_code": actor.unit_code,
-        "from_state": row.state,
-        "to_state": row.state,
-        "from_unit_code": row.unit_code,
-        "to_unit_code": row.unit_code,
-        "reason": reason,
-        "payload": payload,
-    }
+    return queries.record_event(
+        row,
+        kind="edit",
+        at=now,
+        actor=actor.username,
+        actor_role=actor.role.value,
+        actor_unit_code=actor.unit_code,
+        reason=reason,
+        payload=payload,
+    )
 
 
 def _jsonable(value: Any) -> Any:

@@ -348,3 +348,31 @@ def chained(event: dict[str, Any], case_id: int, seq: int, prev_hash: str | None
     """The event with its place in the case's hash chain."""
     record = {**event, "case_id": case_id, "seq": seq}
     return {**event, "prev_hash": prev_hash or GENESIS, "hash": link(prev_hash, record, CASE_EVENT_FIELDS)}
+
+
+def record_event(
+    row: Any,
+    *,
+    kind: str,
+    at: datetime,
+    actor: str,
+    actor_role: str,
+    actor_unit_code: str | None,
+    reason: str | None,
+    payload: dict[str, Any],
+) -> dict[str, Any]:
+    """An audit event that records something about the case without moving it (edit, extension, …)."""
+    return {
+        "at": at,
+        "kind": kind,
+        "trigger": None,
+        "actor": actor,
+        "actor_role": actor_role,
+        "actor_unit_code": actor_unit_code,
+        "from_state": row.state,
+        "to_state": row.state,
+        "from_unit_code": row.unit_code,
+        "to_unit_code": row.unit_code,
+        "reason": reason,
+        "payload": payload,
+    }

@@ -134,20 +134,16 @@ async def extend_deadline(
         "warn_at": None if paused else min((at for _, at in warnings), default=None),
         "status": clock.status if paused else DeadlineStatus.active.value,
     }
-    event = {
-        "at": now,
-        "kind": "deadline",
-        "trigger": None,
-        "actor": actor.username,
-        "actor_role": actor.role.value,
-        "actor_unit_code": actor.unit_code,
-        "from_state": row.state,
-        "to_state": row.state,
-        "from_unit_code": row.unit_code,
-        "to_unit_code": row.unit_code,
-        "reason": body.reason,
-        "payload": {"extended": clock.kind, "deadline_id": deadline_id, **record},
-    }
+    event = queries.record_event(
+        row,
+        kind="deadline",
+        at=now,
+        actor=actor.username,
+        actor_role=actor.role.value,
+        actor_unit_code=actor.unit_code,
+        reason=body.reason,
+        payload={"extended": clock.kind, "deadline_id": deadline_id, **record},
+    )
     async with engine.begin() as conn:
         version = await queries.apply_change(
             conn, case_id, row.version, {"updated_at": now}, event, prev_hash=row.last_event_hash

@@ -94,20 +94,16 @@ async def anonymise_closed_cases(
         for case_id in ids:
             row = await queries.fetch_case(conn, case_id)
             assert row is not None
-            event = {
-                "at": now,
-                "kind": "anonymised",
-                "trigger": None,
-                "actor": actor,
-                "actor_role": "system",
-                "actor_unit_code": None,
-                "from_state": row.state,
-                "to_state": row.state,
-                "from_unit_code": row.unit_code,
-                "to_unit_code": row.unit_code,
-                "reason": f"retention: closed more than {closed_before_days} days ago",
-                "payload": {"parties": len(row.parties or [])},
-            }
+            event = queries.record_event(
+                row,
+                kind="anonymised",
+                at=now,
+                actor=actor,
+                actor_role="system",
+                actor_unit_code=None,
+                reason=f"retention: closed more than {closed_before_days} days ago",
+                payload={"parties": len(row.parties or [])},
+            )
             # Keep what statistics need (form, amount, dates); drop terms and signatories' names.
             kept = {
                 k: v for k, v in (row.agreement or {}).items() if k in ("form", "amount_yuan", "effective_on")
