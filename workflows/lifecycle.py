@@ -218,8 +218,7 @@ def handles_case_or_system(ctx: TransitionContext) -> bool:
 
 
 def is_court_clerk(ctx: TransitionContext) -> bool:
-    court_units = {u.code for u in ctx.org.of_kind(UnitKind.court, UnitKind.court_desk)}
-    return ctx.actor.role == Role.court_clerk and ctx.actor.unit_code in court_units
+    return ctx.actor.role == Role.court_clerk and ctx.actor.unit_code in ctx.org.court_units()
 
 
 def court_clerk_or_system(ctx: TransitionContext) -> bool:

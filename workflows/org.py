@@ -65,6 +65,7 @@ class OrgTree:
     units: dict[str, Unit]
     _children: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _subtrees: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    _court_units: frozenset[str] | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, units: Iterable[Unit]) -> OrgTree:
@@ -141,6 +142,12 @@ class OrgTree:
             if unit.kind == UnitKind.city_centre:
                 return unit
         raise LookupError("the organisation has no city centre")
+
+    def court_units(self) -> frozenset[str]:
+        """The court and its desk: asked on every court clerk's request, so computed once."""
+        if self._court_units is None:
+            self._court_units = frozenset(u.code for u in self.of_kind(UnitKind.court, UnitKind.court_desk))
+        return self._court_units
 
     def court_desk(self) -> Unit | None:
         return next((u for u in self.units.values() if u.kind == UnitKind.court_desk), None)

@@ -57,7 +57,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-def _etag(version: int) -> str:
+def etag(version: int) -> str:
     return f'"{version}"'
 
 
@@ -96,7 +96,7 @@ async def open_case(
         engine, ctx, body, actor, now=clock.now(), idempotency_key=idempotency_key
     )
     response.headers["Location"] = f"/api/v1/cases/{case.id}"
-    response.headers["ETag"] = _etag(case.version)
+    response.headers["ETag"] = etag(case.version)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return case
@@ -165,7 +165,7 @@ async def get_case(
 ) -> CasePublic:
     """One case with its parties and triage explanation; the ETag carries its version."""
     case = await service.get_case(engine, ctx, case_id, actor)
-    response.headers["ETag"] = _etag(case.version)
+    response.headers["ETag"] = etag(case.version)
     return case
 
 
@@ -191,7 +191,7 @@ async def edit_case(
     case = await edits.edit_case(
         engine, ctx, case_id, body, actor, now=clock.now(), if_match=_parse_if_match(if_match)
     )
-    response.headers["ETag"] = _etag(case.version)
+    response.headers["ETag"] = etag(case.version)
     return case
 
 
@@ -215,7 +215,7 @@ async def add_party(
     case = await edits.add_party(
         engine, ctx, case_id, body, actor, now=clock.now(), if_match=_parse_if_match(if_match)
     )
-    response.headers["ETag"] = _etag(case.version)
+    response.headers["ETag"] = etag(case.version)
     return case
 
 
@@ -239,7 +239,7 @@ async def edit_party(
     case = await edits.edit_party(
         engine, ctx, case_id, party_id, body, actor, now=clock.now(), if_match=_parse_if_match(if_match)
     )
-    response.headers["ETag"] = _etag(case.version)
+    response.headers["ETag"] = etag(case.version)
     return case
 
 
@@ -263,7 +263,7 @@ async def extend_deadline(
     case = await extend.extend_deadline(
         engine, ctx, case_id, deadline_id, body, actor, now=clock.now(), if_match=_parse_if_match(if_match)
     )
-    response.headers["ETag"] = _etag(case.version)
+    response.headers["ETag"] = etag(case.version)
     return case
 
 
@@ -356,7 +356,7 @@ async def apply_transition(
     case = await service.apply_transition(
         engine, ctx, case_id, body, actor, now=clock.now(), if_match=_parse_if_match(if_match)
     )
-    response.headers["ETag"] = _etag(case.version)
+    response.headers["ETag"] = etag(case.version)
     return case
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from service.cases.queries import CaseFilter
 from service.errors import Forbidden
 from workflows.lifecycle import Actor, Role
-from workflows.org import OrgTree, UnitKind
+from workflows.org import OrgTree
 
 CASE_READERS = {
     Role.mediator,
@@ -16,10 +16,6 @@ CASE_READERS = {
     Role.system,
 }
 CASE_REGISTRARS = {Role.mediator, Role.coordinator, Role.agency_officer, Role.court_clerk}
-
-
-def court_units(org: OrgTree) -> frozenset[str]:
-    return frozenset(u.code for u in org.of_kind(UnitKind.court, UnitKind.court_desk))
 
 
 def can_see(
@@ -38,7 +34,7 @@ def can_see(
         case Role.coordinator:
             return unit_code in org.subtree(actor.unit_code)
         case Role.court_clerk:
-            return unit_code in court_units(org) or (court_linked and not sensitive)
+            return unit_code in org.court_units() or (court_linked and not sensitive)
         case _:
             return False
 
@@ -56,7 +52,7 @@ def scope_filter(actor: Actor, org: OrgTree) -> CaseFilter:
             subtree = org.subtree(actor.unit_code)
             return CaseFilter() if len(subtree) == len(org) else CaseFilter(unit_codes=subtree)
         case Role.court_clerk:
-            return CaseFilter(unit_codes=court_units(org), include_court_linked=True)
+            return CaseFilter(unit_codes=org.court_units(), include_court_linked=True)
         case _:
             raise Forbidden(f"The {actor.role} role does not work on cases.")
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from service import clock
+from service.cases.routes import etag
 from service.cases.schemas import CasePublic, CaseSummary
 from service.context import ContextDep
 from service.court import service
@@ -48,5 +49,5 @@ async def claim_next(
     if case is None:
         return Response(status_code=204)
     response.headers["Location"] = f"/api/v1/cases/{case.id}"
-    response.headers["ETag"] = f'"{case.version}"'
+    response.headers["ETag"] = etag(case.version)
     return case

@@ -14,6 +14,7 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -104,5 +105,9 @@ class DataCipher:
         if not value:
             return None
         normal = "".join(value.split()).upper()
-        index_key = hmac.new(self.ring[0][1], b"jiefen-blind-index", hashlib.sha256).digest()
-        return hmac.new(index_key, f"{field}:{normal}".encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self._index_key, f"{field}:{normal}".encode(), hashlib.sha256).hexdigest()
+
+    @cached_property
+    def _index_key(self) -> bytes:
+        # Derived from the current key: a rotation re-indexes every row (rotate-key does).
+        return hmac.new(self.ring[0][1], b"jiefen-blind-index", hashlib.sha256).digest()

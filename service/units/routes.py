@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter
 from pydantic import BaseModel
 
@@ -32,17 +34,7 @@ class UnitDetail(UnitPublic):
 
 
 def _public(unit: Unit) -> UnitPublic:
-    return UnitPublic(
-        code=unit.code,
-        name=unit.name,
-        name_en=unit.name_en,
-        kind=unit.kind,
-        tier=unit.tier,
-        channel=unit.channel,
-        parent_code=unit.parent_code,
-        handling_parent_code=unit.handling_parent_code,
-        sector=unit.sector,
-    )
+    return UnitPublic(**asdict(unit))
 
 
 def _detail(unit: Unit, org: OrgTree) -> UnitDetail:

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.units.models import UnitRow
-from workflows.org import OrgTree
+from workflows.org import OrgTree, Unit
 
 unit_table = UnitRow.__table__  # type: ignore[attr-defined]
 
 
-def _row(unit: Any) -> dict[str, Any]:
-    return {
-        "code": unit.code,
-        "name": unit.name,
-        "name_en": unit.name_en,
-        "kind": unit.kind.value,
-        "tier": unit.tier.value,
-        "channel": unit.channel.value,
-        "parent_code": unit.parent_code,
-        "handling_parent_code": unit.handling_parent_code,
-        "sector": unit.sector,
-        "active": True,
-    }
+def _row(unit: Unit) -> dict[str, Any]:
+    # Unit's enums are StrEnums: the dataclass fields are the table's columns as they are.
+    return {**asdict(unit), "active": True}
 
 
 async def sync_units(engine: AsyncEngine, org: OrgTree) -> None:
