@@ -40,6 +40,15 @@ app.add_typer(audit_app, name="audit")
 T = TypeVar("T")
 
 
+async def backfill(engine: object, ctx: AppContext) -> None:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from service.main import backfill as run_backfill
+
+    assert isinstance(engine, AsyncEngine)
+    await run_backfill(engine, ctx)
+
+
 def _context(settings: Settings) -> AppContext:
     from service.main import load_context
 
@@ -91,6 +100,7 @@ def serve(
 
         assert isinstance(engine, AsyncEngine)
         await sync_units(engine, ctx.org)
+        await backfill(engine, ctx)
         if not seed:
             return []
         now = clock.now()
@@ -139,6 +149,7 @@ def migrate_command() -> None:
 
         assert isinstance(engine, AsyncEngine)
         await sync_units(engine, ctx.org)
+        await backfill(engine, ctx)
 
     _run(settings, work)
     typer.echo(f"Database is at the latest schema; {len(ctx.org)} units in place.")

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.ext.asyncio import AsyncEngine
 from swagger_ui_bundle import swagger_ui_path
 
 from service import clock, migrate
@@ -60,6 +61,17 @@ def load_context(settings: Settings) -> AppContext:
     )
 
 
+async def backfill(engine: AsyncEngine, context: AppContext) -> None:
+    """One-off data upgrades that scan whole tables: run by `jiefen migrate` (the one-shot job in
+    docker-compose) and before `jiefen serve` starts, not by every API replica at start-up."""
+    chained = await fill_missing_case_chains(engine)
+    if chained:
+        log.warning("chained the audit trail of %s cases written before tamper evidence", chained)
+    sealed = await reseal_all(engine, context.cipher, only_plaintext=True)
+    if sealed:
+        log.warning("encrypted personal data of %s parties stored in clear before", sealed)
+
+
 def load_cipher(settings: Settings) -> DataCipher:
     """The personal-data key ring: environment, key file, or (embedded default only) var/data.key."""
     try:
@@ -100,12 +112,6 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
             await migrate.upgrade(engine)
         await sync_units(engine, context.org)
         await sync_webhooks(engine, context.webhooks, clock.now())
-        chained = await fill_missing_case_chains(engine)
-        if chained:
-            log.warning("chained the audit trail of %s cases written before tamper evidence", chained)
-        sealed = await reseal_all(engine, context.cipher, only_plaintext=True)
-        if sealed:
-            log.warning("encrypted personal data of %s parties stored in clear before", sealed)
         for warning in calendar_warnings(context.calendar, clock.now().astimezone(clock.SHANGHAI).date()):
             log.warning("CALENDAR: %s", warning)
         app.state.engine = engine

@@ -145,3 +145,19 @@ def test_informational_commands_run(command: list[str], tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert result.stdout
+
+
+def test_migrate_seals_personal_data_left_in_clear(tmp_path: Path) -> None:
+    import sqlite3
+
+    assert run("seed-demo", "--cases", "2", tmp_path=tmp_path).returncode == 0
+    db = sqlite3.connect(tmp_path / "data" / "jiefen.db")
+    db.execute("UPDATE party SET phone = '13800001234' WHERE id = 1")
+    db.commit()
+
+    result = run("migrate", tmp_path=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    (phone,) = db.execute("SELECT phone FROM party WHERE id = 1").fetchone()
+    db.close()
+    assert phone.startswith("v1:") and "13800001234" not in phone
