@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import yaml
@@ -42,25 +40,3 @@ def test_compose_recipe_has_postgres_a_one_shot_migration_and_two_api_replicas()
     assert services["api"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["api"]["environment"]["JIEFEN_RUN_SCHEDULER"] == "false"
     assert services["scheduler"]["command"] == ["jiefen", "scheduler"]
-
-
-def test_compose_recipe_passes_docker_compose_config_when_compose_is_installed() -> None:
-    env = {
-        "JIEFEN_DB_PASSWORD": "check-only",
-        "JIEFEN_DATA_KEY": "check-only",
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-    }
-    if shutil.which("docker-compose"):
-        command = ["docker-compose", "config", "-q"]
-    elif (
-        shutil.which("docker")
-        and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
-    ):
-        command = ["docker", "compose", "config", "-q"]
-    else:
-        # The structural test above still runs; this one needs the compose CLI.
-        import pytest
-
-        pytest.skip("no docker compose CLI on this machine")
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
