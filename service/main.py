@@ -33,11 +33,13 @@ from service.privacy.parties import reseal_all
 from service.privacy.routes import router as privacy_router
 from service.scheduler import build_scheduler, http_client
 from service.settings import Settings, get_settings
+from service.stats.routes import router as stats_router
 from service.triage_config import load_triage
 from service.units.config import load_units
 from service.units.routes import router as units_router
 from service.units.sync import sync_units
 from service.users.routes import router as auth_router
+from service.web import install as install_web
 from service.workflow_routes import router as workflow_router
 
 log = logging.getLogger(__name__)
@@ -154,7 +156,9 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(privacy_router)
     app.include_router(webhooks_router)
     app.include_router(workflow_router)
+    app.include_router(stats_router)
     _install_docs(app)
+    install_web(app)
     return app
 
 

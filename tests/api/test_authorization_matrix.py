@@ -95,6 +95,16 @@ ADMIN_ONLY: dict[str, Rule] = {
 EVERYONE: dict[str, Rule] = dict.fromkeys(ROLES, ALLOWED)
 
 # The matrix. Written out per operation on purpose: a reviewer reads who may do what here.
+# Statistics of a unit's subtree: (in scope, out of scope) by the ``unit`` filter.
+STATS_READ: dict[str, Rule] = {
+    "mediator": (ALLOWED, HIDDEN),
+    "coordinator": (ALLOWED, HIDDEN),
+    "agency_officer": (ALLOWED, HIDDEN),
+    "court_clerk": (FORBIDDEN, FORBIDDEN),  # the court desk works from its queue
+    "admin": (ALLOWED, ALLOWED),
+    "auditor": (ALLOWED, ALLOWED),
+}
+
 RULES: dict[str, dict[str, Rule]] = {
     # --- sign-in ---
     "sign_in": EVERYONE,
@@ -190,6 +200,19 @@ RULES: dict[str, dict[str, Rule]] = {
         "court_clerk": ALLOWED,
         "admin": FORBIDDEN,
         "auditor": FORBIDDEN,
+    },
+    # --- statistics: counts only, no personal data; the unit filter stays within scope ---
+    **{
+        op: STATS_READ
+        for op in (
+            "stats_overview",
+            "stats_monthly",
+            "stats_by_dispute_type",
+            "stats_by_tier",
+            "stats_by_town",
+            "stats_by_source",
+            "stats_monthly_report",
+        )
     },
     # --- administration ---
     "list_webhooks": ADMIN_ONLY,
@@ -318,6 +341,7 @@ class Call:
     json: Any = None
     data: dict[str, str] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] | None = None
     # Replaces the role's cached token (sign-in and revoke use their own).
     auth: dict[str, str] | None = None
 
@@ -556,6 +580,10 @@ async def _court_queue(w: World, role: str, scope: Scope) -> Call:
     return Call()
 
 
+async def _stats(w: World, role: str, scope: Scope) -> Call:
+    return Call(query={"unit": IN_UNIT[role] if scope == "in" else OUT_UNIT, "month": "2026-03"})
+
+
 async def _create_webhook(w: World, role: str, scope: Scope) -> Call:
     return Call(json={"unit_code": DASHI, "url": "https://hooks.example.org/jiefen"})
 
@@ -592,6 +620,7 @@ REQUESTS: dict[str, Factory] = {
     "mark_inbox_item_read": _mark_read,
     "list_court_queue": _court_queue,
     "claim_next_court_case": _court_queue,
+    **{op: _stats for op, rule in RULES.items() if rule is STATS_READ},
     "list_webhooks": _nothing,
     "create_webhook": _create_webhook,
     "disable_webhook": _disable_webhook,
@@ -616,6 +645,7 @@ async def send(client: httpx.AsyncClient, op: Operation, call: Call, auth: dict[
     return await client.request(
         op.method,
         op.path.format(**call.params),
+        params=call.query,
         json=call.json,
         data=call.data,
         headers={**auth, **call.headers},

@@ -1,0 +1,1 @@
+"""Statistics: SQL aggregates, SVG charts and the monthly report (PRODUCT.md)."""

@@ -1,0 +1,230 @@
+"""The monthly statistics report the centres file (月度统计报表), as rows, CSV and XLSX.
+
+One row per (town, dispute type) that has cases registered in the month, in town code and
+Ministry-of-Justice type order, then a total row. Figures follow the definitions in
+``service.stats.queries``; one GROUP BY (unit, type) statement, folded into towns in Python.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.stats.queries import (
+    SUCCESS,
+    TERMINATED,
+    Period,
+    StatsQuery,
+    cases,
+    cohort_where,
+    count_if,
+    money,
+    overdue,
+    rate,
+    sum_if,
+    town_of,
+)
+from service.stats.schemas import MonthlyReport, ReportColumn
+from workflows.lifecycle import TerminationReason
+from workflows.org import OrgTree
+from workflows.vocab import DISPUTE_TYPE_LABELS, SOURCE_LABELS, AgreementForm, DisputeType, Source
+
+TERMINATION_REASON_LABELS: dict[TerminationReason, str] = {
+    TerminationReason.party_refused: "当事人拒绝或撤回调解",
+    TerminationReason.gap_too_wide: "分歧过大",
+    TerminationReason.party_unreachable: "期限内无法联系",
+    TerminationReason.period_expired: "期满未同意延长",
+    TerminationReason.refused_to_sign: "拒绝签字",
+    TerminationReason.sham_mediation: "涉嫌虚假调解",
+    TerminationReason.other: "其他原因",
+}
+AGREEMENT_FORM_LABELS = {AgreementForm.oral: "口头协议", AgreementForm.written: "书面协议"}
+
+# (key, heading): the order of the report's columns.
+LABEL_COLUMNS = [
+    ("town_code", "单位代码"),
+    ("town_name", "单位"),
+    ("dispute_type", "纠纷类型代码"),
+    ("dispute_type_label", "纠纷类型"),
+]
+COUNT_COLUMNS = [
+    ("registered", "受理数"),
+    ("settled", "调解成功数"),
+    ("terminated", "终止数"),
+    *[(f"terminated_{r.value}", f"终止:{TERMINATION_REASON_LABELS[r]}") for r in TerminationReason],
+    *[(f"agreement_{f.value}", AGREEMENT_FORM_LABELS[f]) for f in AgreementForm],
+    ("people_involved", "涉及人数"),
+    ("criminal_prevented_cases", "防止民转刑(件)"),
+    ("criminal_prevented_people", "防止民转刑(人)"),
+    ("group_prevented_cases", "防止群体性上访(件)"),
+    ("group_prevented_people", "防止群体性上访(人)"),
+    ("overdue", "逾期数"),
+    *[(f"source_{s.value}", f"来源:{SOURCE_LABELS[s]}") for s in Source],
+]
+RATE_KEY, AMOUNT_KEY = "success_rate", "amount_yuan"
+COLUMNS = [
+    *LABEL_COLUMNS,
+    *COUNT_COLUMNS[:2],
+    (RATE_KEY, "调解成功率"),
+    *COUNT_COLUMNS[2:],
+    (AMOUNT_KEY, "涉及金额(元)"),
+]
+
+
+def _count_expressions(now: datetime) -> list[sa.Label[Any]]:
+    criminal = sa.and_(cases.c.flag_criminal_risk.is_(True), SUCCESS)
+    group = sa.and_(cases.c.flag_group_dispute.is_(True), SUCCESS)
+    form = cases.c.agreement["form"].as_string()
+    return [
+        sa.func.count().label("registered"),
+        count_if(SUCCESS).label("settled"),
+        count_if(TERMINATED).label("terminated"),
+        *[
+            count_if(sa.and_(TERMINATED, cases.c.termination_reason == r.value)).label(
+                f"terminated_{r.value}"
+            )
+            for r in TerminationReason
+        ],
+        *[count_if(sa.and_(SUCCESS, form == f.value)).label(f"agreement_{f.value}") for f in AgreementForm],
+        sa.func.coalesce(sa.func.sum(cases.c.people_involved), 0).label("people_involved"),
+        count_if(criminal).label("criminal_prevented_cases"),
+        sum_if(criminal, cases.c.people_involved).label("criminal_prevented_people"),
+        count_if(group).label("group_prevented_cases"),
+        sum_if(group, cases.c.people_involved).label("group_prevented_people"),
+        count_if(overdue(now)).label("overdue"),
+        *[count_if(cases.c.source == s.value).label(f"source_{s.value}") for s in Source],
+        sa.func.coalesce(sa.func.sum(cases.c.amount_yuan), 0).label(AMOUNT_KEY),
+    ]
+
+
+@dataclass
+class _Tally:
+    counts: dict[str, int] = field(default_factory=lambda: {k: 0 for k, _ in COUNT_COLUMNS})
+    amount: Decimal = Decimal("0.00")
+
+    def add(self, row: Mapping[Any, Any]) -> None:
+        for key in self.counts:
+            self.counts[key] += int(row[key] or 0)
+        self.amount += money(row[AMOUNT_KEY])
+
+    def merge(self, other: _Tally) -> None:
+        self.add({**other.counts, AMOUNT_KEY: other.amount})
+
+    def values(self) -> dict[str, int | float | None]:
+        concluded = self.counts["settled"] + self.counts["terminated"]
+        return {
+            **self.counts,
+            RATE_KEY: rate(self.counts["settled"], concluded),
+            AMOUNT_KEY: float(self.amount),
+        }
+
+
+async def monthly_report(conn: AsyncConnection, org: OrgTree, q: StatsQuery) -> MonthlyReport:
+    """The report for ``q.period`` (normally one month, see ``Period.month``) within ``q.units``."""
+    stmt = (
+        sa.select(cases.c.unit_code, cases.c.dispute_type, *_count_expressions(q.now))
+        .where(*cohort_where(q))
+        .group_by(cases.c.unit_code, cases.c.dispute_type)
+    )
+    tallies: dict[tuple[str, str, str], _Tally] = {}
+    for row in (await conn.execute(stmt)).mappings():
+        town = town_of(org, row["unit_code"])
+        tallies.setdefault((town.code, town.name, row["dispute_type"]), _Tally()).add(row)
+
+    type_order = {t.value: i for i, t in enumerate(DisputeType)}
+    total = _Tally()
+    rows: list[dict[str, str | int | float | None]] = []
+    # Town rows by code, the city's own row (under no town) last; types in the ministry's order.
+    city = org.city_centre().code
+    for town_code, town_name, type_code in sorted(
+        tallies, key=lambda k: (k[0] == city, k[0], type_order.get(k[2], len(type_order)), k[2])
+    ):
+        tally = tallies[(town_code, town_name, type_code)]
+        total.merge(tally)
+        label = DISPUTE_TYPE_LABELS.get(DisputeType(type_code)) if type_code in type_order else type_code
+        rows.append(
+            {
+                "town_code": town_code,
+                "town_name": town_name,
+                "dispute_type": type_code,
+                "dispute_type_label": label,
+                **tally.values(),
+            }
+        )
+    return MonthlyReport(
+        month=q.period.months()[0],
+        columns=[ReportColumn(key=k, heading=h) for k, h in COLUMNS],
+        rows=rows,
+        total={
+            "town_code": "",
+            "town_name": "合计",
+            "dispute_type": "",
+            "dispute_type_label": "",
+            **total.values(),
+        },
+    )
+
+
+def report_period(month: str) -> Period:
+    return Period.month(month, "query.month")
+
+
+def _cells(report: MonthlyReport) -> list[list[str | int | float | None]]:
+    keys = [c.key for c in report.columns]
+    return [[row.get(k) for k in keys] for row in [*report.rows, report.total]]
+
+
+def to_csv(report: MonthlyReport) -> bytes:
+    """UTF-8 with a byte-order mark, so Excel opens the Chinese headings correctly."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([c.heading for c in report.columns])
+    rate_at = [c.key for c in report.columns].index(RATE_KEY)
+    for cells in _cells(report):
+        value = cells[rate_at]
+        cells[rate_at] = "" if value is None else f"{float(value) * 100:.2f}%"
+        writer.writerow(["" if v is None else v for v in cells])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def to_xlsx(report: MonthlyReport) -> bytes:
+    """One sheet: bold frozen header, numbers as numbers, the rate as a percentage, bold total."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = f"{report.month} 月报"
+    sheet.append([c.heading for c in report.columns])
+    for cells in _cells(report):
+        sheet.append(cells)
+    bold = Font(bold=True)
+    for cell in sheet[1]:
+        cell.font = bold
+    for cell in sheet[sheet.max_row]:
+        cell.font = bold
+    sheet.freeze_panes = "A2"
+    for index, column in enumerate(report.columns, start=1):
+        letter = get_column_letter(index)
+        widest = max(
+            len(column.heading) * 2, *(len(str(r.get(column.key) or "")) * 2 for r in report.rows[:200]), 8
+        )
+        sheet.column_dimensions[letter].width = min(widest + 2, 40)
+        if column.key == RATE_KEY:
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
+                cell.number_format = "0.00%"
+        elif column.key == AMOUNT_KEY:
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
+                cell.number_format = "#,##0.00"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

@@ -1,0 +1,201 @@
+"""HTTP routes for the statistics: thin — resolve scope and period, call the query, return.
+
+The web pages call the same functions without HTTP (each takes an open ``AsyncConnection``):
+
+- ``queries.stats_scope(actor, org) -> frozenset[str] | None`` — units the actor may count (None: all);
+  raises ``Forbidden`` for roles that read no statistics (the court desk).
+- ``queries.resolve_units(actor, org, unit) -> frozenset[str] | None`` — scope narrowed to a unit's subtree.
+- ``queries.Period.of(from_month, to_month, now=...)`` / ``queries.Period.month("2026-03")``.
+- ``queries.StatsQuery(period, now, units)`` — what every figure function takes.
+- ``queries.overview(conn, q) -> Overview``; ``queries.monthly(conn, q) -> list[MonthRow]``;
+  ``queries.by_type(conn, q) -> list[TypeRow]``; ``queries.by_tier(conn, q) -> list[TierRow]``;
+  ``queries.by_town(conn, org, q) -> list[TownRow]``; ``queries.by_source(conn, q) -> list[SourceRow]``.
+- ``report.monthly_report(conn, org, q) -> MonthlyReport``; ``report.to_csv(report) -> bytes``;
+  ``report.to_xlsx(report) -> bytes``.
+- ``charts.bar_chart / hbar_chart / grouped_bar_chart / line_chart(...) -> str`` (SVG).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from service import clock
+from service.context import ContextDep
+from service.db import EngineDep
+from service.errors import PROBLEM_CONTENT
+from service.stats import queries, report
+from service.stats.queries import Period, StatsQuery
+from service.stats.schemas import (
+    MonthlyReport,
+    MonthlyStats,
+    Overview,
+    SourceStats,
+    TierStats,
+    TownStats,
+    TypeStats,
+)
+from service.users.deps import ActorDep
+
+router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
+
+STATS_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"description": "not signed in", **PROBLEM_CONTENT},
+    403: {"description": "your role reads no statistics (the court desk)", **PROBLEM_CONTENT},
+    404: {"description": "the unit is outside your scope", **PROBLEM_CONTENT},
+    422: {"description": "invalid month, period or unit, each named", **PROBLEM_CONTENT},
+}
+
+MonthParam = Query(min_length=1, max_length=16, pattern=r"^\s*\d{4}-\d{2}\s*$", examples=["2026-03"])
+UnitParam = Annotated[
+    str | None, Query(max_length=32, description="a unit code: its whole subtree, within your scope")
+]
+
+
+async def stats_query(
+    actor: ActorDep,
+    ctx: ContextDep,
+    unit: UnitParam = None,
+    from_month: Annotated[
+        str | None,
+        Query(
+            alias="from",
+            max_length=16,
+            description="first month, YYYY-MM (default: 11 months before `to`)",
+            examples=["2025-04"],
+        ),
+    ] = None,
+    to_month: Annotated[
+        str | None,
+        Query(
+            alias="to",
+            max_length=16,
+            description="last month, YYYY-MM, inclusive (default: this month in Asia/Shanghai)",
+            examples=["2026-03"],
+        ),
+    ] = None,
+) -> StatsQuery:
+    now = clock.now()
+    units = queries.resolve_units(actor, ctx.org, unit)
+    return StatsQuery(Period.of(from_month, to_month, now=now), now=now, units=units)
+
+
+QueryDep = Annotated[StatsQuery, Depends(stats_query)]
+
+
+@router.get("/overview", response_model=Overview, operation_id="stats_overview", responses=STATS_ERRORS)
+async def overview(q: QueryDep, engine: EngineDep) -> Overview:
+    """Totals over the period for the cases in your scope.
+
+    Every figure counts the cases *registered* in the period (months in Asia/Shanghai time), as
+    they stand now — except `closed` and `avg_days_to_close`, which count cases *closed* in it.
+
+    - **settled (调解成功)**: an agreement was reached and stands: state `settled` or `confirming`,
+      or closed as `performed` or `confirmed`.
+    - **terminated (终止)**: a termination reason is recorded and no agreement stands.
+    - **success_rate** = settled / (settled + terminated).
+    - **overdue (逾期)**: a deadline breached, or still running past its due time now;
+      **overdue_rate** = overdue / registered.
+    - **criminal_prevented (防止民转刑)**: criminal-risk cases settled, with the people involved.
+    - **group_petition_prevented (防止群体性上访)**: group disputes settled, with the people involved.
+
+    Mediators and agency officers see their own unit; coordinators their subtree; auditors and
+    administrators the whole network (counts carry no personal data). The court desk: 403.
+    """
+    async with engine.connect() as conn:
+        return await queries.overview(conn, q)
+
+
+@router.get("/monthly", response_model=MonthlyStats, operation_id="stats_monthly", responses=STATS_ERRORS)
+async def monthly(q: QueryDep, engine: EngineDep) -> MonthlyStats:
+    """Each month of the period (empty months included): registered, closed, settled, terminated,
+    success and overdue rates. Definitions as for the overview."""
+    async with engine.connect() as conn:
+        return MonthlyStats(period=q.period.public(), months=await queries.monthly(conn, q))
+
+
+@router.get(
+    "/by-type", response_model=TypeStats, operation_id="stats_by_dispute_type", responses=STATS_ERRORS
+)
+async def by_type(q: QueryDep, engine: EngineDep) -> TypeStats:
+    """All 20 Ministry of Justice dispute types in their fixed order, with zeros and Chinese labels."""
+    async with engine.connect() as conn:
+        return TypeStats(period=q.period.public(), rows=await queries.by_type(conn, q))
+
+
+@router.get("/by-tier", response_model=TierStats, operation_id="stats_by_tier", responses=STATS_ERRORS)
+async def by_tier(q: QueryDep, engine: EngineDep) -> TierStats:
+    """Village, town and city tier, by the tier of the unit holding each case now."""
+    async with engine.connect() as conn:
+        return TierStats(period=q.period.public(), rows=await queries.by_tier(conn, q))
+
+
+@router.get("/by-town", response_model=TownStats, operation_id="stats_by_town", responses=STATS_ERRORS)
+async def by_town(q: QueryDep, engine: EngineDep, ctx: ContextDep) -> TownStats:
+    """Towns compared: every town in your scope (zeros included), each folding the units it
+    handles; cases held by units under no town (city centre, committees, agencies, court) form
+    the city's own row, listed when it has cases."""
+    async with engine.connect() as conn:
+        return TownStats(period=q.period.public(), rows=await queries.by_town(conn, ctx.org, q))
+
+
+@router.get("/by-source", response_model=SourceStats, operation_id="stats_by_source", responses=STATS_ERRORS)
+async def by_source(q: QueryDep, engine: EngineDep) -> SourceStats:
+    """Every intake source: 主动排查, 依申请, and referred by court, procuratorate, police,
+    petition office or another department."""
+    async with engine.connect() as conn:
+        return SourceStats(period=q.period.public(), rows=await queries.by_source(conn, q))
+
+
+class ReportFormat(StrEnum):
+    json = "json"
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+MEDIA_TYPES = {
+    ReportFormat.csv: "text/csv; charset=utf-8",
+    ReportFormat.xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+@router.get(
+    "/report",
+    response_model=MonthlyReport,
+    operation_id="stats_monthly_report",
+    responses={
+        **STATS_ERRORS,
+        200: {
+            "description": "the report as JSON, or as a CSV / XLSX attachment",
+            "content": {MEDIA_TYPES[ReportFormat.csv]: {}, MEDIA_TYPES[ReportFormat.xlsx]: {}},
+        },
+    },
+)
+async def monthly_report(
+    actor: ActorDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+    month: Annotated[str, Query(max_length=16, description="the month, YYYY-MM", examples=["2026-03"])],
+    format: Annotated[
+        ReportFormat, Query(description="json, csv (UTF-8 with BOM) or xlsx")
+    ] = ReportFormat.json,
+    unit: UnitParam = None,
+) -> MonthlyReport | Response:
+    """月度统计报表: one row per (town, dispute type) with cases registered in the month, then a
+    total row: 受理数, 调解成功数 and rate, 终止数 by reason, oral / written agreements, amount,
+    people, 防止民转刑 and 防止群体性上访 (cases / people), 逾期数, and the intake sources."""
+    units = queries.resolve_units(actor, ctx.org, unit)
+    q = StatsQuery(report.report_period(month), now=clock.now(), units=units)
+    async with engine.connect() as conn:
+        result = await report.monthly_report(conn, ctx.org, q)
+    if format == ReportFormat.json:
+        return result
+    content = report.to_csv(result) if format == ReportFormat.csv else report.to_xlsx(result)
+    filename = f"jiefen-report-{result.month}{'-' + unit if unit else ''}.{format.value}"
+    return Response(
+        content,
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

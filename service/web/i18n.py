@@ -1,0 +1,135 @@
+"""The one translation catalogue of the web pages: zh-CN by default, English as the switch.
+
+Page strings live in ``messages.yaml``. The workflow's vocabularies (states, triggers, dispute
+types, …) take their Chinese from ``workflows/`` — the same words the API and the audit trail use —
+and their English from the catalogue's ``labels`` section. Loading fails loudly when a key lacks a
+language or a vocabulary member lacks a label, so a missing translation is caught by the tests,
+not by a user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from workflows.lifecycle import (
+    OUTCOME_LABELS,
+    STATE_LABELS,
+    TRIGGER_LABELS,
+    CaseState,
+    Outcome,
+    Performance,
+    TerminationReason,
+    Trigger,
+)
+from workflows.referrals import REFERRAL_LABELS
+from workflows.vocab import (
+    DISPUTE_TYPE_LABELS,
+    FLAG_LABELS,
+    RISK_LABELS,
+    SOURCE_LABELS,
+    AgreementForm,
+    CourtProcedure,
+    DisputeType,
+    Flag,
+    PartyRole,
+    ReferralKind,
+    RiskColour,
+    Source,
+)
+
+LANGUAGES = ("zh", "en")
+DEFAULT_LANGUAGE = "zh"
+HTML_LANG = {"zh": "zh-CN", "en": "en"}
+
+# vocabulary name → (its enum, the Chinese labels kept in workflows/ or None: both in the catalogue)
+VOCABULARIES: dict[str, tuple[type[StrEnum], Mapping[Any, str] | None]] = {
+    "state": (CaseState, STATE_LABELS),
+    "trigger": (Trigger, TRIGGER_LABELS),
+    "dispute_type": (DisputeType, DISPUTE_TYPE_LABELS),
+    "source": (Source, SOURCE_LABELS),
+    "flag": (Flag, FLAG_LABELS),
+    "risk": (RiskColour, RISK_LABELS),
+    "outcome": (Outcome, OUTCOME_LABELS),
+    "referral_kind": (ReferralKind, REFERRAL_LABELS),
+    "termination_reason": (TerminationReason, None),
+    "performance": (Performance, None),
+    "agreement_form": (AgreementForm, None),
+    "procedure": (CourtProcedure, None),
+    "party_role": (PartyRole, None),
+}
+
+
+class CatalogueError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    messages: dict[str, dict[str, str]]
+    labels: dict[str, dict[str, dict[str, str]]]  # vocabulary → member → language → text
+
+    def text(self, lang: str, key: str, **values: Any) -> str:
+        entry = self.messages.get(key)
+        if entry is None:
+            raise KeyError(f"no message {key!r} in the catalogue")
+        template = entry[lang]
+        return template.format(**values) if values else template
+
+    def label(self, lang: str, vocabulary: str, value: str | None) -> str:
+        if value is None:
+            return ""
+        member = self.labels[vocabulary].get(str(value))
+        return member[lang] if member else str(value)
+
+    def options(self, lang: str, vocabulary: str) -> list[tuple[str, str]]:
+        """(value, label) for every member, in the vocabulary's own order."""
+        return [(value, texts[lang]) for value, texts in self.labels[vocabulary].items()]
+
+
+def _parse(raw: Any) -> Catalogue:
+    problems: list[str] = []
+    messages: dict[str, dict[str, str]] = {}
+    for key, entry in (raw.get("messages") or {}).items():
+        if not isinstance(key, str) or not isinstance(entry, dict) or set(entry) != set(LANGUAGES):
+            problems.append(f"messages.{key}: needs exactly the languages {', '.join(LANGUAGES)}")
+            continue
+        messages[key] = {lang: str(entry[lang]) for lang in LANGUAGES}
+    labels: dict[str, dict[str, dict[str, str]]] = {}
+    english = raw.get("labels") or {}
+    for name, (enum, chinese) in VOCABULARIES.items():
+        given = english.get(name) or {}
+        labels[name] = {}
+        for member in enum:
+            entry = given.get(member.value)
+            if entry is None:
+                problems.append(f"labels.{name}.{member.value}: missing")
+                continue
+            if chinese is not None:
+                labels[name][member.value] = {"zh": chinese[member], "en": str(entry)}
+            elif isinstance(entry, dict) and set(entry) == set(LANGUAGES):
+                labels[name][member.value] = {lang: str(entry[lang]) for lang in LANGUAGES}
+            else:
+                problems.append(f"labels.{name}.{member.value}: needs zh and en")
+    if problems:
+        raise CatalogueError("messages.yaml: " + "; ".join(problems))
+    return Catalogue(messages=messages, labels=labels)
+
+
+@cache
+def catalogue() -> Catalogue:
+    text = resources.files("service.web").joinpath("messages.yaml").read_text(encoding="utf-8")
+    return _parse(yaml.safe_load(text))
+
+
+def pick_language(cookie: str | None, accept_language: str | None) -> str:
+    """The reader's choice (the switch sets a cookie); otherwise zh-CN, the product's language."""
+    if cookie in LANGUAGES:
+        return str(cookie)
+    return DEFAULT_LANGUAGE

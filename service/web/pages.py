@@ -1,0 +1,501 @@
+"""The web pages: sign-in, the case list, registering a dispute, a case and its actions.
+
+Every page calls the same use cases as the API (service.cases.service …) with the signed-in
+user as the actor, so a page can never show or do what the API would refuse.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from service import clock
+from service.cases import service as cases
+from service.cases.queries import CaseFilter
+from service.cases.schemas import CaseCreate, TransitionIn, TriagePreview
+from service.db import EngineDep
+from service.errors import InvalidInput, ServiceError, StaleVersion, TransitionNotAllowed
+from service.referrals.service import list_referrals
+from service.users.deps import client_address
+from service.users.service import attempt_sign_in, revoke_token
+from service.users.throttle import ThrottlePolicy, TooManyAttempts
+from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
+from service.web.forms import (
+    error_key,
+    fields_for,
+    form_name,
+    transition_body,
+    unit_choices,
+    validation_errors,
+)
+from service.web.i18n import LANGUAGES
+from service.web.render import Page
+from service.web.session import (
+    LANGUAGE_COOKIE,
+    SESSION_COOKIE,
+    CsrfRejected,
+    safe_next,
+    set_session_cookie,
+)
+from service.web.views import badge, urgent_deadlines
+from workflows.lifecycle import CaseState, Role, Trigger
+from workflows.org import UnitKind
+from workflows.vocab import Flag, Source
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+PAGE_SIZE = 20
+CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+OPEN_STATES = [s.value for s in CaseState if s != CaseState.closed]
+
+
+def _redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+# --- signing in -------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(session: SessionDep) -> Response:
+    role = session.actor.role
+    if role == Role.court_clerk:
+        return _redirect("/court")
+    if role == Role.coordinator:
+        return _redirect("/inbox")
+    if role == Role.admin:
+        return _redirect("/dashboard")
+    return _redirect("/cases")
+
+
+@router.get("/signin", response_class=HTMLResponse)
+async def signin_page(
+    request: Request,
+    ctx: CtxDep,
+    next: Annotated[str | None, Query(max_length=500)] = None,
+    expired: bool = False,
+) -> Response:
+    page = Page(request, ctx, None)
+    return page.render(
+        "signin.html", next=safe_next(next), error=page.t("signin.expired") if expired else None, username=""
+    )
+
+
+@router.post("/signin", response_class=HTMLResponse)
+async def signin(
+    request: Request,
+    engine: EngineDep,
+    ctx: CtxDep,
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and origin.rstrip("/") != f"{request.url.scheme}://{request.url.netloc}":
+        raise CsrfRejected(f"Origin {origin!r} is not this site.")
+    page = Page(request, ctx, None)
+    ttl = timedelta(hours=ctx.settings.token_ttl_hours)
+    async with engine.begin() as conn:
+        result = await attempt_sign_in(
+            conn,
+            username.strip(),
+            password,
+            now=clock.now(),
+            ttl=ttl,
+            client_ip=client_address(request),
+            policy=ThrottlePolicy.from_settings(ctx.settings),
+        )
+    if isinstance(result, ServiceError):
+        if isinstance(result, TooManyAttempts):
+            message = page.t("signin.locked", until=result.extra.get("locked_until", ""))
+        else:
+            message = page.t("signin.failed")
+        return page.render(
+            "signin.html", status=result.status, next=safe_next(next), error=message, username=username
+        )
+    token, _expires = result
+    response = _redirect(safe_next(next))
+    set_session_cookie(response, request, token, int(ttl.total_seconds()))
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request, session: SessionDep, engine: EngineDep) -> Response:
+    await read_form(request, session)
+    async with engine.begin() as conn:
+        await revoke_token(
+            conn, session.token, now=clock.now(), by=session.actor, client_ip=client_address(request)
+        )
+    response = _redirect("/signin")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/lang/{lang}")
+async def switch_language(lang: str, next: Annotated[str | None, Query(max_length=500)] = None) -> Response:
+    response = _redirect(safe_next(next))
+    if lang in LANGUAGES:
+        response.set_cookie(LANGUAGE_COOKIE, lang, max_age=365 * 86400, samesite="lax", path="/")
+    return response
+
+
+# --- the case list ----------------------------------------------------------------------------
+
+
+@router.get("/cases", response_class=HTMLResponse)
+async def case_list(
+    request: Request,
+    session: SessionDep,
+    engine: EngineDep,
+    ctx: CtxDep,
+    view: Annotated[str, Query(pattern="^(open|all|closed)$")] = "open",
+    overdue: bool = False,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=10_000)] = 1,
+) -> Response:
+    now = clock.now()
+    states = {"open": OPEN_STATES, "closed": [CaseState.closed.value], "all": []}[view]
+    search = q.strip() if q and "\x00" not in q else None
+    requested = CaseFilter(state=states, q=search or None, overdue_as_of=now if overdue else None)
+    listed = await cases.list_cases(
+        engine,
+        ctx,
+        session.actor,
+        requested,
+        unit=None,
+        limit=PAGE_SIZE,
+        offset=(page_no - 1) * PAGE_SIZE,
+    )
+    due = await urgent_deadlines(engine, ctx, [c.id for c in listed.items], now=now)
+    pages = max(1, -(-listed.total // PAGE_SIZE))
+    page = Page(request, ctx, session)
+    return page.render(
+        "cases.html",
+        listed=listed,
+        due=due,
+        view=view,
+        overdue=overdue,
+        q=search or "",
+        page_no=page_no,
+        pages=pages,
+    )
+
+
+# --- registering a dispute --------------------------------------------------------------------
+
+CASE_FORM_FIELDS = {
+    ("dispute_type",): "dispute_type",
+    ("summary",): "summary",
+    ("location_code",): "location_code",
+    ("amount_yuan",): "amount_yuan",
+    ("people_involved",): "people_involved",
+    ("flags",): "flags",
+    ("source",): "source",
+    ("parties", "0", "name"): "applicant_name",
+    ("parties", "0", "phone"): "applicant_phone",
+    ("parties", "0", "id_number"): "applicant_id",
+    ("parties", "1", "name"): "respondent_name",
+    ("parties", "1", "phone"): "respondent_phone",
+    ("parties", "1", "id_number"): "respondent_id",
+    ("parties",): "applicant_name",
+}
+
+
+def _case_field(location: tuple[str, ...]) -> str:
+    for length in range(len(location), 0, -1):
+        name = CASE_FORM_FIELDS.get(location[:length])
+        if name:
+            return name
+    return "summary"
+
+
+def _case_body(form: FormData) -> dict[str, Any]:
+    parties = []
+    for role in ("applicant", "respondent"):
+        name = form_text(form, f"{role}_name")
+        if not name:
+            continue
+        party: dict[str, Any] = {"name": name, "role": role}
+        for field, key in (("phone", "phone"), ("id", "id_number")):
+            value = form_text(form, f"{role}_{field}")
+            if value:
+                party[key] = value
+                if key == "id_number":
+                    party["id_type"] = "resident_id"
+        parties.append(party)
+    body: dict[str, Any] = {
+        "dispute_type": form_text(form, "dispute_type"),
+        "summary": form_text(form, "summary"),
+        "location_code": form_text(form, "location_code"),
+        "people_involved": form_text(form, "people_involved") or "1",
+        "flags": [f for f in form.getlist("flags") if isinstance(f, str)],
+        "source": form_text(form, "source") or Source.application.value,
+        "parties": parties,
+    }
+    if form_text(form, "amount_yuan"):
+        body["amount_yuan"] = form_text(form, "amount_yuan")
+    return body
+
+
+def _case_errors(exc: ValidationError) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        name = _case_field(tuple(str(p) for p in error["loc"]))
+        errors.setdefault(name, error_key(error))
+    return errors
+
+
+def _locations(ctx: CtxDep) -> list[Any]:
+    kinds = {UnitKind.village_station, UnitKind.town_centre}
+    return sorted((u for u in ctx.org if u.kind in kinds), key=lambda u: u.code)
+
+
+def _preview(ctx: CtxDep, body: dict[str, Any]) -> Any:
+    fields = {k: body[k] for k in TriagePreview.model_fields if k in body}
+    try:
+        return cases.preview_triage(ctx, TriagePreview.model_validate(fields))
+    except (ValidationError, ServiceError):
+        return None
+
+
+def _render_new(
+    page: Page,
+    ctx: CtxDep,
+    values: dict[str, Any],
+    *,
+    errors: dict[str, str] | None = None,
+    preview: Any = None,
+    status: int = 200,
+) -> Response:
+    return page.render(
+        "new_case.html",
+        status=status,
+        values=values,
+        errors=errors or {},
+        preview=preview,
+        locations=_locations(ctx),
+        flags=[f.value for f in Flag],
+    )
+
+
+@router.get("/cases/new", response_class=HTMLResponse)
+async def new_caseread_form(request: Request, session: SessionDep, ctx: CtxDep) -> Response:
+    page = Page(request, ctx, session)
+    own = ctx.org.find(session.actor.unit_code)
+    location = own.code if own and own.kind in (UnitKind.village_station, UnitKind.town_centre) else ""
+    values = {
+        "location_code": location,
+        "people_involved": "1",
+        "source": Source.application.value,
+        "flags": [],
+        "idempotency_key": uuid.uuid4().hex,
+    }
+    return _render_new(page, ctx, values)
+
+
+def _form_values(form: FormData) -> dict[str, Any]:
+    values: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str) and k != "flags"}
+    values["flags"] = [f for f in form.getlist("flags") if isinstance(f, str)]
+    return values
+
+
+@router.post("/cases/new/preview", response_class=HTMLResponse)
+async def triage_fragment(request: Request, session: SessionDep, ctx: CtxDep) -> Response:
+    """The triage decision as an HTML fragment, for the form's live preview."""
+    form = await read_form(request, session)
+    page = Page(request, ctx, session)
+    return page.render("_triage.html", preview=_preview(ctx, _case_body(form)))
+
+
+@router.post("/cases/new", response_class=HTMLResponse)
+async def register_case(request: Request, session: SessionDep, engine: EngineDep, ctx: CtxDep) -> Response:
+    form = await read_form(request, session)
+    page = Page(request, ctx, session)
+    values = _form_values(form)
+    body = _case_body(form)
+    preview = _preview(ctx, body)
+    if form_text(form, "action") == "preview":
+        return _render_new(page, ctx, values, preview=preview)
+    try:
+        create = CaseCreate.model_validate(body)
+    except ValidationError as exc:
+        return _render_new(page, ctx, values, errors=_case_errors(exc), preview=preview, status=422)
+    key = form_text(form, "idempotency_key")[:200] or None
+    try:
+        case, _replayed = await cases.open_case(
+            engine, ctx, create, session.actor, now=clock.now(), idempotency_key=key
+        )
+    except InvalidInput as exc:
+        errors = {
+            _case_field(tuple(e["field"].split(".")[1:])): "field.invalid"
+            for e in exc.extra.get("errors", [])
+        }
+        return _render_new(page, ctx, values, errors=errors, preview=preview, status=422)
+    return _redirect(f"/cases/{case.id}?done=created")
+
+
+# --- one case ---------------------------------------------------------------------------------
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+async def case_page(
+    request: Request,
+    case_id: CaseId,
+    session: SessionDep,
+    engine: EngineDep,
+    ctx: CtxDep,
+    done: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    now = clock.now()
+    case = await cases.get_case(engine, ctx, case_id, session.actor)
+    events = await cases.case_events(engine, ctx, case_id, session.actor)
+    options = await cases.transition_options(engine, ctx, case_id, session.actor, now=now)
+    async with engine.connect() as conn:
+        referrals = await list_referrals(conn, case_id)
+    page = Page(request, ctx, session)
+    notice = None
+    if done == "created":
+        notice = page.t("new.created", number=case.number)
+    elif done in Trigger.__members__:
+        notice = page.t("case.done", action=page.label("trigger", done))
+    badges = {
+        d.id: badge(d.status, d.due_at, d.name, ctx, now)
+        for d in case.deadlines
+        if d.status in ("active", "breached", "paused")
+    }
+    return page.render(
+        "case.html",
+        case=case,
+        events=list(reversed(events)),
+        options=options,
+        referrals=referrals,
+        notice=notice,
+        badges=badges,
+    )
+
+
+def _render_action(
+    page: Page,
+    ctx: CtxDep,
+    case: Any,
+    trigger: Trigger,
+    *,
+    values: dict[str, Any],
+    version: int,
+    seen: int,
+    errors: dict[str, str] | None = None,
+    changes: list[Any] | None = None,
+    status: int = 200,
+) -> Response:
+    assert page.session is not None
+    units = unit_choices(trigger, page.session.actor, ctx.org, case.unit_code, case.channel)
+    return page.render(
+        "action.html",
+        status=status,
+        case=case,
+        trigger=trigger,
+        fields=fields_for(trigger),
+        units=units,
+        values=values,
+        version=version,
+        seen=seen,
+        errors=errors or {},
+        changes=changes,
+    )
+
+
+async def _allowed(engine: EngineDep, ctx: CtxDep, case_id: int, session: Any, trigger: Trigger) -> None:
+    options = await cases.transition_options(engine, ctx, case_id, session.actor, now=clock.now())
+    allowed = [o.trigger.value for o in options]
+    if trigger.value not in allowed:
+        case = await cases.get_case(engine, ctx, case_id, session.actor)
+        raise TransitionNotAllowed(
+            f"'{trigger.value}' is not allowed now.", state=case.state.value, allowed=allowed
+        )
+
+
+@router.get("/cases/{case_id}/act/{trigger}", response_class=HTMLResponse)
+async def actionread_form(
+    request: Request, case_id: CaseId, trigger: Trigger, session: SessionDep, engine: EngineDep, ctx: CtxDep
+) -> Response:
+    await _allowed(engine, ctx, case_id, session, trigger)
+    case = await cases.get_case(engine, ctx, case_id, session.actor)
+    events = await cases.case_events(engine, ctx, case_id, session.actor)
+    page = Page(request, ctx, session)
+    return _render_action(page, ctx, case, trigger, values={}, version=case.version, seen=len(events))
+
+
+@router.post("/cases/{case_id}/act/{trigger}", response_class=HTMLResponse)
+async def act(
+    request: Request, case_id: CaseId, trigger: Trigger, session: SessionDep, engine: EngineDep, ctx: CtxDep
+) -> Response:
+    form = await read_form(request, session)
+    page = Page(request, ctx, session)
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    version = int(form_text(form, "version")) if form_text(form, "version").isdigit() else None
+    seen = int(form_text(form, "seen")) if form_text(form, "seen").isdigit() else 0
+    body = transition_body(trigger, values)
+    errors = validation_errors(trigger, body)
+    if errors:
+        case = await cases.get_case(engine, ctx, case_id, session.actor)
+        return _render_action(
+            page,
+            ctx,
+            case,
+            trigger,
+            values=values,
+            version=version or case.version,
+            seen=seen,
+            errors=errors,
+            status=422,
+        )
+    try:
+        await cases.apply_transition(
+            engine,
+            ctx,
+            case_id,
+            TransitionIn.model_validate(body),
+            session.actor,
+            now=clock.now(),
+            if_match=version,
+        )
+    except StaleVersion:
+        # Kindly: say someone else changed the case, show exactly what, keep what was typed.
+        case = await cases.get_case(engine, ctx, case_id, session.actor)
+        events = await cases.case_events(engine, ctx, case_id, session.actor)
+        return _render_action(
+            page,
+            ctx,
+            case,
+            trigger,
+            values=values,
+            version=case.version,
+            seen=len(events),
+            changes=events[seen:],
+            status=409,
+        )
+    except InvalidInput as exc:
+        case = await cases.get_case(engine, ctx, case_id, session.actor)
+        fields = fields_for(trigger)
+        mapped: dict[str, str] = {}
+        for error in exc.extra.get("errors", []):
+            name = form_name(fields, error["field"].split(".")) or "reason"
+            mapped.setdefault(name, "field.bad_target" if name == "target_unit" else "field.invalid")
+        return _render_action(
+            page,
+            ctx,
+            case,
+            trigger,
+            values=values,
+            version=case.version,
+            seen=seen,
+            errors=mapped,
+            status=422,
+        )
+    return _redirect(f"/cases/{case_id}?done={trigger.value}")
