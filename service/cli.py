@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -16,6 +15,7 @@ from service import clock, migrate
 from service.configuration import ConfigError
 from service.context import AppContext
 from service.db import create_engine, is_sqlite
+from service.observability.logging import configure_logging, logging_config
 from service.settings import Settings, get_settings
 from service.units.sync import sync_units
 
@@ -133,7 +133,11 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        log_level="info",
+        log_level=settings.log_level.lower(),
+        # Our formatter in every worker; the middleware writes the access lines (with request id).
+        log_config=logging_config(settings.log_format, settings.log_level),
+        access_log=False,
+        # Behind a proxy (docker-compose), set FORWARDED_ALLOW_IPS so X-Forwarded-For is trusted.
         proxy_headers=True,
     )
 
@@ -357,6 +361,14 @@ def scheduler_command() -> None:
         async with http_client(ctx) as client:
             scheduler = build_scheduler(engine, ctx, client)
             scheduler.start()
+            if settings.metrics_enabled and settings.scheduler_metrics_port:
+                from prometheus_client import start_http_server
+
+                # Sweep duration and lag, webhook deliveries: this process's own metrics.
+                try:
+                    start_http_server(settings.scheduler_metrics_port)
+                except OSError as exc:  # the sweep matters more than its metrics
+                    typer.echo(f"metrics not served on :{settings.scheduler_metrics_port}: {exc}", err=True)
             typer.echo(
                 f"scheduler running: sweep every {settings.sweep_interval_seconds:g} s, "
                 f"webhooks every {settings.delivery_interval_seconds:g} s (Ctrl-C stops)"
@@ -553,9 +565,11 @@ def diagram(
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # transitions logs every state entry at INFO; the audit trail already records what matters.
-    logging.getLogger("transitions").setLevel(logging.WARNING)
+    try:
+        settings = get_settings()
+        configure_logging(settings.log_format, settings.log_level)
+    except ValueError:  # invalid settings: the command reports them; log as text meanwhile
+        configure_logging()
     try:
         app()
     except KeyboardInterrupt:

@@ -18,6 +18,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.observability.request_id import HEADER as REQUEST_ID_HEADER
+from service.observability.request_id import current_request_id
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -33,6 +36,9 @@ class Problem(BaseModel):
     instance: str | None = None
     errors: list[dict[str, str]] | None = Field(
         default=None, description="for 422: each field and what is wrong"
+    )
+    request_id: str | None = Field(
+        default=None, description="this request's id, as in the X-Request-ID header and the logs"
     )
 
 
@@ -149,9 +155,11 @@ class ServiceUnavailable(ServiceError):
 
 def problem_response(error: ServiceError, request: Request | None = None) -> JSONResponse:
     instance = request.url.path if request is not None else None
-    return JSONResponse(
-        error.body(instance), status_code=error.status, headers=error.headers(), media_type=PROBLEM_JSON
-    )
+    body = error.body(instance)
+    request_id = current_request_id()
+    if request_id:
+        body["request_id"] = request_id
+    return JSONResponse(body, status_code=error.status, headers=error.headers(), media_type=PROBLEM_JSON)
 
 
 def _location(loc: Sequence[int | str]) -> str:
@@ -220,7 +228,12 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _internal(request)
+        response = _internal(request)
+        # This handler answers outside every middleware, so the id header is set here.
+        request_id = current_request_id()
+        if request_id:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        return response
 
 
 def _is_disconnect(exc: Exception) -> bool:

@@ -27,6 +27,7 @@ from service.http_safety import install as install_http_safety
 from service.notifications.config import load_webhooks, sync_webhooks
 from service.notifications.routes import admin as webhooks_router
 from service.notifications.routes import router as inbox_router
+from service.observability import install_observability
 from service.privacy.audit import fill_missing_case_chains
 from service.privacy.crypto import DataCipher, DataKeyError, load_or_create_key_file
 from service.privacy.parties import reseal_all
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.state.context = context
     install_handlers(app)
     install_http_safety(app, max_body_bytes=settings.max_body_bytes)
+    install_observability(app, settings)  # after http_safety: wraps it, so a 413 has an id too
     app.include_router(auth_router)
     app.include_router(cases_router)
     app.include_router(units_router)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from time import perf_counter
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -18,6 +19,7 @@ from service import clock
 from service.context import AppContext
 from service.deadlines.sweeper import sweep
 from service.notifications.delivery import deliver_due
+from service.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,17 @@ def build_scheduler(engine: AsyncEngine, ctx: AppContext, client: httpx.AsyncCli
     settings = ctx.settings
 
     async def sweep_job() -> None:
-        report = await sweep(engine, ctx, now=clock.now())
+        now = clock.now()
+        lag = await metrics.sweep_lag_seconds(engine, now)
+        started = perf_counter()
+        report = await sweep(engine, ctx, now=now)
+        metrics.record_sweep(
+            seconds=perf_counter() - started,
+            lag_seconds=lag,
+            warned=report.warned,
+            breached=report.breached,
+            duplicates=report.duplicates,
+        )
         if report.warned or report.breached:
             log.info("sweep: %s warnings, %s breaches %s", report.warned, report.breached, report.actions)
 
@@ -41,6 +53,7 @@ def build_scheduler(engine: AsyncEngine, ctx: AppContext, client: httpx.AsyncCli
         report = await deliver_due(
             engine, client, now=clock.now(), max_attempts=settings.webhook_max_attempts
         )
+        metrics.record_delivery(delivered=report.delivered, failed=report.failed, dead=report.dead)
         if report.delivered or report.failed or report.dead:
             log.info(
                 "webhooks: %s delivered, %s to retry, %s dead", report.delivered, report.failed, report.dead

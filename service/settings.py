@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,18 @@ class Settings(BaseSettings):
     signin_lockout_minutes: float = Field(default=15.0, gt=0, description="how long a lockout lasts")
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1, description="larger request bodies are refused with 413 before being read"
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text for a terminal; json: one object per line, for log collectors"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    access_log: bool = Field(default=True, description="one log line per request (method, route, status, ms)")
+    metrics_enabled: bool = Field(default=True, description="serve Prometheus metrics at /metrics")
+    metrics_cache_seconds: float = Field(
+        default=15.0, ge=0, description="how long the database-derived gauges are reused between scrapes"
+    )
+    scheduler_metrics_port: int = Field(
+        default=9464, ge=0, le=65535, description="`jiefen scheduler` serves its metrics here (0: off)"
     )
 
     @property

@@ -57,11 +57,33 @@ async def after_change(
         now=now,
         court_desk=desk.code if desk else None,
     )
+    note = arrival_note(case, event=event, to_state=to_state, from_unit=from_unit, reason=reason, actor=actor)
+    if note is not None:
+        await notifications.notify(
+            conn,
+            unit_code=note.unit_code,
+            case_id=note.case_id,
+            kind=note.kind,
+            reason=note.reason,
+            payload=note.payload,
+            now=now,
+        )
+
+
+def arrival_note(
+    case: Mapping[str, Any],
+    *,
+    event: str,
+    to_state: CaseState,
+    from_unit: str | None,
+    reason: str | None,
+    actor: str,
+) -> notifications.Note | None:
+    """The inbox item of the unit a case arrives at, when the event puts it in front of one."""
     kind = ARRIVALS.get(event)
     if kind is None:
-        return
-    await notifications.notify(
-        conn,
+        return None
+    return notifications.Note(
         unit_code=case["unit_code"],
         case_id=case["id"],
         kind=kind,
@@ -73,5 +95,4 @@ async def after_change(
             "actor": actor,
             "dispute_type": case["dispute_type"],
         },
-        now=now,
     )

@@ -73,9 +73,9 @@ def _json_rows(
     return sa.type_coerce(sa.select(agg).where(where).scalar_subquery(), sa.JSON)
 
 
-async def fetch_case(conn: AsyncConnection, case_id: int) -> Row[Any] | None:
-    dialect = conn.dialect.name
-    stmt = sa.select(
+def _case_select(dialect: str) -> sa.Select[Any]:
+    """A case with its parties, its deadlines and the hash its next event chains to."""
+    return sa.select(
         cases,
         _json_rows(dialect, party, PARTY_FIELDS, party.c.case_id == cases.c.id).label("parties"),
         _json_rows(dialect, deadline, DEADLINE_FIELDS, deadline.c.case_id == cases.c.id).label("deadlines"),
@@ -83,8 +83,17 @@ async def fetch_case(conn: AsyncConnection, case_id: int) -> Row[Any] | None:
         .where(case_event.c.case_id == cases.c.id, case_event.c.seq == cases.c.version)
         .scalar_subquery()
         .label("last_event_hash"),
-    ).where(cases.c.id == case_id)
-    return (await conn.execute(stmt)).first()
+    )
+
+
+async def fetch_case(conn: AsyncConnection, case_id: int) -> Row[Any] | None:
+    return (await conn.execute(_case_select(conn.dialect.name).where(cases.c.id == case_id))).first()
+
+
+async def fetch_cases(conn: AsyncConnection, case_ids: Sequence[int]) -> dict[int, Row[Any]]:
+    """Many cases in one query (the sweep's batches), by id."""
+    stmt = _case_select(conn.dialect.name).where(cases.c.id.in_(list(case_ids)))
+    return {row.id: row for row in (await conn.execute(stmt)).all()}
 
 
 async def insert_case(
@@ -158,6 +167,64 @@ async def apply_change(
         return None
     await conn.execute(sa.insert(case_event).values(case_id=case_id, seq=row.version, **event))
     return int(row.version)
+
+
+@dataclass(frozen=True)
+class CaseWrite:
+    case_id: int
+    expected_version: int
+    changes: dict[str, Any]
+    event: dict[str, Any]
+    prev_hash: str | None
+
+
+class BatchConflict(Exception):
+    """A case in a batch was not at the version the batch was decided on."""
+
+
+async def apply_changes(conn: AsyncConnection, writes: Sequence[CaseWrite]) -> None:
+    """Many case changes and their audit events in a few statements, for cases the caller holds
+    locked (``FOR UPDATE``): one executemany UPDATE per set of changed columns, one multi-row
+    INSERT of the events, one check that every case moved exactly one version. Raises
+    ``BatchConflict`` (the caller rolls back) if any did not."""
+    by_columns: dict[tuple[str, ...], list[CaseWrite]] = {}
+    for write in writes:
+        by_columns.setdefault(tuple(sorted(write.changes)), []).append(write)
+    for columns, group in by_columns.items():
+        stmt = (
+            sa.update(cases)
+            .where(cases.c.id == sa.bindparam("b_id"), cases.c.version == sa.bindparam("b_version"))
+            .values({**{c: sa.bindparam(f"b_{c}") for c in columns}, "version": cases.c.version + 1})
+        )
+        await conn.execute(
+            stmt,
+            [
+                {
+                    "b_id": w.case_id,
+                    "b_version": w.expected_version,
+                    **{f"b_{c}": w.changes[c] for c in columns},
+                }
+                for w in group
+            ],
+        )
+    rows = await conn.execute(
+        sa.select(cases.c.id, cases.c.version).where(cases.c.id.in_([w.case_id for w in writes]))
+    )
+    moved: dict[int, int] = {row.id: row.version for row in rows}
+    stale = [w.case_id for w in writes if moved.get(w.case_id) != w.expected_version + 1]
+    if stale:
+        raise BatchConflict(f"cases changed under the batch: {stale[:10]}")
+    await conn.execute(
+        sa.insert(case_event),
+        [
+            {
+                "case_id": w.case_id,
+                "seq": w.expected_version + 1,
+                **chained(w.event, w.case_id, w.expected_version + 1, w.prev_hash),
+            }
+            for w in writes
+        ],
+    )
 
 
 async def current_version(conn: AsyncConnection, case_id: int) -> int | None:

@@ -4,6 +4,7 @@ transaction as the transition that causes them (never by the scheduler's memory)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from workflows.deadlines import (
     CaseClockFacts,
     DeadlineStatus,
     OpenDeadline,
+    Plan,
     Policy,
     Schedule,
     plan,
@@ -92,6 +94,96 @@ def new_deadline_row(
     }
 
 
+@dataclass(frozen=True)
+class ClockWrites:
+    """One case event's effect on the case's clocks, ready to be written (alone or batched)."""
+
+    case_id: int
+    unit_code: str
+    plan: Plan
+    breached: frozenset[int]  # clocks already breached stay breached when the case pauses
+
+
+def plan_clocks(
+    ctx: AppContext,
+    *,
+    case: Mapping[str, Any],
+    event: str,
+    from_state: CaseState | None,
+    to_state: CaseState,
+    open_rows: Sequence[Any],
+    now: datetime,
+) -> ClockWrites:
+    result = plan(
+        ctx.policies,
+        event=event,
+        from_state=from_state,
+        to_state=to_state,
+        case=clock_facts(case),
+        open_deadlines=[_as_open(r) for r in open_rows],
+        now=now,
+        calendar=ctx.calendar,
+    )
+    breached = frozenset(r.id for r in open_rows if r.status == DeadlineStatus.breached)
+    return ClockWrites(case["id"], case["unit_code"], result, breached)
+
+
+async def write_clocks(conn: AsyncConnection, writes: Sequence[ClockWrites], *, now: datetime) -> None:
+    """Write the clock changes of one or many case events: one statement per kind of change."""
+    for status, ids in (
+        (DeadlineStatus.met, [i for w in writes for i in w.plan.met]),
+        (DeadlineStatus.cancelled, [i for w in writes for i in w.plan.cancelled]),
+    ):
+        if ids:
+            await conn.execute(
+                sa.update(deadline)
+                .where(deadline.c.id.in_(ids))
+                .values(status=status.value, ended_at=now, warn_at=None)
+            )
+    paused = [i for w in writes for i in w.plan.paused if i not in w.breached]
+    if paused:
+        await conn.execute(
+            sa.update(deadline)
+            .where(deadline.c.id.in_(paused))
+            .values(status=DeadlineStatus.paused.value, paused_at=now, warn_at=None)
+        )
+    for w in writes:
+        for deadline_id, schedule in w.plan.resumed:
+            await conn.execute(
+                sa.update(deadline)
+                .where(deadline.c.id == deadline_id)
+                .values(
+                    status=DeadlineStatus.active.value,
+                    paused_at=None,
+                    due_at=schedule.due_at,
+                    warnings=warnings_json(schedule.warnings),
+                    warn_at=_first_warning(schedule.warnings),
+                )
+            )
+    started = [
+        new_deadline_row(w.case_id, w.unit_code, policy, schedule, now)
+        for w in writes
+        for policy, schedule in w.plan.start
+    ]
+    if started:
+        await conn.execute(sa.insert(deadline), started)
+
+
+async def open_deadlines_of(conn: AsyncConnection, case_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """The live clocks of many cases in one query."""
+    rows = (
+        await conn.execute(
+            sa.select(deadline)
+            .where(deadline.c.case_id.in_(list(case_ids)), deadline.c.status.in_(LIVE))
+            .order_by(deadline.c.id)
+        )
+    ).all()
+    grouped: dict[int, list[Any]] = {case_id: [] for case_id in case_ids}
+    for row in rows:
+        grouped[row.case_id].append(row)
+    return grouped
+
+
 async def on_case_event(
     conn: AsyncConnection,
     ctx: AppContext,
@@ -103,50 +195,7 @@ async def on_case_event(
     now: datetime,
 ) -> None:
     rows = await open_deadlines(conn, case["id"]) if from_state is not None else []
-    breached = {r.id for r in rows if r.status == DeadlineStatus.breached}
-    result = plan(
-        ctx.policies,
-        event=event,
-        from_state=from_state,
-        to_state=to_state,
-        case=clock_facts(case),
-        open_deadlines=[_as_open(r) for r in rows],
-        now=now,
-        calendar=ctx.calendar,
+    writes = plan_clocks(
+        ctx, case=case, event=event, from_state=from_state, to_state=to_state, open_rows=rows, now=now
     )
-    ended = [(i, DeadlineStatus.met) for i in result.met] + [
-        (i, DeadlineStatus.cancelled) for i in result.cancelled
-    ]
-    for deadline_id, status in ended:
-        await conn.execute(
-            sa.update(deadline)
-            .where(deadline.c.id == deadline_id)
-            .values(status=status.value, ended_at=now, warn_at=None)
-        )
-    for deadline_id in result.paused:
-        if deadline_id not in breached:
-            await conn.execute(
-                sa.update(deadline)
-                .where(deadline.c.id == deadline_id)
-                .values(status=DeadlineStatus.paused.value, paused_at=now, warn_at=None)
-            )
-    for deadline_id, schedule in result.resumed:
-        await conn.execute(
-            sa.update(deadline)
-            .where(deadline.c.id == deadline_id)
-            .values(
-                status=DeadlineStatus.active.value,
-                paused_at=None,
-                due_at=schedule.due_at,
-                warnings=warnings_json(schedule.warnings),
-                warn_at=_first_warning(schedule.warnings),
-            )
-        )
-    if result.start:
-        await conn.execute(
-            sa.insert(deadline),
-            [
-                new_deadline_row(case["id"], case["unit_code"], policy, schedule, now)
-                for policy, schedule in result.start
-            ],
-        )
+    await write_clocks(conn, [writes], now=now)

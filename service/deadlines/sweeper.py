@@ -20,16 +20,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.cases import queries
+from service.cases.effects import arrival_note
+from service.cases.queries import BatchConflict
 from service.cases.schemas import TransitionIn
 from service.cases.service import decide_transition, write_transition
 from service.context import AppContext
 from service.court.service import release_expired_leases
+from service.deadlines import service as deadlines
 from service.deadlines.models import Deadline, DeadlineAction
 from service.deadlines.service import warnings_from_json, warnings_json
 from service.errors import ServiceError
 from service.notifications import service as notifications
+from service.referrals.service import affects_referrals
 from workflows.deadlines import BreachAction, DeadlineStatus, Policy
-from workflows.lifecycle import SYSTEM_ACTOR_NAME, Actor, CaseState, Role, TerminationReason
+from workflows.lifecycle import SYSTEM_ACTOR_NAME, Actor, CaseState, Role, TerminationReason, Trigger
 
 log = logging.getLogger(__name__)
 
@@ -124,33 +128,8 @@ async def _apply_breach(
     case = await queries.fetch_case(conn, row.case_id)
     assert case is not None
     state = CaseState(case.state)
-    payload = {
-        "number": case.number,
-        "deadline": policy.kind,
-        "due_at": row.due_at.isoformat(),
-        "action": policy.breach.value,
-    }
     # Everyone concerned hears of the breach first: the unit that holds the case and its supervisor.
-    await notifications.notify(
-        conn,
-        unit_code=case.unit_code,
-        case_id=row.case_id,
-        kind="breach",
-        reason=reason,
-        payload=payload,
-        now=now,
-    )
-    supervisor = ctx.org.parent(case.unit_code)
-    if policy.breach in (BreachAction.notify, BreachAction.escalate) and supervisor is not None:
-        await notifications.notify(
-            conn,
-            unit_code=supervisor.code,
-            case_id=row.case_id,
-            kind="breach",
-            reason=reason,
-            payload=payload,
-            now=now,
-        )
+    await notifications.notify_many(conn, _breach_notes(ctx, row, case, policy), now=now)
     if policy.breach == BreachAction.escalate:
         if await _transition(conn, ctx, row.case_id, "escalate", now, case, reason=reason):
             return "escalated"
@@ -175,6 +154,114 @@ async def _apply_breach(
                 return "terminated and returned to the court"
         return "notified (could not return)"
     return "notified" if policy.breach == BreachAction.notify else "flagged overdue"
+
+
+def _breach_notes(ctx: AppContext, row: Any, case: Any, policy: Policy) -> list[notifications.Note]:
+    """The unit holding the case hears of a breach, and so does its supervisor when the policy
+    notifies or escalates."""
+    reason = breach_reason(policy)
+    payload = {
+        "number": case.number,
+        "deadline": policy.kind,
+        "due_at": row.due_at.isoformat(),
+        "action": policy.breach.value,
+    }
+    notes = [notifications.Note(case.unit_code, row.case_id, "breach", reason, payload)]
+    supervisor = ctx.org.parent(case.unit_code)
+    if policy.breach in (BreachAction.notify, BreachAction.escalate) and supervisor is not None:
+        notes.append(notifications.Note(supervisor.code, row.case_id, "breach", reason, payload))
+    return notes
+
+
+def _batchable(ctx: AppContext, row: Any, now: datetime) -> bool:
+    """Breaches whose action is only notes and an escalation: the bulk of a sweep after downtime
+    or a busy week, and written a batch at a time (see ``_escalate_batch``)."""
+    return row.due_at <= now and ctx.policies.by_kind(row.kind).breach in (
+        BreachAction.escalate,
+        BreachAction.notify,
+        BreachAction.flag_overdue,
+    )
+
+
+async def _escalate_batch(
+    conn: AsyncConnection, ctx: AppContext, rows: list[Any], now: datetime, report: SweepReport
+) -> None:
+    """Breach many deadlines in a dozen statements instead of a dozen per deadline.
+
+    The same decisions as ``_handle`` one by one (the same ``decide_transition``, clock plan and
+    notes), written in bulk. The caller holds every case and deadline locked, so nothing can
+    move under the batch; if anything is off (a duplicate action, a version that moved) the
+    batch raises and the caller redoes these deadlines one at a time.
+    """
+    ids = [r.id for r in rows]
+    await conn.execute(
+        sa.update(deadline)
+        .where(deadline.c.id.in_(ids))
+        .values(status=DeadlineStatus.breached.value, breached_at=now, warn_at=None, warnings=[])
+    )
+    found = await queries.fetch_cases(conn, sorted({r.case_id for r in rows}))
+    clocks = await deadlines.open_deadlines_of(conn, sorted(found))
+    notes: list[notifications.Note] = []
+    writes: list[queries.CaseWrite] = []
+    clock_writes: list[deadlines.ClockWrites] = []
+    actions: list[dict[str, Any]] = []
+    moved: set[int] = set()
+    for row in rows:
+        policy = ctx.policies.by_kind(row.kind)
+        case = found[row.case_id]
+        notes += _breach_notes(ctx, row, case, policy)
+        result = "notified" if policy.breach == BreachAction.notify else "flagged overdue"
+        if policy.breach == BreachAction.escalate:
+            result = "notified (no parent tier to escalate to)"
+            write = None
+            if row.case_id not in moved:  # two clocks of one case breached at once: escalate once
+                body = TransitionIn(trigger=Trigger.escalate, reason=breach_reason(policy))
+                try:
+                    write = decide_transition(ctx, case, body, system_actor(ctx), now=now, if_match=None)
+                except ServiceError as exc:
+                    log.info("breach action escalate on case %s not possible: %s", row.case_id, exc.detail)
+            if write is not None:
+                if affects_referrals(write.trigger.value, write.from_state, write.to_state):
+                    raise BatchConflict(f"case {row.case_id}: escalation touches referrals")
+                moved.add(row.case_id)
+                result = "escalated"
+                merged = {**case._mapping, **write.changes}
+                writes.append(
+                    queries.CaseWrite(case.id, case.version, write.changes, write.event, case.last_event_hash)
+                )
+                clock_writes.append(
+                    deadlines.plan_clocks(
+                        ctx,
+                        case=merged,
+                        event=write.trigger.value,
+                        from_state=write.from_state,
+                        to_state=write.to_state,
+                        open_rows=clocks[case.id],
+                        now=now,
+                    )
+                )
+                arrival = arrival_note(
+                    merged,
+                    event=write.trigger.value,
+                    to_state=write.to_state,
+                    from_unit=write.from_unit,
+                    reason=write.event["reason"],
+                    actor=write.event["actor"],
+                )
+                if arrival is not None:
+                    notes.append(arrival)
+        level = f"due+ext{len(row.extensions)}" if row.extensions else "due"
+        actions.append(
+            {"deadline_id": row.id, "action": "breach", "level": level, "at": now, "result": result}
+        )
+        report.count(result)
+    if writes:
+        await queries.apply_changes(conn, writes)
+        await deadlines.write_clocks(conn, clock_writes, now=now)
+    await notifications.notify_many(conn, notes, now=now)
+    # Last, as one by one: a (deadline, action, level) already recorded fails the whole batch.
+    await conn.execute(sa.insert(deadline_action), actions)
+    report.breached += len(rows)
 
 
 async def _handle(
@@ -233,7 +320,7 @@ async def _handle(
             report.warned += 1
 
 
-async def sweep(engine: AsyncEngine, ctx: AppContext, *, now: datetime, batch_size: int = 100) -> SweepReport:
+async def sweep(engine: AsyncEngine, ctx: AppContext, *, now: datetime, batch_size: int = 200) -> SweepReport:
     """One sweep as of ``now``; commits per batch. Returns what it did."""
     report = SweepReport()
     report.released = await release_expired_leases(engine, ctx, now=now)
@@ -241,7 +328,19 @@ async def sweep(engine: AsyncEngine, ctx: AppContext, *, now: datetime, batch_si
     while True:
         async with engine.begin() as conn:
             rows = await _claim(conn, now, batch_size, failed)
-            for row in rows:
+            one_by_one = rows
+            bulk = [r for r in rows if _batchable(ctx, r, now)]
+            if len(bulk) > 1:
+                before = (dict(report.actions), report.breached)
+                try:
+                    async with conn.begin_nested():
+                        await _escalate_batch(conn, ctx, bulk, now, report)
+                    one_by_one = [r for r in rows if not _batchable(ctx, r, now)]
+                except Exception as exc:
+                    # Rolled back to the savepoint: do these the careful way, one savepoint each.
+                    log.info("batch of %s breaches redone one by one: %s", len(bulk), exc)
+                    report.actions, report.breached = before
+            for row in one_by_one:
                 try:
                     async with conn.begin_nested():
                         await _handle(conn, ctx, row, now, report)

@@ -64,6 +64,16 @@ def _result(case: Mapping[str, Any], to_state: CaseState, event: str) -> dict[st
     return result
 
 
+OFFERS = ("hand_off", "delegate", "request_confirmation")
+RESPONSES = ("accept", "accept_confirmation", "decline")
+
+
+def affects_referrals(event: str, from_state: CaseState | None, to_state: CaseState) -> bool:
+    """Whether ``on_case_event`` has anything to do for this event (the sweep's batches rely on
+    escalations having nothing to do here)."""
+    return event in OFFERS or event in RESPONSES or (to_state in RESULT_STATES and from_state != to_state)
+
+
 async def on_case_event(
     conn: AsyncConnection,
     *,

@@ -6,8 +6,25 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 STATIC = Path(__file__).parent / "static"
+
+
+class CompressPages:
+    """Gzip for pages and their assets (a phone on a weak connection), never for the JSON API:
+    its responses are small and its hot paths are measured against the database's own limit."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=1000, compresslevel=6)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith("/api/"):
+            await self.gzip(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:
@@ -17,3 +34,4 @@ def install(app: FastAPI) -> None:
     app.include_router(desk.router)
     app.include_router(dashboard.router)
     app.mount("/static/app", StaticFiles(directory=STATIC), name="web-static")
+    app.add_middleware(CompressPages)

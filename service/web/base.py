@@ -23,6 +23,7 @@ from service.errors import (
     _is_disconnect,
     validation_problem,
 )
+from service.observability.request_id import current_request_id
 from service.web.render import Page
 from service.web.session import CsrfRejected, SignInRequired, WebSession, check_csrf, current_session
 
@@ -51,7 +52,12 @@ def error_page(request: Request, error: ServiceError) -> Response:
         message = page.t("act.not_allowed", allowed="、".join(allowed) or page.t("act.none_allowed"))
     fields = error.extra.get("errors", []) if isinstance(error, InvalidInput) else []
     response = page.render(
-        "error.html", status=error.status, message=message, detail=error.detail, fields=fields
+        "error.html",
+        status=error.status,
+        message=message,
+        detail=error.detail,
+        fields=fields,
+        request_id=current_request_id(),
     )
     for name, value in error.headers().items():
         if name.lower() == "retry-after":

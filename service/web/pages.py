@@ -7,6 +7,7 @@ user as the actor, so a page can never show or do what the API would refuse.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -44,7 +45,7 @@ from service.web.session import (
     set_session_cookie,
 )
 from service.web.views import badge, urgent_deadlines
-from workflows.lifecycle import CaseState, Role, Trigger
+from workflows.lifecycle import CLOSE_OUTCOMES, CaseState, Role, Trigger
 from workflows.org import UnitKind
 from workflows.vocab import Flag, Source
 
@@ -285,7 +286,7 @@ def _render_new(
 
 
 @router.get("/cases/new", response_class=HTMLResponse)
-async def new_caseread_form(request: Request, session: SessionDep, ctx: CtxDep) -> Response:
+async def new_case_form(request: Request, session: SessionDep, ctx: CtxDep) -> Response:
     page = Page(request, ctx, session)
     own = ctx.org.find(session.actor.unit_code)
     location = own.code if own and own.kind in (UnitKind.village_station, UnitKind.town_centre) else ""
@@ -395,12 +396,18 @@ def _render_action(
 ) -> Response:
     assert page.session is not None
     units = unit_choices(trigger, page.session.actor, ctx.org, case.unit_code, case.channel)
+    fields = fields_for(trigger)
+    if trigger == Trigger.close:
+        # Offer only the outcomes the lifecycle accepts from this state (a court case: litigated
+        # or withdrawn), not the whole vocabulary.
+        allowed = tuple(o.value for o in CLOSE_OUTCOMES.get(CaseState(case.state), ()))
+        fields = [replace(f, choices=allowed) if f.name == "outcome" else f for f in fields]
     return page.render(
         "action.html",
         status=status,
         case=case,
         trigger=trigger,
-        fields=fields_for(trigger),
+        fields=fields,
         units=units,
         values=values,
         version=version,
@@ -421,7 +428,7 @@ async def _allowed(engine: EngineDep, ctx: CtxDep, case_id: int, session: Any, t
 
 
 @router.get("/cases/{case_id}/act/{trigger}", response_class=HTMLResponse)
-async def actionread_form(
+async def action_form(
     request: Request, case_id: CaseId, trigger: Trigger, session: SessionDep, engine: EngineDep, ctx: CtxDep
 ) -> Response:
     await _allowed(engine, ctx, case_id, session, trigger)

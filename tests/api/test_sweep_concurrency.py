@@ -247,44 +247,61 @@ async def test_three_sweepers_over_ten_thousand_due_deadlines_escalate_each_case
     assert (again.breached, again.warned, again.duplicates) == (0, 0, 0)
 
 
+@pytest.mark.parametrize("mode", ["batched", "one_by_one"])
 async def test_a_sweep_killed_mid_way_loses_and_duplicates_nothing(
-    postgres: Backend, monkeypatch: pytest.MonkeyPatch
+    postgres: Backend, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
-    count, batch_size, dies_on = 300, 50, 120
+    count, batch_size = 300, 50
     towns = await seed_due_cases(postgres, count)
-    real_handle = sweeper._handle
     calls = 0
+    if mode == "batched":
+        # Killed in the third batch, after it wrote everything but before it committed.
+        dies_on, committed = 3, 100
+        real_batch = sweeper._escalate_batch
 
-    async def dying_handle(*args: Any, **kwargs: Any) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == dies_on:
-            # The process is stopped here: a BaseException, so the sweep's `except Exception`
-            # does not treat it as one failed deadline.
-            raise asyncio.CancelledError("restart")
-        await real_handle(*args, **kwargs)
+        async def dying_batch(*args: Any, **kwargs: Any) -> None:
+            nonlocal calls
+            calls += 1
+            await real_batch(*args, **kwargs)
+            if calls == dies_on:
+                raise asyncio.CancelledError("restart")
 
-    monkeypatch.setattr(sweeper, "_handle", dying_handle)
+        monkeypatch.setattr(sweeper, "_escalate_batch", dying_batch)
+    else:
+        dies_on = 120
+        committed = (dies_on - 1) // batch_size * batch_size  # the batches before the one in flight
+        monkeypatch.setattr(sweeper, "_batchable", lambda *args: False)
+        real_handle = sweeper._handle
+
+        async def dying_handle(*args: Any, **kwargs: Any) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == dies_on:
+                # The process is stopped here: a BaseException, so the sweep's `except Exception`
+                # does not treat it as one failed deadline.
+                raise asyncio.CancelledError("restart")
+            await real_handle(*args, **kwargs)
+
+        monkeypatch.setattr(sweeper, "_handle", dying_handle)
 
     with pytest.raises(asyncio.CancelledError):
         await sweep(postgres.engine, postgres.ctx, now=FIXED_NOW, batch_size=batch_size)
 
     assert calls == dies_on
-    committed = (dies_on - 1) // batch_size * batch_size  # the batches before the one in flight
     states = await case_states(postgres)
     escalated = [c for c in states if c.version == 2]
     untouched = [c for c in states if c.version == 1]
     assert (len(escalated), len(untouched)) == (committed, count - committed)
     for case in escalated:
         assert_escalated_once(case, towns)
-    for case in untouched:  # including the 19 handled in the batch that was rolled back
+    for case in untouched:  # including those handled in the batch that was rolled back
         assert_untouched(case)
     actions = await breach_actions(postgres)
     assert sorted(len(a) for a in actions.values()) == [0] * (count - committed) + [1] * committed
     breach_items = await rows(postgres, "SELECT count(*) FROM inbox_item WHERE kind = 'breach'")
     assert breach_items[0][0] == committed * 2  # the station and the town hear of each breach
 
-    monkeypatch.setattr(sweeper, "_handle", real_handle)
+    monkeypatch.undo()  # the restarted process sweeps normally
     report = await sweep(postgres.engine, postgres.ctx, now=FIXED_NOW, batch_size=batch_size)
 
     assert (report.breached, report.duplicates) == (count - committed, 0)

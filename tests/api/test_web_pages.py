@@ -451,3 +451,30 @@ async def test_every_control_of_the_registration_form_has_a_label(browser: Brows
     ids = re.findall(r'<(?:input|select|textarea) id="([^"]+)"', page)
     labelled = set(re.findall(r'<label for="([^"]+)"', page))
     assert ids and set(ids) <= labelled
+
+
+async def test_pages_are_compressed_for_slow_connections_but_the_api_is_not(
+    browser: Browser, auth: Callable[[str], Awaitable[dict[str, str]]], client: httpx.AsyncClient
+) -> None:
+    web = await browser("dashi.mediator")
+    headers = await auth("dashi.mediator")
+    for _ in range(3):
+        await open_case(client, headers)
+
+    page = await web.get("/cases", headers={"Accept-Encoding": "gzip"})
+    css = await web.get("/static/app/app.css", headers={"Accept-Encoding": "gzip"})
+    api = await client.get("/api/v1/cases", headers={**headers, "Accept-Encoding": "gzip"})
+
+    assert page.headers["content-encoding"] == "gzip" and "KS-" in page.text
+    assert css.headers["content-encoding"] == "gzip"
+    assert "content-encoding" not in api.headers
+
+
+async def test_an_error_page_carries_the_request_id_support_will_ask_for(browser: Browser) -> None:
+    web = await browser("dashi.mediator")
+
+    response = await web.get("/cases/999999", headers={"X-Request-ID": "support-trace-42"})
+
+    assert response.status_code == 404
+    assert response.headers["x-request-id"] == "support-trace-42"
+    assert "<code>support-trace-42</code>" in response.text

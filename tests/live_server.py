@@ -1,0 +1,74 @@
+"""A real `jiefen serve` on a free port of 127.0.0.1, as a user starts it (tests/api, tests/web)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+JIEFEN = str(Path(sys.executable).parent / "jiefen")
+DEMO_PASSWORD = "jiefen2026"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Server:
+    def __init__(self, data_dir: Path, *, demo_cases: int = 12) -> None:
+        self.data_dir = data_dir
+        self.demo_cases = demo_cases
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[str] | None = None
+        self.output = ""
+
+    def start(self) -> None:
+        # The embedded default (SQLite) exactly as the README's first command runs it.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JIEFEN_")}
+        env.update({"JIEFEN_DATA_DIR": str(self.data_dir), "JIEFEN_DEMO_CASES": str(self.demo_cases)})
+        self.process = subprocess.Popen(
+            [JIEFEN, "serve", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"jiefen serve exited: {self.process.stdout.read() if self.process.stdout else ''}"
+                )
+            try:
+                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("jiefen serve did not become ready within 90 s")
+
+    def kill(self) -> str:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        out, _ = self.process.communicate(timeout=10)
+        self.output += out or ""
+        return out or ""
+
+    def token(self, username: str) -> dict[str, str]:
+        response = httpx.post(
+            f"{self.base}/api/v1/auth/token",
+            data={"username": username, "password": DEMO_PASSWORD},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
