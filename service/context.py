@@ -27,7 +27,8 @@ class AppContext:
     webhooks: list[ConfiguredWebhook] = field(default_factory=list)
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
+    # async: FastAPI runs a plain-def dependency in a worker thread, a hop on every request.
     context: AppContext = request.app.state.context
     return context
 

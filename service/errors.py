@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.observability.request_id import HEADER as REQUEST_ID_HEADER
@@ -218,12 +219,18 @@ def install_handlers(app: FastAPI) -> None:
         if isinstance(exc, DBAPIError) and str(getattr(exc.orig, "sqlstate", "") or "").startswith("22"):
             return await _data_error(request, exc)  # SQLSTATE class 22: data exception
         if _is_disconnect(exc):
-            log.warning("database unavailable: %s", type(exc).__name__)
-            return problem_response(
-                ServiceUnavailable("The database is not reachable right now; retry shortly."), request
-            )
+            return _unavailable(request, exc)
         log.exception("database error on %s %s", request.method, request.url.path)
         return _internal(request)
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(PoolTimeout)
+    async def _unreachable(request: Request, exc: Exception) -> JSONResponse:
+        # A refused or reset connection to the database surfaces as a bare OSError (SQLAlchemy's
+        # asyncpg adaptor re-raises it unwrapped), an exhausted pool as sqlalchemy's TimeoutError.
+        if database_unavailable(exc):
+            return _unavailable(request, exc)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -236,9 +243,51 @@ def install_handlers(app: FastAPI) -> None:
         return response
 
 
-def _is_disconnect(exc: Exception) -> bool:
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+# SQLSTATEs that mean "the database is not there right now", not "this statement is wrong":
+# class 08 (connection exception), 57P01-57P03 (admin or crash shutdown, cannot connect now: a
+# restart in progress) and 53300 (too many connections).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+_DRIVER_MODULES = {"asyncpg", "aiosqlite", "sqlalchemy"}
+
+
+def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # One line, no stack trace: during an outage every request fails the same known way.
+    reason = (str(exc).splitlines() or [""])[0][:200]
+    log.warning(
+        "database unavailable on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, reason
+    )
+    return problem_response(
+        ServiceUnavailable("The database is not reachable right now; retry shortly."), request
+    )
+
+
+def _from_database_driver(exc: BaseException) -> bool:
+    """Whether the error was raised inside the database driver or SQLAlchemy (e.g. connecting)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if str(tb.tb_frame.f_globals.get("__name__", "")).split(".", 1)[0] in _DRIVER_MODULES:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether an exception means "the database is away right now" (answer 503, log one line),
+    as opposed to a bug or a bad statement: a lost or refused connection, a restart in progress,
+    an exhausted pool. The API's handlers and the web pages decide with this one rule."""
+    if isinstance(exc, PoolTimeout):
         return True
+    if isinstance(exc, OperationalError | DBAPIError):
+        return _is_disconnect(exc)
+    return isinstance(exc, OSError) and _from_database_driver(exc)
+
+
+def _is_disconnect(exc: Exception) -> bool:
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        if str(getattr(exc.orig, "sqlstate", "") or "").startswith(_UNAVAILABLE_SQLSTATES):
+            return True
     text = str(exc).lower()
     return isinstance(exc, OperationalError) and any(
         marker in text

@@ -32,6 +32,16 @@ class Case(SQLModel, table=True):
         Index("ix_cases_state", "state"),
         Index("ix_cases_created_at", "created_at"),
         Index("ix_cases_dispute_type", "dispute_type"),
+        # A unit's list, newest activity first: read backwards along the index, stop at the page.
+        Index("ix_cases_unit_updated", "unit_code", "updated_at", "id"),
+        Index("ix_cases_updated", "updated_at", "id"),
+        Index(
+            "ix_cases_court_linked_updated",
+            "updated_at",
+            "id",
+            postgresql_where=text("court_linked"),
+            sqlite_where=text("court_linked"),
+        ),
         Index(
             "ix_cases_court_queue",
             "priority",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -73,6 +74,7 @@ def _json_rows(
     return sa.type_coerce(sa.select(agg).where(where).scalar_subquery(), sa.JSON)
 
 
+@cache
 def _case_select(dialect: str) -> sa.Select[Any]:
     """A case with its parties, its deadlines and the hash its next event chains to."""
     return sa.select(
@@ -86,8 +88,14 @@ def _case_select(dialect: str) -> sa.Select[Any]:
     )
 
 
+@cache
+def _case_by_id(dialect: str) -> sa.Select[Any]:
+    # Built once: composing this statement cost more Python than running it (read hot path).
+    return _case_select(dialect).where(cases.c.id == sa.bindparam("case_id"))
+
+
 async def fetch_case(conn: AsyncConnection, case_id: int) -> Row[Any] | None:
-    return (await conn.execute(_case_select(conn.dialect.name).where(cases.c.id == case_id))).first()
+    return (await conn.execute(_case_by_id(conn.dialect.name), {"case_id": case_id})).first()
 
 
 async def fetch_cases(conn: AsyncConnection, case_ids: Sequence[int]) -> dict[int, Row[Any]]:
@@ -146,27 +154,59 @@ async def apply_change(
     predecessor, so the chain cannot fork.
     """
     event = chained(event, case_id, expected_version + 1, prev_hash)
-    update = (
-        sa.update(cases)
-        .where(cases.c.id == case_id, cases.c.version == expected_version)
-        .values(**changes, version=cases.c.version + 1)
-        .returning(cases.c.id, cases.c.version)
-    )
+    params = {
+        "b_id": case_id,
+        "b_version": expected_version,
+        **{f"c_{c}": v for c, v in changes.items()},
+        **{f"e_{c}": v for c, v in event.items()},
+    }
     if conn.dialect.name == "postgresql":
-        upd = update.cte("upd")
-        columns = ["case_id", "seq", *event]
-        select = sa.select(
-            upd.c.id, upd.c.version, *[sa.literal(event[c], case_event.c[c].type) for c in event]
-        )
-        ins = sa.insert(case_event).from_select(columns, select).returning(case_event.c.id).cte("ev")
-        stmt = sa.select(upd.c.version).select_from(upd).join(ins, sa.true())
-        version: int | None = (await conn.execute(stmt)).scalar_one_or_none()
+        stmt = _change_cte(tuple(changes), tuple(event))
+        version: int | None = (await conn.execute(stmt, params)).scalar_one_or_none()
         return version
-    row = (await conn.execute(update)).first()
+    row = (await conn.execute(_change_update(tuple(changes)), params)).first()
     if row is None:
         return None
     await conn.execute(sa.insert(case_event).values(case_id=case_id, seq=row.version, **event))
     return int(row.version)
+
+
+# The transition write is built once per shape (which columns change, which event fields) with
+# bound parameters, not composed again on every request: composing it cost more Python than the
+# database took to run it.
+
+
+@cache
+def _change_update(columns: tuple[str, ...]) -> sa.Update:
+    return (
+        sa.update(cases)
+        .where(cases.c.id == sa.bindparam("b_id"), cases.c.version == sa.bindparam("b_version"))
+        .values(
+            {
+                **{c: sa.bindparam(f"c_{c}", type_=cases.c[c].type) for c in columns},
+                "version": cases.c.version + 1,
+            }
+        )
+        .returning(cases.c.id, cases.c.version)
+    )
+
+
+@cache
+def _change_cte(columns: tuple[str, ...], event_fields: tuple[str, ...]) -> sa.Select[Any]:
+    """PostgreSQL: update the case under its version check and insert its event, one statement."""
+    upd = _change_update(columns).cte("upd")
+    select = sa.select(
+        upd.c.id,
+        upd.c.version,
+        *[sa.bindparam(f"e_{c}", type_=case_event.c[c].type) for c in event_fields],
+    )
+    ins = (
+        sa.insert(case_event)
+        .from_select(["case_id", "seq", *event_fields], select)
+        .returning(case_event.c.id)
+        .cte("ev")
+    )
+    return sa.select(upd.c.version).select_from(upd).join(ins, sa.true())
 
 
 @dataclass(frozen=True)
@@ -255,19 +295,25 @@ class CaseFilter:
     due_before: datetime | None = None  # only cases with a running clock due before this instant
 
 
-def _where(f: CaseFilter) -> list[sa.ColumnElement[bool]]:
+def _visible(f: CaseFilter) -> list[sa.ColumnElement[bool]] | None:
+    """The ways a case can be in the caller's scope (any one suffices); None: every case."""
+    if f.unit_codes is None:
+        return None
+    visible = [cases.c.unit_code.in_(sorted(f.unit_codes))]
+    # Following a case from outside its unit never extends to sensitive cases.
+    if f.include_court_linked:
+        visible.append(sa.and_(cases.c.court_linked.is_(True), cases.c.sensitive.is_(False)))
+    if f.referred_from:
+        sent = sa.select(referral.c.case_id).where(referral.c.from_unit_code.in_(sorted(f.referred_from)))
+        visible.append(sa.and_(cases.c.id.in_(sent), cases.c.sensitive.is_(False)))
+    return visible
+
+
+def _filters(f: CaseFilter) -> list[sa.ColumnElement[bool]]:
+    """What narrows a list within the caller's scope."""
     clauses: list[sa.ColumnElement[bool]] = []
     if f.hide_sensitive:
         clauses.append(cases.c.sensitive.is_(False))
-    if f.unit_codes is not None:
-        visible = [cases.c.unit_code.in_(sorted(f.unit_codes))]
-        # Following a case from outside its unit never extends to sensitive cases.
-        if f.include_court_linked:
-            visible.append(sa.and_(cases.c.court_linked.is_(True), cases.c.sensitive.is_(False)))
-        if f.referred_from:
-            sent = sa.select(referral.c.case_id).where(referral.c.from_unit_code.in_(sorted(f.referred_from)))
-            visible.append(sa.and_(cases.c.id.in_(sent), cases.c.sensitive.is_(False)))
-        clauses.append(sa.or_(*visible))
     if f.within_units is not None:
         clauses.append(cases.c.unit_code.in_(sorted(f.within_units)))
     if f.state:
@@ -325,17 +371,44 @@ SUMMARY_COLUMNS = (
 async def list_cases(
     conn: AsyncConnection, f: CaseFilter, *, limit: int, offset: int
 ) -> tuple[list[Row[Any]], int]:
-    where = _where(f)
-    rows = (
-        await conn.execute(
-            sa.select(*[cases.c[c] for c in SUMMARY_COLUMNS])
-            .where(*where)
-            .order_by(cases.c.updated_at.desc(), cases.c.id.desc())
+    """One page of cases, newest activity first, and how many there are in all."""
+    filters, visible = _filters(f), _visible(f)
+    columns = [cases.c[c] for c in SUMMARY_COLUMNS]
+    newest = (cases.c.updated_at.desc(), cases.c.id.desc())
+    if not visible or len(visible) == 1:
+        where = [*filters, *(visible or [])]
+        page = sa.select(*columns).where(*where).order_by(*newest).limit(limit).offset(offset)
+        counted = sa.select(sa.func.count()).select_from(cases).where(*where)
+    else:
+        # "held here OR handed off from here OR court-linked" over different indexes makes
+        # PostgreSQL scan every case. Each way on its own reads its index and stops after
+        # offset + limit rows; the page is the newest of their union.
+        firsts = [
+            sa.select(*columns).where(*filters, way).order_by(*newest).limit(offset + limit).subquery()
+            for way in visible
+        ]
+        merged = sa.union(*[sa.select(first) for first in firsts]).subquery()
+        page = (
+            sa.select(merged)
+            .order_by(merged.c.updated_at.desc(), merged.c.id.desc())
             .limit(limit)
             .offset(offset)
         )
-    ).all()
-    total = (await conn.execute(sa.select(sa.func.count()).select_from(cases).where(*where))).scalar_one()
+        # Counted the same way, each case once: the cases of each way not seen in an earlier one.
+        counted = sa.select(
+            sum(
+                (
+                    sa.select(sa.func.count())
+                    .select_from(cases)
+                    .where(*filters, way, *[sa.not_(earlier) for earlier in visible[:i]])
+                    .scalar_subquery()
+                    for i, way in enumerate(visible)
+                ),
+                sa.literal(0),
+            )
+        )
+    rows = (await conn.execute(page)).all()
+    total = (await conn.execute(counted)).scalar_one()
     return list(rows), int(total)
 
 

@@ -36,6 +36,7 @@ from service.cases.schemas import (
 from service.cases.scope import can_see, referral_sender_units, require_registrar, scope_filter
 from service.clock import SHANGHAI
 from service.context import AppContext
+from service.db import reading
 from service.deadlines.views import deadline_views
 from service.errors import (
     IdempotencyKeyReused,
@@ -128,7 +129,7 @@ def case_public(row: Mapping[Any, Any], ctx: AppContext, *, now: datetime) -> Ca
 
 
 async def visible_row(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> Row[Any]:
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         row = await queries.fetch_case(conn, case_id)
         visible = row is not None and can_see(
             actor, row.unit_code, row.court_linked, ctx.org, sensitive=bool(row.sensitive)
@@ -149,7 +150,7 @@ async def get_case(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Ac
 
 async def case_events(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> list[EventPublic]:
     await visible_row(engine, ctx, case_id, actor)
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         rows = await queries.list_events(conn, case_id)
     return [EventPublic.model_validate(dict(r._mapping)) for r in rows]
 
@@ -178,7 +179,7 @@ async def list_cases(
         referred_from=referral_sender_units(actor, ctx.org) if scope.unit_codes is not None else None,
         within_units=within,
     )
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         rows, total = await queries.list_cases(conn, f, limit=limit, offset=offset)
     items = [
         CaseSummary.model_validate({**r._mapping, "state_label": STATE_LABELS[CaseState(r.state)]})
@@ -303,14 +304,15 @@ async def open_case(
         )
         if not kept:
             await conn.rollback()
+        else:
+            # Read back before commit, on the same connection: no second checkout or BEGIN.
+            row = await queries.fetch_case(conn, case_id)
     if not kept:
         # A concurrent retry with the same key won the race: answer with its case.
         assert idempotency_key is not None
         replay = await _replay(engine, ctx, actor, idempotency_key, request_hash)
         assert replay is not None
         return replay, True
-    async with engine.connect() as conn:
-        row = await queries.fetch_case(conn, case_id)
     assert row is not None
     return case_public(row._mapping, ctx, now=now), False
 
@@ -631,14 +633,16 @@ async def apply_transition(
         version = await write_transition(conn, ctx, row, write, now=now)
         if version is None:
             await conn.rollback()
+        else:
+            # The response shows what the transition changed (state, deadlines): read it back
+            # before commit on the same connection, not after on another.
+            fresh = await queries.fetch_case(conn, case_id)
     if version is None:
-        async with engine.connect() as conn:
+        async with reading(engine) as conn:
             current = await queries.current_version(conn, case_id)
         raise StaleVersion(
             f"Someone else changed the case while you were working (now version {current}); reload it.",
             current_version=current,
         )
-    async with engine.connect() as conn:
-        fresh = await queries.fetch_case(conn, case_id)
     assert fresh is not None
     return case_public(fresh._mapping, ctx, now=now)

@@ -19,6 +19,7 @@ from service.cases import queries
 from service.cases.schemas import CasePublic, CaseSummary, TransitionIn
 from service.cases.service import case_public, decide_transition, write_transition
 from service.context import AppContext
+from service.db import reading
 from service.errors import Forbidden, ServiceError
 from workflows.lifecycle import STATE_LABELS, SYSTEM_ACTOR_NAME, Actor, CaseState, Role, Trigger
 
@@ -47,7 +48,7 @@ async def list_queue(
     referred = cases.c.state == CaseState.referred.value
     if actor.role == Role.auditor:
         referred = sa.and_(referred, cases.c.sensitive.is_(False))  # auditors never see sensitive cases
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         rows = (
             await conn.execute(
                 sa.select(*[cases.c[c] for c in queries.SUMMARY_COLUMNS])
@@ -97,15 +98,16 @@ async def claim_next(
     require_clerk(actor)
     skip: set[int] = set()
     for _ in range(CLAIM_ATTEMPTS):
+        fresh = None
         async with engine.begin() as conn:
             case_id, claimed = await _claim_once(conn, ctx, actor, now, skip)
             if not claimed:
                 await conn.rollback()
+            elif case_id is not None:
+                fresh = await queries.fetch_case(conn, case_id)  # before commit, same connection
         if case_id is None:
             return None
         if claimed:
-            async with engine.connect() as conn:
-                fresh = await queries.fetch_case(conn, case_id)
             assert fresh is not None
             return case_public(fresh._mapping, ctx, now=now)
         skip.add(case_id)  # someone else got it first: try the next one

@@ -18,6 +18,7 @@ class Referral(SQLModel, table=True):
     __table_args__ = (
         Index("ix_referral_case", "case_id"),
         Index("ix_referral_to_status", "to_unit_code", "status"),
+        Index("ix_referral_from_unit", "from_unit_code"),  # the hand-offs a unit sent (its lists)
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))

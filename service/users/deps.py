@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from service import clock
-from service.db import EngineDep
+from service.db import EngineDep, reading
 from service.errors import Forbidden, Unauthorized
 from service.users.service import resolve_token
 from workflows.lifecycle import Actor, Role
@@ -23,7 +23,7 @@ async def bearer_token(token: Annotated[str | None, Depends(oauth2)]) -> str:
 
 
 async def current_actor(engine: EngineDep, token: Annotated[str, Depends(bearer_token)]) -> Actor:
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         return await resolve_token(conn, token, now=clock.now())
 
 
@@ -40,9 +40,14 @@ async def current_admin(actor: ActorDep) -> Actor:
 AdminDep = Annotated[Actor, Depends(current_admin)]
 
 
-def client_address(request: Request) -> str | None:
+def peer_address(request: Request) -> str | None:
     """The peer's address as the ASGI server reports it (behind a proxy: uvicorn's --proxy-headers)."""
     return request.client.host[:64] if request.client and request.client.host else None
+
+
+async def client_address(request: Request) -> str | None:
+    # async: FastAPI runs a plain-def dependency in a worker thread, a hop on every request.
+    return peer_address(request)
 
 
 ClientAddress = Annotated[str | None, Depends(client_address)]

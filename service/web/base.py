@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.datastructures import FormData
 
 from service.context import AppContext, get_context
@@ -20,7 +21,7 @@ from service.errors import (
     ServiceError,
     ServiceUnavailable,
     TransitionNotAllowed,
-    _is_disconnect,
+    database_unavailable,
     validation_problem,
 )
 from service.observability.request_id import current_request_id
@@ -82,8 +83,8 @@ class WebRoute(APIRoute):
                 return error_page(request, exc)
             except RequestValidationError as exc:
                 return error_page(request, validation_problem(exc))
-            except (OperationalError, DBAPIError) as exc:
-                if not _is_disconnect(exc):
+            except (OperationalError, DBAPIError, OSError, PoolTimeout) as exc:
+                if not database_unavailable(exc):
                     raise
                 log.warning("database unavailable on page %s: %s", request.url.path, type(exc).__name__)
                 return error_page(request, ServiceUnavailable("The database is not reachable right now."))

@@ -74,6 +74,7 @@ class CatalogueError(ValueError):
 class Catalogue:
     messages: dict[str, dict[str, str]]
     labels: dict[str, dict[str, dict[str, str]]]  # vocabulary → member → language → text
+    deadline_names_en: dict[str, str]  # policy kind → English (Chinese: the policy's own name)
 
     def text(self, lang: str, key: str, **values: Any) -> str:
         entry = self.messages.get(key)
@@ -87,6 +88,9 @@ class Catalogue:
             return ""
         member = self.labels[vocabulary].get(str(value))
         return member[lang] if member else str(value)
+
+    def deadline_name(self, lang: str, kind: str, chinese: str) -> str:
+        return self.deadline_names_en.get(kind, chinese) if lang == "en" else chinese
 
     def options(self, lang: str, vocabulary: str) -> list[tuple[str, str]]:
         """(value, label) for every member, in the vocabulary's own order."""
@@ -119,7 +123,10 @@ def _parse(raw: Any) -> Catalogue:
                 problems.append(f"labels.{name}.{member.value}: needs zh and en")
     if problems:
         raise CatalogueError("messages.yaml: " + "; ".join(problems))
-    return Catalogue(messages=messages, labels=labels)
+    names = raw.get("deadline_names_en") or {}
+    return Catalogue(
+        messages=messages, labels=labels, deadline_names_en={str(k): str(v) for k, v in names.items()}
+    )
 
 
 @cache

@@ -87,6 +87,9 @@ class Page:
     def options(self, vocabulary: str) -> list[tuple[str, str]]:
         return self.cat.options(self.lang, vocabulary)
 
+    def deadline(self, kind: str, chinese: str) -> str:
+        return self.cat.deadline_name(self.lang, kind, chinese)
+
     def unit(self, code: str | None) -> str:
         if not code:
             return ""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 
 from service import clock
+from service.db import reading
 from service.errors import ServiceError
 from service.users.service import resolve_token
 from workflows.lifecycle import Actor
@@ -64,7 +65,7 @@ async def current_session(request: Request) -> WebSession:
         raise SignInRequired(_next_path(request))
     engine = request.app.state.engine
     try:
-        async with engine.connect() as conn:
+        async with reading(engine) as conn:
             actor = await resolve_token(conn, token, now=clock.now())
     except ServiceError as exc:
         if exc.status == 401:

@@ -478,3 +478,23 @@ async def test_an_error_page_carries_the_request_id_support_will_ask_for(browser
     assert response.status_code == 404
     assert response.headers["x-request-id"] == "support-trace-42"
     assert "<code>support-trace-42</code>" in response.text
+
+
+async def test_a_database_outage_is_a_503_page_in_the_users_language(
+    browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from service.cases import service as cases_service
+
+    async def pool_exhausted(*args: object, **kwargs: object) -> None:
+        raise PoolTimeout("QueuePool limit reached")
+
+    monkeypatch.setattr(cases_service, "list_cases", pool_exhausted)
+    web = await browser("dashi.mediator")
+
+    response = await web.get("/cases")
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert "数据库暂时不可用" in response.text and "Traceback" not in response.text

@@ -94,3 +94,11 @@ def test_templates_have_no_inline_script_or_style_the_csp_would_block() -> None:
         assert " style=" not in text and "<style" not in text, name
         assert "javascript:" not in text, name
         assert not re.search(r'(src|href)="(https?:)?//', text), name
+
+
+def test_every_configured_deadline_policy_has_an_english_name() -> None:
+    from service.deadline_config import load_deadlines
+
+    policies = load_deadlines(Path(__file__).parents[2] / "config" / "deadlines.yaml")
+
+    assert sorted(p.kind for p in policies.policies) == sorted(catalogue().deadline_names_en)

@@ -1,0 +1,1 @@
+"""Fault tests: kill -9 the API and the scheduler under load, restart PostgreSQL under load."""
