@@ -86,7 +86,7 @@ def serve(
     ] = None,
     workers: Annotated[int, typer.Option(help="worker processes (PostgreSQL only)")] = 1,
 ) -> None:
-    """Run the API: migrate, load units, seed demo data when asked, and serve."""
+    """Run the service (web pages and API): migrate, load units, seed demo data when asked, and serve."""
     import uvicorn
 
     settings = get_settings()
@@ -120,6 +120,7 @@ def serve(
         else settings.data_dir / "jiefen.db"
     )
     typer.echo(f"Jiefen 解纷 on {where}")
+    typer.echo(f"  Web:  http://{host}:{port}/    (sign in with a login below)")
     typer.echo(f"  API:  http://{host}:{port}/api/v1    docs: http://{host}:{port}/docs")
     if logins:
         typer.echo(f"Demo logins (password: {settings.demo_password}):")

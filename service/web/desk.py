@@ -19,6 +19,8 @@ from workflows.lifecycle import CaseState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
+INBOX_PAGE = 20
+
 
 @router.get("/inbox", response_class=HTMLResponse)
 async def inbox_page(
@@ -28,13 +30,22 @@ async def inbox_page(
     ctx: CtxDep,
     unit: Annotated[str | None, Query(max_length=32)] = None,
     unread: bool = False,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=10_000)] = 1,
 ) -> Response:
     code = unit or session.actor.unit_code
     items = await get_inbox(
-        code=code, actor=session.actor, engine=engine, ctx=ctx, unread=unread, kind=None, limit=50, offset=0
+        code=code,
+        actor=session.actor,
+        engine=engine,
+        ctx=ctx,
+        unread=unread,
+        kind=None,
+        limit=INBOX_PAGE,
+        offset=(page_no - 1) * INBOX_PAGE,
     )
     page = Page(request, ctx, session)
-    return page.render("inbox.html", inbox=items, code=code, unread=unread)
+    pages = max(1, -(-items.total // INBOX_PAGE))
+    return page.render("inbox.html", inbox=items, code=code, unread=unread, page_no=page_no, pages=pages)
 
 
 @router.post("/inbox/{item_id}/read")

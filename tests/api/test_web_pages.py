@@ -498,3 +498,17 @@ async def test_a_database_outage_is_a_503_page_in_the_users_language(
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert "数据库暂时不可用" in response.text and "Traceback" not in response.text
+
+
+async def test_a_long_inbox_is_paged(
+    browser: Browser, auth: Callable[[str], Awaitable[dict[str, str]]], client: httpx.AsyncClient
+) -> None:
+    headers = await auth("dashi.mediator")
+    numbers = [(await open_case(client, headers))["number"] for _ in range(25)]
+    web = await browser("dashi.mediator")
+
+    first = text_of((await web.get("/inbox")).text)
+    second = text_of((await web.get("/inbox?page=2")).text)
+
+    assert "第 1 / 2 页" in first and numbers[-1] in first and numbers[0] not in first
+    assert "第 2 / 2 页" in second and numbers[0] in second
