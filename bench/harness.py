@@ -36,8 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +46,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import httpx
 
+from bench.common import asyncpg_url, sqlalchemy_url, throwaway_database
 from bench.load import CREATE_BODY, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,31 +200,6 @@ def rss_mib(pid: int) -> tuple[float, float]:
 
 
 # --- databases ---------------------------------------------------------------------------------
-
-
-def asyncpg_url(admin: str, name: str) -> str:
-    return f"{admin.rsplit('/', 1)[0]}/{name}"
-
-
-def sqlalchemy_url(admin: str, name: str) -> str:
-    return asyncpg_url(admin, name).replace("postgresql://", "postgresql+asyncpg://", 1)
-
-
-@contextlib.asynccontextmanager
-async def throwaway_database(admin: str, keep: bool) -> AsyncIterator[str]:
-    name = f"jiefen_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    try:
-        yield name
-    finally:
-        if keep:
-            log(f"kept database {name}")
-        else:
-            conn = await asyncpg.connect(admin)
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.close()
 
 
 @dataclass

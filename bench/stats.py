@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import statistics
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,9 +24,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.main import load_context
-from service.privacy.crypto import new_key_line
-from service.settings import Settings
+from bench.common import asyncpg_url, service_database, throwaway_database
 from service.stats import queries, report
 from service.stats.queries import Period, StatsQuery
 from workflows.lifecycle import TerminationReason
@@ -129,77 +126,60 @@ async def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args()
 
-    name = f"jiefen_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(args.pg)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    base = args.pg.rsplit("/", 1)[0]
-    url = f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
-    settings = Settings(
-        database_url=url, config_dir=ROOT / "config", run_scheduler=False, data_key=new_key_line()
-    )
-    ctx = load_context(settings)
+    async with throwaway_database(args.pg, args.keep) as name:
+        await run(args, name)
+
+
+async def run(args: argparse.Namespace, name: str) -> None:
+    engine, ctx = await service_database(args.pg, name)
     org = ctx.org
-    try:
-        from service import migrate
-        from service.db import create_engine
-        from service.units.sync import sync_units
+    mediation = org.of_kind(
+        UnitKind.village_station, UnitKind.town_centre, UnitKind.city_centre, UnitKind.sectoral_committee
+    )
+    units = sorted((u.code, u.tier.value) for u in mediation)
 
-        engine = create_engine(url)
-        await migrate.upgrade(engine)
-        await sync_units(engine, org)
-        mediation = org.of_kind(
-            UnitKind.village_station, UnitKind.town_centre, UnitKind.city_centre, UnitKind.sectoral_committee
-        )
-        units = sorted((u.code, u.tier.value) for u in mediation)
+    started = time.perf_counter()
+    await load(asyncpg_url(args.pg, name), args.cases, units)
+    print(f"loaded {args.cases:,} cases over 12 months in {time.perf_counter() - started:.1f} s")
 
-        started = time.perf_counter()
-        await load(f"{base}/{name}", args.cases, units)
-        print(f"loaded {args.cases:,} cases over 12 months in {time.perf_counter() - started:.1f} s")
-
-        period = Period.of("2025-03", "2026-03", now=NOW)
-        town = "320583106"
-        village = "320583106005"
-        scopes = {
-            "city": None,
-            "town (张浦)": org.subtree(town),
-            "village (大市)": frozenset({village}),
-        }
-        figures: dict[str, Callable[[StatsQuery], Call]] = {
-            "overview": lambda q: lambda c: queries.overview(c, q),
-            "monthly": lambda q: lambda c: queries.monthly(c, q),
-            "by_type": lambda q: lambda c: queries.by_type(c, q),
-            "by_tier": lambda q: lambda c: queries.by_tier(c, q),
-            "by_town": lambda q: lambda c: queries.by_town(c, org, q),
-            "by_source": lambda q: lambda c: queries.by_source(c, q),
-            "monthly_report (1 month)": lambda q: (
-                lambda c: report.monthly_report(
-                    c, org, StatsQuery(Period.month("2026-01"), now=NOW, units=q.units)
-                )
-            ),
-        }
-        print()
-        print(f"| function | {' | '.join(scopes)} |")
-        print("|---|" + "---:|" * len(scopes))
-        for label, make in figures.items():
-            cells = []
-            for units_in_scope in scopes.values():
-                q = StatsQuery(period, now=NOW, units=units_in_scope)
-                cells.append(f"{await median_ms(engine, make(q)):.1f} ms")
-            print(f"| {label} | {' | '.join(cells)} |")
-        async with engine.connect() as conn:
-            overview = await queries.overview(conn, StatsQuery(period, now=NOW))
-        print()
-        print(
-            f"city, 13 months: {overview.registered:,} registered, {overview.settled:,} settled, "
-            f"{overview.terminated:,} terminated, {overview.overdue:,} overdue, {overview.closed:,} closed"
-        )
-        await engine.dispose()
-    finally:
-        if not args.keep:
-            admin = await asyncpg.connect(args.pg)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
+    period = Period.of("2025-03", "2026-03", now=NOW)
+    town = "320583106"
+    village = "320583106005"
+    scopes = {
+        "city": None,
+        "town (张浦)": org.subtree(town),
+        "village (大市)": frozenset({village}),
+    }
+    figures: dict[str, Callable[[StatsQuery], Call]] = {
+        "overview": lambda q: lambda c: queries.overview(c, q),
+        "monthly": lambda q: lambda c: queries.monthly(c, q),
+        "by_type": lambda q: lambda c: queries.by_type(c, q),
+        "by_tier": lambda q: lambda c: queries.by_tier(c, q),
+        "by_town": lambda q: lambda c: queries.by_town(c, org, q),
+        "by_source": lambda q: lambda c: queries.by_source(c, q),
+        "monthly_report (1 month)": lambda q: (
+            lambda c: report.monthly_report(
+                c, org, StatsQuery(Period.month("2026-01"), now=NOW, units=q.units)
+            )
+        ),
+    }
+    print()
+    print(f"| function | {' | '.join(scopes)} |")
+    print("|---|" + "---:|" * len(scopes))
+    for label, make in figures.items():
+        cells = []
+        for units_in_scope in scopes.values():
+            q = StatsQuery(period, now=NOW, units=units_in_scope)
+            cells.append(f"{await median_ms(engine, make(q)):.1f} ms")
+        print(f"| {label} | {' | '.join(cells)} |")
+    async with engine.connect() as conn:
+        overview = await queries.overview(conn, StatsQuery(period, now=NOW))
+    print()
+    print(
+        f"city, 13 months: {overview.registered:,} registered, {overview.settled:,} settled, "
+        f"{overview.terminated:,} terminated, {overview.overdue:,} overdue, {overview.closed:,} closed"
+    )
+    await engine.dispose()
 
 
 if __name__ == "__main__":

@@ -15,16 +15,13 @@ import argparse
 import asyncio
 import statistics
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 
+from bench.common import asyncpg_url, service_database, throwaway_database
 from service.deadlines.sweeper import sweep
-from service.main import load_context
-from service.privacy.crypto import new_key_line
-from service.settings import Settings
 from workflows.org import UnitKind
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,69 +90,48 @@ async def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile the busy sweep (pyinstrument)")
     args = parser.parse_args()
 
-    name = f"jiefen_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(args.pg)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    base = args.pg.rsplit("/", 1)[0]
-    url = f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
-    settings = Settings(
-        database_url=url, config_dir=ROOT / "config", run_scheduler=False, data_key=new_key_line()
-    )
-    ctx = load_context(settings)
-    try:
-        from service import migrate
-        from service.db import create_engine
-        from service.units.sync import sync_units
+    async with throwaway_database(args.pg, args.keep) as name:
+        await run(args, name)
 
-        engine = create_engine(url)
-        await migrate.upgrade(engine)
-        await sync_units(engine, ctx.org)
-        villages = sorted(u.code for u in ctx.org.of_kind(UnitKind.village_station))
-        towns = {v: t.code for v in villages if (t := ctx.org.town_of(v)) is not None}
-        villages = [v for v in villages if v in towns]
 
-        started = time.perf_counter()
-        await load(f"{base}/{name}", args.cases, args.due, villages, towns)
-        print(
-            f"loaded {args.cases:,} open cases with running clocks in {time.perf_counter() - started:.1f} s"
-        )
+async def run(args: argparse.Namespace, name: str) -> None:
+    engine, ctx = await service_database(args.pg, name)
+    villages = sorted(u.code for u in ctx.org.of_kind(UnitKind.village_station))
+    towns = {v: t.code for v in villages if (t := ctx.org.town_of(v)) is not None}
+    villages = [v for v in villages if v in towns]
 
-        idle = []
-        for _ in range(7):
-            t0 = time.perf_counter()
-            report = await sweep(engine, ctx, now=NOW + timedelta(days=1))
-            idle.append(time.perf_counter() - t0)
-            assert report.breached == 0 and report.warned == 0
-        profiler = None
-        if args.profile:
-            from pyinstrument import Profiler
+    started = time.perf_counter()
+    await load(asyncpg_url(args.pg, name), args.cases, args.due, villages, towns)
+    print(f"loaded {args.cases:,} open cases with running clocks in {time.perf_counter() - started:.1f} s")
 
-            profiler = Profiler(async_mode="enabled")
-            profiler.start()
+    idle = []
+    for _ in range(7):
         t0 = time.perf_counter()
-        report = await sweep(engine, ctx, now=NOW + timedelta(days=4))
-        busy = time.perf_counter() - t0
-        if profiler is not None:
-            profiler.stop()
-            print(profiler.output_text(unicode=False, color=False, show_all=False)[:12000])
-        escalated = report.actions.get("escalated", 0)
-        print()
-        print("| sweep | open cases | due | seconds | per escalated case |")
-        print("|---|---:|---:|---:|---:|")
-        print(
-            f"| nothing due (median of 7) | {args.cases:,} | 0 | {statistics.median(idle) * 1000:.1f} ms | — |"
-        )
-        print(
-            f"| {args.due:,} due | {args.cases:,} | {args.due:,} | {busy:.2f} s | "
-            f"{busy / max(escalated, 1) * 1000:.2f} ms ({escalated:,} escalated) |"
-        )
-        await engine.dispose()
-    finally:
-        if not args.keep:
-            admin = await asyncpg.connect(args.pg)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
+        report = await sweep(engine, ctx, now=NOW + timedelta(days=1))
+        idle.append(time.perf_counter() - t0)
+        assert report.breached == 0 and report.warned == 0
+    profiler = None
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(async_mode="enabled")
+        profiler.start()
+    t0 = time.perf_counter()
+    report = await sweep(engine, ctx, now=NOW + timedelta(days=4))
+    busy = time.perf_counter() - t0
+    if profiler is not None:
+        profiler.stop()
+        print(profiler.output_text(unicode=False, color=False, show_all=False)[:12000])
+    escalated = report.actions.get("escalated", 0)
+    print()
+    print("| sweep | open cases | due | seconds | per escalated case |")
+    print("|---|---:|---:|---:|---:|")
+    print(f"| nothing due (median of 7) | {args.cases:,} | 0 | {statistics.median(idle) * 1000:.1f} ms | — |")
+    print(
+        f"| {args.due:,} due | {args.cases:,} | {args.due:,} | {busy:.2f} s | "
+        f"{busy / max(escalated, 1) * 1000:.2f} ms ({escalated:,} escalated) |"
+    )
+    await engine.dispose()
 
 
 if __name__ == "__main__":
