@@ -447,21 +447,33 @@ async def act(
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     version = int(form_text(form, "version")) if form_text(form, "version").isdigit() else None
     seen = int(form_text(form, "seen")) if form_text(form, "seen").isdigit() else 0
-    body = transition_body(trigger, values)
-    errors = validation_errors(trigger, body)
-    if errors:
+
+    async def again(status: int, errors: dict[str, str] | None = None, stale: bool = False) -> Response:
+        """The form once more, with what was typed. A stale form moves to the current version and
+        lists the events since it was opened; otherwise it keeps the version the user saw."""
         case = await cases.get_case(engine, ctx, case_id, session.actor)
+        changes = None
+        shown, counted = version or case.version, seen
+        if stale:
+            events = await cases.case_events(engine, ctx, case_id, session.actor)
+            changes, shown, counted = events[seen:], case.version, len(events)
         return _render_action(
             page,
             ctx,
             case,
             trigger,
             values=values,
-            version=version or case.version,
-            seen=seen,
+            version=shown,
+            seen=counted,
             errors=errors,
-            status=422,
+            changes=changes,
+            status=status,
         )
+
+    body = transition_body(trigger, values)
+    errors = validation_errors(trigger, body)
+    if errors:
+        return await again(422, errors)
     try:
         await cases.apply_transition(
             engine,
@@ -474,35 +486,12 @@ async def act(
         )
     except StaleVersion:
         # Kindly: say someone else changed the case, show exactly what, keep what was typed.
-        case = await cases.get_case(engine, ctx, case_id, session.actor)
-        events = await cases.case_events(engine, ctx, case_id, session.actor)
-        return _render_action(
-            page,
-            ctx,
-            case,
-            trigger,
-            values=values,
-            version=case.version,
-            seen=len(events),
-            changes=events[seen:],
-            status=409,
-        )
+        return await again(409, stale=True)
     except InvalidInput as exc:
-        case = await cases.get_case(engine, ctx, case_id, session.actor)
         fields = fields_for(trigger)
         mapped: dict[str, str] = {}
         for error in exc.extra.get("errors", []):
             name = form_name(fields, error["field"].split(".")) or "reason"
             mapped.setdefault(name, "field.bad_target" if name == "target_unit" else "field.invalid")
-        return _render_action(
-            page,
-            ctx,
-            case,
-            trigger,
-            values=values,
-            version=case.version,
-            seen=seen,
-            errors=mapped,
-            status=422,
-        )
+        return await again(422, mapped)
     return _redirect(f"/cases/{case_id}?done={trigger.value}")

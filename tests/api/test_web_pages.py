@@ -512,3 +512,21 @@ async def test_a_long_inbox_is_paged(
 
     assert "第 1 / 2 页" in first and numbers[-1] in first and numbers[0] not in first
     assert "第 2 / 2 页" in second and numbers[0] in second
+
+
+async def test_a_unit_the_rules_refuse_is_marked_and_the_form_keeps_its_version(
+    browser: Browser, auth: Callable[[str], Awaitable[dict[str, str]]], client: httpx.AsyncClient
+) -> None:
+    case = await open_case(client, await auth("zhangpu.coordinator"), dispute_type="OTHER")
+    web = await browser("zhangpu.coordinator", lang="en")
+
+    response = await web.post(
+        f"/cases/{case['id']}/act/dispatch",
+        data={"csrf_token": csrf(web), "version": "1", "seen": "1", "target_unit": WULIAN},
+    )
+
+    assert response.status_code == 422
+    assert 'id="target_unit-error">cannot go to that unit<' in response.text
+    assert 'name="version" value="1"' in response.text
+    fresh = await client.get(f"/api/v1/cases/{case['id']}", headers=await auth("zhangpu.coordinator"))
+    assert (fresh.json()["state"], fresh.json()["version"]) == ("registered", 1)
