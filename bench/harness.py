@@ -55,7 +55,8 @@ JIEFEN = str(Path(sys.executable).parent / "jiefen")
 PGBENCH_SCRIPT = ROOT / "bench" / "pgbench_transition.sql"
 VILLAGE = "320583106005"  # 大市社区: the benchmark mediator's station
 PASSWORD = "Bench-Passw0rd!2026"
-PARTS = ("pgbench", "http", "court", "sqlite", "sweep")
+PARTS = ("pgbench", "http", "transitions", "court", "sqlite", "sweep")
+# "transitions": only the HTTP transitions (with pgbench beside them when asked): the tuning loop.
 
 
 @dataclass
@@ -738,7 +739,7 @@ async def postgres_part(opts: argparse.Namespace, sizes: Sizes, parts: set[str],
         log(f"loaded {sizes.background:,} open cases in {time.perf_counter() - t0:.1f} s")
 
         server: Fleet | None = None
-        if parts & {"http", "court"}:
+        if parts & {"http", "transitions", "court"}:
             env = {"JIEFEN_DATABASE_URL": url, "JIEFEN_DATA_KEY": data_key}
             server = Fleet(
                 [
@@ -752,9 +753,18 @@ async def postgres_part(opts: argparse.Namespace, sizes: Sizes, parts: set[str],
                 f"pids {server.api_pids()}, ports {server.ports}"
             )
         try:
-            if server is not None and "http" in parts:
+            if server is not None and parts & {"http", "transitions"}:
                 await http_scenarios(
-                    server, accounts, sizes, report, admin, db, "pgbench" in parts, ctx, opts.profile
+                    server,
+                    accounts,
+                    sizes,
+                    report,
+                    admin,
+                    db,
+                    "pgbench" in parts,
+                    ctx,
+                    opts.profile,
+                    transitions_only="http" not in parts,
                 )
             elif "pgbench" in parts:
                 report.load("before pgbench")
@@ -794,6 +804,7 @@ async def http_scenarios(
     with_pgbench: bool,
     ctx: Any,
     profile: bool,
+    transitions_only: bool = False,
 ) -> None:
     base_spec = {"duration": sizes.seconds, "warmup": sizes.warmup, "max_requests": sizes.max_requests}
     mediator = accounts.mediator
@@ -833,6 +844,8 @@ async def http_scenarios(
                     f"write in the same run (16 clients: {result['rps']:.0f} req/s vs {bench_result['tps']:.0f} "
                     f"tps; target ≥ 50 %: {'PASS' if ratio >= 0.5 else 'FAIL'})"
                 )
+    if transitions_only:
+        return
 
     report.load("before create/read/list")
     created: list[int] = []
@@ -1069,7 +1082,7 @@ async def main_async(opts: argparse.Namespace) -> int:
     report = Report()
     with results_dir():
         report.load("start")
-        if parts & {"pgbench", "http", "court"}:
+        if parts & {"pgbench", "http", "transitions", "court"}:
             await postgres_part(opts, sizes, parts, report)
         if "sqlite" in parts:
             await sqlite_part(sizes, report)

@@ -43,7 +43,7 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     if is_sqlite(url):
         engine = create_async_engine(
             url,
@@ -57,8 +57,11 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         return engine
     return create_async_engine(
         url,
+        # Every connection opened is kept: no overflow. Overflow connections are closed as soon as
+        # they are returned, so under a burst each request opened a PostgreSQL backend (a fork)
+        # and closed it: at 64 clients that churn took more CPU than the requests (bench/).
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
         # No pre-ping: it cost ~0.9 ms a read (+37%) and ~1.1 ms a create (+14%) here. A pooled
         # connection that died (PostgreSQL restarted) fails its request with a disconnect error,
         # answered 503 + Retry-After (service/errors.py), and SQLAlchemy then invalidates the

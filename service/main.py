@@ -40,6 +40,7 @@ from service.units.config import load_units
 from service.units.routes import router as units_router
 from service.units.sync import sync_units
 from service.users.routes import router as auth_router
+from service.users.service import token_cache
 from service.web import install as install_web
 from service.workflow_routes import router as workflow_router
 
@@ -117,6 +118,8 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
         await sync_webhooks(engine, context.webhooks, clock.now())
         for warning in calendar_warnings(context.calendar, clock.now().astimezone(clock.SHANGHAI).date()):
             log.warning("CALENDAR: %s", warning)
+        token_cache.seconds = settings.token_cache_seconds
+        token_cache.clear()
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         client = http_client(context)

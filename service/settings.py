@@ -49,7 +49,15 @@ class Settings(BaseSettings):
     court_lease_minutes: float = Field(
         default=30.0, gt=0, description="a claimed court case returns to the queue if nothing is recorded"
     )
-    db_pool_size: int = 10
+    db_pool_size: int = Field(
+        default=20, ge=1, description="PostgreSQL connections each API process opens and keeps"
+    )
+    token_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="how long a replica trusts a token it resolved; a revocation reaches the other "
+        "replicas within this (0: ask the database on every request)",
+    )
     signin_max_failures: int = Field(
         default=5, ge=1, description="failed sign-ins for one username within the window before it locks"
     )

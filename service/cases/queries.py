@@ -53,6 +53,7 @@ DEADLINE_FIELDS = (
     "breached_at",
     "ended_at",
     "extensions",
+    "warnings",  # pending warnings: a quiet transition plans its clocks from this read
 )
 
 
@@ -295,58 +296,88 @@ class CaseFilter:
     due_before: datetime | None = None  # only cases with a running clock due before this instant
 
 
-def _visible(f: CaseFilter) -> list[sa.ColumnElement[bool]] | None:
+def _list_params(f: CaseFilter) -> dict[str, Any]:
+    """A list's filter values by bind name. The statements are built once per set of names
+    (``_list_statements``): composing a scoped list cost more Python than PostgreSQL took to run it."""
+    params: dict[str, Any] = {}
+    if f.unit_codes is not None:
+        params["unit_codes"] = sorted(f.unit_codes)
+        if f.referred_from:
+            params["referred_from"] = sorted(f.referred_from)
+    if f.within_units is not None:
+        params["within_units"] = sorted(f.within_units)
+    if f.state:
+        params["state"] = list(f.state)
+    for name in ("tier", "dispute_type", "created_from", "created_to", "party_index"):
+        if getattr(f, name):
+            params[name] = getattr(f, name)
+    if f.overdue_as_of is not None:
+        params["overdue_as_of"] = f.overdue_as_of
+    if f.due_before is not None:
+        params["due_before"] = f.due_before
+    if f.q:
+        params["q_pattern"] = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        params["q_number"] = f.q.upper()
+    return params
+
+
+def _bound(name: str) -> sa.BindParameter[Any]:
+    return sa.bindparam(name, expanding=True)
+
+
+def _visible(names: frozenset[str], include_court_linked: bool) -> list[sa.ColumnElement[bool]] | None:
     """The ways a case can be in the caller's scope (any one suffices); None: every case."""
-    if f.unit_codes is None:
+    if "unit_codes" not in names:
         return None
-    visible = [cases.c.unit_code.in_(sorted(f.unit_codes))]
+    visible = [cases.c.unit_code.in_(_bound("unit_codes"))]
     # Following a case from outside its unit never extends to sensitive cases.
-    if f.include_court_linked:
+    if include_court_linked:
         visible.append(sa.and_(cases.c.court_linked.is_(True), cases.c.sensitive.is_(False)))
-    if f.referred_from:
-        sent = sa.select(referral.c.case_id).where(referral.c.from_unit_code.in_(sorted(f.referred_from)))
+    if "referred_from" in names:
+        sent = sa.select(referral.c.case_id).where(referral.c.from_unit_code.in_(_bound("referred_from")))
         visible.append(sa.and_(cases.c.id.in_(sent), cases.c.sensitive.is_(False)))
     return visible
 
 
-def _filters(f: CaseFilter) -> list[sa.ColumnElement[bool]]:
+def _filters(names: frozenset[str], hide_sensitive: bool) -> list[sa.ColumnElement[bool]]:
     """What narrows a list within the caller's scope."""
     clauses: list[sa.ColumnElement[bool]] = []
-    if f.hide_sensitive:
+    if hide_sensitive:
         clauses.append(cases.c.sensitive.is_(False))
-    if f.within_units is not None:
-        clauses.append(cases.c.unit_code.in_(sorted(f.within_units)))
-    if f.state:
-        clauses.append(cases.c.state.in_(list(f.state)))
-    if f.tier:
-        clauses.append(cases.c.tier == f.tier)
-    if f.dispute_type:
-        clauses.append(cases.c.dispute_type == f.dispute_type)
-    if f.created_from:
-        clauses.append(cases.c.created_at >= f.created_from)
-    if f.created_to:
-        clauses.append(cases.c.created_at < f.created_to)
-    if f.party_index is not None:
+    if "within_units" in names:
+        clauses.append(cases.c.unit_code.in_(_bound("within_units")))
+    if "state" in names:
+        clauses.append(cases.c.state.in_(_bound("state")))
+    if "tier" in names:
+        clauses.append(cases.c.tier == sa.bindparam("tier"))
+    if "dispute_type" in names:
+        clauses.append(cases.c.dispute_type == sa.bindparam("dispute_type"))
+    if "created_from" in names:
+        clauses.append(cases.c.created_at >= sa.bindparam("created_from"))
+    if "created_to" in names:
+        clauses.append(cases.c.created_at < sa.bindparam("created_to"))
+    if "party_index" in names:
         clauses.append(
-            cases.c.id.in_(sa.select(party.c.case_id).where(party.c.id_number_index == f.party_index))
+            cases.c.id.in_(
+                sa.select(party.c.case_id).where(party.c.id_number_index == sa.bindparam("party_index"))
+            )
         )
-    if f.overdue_as_of is not None:
+    if "overdue_as_of" in names:
         late = sa.select(deadline.c.case_id).where(
             sa.or_(
                 deadline.c.status == "breached",
-                sa.and_(deadline.c.status == "active", deadline.c.due_at <= f.overdue_as_of),
+                sa.and_(deadline.c.status == "active", deadline.c.due_at <= sa.bindparam("overdue_as_of")),
             )
         )
         clauses.append(cases.c.id.in_(late))
-    if f.due_before is not None:
+    if "due_before" in names:
         soon = sa.select(deadline.c.case_id).where(
-            deadline.c.status.in_(["active", "breached"]), deadline.c.due_at < f.due_before
+            deadline.c.status.in_(["active", "breached"]), deadline.c.due_at < sa.bindparam("due_before")
         )
         clauses.append(cases.c.id.in_(soon))
-    if f.q:
-        pattern = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        by_party = sa.select(party.c.case_id).where(party.c.name.like(pattern, escape="\\"))
-        clauses.append(sa.or_(cases.c.number == f.q.upper(), cases.c.id.in_(by_party)))
+    if "q_pattern" in names:
+        by_party = sa.select(party.c.case_id).where(party.c.name.like(sa.bindparam("q_pattern"), escape="\\"))
+        clauses.append(sa.or_(cases.c.number == sa.bindparam("q_number"), cases.c.id.in_(by_party)))
     return clauses
 
 
@@ -368,47 +399,57 @@ SUMMARY_COLUMNS = (
 )
 
 
-async def list_cases(
-    conn: AsyncConnection, f: CaseFilter, *, limit: int, offset: int
-) -> tuple[list[Row[Any]], int]:
-    """One page of cases, newest activity first, and how many there are in all."""
-    filters, visible = _filters(f), _visible(f)
+@cache
+def _list_statements(
+    names: frozenset[str], include_court_linked: bool, hide_sensitive: bool
+) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """A page of a list and its count, for one set of filters (values bound: ``_list_params``)."""
+    filters, visible = _filters(names, hide_sensitive), _visible(names, include_court_linked)
     columns = [cases.c[c] for c in SUMMARY_COLUMNS]
     newest = (cases.c.updated_at.desc(), cases.c.id.desc())
+    limit, offset = sa.bindparam("limit", type_=sa.Integer), sa.bindparam("offset", type_=sa.Integer)
     if not visible or len(visible) == 1:
         where = [*filters, *(visible or [])]
         page = sa.select(*columns).where(*where).order_by(*newest).limit(limit).offset(offset)
         counted = sa.select(sa.func.count()).select_from(cases).where(*where)
-    else:
-        # "held here OR handed off from here OR court-linked" over different indexes makes
-        # PostgreSQL scan every case. Each way on its own reads its index and stops after
-        # offset + limit rows; the page is the newest of their union.
-        firsts = [
-            sa.select(*columns).where(*filters, way).order_by(*newest).limit(offset + limit).subquery()
-            for way in visible
-        ]
-        merged = sa.union(*[sa.select(first) for first in firsts]).subquery()
-        page = (
-            sa.select(merged)
-            .order_by(merged.c.updated_at.desc(), merged.c.id.desc())
-            .limit(limit)
-            .offset(offset)
+        return page, counted
+    # "held here OR handed off from here OR court-linked" over different indexes makes
+    # PostgreSQL scan every case. Each way on its own reads its index and stops after
+    # offset + limit rows; the page is the newest of their union.
+    reach = sa.bindparam("reach", type_=sa.Integer)
+    firsts = [
+        sa.select(*columns).where(*filters, way).order_by(*newest).limit(reach).subquery() for way in visible
+    ]
+    merged = sa.union(*[sa.select(first) for first in firsts]).subquery()
+    page = (
+        sa.select(merged).order_by(merged.c.updated_at.desc(), merged.c.id.desc()).limit(limit).offset(offset)
+    )
+    # Counted the same way, each case once: the cases of each way not seen in an earlier one.
+    counted = sa.select(
+        sum(
+            (
+                sa.select(sa.func.count())
+                .select_from(cases)
+                .where(*filters, way, *[sa.not_(earlier) for earlier in visible[:i]])
+                .scalar_subquery()
+                for i, way in enumerate(visible)
+            ),
+            sa.literal(0),
         )
-        # Counted the same way, each case once: the cases of each way not seen in an earlier one.
-        counted = sa.select(
-            sum(
-                (
-                    sa.select(sa.func.count())
-                    .select_from(cases)
-                    .where(*filters, way, *[sa.not_(earlier) for earlier in visible[:i]])
-                    .scalar_subquery()
-                    for i, way in enumerate(visible)
-                ),
-                sa.literal(0),
-            )
-        )
-    rows = (await conn.execute(page)).all()
-    total = (await conn.execute(counted)).scalar_one()
+    )
+    return page, counted
+
+
+async def list_cases(
+    conn: AsyncConnection, f: CaseFilter, *, limit: int, offset: int
+) -> tuple[list[Row[Any]], int]:
+    """One page of cases, newest activity first, and how many there are in all."""
+    params = _list_params(f)
+    page, counted = _list_statements(frozenset(params), f.include_court_linked, f.hide_sensitive)
+    rows = (
+        await conn.execute(page, {**params, "limit": limit, "offset": offset, "reach": offset + limit})
+    ).all()
+    total = (await conn.execute(counted, params)).scalar_one()
     return list(rows), int(total)
 
 
@@ -516,3 +557,133 @@ def record_event(
         "reason": reason,
         "payload": payload,
     }
+
+
+# --- the quiet transition: one statement, autocommit (PostgreSQL) ---------------------------------
+#
+# Most moves of a case tell nobody and offer nothing (accept, suspend, resume, …): all they write
+# is the case, its audit event and its clocks. On PostgreSQL that is one statement — data-modifying
+# CTEs run atomically, and each clock update joins the case update, so it happens only when the
+# version check passed. No BEGIN, no COMMIT, no read-back: the statement returns the case as it
+# now is and the clocks it changed. Its clock updates are guarded by the status they expect (the
+# sweep may breach a running clock between our read and this write without moving the case's
+# version); the caller compares the clocks that changed with those it planned.
+
+
+@dataclass(frozen=True)
+class ClockChange:
+    """The clock updates of a quiet transition, from ``deadlines.plan_clocks``."""
+
+    ended: dict[int, str]  # deadline id → met | cancelled
+    paused: tuple[int, ...]
+    resumed: tuple[tuple[int, datetime, list[list[str]], datetime | None], ...]  # id, due, warnings, warn_at
+
+    @property
+    def ids(self) -> frozenset[int]:
+        return frozenset([*self.ended, *self.paused, *(r[0] for r in self.resumed)])
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+@cache
+def _quiet_statement(
+    columns: tuple[str, ...], event_fields: tuple[str, ...], ended: bool, paused: bool, resumed: int
+) -> sa.TextualSelect:
+    sets = ", ".join(f"{_q(c)} = :c_{c}" for c in columns)
+    ctes = [
+        f"upd AS (UPDATE cases SET {sets}, version = cases.version + 1 "
+        "WHERE cases.id = :b_id AND cases.version = :b_version RETURNING cases.*)",
+        f"ev AS (INSERT INTO case_event (case_id, seq, {', '.join(_q(f) for f in event_fields)}) "
+        f"SELECT upd.id, upd.version, {', '.join(f':e_{f}' for f in event_fields)} FROM upd "
+        "RETURNING case_event.id)",
+    ]
+    binds = [
+        *(sa.bindparam(f"c_{c}", type_=cases.c[c].type) for c in columns),
+        *(sa.bindparam(f"e_{f}", type_=case_event.c[f].type) for f in event_fields),
+    ]
+    changed = []
+    live = "deadline.status IN ('active', 'paused', 'breached')"
+    if ended:
+        ctes.append(
+            "d_end AS (UPDATE deadline SET status = CASE WHEN deadline.id = ANY(:met_ids) THEN 'met' "
+            "ELSE 'cancelled' END, ended_at = :now, warn_at = NULL FROM upd "
+            f"WHERE deadline.id = ANY(:ended_ids) AND {live} RETURNING deadline.*)"
+        )
+        binds += [sa.bindparam(n, type_=sa.ARRAY(sa.BigInteger)) for n in ("met_ids", "ended_ids")]
+        changed.append("d_end")
+    if paused:
+        # A clock the sweep has just breached stays breached (as plan_clocks leaves breached ones).
+        ctes.append(
+            "d_pause AS (UPDATE deadline SET status = 'paused', paused_at = :now, warn_at = NULL FROM upd "
+            "WHERE deadline.id = ANY(:paused_ids) AND deadline.status = 'active' RETURNING deadline.*)"
+        )
+        binds.append(sa.bindparam("paused_ids", type_=sa.ARRAY(sa.BigInteger)))
+        changed.append("d_pause")
+    for i in range(resumed):
+        ctes.append(
+            f"d_res{i} AS (UPDATE deadline SET status = 'active', paused_at = NULL, due_at = :r{i}_due, "
+            f"warnings = :r{i}_warnings, warn_at = :r{i}_warn_at FROM upd "
+            f"WHERE deadline.id = :r{i}_id AND deadline.status = 'paused' RETURNING deadline.*)"
+        )
+        binds += [
+            sa.bindparam(f"r{i}_due", type_=deadline.c.due_at.type),
+            sa.bindparam(f"r{i}_warnings", type_=deadline.c.warnings.type),
+            sa.bindparam(f"r{i}_warn_at", type_=deadline.c.warn_at.type),
+        ]
+        changed.append(f"d_res{i}")
+    if ended or paused:
+        binds.append(sa.bindparam("now", type_=deadline.c.ended_at.type))
+    fields = ", ".join(f"'{name}', d.{_q(name)}" for name in DEADLINE_FIELDS)
+    union = (
+        " UNION ALL ".join(f"SELECT * FROM {name}" for name in changed)
+        or "SELECT * FROM deadline WHERE false"
+    )
+    select = (
+        f"SELECT {', '.join(f'upd.{_q(c.name)}' for c in cases.c)}, (SELECT count(*) FROM ev) AS events, "
+        f"(SELECT coalesce(json_agg(json_build_object({fields})), '[]'::json) FROM ({union}) AS d) "
+        "AS changed_deadlines FROM upd"
+    )
+    statement = sa.text(f"WITH {', '.join(ctes)} {select}").bindparams(*binds)
+    # Typed by position: the select names the case columns in the table's order, not upd.*.
+    return statement.columns(
+        *cases.c, sa.column("events", sa.Integer), sa.column("changed_deadlines", sa.JSON)
+    )
+
+
+async def apply_quiet_change(
+    conn: AsyncConnection,
+    case_id: int,
+    expected_version: int,
+    changes: dict[str, Any],
+    event: dict[str, Any],
+    *,
+    prev_hash: str | None,
+    clocks: ClockChange,
+    now: datetime,
+) -> tuple[Row[Any], dict[str, Any]] | None:
+    """PostgreSQL, autocommit: the case change, its event and its clocks in one statement. The
+    case as written and the chained event, or None when the case was not at ``expected_version``."""
+    chained_event = chained(event, case_id, expected_version + 1, prev_hash)
+    params: dict[str, Any] = {
+        "b_id": case_id,
+        "b_version": expected_version,
+        **{f"c_{c}": v for c, v in changes.items()},
+        **{f"e_{f}": v for f, v in chained_event.items()},
+    }
+    if clocks.ended:
+        params["ended_ids"] = list(clocks.ended)
+        params["met_ids"] = [i for i, status in clocks.ended.items() if status == "met"]
+    if clocks.paused:
+        params["paused_ids"] = list(clocks.paused)
+    for i, (deadline_id, due_at, warnings, warn_at) in enumerate(clocks.resumed):
+        params.update({f"r{i}_id": deadline_id, f"r{i}_due": due_at, f"r{i}_warnings": warnings})
+        params[f"r{i}_warn_at"] = warn_at
+    if clocks.ended or clocks.paused:
+        params["now"] = now
+    statement = _quiet_statement(
+        tuple(changes), tuple(chained_event), bool(clocks.ended), bool(clocks.paused), len(clocks.resumed)
+    )
+    row = (await conn.execute(statement, params)).first()
+    return None if row is None else (row, chained_event)

@@ -37,6 +37,7 @@ from service.cases.scope import can_see, referral_sender_units, require_registra
 from service.clock import SHANGHAI
 from service.context import AppContext
 from service.db import reading
+from service.deadlines import service as deadlines
 from service.deadlines.views import deadline_views
 from service.errors import (
     IdempotencyKeyReused,
@@ -47,6 +48,7 @@ from service.errors import (
     field_error,
 )
 from service.privacy.parties import mask, seal, unseal
+from service.referrals import service as referrals
 from workflows.lifecycle import (
     CLOSE_OUTCOMES,
     STATE_LABELS,
@@ -629,6 +631,10 @@ async def apply_transition(
     # Optimistic: read outside the write transaction, decide in memory, write guarded by version.
     row = await visible_row(engine, ctx, case_id, actor)
     write = decide_transition(ctx, row, body, actor, now=now, if_match=if_match)
+    if engine.dialect.name == "postgresql":
+        clocks = quiet_clocks(ctx, row, write, now=now)
+        if clocks is not None:
+            return await _apply_quiet(engine, ctx, row, write, clocks, now=now)
     async with engine.begin() as conn:
         version = await write_transition(conn, ctx, row, write, now=now)
         if version is None:
@@ -646,3 +652,88 @@ async def apply_transition(
         )
     assert fresh is not None
     return case_public(fresh._mapping, ctx, now=now)
+
+
+def quiet_clocks(
+    ctx: AppContext, row: Row[Any], write: TransitionWrite, *, now: datetime
+) -> queries.ClockChange | None:
+    """The clock updates of a transition that tells nobody, offers nothing and starts no clock
+    (what ``effects.after_change`` would do for it, planned from the case read); None for any
+    other transition, which takes the general path."""
+    event = write.trigger.value
+    if event in effects.ARRIVALS or referrals.affects_referrals(event, write.from_state, write.to_state):
+        return None
+    planned = deadlines.plan_clocks(
+        ctx,
+        case={**row._mapping, **write.changes},
+        event=event,
+        from_state=write.from_state,
+        to_state=write.to_state,
+        open_rows=deadlines.live_clocks(_json_list(row.deadlines)),
+        now=now,
+    )
+    if planned.plan.start:
+        return None
+    return queries.ClockChange(
+        ended={
+            **dict.fromkeys(planned.plan.met, "met"),
+            **dict.fromkeys(planned.plan.cancelled, "cancelled"),
+        },
+        paused=tuple(i for i in planned.plan.paused if i not in planned.breached),
+        resumed=tuple(
+            (
+                i,
+                s.due_at,
+                deadlines.warnings_json(s.warnings),
+                min((at for _, at in s.warnings), default=None),
+            )
+            for i, s in planned.plan.resumed
+        ),
+    )
+
+
+async def _apply_quiet(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    row: Row[Any],
+    write: TransitionWrite,
+    clocks: queries.ClockChange,
+    *,
+    now: datetime,
+) -> CasePublic:
+    """PostgreSQL: a quiet transition in one autocommit statement (``queries.apply_quiet_change``),
+    answered from what that statement returned instead of a read-back."""
+    async with reading(engine) as conn:  # autocommit: the one statement is its own transaction
+        written = await queries.apply_quiet_change(
+            conn,
+            row.id,
+            row.version,
+            write.changes,
+            write.event,
+            prev_hash=row.last_event_hash,
+            clocks=clocks,
+            now=now,
+        )
+        if written is None:
+            current = await queries.current_version(conn, row.id)
+            raise StaleVersion(
+                f"Someone else changed the case while you were working (now version {current}); reload it.",
+                current_version=current,
+            )
+        fresh, event = written
+        changed = _json_list(fresh.changed_deadlines)
+        if {d["id"] for d in changed} != clocks.ids:
+            # The sweep breached a clock between our read and our write (its guard left that
+            # clock as the sweep wrote it): answer with the case as it now is.
+            again = await queries.fetch_case(conn, row.id)
+            assert again is not None
+            return case_public(again._mapping, ctx, now=now)
+    by_id = {d["id"]: d for d in _json_list(row.deadlines)}
+    by_id.update((d["id"], d) for d in changed)
+    case = {
+        **fresh._mapping,
+        "parties": row.parties,
+        "deadlines": list(by_id.values()),
+        "last_event_hash": event["hash"],
+    }
+    return case_public(case, ctx, now=now)

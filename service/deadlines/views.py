@@ -13,7 +13,7 @@ from service.context import AppContext
 from workflows.deadlines import DeadlineStatus
 
 
-def _instant(value: Any) -> datetime | None:
+def instant(value: Any) -> datetime | None:
     """JSON from PostgreSQL carries an offset; SQLite's json_object gives naive UTC text."""
     if value is None or isinstance(value, datetime):
         return value
@@ -21,7 +21,7 @@ def _instant(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _listed(value: Any) -> list[Any]:
+def listed(value: Any) -> list[Any]:
     # SQLite's json_object() nests a JSON column as text.
     return list(json.loads(value) if isinstance(value, str) else value or [])
 
@@ -29,7 +29,7 @@ def _listed(value: Any) -> list[Any]:
 def deadline_views(rows: Sequence[dict[str, Any]], ctx: AppContext, *, now: datetime) -> list[DeadlinePublic]:
     views = []
     for row in sorted(rows, key=lambda r: r["id"]):
-        due_at = _instant(row["due_at"])
+        due_at = instant(row["due_at"])
         assert due_at is not None
         policy = ctx.policies.by_kind(row["kind"])
         running = row["status"] in (DeadlineStatus.active, DeadlineStatus.breached)
@@ -40,19 +40,19 @@ def deadline_views(rows: Sequence[dict[str, Any]], ctx: AppContext, *, now: date
                 name=policy.name,
                 status=row["status"],
                 unit_code=row["unit_code"],
-                started_at=_instant(row["started_at"]) or now,
+                started_at=instant(row["started_at"]) or now,
                 due_at=due_at,
                 # The instant is 00:00 after the last day; people read the last day itself.
                 due_date=(due_at.astimezone(SHANGHAI) - timedelta(microseconds=1)).date(),
-                warn_at=_instant(row.get("warn_at")),
+                warn_at=instant(row.get("warn_at")),
                 working_days_left=ctx.calendar.working_days_left(now, due_at) if running else None,
                 overdue=running and due_at <= now,
                 breach_action=policy.breach.value,
                 legal_source=policy.source,
-                paused_at=_instant(row.get("paused_at")),
-                breached_at=_instant(row.get("breached_at")),
-                ended_at=_instant(row.get("ended_at")),
-                extensions=_listed(row.get("extensions")),
+                paused_at=instant(row.get("paused_at")),
+                breached_at=instant(row.get("breached_at")),
+                ended_at=instant(row.get("ended_at")),
+                extensions=listed(row.get("extensions")),
             )
         )
     return views

@@ -8,9 +8,9 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from service import clock
-from service.db import EngineDep, reading
+from service.db import EngineDep
 from service.errors import Forbidden, Unauthorized
-from service.users.service import resolve_token
+from service.users.service import actor_for_token
 from workflows.lifecycle import Actor, Role
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -23,8 +23,7 @@ async def bearer_token(token: Annotated[str | None, Depends(oauth2)]) -> str:
 
 
 async def current_actor(engine: EngineDep, token: Annotated[str, Depends(bearer_token)]) -> Actor:
-    async with reading(engine) as conn:
-        return await resolve_token(conn, token, now=clock.now())
+    return await actor_for_token(engine, token, now=clock.now())
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from service.db import reading
 from service.errors import Conflict, InvalidInput, NotFound, ServiceError, Unauthorized, field_error
 from service.privacy.events import record_security_event
 from service.users import throttle
@@ -191,27 +194,85 @@ async def issue_machine_token(
     return token
 
 
-async def resolve_token(conn: AsyncConnection, token: str, *, now: datetime) -> Actor:
-    row = (
-        await conn.execute(
-            sa.select(
-                users.c.id,
-                users.c.username,
-                users.c.role,
-                users.c.unit_code,
-                users.c.disabled,
-                tokens.c.expires_at,
-                tokens.c.revoked_at,
-            )
-            .select_from(tokens.join(users, users.c.id == tokens.c.user_id))
-            .where(tokens.c.token_hash == token_digest(token))
-        )
-    ).first()
-    if row is None or row.revoked_at is not None or row.disabled:
-        raise Unauthorized("The token is unknown, revoked, or its user is disabled.")
+class TokenCache:
+    """Tokens resolved in the last few seconds, by digest, so a request does not pay a database
+    round trip to learn who sent it (the hot paths' largest fixed cost after the case itself).
+
+    Revoking a token, disabling a user or changing a password clears this process's cache at once;
+    another replica notices within ``seconds`` (``JIEFEN_TOKEN_CACHE_SECONDS``; 0 turns it off).
+    Expiry is checked on every use, not when cached. Unknown and refused tokens are never cached.
+    """
+
+    def __init__(
+        self, seconds: float = 5.0, size: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.seconds = seconds
+        self.size = size
+        self.clock = clock
+        self._rows: dict[str, tuple[float, Any]] = {}
+
+    def get(self, digest: str) -> Any | None:
+        hit = self._rows.get(digest)
+        if hit is None:
+            return None
+        if self.clock() - hit[0] >= self.seconds:
+            del self._rows[digest]
+            return None
+        return hit[1]
+
+    def put(self, digest: str, row: Any) -> None:
+        if self.seconds <= 0:
+            return
+        if len(self._rows) >= self.size:
+            self._rows.clear()  # rare (more live tokens than size in a few seconds): start again
+        self._rows[digest] = (self.clock(), row)
+
+    def clear(self) -> None:
+        self._rows.clear()
+
+
+token_cache = TokenCache()
+
+_RESOLVE = (
+    sa.select(
+        users.c.id,
+        users.c.username,
+        users.c.role,
+        users.c.unit_code,
+        users.c.disabled,
+        tokens.c.expires_at,
+        tokens.c.revoked_at,
+    )
+    .select_from(tokens.join(users, users.c.id == tokens.c.user_id))
+    .where(tokens.c.token_hash == sa.bindparam("digest"))
+)
+
+
+def _actor(row: Any, now: datetime) -> Actor:
     if row.expires_at is not None and row.expires_at <= now:
         raise Unauthorized("The token has expired; sign in again.")
     return Actor(username=row.username, role=Role(row.role), unit_code=row.unit_code, user_id=row.id)
+
+
+async def actor_for_token(engine: AsyncEngine, token: str, *, now: datetime) -> Actor:
+    """Who sent a request: from the token cache when this process resolved the token in the last
+    few seconds (no connection at all, most requests), else from the database."""
+    row = token_cache.get(token_digest(token))
+    if row is not None:
+        return _actor(row, now)
+    async with reading(engine) as conn:
+        return await resolve_token(conn, token, now=now)
+
+
+async def resolve_token(conn: AsyncConnection, token: str, *, now: datetime) -> Actor:
+    digest = token_digest(token)
+    row = token_cache.get(digest)
+    if row is None:
+        row = (await conn.execute(_RESOLVE, {"digest": digest})).first()
+        if row is None or row.revoked_at is not None or row.disabled:
+            raise Unauthorized("The token is unknown, revoked, or its user is disabled.")
+        token_cache.put(digest, row)
+    return _actor(row, now)
 
 
 async def revoke_token(
@@ -223,6 +284,7 @@ async def revoke_token(
     client_ip: str | None = None,
 ) -> bool:
     """Revoke one token (sign out); False when it was unknown or already revoked."""
+    token_cache.clear()
     token_id = (
         await conn.execute(
             sa.update(tokens)
@@ -258,6 +320,7 @@ async def revoke_user_tokens(
     keep_token: str | None = None,
 ) -> list[int]:
     """Revoke every live token of the user (of the given kinds, but ``keep_token``); one event."""
+    token_cache.clear()
     user_id = sa.select(users.c.id).where(users.c.username == username).scalar_subquery()
     statement = sa.update(tokens).where(
         tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None), tokens.c.kind.in_(kinds)
@@ -390,6 +453,7 @@ async def set_disabled(
     user = await get_user(conn, username)
     if user.disabled != disabled:
         await conn.execute(sa.update(users).where(users.c.username == username).values(disabled=disabled))
+        token_cache.clear()
     if disabled:
         revoked = await revoke_user_tokens(
             conn, username, now=now, reason="user_disabled", by=by, client_ip=client_ip

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 
 from service import clock
-from service.db import reading
 from service.errors import ServiceError
-from service.users.service import resolve_token
+from service.users.service import actor_for_token
 from workflows.lifecycle import Actor
 
 SESSION_COOKIE = "jiefen_session"
@@ -65,8 +64,7 @@ async def current_session(request: Request) -> WebSession:
         raise SignInRequired(_next_path(request))
     engine = request.app.state.engine
     try:
-        async with reading(engine) as conn:
-            actor = await resolve_token(conn, token, now=clock.now())
+        actor = await actor_for_token(engine, token, now=clock.now())
     except ServiceError as exc:
         if exc.status == 401:
             raise SignInRequired(_next_path(request), expired=True) from exc

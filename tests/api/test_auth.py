@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from service import clock
 from service.users.security import token_digest
-from service.users.service import issue_machine_token, sign_in, tokens, users
+from service.users.service import issue_machine_token, sign_in, token_cache, tokens, users
 from tests.builders import DASHI, ZHANGPU
 from tests.conftest import TEST_PASSWORD, Backend, FrozenClock
 
@@ -145,6 +145,42 @@ async def test_revoked_token_no_longer_works_and_other_tokens_are_untouched(
     assert "revoked" in str(assert_unauthorized(await client.get(ME, headers=bearer(token)))["detail"])
     assert_unauthorized(await client.post("/api/v1/auth/revoke", headers=bearer(token)))
     assert (await client.get(ME, headers=await auth("dashi.mediator"))).status_code == 200
+
+
+async def test_a_token_revoked_by_another_replica_stops_working_within_the_cache_seconds(
+    client: httpx.AsyncClient, db: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticks = [1000.0]
+    monkeypatch.setattr(token_cache, "clock", lambda: ticks[0])
+    token = await fresh_token(client, "dashi.mediator")
+    assert (await client.get(ME, headers=bearer(token))).status_code == 200
+    # Another replica signs the user out: this process is not told, only the database.
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            sa.update(tokens).where(tokens.c.token_hash == token_digest(token)).values(revoked_at=clock.now())
+        )
+
+    ticks[0] += token_cache.seconds - 0.5
+    assert (await client.get(ME, headers=bearer(token))).status_code == 200  # trusted a little longer
+    ticks[0] += 0.5
+    assert "revoked" in str(assert_unauthorized(await client.get(ME, headers=bearer(token)))["detail"])
+
+
+async def test_with_the_token_cache_off_every_request_asks_the_database(
+    client: httpx.AsyncClient, db: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(token_cache, "seconds", 0)
+    token = await fresh_token(client, "dashi.mediator")
+    assert (await client.get(ME, headers=bearer(token))).status_code == 200
+    async with db.engine.begin() as conn:
+        await conn.execute(sa.update(users).where(users.c.username == "dashi.mediator").values(disabled=True))
+    try:
+        assert_unauthorized(await client.get(ME, headers=bearer(token)))
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                sa.update(users).where(users.c.username == "dashi.mediator").values(disabled=False)
+            )
 
 
 async def test_expired_token_is_401_saying_it_expired(client: httpx.AsyncClient, db: Backend) -> None:
