@@ -76,7 +76,7 @@ def _json_rows(
 
 
 @cache
-def _case_select(dialect: str) -> sa.Select[Any]:
+def case_select(dialect: str) -> sa.Select[Any]:
     """A case with its parties, its deadlines and the hash its next event chains to."""
     return sa.select(
         cases,
@@ -92,7 +92,7 @@ def _case_select(dialect: str) -> sa.Select[Any]:
 @cache
 def _case_by_id(dialect: str) -> sa.Select[Any]:
     # Built once: composing this statement cost more Python than running it (read hot path).
-    return _case_select(dialect).where(cases.c.id == sa.bindparam("case_id"))
+    return case_select(dialect).where(cases.c.id == sa.bindparam("case_id"))
 
 
 async def fetch_case(conn: AsyncConnection, case_id: int) -> Row[Any] | None:
@@ -101,8 +101,30 @@ async def fetch_case(conn: AsyncConnection, case_id: int) -> Row[Any] | None:
 
 async def fetch_cases(conn: AsyncConnection, case_ids: Sequence[int]) -> dict[int, Row[Any]]:
     """Many cases in one query (the sweep's batches), by id."""
-    stmt = _case_select(conn.dialect.name).where(cases.c.id.in_(list(case_ids)))
+    stmt = case_select(conn.dialect.name).where(cases.c.id.in_(list(case_ids)))
     return {row.id: row for row in (await conn.execute(stmt)).all()}
+
+
+@cache
+def _insert_case(dialect: str, columns: tuple[str, ...]) -> sa.Insert:
+    """The case insert for one set of columns, values bound (``v_<column>``, ``prefix``)."""
+    prefix = sa.bindparam("prefix", type_=sa.String)
+    if dialect == "postgresql":
+        # The number comes from the same sequence value as the id: unique without a counter row lock.
+        next_id = sa.select(
+            sa.func.nextval(sa.literal_column("pg_get_serial_sequence('cases', 'id')")).label("id")
+        ).cte("next_id")
+        number = prefix + sa.func.lpad(sa.cast(next_id.c.id, sa.Text), 6, "0")
+    else:
+        # SQLite has one writer at a time, so max(id) + 1 inside the INSERT cannot race.
+        next_id = sa.select((sa.func.coalesce(sa.func.max(cases.c.id), 0) + 1).label("id")).cte("next_id")
+        number = prefix + sa.func.printf("%06d", next_id.c.id)
+    select = sa.select(
+        next_id.c.id, number, *[sa.bindparam(f"v_{c}", type_=cases.c[c].type) for c in columns]
+    )
+    return (
+        sa.insert(cases).from_select(["id", "number", *columns], select).returning(cases.c.id, cases.c.number)
+    )
 
 
 async def insert_case(
@@ -114,28 +136,15 @@ async def insert_case(
     year: int,
 ) -> tuple[int, str]:
     """Insert a case with its 一案一码 number, its parties and its `created` event: (id, number)."""
-    prefix = f"KS-{year}-"
-    if conn.dialect.name == "postgresql":
-        # The number comes from the same sequence value as the id: unique without a counter row lock.
-        next_id = sa.select(
-            sa.func.nextval(sa.literal_column("pg_get_serial_sequence('cases', 'id')")).label("id")
-        ).cte("next_id")
-        number = sa.literal(prefix) + sa.func.lpad(sa.cast(next_id.c.id, sa.Text), 6, "0")
-    else:
-        # SQLite has one writer at a time, so max(id) + 1 inside the INSERT cannot race.
-        next_id = sa.select((sa.func.coalesce(sa.func.max(cases.c.id), 0) + 1).label("id")).cte("next_id")
-        number = sa.literal(prefix) + sa.func.printf("%06d", next_id.c.id)
-    columns = list(values)
-    select = sa.select(next_id.c.id, number, *[sa.literal(values[c], cases.c[c].type) for c in columns])
-    stmt = (
-        sa.insert(cases).from_select(["id", "number", *columns], select).returning(cases.c.id, cases.c.number)
-    )
-    inserted = (await conn.execute(stmt)).one()
+    statement = _insert_case(conn.dialect.name, tuple(values))
+    params = {f"v_{c}": v for c, v in values.items()}
+    inserted = (await conn.execute(statement, {**params, "prefix": f"KS-{year}-"})).one()
     case_id: int = inserted.id
     if parties:
         await conn.execute(sa.insert(party), [{**p, "case_id": case_id} for p in parties])
+    # The bare table insert with its values as parameters: compiled once per set of columns.
     await conn.execute(
-        sa.insert(case_event).values(case_id=case_id, seq=1, **chained(event, case_id, 1, GENESIS))
+        sa.insert(case_event), {"case_id": case_id, "seq": 1, **chained(event, case_id, 1, GENESIS)}
     )
     return case_id, str(inserted.number)
 

@@ -61,6 +61,21 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+def case_response(
+    case: CasePublic, *, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A case as JSON, serialised once by pydantic. Returning the model instead makes FastAPI
+    validate it again against ``response_model`` and encode it a second way: on the hot routes
+    (read, create, transition) that was a tenth of the request's CPU. The OpenAPI schema still
+    comes from ``response_model``."""
+    return Response(
+        case.model_dump_json(),
+        status_code=status_code,
+        media_type="application/json",
+        headers={"ETag": etag(case.version), **(headers or {})},
+    )
+
+
 def _search_text(q: str | None) -> str | None:
     if q is not None and "\x00" in q:
         raise field_error("query.q", "contains a NUL character")
@@ -88,18 +103,16 @@ async def open_case(
     actor: ActorDep,
     engine: EngineDep,
     ctx: ContextDep,
-    response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> CasePublic:
+) -> Response:
     """Register a dispute; triage decides where it goes and says why."""
     case, replayed = await service.open_case(
         engine, ctx, body, actor, now=clock.now(), idempotency_key=idempotency_key
     )
-    response.headers["Location"] = f"/api/v1/cases/{case.id}"
-    response.headers["ETag"] = etag(case.version)
+    headers = {"Location": f"/api/v1/cases/{case.id}"}
     if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return case
+        headers["Idempotent-Replayed"] = "true"
+    return case_response(case, status_code=201, headers=headers)
 
 
 @router.get("/cases", response_model=CasePage, operation_id="list_cases", responses=CASE_ERRORS)
@@ -160,13 +173,9 @@ async def list_cases(
 
 
 @router.get("/cases/{case_id}", response_model=CasePublic, operation_id="get_case", responses=CASE_ERRORS)
-async def get_case(
-    case_id: CaseId, actor: ActorDep, engine: EngineDep, ctx: ContextDep, response: Response
-) -> CasePublic:
+async def get_case(case_id: CaseId, actor: ActorDep, engine: EngineDep, ctx: ContextDep) -> Response:
     """One case with its parties and triage explanation; the ETag carries its version."""
-    case = await service.get_case(engine, ctx, case_id, actor)
-    response.headers["ETag"] = etag(case.version)
-    return case
+    return case_response(await service.get_case(engine, ctx, case_id, actor))
 
 
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=40, description="the ETag you read")]
@@ -349,15 +358,13 @@ async def apply_transition(
     actor: ActorDep,
     engine: EngineDep,
     ctx: ContextDep,
-    response: Response,
     if_match: IfMatch = None,
-) -> CasePublic:
+) -> Response:
     """Move a case along its lifecycle."""
     case = await service.apply_transition(
         engine, ctx, case_id, body, actor, now=clock.now(), if_match=_parse_if_match(if_match)
     )
-    response.headers["ETag"] = etag(case.version)
-    return case
+    return case_response(case)
 
 
 @router.post(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from service import clock
-from service.cases.routes import etag
+from service.cases.routes import case_response
 from service.cases.schemas import CasePublic, CaseSummary
 from service.context import ContextDep
 from service.court import service
@@ -41,13 +41,9 @@ async def court_queue(
     operation_id="claim_next_court_case",
     responses={204: {"description": "the queue is empty"}},
 )
-async def claim_next(
-    actor: ActorDep, engine: EngineDep, ctx: ContextDep, response: Response
-) -> CasePublic | Response:
+async def claim_next(actor: ActorDep, engine: EngineDep, ctx: ContextDep) -> Response:
     """Claim the next case for yourself: a lease that returns it to the queue if you record nothing in time."""
     case = await service.claim_next(engine, ctx, actor, now=clock.now())
     if case is None:
         return Response(status_code=204)
-    response.headers["Location"] = f"/api/v1/cases/{case.id}"
-    response.headers["ETag"] = etag(case.version)
-    return case
+    return case_response(case, headers={"Location": f"/api/v1/cases/{case.id}"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -68,27 +69,32 @@ async def list_queue(
     return items, int(total)
 
 
+@cache
+def _next_in_queue(dialect: str, skipping: bool) -> sa.Select[Any]:
+    """The next referred case, whole, locked; SKIP LOCKED: a second clerk passes over the row
+    the first is claiming. Pick and read in one round trip, built once."""
+    where = [cases.c.state == CaseState.referred.value]
+    if skipping:
+        where.append(cases.c.id.not_in(sa.bindparam("skip", expanding=True)))
+    return (
+        queries.case_select(dialect)
+        .where(*where)
+        .order_by(*_queue_order())
+        .limit(1)
+        .with_for_update(skip_locked=True, of=cases)
+    )
+
+
 async def _claim_once(
     conn: AsyncConnection, ctx: AppContext, actor: Actor, now: datetime, skip: set[int]
 ) -> tuple[int | None, bool]:
     """(case id, claimed?) — (None, False) when the queue is empty."""
-    excluded = [cases.c.id.not_in(sorted(skip))] if skip else []
-    candidate = (
-        await conn.execute(
-            sa.select(cases.c.id)
-            .where(cases.c.state == CaseState.referred.value, *excluded)
-            .order_by(*_queue_order())
-            .limit(1)
-            # SKIP LOCKED: a second clerk passes over the row the first is claiming.
-            .with_for_update(skip_locked=True)
-        )
-    ).scalar_one_or_none()
-    if candidate is None:
+    params = {"skip": sorted(skip)} if skip else {}
+    row = (await conn.execute(_next_in_queue(conn.dialect.name, bool(skip)), params)).first()
+    if row is None:
         return None, False
-    row = await queries.fetch_case(conn, candidate)
-    assert row is not None
     write = decide_transition(ctx, row, TransitionIn(trigger=Trigger.claim), actor, now=now, if_match=None)
-    return candidate, await write_transition(conn, ctx, row, write, now=now) is not None
+    return row.id, await write_transition(conn, ctx, row, write, now=now) is not None
 
 
 async def claim_next(

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,9 +30,6 @@ async def notify(
     payload: dict[str, Any],
     now: datetime,
 ) -> None:
-    item = sa.insert(inbox).values(
-        unit_code=unit_code, case_id=case_id, kind=kind, reason=reason, payload=payload, created_at=now
-    )
     body = {
         "event": kind,
         "unit_code": unit_code,
@@ -40,9 +38,41 @@ async def notify(
         "occurred_at": now.isoformat(),
         **payload,
     }
+    params = {
+        "unit_code": unit_code,
+        "case_id": case_id,
+        "kind": kind,
+        "reason": reason,
+        "payload": payload,
+        "body": body,
+        "key_prefix": f"{uuid.uuid4()}:",
+        "now": now,
+    }
+    item, messages, both = _notify_statements()
+    if conn.dialect.name == "postgresql":
+        await conn.execute(both, params)  # inbox item and webhook messages in one round trip
+        return
+    await conn.execute(item, params)
+    await conn.execute(messages, params)
+
+
+@cache
+def _notify_statements() -> tuple[sa.Insert, sa.Insert, sa.Select[Any]]:
+    """The inbox item and the outbox messages of one announcement, values bound: built once."""
+    now = sa.bindparam("now", type_=inbox.c.created_at.type)
+    unit_code = sa.bindparam("unit_code", type_=sa.String)
+    kind = sa.bindparam("kind", type_=sa.String)
+    item = sa.insert(inbox).values(
+        unit_code=unit_code,
+        case_id=sa.bindparam("case_id", type_=sa.BigInteger),
+        kind=kind,
+        reason=sa.bindparam("reason", type_=sa.String),
+        payload=sa.bindparam("payload", type_=inbox.c.payload.type),
+        created_at=now,
+    )
     # One outbox row per active subscription of the unit, chosen by the database at commit
     # time; the receiver deduplicates by the key, which a redelivery repeats.
-    key = sa.literal(f"{uuid.uuid4()}:") + sa.cast(subscriptions.c.id, sa.String)
+    key = sa.bindparam("key_prefix", type_=sa.String) + sa.cast(subscriptions.c.id, sa.String)
     messages = sa.insert(outbox).from_select(
         [
             "subscription_id",
@@ -57,22 +87,16 @@ async def notify(
         sa.select(
             subscriptions.c.id,
             key,
-            sa.literal(kind),
-            sa.literal(body, outbox.c.payload.type),
+            kind,
+            sa.bindparam("body", type_=outbox.c.payload.type),
             sa.literal("pending"),
             sa.literal(0),
-            sa.literal(now, outbox.c.next_attempt_at.type),
-            sa.literal(now, outbox.c.created_at.type),
+            now,
+            now,
         ).where(subscriptions.c.unit_code == unit_code, subscriptions.c.active.is_(True)),
     )
-    if conn.dialect.name == "postgresql":
-        # Inbox item and webhook messages in one round trip.
-        await conn.execute(
-            sa.select(sa.literal(1)).add_cte(item.cte("item")).add_cte(messages.cte("messages"))
-        )
-        return
-    await conn.execute(item)
-    await conn.execute(messages)
+    both = sa.select(sa.literal(1)).add_cte(item.cte("item")).add_cte(messages.cte("messages"))
+    return item, messages, both
 
 
 @dataclass(frozen=True)
