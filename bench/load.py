@@ -227,6 +227,14 @@ class ListUnit(Scenario):
         return b"GET", f"/api/v1/cases?unit={self.spec['unit']}&limit=20".encode(), b"", b""
 
 
+class Floor(Scenario):
+    """``GET /healthz``: no token, no database. What FastAPI, the middlewares, uvicorn and the
+    kernel cost on their own on this machine: the ceiling of any route."""
+
+    def next(self, state: dict[str, Any]) -> tuple[bytes, bytes, bytes, bytes]:
+        return b"GET", b"/healthz", b"", b""
+
+
 class Claim(Scenario):
     """A clerk presses "claim next"; 204 means the queue is empty and the clerk stops."""
 
@@ -250,6 +258,7 @@ SCENARIOS: dict[str, type[Scenario]] = {
     "read": Read,
     "list": ListUnit,
     "claim": Claim,
+    "floor": Floor,
 }
 
 
