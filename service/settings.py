@@ -50,7 +50,10 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="a claimed court case returns to the queue if nothing is recorded"
     )
     db_pool_size: int = Field(
-        default=20, ge=1, description="PostgreSQL connections each API process opens and keeps"
+        default=10,
+        ge=1,
+        description="PostgreSQL connections each API process opens and keeps, twice over: one pool "
+        "for transactions (the engine) and one for the single-statement hot paths (service/fastpg.py)",
     )
     token_cache_seconds: float = Field(
         default=5.0,

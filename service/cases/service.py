@@ -131,15 +131,16 @@ def case_public(row: Mapping[Any, Any], ctx: AppContext, *, now: datetime) -> Ca
 
 
 async def visible_row(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> Row[Any]:
-    async with reading(engine) as conn:
-        row = await queries.fetch_case(conn, case_id)
-        visible = row is not None and can_see(
-            actor, row.unit_code, row.court_linked, ctx.org, sensitive=bool(row.sensitive)
-        )
-        if row is not None and not visible and not row.sensitive:
-            # The sender of a hand-off follows the case it referred (read only: acting needs the unit).
-            senders = referral_sender_units(actor, ctx.org)
-            visible = bool(senders) and await queries.referred_from(conn, case_id, senders)
+    row = await queries.read_case(engine, case_id)
+    visible = row is not None and can_see(
+        actor, row.unit_code, row.court_linked, ctx.org, sensitive=bool(row.sensitive)
+    )
+    if row is not None and not visible and not row.sensitive:
+        # The sender of a hand-off follows the case it referred (read only: acting needs the unit).
+        senders = referral_sender_units(actor, ctx.org)
+        if senders:
+            async with reading(engine) as conn:
+                visible = await queries.referred_from(conn, case_id, senders)
     if row is None or not visible:
         # Out of scope looks exactly like absent: a mediator learns nothing about other stations.
         raise NotFound(f"No case {case_id}.")
@@ -703,31 +704,30 @@ async def _apply_quiet(
 ) -> CasePublic:
     """PostgreSQL: a quiet transition in one autocommit statement (``queries.apply_quiet_change``),
     answered from what that statement returned instead of a read-back."""
-    async with reading(engine) as conn:  # autocommit: the one statement is its own transaction
-        written = await queries.apply_quiet_change(
-            conn,
-            row.id,
-            row.version,
-            write.changes,
-            write.event,
-            prev_hash=row.last_event_hash,
-            clocks=clocks,
-            now=now,
+    written = await queries.apply_quiet_change(
+        engine,
+        row.id,
+        row.version,
+        write.changes,
+        write.event,
+        prev_hash=row.last_event_hash,
+        clocks=clocks,
+        now=now,
+    )
+    if written is None:
+        current = await queries.read_version(engine, row.id)
+        raise StaleVersion(
+            f"Someone else changed the case while you were working (now version {current}); reload it.",
+            current_version=current,
         )
-        if written is None:
-            current = await queries.current_version(conn, row.id)
-            raise StaleVersion(
-                f"Someone else changed the case while you were working (now version {current}); reload it.",
-                current_version=current,
-            )
-        fresh, event = written
-        changed = _json_list(fresh.changed_deadlines)
-        if {d["id"] for d in changed} != clocks.ids:
-            # The sweep breached a clock between our read and our write (its guard left that
-            # clock as the sweep wrote it): answer with the case as it now is.
-            again = await queries.fetch_case(conn, row.id)
-            assert again is not None
-            return case_public(again._mapping, ctx, now=now)
+    fresh, event = written
+    changed = _json_list(fresh.changed_deadlines)
+    if {d["id"] for d in changed} != clocks.ids:
+        # The sweep breached a clock between our read and our write (its guard left that
+        # clock as the sweep wrote it): answer with the case as it now is.
+        again = await queries.read_case(engine, row.id)
+        assert again is not None
+        return case_public(again._mapping, ctx, now=now)
     by_id = {d["id"]: d for d in _json_list(row.deadlines)}
     by_id.update((d["id"], d) for d in changed)
     case = {

@@ -7,6 +7,7 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import asyncpg  # type: ignore[import-untyped]
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
@@ -83,7 +84,14 @@ class WebRoute(APIRoute):
                 return error_page(request, exc)
             except RequestValidationError as exc:
                 return error_page(request, validation_problem(exc))
-            except (OperationalError, DBAPIError, OSError, PoolTimeout) as exc:
+            except (
+                OperationalError,
+                DBAPIError,
+                OSError,
+                PoolTimeout,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+            ) as exc:
                 if not database_unavailable(exc):
                     raise
                 log.warning("database unavailable on page %s: %s", request.url.path, type(exc).__name__)

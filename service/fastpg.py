@@ -1,0 +1,194 @@
+"""The hottest statements on PostgreSQL, sent straight through asyncpg.
+
+Reading a case and writing a quiet transition are one statement each. Through SQLAlchemy's
+async engine each cost about 0.6 ms of Python in this process: checking a connection out of the
+pool and setting it to autocommit, executing through the greenlet bridge, processing the result,
+resetting the connection on return. PostgreSQL itself spent a tenth of that. Here the same
+statements — compiled once from the same SQLAlchemy constructs, so there is one definition of
+each — run on a small pool of plain asyncpg connections in autocommit, with JSON decoded by a
+type codec. Everything else (transactions, the sweep, SQLite) stays on the engine.
+
+The pool belongs to the app's engine (``attach`` in the lifespan, ``detach`` at shutdown);
+callers ask ``for_engine`` and fall back to the engine when there is none (SQLite, scripts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+class FastRow:
+    """A result row read like SQLAlchemy's: ``row.version`` and ``row._mapping``."""
+
+    __slots__ = ("_mapping",)
+
+    def __init__(self, mapping: dict[str, Any]) -> None:
+        self._mapping = mapping
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._mapping[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class Statement:
+    """A SQLAlchemy statement compiled once for asyncpg: its SQL and its parameters' order."""
+
+    def __init__(self, statement: sa.ClauseElement, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.names = list(getattr(compiled, "positiontup", None) or [])
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        # No bind processors: asyncpg takes aware datetimes as they are, and the connection's
+        # codec encodes JSON (SQLAlchemy's processor would encode it a second time).
+        return [params[name] for name in self.names]
+
+
+class FastPool:
+    """A few autocommit asyncpg connections, opened on demand and kept (no reset round trip on
+    release: nothing here ever leaves a transaction or a session setting behind)."""
+
+    def __init__(self, dsn: str, size: int, dialect: Dialect, *, timeout: float = 30.0) -> None:
+        self.dsn = dsn
+        self.size = size
+        self.dialect = dialect
+        self.timeout = timeout
+        self._idle: list[asyncpg.Connection] = []
+        self._opened = 0
+        self._freed = asyncio.Condition()
+        self._statements: dict[Any, Statement] = {}
+
+    def statement(self, key: Any, build: Any) -> Statement:
+        found = self._statements.get(key)
+        if found is None:
+            found = self._statements[key] = Statement(build(), self.dialect)
+        return found
+
+    async def _open(self) -> asyncpg.Connection:
+        conn = await asyncpg.connect(self.dsn, timeout=self.timeout)
+        for name in ("json", "jsonb"):
+            await conn.set_type_codec(
+                name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog", format="text"
+            )
+        return conn
+
+    async def _acquire(self) -> asyncpg.Connection:
+        async with self._freed:
+            while not self._idle and self._opened >= self.size:
+                try:
+                    await asyncio.wait_for(self._freed.wait(), self.timeout)
+                except TimeoutError:
+                    raise PoolTimeout(f"no PostgreSQL connection free within {self.timeout:g} s") from None
+            while self._idle:
+                conn = self._idle.pop()
+                if not conn.is_closed():
+                    return conn
+                self._opened -= 1  # closed while idle (the server's notice arrived): drop it
+            self._opened += 1
+        try:
+            return await self._open()
+        except BaseException:
+            async with self._freed:
+                self._opened -= 1
+                self._freed.notify()
+            raise
+
+    async def _release(self, conn: asyncpg.Connection, *, broken: bool, lost: bool = False) -> None:
+        # After an error the connection may be mid-statement or dead (a restart): never reuse it.
+        keep = not broken and not conn.is_closed() and not conn.is_in_transaction()
+        lost = lost or conn.is_closed()
+        if not keep:
+            conn.terminate()
+        async with self._freed:
+            stale: list[asyncpg.Connection] = []
+            if keep:
+                self._idle.append(conn)
+            else:
+                self._opened -= 1
+                if lost:
+                    # The server went away (restart, failover): the idle ones are dead too.
+                    # Drop them all now, as SQLAlchemy invalidates its pool, so that one failed
+                    # request (503) is all a restart costs, not one per pooled connection.
+                    stale, self._idle = self._idle, []
+                    self._opened -= len(stale)
+            self._freed.notify_all()
+        for old in stale:
+            old.terminate()
+
+    async def fetchrow(
+        self, statement: Statement, params: Mapping[str, Any], *, idempotent: bool = False
+    ) -> FastRow | None:
+        """One statement's first row. A connection the server dropped (a restart, a failover, an
+        administrator) surfaces as SQLAlchemy's disconnect error, which the service answers with
+        503 + Retry-After like any other; a read (``idempotent``) first tries once more on a
+        fresh connection, since the pool has just let go of the dead ones."""
+        for attempt in (1, 2):
+            conn = await self._acquire()
+            try:
+                record = await conn.fetchrow(statement.sql, *statement.args(params))
+            except BaseException as exc:
+                lost = _lost(exc, conn)
+                await self._release(conn, broken=True, lost=lost)
+                if not lost:
+                    raise
+                if idempotent and attempt == 1:
+                    continue
+                raise OperationalError(statement.sql, None, exc, connection_invalidated=True) from exc
+            await self._release(conn, broken=False)
+            return None if record is None else FastRow(dict(record.items()))
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        async with self._freed:
+            idle, self._idle = self._idle, []
+            self._opened -= len(idle)
+        for conn in idle:
+            await conn.close()
+
+
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def _lost(exc: BaseException, conn: asyncpg.Connection) -> bool:
+    """Whether the connection, not the statement, failed."""
+    if conn.is_closed() or isinstance(exc, OSError | asyncpg.InterfaceError | asyncpg.InternalClientError):
+        return True
+    return isinstance(exc, asyncpg.PostgresError) and str(getattr(exc, "sqlstate", "")).startswith(
+        _UNAVAILABLE_SQLSTATES
+    )
+
+
+_pools: weakref.WeakKeyDictionary[AsyncEngine, FastPool] = weakref.WeakKeyDictionary()
+
+
+def attach(engine: AsyncEngine, size: int) -> FastPool | None:
+    """Give a PostgreSQL engine its fast pool (the app's lifespan); None for SQLite."""
+    if engine.dialect.name != "postgresql":
+        return None
+    url = engine.url.set(drivername="postgresql")
+    pool = FastPool(url.render_as_string(hide_password=False), size, engine.dialect)
+    _pools[engine] = pool
+    return pool
+
+
+async def detach(engine: AsyncEngine) -> None:
+    pool = _pools.pop(engine, None)
+    if pool is not None:
+        await pool.close()
+
+
+def for_engine(engine: AsyncEngine) -> FastPool | None:
+    return _pools.get(engine)
