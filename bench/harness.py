@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench                       # the full run (the 1,000,000-case sweep takes minutes)
     .venv/bin/python -m bench --quick               # a small smoke run (about 3 minutes)
-    .venv/bin/python -m bench --only pgbench,http   # parts: pgbench, http, court, sqlite, sweep
+    .venv/bin/python -m bench --only pgbench,http   # parts: pgbench, http, transitions, court, sqlite, sweep
 
 On PostgreSQL (``--pg``, a throw-away database created and dropped here; schema and units loaded
 the service's own way): pgbench runs the service's hottest write (``bench/pgbench_transition.sql``:

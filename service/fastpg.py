@@ -90,7 +90,10 @@ class FastPool:
 
     async def _acquire(self) -> asyncpg.Connection:
         try:
-            await asyncio.wait_for(self._slots.acquire(), self.timeout)
+            if self._slots.locked():
+                await asyncio.wait_for(self._slots.acquire(), self.timeout)
+            else:
+                await self._slots.acquire()  # free now: no timer task (wait_for costs one)
         except TimeoutError:
             raise PoolTimeout(f"no PostgreSQL connection free within {self.timeout:g} s") from None
         try:
