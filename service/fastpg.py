@@ -44,7 +44,8 @@ class FastRow:
 
 
 class Statement:
-    """A SQLAlchemy statement compiled once for asyncpg: its SQL and its parameters' order."""
+    """A SQLAlchemy statement compiled once for asyncpg: its SQL and its parameters' order.
+    Plain bound parameters only (no ``expanding`` IN lists: they are rendered per call)."""
 
     def __init__(self, statement: sa.ClauseElement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -158,7 +159,9 @@ _UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
 
 def _lost(exc: BaseException, conn: asyncpg.Connection) -> bool:
     """Whether the connection, not the statement, failed."""
-    if conn.is_closed() or isinstance(exc, OSError | asyncpg.InterfaceError | asyncpg.InternalClientError):
+    if conn.is_closed() or isinstance(
+        exc, OSError | asyncpg.ConnectionDoesNotExistError | asyncpg.InternalClientError
+    ):
         return True
     return isinstance(exc, asyncpg.PostgresError) and str(getattr(exc, "sqlstate", "")).startswith(
         _UNAVAILABLE_SQLSTATES

@@ -170,12 +170,7 @@ async def apply_change(
     predecessor, so the chain cannot fork.
     """
     event = chained(event, case_id, expected_version + 1, prev_hash)
-    params = {
-        "b_id": case_id,
-        "b_version": expected_version,
-        **{f"c_{c}": v for c, v in changes.items()},
-        **{f"e_{c}": v for c, v in event.items()},
-    }
+    params = _change_params(case_id, expected_version, changes, event)
     if conn.dialect.name == "postgresql":
         stmt = _change_cte(tuple(changes), tuple(event))
         version: int | None = (await conn.execute(stmt, params)).scalar_one_or_none()
@@ -185,6 +180,18 @@ async def apply_change(
         return None
     await conn.execute(sa.insert(case_event).values(case_id=case_id, seq=row.version, **event))
     return int(row.version)
+
+
+def _change_params(
+    case_id: int, expected_version: int, changes: dict[str, Any], event: dict[str, Any]
+) -> dict[str, Any]:
+    """The bound values of a guarded case change and its (chained) event."""
+    return {
+        "b_id": case_id,
+        "b_version": expected_version,
+        **{f"c_{c}": v for c, v in changes.items()},
+        **{f"e_{f}": v for f, v in event.items()},
+    }
 
 
 # The transition write is built once per shape (which columns change, which event fields) with
@@ -681,12 +688,7 @@ async def apply_quiet_change(
     """PostgreSQL, autocommit: the case change, its event and its clocks in one statement. The
     case as written and the chained event, or None when the case was not at ``expected_version``."""
     chained_event = chained(event, case_id, expected_version + 1, prev_hash)
-    params: dict[str, Any] = {
-        "b_id": case_id,
-        "b_version": expected_version,
-        **{f"c_{c}": v for c, v in changes.items()},
-        **{f"e_{f}": v for f, v in chained_event.items()},
-    }
+    params = _change_params(case_id, expected_version, changes, chained_event)
     if clocks.ended:
         params["ended_ids"] = list(clocks.ended)
         params["met_ids"] = [i for i, status in clocks.ended.items() if status == "met"]
