@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.cases import queries
 from service.cases.schemas import CaseEdit, CasePublic, PartyEdit, PartyIn
-from service.cases.service import case_public, transition_context, visible_row
+from service.cases.service import case_public, lost_race, transition_context, visible_row
 from service.context import AppContext
 from service.errors import Conflict, NotFound, StaleVersion, TransitionNotAllowed, field_error
 from service.privacy.masking import MASKS
@@ -74,12 +74,7 @@ async def _write(
         elif party_work is not None:
             await party_work(conn)
     if version is None:
-        async with engine.connect() as conn:
-            current = await queries.current_version(conn, row.id)
-        raise StaleVersion(
-            f"Someone else changed the case while you were working (now version {current}); reload it.",
-            current_version=current,
-        )
+        raise await lost_race(engine, row.id)
     async with engine.connect() as conn:
         fresh = await queries.fetch_case(conn, row.id)
     assert fresh is not None

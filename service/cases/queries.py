@@ -290,13 +290,6 @@ async def apply_changes(conn: AsyncConnection, writes: Sequence[CaseWrite]) -> N
     )
 
 
-async def current_version(conn: AsyncConnection, case_id: int) -> int | None:
-    version: int | None = (
-        await conn.execute(sa.select(cases.c.version).where(cases.c.id == case_id))
-    ).scalar_one_or_none()
-    return version
-
-
 @dataclass(frozen=True)
 class CaseFilter:
     # The caller's scope: cases held at these units (None: any), OR court-linked ones if set.

@@ -645,14 +645,18 @@ async def apply_transition(
             # before commit on the same connection, not after on another.
             fresh = await queries.fetch_case(conn, case_id)
     if version is None:
-        async with reading(engine) as conn:
-            current = await queries.current_version(conn, case_id)
-        raise StaleVersion(
-            f"Someone else changed the case while you were working (now version {current}); reload it.",
-            current_version=current,
-        )
+        raise await lost_race(engine, case_id)
     assert fresh is not None
     return case_public(fresh._mapping, ctx, now=now)
+
+
+async def lost_race(engine: AsyncEngine, case_id: int) -> StaleVersion:
+    """The 412 for a write whose version check failed: someone moved the case since it was read."""
+    current = await queries.read_version(engine, case_id)
+    return StaleVersion(
+        f"Someone else changed the case while you were working (now version {current}); reload it.",
+        current_version=current,
+    )
 
 
 def quiet_clocks(
@@ -686,7 +690,7 @@ def quiet_clocks(
                 i,
                 s.due_at,
                 deadlines.warnings_json(s.warnings),
-                min((at for _, at in s.warnings), default=None),
+                deadlines.first_warning(s.warnings),
             )
             for i, s in planned.plan.resumed
         ),
@@ -715,11 +719,7 @@ async def _apply_quiet(
         now=now,
     )
     if written is None:
-        current = await queries.read_version(engine, row.id)
-        raise StaleVersion(
-            f"Someone else changed the case while you were working (now version {current}); reload it.",
-            current_version=current,
-        )
+        raise await lost_race(engine, row.id)
     fresh, event = written
     changed = _json_list(fresh.changed_deadlines)
     if {d["id"] for d in changed} != clocks.ids:

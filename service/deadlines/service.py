@@ -39,7 +39,7 @@ def warnings_from_json(data: Sequence[Sequence[str]] | None) -> tuple[tuple[str,
     return tuple((level, datetime.fromisoformat(at)) for level, at in data or [])
 
 
-def _first_warning(warnings: Sequence[tuple[str, datetime]]) -> datetime | None:
+def first_warning(warnings: Sequence[tuple[str, datetime]]) -> datetime | None:
     return min((at for _, at in warnings), default=None)
 
 
@@ -122,7 +122,7 @@ def new_deadline_row(
         "status": DeadlineStatus.active.value,
         "started_at": now,
         "due_at": schedule.due_at,
-        "warn_at": _first_warning(schedule.warnings),
+        "warn_at": first_warning(schedule.warnings),
         "warnings": warnings_json(schedule.warnings),
         "paused_at": None,
         "extensions": [],
@@ -194,7 +194,7 @@ async def write_clocks(conn: AsyncConnection, writes: Sequence[ClockWrites], *, 
                     paused_at=None,
                     due_at=schedule.due_at,
                     warnings=warnings_json(schedule.warnings),
-                    warn_at=_first_warning(schedule.warnings),
+                    warn_at=first_warning(schedule.warnings),
                 )
             )
     started = [
