@@ -72,14 +72,14 @@ class Sizes:
 
 
 QUICK = Sizes(
-    seconds=5, warmup=1, background=20_000, drain=1_000, claim_pool=3_000, sweep_cases=20_000, sweep_due=500
+    seconds=5, warmup=1, background=20_000, drain=1_000, claim_pool=6_000, sweep_cases=20_000, sweep_due=500
 )
 FULL = Sizes(
     seconds=15,
     warmup=3,
     background=100_000,
     drain=10_000,
-    claim_pool=10_000,
+    claim_pool=20_000,
     sweep_cases=1_000_000,
     sweep_due=10_000,
 )

@@ -1,6 +1,7 @@
 """The hottest statements on PostgreSQL, sent straight through asyncpg.
 
-Reading a case and writing a quiet transition are one statement each. Through SQLAlchemy's
+Reading a case, writing a quiet transition and listing a page of cases with its count are one
+statement each. Through SQLAlchemy's
 async engine each cost about 0.6 ms of Python in this process: checking a connection out of the
 pool and setting it to autocommit, executing through the greenlet bridge, processing the result,
 resetting the connection on return. PostgreSQL itself spent a tenth of that. Here the same
@@ -18,7 +19,7 @@ import asyncio
 import json
 import weakref
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
@@ -26,6 +27,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.compiler import SQLCompiler
 
 
 class FastRow:
@@ -45,17 +47,50 @@ class FastRow:
 
 class Statement:
     """A SQLAlchemy statement compiled once for asyncpg: its SQL and its parameters' order.
-    Plain bound parameters only (no ``expanding`` IN lists: they are rendered per call)."""
 
-    def __init__(self, statement: sa.ClauseElement, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
+    An ``expanding`` IN list is rendered as one placeholder per element, for the number of
+    elements given in ``expanded`` (name → count): a list of another length is another
+    statement. ``x IN ($1)`` stays ``x = $1`` to the planner, which can then walk an index in
+    order and stop after a page (``x = ANY($1)`` cannot, on PostgreSQL 15)."""
+
+    def __init__(
+        self, statement: sa.ClauseElement, dialect: Dialect, *, expanded: Mapping[str, int] | None = None
+    ) -> None:
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+        binds = compiled.binds
+        # Values written into the statement itself (``sa.literal(0)``, ``in_(["a", "b"])``).
+        constants: dict[str, Any] = {name: bind.value for name, bind in binds.items() if not bind.required}
+        lists = dict(expanded or {})
+        lists.update((name, len(v)) for name, v in constants.items() if binds[name].expanding)
+        if lists:
+            # Rendering the lists needs a value for every parameter: placeholders, never sent.
+            values: dict[str, Any] = {name: [None] * n for name, n in lists.items()}
+            values.update((name, None) for name in binds if name not in values and name not in constants)
+            compiled = cast(
+                SQLCompiler,
+                statement.params(values).compile(
+                    dialect=dialect, compile_kwargs={"render_postcompile": True}
+                ),
+            )
         self.sql = str(compiled)
-        self.names = list(getattr(compiled, "positiontup", None) or [])
+        # Each placeholder in order: (parameter, element of its list or None, constant).
+        sources: dict[str, tuple[str | None, int | None, Any]] = {}
+        for name, n in lists.items():
+            for i in range(n):
+                if name in constants:
+                    sources[f"{name}_{i + 1}"] = (None, None, constants[name][i])
+                else:
+                    sources[f"{name}_{i + 1}"] = (name, i, None)
+        sources.update((name, (None, None, value)) for name, value in constants.items() if name not in lists)
+        self._sources = [sources.get(name, (name, None, None)) for name in compiled.positiontup or []]
 
     def args(self, params: Mapping[str, Any]) -> list[Any]:
         # No bind processors: asyncpg takes aware datetimes as they are, and the connection's
         # codec encodes JSON (SQLAlchemy's processor would encode it a second time).
-        return [params[name] for name in self.names]
+        return [
+            constant if name is None else params[name] if i is None else params[name][i]
+            for name, i, constant in self._sources
+        ]
 
 
 class FastPool:
@@ -75,10 +110,10 @@ class FastPool:
         self._slots = asyncio.Semaphore(size)  # connections in use or being opened + free slots
         self._statements: dict[Any, Statement] = {}
 
-    def statement(self, key: Any, build: Any) -> Statement:
+    def statement(self, key: Any, build: Any, *, expanded: Mapping[str, int] | None = None) -> Statement:
         found = self._statements.get(key)
         if found is None:
-            found = self._statements[key] = Statement(build(), self.dialect)
+            found = self._statements[key] = Statement(build(), self.dialect, expanded=expanded)
         return found
 
     async def _open(self) -> asyncpg.Connection:
@@ -133,14 +168,32 @@ class FastPool:
     async def fetchrow(
         self, statement: Statement, params: Mapping[str, Any], *, idempotent: bool = False
     ) -> FastRow | None:
-        """One statement's first row. A connection the server dropped (a restart, a failover, an
+        """One statement's first row (see ``fetch``)."""
+        records = await self._run(statement, params, idempotent=idempotent, one=True)
+        return FastRow(dict(records[0].items())) if records else None
+
+    async def fetch(
+        self, statement: Statement, params: Mapping[str, Any], *, idempotent: bool = False
+    ) -> list[FastRow]:
+        """One statement's rows. A connection the server dropped (a restart, a failover, an
         administrator) surfaces as SQLAlchemy's disconnect error, which the service answers with
         503 + Retry-After like any other; a read (``idempotent``) first tries once more on a
         fresh connection, since the pool has just let go of the dead ones."""
+        records = await self._run(statement, params, idempotent=idempotent, one=False)
+        return [FastRow(dict(record.items())) for record in records]
+
+    async def _run(
+        self, statement: Statement, params: Mapping[str, Any], *, idempotent: bool, one: bool
+    ) -> list[Any]:
+        args = statement.args(params)
         for attempt in (1, 2):
             conn = await self._acquire()
             try:
-                record = await conn.fetchrow(statement.sql, *statement.args(params))
+                if one:
+                    record = await conn.fetchrow(statement.sql, *args)
+                    records = [] if record is None else [record]
+                else:
+                    records = await conn.fetch(statement.sql, *args)
             except BaseException as exc:
                 lost = _lost(exc, conn)
                 await self._release(conn, broken=True, lost=lost)
@@ -150,7 +203,7 @@ class FastPool:
                     continue
                 raise OperationalError(statement.sql, None, exc, connection_invalidated=True) from exc
             await self._release(conn, broken=False)
-            return None if record is None else FastRow(dict(record.items()))
+            return records
         raise AssertionError("unreachable")
 
     async def close(self) -> None:

@@ -182,8 +182,7 @@ async def list_cases(
         referred_from=referral_sender_units(actor, ctx.org) if scope.unit_codes is not None else None,
         within_units=within,
     )
-    async with reading(engine) as conn:
-        rows, total = await queries.list_cases(conn, f, limit=limit, offset=offset)
+    rows, total = await queries.list_cases(engine, f, limit=limit, offset=offset)
     items = [
         CaseSummary.model_validate({**r._mapping, "state_label": STATE_LABELS[CaseState(r.state)]})
         for r in rows

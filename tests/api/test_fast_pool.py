@@ -1,6 +1,6 @@
 """The hot statements' own asyncpg pool (service/fastpg.py) on PostgreSQL.
 
-Reads and quiet transitions go through it; a connection the server dropped costs one request a
+Reads, lists and quiet transitions go through it; a connection the server dropped costs one request a
 503 with Retry-After, never a 500, and the pool then reconnects by itself.
 """
 
@@ -130,3 +130,31 @@ async def test_a_write_whose_connection_dies_mid_statement_is_503_and_writes_not
     assert (unchanged["version"], unchanged["state"]) == (case["version"], "mediating")
     retried = await move(client, station, unchanged, "suspend", reason="等待伤情鉴定")
     assert retried["state"] == "suspended"
+
+
+async def test_lists_use_the_fast_pool_one_statement_per_filter_set(
+    client: httpx.AsyncClient, auth, postgres: Backend
+) -> None:
+    station = await auth("dashi.mediator")
+    opened = [await open_case(client, station) for _ in range(3)]
+    pool = fastpg.for_engine(postgres.engine)
+    assert pool is not None
+    pool._statements.clear()
+
+    first = (await client.get("/api/v1/cases?limit=2", headers=station)).json()
+    second = (await client.get("/api/v1/cases?limit=2&offset=2", headers=station)).json()
+    past = (await client.get("/api/v1/cases?limit=2&offset=50", headers=station)).json()
+    compiled = len(pool._statements)
+
+    newest_first = [c["id"] for c in reversed(opened)]
+    assert [c["id"] for c in first["items"]] == newest_first[:2]
+    assert [c["id"] for c in second["items"]] == newest_first[2:]
+    # A page past the end still says how many there are.
+    assert past["items"] == [] and past["total"] == first["total"] == second["total"] == 3
+    assert compiled == 1, "one filter set, one statement"
+
+    # A clock filter (a constant IN list) and a coordinator's subtree (a list of many units).
+    due = (await client.get("/api/v1/cases?due_before=2100-01-01T00:00:00Z", headers=station)).json()
+    town = (await client.get("/api/v1/cases", headers=await auth("zhangpu.coordinator"))).json()
+    assert due["total"] == 3 and {c["id"] for c in due["items"]} == set(newest_first)
+    assert {c["id"] for c in town["items"]} >= set(newest_first)
