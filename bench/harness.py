@@ -634,7 +634,8 @@ def summarise_profile(raw: Path, top: int = 25) -> str:
 
 async def profiled(server: Fleet, spec: dict[str, Any], seconds: float) -> dict[str, Any]:
     """Run a scenario while py-spy samples the API process (needs `pip install py-spy`)."""
-    raw = RESULTS / "profile-transition.txt"
+    name = spec["scenario"]
+    raw = RESULTS / f"profile-{name}.txt"
     spy = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "py-spy"),
         "record",
@@ -656,9 +657,18 @@ async def profiled(server: Fleet, spec: dict[str, Any], seconds: float) -> dict[
     result = await run_load(server, spec)
     await spy.wait()
     summary = summarise_profile(raw)
-    (RESULTS / "profile-transition-summary.txt").write_text(summary + "\n")
-    log("profile written to bench/results/profile-transition-summary.txt")
+    (RESULTS / f"profile-{name}-summary.txt").write_text(summary + "\n")
+    log(f"profile written to bench/results/profile-{name}-summary.txt")
     return result
+
+
+async def measured(
+    server: Fleet, spec: dict[str, Any], sizes: Sizes, profile: str | None, *, first: bool
+) -> dict[str, Any]:
+    """One scenario's load; py-spy watches the first run of the scenario named by --profile."""
+    if first and profile == spec["scenario"]:
+        return await profiled(server, spec, sizes.seconds + sizes.warmup)
+    return await run_load(server, spec)
 
 
 # --- pgbench -----------------------------------------------------------------------------------
@@ -821,7 +831,7 @@ async def http_scenarios(
     db: str,
     with_pgbench: bool,
     ctx: Any,
-    profile: bool,
+    profile: str | None,
     transitions_only: bool = False,
 ) -> None:
     base_spec = {"duration": sizes.seconds, "warmup": sizes.warmup, "max_requests": sizes.max_requests}
@@ -838,10 +848,7 @@ async def http_scenarios(
             bench_result = await pgbench(admin, db, clients, sizes.seconds, sizes.background)
             report.rows.append(pgbench_row(bench_result))
         spec = {**base_spec, "scenario": "transition", "clients": states[:clients]}
-        if profile and clients == 16:
-            result = await profiled(server, spec, sizes.seconds + sizes.warmup)
-        else:
-            result = await run_load(server, spec)
+        result = await measured(server, spec, sizes, profile, first=clients == 16)
         states[:clients] = result["states"]
         report.rows.append(
             http_row("HTTP transition (suspend/resume, If-Match)", result, p99_target=P99_TARGET[clients])
@@ -876,19 +883,21 @@ async def http_scenarios(
     created: list[int] = []
     for clients in (16, 64):
         clients_spec = [{"token": mediator}] * clients
-        result = await run_load(server, {**base_spec, "scenario": "create", "clients": clients_spec})
+        spec = {**base_spec, "scenario": "create", "clients": clients_spec}
+        result = await measured(server, spec, sizes, profile, first=clients == 16)
         created += result.get("created_ids", [])
         report.rows.append(http_row("HTTP create case", result, p99_target=P99_TARGET[clients]))
     ids = created[:5000] or [s["case_id"] for s in states]
     await caught_up(dsn, report, "after the creates")
     for clients in (16, 64):
         clients_spec = [{"token": mediator, "ids": ids}] * clients
-        result = await run_load(server, {**base_spec, "scenario": "read", "clients": clients_spec})
+        spec = {**base_spec, "scenario": "read", "clients": clients_spec}
+        result = await measured(server, spec, sizes, profile, first=clients == 16)
         report.rows.append(http_row("HTTP read case", result, p99_target=P99_TARGET[clients]))
     for clients in (16, 64):
         clients_spec = [{"token": mediator}] * clients
         spec = {**base_spec, "scenario": "list", "clients": clients_spec, "unit": VILLAGE}
-        result = await run_load(server, spec)
+        result = await measured(server, spec, sizes, profile, first=clients == 16)
         report.rows.append(
             http_row(f"HTTP list a unit's cases (20 of {VILLAGE})", result, p99_target=P99_TARGET[clients])
         )
@@ -900,7 +909,9 @@ async def http_scenarios(
     await load_referred(dsn, ctx, sizes.claim_pool, "P", clock.now())
     await caught_up(dsn, report, "after loading the court queue")
     clerks = [{"token": t} for t in accounts.clerks[:64]]
-    result = await run_load(server, {**base_spec, "scenario": "claim", "clients": clerks})
+    result = await measured(
+        server, {**base_spec, "scenario": "claim", "clients": clerks}, sizes, profile, first=True
+    )
     if result["empty"]:
         result["errors"] += result["empty"]
         result["error_samples"].append(f"the queue ran dry ({result['empty']} × 204): seed more cases")
@@ -1184,6 +1195,10 @@ def main(argv: list[str] | None = None) -> int:
         help="`jiefen serve --workers` per replica (uvicorn >1 workers: ~40 ms per request, see docs)",
     )
     parser.add_argument(
-        "--profile", action="store_true", help="py-spy the API during HTTP transitions at 16 clients"
+        "--profile",
+        nargs="?",
+        const="transition",
+        choices=("transition", "create", "read", "list", "claim"),
+        help="py-spy the API during the first run of one HTTP scenario (default: transitions, 16 clients)",
     )
     return asyncio.run(main_async(parser.parse_args(argv)))

@@ -37,8 +37,8 @@ def require_clerk(actor: Actor) -> None:
         )
 
 
-def _queue_order() -> list[Any]:
-    return [cases.c.priority, cases.c.queued_at, cases.c.id]
+def _queue_order(table: sa.FromClause = cases) -> list[Any]:
+    return [table.c.priority, table.c.queued_at, table.c.id]
 
 
 async def list_queue(
@@ -71,18 +71,23 @@ async def list_queue(
 
 @cache
 def _next_in_queue(dialect: str, skipping: bool) -> sa.Select[Any]:
-    """The next referred case, whole, locked; SKIP LOCKED: a second clerk passes over the row
-    the first is claiming. Pick and read in one round trip, built once."""
-    where = [cases.c.state == CaseState.referred.value]
+    """The next referred case, whole, locked, in one round trip, built once. SKIP LOCKED: a
+    second clerk passes over the row the first is claiming. The pick is a subquery that reads
+    only the queue's index and locks: with the case's parties and clocks in the same select,
+    PostgreSQL built them for every row it skipped (64 clerks skip dozens each)."""
+    queue = cases.alias("queue")
+    where = [queue.c.state == CaseState.referred.value]
     if skipping:
-        where.append(cases.c.id.not_in(sa.bindparam("skip", expanding=True)))
-    return (
-        queries.case_select(dialect)
+        where.append(queue.c.id.not_in(sa.bindparam("skip", expanding=True)))
+    picked = (
+        sa.select(queue.c.id)
         .where(*where)
-        .order_by(*_queue_order())
+        .order_by(*_queue_order(queue))
         .limit(1)
-        .with_for_update(skip_locked=True, of=cases)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
     )
+    return queries.case_select(dialect).where(cases.c.id == picked)
 
 
 async def _claim_once(
