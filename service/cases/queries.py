@@ -121,7 +121,9 @@ def _insert_case(dialect: str, columns: tuple[str, ...]) -> sa.Insert:
         next_id = sa.select(
             sa.func.nextval(sa.literal_column("pg_get_serial_sequence('cases', 'id')")).label("id")
         ).cte("next_id")
-        number = prefix + sa.func.lpad(sa.cast(next_id.c.id, sa.Text), 6, "0")
+        digits = sa.cast(next_id.c.id, sa.Text)
+        # Padded to six digits, never cut to six: lpad truncates a longer string (1000001 → 100000).
+        number = prefix + sa.func.lpad(digits, sa.func.greatest(6, sa.func.length(digits)), "0")
     else:
         # SQLite has one writer at a time, so max(id) + 1 inside the INSERT cannot race.
         next_id = sa.select((sa.func.coalesce(sa.func.max(cases.c.id), 0) + 1).label("id")).cte("next_id")

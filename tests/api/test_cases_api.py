@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from service.cases.queries import cases
 from tests.builders import CITY, DASHI, WULIAN, ZHANGPU, ZHOUXIANG, case_body, fire, move, open_case
 from tests.conftest import Backend
 
@@ -56,6 +58,27 @@ async def test_case_numbers_are_unique_and_readable(client: httpx.AsyncClient, a
 
     assert len(set(numbers)) == 3
     assert all(n.startswith("KS-20") and len(n.split("-")[2]) >= 6 for n in numbers)
+
+
+async def test_case_numbers_keep_every_digit_past_999999(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    """一案一码: the number is the id padded to six digits, never cut to six (PostgreSQL's lpad
+    truncates a longer string: case 1,000,001 would have been numbered like case 100,000)."""
+    mediator = await auth("dashi.mediator")
+    first = await open_case(client, mediator)
+    async with db.engine.begin() as conn:
+        if db.name == "postgresql":
+            await conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('cases', 'id'), 999999)"))
+        else:  # the next id is max(id) + 1
+            row = (await conn.execute(sa.select(cases).where(cases.c.id == first["id"]))).mappings().one()
+            await conn.execute(sa.insert(cases).values({**row, "id": 999_999, "number": "KS-TEST-999999"}))
+
+    later = [await open_case(client, mediator) for _ in range(2)]
+
+    assert [c["id"] for c in later] == [1_000_000, 1_000_001]
+    assert [c["number"].rsplit("-", 1)[1] for c in later] == ["1000000", "1000001"]
+    assert first["number"].rsplit("-", 1)[1] == f"{first['id']:06d}"
 
 
 async def test_stale_if_match_is_412_with_current_version(
