@@ -90,19 +90,67 @@ class FairQueuePool(AsyncAdaptedQueuePool):
     _queue_class = FairQueue
 
 
+class _WriterQueue:
+    """First come, first served turns at SQLite's one write lock, within this process. A task
+    already holding the turn may open another transaction inside its own (nesting)."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a lock belongs to one event loop (tests and CLI runs use several)
+            self._loop, self._lock, self._owner = loop, asyncio.Lock(), None
+        task = asyncio.current_task()
+        if task is not None and task is self._owner:
+            yield
+            return
+        async with self._lock:
+            self._owner = task
+            try:
+                yield
+            finally:
+                self._owner = None
+
+
+class SQLiteEngine(AsyncEngine):
+    """SQLite lets one writer in at a time. Without a queue, the others slept in busy_timeout's
+    growing back-off and a writer that kept losing slept longest: p99 1.3–2 s at 16 writers
+    while the p50 was 13–16 ms (bench/, docs/benchmarks.md). Write transactions (``begin()``)
+    now take turns in arrival order; reads (``reading``, ``connect``) do not queue."""
+
+    __slots__ = ("_writers",)
+
+    def __init__(self, sync_engine: Any) -> None:
+        super().__init__(sync_engine)
+        self._writers = _WriterQueue()
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        async with self._writers.turn(), super().begin() as conn:
+            yield conn
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if is_sqlite(url):
-        engine = create_async_engine(
-            url,
-            # A busy writer makes others wait instead of failing at once.
-            connect_args={"timeout": 30},
-            # Pooled: opening a SQLite connection starts a thread and runs the pragmas below, too
-            # much to pay on every request. WAL lets the pooled readers run beside the one writer.
-            **({} if ":memory:" in url else {"pool_size": pool_size, "max_overflow": pool_size}),
+        engine = SQLiteEngine(
+            create_async_engine(
+                url,
+                # A busy writer makes others wait instead of failing at once (writers outside
+                # ``begin()``, other processes such as `jiefen` commands).
+                connect_args={"timeout": 30},
+                # Pooled: opening a SQLite connection starts a thread and runs the pragmas below,
+                # too much to pay on every request. WAL lets the pooled readers run beside the
+                # one writer.
+                **({} if ":memory:" in url else {"pool_size": pool_size, "max_overflow": pool_size}),
+            ).sync_engine
         )
         _tune_sqlite(engine)
         return engine
