@@ -70,6 +70,29 @@ async def after_change(
         )
 
 
+def opening_effects(
+    ctx: AppContext,
+    case: Mapping[str, Any],
+    *,
+    to_state: CaseState,
+    reason: str | None,
+    actor: str,
+    now: datetime,
+) -> tuple[list[dict[str, Any]], notifications.Note | None]:
+    """What ``after_change`` writes when a case is opened, planned without I/O (for the case
+    written in one statement): the rows of the clocks it starts and the arrival note."""
+    assert not referrals.affects_referrals("open", None, to_state), "opening a case answers no hand-off"
+    writes = deadlines.plan_clocks(
+        ctx, case=case, event="open", from_state=None, to_state=to_state, open_rows=[], now=now
+    )
+    rows = [
+        deadlines.new_deadline_row(writes.case_id, writes.unit_code, policy, schedule, now)
+        for policy, schedule in writes.plan.start
+    ]
+    note = arrival_note(case, event="open", to_state=to_state, from_unit=None, reason=reason, actor=actor)
+    return rows, note
+
+
 def arrival_note(
     case: Mapping[str, Any],
     *,

@@ -28,6 +28,7 @@ from service import fastpg
 from service.cases.models import Case, CaseEvent, IdempotencyRecord, Party
 from service.db import reading
 from service.deadlines.models import Deadline
+from service.notifications import service as notifications
 from service.privacy.chain import CASE_EVENT_FIELDS, GENESIS, link
 from service.referrals.models import Referral
 
@@ -65,7 +66,7 @@ DEADLINE_FIELDS = (
 
 
 def _json_rows(
-    dialect: str, table: sa.Table, fields: Sequence[str], where: sa.ColumnElement[bool]
+    dialect: str, table: sa.FromClause, fields: Sequence[str], where: sa.ColumnElement[bool]
 ) -> sa.ColumnElement[Any]:
     """Rows of a child table as one JSON array, so a case and its children come back in one round trip."""
     pairs: list[Any] = []
@@ -156,6 +157,113 @@ async def insert_case(
         sa.insert(case_event), {"case_id": case_id, "seq": 1, **chained(event, case_id, 1, GENESIS)}
     )
     return case_id, str(inserted.number)
+
+
+def case_number(year: int, case_id: int) -> str:
+    """一案一码: KS-<year>-<id, at least six digits> (what ``_insert_case`` computes in SQL)."""
+    return f"KS-{year}-{case_id:06d}"
+
+
+@cache
+def _next_case_id() -> sa.Select[Any]:
+    return sa.select(sa.func.nextval(sa.literal_column("pg_get_serial_sequence('cases', 'id')")).label("id"))
+
+
+async def next_case_id(engine: AsyncEngine) -> int:
+    """PostgreSQL: draw a new case's id (a retry after a lost connection only leaves a gap)."""
+    row = await _one(engine, _next_case_id(), {}, idempotent=True)
+    return int(row.id)
+
+
+def _inserted(table: sa.Table, name: str, binds: dict[str, Any]) -> sa.CTE:
+    return sa.insert(table).values(binds).returning(*table.c).cte(name)
+
+
+@cache
+def _create_statement(
+    columns: tuple[str, ...],
+    event_fields: tuple[str, ...],
+    parties: tuple[tuple[str, ...], ...],
+    clocks: tuple[tuple[str, ...], ...],
+    announced: bool,
+) -> sa.Select[Any]:
+    """PostgreSQL: a new case with its parties, its `created` event, its clocks and its
+    announcement in one statement, the id drawn beforehand (the event's hash covers it). Answers
+    with the case as ``case_select`` reads it, except the last event hash, which the caller has.
+    Foreign keys are checked at the end of the statement, so the order of the inserts is free."""
+    case_id = sa.bindparam("case_id", type_=sa.BigInteger)
+
+    def bound(prefix: str, table: sa.Table, fields: Sequence[str]) -> dict[str, Any]:
+        return {f: sa.bindparam(f"{prefix}{f}", type_=table.c[f].type) for f in fields}
+
+    case = _inserted(
+        cases,
+        "c",
+        {"id": case_id, "number": sa.bindparam("number", type_=sa.String), **bound("v_", cases, columns)},
+    )
+    event = sa.insert(case_event).values(
+        {"case_id": case_id, "seq": 1, **bound("e_", case_event, event_fields)}
+    )
+    added = [
+        _inserted(party, f"p{i}", {"case_id": case_id, **bound(f"p{i}_", party, f)})
+        for i, f in enumerate(parties)
+    ]
+    started = [
+        _inserted(deadline, f"d{i}", {"case_id": case_id, **bound(f"d{i}_", deadline, f)})
+        for i, f in enumerate(clocks)
+    ]
+
+    def rows_of(table: sa.Table, written: list[sa.CTE]) -> sa.Subquery:
+        if not written:
+            return sa.select(table).where(sa.false()).subquery()
+        return sa.union_all(*(sa.select(*w.c) for w in written)).subquery()
+
+    select = sa.select(
+        *case.c,
+        _json_rows("postgresql", rows_of(party, added), PARTY_FIELDS, sa.true()).label("parties"),
+        _json_rows("postgresql", rows_of(deadline, started), DEADLINE_FIELDS, sa.true()).label("deadlines"),
+    ).add_cte(event.cte("ev"))
+    if announced:
+        select = select.add_cte(*notifications.announcement_ctes())
+    return select
+
+
+async def insert_case_at_once(
+    engine: AsyncEngine,
+    case: dict[str, Any],
+    parties: Sequence[dict[str, Any]],
+    event: dict[str, Any],
+    clocks: Sequence[dict[str, Any]],
+    note: notifications.Note | None,
+    *,
+    now: datetime,
+) -> tuple[Any, dict[str, Any]]:
+    """PostgreSQL, autocommit: what ``insert_case`` and ``effects.after_change`` write for a new
+    case, in one statement. ``case`` holds its drawn ``id`` and its ``number``. The case as
+    written (with its parties and clocks) and its chained `created` event."""
+    case_id = case["id"]
+    chained_event = chained(event, case_id, 1, GENESIS)
+    columns = tuple(c for c in case if c not in ("id", "number"))
+    params: dict[str, Any] = {
+        "case_id": case_id,
+        "number": case["number"],
+        **{f"v_{c}": case[c] for c in columns},
+        **{f"e_{f}": v for f, v in chained_event.items()},
+    }
+    for i, values in enumerate(parties):
+        params.update((f"p{i}_{f}", v) for f, v in values.items())
+    for i, values in enumerate(clocks):
+        params.update((f"d{i}_{f}", v) for f, v in values.items() if f != "case_id")
+    if note is not None:
+        params.update(notifications.announcement_params(note, now=now))
+    statement = _create_statement(
+        columns,
+        tuple(chained_event),
+        tuple(tuple(p) for p in parties),
+        tuple(tuple(f for f in d if f != "case_id") for d in clocks),
+        note is not None,
+    )
+    return await _one(engine, statement, params), chained_event
 
 
 async def apply_change(

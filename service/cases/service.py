@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service import clock
+from service import clock, fastpg
 from service.cases import effects, queries
 from service.cases.queries import CaseFilter
 from service.cases.schemas import (
@@ -266,6 +266,7 @@ async def open_case(
         "updated_at": now,
     }
     parties = [seal(p.model_dump(mode="json"), ctx.cipher) for p in body.parties]
+    reason = "；".join(decision.reasons)
     event = {
         "at": now,
         "kind": "created",
@@ -280,6 +281,8 @@ async def open_case(
         "reason": None,
         "payload": {"triage": decision.as_dict()},
     }
+    if not idempotency_key and fastpg.for_engine(engine) is not None:
+        return await _open_at_once(engine, ctx, values, parties, event, reason, actor, now=now), False
     async with engine.begin() as conn:
         case_id, number = await queries.insert_case(
             conn, values, parties, event, year=now.astimezone(SHANGHAI).year
@@ -292,7 +295,7 @@ async def open_case(
             from_state=None,
             to_state=CaseState(decision.state),
             from_unit=None,
-            reason="；".join(decision.reasons),
+            reason=reason,
             actor=actor.username,
             now=now,
         )
@@ -317,6 +320,30 @@ async def open_case(
         return replay, True
     assert row is not None
     return case_public(row._mapping, ctx, now=now), False
+
+
+async def _open_at_once(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    values: dict[str, Any],
+    parties: list[dict[str, Any]],
+    event: dict[str, Any],
+    reason: str,
+    actor: Actor,
+    *,
+    now: datetime,
+) -> CasePublic:
+    """PostgreSQL, no Idempotency-Key: the id drawn first (the event's hash covers it), then the
+    case, its parties, event, clocks and announcement in one autocommit statement, answered from
+    what it returned. 2 round trips instead of 8; a keyed create keeps its transaction, which
+    settles a race between retries."""
+    case_id = await queries.next_case_id(engine)
+    case = {**values, "id": case_id, "number": queries.case_number(now.astimezone(SHANGHAI).year, case_id)}
+    clocks, note = effects.opening_effects(
+        ctx, case, to_state=CaseState(values["state"]), reason=reason, actor=actor.username, now=now
+    )
+    row, written = await queries.insert_case_at_once(engine, case, parties, event, clocks, note, now=now)
+    return case_public({**row._mapping, "last_event_hash": written["hash"]}, ctx, now=now)
 
 
 async def _replay(

@@ -30,30 +30,44 @@ async def notify(
     payload: dict[str, Any],
     now: datetime,
 ) -> None:
-    body = {
-        "event": kind,
-        "unit_code": unit_code,
-        "case_id": case_id,
-        "reason": reason,
-        "occurred_at": now.isoformat(),
-        **payload,
-    }
-    params = {
-        "unit_code": unit_code,
-        "case_id": case_id,
-        "kind": kind,
-        "reason": reason,
-        "payload": payload,
-        "body": body,
-        "key_prefix": f"{uuid.uuid4()}:",
-        "now": now,
-    }
+    params = announcement_params(
+        Note(unit_code=unit_code, case_id=case_id, kind=kind, reason=reason, payload=payload), now=now
+    )
     item, messages, both = _notify_statements()
     if conn.dialect.name == "postgresql":
         await conn.execute(both, params)  # inbox item and webhook messages in one round trip
         return
     await conn.execute(item, params)
     await conn.execute(messages, params)
+
+
+def announcement_params(note: Note, *, now: datetime) -> dict[str, Any]:
+    """The bound values of one announcement's statements (``notify``, ``announcement_ctes``)."""
+    body = {
+        "event": note.kind,
+        "unit_code": note.unit_code,
+        "case_id": note.case_id,
+        "reason": note.reason,
+        "occurred_at": now.isoformat(),
+        **note.payload,
+    }
+    return {
+        "unit_code": note.unit_code,
+        "case_id": note.case_id,
+        "kind": note.kind,
+        "reason": note.reason,
+        "payload": note.payload,
+        "body": body,
+        "key_prefix": f"{uuid.uuid4()}:",
+        "now": now,
+    }
+
+
+def announcement_ctes() -> tuple[sa.CTE, sa.CTE]:
+    """PostgreSQL: the inbox item and the outbox messages as CTEs, for a statement that writes
+    more than the announcement (a new case in one statement); values: ``announcement_params``."""
+    item, messages, _ = _notify_statements()
+    return item.cte("item"), messages.cte("messages")
 
 
 @cache
