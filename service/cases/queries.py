@@ -113,15 +113,29 @@ async def fetch_cases(conn: AsyncConnection, case_ids: Sequence[int]) -> dict[in
     return {row.id: row for row in (await conn.execute(stmt)).all()}
 
 
+def number_prefix(year: int) -> str:
+    """一案一码: KS-<year>-, then the case's id padded to (at least) six digits."""
+    return f"KS-{year}-"
+
+
+def case_number(year: int, case_id: int) -> str:
+    """A case's number as ``_insert_case`` computes it in SQL."""
+    return f"{number_prefix(year)}{case_id:06d}"
+
+
+@cache
+def _next_case_id() -> sa.Select[Any]:
+    """PostgreSQL: the next value of the cases' id sequence."""
+    return sa.select(sa.func.nextval(sa.literal_column("pg_get_serial_sequence('cases', 'id')")).label("id"))
+
+
 @cache
 def _insert_case(dialect: str, columns: tuple[str, ...]) -> sa.Insert:
     """The case insert for one set of columns, values bound (``v_<column>``, ``prefix``)."""
     prefix = sa.bindparam("prefix", type_=sa.String)
     if dialect == "postgresql":
         # The number comes from the same sequence value as the id: unique without a counter row lock.
-        next_id = sa.select(
-            sa.func.nextval(sa.literal_column("pg_get_serial_sequence('cases', 'id')")).label("id")
-        ).cte("next_id")
+        next_id = _next_case_id().cte("next_id")
         digits = sa.cast(next_id.c.id, sa.Text)
         # Padded to six digits, never cut to six: lpad truncates a longer string (1000001 → 100000).
         number = prefix + sa.func.lpad(digits, sa.func.greatest(6, sa.func.length(digits)), "0")
@@ -148,7 +162,7 @@ async def insert_case(
     """Insert a case with its 一案一码 number, its parties and its `created` event: (id, number)."""
     statement = _insert_case(conn.dialect.name, tuple(values))
     params = {f"v_{c}": v for c, v in values.items()}
-    inserted = (await conn.execute(statement, {**params, "prefix": f"KS-{year}-"})).one()
+    inserted = (await conn.execute(statement, {**params, "prefix": number_prefix(year)})).one()
     case_id: int = inserted.id
     if parties:
         await conn.execute(sa.insert(party), [{**p, "case_id": case_id} for p in parties])
@@ -157,16 +171,6 @@ async def insert_case(
         sa.insert(case_event), {"case_id": case_id, "seq": 1, **chained(event, case_id, 1, GENESIS)}
     )
     return case_id, str(inserted.number)
-
-
-def case_number(year: int, case_id: int) -> str:
-    """一案一码: KS-<year>-<id, at least six digits> (what ``_insert_case`` computes in SQL)."""
-    return f"KS-{year}-{case_id:06d}"
-
-
-@cache
-def _next_case_id() -> sa.Select[Any]:
-    return sa.select(sa.func.nextval(sa.literal_column("pg_get_serial_sequence('cases', 'id')")).label("id"))
 
 
 async def next_case_id(engine: AsyncEngine) -> int:
@@ -252,15 +256,16 @@ async def insert_case_at_once(
     }
     for i, values in enumerate(parties):
         params.update((f"p{i}_{f}", v) for f, v in values.items())
-    for i, values in enumerate(clocks):
-        params.update((f"d{i}_{f}", v) for f, v in values.items() if f != "case_id")
+    clock_values = [{f: v for f, v in d.items() if f != "case_id"} for d in clocks]  # bound as case_id
+    for i, values in enumerate(clock_values):
+        params.update((f"d{i}_{f}", v) for f, v in values.items())
     if note is not None:
         params.update(notifications.announcement_params(note, now=now))
     statement = _create_statement(
         columns,
         tuple(chained_event),
         tuple(tuple(p) for p in parties),
-        tuple(tuple(f for f in d if f != "case_id") for d in clocks),
+        tuple(tuple(d) for d in clock_values),
         note is not None,
     )
     return await _one(engine, statement, params), chained_event

@@ -15,12 +15,18 @@ async def _get(queue: FairQueue, wait: float | None = 5.0) -> object:
     return await greenlet_spawn(queue.get, True, wait)
 
 
-async def test_a_returned_connection_goes_to_the_longest_waiter_not_to_a_newcomer() -> None:
-    queue = FairQueue(maxsize=3)
+async def _two_waiters(queue: FairQueue) -> tuple[asyncio.Task[object], asyncio.Task[object]]:
+    """Two requests waiting for a connection, the first one first."""
     first = asyncio.create_task(_get(queue))
     await asyncio.sleep(0)
     second = asyncio.create_task(_get(queue))
     await asyncio.sleep(0)
+    return first, second
+
+
+async def test_a_returned_connection_goes_to_the_longest_waiter_not_to_a_newcomer() -> None:
+    queue = FairQueue(maxsize=3)
+    first, second = await _two_waiters(queue)
 
     queue.put_nowait("a")  # handed to the first waiter before it even runs
     newcomer = asyncio.create_task(_get(queue))  # arrives while the first has not yet woken
@@ -55,10 +61,7 @@ async def test_a_waiter_that_times_out_gets_empty_and_is_passed_over() -> None:
 
 async def test_a_connection_handed_to_a_cancelled_waiter_is_not_lost() -> None:
     queue = FairQueue(maxsize=2)
-    doomed = asyncio.create_task(_get(queue))
-    await asyncio.sleep(0)
-    patient = asyncio.create_task(_get(queue))
-    await asyncio.sleep(0)
+    doomed, patient = await _two_waiters(queue)
 
     queue.put_nowait("a")  # handed to the first waiter …
     doomed.cancel()  # … which is cancelled (its client went away) before it runs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import asyncpg as pg
 
@@ -17,9 +19,21 @@ def test_a_statement_renders_its_lists_and_keeps_its_own_values() -> None:
         t.c.status.in_(["active", "breached"]),
         t.c.n < sa.bindparam("below"),
     )
-    statement = fastpg.Statement(stmt, pg.dialect(), expanded={"units": 2})
-    assert "POSTCOMPILE" not in statement.sql
-    assert statement.sql.count("$") == 6
-    args = statement.args({"units": ["a", "b"], "below": 3})
-    assert sorted(map(str, args)) == sorted(["7", "a", "b", "active", "breached", "3"])
-    assert fastpg.Statement(stmt, pg.dialect(), expanded={"units": 1}).args({"units": ["z"], "below": 1})
+    for units in (["a", "b"], ["z"]):
+        statement = fastpg.Statement(stmt, pg.dialect(), expanded={"units": len(units)})
+        assert "POSTCOMPILE" not in statement.sql
+        args = statement.args({"units": units, "below": 3})
+
+        assert len(args) == statement.sql.count("$")
+        assert sent(statement, args, "t.n + ") == [7]
+        assert sent(statement, args, "t.unit IN (") == units
+        assert sent(statement, args, "t.status IN (") == ["active", "breached"]
+        assert sent(statement, args, "t.n < ") == [3]
+
+
+def sent(statement: fastpg.Statement, args: list[object], after: str) -> list[object]:
+    """The values sent for the run of placeholders right after ``after`` in the SQL."""
+    tail = statement.sql.split(after, 1)[1]
+    run = re.match(r"(?:\$\d+(?:::\w+)?(?:, )?)+", tail)
+    assert run is not None, tail
+    return [args[int(n) - 1] for n in re.findall(r"\$(\d+)", run.group(0))]
