@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import asyncpg  # type: ignore[import-untyped]
@@ -206,10 +207,67 @@ class FastPool:
             return records
         raise AssertionError("unreachable")
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[FastTransaction]:
+        """A transaction on one of the pool's connections, for a short exchange that must hold a
+        lock between its statements (the court queue's claim: pick and lock, then write). Commits
+        when the block ends, rolls back when it raises. A lost connection surfaces as SQLAlchemy's
+        disconnect error (503, as in ``fetch``); a cancelled block ends the connection, and with
+        it the transaction, rather than leave it half-way in the pool."""
+        conn = await self._acquire()
+        try:
+            await conn.execute("BEGIN")
+            yield FastTransaction(self, conn)
+            await conn.execute("COMMIT")
+        except Exception as exc:
+            if _lost(exc, conn):
+                await self._release(conn, broken=True, lost=True)
+                raise OperationalError("BEGIN", None, exc, connection_invalidated=True) from exc
+            await self._roll_back(conn)
+            raise
+        except BaseException:
+            await self._release(conn, broken=True)
+            raise
+        await self._release(conn, broken=False)
+
+    async def _roll_back(self, conn: asyncpg.Connection) -> None:
+        """Return the connection of a failed block to the pool if it rolls back; end it if not.
+        (After a failed COMMIT there is nothing to roll back: PostgreSQL only warns.)"""
+        try:
+            await conn.execute("ROLLBACK")
+        except BaseException:
+            await self._release(conn, broken=True, lost=conn.is_closed())
+            raise
+        await self._release(conn, broken=False)
+
     async def close(self) -> None:
         idle, self._idle = self._idle, []
         for conn in idle:
             await conn.close()
+
+
+class FastTransaction:
+    """The statements of one ``FastPool.transaction``."""
+
+    __slots__ = ("_conn", "_pool")
+
+    def __init__(self, pool: FastPool, conn: asyncpg.Connection) -> None:
+        self._pool = pool
+        self._conn = conn
+
+    async def fetchrow(
+        self,
+        clause: sa.ClauseElement,
+        params: Mapping[str, Any],
+        *,
+        key: Any = None,
+        expanded: Mapping[str, int] | None = None,
+    ) -> FastRow | None:
+        """The first row of a statement built once (``clause``, compiled by the pool under
+        ``key``, by default the clause itself)."""
+        statement = self._pool.statement(clause if key is None else key, lambda: clause, expanded=expanded)
+        record = await self._conn.fetchrow(statement.sql, *statement.args(params))
+        return None if record is None else FastRow(dict(record.items()))
 
 
 _UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")

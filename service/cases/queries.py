@@ -98,13 +98,13 @@ def case_select(dialect: str) -> sa.Select[Any]:
 
 
 @cache
-def _case_by_id(dialect: str) -> sa.Select[Any]:
+def case_by_id(dialect: str) -> sa.Select[Any]:
     # Built once: composing this statement cost more Python than running it (read hot path).
     return case_select(dialect).where(cases.c.id == sa.bindparam("case_id"))
 
 
 async def fetch_case(conn: AsyncConnection, case_id: int) -> Row[Any] | None:
-    return (await conn.execute(_case_by_id(conn.dialect.name), {"case_id": case_id})).first()
+    return (await conn.execute(case_by_id(conn.dialect.name), {"case_id": case_id})).first()
 
 
 async def fetch_cases(conn: AsyncConnection, case_ids: Sequence[int]) -> dict[int, Row[Any]]:
@@ -806,8 +806,7 @@ def _quiet_statement(
     )
 
 
-async def apply_quiet_change(
-    engine: AsyncEngine,
+def quiet_change(
     case_id: int,
     expected_version: int,
     changes: dict[str, Any],
@@ -816,9 +815,10 @@ async def apply_quiet_change(
     prev_hash: str | None,
     clocks: ClockChange,
     now: datetime,
-) -> tuple[Any, dict[str, Any]] | None:
-    """PostgreSQL, autocommit: the case change, its event and its clocks in one statement. The
-    case as written and the chained event, or None when the case was not at ``expected_version``."""
+) -> tuple[sa.TextualSelect, dict[str, Any], dict[str, Any]]:
+    """The case change, its event and its clocks as one statement (PostgreSQL): the statement,
+    its values and the chained event. It returns the case as written, or no row when the case
+    was not at ``expected_version``."""
     chained_event = chained(event, case_id, expected_version + 1, prev_hash)
     params = _change_params(case_id, expected_version, changes, chained_event)
     if clocks.ended:
@@ -833,6 +833,25 @@ async def apply_quiet_change(
         params["now"] = now
     statement = _quiet_statement(
         tuple(changes), tuple(chained_event), bool(clocks.ended), bool(clocks.paused), len(clocks.resumed)
+    )
+    return statement, params, chained_event
+
+
+async def apply_quiet_change(
+    engine: AsyncEngine,
+    case_id: int,
+    expected_version: int,
+    changes: dict[str, Any],
+    event: dict[str, Any],
+    *,
+    prev_hash: str | None,
+    clocks: ClockChange,
+    now: datetime,
+) -> tuple[Any, dict[str, Any]] | None:
+    """PostgreSQL, autocommit: ``quiet_change``. The case as written and the chained event, or
+    None when the case was not at ``expected_version``."""
+    statement, params, chained_event = quiet_change(
+        case_id, expected_version, changes, event, prev_hash=prev_hash, clocks=clocks, now=now
     )
     row = await _one(engine, statement, params)
     return None if row is None else (row, chained_event)
@@ -860,7 +879,7 @@ def _version_of() -> sa.Select[Any]:
 
 async def read_case(engine: AsyncEngine, case_id: int) -> Any:
     """A case with its children (``fetch_case``) outside any transaction: a Row, or None."""
-    return await _one(engine, _case_by_id(engine.dialect.name), {"case_id": case_id}, idempotent=True)
+    return await _one(engine, case_by_id(engine.dialect.name), {"case_id": case_id}, idempotent=True)
 
 
 async def read_version(engine: AsyncEngine, case_id: int) -> int | None:

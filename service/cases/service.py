@@ -746,14 +746,30 @@ async def _apply_quiet(
     )
     if written is None:
         raise await lost_race(engine, row.id)
-    fresh, event = written
-    changed = _json_list(fresh.changed_deadlines)
-    if {d["id"] for d in changed} != clocks.ids:
-        # The sweep breached a clock between our read and our write (its guard left that
-        # clock as the sweep wrote it): answer with the case as it now is.
+    answer = quiet_answer(ctx, row, written, clocks, now=now)
+    if answer is None:
         again = await queries.read_case(engine, row.id)
         assert again is not None
         return case_public(again._mapping, ctx, now=now)
+    return answer
+
+
+def quiet_answer(
+    ctx: AppContext,
+    row: Row[Any],
+    written: tuple[Any, dict[str, Any]],
+    clocks: queries.ClockChange,
+    *,
+    now: datetime,
+) -> CasePublic | None:
+    """The case after a quiet change, from the case read before it and what the statement
+    returned (the case row, the clocks it changed, the chained event). None when the sweep
+    breached a clock between the read and the write (the statement's guard left that clock as
+    the sweep wrote it): the caller then reads the case as it now is."""
+    fresh, event = written
+    changed = _json_list(fresh.changed_deadlines)
+    if {d["id"] for d in changed} != clocks.ids:
+        return None
     by_id = {d["id"]: d for d in _json_list(row.deadlines)}
     by_id.update((d["id"], d) for d in changed)
     case = {

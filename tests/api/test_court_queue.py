@@ -10,8 +10,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from service import fastpg
 from service.court.service import claim_next
 from service.deadlines.sweeper import sweep
+from service.privacy.audit import verify_audit
 from tests.builders import COURT_DESK, DASHI, move, open_case
 from tests.conftest import FIXED_NOW, Backend, FrozenClock
 from workflows.lifecycle import Actor, Role
@@ -104,10 +106,40 @@ async def test_a_clerk_who_acts_keeps_the_case(
     assert "people_mediation" not in kinds
 
 
+async def test_a_claim_answers_with_the_case_as_stored_and_keeps_the_audit_chain(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    clerk = await auth("court.clerk")
+    case = await referred_case(client, await auth("dashi.mediator"))
+
+    claimed = await client.post("/api/v1/court/queue/claim", headers=clerk)
+
+    assert claimed.status_code == 200, claimed.text
+    stored = await client.get(f"/api/v1/cases/{case['id']}", headers=clerk)
+    assert claimed.json() == stored.json()
+    assert claimed.headers["etag"] == stored.headers["etag"] == f'"{case["version"] + 1}"'
+    assert claimed.json()["state"] == "in_court"
+    events = (await client.get(f"/api/v1/cases/{case['id']}/events", headers=clerk)).json()
+    assert (events[-1]["trigger"], events[-1]["actor"], events[-1]["seq"]) == (
+        "claim",
+        "court.clerk",
+        case["version"] + 1,
+    )
+    assert (await verify_audit(db.engine)).intact
+
+
 class TestConcurrentClerks:
+    # On PostgreSQL the app claims in a transaction on its fast pool (service.fastpg); without
+    # one (scripts, tools) through the engine. Both must hand every case out once.
     pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
-    async def test_sixteen_clerks_drain_a_thousand_cases_each_claimed_once(self, db: Backend) -> None:
+    @pytest.mark.parametrize("through", ["fast pool", "engine"])
+    async def test_sixteen_clerks_drain_a_thousand_cases_each_claimed_once(
+        self, db: Backend, through: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        assert fastpg.for_engine(db.engine) is not None, "the app's lifespan attached the fast pool"
+        if through == "engine":
+            monkeypatch.setattr(fastpg, "for_engine", lambda engine: None)
         await _bulk_referred(db, 1000)
         clerk = Actor("court.clerk", Role.court_clerk, COURT_DESK)
         claimed: list[int] = []
@@ -126,12 +158,13 @@ class TestConcurrentClerks:
             claims = (
                 await conn.execute(
                     sa.text(
-                        "SELECT count(*), count(DISTINCT case_id) FROM case_event WHERE trigger = 'claim'"
+                        "SELECT count(*), count(DISTINCT case_id), count(*) FILTER (WHERE seq = 2) "
+                        "FROM case_event WHERE trigger = 'claim'"
                     )
                 )
             ).one()
         assert states == {"in_court": 1000}
-        assert tuple(claims) == (1000, 1000)
+        assert tuple(claims) == (1000, 1000, 1000)
 
 
 TRIAGE = (

@@ -158,3 +158,72 @@ async def test_lists_use_the_fast_pool_one_statement_per_filter_set(
     town = (await client.get("/api/v1/cases", headers=await auth("zhangpu.coordinator"))).json()
     assert due["total"] == 3 and {c["id"] for c in due["items"]} == set(newest_first)
     assert {c["id"] for c in town["items"]} >= set(newest_first)
+
+
+async def _summary(db: Backend, case_id: int) -> str:
+    async with db.engine.connect() as conn:
+        return str(
+            (
+                await conn.execute(sa.text("SELECT summary FROM cases WHERE id = :id"), {"id": case_id})
+            ).scalar()
+        )
+
+
+_RENAME = sa.text("UPDATE cases SET summary = :summary WHERE id = :id RETURNING id")
+
+
+async def test_a_transaction_commits_its_block_and_rolls_back_one_that_raises(
+    client: httpx.AsyncClient, auth, postgres: Backend
+) -> None:
+    case = await open_case(client, await auth("dashi.mediator"))
+    pool = fastpg.for_engine(postgres.engine)
+    assert pool is not None
+
+    with pytest.raises(ValueError, match="refused"):
+        async with pool.transaction() as tx:
+            assert await tx.fetchrow(_RENAME, {"summary": "rolled back", "id": case["id"]}) is not None
+            raise ValueError("refused")
+    kept = list(pool._idle)
+    async with pool.transaction() as tx:
+        await tx.fetchrow(_RENAME, {"summary": "committed", "id": case["id"]})
+
+    assert await _summary(postgres, case["id"]) == "committed"
+    assert kept and all(not conn.is_in_transaction() for conn in kept), "rolled back, back in the pool"
+
+
+async def test_a_transaction_whose_connection_dies_is_503_and_one_cancelled_leaves_nothing(
+    client: httpx.AsyncClient, auth, postgres: Backend
+) -> None:
+    case = await open_case(client, await auth("dashi.mediator"))
+    pool = fastpg.for_engine(postgres.engine)
+    assert pool is not None
+
+    with pytest.raises(sa.exc.OperationalError) as lost:
+        async with pool.transaction() as tx:
+            await tx.fetchrow(_RENAME, {"summary": "lost", "id": case["id"]})
+            await tx.fetchrow(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"), {})
+    assert lost.value.connection_invalidated
+
+    started = asyncio.Event()
+
+    async def stalled() -> None:
+        async with pool.transaction() as tx:
+            await tx.fetchrow(_RENAME, {"summary": "cancelled", "id": case["id"]})
+            started.set()
+            await tx.fetchrow(sa.text("SELECT pg_sleep(30)"), {})
+
+    task = asyncio.create_task(stalled())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert await _summary(postgres, case["id"]) == case["summary"]
+    assert all(not conn.is_in_transaction() for conn in pool._idle)
+    async with postgres.engine.begin() as conn:  # the cancelled transaction holds no lock
+        await conn.execute(sa.text("SET LOCAL lock_timeout = '2s'"))
+        await conn.execute(_RENAME, {"summary": case["summary"], "id": case["id"]})
+    # The pool goes on serving after both.
+    assert (
+        await client.get(f"/api/v1/cases/{case['id']}", headers=await auth("dashi.mediator"))
+    ).status_code == 200
