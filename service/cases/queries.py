@@ -21,6 +21,7 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -179,8 +180,38 @@ async def next_case_id(engine: AsyncEngine) -> int:
     return int(row.id)
 
 
-def _inserted(table: sa.Table, name: str, binds: dict[str, Any]) -> sa.CTE:
-    return sa.insert(table).values(binds).returning(*table.c).cte(name)
+@cache
+def _next_case_id_unless_keyed() -> sa.Select[Any]:
+    """PostgreSQL: a new case's id, or NULL (no id drawn) when the key is already recorded."""
+    known = (
+        sa.select(idempotency.c.id)
+        .where(
+            idempotency.c.username == sa.bindparam("username", type_=sa.String),
+            idempotency.c.key == sa.bindparam("key", type_=sa.String),
+        )
+        .exists()
+    )
+    drawn = _next_case_id().selected_columns.id
+    return sa.select(sa.case((known, sa.null()), else_=drawn).label("id"))
+
+
+async def next_case_id_for_key(engine: AsyncEngine, username: str, key: str) -> int | None:
+    """PostgreSQL: ``next_case_id`` for a create with an Idempotency-Key; None when that user
+    already used the key (a retry: the caller answers with the recorded case)."""
+    row = await _one(
+        engine, _next_case_id_unless_keyed(), {"username": username, "key": key}, idempotent=True
+    )
+    return None if row.id is None else int(row.id)
+
+
+def _inserted(table: sa.Table, name: str, binds: dict[str, Any], guard: sa.CTE | None) -> sa.CTE:
+    """An INSERT … RETURNING as a CTE; with a ``guard``, written only if the guard has a row."""
+    if guard is None:
+        insert = sa.insert(table).values(binds)
+    else:
+        values = [v if isinstance(v, sa.ColumnElement) else sa.literal(v) for v in binds.values()]
+        insert = sa.insert(table).from_select(list(binds), sa.select(*values).select_from(guard))
+    return insert.returning(*table.c).cte(name)
 
 
 @cache
@@ -190,12 +221,32 @@ def _create_statement(
     parties: tuple[tuple[str, ...], ...],
     clocks: tuple[tuple[str, ...], ...],
     announced: bool,
+    keyed: bool,
 ) -> sa.Select[Any]:
     """PostgreSQL: a new case with its parties, its `created` event, its clocks and its
     announcement in one statement, the id drawn beforehand (the event's hash covers it). Answers
     with the case as ``case_select`` reads it, except the last event hash, which the caller has.
-    Foreign keys are checked at the end of the statement, so the order of the inserts is free."""
+    Foreign keys are checked at the end of the statement, so the order of the inserts is free.
+
+    ``keyed``: the Idempotency-Key's record first (``ON CONFLICT DO NOTHING``), and everything
+    else only if it was written. A retry racing with its original waits for it at the key's
+    unique index, then writes nothing and answers no row."""
     case_id = sa.bindparam("case_id", type_=sa.BigInteger)
+    guard = None
+    if keyed:
+        guard = (
+            pg_insert(idempotency)
+            .values(
+                username=sa.bindparam("k_username", type_=sa.String),
+                key=sa.bindparam("k_key", type_=sa.String),
+                request_hash=sa.bindparam("k_request_hash", type_=sa.String),
+                case_id=case_id,
+                created_at=sa.bindparam("k_created_at", type_=idempotency.c.created_at.type),
+            )
+            .on_conflict_do_nothing()
+            .returning(idempotency.c.id)
+            .cte("k")
+        )
 
     def bound(prefix: str, table: sa.Table, fields: Sequence[str]) -> dict[str, Any]:
         return {f: sa.bindparam(f"{prefix}{f}", type_=table.c[f].type) for f in fields}
@@ -204,16 +255,17 @@ def _create_statement(
         cases,
         "c",
         {"id": case_id, "number": sa.bindparam("number", type_=sa.String), **bound("v_", cases, columns)},
+        guard,
     )
-    event = sa.insert(case_event).values(
-        {"case_id": case_id, "seq": 1, **bound("e_", case_event, event_fields)}
+    event = _inserted(
+        case_event, "ev", {"case_id": case_id, "seq": 1, **bound("e_", case_event, event_fields)}, guard
     )
     added = [
-        _inserted(party, f"p{i}", {"case_id": case_id, **bound(f"p{i}_", party, f)})
+        _inserted(party, f"p{i}", {"case_id": case_id, **bound(f"p{i}_", party, f)}, guard)
         for i, f in enumerate(parties)
     ]
     started = [
-        _inserted(deadline, f"d{i}", {"case_id": case_id, **bound(f"d{i}_", deadline, f)})
+        _inserted(deadline, f"d{i}", {"case_id": case_id, **bound(f"d{i}_", deadline, f)}, guard)
         for i, f in enumerate(clocks)
     ]
 
@@ -226,9 +278,9 @@ def _create_statement(
         *case.c,
         _json_rows("postgresql", rows_of(party, added), PARTY_FIELDS, sa.true()).label("parties"),
         _json_rows("postgresql", rows_of(deadline, started), DEADLINE_FIELDS, sa.true()).label("deadlines"),
-    ).add_cte(event.cte("ev"))
+    ).add_cte(event)
     if announced:
-        select = select.add_cte(*notifications.announcement_ctes())
+        select = select.add_cte(*notifications.announcement_ctes(guard))
     return select
 
 
@@ -241,10 +293,14 @@ async def insert_case_at_once(
     note: notifications.Note | None,
     *,
     now: datetime,
-) -> tuple[Any, dict[str, Any]]:
+    key: tuple[str, str, str] | None = None,
+) -> tuple[Any, dict[str, Any]] | None:
     """PostgreSQL, autocommit: what ``insert_case`` and ``effects.after_change`` write for a new
     case, in one statement. ``case`` holds its drawn ``id`` and its ``number``. The case as
-    written (with its parties and clocks) and its chained `created` event."""
+    written (with its parties and clocks) and its chained `created` event.
+
+    ``key``: (username, Idempotency-Key, request hash), recorded in the same statement; None
+    (nothing written) when another request holds that key."""
     case_id = case["id"]
     chained_event = chained(event, case_id, 1, GENESIS)
     columns = tuple(c for c in case if c not in ("id", "number"))
@@ -261,14 +317,21 @@ async def insert_case_at_once(
         params.update((f"d{i}_{f}", v) for f, v in values.items())
     if note is not None:
         params.update(notifications.announcement_params(note, now=now))
+    if key is not None:
+        username, idempotency_key, request_hash = key
+        params.update(
+            k_username=username, k_key=idempotency_key, k_request_hash=request_hash, k_created_at=now
+        )
     statement = _create_statement(
         columns,
         tuple(chained_event),
         tuple(tuple(p) for p in parties),
         tuple(tuple(d) for d in clock_values),
         note is not None,
+        key is not None,
     )
-    return await _one(engine, statement, params), chained_event
+    row = await _one(engine, statement, params)
+    return None if row is None else (row, chained_event)
 
 
 async def apply_change(

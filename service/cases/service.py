@@ -281,8 +281,16 @@ async def open_case(
         "reason": None,
         "payload": {"triage": decision.as_dict()},
     }
-    if not idempotency_key and fastpg.for_engine(engine) is not None:
-        return await _open_at_once(engine, ctx, values, parties, event, reason, actor, now=now), False
+    if fastpg.for_engine(engine) is not None:
+        key = None if not idempotency_key else (actor.username, idempotency_key, request_hash)
+        opened = await _open_at_once(engine, ctx, values, parties, event, reason, actor, now=now, key=key)
+        if opened is not None:
+            return opened, False
+        # The key was already used, or a concurrent retry with it won: answer with its case.
+        assert idempotency_key is not None
+        replay = await _replay(engine, ctx, actor, idempotency_key, request_hash)
+        assert replay is not None
+        return replay, True
     async with engine.begin() as conn:
         case_id, number = await queries.insert_case(
             conn, values, parties, event, year=now.astimezone(SHANGHAI).year
@@ -332,18 +340,29 @@ async def _open_at_once(
     actor: Actor,
     *,
     now: datetime,
-) -> CasePublic:
-    """PostgreSQL, no Idempotency-Key: the id drawn first (the event's hash covers it), then the
-    case, its parties, event, clocks and announcement in one autocommit statement, answered from
-    what it returned. 2 round trips instead of 8; a keyed create keeps its transaction, which
-    settles a race between retries."""
-    case_id = await queries.next_case_id(engine)
+    key: tuple[str, str, str] | None,
+) -> CasePublic | None:
+    """PostgreSQL: the id drawn first (the event's hash covers it), then the case, its parties,
+    event, clocks and announcement in one autocommit statement, answered from what it returned:
+    2 round trips instead of 8. With an Idempotency-Key (``key``: username, key, request hash)
+    no id is drawn for a key already recorded, and the statement records the key first and
+    writes the rest only if that worked. None when the key belongs to another request."""
+    if key is None:
+        case_id = await queries.next_case_id(engine)
+    else:
+        drawn = await queries.next_case_id_for_key(engine, key[0], key[1])
+        if drawn is None:
+            return None
+        case_id = drawn
     case = {**values, "id": case_id, "number": queries.case_number(now.astimezone(SHANGHAI).year, case_id)}
     clocks, note = effects.opening_effects(
         ctx, case, to_state=CaseState(values["state"]), reason=reason, actor=actor.username, now=now
     )
-    row, written = await queries.insert_case_at_once(engine, case, parties, event, clocks, note, now=now)
-    return case_public({**row._mapping, "last_event_hash": written["hash"]}, ctx, now=now)
+    written = await queries.insert_case_at_once(engine, case, parties, event, clocks, note, now=now, key=key)
+    if written is None:
+        return None
+    row, chained_event = written
+    return case_public({**row._mapping, "last_event_hash": chained_event["hash"]}, ctx, now=now)
 
 
 async def _replay(

@@ -63,27 +63,37 @@ def announcement_params(note: Note, *, now: datetime) -> dict[str, Any]:
     }
 
 
-def announcement_ctes() -> tuple[sa.CTE, sa.CTE]:
+def announcement_ctes(guard: sa.CTE | None = None) -> tuple[sa.CTE, sa.CTE]:
     """PostgreSQL: the inbox item and the outbox messages as CTEs, for a statement that writes
-    more than the announcement (a new case in one statement); values: ``announcement_params``."""
-    item, messages, _ = _notify_statements()
+    more than the announcement (a new case in one statement); values: ``announcement_params``.
+    With a ``guard`` (a CTE of that statement) they are written only if it has a row."""
+    item, messages, _ = _notify_statements(guard)
     return item.cte("item"), messages.cte("messages")
 
 
 @cache
-def _notify_statements() -> tuple[sa.Insert, sa.Insert, sa.Select[Any]]:
-    """The inbox item and the outbox messages of one announcement, values bound: built once."""
+def _notify_statements(guard: sa.CTE | None = None) -> tuple[sa.Insert, sa.Insert, sa.Select[Any]]:
+    """The inbox item and the outbox messages of one announcement, values bound: built once
+    (per guard, see ``announcement_ctes``)."""
     now = sa.bindparam("now", type_=inbox.c.created_at.type)
     unit_code = sa.bindparam("unit_code", type_=sa.String)
     kind = sa.bindparam("kind", type_=sa.String)
-    item = sa.insert(inbox).values(
-        unit_code=unit_code,
-        case_id=sa.bindparam("case_id", type_=sa.BigInteger),
-        kind=kind,
-        reason=sa.bindparam("reason", type_=sa.String),
-        payload=sa.bindparam("payload", type_=inbox.c.payload.type),
-        created_at=now,
-    )
+    item_values: dict[str, sa.ColumnElement[Any]] = {
+        "unit_code": unit_code,
+        "case_id": sa.bindparam("case_id", type_=sa.BigInteger),
+        "kind": kind,
+        "reason": sa.bindparam("reason", type_=sa.String),
+        "payload": sa.bindparam("payload", type_=inbox.c.payload.type),
+        "created_at": now,
+    }
+    sources: sa.FromClause = subscriptions
+    if guard is None:
+        item = sa.insert(inbox).values(item_values)
+    else:
+        item = sa.insert(inbox).from_select(
+            list(item_values), sa.select(*item_values.values()).select_from(guard)
+        )
+        sources = subscriptions.join(guard, sa.true())
     # One outbox row per active subscription of the unit, chosen by the database at commit
     # time; the receiver deduplicates by the key, which a redelivery repeats.
     key = sa.bindparam("key_prefix", type_=sa.String) + sa.cast(subscriptions.c.id, sa.String)
@@ -107,7 +117,9 @@ def _notify_statements() -> tuple[sa.Insert, sa.Insert, sa.Select[Any]]:
             sa.literal(0),
             now,
             now,
-        ).where(subscriptions.c.unit_code == unit_code, subscriptions.c.active.is_(True)),
+        )
+        .select_from(sources)
+        .where(subscriptions.c.unit_code == unit_code, subscriptions.c.active.is_(True)),
     )
     both = sa.select(sa.literal(1)).add_cte(item.cte("item")).add_cte(messages.cte("messages"))
     return item, messages, both

@@ -74,4 +74,15 @@ async def test_ten_concurrent_creations_with_one_idempotency_key_make_one_case(
     async with postgres.engine.connect() as conn:
         count = (await conn.execute(sa.text("SELECT count(*) FROM cases"))).scalar()
         events = (await conn.execute(sa.text("SELECT count(*) FROM case_event"))).scalar()
+        # The losers left nothing of their own: no party, inbox item or clock without its case.
+        parties, items, keys = (
+            await conn.execute(
+                sa.text(
+                    "SELECT (SELECT count(*) FROM party), (SELECT count(*) FROM inbox_item), "
+                    "(SELECT count(*) FROM idempotency_key)"
+                )
+            )
+        ).one()
+        clocks = (await conn.execute(sa.text("SELECT count(DISTINCT case_id) FROM deadline"))).scalar()
     assert (count, events) == (1, 1)
+    assert (parties, items, keys, clocks) == (len(case_body()["parties"]), 1, 1, 1)
