@@ -29,8 +29,10 @@ from service import fastpg
 from service.cases.models import Case, CaseEvent, IdempotencyRecord, Party
 from service.db import reading
 from service.deadlines.models import Deadline
+from service.deadlines.service import LIVE
 from service.notifications import service as notifications
 from service.privacy.chain import CASE_EVENT_FIELDS, GENESIS, link
+from service.referrals import service as referrals
 from service.referrals.models import Referral
 
 cases = Case.__table__  # type: ignore[attr-defined]
@@ -204,6 +206,11 @@ async def next_case_id_for_key(engine: AsyncEngine, username: str, key: str) -> 
     return None if row.id is None else int(row.id)
 
 
+def _binds(prefix: str, table: sa.Table, fields: Sequence[str]) -> dict[str, Any]:
+    """A bound parameter per column, named ``<prefix><column>`` and typed as the column."""
+    return {f: sa.bindparam(f"{prefix}{f}", type_=table.c[f].type) for f in fields}
+
+
 def _inserted(table: sa.Table, name: str, binds: dict[str, Any], guard: sa.CTE | None) -> sa.CTE:
     """An INSERT … RETURNING as a CTE; with a ``guard``, written only if the guard has a row."""
     if guard is None:
@@ -248,36 +255,28 @@ def _create_statement(
             .cte("k")
         )
 
-    def bound(prefix: str, table: sa.Table, fields: Sequence[str]) -> dict[str, Any]:
-        return {f: sa.bindparam(f"{prefix}{f}", type_=table.c[f].type) for f in fields}
-
     case = _inserted(
         cases,
         "c",
-        {"id": case_id, "number": sa.bindparam("number", type_=sa.String), **bound("v_", cases, columns)},
+        {"id": case_id, "number": sa.bindparam("number", type_=sa.String), **_binds("v_", cases, columns)},
         guard,
     )
     event = _inserted(
-        case_event, "ev", {"case_id": case_id, "seq": 1, **bound("e_", case_event, event_fields)}, guard
+        case_event, "ev", {"case_id": case_id, "seq": 1, **_binds("e_", case_event, event_fields)}, guard
     )
     added = [
-        _inserted(party, f"p{i}", {"case_id": case_id, **bound(f"p{i}_", party, f)}, guard)
+        _inserted(party, f"p{i}", {"case_id": case_id, **_binds(f"p{i}_", party, f)}, guard)
         for i, f in enumerate(parties)
     ]
     started = [
-        _inserted(deadline, f"d{i}", {"case_id": case_id, **bound(f"d{i}_", deadline, f)}, guard)
+        _inserted(deadline, f"d{i}", {"case_id": case_id, **_binds(f"d{i}_", deadline, f)}, guard)
         for i, f in enumerate(clocks)
     ]
 
-    def rows_of(table: sa.Table, written: list[sa.CTE]) -> sa.Subquery:
-        if not written:
-            return sa.select(table).where(sa.false()).subquery()
-        return sa.union_all(*(sa.select(*w.c) for w in written)).subquery()
-
     select = sa.select(
         *case.c,
-        _json_rows("postgresql", rows_of(party, added), PARTY_FIELDS, sa.true()).label("parties"),
-        _json_rows("postgresql", rows_of(deadline, started), DEADLINE_FIELDS, sa.true()).label("deadlines"),
+        _json_rows("postgresql", _rows_of(party, added), PARTY_FIELDS, sa.true()).label("parties"),
+        _json_rows("postgresql", _rows_of(deadline, started), DEADLINE_FIELDS, sa.true()).label("deadlines"),
     ).add_cte(event)
     if announced:
         select = select.add_cte(*notifications.announcement_ctes(guard))
@@ -776,100 +775,163 @@ def record_event(
     }
 
 
-# --- the quiet transition: one statement, autocommit (PostgreSQL) ---------------------------------
+# --- a transition in one statement, autocommit (PostgreSQL) ----------------------------------------
 #
-# Most moves of a case tell nobody and offer nothing (accept, suspend, resume, …): all they write
-# is the case, its audit event and its clocks. On PostgreSQL that is one statement — data-modifying
-# CTEs run atomically, and each clock update joins the case update, so it happens only when the
-# version check passed. No BEGIN, no COMMIT, no read-back: the statement returns the case as it
-# now is and the clocks it changed. Its clock updates are guarded by the status they expect (the
-# sweep may breach a running clock between our read and this write without moving the case's
-# version); the caller compares the clocks that changed with those it planned.
+# Most moves of a case write the case, its audit event, its clocks, perhaps the referral they
+# answer and the announcement to the unit the case arrives at (accept, suspend, dispatch,
+# escalate, …). On PostgreSQL that is one statement: data-modifying CTEs run atomically, and every
+# write after the case update selects FROM it, so it happens only when the version check passed.
+# No BEGIN, no COMMIT, no read-back: the statement returns the case as it now is and the clocks
+# it changed or started. Its clock updates are guarded by the status they expect (the sweep may
+# breach a running clock between our read and this write without moving the case's version); the
+# caller compares the clocks that changed with those it planned. A hand-off's offer and a result
+# that completes referrals read and fan out: they take the transaction (effects.after_change).
 
 
 @dataclass(frozen=True)
 class ClockChange:
-    """The clock updates of a quiet transition, from ``deadlines.plan_clocks``."""
+    """The clock writes of a transition, from ``deadlines.plan_clocks``."""
 
     ended: dict[int, str]  # deadline id → met | cancelled
     paused: tuple[int, ...]
     resumed: tuple[tuple[int, datetime, list[list[str]], datetime | None], ...]  # id, due, warnings, warn_at
+    started: tuple[dict[str, Any], ...] = ()  # new rows (``deadlines.started_rows``), case_id aside
 
     @property
     def ids(self) -> frozenset[int]:
+        """The existing clocks it changes."""
         return frozenset([*self.ended, *self.paused, *(r[0] for r in self.resumed)])
 
 
-def _q(name: str) -> str:
-    return f'"{name}"'
+def _rows_of(table: sa.Table, written: Sequence[sa.CTE]) -> sa.Subquery:
+    """The rows some INSERT/UPDATE … RETURNING CTEs wrote, as one subquery (none: empty)."""
+    if not written:
+        return sa.select(table).where(sa.false()).subquery()
+    return sa.union_all(*(sa.select(*w.c) for w in written)).subquery()
 
 
 @cache
-def _quiet_statement(
-    columns: tuple[str, ...], event_fields: tuple[str, ...], ended: bool, paused: bool, resumed: int
-) -> sa.TextualSelect:
-    sets = ", ".join(f"{_q(c)} = :c_{c}" for c in columns)
-    ctes = [
-        f"upd AS (UPDATE cases SET {sets}, version = cases.version + 1 "
-        "WHERE cases.id = :b_id AND cases.version = :b_version RETURNING cases.*)",
-        f"ev AS (INSERT INTO case_event (case_id, seq, {', '.join(_q(f) for f in event_fields)}) "
-        f"SELECT upd.id, upd.version, {', '.join(f':e_{f}' for f in event_fields)} FROM upd "
-        "RETURNING case_event.id)",
-    ]
-    binds = [
-        *(sa.bindparam(f"c_{c}", type_=cases.c[c].type) for c in columns),
-        *(sa.bindparam(f"e_{f}", type_=case_event.c[f].type) for f in event_fields),
-    ]
-    changed = []
-    live = "deadline.status IN ('active', 'paused', 'breached')"
-    if ended:
-        ctes.append(
-            "d_end AS (UPDATE deadline SET status = CASE WHEN deadline.id = ANY(:met_ids) THEN 'met' "
-            "ELSE 'cancelled' END, ended_at = :now, warn_at = NULL FROM upd "
-            f"WHERE deadline.id = ANY(:ended_ids) AND {live} RETURNING deadline.*)"
+def _at_once_statement(
+    columns: tuple[str, ...],
+    event_fields: tuple[str, ...],
+    ended: bool,
+    paused: bool,
+    resumed: int,
+    started: tuple[tuple[str, ...], ...],
+    response: str | None,
+    announced: bool,
+) -> sa.Select[Any]:
+    """The statement of ``change_at_once`` for one shape of transition, built once."""
+    upd = (
+        sa.update(cases)
+        .where(
+            cases.c.id == sa.bindparam("b_id", type_=sa.BigInteger),
+            cases.c.version == sa.bindparam("b_version", type_=sa.Integer),
         )
-        binds += [sa.bindparam(n, type_=sa.ARRAY(sa.BigInteger)) for n in ("met_ids", "ended_ids")]
-        changed.append("d_end")
+        .values(
+            {
+                **{c: sa.bindparam(f"c_{c}", type_=cases.c[c].type) for c in columns},
+                "version": cases.c.version + 1,
+            }
+        )
+        .returning(*cases.c)
+        .cte("upd")
+    )
+    event = _inserted(
+        case_event,
+        "ev",
+        {"case_id": upd.c.id, "seq": upd.c.version, **_binds("e_", case_event, event_fields)},
+        upd,
+    )
+    now = sa.bindparam("now", type_=deadline.c.ended_at.type)
+    of_case = deadline.c.case_id == upd.c.id
+
+    def ids(name: str) -> sa.ColumnElement[Any]:
+        return sa.any_(sa.bindparam(name, type_=sa.ARRAY(sa.BigInteger)))
+
+    changed: list[sa.CTE] = []
+    if ended:
+        closing = sa.case(
+            (deadline.c.id == ids("met_ids"), sa.literal_column("'met'")),
+            else_=sa.literal_column("'cancelled'"),
+        )
+        changed.append(
+            sa.update(deadline)
+            .where(of_case, deadline.c.id == ids("ended_ids"), deadline.c.status.in_(LIVE))
+            .values(status=closing, ended_at=now, warn_at=None)
+            .returning(*deadline.c)
+            .cte("d_end")
+        )
     if paused:
         # A clock the sweep has just breached stays breached (as plan_clocks leaves breached ones).
-        ctes.append(
-            "d_pause AS (UPDATE deadline SET status = 'paused', paused_at = :now, warn_at = NULL FROM upd "
-            "WHERE deadline.id = ANY(:paused_ids) AND deadline.status = 'active' RETURNING deadline.*)"
+        changed.append(
+            sa.update(deadline)
+            .where(
+                of_case,
+                deadline.c.id == ids("paused_ids"),
+                deadline.c.status == sa.literal_column("'active'"),
+            )
+            .values(status=sa.literal_column("'paused'"), paused_at=now, warn_at=None)
+            .returning(*deadline.c)
+            .cte("d_pause")
         )
-        binds.append(sa.bindparam("paused_ids", type_=sa.ARRAY(sa.BigInteger)))
-        changed.append("d_pause")
     for i in range(resumed):
-        ctes.append(
-            f"d_res{i} AS (UPDATE deadline SET status = 'active', paused_at = NULL, due_at = :r{i}_due, "
-            f"warnings = :r{i}_warnings, warn_at = :r{i}_warn_at FROM upd "
-            f"WHERE deadline.id = :r{i}_id AND deadline.status = 'paused' RETURNING deadline.*)"
+        changed.append(
+            sa.update(deadline)
+            .where(
+                of_case,
+                deadline.c.id == sa.bindparam(f"r{i}_id", type_=sa.BigInteger),
+                deadline.c.status == sa.literal_column("'paused'"),
+            )
+            .values(
+                status=sa.literal_column("'active'"),
+                paused_at=None,
+                **_binds(f"r{i}_", deadline, ("due_at", "warnings", "warn_at")),
+            )
+            .returning(*deadline.c)
+            .cte(f"d_res{i}")
         )
-        binds += [
-            sa.bindparam(f"r{i}_due", type_=deadline.c.due_at.type),
-            sa.bindparam(f"r{i}_warnings", type_=deadline.c.warnings.type),
-            sa.bindparam(f"r{i}_warn_at", type_=deadline.c.warn_at.type),
-        ]
-        changed.append(f"d_res{i}")
-    if ended or paused:
-        binds.append(sa.bindparam("now", type_=deadline.c.ended_at.type))
-    fields = ", ".join(f"'{name}', d.{_q(name)}" for name in DEADLINE_FIELDS)
-    union = (
-        " UNION ALL ".join(f"SELECT * FROM {name}" for name in changed)
-        or "SELECT * FROM deadline WHERE false"
-    )
-    select = (
-        f"SELECT {', '.join(f'upd.{_q(c.name)}' for c in cases.c)}, (SELECT count(*) FROM ev) AS events, "
-        f"(SELECT coalesce(json_agg(json_build_object({fields})), '[]'::json) FROM ({union}) AS d) "
-        "AS changed_deadlines FROM upd"
-    )
-    statement = sa.text(f"WITH {', '.join(ctes)} {select}").bindparams(*binds)
-    # Typed by position: the select names the case columns in the table's order, not upd.*.
-    return statement.columns(
-        *cases.c, sa.column("events", sa.Integer), sa.column("changed_deadlines", sa.JSON)
-    )
+    new = [
+        _inserted(deadline, f"d_new{i}", {"case_id": upd.c.id, **_binds(f"s{i}_", deadline, fields)}, upd)
+        for i, fields in enumerate(started)
+    ]
+    select = sa.select(
+        *upd.c,
+        _json_rows("postgresql", _rows_of(deadline, changed), DEADLINE_FIELDS, sa.true()).label(
+            "changed_deadlines"
+        ),
+        _json_rows("postgresql", _rows_of(deadline, new), DEADLINE_FIELDS, sa.true()).label(
+            "started_deadlines"
+        ),
+    ).add_cte(event)
+    if response is not None:
+        select = select.add_cte(
+            referrals.response_update(
+                response,
+                case_id=upd.c.id,
+                unit_code=upd.c.unit_code,
+                from_unit=sa.bindparam("rf_from_unit", type_=sa.String),
+                status=sa.bindparam("rf_status", type_=sa.String),
+                actor=sa.bindparam("rf_actor", type_=sa.String),
+                reason=sa.bindparam("rf_reason", type_=sa.String),
+                now=now,
+            ).cte("rf")
+        )
+    if announced:
+        select = select.add_cte(*notifications.announcement_ctes(upd))
+    return select
 
 
-def quiet_change(
+@dataclass(frozen=True)
+class AtOnce:
+    """A transition's whole write (``change_at_once``): the statement, its values, the chained event."""
+
+    statement: sa.Select[Any]
+    params: dict[str, Any]
+    event: dict[str, Any]
+
+
+def change_at_once(
     case_id: int,
     expected_version: int,
     changes: dict[str, Any],
@@ -877,47 +939,53 @@ def quiet_change(
     *,
     prev_hash: str | None,
     clocks: ClockChange,
+    response: referrals.Response | None = None,
+    note: notifications.Note | None = None,
     now: datetime,
-) -> tuple[sa.TextualSelect, dict[str, Any], dict[str, Any]]:
-    """The case change, its event and its clocks as one statement (PostgreSQL): the statement,
-    its values and the chained event. It returns the case as written, or no row when the case
-    was not at ``expected_version``."""
+) -> AtOnce:
+    """The case change, its event, its clocks, the referral it answers and its announcement as
+    one statement (PostgreSQL). It returns the case as written, or no row (and writes nothing)
+    when the case was not at ``expected_version``."""
     chained_event = chained(event, case_id, expected_version + 1, prev_hash)
     params = _change_params(case_id, expected_version, changes, chained_event)
+    params["now"] = now
     if clocks.ended:
         params["ended_ids"] = list(clocks.ended)
         params["met_ids"] = [i for i, status in clocks.ended.items() if status == "met"]
     if clocks.paused:
         params["paused_ids"] = list(clocks.paused)
     for i, (deadline_id, due_at, warnings, warn_at) in enumerate(clocks.resumed):
-        params.update({f"r{i}_id": deadline_id, f"r{i}_due": due_at, f"r{i}_warnings": warnings})
+        params.update({f"r{i}_id": deadline_id, f"r{i}_due_at": due_at, f"r{i}_warnings": warnings})
         params[f"r{i}_warn_at"] = warn_at
-    if clocks.ended or clocks.paused:
-        params["now"] = now
-    statement = _quiet_statement(
-        tuple(changes), tuple(chained_event), bool(clocks.ended), bool(clocks.paused), len(clocks.resumed)
+    for i, row in enumerate(clocks.started):
+        params.update((f"s{i}_{f}", v) for f, v in row.items())
+    if response is not None:
+        params.update(
+            rf_from_unit=response.from_unit,
+            rf_status=response.status,
+            rf_actor=response.actor,
+            rf_reason=response.reason,
+        )
+    if note is not None:
+        params.update(notifications.announcement_params(note, now=now))
+    statement = _at_once_statement(
+        tuple(changes),
+        tuple(chained_event),
+        bool(clocks.ended),
+        bool(clocks.paused),
+        len(clocks.resumed),
+        tuple(tuple(row) for row in clocks.started),
+        None if response is None else response.event,
+        note is not None,
     )
-    return statement, params, chained_event
+    return AtOnce(statement, params, chained_event)
 
 
-async def apply_quiet_change(
-    engine: AsyncEngine,
-    case_id: int,
-    expected_version: int,
-    changes: dict[str, Any],
-    event: dict[str, Any],
-    *,
-    prev_hash: str | None,
-    clocks: ClockChange,
-    now: datetime,
-) -> tuple[Any, dict[str, Any]] | None:
-    """PostgreSQL, autocommit: ``quiet_change``. The case as written and the chained event, or
-    None when the case was not at ``expected_version``."""
-    statement, params, chained_event = quiet_change(
-        case_id, expected_version, changes, event, prev_hash=prev_hash, clocks=clocks, now=now
-    )
-    row = await _one(engine, statement, params)
-    return None if row is None else (row, chained_event)
+async def apply_change_at_once(engine: AsyncEngine, write: AtOnce) -> tuple[Any, dict[str, Any]] | None:
+    """PostgreSQL, autocommit: a ``change_at_once``. The case as written and the chained event,
+    or None when the case was not at the expected version."""
+    row = await _one(engine, write.statement, write.params)
+    return None if row is None else (row, write.event)
 
 
 # --- one statement, autocommit: on asyncpg directly when the engine has a fast pool ------------

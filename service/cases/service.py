@@ -48,7 +48,6 @@ from service.errors import (
     field_error,
 )
 from service.privacy.parties import mask, seal, unseal
-from service.referrals import service as referrals
 from workflows.lifecycle import (
     CLOSE_OUTCOMES,
     STATE_LABELS,
@@ -678,9 +677,9 @@ async def apply_transition(
     row = await visible_row(engine, ctx, case_id, actor)
     write = decide_transition(ctx, row, body, actor, now=now, if_match=if_match)
     if engine.dialect.name == "postgresql":
-        clocks = quiet_clocks(ctx, row, write, now=now)
-        if clocks is not None:
-            return await _apply_quiet(engine, ctx, row, write, clocks, now=now)
+        at_once = plan_at_once(ctx, row, write, now=now)
+        if at_once is not None:
+            return await _apply_at_once(engine, ctx, row, write, *at_once, now=now)
     async with engine.begin() as conn:
         version = await write_transition(conn, ctx, row, write, now=now)
         if version is None:
@@ -704,68 +703,78 @@ async def lost_race(engine: AsyncEngine, case_id: int) -> StaleVersion:
     )
 
 
-def quiet_clocks(
+def plan_at_once(
     ctx: AppContext, row: Row[Any], write: TransitionWrite, *, now: datetime
-) -> queries.ClockChange | None:
-    """The clock updates of a transition that tells nobody, offers nothing and starts no clock
-    (what ``effects.after_change`` would do for it, planned from the case read); None for any
-    other transition, which takes the general path."""
-    event = write.trigger.value
-    if event in effects.ARRIVALS or referrals.affects_referrals(event, write.from_state, write.to_state):
-        return None
-    planned = deadlines.plan_clocks(
+) -> tuple[queries.ClockChange, effects.Planned] | None:
+    """What ``effects.after_change`` would write for this transition, planned from the case read
+    (``effects.plan_at_once``), with its clock writes in the form the one statement takes; None
+    for a transition that takes the general path (a hand-off's offer, a result that completes
+    referrals)."""
+    planned = effects.plan_at_once(
         ctx,
-        case={**row._mapping, **write.changes},
-        event=event,
+        {**row._mapping, **write.changes},
+        event=write.trigger.value,
         from_state=write.from_state,
         to_state=write.to_state,
+        from_unit=write.from_unit,
         open_rows=deadlines.live_clocks(_json_list(row.deadlines)),
+        reason=write.event["reason"],
+        actor=write.event["actor"],
         now=now,
     )
-    if planned.plan.start:
+    if planned is None:
         return None
-    return queries.ClockChange(
-        ended={
-            **dict.fromkeys(planned.plan.met, "met"),
-            **dict.fromkeys(planned.plan.cancelled, "cancelled"),
-        },
-        paused=tuple(i for i in planned.plan.paused if i not in planned.breached),
+    plan = planned.clocks.plan
+    clocks = queries.ClockChange(
+        ended={**dict.fromkeys(plan.met, "met"), **dict.fromkeys(plan.cancelled, "cancelled")},
+        paused=tuple(i for i in plan.paused if i not in planned.clocks.breached),
         resumed=tuple(
-            (
-                i,
-                s.due_at,
-                deadlines.warnings_json(s.warnings),
-                deadlines.first_warning(s.warnings),
-            )
-            for i, s in planned.plan.resumed
+            (i, s.due_at, deadlines.warnings_json(s.warnings), deadlines.first_warning(s.warnings))
+            for i, s in plan.resumed
         ),
+        started=tuple({f: v for f, v in r.items() if f != "case_id"} for r in planned.started),
     )
+    return clocks, planned
 
 
-async def _apply_quiet(
-    engine: AsyncEngine,
-    ctx: AppContext,
+def change_at_once(
     row: Row[Any],
     write: TransitionWrite,
     clocks: queries.ClockChange,
+    planned: effects.Planned,
     *,
     now: datetime,
-) -> CasePublic:
-    """PostgreSQL: a quiet transition in one autocommit statement (``queries.apply_quiet_change``),
-    answered from what that statement returned instead of a read-back."""
-    written = await queries.apply_quiet_change(
-        engine,
+) -> queries.AtOnce:
+    """The one statement of a transition planned by ``plan_at_once``."""
+    return queries.change_at_once(
         row.id,
         row.version,
         write.changes,
         write.event,
         prev_hash=row.last_event_hash,
         clocks=clocks,
+        response=planned.response,
+        note=planned.note,
         now=now,
     )
+
+
+async def _apply_at_once(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    row: Row[Any],
+    write: TransitionWrite,
+    clocks: queries.ClockChange,
+    planned: effects.Planned,
+    *,
+    now: datetime,
+) -> CasePublic:
+    """PostgreSQL: a transition in one autocommit statement (``queries.change_at_once``),
+    answered from what that statement returned instead of a read-back."""
+    written = await queries.apply_change_at_once(engine, change_at_once(row, write, clocks, planned, now=now))
     if written is None:
         raise await lost_race(engine, row.id)
-    answer = quiet_answer(ctx, row, written, clocks, now=now)
+    answer = answer_at_once(ctx, row, written, clocks, now=now)
     if answer is None:
         again = await queries.read_case(engine, row.id)
         assert again is not None
@@ -773,7 +782,7 @@ async def _apply_quiet(
     return answer
 
 
-def quiet_answer(
+def answer_at_once(
     ctx: AppContext,
     row: Row[Any],
     written: tuple[Any, dict[str, Any]],
@@ -781,20 +790,20 @@ def quiet_answer(
     *,
     now: datetime,
 ) -> CasePublic | None:
-    """The case after a quiet change, from the case read before it and what the statement
-    returned (the case row, the clocks it changed, the chained event). None when the sweep
-    breached a clock between the read and the write (the statement's guard left that clock as
-    the sweep wrote it): the caller then reads the case as it now is."""
+    """The case after a transition written at once, from the case read before it and what the
+    statement returned (the case row, the clocks it changed and started, the chained event).
+    None when the sweep breached a clock between the read and the write (the statement's guard
+    left that clock as the sweep wrote it): the caller then reads the case as it now is."""
     fresh, event = written
     changed = _json_list(fresh.changed_deadlines)
     if {d["id"] for d in changed} != clocks.ids:
         return None
     by_id = {d["id"]: d for d in _json_list(row.deadlines)}
-    by_id.update((d["id"], d) for d in changed)
+    by_id.update((d["id"], d) for d in [*changed, *_json_list(fresh.started_deadlines)])
     case = {
         **fresh._mapping,
         "parties": row.parties,
-        "deadlines": list(by_id.values()),
+        "deadlines": [by_id[i] for i in sorted(by_id)],  # as a read orders them
         "last_event_hash": event["hash"],
     }
     return case_public(case, ctx, now=now)

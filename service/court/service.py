@@ -25,10 +25,11 @@ from service import fastpg
 from service.cases import queries
 from service.cases.schemas import CasePublic, CaseSummary, TransitionIn
 from service.cases.service import (
+    answer_at_once,
     case_public,
+    change_at_once,
     decide_transition,
-    quiet_answer,
-    quiet_clocks,
+    plan_at_once,
     write_transition,
 )
 from service.context import AppContext
@@ -159,20 +160,13 @@ async def _claim_next_fast(
                 return None
             claim = TransitionIn(trigger=Trigger.claim)
             write = decide_transition(ctx, row, claim, actor, now=now, if_match=None)
-            clocks = quiet_clocks(ctx, row, write, now=now)
-            assert clocks is not None, "a claim starts no clock and tells nobody"
-            statement, params, event = queries.quiet_change(
-                row.id,
-                row.version,
-                write.changes,
-                write.event,
-                prev_hash=row.last_event_hash,
-                clocks=clocks,
-                now=now,
-            )
-            fresh = await tx.fetchrow(statement, params)
+            at_once = plan_at_once(ctx, row, write, now=now)
+            assert at_once is not None, "a claim offers and completes no referral"
+            clocks, planned = at_once
+            claiming = change_at_once(row, write, clocks, planned, now=now)
+            fresh = await tx.fetchrow(claiming.statement, claiming.params)
             if fresh is not None:
-                answer = quiet_answer(ctx, row, (fresh, event), clocks, now=now)
+                answer = answer_at_once(ctx, row, (fresh, claiming.event), clocks, now=now)
                 if answer is None:  # the sweep breached a clock meanwhile: the case as it now is
                     again = await tx.fetchrow(queries.case_by_id(dialect), {"case_id": row.id})
                     assert again is not None

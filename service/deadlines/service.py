@@ -197,13 +197,17 @@ async def write_clocks(conn: AsyncConnection, writes: Sequence[ClockWrites], *, 
                     warn_at=first_warning(schedule.warnings),
                 )
             )
-    started = [
-        new_deadline_row(w.case_id, w.unit_code, policy, schedule, now)
-        for w in writes
-        for policy, schedule in w.plan.start
-    ]
+    started = [row for w in writes for row in started_rows(w, now)]
     if started:
         await conn.execute(sa.insert(deadline), started)
+
+
+def started_rows(writes: ClockWrites, now: datetime) -> list[dict[str, Any]]:
+    """The rows of the clocks one case event starts."""
+    return [
+        new_deadline_row(writes.case_id, writes.unit_code, policy, schedule, now)
+        for policy, schedule in writes.plan.start
+    ]
 
 
 async def open_deadlines_of(conn: AsyncConnection, case_ids: Sequence[int]) -> dict[int, list[Any]]:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -68,6 +69,53 @@ OFFERS = ("hand_off", "delegate", "request_confirmation")
 RESPONSES = ("accept", "accept_confirmation", "decline")
 
 
+@dataclass(frozen=True)
+class Response:
+    """What a response event (``RESPONSES``) writes to the referral it answers."""
+
+    event: str
+    status: str
+    from_unit: str | None  # a decline answers the referral offered to the unit it leaves
+    actor: str
+    reason: str | None
+
+
+def response_to(event: str, *, from_unit: str | None, actor: str, reason: str | None) -> Response | None:
+    """The referral answer ``on_case_event`` writes for this event; None if it answers none."""
+    if event in ("accept", "accept_confirmation"):
+        return Response(event, ReferralStatus.accepted.value, from_unit, actor, reason)
+    if event == "decline" and from_unit is not None:
+        # The sweep returns a referral nobody accepted in time; a person declines it.
+        status = ReferralStatus.returned if actor == SYSTEM_ACTOR_NAME else ReferralStatus.declined
+        return Response(event, status.value, from_unit, actor, reason)
+    return None
+
+
+def response_update(
+    event: str,
+    *,
+    case_id: Any,
+    unit_code: Any,
+    from_unit: Any,
+    status: Any,
+    actor: Any,
+    reason: Any,
+    now: Any,
+) -> sa.Update:
+    """The UPDATE of the offered referral a response answers, from values or SQL expressions
+    (the transition written in one statement passes its case CTE's columns and bound values)."""
+    where = [referral.c.case_id == case_id, referral.c.status == ReferralStatus.offered.value]
+    values = {"status": status, "responded_at": now, "responded_by": actor}
+    if event == "accept_confirmation":
+        where.append(referral.c.kind == ReferralKind.judicial_confirmation.value)
+    elif event == "accept":
+        where.append(referral.c.to_unit_code == unit_code)
+    else:
+        where.append(referral.c.to_unit_code == from_unit)
+        values["decline_reason"] = reason
+    return sa.update(referral).where(*where).values(values)
+
+
 def affects_referrals(event: str, from_state: CaseState | None, to_state: CaseState) -> bool:
     """Whether ``on_case_event`` has anything to do for this event (the sweep's batches rely on
     escalations having nothing to do here)."""
@@ -122,30 +170,19 @@ async def on_case_event(
             now=now,
         )
         return
-    if event in ("accept", "accept_confirmation"):
-        receiving = (
-            referral.c.kind == ReferralKind.judicial_confirmation.value
-            if event == "accept_confirmation"
-            else referral.c.to_unit_code == case["unit_code"]
-        )
+    response = response_to(event, from_unit=from_unit, actor=actor, reason=reason)
+    if response is not None:
         await conn.execute(
-            sa.update(referral)
-            .where(
-                referral.c.case_id == case_id, receiving, referral.c.status == ReferralStatus.offered.value
+            response_update(
+                event,
+                case_id=case_id,
+                unit_code=case["unit_code"],
+                from_unit=from_unit,
+                status=response.status,
+                actor=actor,
+                reason=reason,
+                now=now,
             )
-            .values(status=ReferralStatus.accepted.value, responded_at=now, responded_by=actor)
-        )
-        return
-    if event == "decline" and from_unit is not None:
-        status = ReferralStatus.returned if actor == SYSTEM_ACTOR_NAME else ReferralStatus.declined
-        await conn.execute(
-            sa.update(referral)
-            .where(
-                referral.c.case_id == case_id,
-                referral.c.to_unit_code == from_unit,
-                referral.c.status == ReferralStatus.offered.value,
-            )
-            .values(status=status.value, responded_at=now, responded_by=actor, decline_reason=reason)
         )
         return
     if to_state in RESULT_STATES and from_state != to_state:

@@ -1,7 +1,7 @@
 """Quiet transitions (suspend, resume, …: nobody told, nothing offered, no clock started).
 
 On PostgreSQL they are written in one autocommit statement and answered from what it returned,
-not read back (service.cases.service._apply_quiet). Whatever path they take, the answer must be
+not read back (service.cases.service._apply_at_once). Whatever path they take, the answer must be
 exactly what a fresh read shows, the audit chain must hold, and a clock the sweep breached
 between the read and the write must stay breached.
 """
@@ -54,8 +54,11 @@ async def test_suspend_and_resume_take_the_quiet_path_and_answer_what_a_read_sho
         now=clock.now(),
         if_match=None,
     )
-    planned = service.quiet_clocks(db.ctx, row, write, now=clock.now())
-    assert planned is not None and planned.paused == (clock_of(case, "people_mediation")["id"],)
+    planned = service.plan_at_once(db.ctx, row, write, now=clock.now())
+    assert planned is not None
+    clocks, effects = planned
+    assert clocks.paused == (clock_of(case, "people_mediation")["id"],) and not clocks.started
+    assert (effects.note, effects.response) == (None, None), "nobody told, nothing answered"
 
     current = case
     for step, fields in [
