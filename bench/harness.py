@@ -316,6 +316,19 @@ async def load_background(dsn: str, ctx: Any, cases: int, now: datetime) -> None
         await conn.close()
 
 
+async def chain_loaded_events(url: str) -> int:
+    """Hash-chain the bulk-loaded events the service's way (``fill_missing_case_chains``), as
+    `jiefen migrate` would, so that the servers do not each find them at start-up."""
+    from service.db import create_engine
+    from service.privacy.audit import fill_missing_case_chains
+
+    engine = create_engine(url)
+    try:
+        return await fill_missing_case_chains(engine)
+    finally:
+        await engine.dispose()
+
+
 async def caught_up(dsn: str, report: Report, when: str) -> None:
     """``VACUUM (ANALYZE)`` where autovacuum would have caught up in production. This machine's
     PostgreSQL (a CI configuration) runs with ``autovacuum = off``: without this, the dead rows
@@ -765,6 +778,9 @@ async def postgres_part(opts: argparse.Namespace, sizes: Sizes, parts: set[str],
         t0 = time.perf_counter()
         await load_background(dsn, ctx, sizes.background, now)
         log(f"loaded {sizes.background:,} open cases in {time.perf_counter() - t0:.1f} s")
+        t0 = time.perf_counter()
+        chained = await chain_loaded_events(url)
+        log(f"chained the audit trail of {chained:,} loaded cases in {time.perf_counter() - t0:.1f} s")
 
         server: Fleet | None = None
         if parts & {"http", "transitions", "court"}:

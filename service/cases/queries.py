@@ -377,8 +377,8 @@ def _change_params(
 # database took to run it.
 
 
-@cache
-def _change_update(columns: tuple[str, ...]) -> sa.Update:
+def _guarded_update(columns: tuple[str, ...]) -> sa.Update:
+    """The case's ``columns`` (``c_<column>``) and its version + 1, if it is at ``b_version``."""
     return (
         sa.update(cases)
         .where(cases.c.id == sa.bindparam("b_id"), cases.c.version == sa.bindparam("b_version"))
@@ -388,26 +388,25 @@ def _change_update(columns: tuple[str, ...]) -> sa.Update:
                 "version": cases.c.version + 1,
             }
         )
-        .returning(cases.c.id, cases.c.version)
     )
+
+
+def _event_of(upd: sa.CTE, event_fields: tuple[str, ...]) -> sa.CTE:
+    """The audit event (``e_<field>``) of the case change ``upd``, written only if it was."""
+    values = {"case_id": upd.c.id, "seq": upd.c.version, **_binds("e_", case_event, event_fields)}
+    return _inserted(case_event, "ev", values, upd)
+
+
+@cache
+def _change_update(columns: tuple[str, ...]) -> sa.Update:
+    return _guarded_update(columns).returning(cases.c.id, cases.c.version)
 
 
 @cache
 def _change_cte(columns: tuple[str, ...], event_fields: tuple[str, ...]) -> sa.Select[Any]:
     """PostgreSQL: update the case under its version check and insert its event, one statement."""
     upd = _change_update(columns).cte("upd")
-    select = sa.select(
-        upd.c.id,
-        upd.c.version,
-        *[sa.bindparam(f"e_{c}", type_=case_event.c[c].type) for c in event_fields],
-    )
-    ins = (
-        sa.insert(case_event)
-        .from_select(["case_id", "seq", *event_fields], select)
-        .returning(case_event.c.id)
-        .cte("ev")
-    )
-    return sa.select(upd.c.version).select_from(upd).join(ins, sa.true())
+    return sa.select(upd.c.version).select_from(upd).join(_event_of(upd, event_fields), sa.true())
 
 
 @dataclass(frozen=True)
@@ -822,27 +821,8 @@ def _at_once_statement(
     announced: bool,
 ) -> sa.Select[Any]:
     """The statement of ``change_at_once`` for one shape of transition, built once."""
-    upd = (
-        sa.update(cases)
-        .where(
-            cases.c.id == sa.bindparam("b_id", type_=sa.BigInteger),
-            cases.c.version == sa.bindparam("b_version", type_=sa.Integer),
-        )
-        .values(
-            {
-                **{c: sa.bindparam(f"c_{c}", type_=cases.c[c].type) for c in columns},
-                "version": cases.c.version + 1,
-            }
-        )
-        .returning(*cases.c)
-        .cte("upd")
-    )
-    event = _inserted(
-        case_event,
-        "ev",
-        {"case_id": upd.c.id, "seq": upd.c.version, **_binds("e_", case_event, event_fields)},
-        upd,
-    )
+    upd = _guarded_update(columns).returning(*cases.c).cte("upd")
+    event = _event_of(upd, event_fields)
     now = sa.bindparam("now", type_=deadline.c.ended_at.type)
     of_case = deadline.c.case_id == upd.c.id
 

@@ -8,6 +8,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from service.privacy import audit
 from service.privacy.audit import fill_missing_case_chains, purge_security_events, verify_audit
 from tests.builders import move, open_case
 from tests.conftest import FIXED_NOW, Backend
@@ -65,15 +66,18 @@ async def test_any_alteration_or_deletion_is_found(
 
 
 async def test_events_written_before_chaining_are_chained_once(
-    client: httpx.AsyncClient, auth, db: Backend
+    client: httpx.AsyncClient, auth, db: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await journey(client, auth)
+    for _ in range(3):
+        await journey(client, auth)
     async with db.engine.begin() as conn:
         await conn.execute(sa.text("UPDATE case_event SET hash = NULL, prev_hash = NULL"))
+    monkeypatch.setattr(audit, "FILL_BATCH", 2)  # two rounds: a batch boundary between cases
 
-    assert await fill_missing_case_chains(db.engine) == 1
+    assert await fill_missing_case_chains(db.engine) == 3
     assert await fill_missing_case_chains(db.engine) == 0
-    assert (await verify_audit(db.engine)).intact
+    report = await verify_audit(db.engine)
+    assert report.intact and (report.cases, report.case_events) == (3, 9)
 
 
 async def test_retention_purge_keeps_six_months_and_keeps_the_chain_verifiable(
