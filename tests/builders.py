@@ -13,6 +13,7 @@ ZHANGPU = "320583106"
 YUSHAN = "320583100"
 CITY = "320583"
 COURT_DESK = "COURT-320583-DESK"
+POLICE = "PS-320583106"  # 张浦派出所: an agency that hands cases to the stations
 
 
 def case_body(**overrides: Any) -> dict[str, Any]:
@@ -67,3 +68,28 @@ async def move(
     assert response.status_code == 200, response.text
     moved: dict[str, Any] = response.json()
     return moved
+
+
+async def police_case(client: httpx.AsyncClient, police: dict[str, str]) -> dict[str, Any]:
+    case = await open_case(client, police, source="police")
+    assert (case["unit_code"], case["channel"], case["triage"]["rule"]) == (
+        POLICE,
+        "administrative",
+        "agency-intake",
+    )
+    return case
+
+
+async def hand_to_station(
+    client: httpx.AsyncClient, police: dict[str, str], case: dict[str, Any]
+) -> dict[str, Any]:
+    return await move(
+        client,
+        police,
+        case,
+        "hand_off",
+        target_unit=DASHI,
+        referral_kind="police",
+        reason="邻里纠纷，适宜人民调解",
+        referral_payload={"police_report_number": "JQ2026030200123"},
+    )

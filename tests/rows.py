@@ -3,6 +3,8 @@ opened or moved in one statement against the transaction that writes it step by 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -88,3 +90,27 @@ async def written(db: Backend, case_id: int) -> dict[str, Any]:
             ]
         ),
     }
+
+
+@asynccontextmanager
+async def refusing_inserts(db: Backend, table: str) -> AsyncIterator[None]:
+    """PostgreSQL: while open, a trigger refuses every insert into ``table`` the way a bad value
+    would (SQLSTATE 22000, answered 422), so a test can fail a statement at that insert."""
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            sa.text(
+                "CREATE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'refused for the test' USING ERRCODE = '22000'; END $$"
+            )
+        )
+        await conn.execute(
+            sa.text(
+                f"CREATE TRIGGER refuse_insert BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION refuse_insert()"
+            )
+        )
+    try:
+        yield
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.execute(sa.text(f"DROP TRIGGER refuse_insert ON {table}"))
+            await conn.execute(sa.text("DROP FUNCTION refuse_insert()"))

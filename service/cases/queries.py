@@ -6,10 +6,11 @@ case and its audit event in one statement guarded by ``version = :expected`` (a 
 PostgreSQL; UPDATE … RETURNING plus INSERT in one transaction on SQLite, which has no DML in
 CTEs). Every function here is tested on both databases.
 
-On PostgreSQL the single-statement hot paths — reading a case, a quiet transition, a page of a
-list with its count — skip SQLAlchemy's execution layer too: they are compiled from these
-constructs once and sent through plain asyncpg (``service.fastpg``), which saved a third of a
-read's CPU (a list's page and count also became one round trip).
+On PostgreSQL the single-statement hot paths — reading a case, a page of a list with its count,
+a new case with everything it writes (``insert_case_at_once``), most transitions with
+everything they write (``change_at_once``) — skip SQLAlchemy's execution layer too: they are
+compiled from these constructs once and sent through plain asyncpg (``service.fastpg``), which
+saved a third of a read's CPU (a list's page and count also became one round trip).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ DEADLINE_FIELDS = (
     "breached_at",
     "ended_at",
     "extensions",
-    "warnings",  # pending warnings: a quiet transition plans its clocks from this read
+    "warnings",  # pending warnings: a transition written at once plans its clocks from this read
 )
 
 

@@ -6,8 +6,8 @@ pressing at the same moment get different cases. On SQLite, where FOR UPDATE doe
 the claim's version check decides and the loser simply tries the next case.
 
 On PostgreSQL with the hot statements' pool (``service.fastpg``) that transaction is four round
-trips: BEGIN, the pick, the claim as one statement (case, event and clocks: a claim starts no
-clock and tells nobody, so it is a quiet transition), COMMIT. Through the engine it was ten,
+trips: BEGIN, the pick, the claim as one statement (``queries.change_at_once``: case, event,
+clocks), COMMIT. Through the engine it was ten,
 and the lock was held across all of them while 64 clerks skipped past it.
 """
 

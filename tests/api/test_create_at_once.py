@@ -16,7 +16,7 @@ from service.notifications.service import inbox
 from service.privacy.audit import verify_audit
 from tests.builders import case_body
 from tests.conftest import Backend
-from tests.rows import subscribe, written
+from tests.rows import refusing_inserts, subscribe, written
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
@@ -101,25 +101,9 @@ async def test_a_statement_that_fails_at_its_last_insert_leaves_nothing_behind(
                 for t in tables
             }
 
-    async with db.engine.begin() as conn:
-        await conn.execute(
-            sa.text(
-                "CREATE FUNCTION refuse_inbox() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'refused for the test' USING ERRCODE = '22000'; END $$"
-            )
-        )
-        await conn.execute(
-            sa.text(
-                "CREATE TRIGGER refuse_inbox BEFORE INSERT ON inbox_item FOR EACH ROW EXECUTE FUNCTION refuse_inbox()"
-            )
-        )
-    try:
+    async with refusing_inserts(db, "inbox_item"):
         before = await counts()
         refused = await client.post("/api/v1/cases", json=case_body(), headers=station)
         assert refused.status_code == 422, refused.text
         assert await counts() == before
-    finally:
-        async with db.engine.begin() as conn:
-            await conn.execute(sa.text("DROP TRIGGER refuse_inbox ON inbox_item"))
-            await conn.execute(sa.text("DROP FUNCTION refuse_inbox()"))
     assert (await client.post("/api/v1/cases", json=case_body(), headers=station)).status_code == 201

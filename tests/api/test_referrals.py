@@ -8,10 +8,8 @@ from typing import Any
 import httpx
 
 from service.deadlines.sweeper import sweep
-from tests.builders import COURT_DESK, DASHI, fire, move, open_case
+from tests.builders import COURT_DESK, DASHI, POLICE, fire, hand_to_station, move, open_case, police_case
 from tests.conftest import Backend, FrozenClock
-
-POLICE = "PS-320583106"
 
 
 def kunshan(year: int, month: int, day: int, hour: int = 10) -> datetime:
@@ -30,31 +28,6 @@ async def referrals(
 async def inbox_kinds(client: httpx.AsyncClient, headers: dict[str, str], unit: str) -> list[str]:
     page = (await client.get(f"/api/v1/units/{unit}/inbox", headers=headers)).json()
     return [item["kind"] for item in page["items"]]
-
-
-async def police_case(client: httpx.AsyncClient, police: dict[str, str]) -> dict[str, Any]:
-    case = await open_case(client, police, source="police")
-    assert (case["unit_code"], case["channel"], case["triage"]["rule"]) == (
-        POLICE,
-        "administrative",
-        "agency-intake",
-    )
-    return case
-
-
-async def hand_to_station(
-    client: httpx.AsyncClient, police: dict[str, str], case: dict[str, Any]
-) -> dict[str, Any]:
-    return await move(
-        client,
-        police,
-        case,
-        "hand_off",
-        target_unit=DASHI,
-        referral_kind="police",
-        reason="邻里纠纷，适宜人民调解",
-        referral_payload={"police_report_number": "JQ2026030200123"},
-    )
 
 
 async def referred_to_court(

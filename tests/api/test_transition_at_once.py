@@ -11,17 +11,26 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from service.cases import queries, service
 from service.privacy.audit import verify_audit
-from tests.builders import COURT_DESK, DASHI, ZHANGPU, ZHOUXIANG, fire, move, open_case
+from tests.builders import (
+    COURT_DESK,
+    DASHI,
+    POLICE,
+    ZHANGPU,
+    ZHOUXIANG,
+    fire,
+    hand_to_station,
+    move,
+    open_case,
+    police_case,
+)
 from tests.conftest import Backend, FrozenClock
-from tests.rows import subscribe, written
+from tests.rows import refusing_inserts, subscribe, written
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
-POLICE = "PS-320583106"
 Auth = Callable[[str], Awaitable[dict[str, str]]]
 
 
@@ -46,17 +55,7 @@ async def dispatched(client: httpx.AsyncClient, auth: Auth) -> list[dict[str, An
 
 async def _handed(client: httpx.AsyncClient, auth: Auth) -> dict[str, Any]:
     police = await auth("zhangpu.police")
-    case = await open_case(client, police, source="police")
-    return await move(
-        client,
-        police,
-        case,
-        "hand_off",
-        target_unit=DASHI,
-        referral_kind="police",
-        reason="邻里纠纷，适宜人民调解",
-        referral_payload={"police_report_number": "JQ2026030200123"},
-    )
+    return await hand_to_station(client, police, await police_case(client, police))
 
 
 async def handed_and_accepted(client: httpx.AsyncClient, auth: Auth) -> list[dict[str, Any]]:
@@ -129,24 +128,8 @@ async def test_a_statement_that_fails_at_its_announcement_leaves_the_case_as_it_
     station = await auth("dashi.mediator")
     case = await move(client, station, await open_case(client, station), "accept")
     before = await written(db, case["id"])
-    async with db.engine.begin() as conn:
-        await conn.execute(
-            sa.text(
-                "CREATE FUNCTION refuse_inbox() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'refused for the test' USING ERRCODE = '22000'; END $$"
-            )
-        )
-        await conn.execute(
-            sa.text(
-                "CREATE TRIGGER refuse_inbox BEFORE INSERT ON inbox_item FOR EACH ROW EXECUTE FUNCTION refuse_inbox()"
-            )
-        )
-    try:
+    async with refusing_inserts(db, "inbox_item"):
         refused = await fire(client, station, case, "escalate", reason="涉及跨村边界")
-    finally:
-        async with db.engine.begin() as conn:
-            await conn.execute(sa.text("DROP TRIGGER refuse_inbox ON inbox_item"))
-            await conn.execute(sa.text("DROP FUNCTION refuse_inbox()"))
 
     assert refused.status_code == 422, refused.text
     assert refused.headers["content-type"] == "application/problem+json"
