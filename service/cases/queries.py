@@ -330,7 +330,7 @@ async def insert_case_at_once(
         note is not None,
         key is not None,
     )
-    row = await _one(engine, statement, params)
+    row = await _one(engine, statement, params, fast_only=True)
     return None if row is None else (row, chained_event)
 
 
@@ -839,7 +839,7 @@ def _at_once_statement(
         changed.append(
             sa.update(deadline)
             .where(of_case, deadline.c.id == ids("ended_ids"), deadline.c.status.in_(LIVE))
-            .values(status=closing, ended_at=now, warn_at=None)
+            .values(status=closing, ended_at=now, warn_at=sa.null())
             .returning(*deadline.c)
             .cte("d_end")
         )
@@ -852,7 +852,7 @@ def _at_once_statement(
                 deadline.c.id == ids("paused_ids"),
                 deadline.c.status == sa.literal_column("'active'"),
             )
-            .values(status=sa.literal_column("'paused'"), paused_at=now, warn_at=None)
+            .values(status=sa.literal_column("'paused'"), paused_at=now, warn_at=sa.null())
             .returning(*deadline.c)
             .cte("d_pause")
         )
@@ -866,7 +866,7 @@ def _at_once_statement(
             )
             .values(
                 status=sa.literal_column("'active'"),
-                paused_at=None,
+                paused_at=sa.null(),
                 **_binds(f"r{i}_", deadline, ("due_at", "warnings", "warn_at")),
             )
             .returning(*deadline.c)
@@ -965,7 +965,7 @@ def change_at_once(
 async def apply_change_at_once(engine: AsyncEngine, write: AtOnce) -> tuple[Any, dict[str, Any]] | None:
     """PostgreSQL, autocommit: a ``change_at_once``. The case as written and the chained event,
     or None when the case was not at the expected version."""
-    row = await _one(engine, write.statement, write.params)
+    row = await _one(engine, write.statement, write.params, fast_only=True)
     return None if row is None else (row, write.event)
 
 
@@ -973,13 +973,22 @@ async def apply_change_at_once(engine: AsyncEngine, write: AtOnce) -> tuple[Any,
 
 
 async def _one(
-    engine: AsyncEngine, statement: sa.Executable, params: dict[str, Any], *, idempotent: bool = False
+    engine: AsyncEngine,
+    statement: sa.Executable,
+    params: dict[str, Any],
+    *,
+    idempotent: bool = False,
+    fast_only: bool = False,
 ) -> Any:
-    """The first row of one autocommit statement (``service.fastpg`` on PostgreSQL)."""
+    """The first row of one autocommit statement (``service.fastpg`` on PostgreSQL). A statement
+    that writes through CTEs is ``fast_only``: the engine would compile its INSERTs and UPDATEs
+    with a column for every parameter named like one."""
     fast = fastpg.for_engine(engine)
     if fast is not None:
         prepared = fast.statement(statement, lambda: statement)
         return await fast.fetchrow(prepared, params, idempotent=idempotent)
+    if fast_only:
+        raise RuntimeError("this statement runs only on the fast pool (service.fastpg)")
     async with reading(engine) as conn:
         return (await conn.execute(statement, params)).first()
 

@@ -676,7 +676,10 @@ async def apply_transition(
     # Optimistic: read outside the write transaction, decide in memory, write guarded by version.
     row = await visible_row(engine, ctx, case_id, actor)
     write = decide_transition(ctx, row, body, actor, now=now, if_match=if_match)
-    if engine.dialect.name == "postgresql":
+    # Only on the fast pool, which sends the statement compiled once. Through the engine,
+    # SQLAlchemy would compile its UPDATEs with a SET for every parameter named like a column
+    # (the announcement's unit_code, kind, case_id …): scripts take the transaction instead.
+    if fastpg.for_engine(engine) is not None:
         at_once = plan_at_once(ctx, row, write, now=now)
         if at_once is not None:
             return await _apply_at_once(engine, ctx, row, write, *at_once, now=now)

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from service import fastpg
 from service.cases import queries, service
 from service.privacy.audit import verify_audit
 from tests.builders import (
@@ -136,3 +137,34 @@ async def test_a_statement_that_fails_at_its_announcement_leaves_the_case_as_it_
     assert await written(db, case["id"]) == before
     escalated = await move(client, station, case, "escalate", reason="涉及跨村边界")
     assert (escalated["unit_code"], escalated["version"]) == (ZHANGPU, case["version"] + 1)
+
+
+@pytest.mark.parametrize("journey", [accepted, escalated, handed_and_declined], ids=lambda j: j.__name__)
+async def test_without_the_fast_pool_a_transition_takes_the_transaction(
+    client: httpx.AsyncClient,
+    auth: Auth,
+    db: Backend,
+    frozen_clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+    journey: Callable[[httpx.AsyncClient, Auth], Awaitable[list[dict[str, Any]]]],
+) -> None:
+    """Scripts and tools (`jiefen serve --demo` seeding its cases, say) have no fast pool. The
+    one statement is sent only compiled once, on that pool: through the engine SQLAlchemy
+    would add a SET to its UPDATEs for every parameter named like a column."""
+    fast = await journey(client, auth)
+    at_once = 0
+    write = queries.apply_change_at_once
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal at_once
+        at_once += 1
+        return await write(*args, **kwargs)
+
+    with monkeypatch.context() as engine_only:
+        engine_only.setattr(fastpg, "for_engine", lambda engine: None)
+        engine_only.setattr(queries, "apply_change_at_once", counted)
+        through_engine = await journey(client, auth)
+
+    assert at_once == 0
+    assert await written(db, through_engine[-1]["id"]) == await written(db, fast[-1]["id"])
+    assert (await verify_audit(db.engine)).intact

@@ -1,0 +1,39 @@
+"""The demo data `jiefen serve --demo` seeds, on both databases, the way the command runs it: on the
+engine alone, without the API's fast pool (service/fastpg.py)."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from service import fastpg
+from service.cases.effects import ARRIVALS
+from service.demo import seed_cases
+from service.privacy.audit import verify_audit
+from tests.conftest import FIXED_NOW, Backend
+
+
+async def test_demo_cases_walk_their_paths_on_the_engine_alone(
+    db: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fastpg, "for_engine", lambda engine: None)
+
+    made = await seed_cases(db.engine, db.ctx, 40, FIXED_NOW)
+
+    assert made == 40
+    async with db.engine.connect() as conn:
+        states = dict((await conn.execute(sa.text("SELECT state, count(*) FROM cases GROUP BY state"))).all())
+        kinds = set((await conn.execute(sa.text("SELECT DISTINCT kind FROM deadline"))).scalars())
+        inbox = set((await conn.execute(sa.text("SELECT DISTINCT kind FROM inbox_item"))).scalars())
+    assert sum(states.values()) == 40 and len(states) > 3, states
+    # Each clock is one of the configured legal time limits, and each inbox item an arrival or
+    # a referral notice: no statement wrote one row's values into another's columns.
+    assert kinds and kinds <= {policy.kind for policy in db.ctx.policies.policies}, kinds
+    assert inbox and inbox <= set(ARRIVALS.values()) | {
+        "referral_sent",
+        "referral_result",
+        "warning",
+        "breach",
+    }, inbox
+    report = await verify_audit(db.engine)
+    assert report.intact and report.cases == 40
