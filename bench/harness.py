@@ -53,6 +53,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 JIEFEN = str(Path(sys.executable).parent / "jiefen")
 PGBENCH_SCRIPT = ROOT / "bench" / "pgbench_transition.sql"
+# The transition's whole database work (the read, then the write with its clock): how much of
+# the gap to pgbench is PostgreSQL's work and how much the service's Python.
+PGBENCH_WHOLE_SCRIPT = ROOT / "bench" / "pgbench_transition_whole.sql"
 VILLAGE = "320583106005"  # 大市社区: the benchmark mediator's station
 # The listed station: 周巷社区, next to 大市 in the same town. Nothing in the run writes there, so its
 # size is the same in every run (the mediator's own station grows with the create phase, and a
@@ -77,14 +80,14 @@ class Sizes:
 
 
 QUICK = Sizes(
-    seconds=5, warmup=1, background=20_000, drain=1_000, claim_pool=6_000, sweep_cases=20_000, sweep_due=500
+    seconds=5, warmup=1, background=20_000, drain=1_000, claim_pool=15_000, sweep_cases=20_000, sweep_due=500
 )
 FULL = Sizes(
     seconds=15,
     warmup=3,
     background=100_000,
     drain=10_000,
-    claim_pool=20_000,
+    claim_pool=40_000,
     sweep_cases=1_000_000,
     sweep_due=10_000,
 )
@@ -178,6 +181,41 @@ async def pg_settings(admin_url: str) -> dict[str, str]:
 def cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def postgres_ticks() -> dict[int, int]:
+    """CPU ticks of every PostgreSQL server process on the machine (backends, walwriter, …)."""
+    ticks = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            text = Path(stat).read_text()
+            if "(postgres)" in text:
+                fields = text.rsplit(")", 1)[1].split()
+                ticks[int(stat.split("/")[2])] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+class PostgresCpu:
+    """PostgreSQL's CPU seconds while a load runs, its backends sampled every 0.1 s: pgbench's
+    connections end with its run, so a process is counted up to its last sample."""
+
+    def __init__(self) -> None:
+        self.before = postgres_ticks()
+        self.last = dict(self.before)
+        self._task = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            self.last.update(postgres_ticks())
+
+    async def seconds(self) -> float:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self.last.update(postgres_ticks())
+        ticks = sum(t - self.before.get(pid, 0) for pid, t in self.last.items())
+        return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy() -> tuple[int, int]:
@@ -545,6 +583,7 @@ async def run_load(fleet: Fleet, spec: dict[str, Any]) -> dict[str, Any]:
     spec = {"host": "127.0.0.1", "ports": fleet.ports, **spec}
     pids = fleet.api_pids()
     each0 = {p: cpu_ticks(p) for p in pids}
+    pg_watch = PostgresCpu()
     (busy0, total0), wall0 = machine_busy(), time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -560,10 +599,15 @@ async def run_load(fleet: Fleet, spec: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError(f"load generator failed: {err.decode()[-3000:]}")
     wall = time.perf_counter() - wall0
     busy1, total1 = machine_busy()
+    pg_cpu = await pg_watch.seconds()
     result: dict[str, Any] = json.loads(out)
     hz = os.sysconf("SC_CLK_TCK")
     each = [(cpu_ticks(p) - t) / hz / wall * 100 for p, t in each0.items()]
     result["api_cpu_pct"] = sum(each)
+    # CPU per request, warm-up included (the CPU figures cover the generator's whole run).
+    answered = max(result["ok"] + result["warmup_requests"] + result["errors"], 1)
+    result["api_cpu_ms_per_request"] = sum(each) / 100 * wall / answered * 1000
+    result["postgres_cpu_ms_per_request"] = pg_cpu / answered * 1000
     # Per process: keep-alive connections stay where they were accepted, so load can be uneven.
     result["api_cpu_pct_each"] = [round(e) for e in each]
     result["machine_busy_pct"] = (busy1 - busy0) / max(total1 - total0, 1) * 100
@@ -573,7 +617,8 @@ async def run_load(fleet: Fleet, spec: dict[str, Any]) -> dict[str, Any]:
         f"p50 {result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:6.1f} ms  errors {result['errors']}  "
         f"(API CPU {result['api_cpu_pct']:.0f} % = {' + '.join(map(str, result['api_cpu_pct_each']))}, "
         f"generator {result['generator_cpu_pct']:.0f} %, "
-        f"machine busy {result['machine_busy_pct']:.0f} %)"
+        f"machine busy {result['machine_busy_pct']:.0f} %; per request: API "
+        f"{result['api_cpu_ms_per_request']:.2f} ms, PostgreSQL {result['postgres_cpu_ms_per_request']:.2f} ms CPU)"
     )
     for sample in result["error_samples"]:
         log(f"    error: {sample}")
@@ -591,7 +636,10 @@ def http_row(label: str, result: dict[str, Any], *, p99_target: float | None) ->
         result["p50_ms"],
         result["p99_ms"],
         errors,
-        measured=f"API CPU {result['api_cpu_pct']:.0f} %",
+        measured=(
+            f"API CPU {result['api_cpu_pct']:.0f} %; CPU per request: API "
+            f"{result['api_cpu_ms_per_request']:.2f} ms, PostgreSQL {result['postgres_cpu_ms_per_request']:.2f} ms"
+        ),
         target=target,
         passed=passed,
         extra={k: v for k, v in result.items() if k not in ("states", "created_ids", "claimed_ids")},
@@ -730,36 +778,60 @@ def read_pgbench_logs(prefix: str) -> list[float]:
     return latencies
 
 
-async def pgbench(admin: str, db: str, clients: int, seconds: float, ncases: int) -> dict[str, Any]:
+def pgbench_command(
+    admin: str, db: str, *, whole: bool, first: int, last: int, clients: int, run: list[str]
+) -> list[str]:
+    """pgbench with one of the transition scripts on cases ``first``..``last``; ``run`` says how
+    long (``["-T", "15"]``) or how many (``["-t", "1"]``)."""
+    parts = urlsplit(admin)
+    return [
+        "pgbench",
+        "-n",
+        "-h",
+        parts.hostname or "127.0.0.1",
+        "-p",
+        str(parts.port or 5432),
+        "-U",
+        parts.username or "postgres",
+        "-f",
+        str(PGBENCH_WHOLE_SCRIPT if whole else PGBENCH_SCRIPT),
+        "-D",
+        f"first={first}",
+        "-D",
+        f"last={last}",
+        "-c",
+        str(clients),
+        "-j",
+        str(min(2, clients)),
+        *run,
+        "-M",
+        "prepared",
+        db,
+    ]
+
+
+async def pgbench(
+    admin: str, db: str, clients: int, seconds: float, ncases: int, *, whole: bool = False
+) -> dict[str, Any]:
+    """pgbench at ``clients`` clients. The write alone updates the first half of the seeded cases,
+    the whole transition (``whole``) the second half, so that each finds its cases' clocks as it
+    left them."""
+    half = ncases // 2
+    first, last = (half + 1, ncases) if whole else (1, half)
     parts = urlsplit(admin)
     with tempfile.TemporaryDirectory(prefix="jiefen-pgbench-") as tmp:
         prefix = str(Path(tmp) / "pgbench_log")
-        cmd = [
-            "pgbench",
-            "-n",
-            "-h",
-            parts.hostname or "127.0.0.1",
-            "-p",
-            str(parts.port or 5432),
-            "-U",
-            parts.username or "postgres",
-            "-f",
-            str(PGBENCH_SCRIPT),
-            "-D",
-            f"ncases={ncases}",
-            "-c",
-            str(clients),
-            "-j",
-            str(min(2, clients)),
-            "-T",
-            str(max(1, round(seconds))),
-            "-M",
-            "prepared",
-            "-l",
-            f"--log-prefix={prefix}",
+        cmd = pgbench_command(
+            admin,
             db,
-        ]
+            whole=whole,
+            first=first,
+            last=last,
+            clients=clients,
+            run=["-T", str(max(1, round(seconds))), "-l", f"--log-prefix={prefix}"],
+        )
         busy0, total0 = machine_busy()
+        pg_watch = PostgresCpu()
         proc = await asyncio.create_subprocess_exec(
             *cmd,
             stdout=asyncio.subprocess.PIPE,
@@ -768,6 +840,7 @@ async def pgbench(admin: str, db: str, clients: int, seconds: float, ncases: int
         )
         out_bytes, _ = await proc.communicate()
         busy1, total1 = machine_busy()
+        pg_cpu = await pg_watch.seconds()
         out = out_bytes.decode()
         if proc.returncode != 0:
             raise RuntimeError(f"pgbench failed:\n{out[-3000:]}")
@@ -776,17 +849,20 @@ async def pgbench(admin: str, db: str, clients: int, seconds: float, ncases: int
     failed = re.search(r"number of failed transactions: (\d+)", out)
     result = {
         "clients": clients,
+        "whole": whole,
         "tps": float(tps.group(1)) if tps else math.nan,
         "failed": int(failed.group(1)) if failed else 0,
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
         "transactions": len(latencies),
         "machine_busy_pct": (busy1 - busy0) / max(total1 - total0, 1) * 100,
+        "postgres_cpu_ms_per_transaction": pg_cpu / max(len(latencies), 1) * 1000,
         "command": " ".join(cmd),
     }
     log(
         f"pgbench    {clients:>3} clients: {result['tps']:7.1f} tps    p50 {result['p50_ms']:6.1f} ms  "
-        f"p99 {result['p99_ms']:6.1f} ms  failed {result['failed']}  (machine busy {result['machine_busy_pct']:.0f} %)"
+        f"p99 {result['p99_ms']:6.1f} ms  failed {result['failed']}  (machine busy {result['machine_busy_pct']:.0f} %; "
+        f"PostgreSQL {result['postgres_cpu_ms_per_transaction']:.2f} ms CPU per transaction)"
     )
     return result
 
@@ -844,8 +920,11 @@ async def postgres_part(opts: argparse.Namespace, sizes: Sizes, parts: set[str],
             elif "pgbench" in parts:
                 report.load("before pgbench")
                 for clients in (16, 64):
-                    result = await pgbench(admin, db, clients, sizes.seconds, sizes.background)
-                    report.rows.append(pgbench_row(result))
+                    for whole in (False, True):
+                        result = await pgbench(
+                            admin, db, clients, sizes.seconds, sizes.background, whole=whole
+                        )
+                        report.rows.append(pgbench_row(result))
             if server is not None and "court" in parts:
                 await court_drain(server, accounts, sizes, report, dsn, ctx)
             if server is not None:
@@ -856,14 +935,22 @@ async def postgres_part(opts: argparse.Namespace, sizes: Sizes, parts: set[str],
 
 
 def pgbench_row(result: dict[str, Any]) -> Row:
+    label = (
+        "pgbench: the transition's whole database work (read, then write with its clock)"
+        if result["whole"]
+        else "pgbench: the transition write (raw limit)"
+    )
     return Row(
-        "pgbench: the transition write (raw limit)",
+        label,
         result["clients"],
         result["tps"],
         result["p50_ms"],
         result["p99_ms"],
         result["failed"],
-        measured=f"machine busy {result['machine_busy_pct']:.0f} %",
+        measured=(
+            f"machine busy {result['machine_busy_pct']:.0f} %; PostgreSQL "
+            f"{result['postgres_cpu_ms_per_transaction']:.2f} ms CPU per transaction"
+        ),
         target="(reference)",
         extra=result,
     )
@@ -890,10 +977,12 @@ async def http_scenarios(
     report.load("before transitions (pgbench + HTTP)")
     states = await open_cases_for_transitions(server, mediator, 64)
     for clients in (16, 64):
-        bench_result = None
+        bench_result = whole_result = None
         if with_pgbench:
             bench_result = await pgbench(admin, db, clients, sizes.seconds, sizes.background)
             report.rows.append(pgbench_row(bench_result))
+            whole_result = await pgbench(admin, db, clients, sizes.seconds, sizes.background, whole=True)
+            report.rows.append(pgbench_row(whole_result))
         spec = {**base_spec, "scenario": "transition", "clients": states[:clients]}
         result = await measured(server, spec, sizes, profile, first=clients == 16)
         states[:clients] = result["states"]
@@ -912,6 +1001,19 @@ async def http_scenarios(
                     extra={"ratio": ratio},
                 )
             )
+        if whole_result is not None:
+            # Not a target: how far the service's Python is from PostgreSQL doing its work alone.
+            whole_ratio = result["rps"] / whole_result["tps"] if whole_result["tps"] else math.nan
+            report.rows.append(
+                Row(
+                    "ratio service / its whole database work, transitions",
+                    clients,
+                    measured=f"{whole_ratio:.0%}",
+                    target="(no target)",
+                    extra={"ratio": whole_ratio},
+                )
+            )
+        if bench_result is not None:
             if clients == 16:
                 report.headline = (
                     f"HEADLINE: transitions over HTTP reach {ratio:.0%} of pgbench's rate for the same "

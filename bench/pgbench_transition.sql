@@ -4,8 +4,9 @@
 -- pgbench cannot carry the version read earlier, so the guard compares with the current version
 -- (the same index lookup and re-check under concurrency; a lost race updates and inserts nothing).
 -- Each transaction toggles a random case between mediating and suspended, like the HTTP benchmark.
--- Run by `python -m bench` with -D ncases=N (seeded cases 1..N are mediating or suspended).
-\set id random(1, :ncases)
+-- Run by `python -m bench` with -D first=1 -D last=N/2: the first half of the seeded cases, each
+-- mediating or suspended (the second half is the whole-transition script's).
+\set id random(:first, :last)
 WITH upd AS (
     UPDATE cases SET unit_code = cases.unit_code, tier = cases.tier, channel = cases.channel,
         state = CASE WHEN state = 'mediating' THEN 'suspended' ELSE 'mediating' END,
