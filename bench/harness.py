@@ -578,8 +578,9 @@ class Fleet:
         )
 
 
-async def run_load(fleet: Fleet, spec: dict[str, Any]) -> dict[str, Any]:
-    """Run one scenario in a separate generator process; adds the API's and machine's CPU use."""
+async def run_load(fleet: Fleet, spec: dict[str, Any], *, postgres: bool = True) -> dict[str, Any]:
+    """Run one scenario in a separate generator process; adds the API's, PostgreSQL's (unless the
+    fleet runs on SQLite) and the machine's CPU use."""
     spec = {"host": "127.0.0.1", "ports": fleet.ports, **spec}
     pids = fleet.api_pids()
     each0 = {p: cpu_ticks(p) for p in pids}
@@ -607,7 +608,7 @@ async def run_load(fleet: Fleet, spec: dict[str, Any]) -> dict[str, Any]:
     # CPU per request, warm-up included (the CPU figures cover the generator's whole run).
     answered = max(result["ok"] + result["warmup_requests"] + result["errors"], 1)
     result["api_cpu_ms_per_request"] = sum(each) / 100 * wall / answered * 1000
-    result["postgres_cpu_ms_per_request"] = pg_cpu / answered * 1000
+    result["postgres_cpu_ms_per_request"] = pg_cpu / answered * 1000 if postgres else None
     # Per process: keep-alive connections stay where they were accepted, so load can be uneven.
     result["api_cpu_pct_each"] = [round(e) for e in each]
     result["machine_busy_pct"] = (busy1 - busy0) / max(total1 - total0, 1) * 100
@@ -617,12 +618,19 @@ async def run_load(fleet: Fleet, spec: dict[str, Any]) -> dict[str, Any]:
         f"p50 {result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:6.1f} ms  errors {result['errors']}  "
         f"(API CPU {result['api_cpu_pct']:.0f} % = {' + '.join(map(str, result['api_cpu_pct_each']))}, "
         f"generator {result['generator_cpu_pct']:.0f} %, "
-        f"machine busy {result['machine_busy_pct']:.0f} %; per request: API "
-        f"{result['api_cpu_ms_per_request']:.2f} ms, PostgreSQL {result['postgres_cpu_ms_per_request']:.2f} ms CPU)"
+        f"machine busy {result['machine_busy_pct']:.0f} %; CPU per request: {per_request(result)})"
     )
     for sample in result["error_samples"]:
         log(f"    error: {sample}")
     return result
+
+
+def per_request(result: dict[str, Any]) -> str:
+    """The API's CPU per request, and PostgreSQL's when the service ran on it."""
+    text = f"API {result['api_cpu_ms_per_request']:.2f} ms"
+    if result["postgres_cpu_ms_per_request"] is not None:
+        text += f", PostgreSQL {result['postgres_cpu_ms_per_request']:.2f} ms"
+    return text
 
 
 def http_row(label: str, result: dict[str, Any], *, p99_target: float | None) -> Row:
@@ -636,10 +644,7 @@ def http_row(label: str, result: dict[str, Any], *, p99_target: float | None) ->
         result["p50_ms"],
         result["p99_ms"],
         errors,
-        measured=(
-            f"API CPU {result['api_cpu_pct']:.0f} %; CPU per request: API "
-            f"{result['api_cpu_ms_per_request']:.2f} ms, PostgreSQL {result['postgres_cpu_ms_per_request']:.2f} ms"
-        ),
+        measured=f"API CPU {result['api_cpu_pct']:.0f} %; CPU per request: {per_request(result)}",
         target=target,
         passed=passed,
         extra={k: v for k, v in result.items() if k not in ("states", "created_ids", "claimed_ids")},
@@ -1151,13 +1156,17 @@ async def sqlite_part(sizes: Sizes, report: Report) -> None:
                 "max_requests": sizes.max_requests,
             }
             result = await run_load(
-                server, {**base_spec, "scenario": "create", "clients": [{"token": accounts.mediator}] * 16}
+                server,
+                {**base_spec, "scenario": "create", "clients": [{"token": accounts.mediator}] * 16},
+                postgres=False,
             )
             report.rows.append(
                 http_row("SQLite (embedded default): HTTP create case", result, p99_target=None)
             )
             states = await open_cases_for_transitions(server, accounts.mediator, 16)
-            result = await run_load(server, {**base_spec, "scenario": "transition", "clients": states})
+            result = await run_load(
+                server, {**base_spec, "scenario": "transition", "clients": states}, postgres=False
+            )
             report.rows.append(
                 http_row("SQLite (embedded default): HTTP transition", result, p99_target=None)
             )
