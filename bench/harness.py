@@ -596,11 +596,11 @@ async def run_load(fleet: Fleet, spec: dict[str, Any], *, postgres: bool = True)
         cwd=ROOT,
     )
     out, err = await proc.communicate(json.dumps(spec).encode())
-    if proc.returncode != 0:
-        raise RuntimeError(f"load generator failed: {err.decode()[-3000:]}")
     wall = time.perf_counter() - wall0
     busy1, total1 = machine_busy()
-    pg_cpu = await pg_watch.seconds()
+    pg_cpu = await pg_watch.seconds()  # stops the watcher even when the generator failed
+    if proc.returncode != 0:
+        raise RuntimeError(f"load generator failed: {err.decode()[-3000:]}")
     result: dict[str, Any] = json.loads(out)
     hz = os.sysconf("SC_CLK_TCK")
     each = [(cpu_ticks(p) - t) / hz / wall * 100 for p, t in each0.items()]
@@ -845,7 +845,7 @@ async def pgbench(
         )
         out_bytes, _ = await proc.communicate()
         busy1, total1 = machine_busy()
-        pg_cpu = await pg_watch.seconds()
+        pg_cpu = await pg_watch.seconds()  # stops the watcher even when pgbench failed
         out = out_bytes.decode()
         if proc.returncode != 0:
             raise RuntimeError(f"pgbench failed:\n{out[-3000:]}")
