@@ -99,3 +99,34 @@ def test_table_and_profile_summary(tmp_path: object) -> None:
     assert "4 samples" in summary  # only stacks inside requests
     assert "25.0%  pool pre-ping" in summary
     assert "100.0%  fetch_case (service/cases/queries.py)" in summary
+
+
+async def test_a_timed_claim_run_counts_a_dry_queue_apart_from_claims() -> None:
+    """A 204 from the queue in a timed run is "ran dry", which the harness turns into an error that
+    says to seed more cases; it is neither throughput nor a wrong answer."""
+    from bench.load import run
+
+    left = [1, 2, 3]
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            if left:
+                body = b'{"id": %d}' % left.pop(0)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            else:
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    spec = {"scenario": "claim", "host": "127.0.0.1", "port": port, "duration": 0.2, "warmup": 0}
+    result = await run({**spec, "clients": [{"token": "t"}]})
+    server.close()
+    await server.wait_closed()
+    assert (result["ok"], result["errors"]) == (3, 0)
+    assert result["empty"] > 0
