@@ -24,7 +24,15 @@ partial="$out.partial"
 trap 'rm -f "$partial"' EXIT
 "$PG_DUMP" --format=custom --compress=6 --no-owner --no-privileges --file="$partial" --dbname="$url"
 # A dump that cannot be listed cannot be restored: check before calling it a backup.
-entries=$("$PG_RESTORE" --list "$partial" | grep -c ' TABLE DATA ' || true)
+if ! listing=$("$PG_RESTORE" --list "$partial"); then
+  echo "the archive pg_dump wrote cannot be read by pg_restore: no backup written to $out" >&2
+  exit 1
+fi
+entries=$(grep -c ' TABLE DATA ' <<<"$listing" || true)
+if [ "$entries" -eq 0 ]; then
+  echo "the dump holds no tables: is $url the Jiefen database? No backup written to $out" >&2
+  exit 1
+fi
 mv "$partial" "$out"
 trap - EXIT
 echo "backup written to $out ($(du -h "$out" | cut -f1), $entries tables with data)"

@@ -75,12 +75,13 @@ def is_complete(dump: Path) -> bool:
     return dump.stat().st_size > 0 and not Path(f"{dump}.partial").exists()
 
 
-def cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JIEFEN_")}
-    env.update(
+def cli(*args: str, url: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("JIEFEN_")}
+    environ.update(
         {"JIEFEN_DATABASE_URL": url, "JIEFEN_DATA_KEY": TEST_DATA_KEY, "JIEFEN_CONFIG_DIR": str(CONFIG_DIR)}
     )
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=180, cwd=ROOT)
+    environ.update(env or {})
+    return subprocess.run(args, env=environ, capture_output=True, text=True, timeout=180, cwd=ROOT)
 
 
 async def test_backup_and_restore_round_trip_keeps_cases_events_and_the_audit_chain(tmp_path: Path) -> None:
@@ -139,3 +140,29 @@ async def test_backup_and_restore_round_trip_keeps_cases_events_and_the_audit_ch
     assert restored == original  # same rows, same hash chain, same schema version (migrate: no-op)
     assert after == before  # and a user reads the same cases, personal data decrypted
     assert after[0]["parties"][0]["name"] == "王秀英"
+
+
+async def test_backup_refuses_an_archive_pg_restore_cannot_read_and_a_database_without_tables(
+    tmp_path: Path,
+) -> None:
+    """Nothing is called a backup unless pg_restore can list it and it holds Jiefen's tables: a
+    broken pg_dump or a wrong database name leaves no file behind and says why."""
+    broken = tmp_path / "broken_pg_dump.sh"
+    broken.write_text(
+        '#!/bin/sh\nfor a; do case $a in --file=*) echo garbage > "${a#--file=}";; esac; done\n'
+    )
+    broken.chmod(0o755)
+    created = await _create_pg_database()
+    assert created is not None
+    name, url = created
+    try:
+        env = {"PG_DUMP": str(broken)}
+        garbled = cli(
+            str(ROOT / "scripts" / "backup.sh"), libpq_url(name), str(tmp_path / "a.dump"), url=url, env=env
+        )
+        empty = cli(str(ROOT / "scripts" / "backup.sh"), libpq_url(name), str(tmp_path / "b.dump"), url=url)
+    finally:
+        await _drop_pg_database(name)
+    assert garbled.returncode == 1 and "cannot be read by pg_restore" in garbled.stderr, garbled
+    assert empty.returncode == 1 and "holds no tables" in empty.stderr, empty
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken_pg_dump.sh"]  # no dump, no .partial
