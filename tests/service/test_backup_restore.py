@@ -71,6 +71,10 @@ async def _read_cases(url: str, case_ids: list[int]) -> tuple[dict[str, Any], li
     return snapshot, seen
 
 
+def files_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
 def is_complete(dump: Path) -> bool:
     return dump.stat().st_size > 0 and not Path(f"{dump}.partial").exists()
 
@@ -165,4 +169,4 @@ async def test_backup_refuses_an_archive_pg_restore_cannot_read_and_a_database_w
         await _drop_pg_database(name)
     assert garbled.returncode == 1 and "cannot be read by pg_restore" in garbled.stderr, garbled
     assert empty.returncode == 1 and "holds no tables" in empty.stderr, empty
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken_pg_dump.sh"]  # no dump, no .partial
+    assert files_in(tmp_path) == ["broken_pg_dump.sh"]  # no dump, no .partial
