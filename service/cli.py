@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -69,6 +70,66 @@ def _run(settings: Settings, work: Callable[..., Awaitable[T]], *args: object) -
         engine = create_engine(url)
         try:
             await migrate.upgrade(engine)
+            await _check_key(engine, settings)
+            return await work(engine, *args)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+async def _check_key(engine: object, settings: Settings) -> None:
+    """Exit 2 when JIEFEN_DATA_KEY cannot open the personal data already in the database."""
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from service.main import load_cipher
+    from service.privacy.crypto import DataKeyError
+    from service.privacy.parties import check_key
+
+    assert isinstance(engine, AsyncEngine)
+    try:
+        await check_key(engine, load_cipher(settings))
+    except ConfigError as exc:
+        typer.echo(f"Configuration is invalid:\n{exc}", err=True)
+        raise typer.Exit(2) from exc
+    except DataKeyError as exc:
+        typer.echo(
+            f"JIEFEN_DATA_KEY cannot open the personal data already stored ({exc}). Use the key ring "
+            "the data was written with; during a rotation list the new key first and keep the old "
+            "ones after it.",
+            err=True,
+        )
+        raise typer.Exit(2) from exc
+
+
+def _read_only(settings: Settings, work: Callable[..., Awaitable[T]], *args: object) -> T:
+    """Run ``work(engine, *args)`` on the database as it is: nothing is created or migrated. Exits
+    2, naming the problem, when there is no Jiefen schema there or it is not the current one."""
+    url = settings.effective_database_url
+    if is_sqlite(url):
+        path = url.split(":///", 1)[1]
+        if not Path(path).is_file():
+            typer.echo(f"No database at {path}: nothing to check (is JIEFEN_DATA_DIR right?)", err=True)
+            raise typer.Exit(2)
+
+    async def main() -> T:
+        engine = create_engine(url)
+        try:
+            found, expected = await migrate.current(engine), migrate.head()
+            if found is None:
+                typer.echo(
+                    f"No Jiefen schema in {engine.url.render_as_string(hide_password=True)}: nothing to "
+                    "check. Is JIEFEN_DATABASE_URL the right database, or did a restore fail?",
+                    err=True,
+                )
+                raise typer.Exit(2)
+            if found != expected:
+                typer.echo(
+                    f"The schema is at {found}; this version of jiefen reads {expected}. Run `jiefen "
+                    "migrate` first (this command only reads: it changed nothing).",
+                    err=True,
+                )
+                raise typer.Exit(2)
             return await work(engine, *args)
         finally:
             await engine.dispose()
@@ -120,7 +181,8 @@ def serve(
         else settings.data_dir / "jiefen.db"
     )
     typer.echo(f"Jiefen 解纷 on {where}")
-    typer.echo(f"  Web:  http://{host}:{port}/    (sign in with a login below)")
+    sign_in = "(sign in with a login below)" if logins else "(sign in with an account: `jiefen users create`)"
+    typer.echo(f"  Web:  http://{host}:{port}/    {sign_in}")
     typer.echo(f"  API:  http://{host}:{port}/api/v1    docs: http://{host}:{port}/docs")
     if logins:
         typer.echo(f"Demo logins (password: {settings.demo_password}):")
@@ -399,10 +461,26 @@ def outbox_retry() -> None:
 
 
 @privacy_app.command("new-key")
-def privacy_new_key(kid: Annotated[str, typer.Option(help="key id, letters and digits")] = "k1") -> None:
-    """Print a new AES-256 key line for JIEFEN_DATA_KEY (keep it out of the repository)."""
-    from service.privacy.crypto import new_key_line
+def privacy_new_key(
+    kid: Annotated[
+        str | None,
+        typer.Option(help="key id, letters and digits (default: k1, or the next after JIEFEN_DATA_KEY's)"),
+    ] = None,
+) -> None:
+    """Print a new AES-256 key line for JIEFEN_DATA_KEY (keep it out of the repository). With a
+    key ring already set, the new key gets the next id, ready to go first in the rotated ring."""
+    from service.privacy.crypto import DataKeyError, new_key_line, next_kid
 
+    if kid is None:
+        ring = os.environ.get("JIEFEN_DATA_KEY")
+        ring_file = os.environ.get("JIEFEN_DATA_KEY_FILE")
+        try:
+            if not ring and ring_file:
+                ring = Path(ring_file).read_text(encoding="utf-8")
+            kid = next_kid(ring)
+        except (OSError, DataKeyError) as exc:
+            typer.echo(f"Cannot read the current key ring to number the new key: {exc}", err=True)
+            raise typer.Exit(2) from exc
     typer.echo(new_key_line(kid))
 
 
@@ -485,7 +563,8 @@ def privacy_anonymise(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Recompute every hash link: says 'intact' with the counts, or names the first broken link."""
+    """Recompute every hash link: says 'intact' with the counts, or names the first broken link.
+    Reads only: a database without the current schema is reported (exit 2), never migrated."""
     from service.privacy.audit import verify_audit
 
     settings = get_settings()
@@ -496,7 +575,7 @@ def audit_verify() -> None:
         assert isinstance(engine, AsyncEngine)
         return await verify_audit(engine)
 
-    report = _run(settings, work)
+    report = _read_only(settings, work)
     from service.privacy.audit import VerifyReport
 
     assert isinstance(report, VerifyReport)

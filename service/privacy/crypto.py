@@ -41,6 +41,11 @@ def parse_keyring(text: str) -> list[tuple[str, bytes]]:
             raise DataKeyError(f"key {kid!r} must be 32 bytes (AES-256), got {len(key)}")
         if not kid.isalnum():
             raise DataKeyError(f"key id {kid!r} must be letters and digits")
+        if any(kid == seen for seen, _ in ring):
+            raise DataKeyError(
+                f"key id {kid!r} appears twice in the key ring: give the new key its own id "
+                "(`jiefen privacy new-key` with JIEFEN_DATA_KEY set picks the next one)"
+            )
         ring.append((kid, key))
     if not ring:
         raise DataKeyError("no key given")
@@ -49,6 +54,15 @@ def parse_keyring(text: str) -> list[tuple[str, bytes]]:
 
 def new_key_line(kid: str = "k1") -> str:
     return f"{kid}:{base64.b64encode(secrets.token_bytes(32)).decode()}"
+
+
+def next_kid(ring_text: str | None) -> str:
+    """The id for a key added to ``ring_text`` (the ring in use, if any): one past the highest
+    ``k<n>``, so that a rotation's ring never names two keys alike."""
+    if not ring_text:
+        return "k1"
+    numbers = [int(kid[1:]) for kid, _ in parse_keyring(ring_text) if kid[:1] == "k" and kid[1:].isdigit()]
+    return f"k{max(numbers, default=0) + 1}"
 
 
 def load_or_create_key_file(path: Path) -> str:

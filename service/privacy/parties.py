@@ -71,3 +71,20 @@ async def reseal_all(engine: AsyncEngine, cipher: DataCipher, *, only_plaintext:
         if len(rows) < 500:
             return changed
         last_id = rows[-1].id
+
+
+async def check_key(engine: AsyncEngine, cipher: DataCipher) -> None:
+    """Raise DataKeyError, naming the field and key, when the key ring cannot open the personal
+    data already stored: the newest and the oldest sealed party are tried (during a rotation they
+    are under different keys). A wrong JIEFEN_DATA_KEY is refused here, before the service starts,
+    rather than showing as a failed read of every case with parties."""
+    sealed = sa.or_(*[party.c[f].like(f"{PREFIX}:%") for f in PERSONAL_FIELDS])
+    columns = [party.c[f] for f in PERSONAL_FIELDS]
+    async with engine.connect() as conn:
+        rows = [
+            (await conn.execute(sa.select(*columns).where(sealed).order_by(order).limit(1))).first()
+            for order in (party.c.id.desc(), party.c.id.asc())
+        ]
+    for row in rows:
+        if row is not None:
+            unseal(dict(row._mapping), cipher)

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.db import create_engine
 from service.demo import seed_users
 from service.main import create_app
 from service.settings import Settings
@@ -170,3 +171,25 @@ async def test_backup_refuses_an_archive_pg_restore_cannot_read_and_a_database_w
     assert garbled.returncode == 1 and "cannot be read by pg_restore" in garbled.stderr, garbled
     assert empty.returncode == 1 and "holds no tables" in empty.stderr, empty
     assert files_in(tmp_path) == ["broken_pg_dump.sh"]  # no dump, no .partial
+
+
+async def test_audit_verify_on_a_database_without_the_schema_says_so_and_creates_nothing() -> None:
+    """After a restore that failed, or with a mistyped database name, verify must not migrate an
+    empty database and then call it intact."""
+    created = await _create_pg_database()
+    assert created is not None
+    name, url = created
+    try:
+        verify = cli(JIEFEN, "audit", "verify", url=url)
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                tables = (
+                    await conn.execute(sa.text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"))
+                ).scalar_one()
+        finally:
+            await engine.dispose()
+    finally:
+        await _drop_pg_database(name)
+    assert verify.returncode == 2 and "No Jiefen schema" in verify.stderr, verify
+    assert tables == 0

@@ -15,13 +15,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(
-    *args: str, tmp_path: Path, config_dir: Path | None = None, input: str | None = None
+    *args: str,
+    tmp_path: Path,
+    config_dir: Path | None = None,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JIEFEN_")}
-    env["JIEFEN_DATA_DIR"] = str(tmp_path / "data")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("JIEFEN_")}
+    environ["JIEFEN_DATA_DIR"] = str(tmp_path / "data")
     if config_dir is not None:
-        env["JIEFEN_CONFIG_DIR"] = str(config_dir)
-    return subprocess.run([JIEFEN, *args], env=env, capture_output=True, text=True, timeout=120, input=input)
+        environ["JIEFEN_CONFIG_DIR"] = str(config_dir)
+    environ.update(env or {})
+    return subprocess.run(
+        [JIEFEN, *args], env=environ, capture_output=True, text=True, timeout=120, input=input
+    )
 
 
 def test_config_check_reports_counts_for_the_shipped_configuration(tmp_path: Path) -> None:
@@ -161,3 +168,66 @@ def test_migrate_seals_personal_data_left_in_clear(tmp_path: Path) -> None:
     (phone,) = db.execute("SELECT phone FROM party WHERE id = 1").fetchone()
     db.close()
     assert phone.startswith("v1:") and "13800001234" not in phone
+
+
+def test_audit_verify_only_reads_and_says_when_there_is_nothing_to_check(tmp_path: Path) -> None:
+    """verify is what an operator runs after a restore: it must not create, migrate or call an
+    empty or wrong database intact."""
+    import sqlite3
+
+    missing = run("audit", "verify", tmp_path=tmp_path)
+    assert missing.returncode == 2 and "No database at" in missing.stderr, missing
+    assert not (tmp_path / "data" / "jiefen.db").exists()
+
+    (tmp_path / "data").mkdir()
+    sqlite3.connect(tmp_path / "data" / "jiefen.db").close()  # a file, but no schema in it
+    empty = run("audit", "verify", tmp_path=tmp_path)
+    assert empty.returncode == 2 and "No Jiefen schema" in empty.stderr, empty
+    with sqlite3.connect(tmp_path / "data" / "jiefen.db") as db:
+        assert db.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)  # left as found
+
+    assert run("migrate", tmp_path=tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "data" / "jiefen.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = '0005_privacy'")
+    old = run("audit", "verify", tmp_path=tmp_path)
+    assert old.returncode == 2 and "jiefen migrate" in old.stderr, old
+    with sqlite3.connect(tmp_path / "data" / "jiefen.db") as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone() == ("0005_privacy",)
+
+    from service.migrate import head
+
+    with sqlite3.connect(tmp_path / "data" / "jiefen.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = ?", (head(),))
+    current = run("audit", "verify", tmp_path=tmp_path)
+    assert current.returncode == 0 and current.stdout.startswith("intact: 0 case events"), current
+
+
+def test_a_data_key_that_cannot_open_stored_data_is_refused_and_a_rotation_works_as_documented(
+    tmp_path: Path,
+) -> None:
+    """The README's rotation, step by step, and the mistakes around it: a wrong key, a ring that
+    names two keys alike, and dropping the old key before re-encrypting."""
+    first = run("privacy", "new-key", tmp_path=tmp_path).stdout.strip()
+    assert first.startswith("k1:")
+    old = {"JIEFEN_DATA_KEY": first}
+    seeded = run("seed-demo", "--cases", "5", tmp_path=tmp_path, env=old)
+    assert seeded.returncode == 0, seeded.stderr
+
+    second = run("privacy", "new-key", tmp_path=tmp_path, env=old).stdout.strip()
+    assert second.startswith("k2:")  # numbered after the ring in use
+    wrong = run("migrate", tmp_path=tmp_path, env={"JIEFEN_DATA_KEY": second})
+    assert wrong.returncode == 2 and "cannot open the personal data already stored" in wrong.stderr, wrong
+    assert "Traceback" not in wrong.stderr
+
+    same_id = "k1:" + second.split(":", 1)[1] + "," + first
+    twice = run("privacy", "rotate-key", tmp_path=tmp_path, env={"JIEFEN_DATA_KEY": same_id})
+    assert twice.returncode == 2 and "appears twice" in twice.stderr, twice
+
+    rotating = {"JIEFEN_DATA_KEY": f"{second},{first}"}
+    rotated = run("privacy", "rotate-key", tmp_path=tmp_path, env=rotating)
+    assert rotated.returncode == 0, rotated.stderr
+    assert (
+        run("migrate", tmp_path=tmp_path, env={"JIEFEN_DATA_KEY": second}).returncode == 0
+    )  # old key retired
+    dropped = run("migrate", tmp_path=tmp_path, env=old)
+    assert dropped.returncode == 2 and "no key 'k2'" in dropped.stderr, dropped
