@@ -32,6 +32,20 @@ from tests.rows import refusing_inserts, subscribe, written
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
+
+def count_writes_at_once(patch: pytest.MonkeyPatch) -> list[None]:
+    """One entry per call of ``queries.apply_change_at_once`` from now on (which still writes)."""
+    calls: list[None] = []
+    write = queries.apply_change_at_once
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(None)
+        return await write(*args, **kwargs)
+
+    patch.setattr(queries, "apply_change_at_once", counted)
+    return calls
+
+
 Auth = Callable[[str], Awaitable[dict[str, str]]]
 
 
@@ -96,17 +110,9 @@ async def test_a_transition_written_at_once_writes_what_the_transaction_writes(
     for unit in (DASHI, ZHANGPU, ZHOUXIANG, POLICE, COURT_DESK):
         await subscribe(db, unit)
     reader = await auth("city.coordinator")
-    at_once = 0
-    write = queries.apply_change_at_once
-
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        nonlocal at_once
-        at_once += 1
-        return await write(*args, **kwargs)
-
-    monkeypatch.setattr(queries, "apply_change_at_once", counted)
+    at_once = count_writes_at_once(monkeypatch)
     fast = await journey(client, auth)
-    assert at_once >= 1, "the journey's last transition was written at once"
+    assert at_once, "the journey's last transition was written at once"
     with monkeypatch.context() as general:
         general.setattr(service, "plan_at_once", lambda *args, **kwargs: None)
         slow = await journey(client, auth)
@@ -152,19 +158,11 @@ async def test_without_the_fast_pool_a_transition_takes_the_transaction(
     one statement is sent only compiled once, on that pool: through the engine SQLAlchemy
     would add a SET to its UPDATEs for every parameter named like a column."""
     fast = await journey(client, auth)
-    at_once = 0
-    write = queries.apply_change_at_once
-
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        nonlocal at_once
-        at_once += 1
-        return await write(*args, **kwargs)
-
     with monkeypatch.context() as engine_only:
         engine_only.setattr(fastpg, "for_engine", lambda engine: None)
-        engine_only.setattr(queries, "apply_change_at_once", counted)
+        at_once = count_writes_at_once(engine_only)
         through_engine = await journey(client, auth)
 
-    assert at_once == 0
+    assert not at_once
     assert await written(db, through_engine[-1]["id"]) == await written(db, fast[-1]["id"])
     assert (await verify_audit(db.engine)).intact
