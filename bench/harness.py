@@ -584,7 +584,7 @@ async def run_load(fleet: Fleet, spec: dict[str, Any], *, postgres: bool = True)
     spec = {"host": "127.0.0.1", "ports": fleet.ports, **spec}
     pids = fleet.api_pids()
     each0 = {p: cpu_ticks(p) for p in pids}
-    pg_watch = PostgresCpu()
+    pg_watch = PostgresCpu() if postgres else None
     (busy0, total0), wall0 = machine_busy(), time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -598,7 +598,7 @@ async def run_load(fleet: Fleet, spec: dict[str, Any], *, postgres: bool = True)
     out, err = await proc.communicate(json.dumps(spec).encode())
     wall = time.perf_counter() - wall0
     busy1, total1 = machine_busy()
-    pg_cpu = await pg_watch.seconds()  # stops the watcher even when the generator failed
+    pg_cpu = await pg_watch.seconds() if pg_watch else 0.0  # stops the watcher even when the generator failed
     if proc.returncode != 0:
         raise RuntimeError(f"load generator failed: {err.decode()[-3000:]}")
     result: dict[str, Any] = json.loads(out)
@@ -606,7 +606,7 @@ async def run_load(fleet: Fleet, spec: dict[str, Any], *, postgres: bool = True)
     each = [(cpu_ticks(p) - t) / hz / wall * 100 for p, t in each0.items()]
     result["api_cpu_pct"] = sum(each)
     # CPU per request, warm-up included (the CPU figures cover the generator's whole run).
-    answered = max(result["ok"] + result["warmup_requests"] + result["errors"], 1)
+    answered = max(result["answered"], 1)
     result["api_cpu_ms_per_request"] = sum(each) / 100 * wall / answered * 1000
     result["postgres_cpu_ms_per_request"] = pg_cpu / answered * 1000 if postgres else None
     # Per process: keep-alive connections stay where they were accepted, so load can be uneven.

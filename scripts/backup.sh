@@ -29,8 +29,10 @@ if ! listing=$("$PG_RESTORE" --list "$partial"); then
   exit 1
 fi
 entries=$(grep -c ' TABLE DATA ' <<<"$listing" || true)
-if [ "$entries" -eq 0 ]; then
-  echo "the dump holds no tables: is $url the Jiefen database? No backup written to $out" >&2
+if ! grep -q ' TABLE DATA public alembic_version ' <<<"$listing"; then
+  where=${url/\/\/*@/\/\/}  # without user and password: this line may end up in cron mail
+  echo "the dump holds no Jiefen schema (no alembic_version): is $where the Jiefen database?" \
+    "No backup written to $out" >&2
   exit 1
 fi
 mv "$partial" "$out"

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
@@ -69,8 +69,8 @@ def _run(settings: Settings, work: Callable[..., Awaitable[T]], *args: object) -
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url)
         try:
+            await _check_key(engine, settings)  # before migrating: a wrong key changes nothing
             await migrate.upgrade(engine)
-            await _check_key(engine, settings)
             return await work(engine, *args)
         finally:
             await engine.dispose()
@@ -104,32 +104,47 @@ async def _check_key(engine: object, settings: Settings) -> None:
 
 def _read_only(settings: Settings, work: Callable[..., Awaitable[T]], *args: object) -> T:
     """Run ``work(engine, *args)`` on the database as it is: nothing is created or migrated. Exits
-    2, naming the problem, when there is no Jiefen schema there or it is not the current one."""
+    2, naming the problem, when it cannot be reached or does not hold the current schema."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
     url = settings.effective_database_url
     if is_sqlite(url):
-        path = url.split(":///", 1)[1]
-        if not Path(path).is_file():
-            typer.echo(f"No database at {path}: nothing to check (is JIEFEN_DATA_DIR right?)", err=True)
+        path = make_url(url).database
+        if not path or path == ":memory:" or not Path(path).is_file():
+            typer.echo(
+                f"No database at {path or url}: nothing to check (is JIEFEN_DATA_DIR right?)", err=True
+            )
             raise typer.Exit(2)
+
+    def fail(message: str) -> NoReturn:
+        typer.echo(message, err=True)
+        raise typer.Exit(2)
 
     async def main() -> T:
         engine = create_engine(url)
+        where = engine.url.render_as_string(hide_password=True)
         try:
-            found, expected = await migrate.current(engine), migrate.head()
+            try:
+                found = await migrate.current(engine)
+            except (DBAPIError, OSError) as exc:
+                fail(f"Cannot read {where}: {str(exc).splitlines()[0]}")
+            expected = migrate.head()
             if found is None:
-                typer.echo(
-                    f"No Jiefen schema in {engine.url.render_as_string(hide_password=True)}: nothing to "
-                    "check. Is JIEFEN_DATABASE_URL the right database, or did a restore fail?",
-                    err=True,
+                fail(
+                    f"No Jiefen schema in {where}: nothing to check. Is JIEFEN_DATABASE_URL the right "
+                    "database, or did a restore fail?"
                 )
-                raise typer.Exit(2)
+            if not migrate.known(found):
+                fail(
+                    f"The schema is at {found}, newer than this version of jiefen knows ({expected}): "
+                    "use the version that wrote it."
+                )
             if found != expected:
-                typer.echo(
+                fail(
                     f"The schema is at {found}; this version of jiefen reads {expected}. Run `jiefen "
-                    "migrate` first (this command only reads: it changed nothing).",
-                    err=True,
+                    "migrate` first (this command only reads: it changed nothing)."
                 )
-                raise typer.Exit(2)
             return await work(engine, *args)
         finally:
             await engine.dispose()

@@ -31,16 +31,18 @@ class DataKeyError(ValueError):
 def parse_keyring(text: str) -> list[tuple[str, bytes]]:
     """``kid:base64key[,kid:base64key…]`` (first is current) or a single base64 key (id ``k1``)."""
     ring: list[tuple[str, bytes]] = []
-    for index, part in enumerate(p.strip() for p in text.replace("\n", ",").split(",") if p.strip()):
-        kid, _, material = part.rpartition(":") if ":" in part else (f"k{index + 1}", "", part)
+    for part in (p.strip() for p in text.replace("\n", ",").split(",") if p.strip()):
+        # A key without an id is k1: what it sealed when it stood alone is tagged k1, so it keeps
+        # that id behind a newer key ("k2:NEW,OLD").
+        kid, _, material = part.rpartition(":") if ":" in part else ("k1", "", part)
         try:
             key = base64.b64decode(material, validate=True)
         except ValueError as exc:
             raise DataKeyError(f"key {kid!r} is not valid base64") from exc
         if len(key) != 32:
             raise DataKeyError(f"key {kid!r} must be 32 bytes (AES-256), got {len(key)}")
-        if not kid.isalnum():
-            raise DataKeyError(f"key id {kid!r} must be letters and digits")
+        if not (kid.isascii() and kid.isalnum()):
+            raise DataKeyError(f"key id {kid!r} must be letters and digits (a-z, A-Z, 0-9)")
         if any(kid == seen for seen, _ in ring):
             raise DataKeyError(
                 f"key id {kid!r} appears twice in the key ring: give the new key its own id "
@@ -61,7 +63,11 @@ def next_kid(ring_text: str | None) -> str:
     ``k<n>``, so that a rotation's ring never names two keys alike."""
     if not ring_text:
         return "k1"
-    numbers = [int(kid[1:]) for kid, _ in parse_keyring(ring_text) if kid[:1] == "k" and kid[1:].isdigit()]
+    numbers = [
+        int(kid[1:])
+        for kid, _ in parse_keyring(ring_text)
+        if kid[:1] == "k" and kid[1:].isascii() and kid[1:].isdigit()
+    ]
     return f"k{max(numbers, default=0) + 1}"
 
 
@@ -105,10 +111,11 @@ class DataCipher:
         if token is None or not token.startswith(PREFIX + ":"):
             return token  # not encrypted (yet): rows written before encryption, migrated at start
         _, kid, body = token.split(":", 2)
-        raw = base64.b64decode(body)
+        key = self._key(kid)
         try:
-            return AESGCM(self._key(kid)).decrypt(raw[:12], raw[12:], field.encode()).decode()
-        except InvalidTag as exc:
+            raw = base64.b64decode(body, validate=True)
+            return AESGCM(key).decrypt(raw[:12], raw[12:], field.encode()).decode()
+        except (InvalidTag, ValueError) as exc:  # binascii.Error is a ValueError
             raise DataKeyError(f"{field}: ciphertext does not verify under key {kid!r}") from exc
 
     def is_current(self, token: str | None) -> bool:

@@ -77,10 +77,14 @@ async def check_key(engine: AsyncEngine, cipher: DataCipher) -> None:
     """Raise DataKeyError, naming the field and key, when the key ring cannot open the personal
     data already stored: the newest and the oldest sealed party are tried (during a rotation they
     are under different keys). A wrong JIEFEN_DATA_KEY is refused here, before the service starts,
-    rather than showing as a failed read of every case with parties."""
+    rather than showing as a failed read of every case with parties. Like the start-up's search
+    for parties still in clear, the oldest-first probe walks past parties without sealed fields
+    (anonymised ones)."""
     sealed = sa.or_(*[party.c[f].like(f"{PREFIX}:%") for f in PERSONAL_FIELDS])
     columns = [party.c[f] for f in PERSONAL_FIELDS]
     async with engine.connect() as conn:
+        if not await conn.run_sync(lambda sync: sa.inspect(sync).has_table(party.name)):
+            return  # a new database: nothing sealed yet
         rows = [
             (await conn.execute(sa.select(*columns).where(sealed).order_by(order).limit(1))).first()
             for order in (party.c.id.desc(), party.c.id.asc())

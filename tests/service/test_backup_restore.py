@@ -169,7 +169,8 @@ async def test_backup_refuses_an_archive_pg_restore_cannot_read_and_a_database_w
     finally:
         await _drop_pg_database(name)
     assert garbled.returncode == 1 and "cannot be read by pg_restore" in garbled.stderr, garbled
-    assert empty.returncode == 1 and "holds no tables" in empty.stderr, empty
+    assert empty.returncode == 1 and "holds no Jiefen schema" in empty.stderr, empty
+    assert "PASSWORD" not in empty.stderr and "postgres@" not in empty.stderr  # no credentials in the message
     assert files_in(tmp_path) == ["broken_pg_dump.sh"]  # no dump, no .partial
 
 
@@ -193,3 +194,5 @@ async def test_audit_verify_on_a_database_without_the_schema_says_so_and_creates
         await _drop_pg_database(name)
     assert verify.returncode == 2 and "No Jiefen schema" in verify.stderr, verify
     assert tables == 0
+    gone = cli(JIEFEN, "audit", "verify", url=url)  # the database dropped: a mistyped name, say
+    assert gone.returncode == 2 and "Cannot read" in gone.stderr and "Traceback" not in gone.stderr, gone

@@ -194,6 +194,11 @@ def test_audit_verify_only_reads_and_says_when_there_is_nothing_to_check(tmp_pat
     with sqlite3.connect(tmp_path / "data" / "jiefen.db") as db:
         assert db.execute("SELECT version_num FROM alembic_version").fetchone() == ("0005_privacy",)
 
+    with sqlite3.connect(tmp_path / "data" / "jiefen.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = '0042_from_the_future'")
+    newer = run("audit", "verify", tmp_path=tmp_path)
+    assert newer.returncode == 2 and "newer than this version" in newer.stderr, newer
+
     from service.migrate import head
 
     with sqlite3.connect(tmp_path / "data" / "jiefen.db") as db:
@@ -217,7 +222,10 @@ def test_a_data_key_that_cannot_open_stored_data_is_refused_and_a_rotation_works
     assert second.startswith("k2:")  # numbered after the ring in use
     wrong = run("migrate", tmp_path=tmp_path, env={"JIEFEN_DATA_KEY": second})
     assert wrong.returncode == 2 and "cannot open the personal data already stored" in wrong.stderr, wrong
-    assert "Traceback" not in wrong.stderr
+    assert "no key 'k1'" in wrong.stderr and "Traceback" not in wrong.stderr
+    another_k1 = run("serve", tmp_path=tmp_path, env={"JIEFEN_DATA_KEY": "k1:" + second.split(":", 1)[1]})
+    assert another_k1.returncode == 2, another_k1  # refused before it listens
+    assert "does not verify under key 'k1'" in another_k1.stderr and "Traceback" not in another_k1.stderr
 
     same_id = "k1:" + second.split(":", 1)[1] + "," + first
     twice = run("privacy", "rotate-key", tmp_path=tmp_path, env={"JIEFEN_DATA_KEY": same_id})
