@@ -254,7 +254,8 @@ class Accounts:
 
 
 async def prepare(url: str, data_key: str, clerks: int) -> tuple[Accounts, Any]:
-    """Schema and units the service's way, plus a mediator at VILLAGE and court clerks (tokens)."""
+    """Schema and units the service's way, plus machine tokens for a mediator at VILLAGE, one at
+    LIST_STATION and ``clerks`` court clerks."""
     from service import clock, migrate
     from service.db import create_engine
     from service.main import load_context
@@ -272,39 +273,25 @@ async def prepare(url: str, data_key: str, clerks: int) -> tuple[Accounts, Any]:
         assert desk is not None
         now = clock.now()
         async with engine.begin() as conn:
-            await create_user(
-                conn,
-                username="bench-mediator",
-                password=PASSWORD,
-                role="mediator",
-                unit_code=VILLAGE,
-                org=ctx.org,
-                now=now,
-            )
-            mediator = await issue_machine_token(conn, "bench-mediator", "bench", now=now, expires_at=None)
-            await create_user(
-                conn,
-                username="bench-lister",
-                password=PASSWORD,
-                role="mediator",
-                unit_code=LIST_STATION,
-                org=ctx.org,
-                now=now,
-            )
-            lister = await issue_machine_token(conn, "bench-lister", "bench", now=now, expires_at=None)
-            tokens = []
-            for i in range(clerks):
-                username = f"bench-clerk-{i:02d}"
+
+            async def machine_user(username: str, role: str, unit_code: str) -> str:
+                """An account and its machine token (what another system would be given)."""
                 await create_user(
                     conn,
                     username=username,
                     password=PASSWORD,
-                    role="court_clerk",
-                    unit_code=desk.code,
+                    role=role,
+                    unit_code=unit_code,
                     org=ctx.org,
                     now=now,
                 )
-                tokens.append(await issue_machine_token(conn, username, "bench", now=now, expires_at=None))
+                return await issue_machine_token(conn, username, "bench", now=now, expires_at=None)
+
+            mediator = await machine_user("bench-mediator", "mediator", VILLAGE)
+            lister = await machine_user("bench-lister", "mediator", LIST_STATION)
+            tokens = [
+                await machine_user(f"bench-clerk-{i:02d}", "court_clerk", desk.code) for i in range(clerks)
+            ]
     finally:
         await engine.dispose()
     return Accounts(mediator, tokens, lister), ctx

@@ -1,9 +1,10 @@
 """The hottest statements on PostgreSQL, sent straight through asyncpg.
 
 Reading a case, listing a page of cases with its count, opening a case and most transitions are
-one statement each (the court queue's claim a short transaction). Through SQLAlchemy's async engine each cost about 0.6 ms of Python in this
-process: checking a connection out of the pool and setting it to autocommit, executing through
-the greenlet bridge, processing the result, resetting the connection on return. PostgreSQL
+one statement each (the court queue's claim a short transaction). Through SQLAlchemy's async
+engine each cost about 0.6 ms of Python in this process: checking a connection out of the pool
+and setting it to autocommit, executing through the greenlet bridge, processing the result,
+resetting the connection on return. PostgreSQL
 itself spent a tenth of that. Here the same statements — compiled once from the same SQLAlchemy
 constructs, so there is one definition of each — run on a small pool of plain asyncpg
 connections in autocommit, with JSON decoded by a type codec. Everything else (transactions,
@@ -11,6 +12,8 @@ the sweep, SQLite) stays on the engine.
 
 The pool belongs to the app's engine (``attach`` in the lifespan, ``detach`` at shutdown);
 callers ask ``for_engine`` and fall back to the engine when there is none (SQLite, scripts).
+Statements that write through CTEs run only here (``queries._one(fast_only=True)``): compiled by
+the engine, their UPDATEs would gain a SET for every parameter named like a column.
 """
 
 from __future__ import annotations
