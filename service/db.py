@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -14,10 +13,7 @@ from sqlalchemy import JSON, DateTime, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.types import TypeDecorator
-from sqlalchemy.util.concurrency import await_
-from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 # JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
@@ -42,52 +38,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class FairQueue(AsyncAdaptedQueue[Any]):
-    """SQLAlchemy's async pool queue, first come first served: a returned connection goes to the
-    longest waiter. The stock queue lets a request that arrives while a woken waiter is still
-    getting the CPU take the connection first, and the waiter queues again at the back; under a
-    burst that stretched the p99 of lists and claims to seven times their p50 (bench/)."""
-
-    def __init__(self, maxsize: int = 0, use_lifo: bool = False) -> None:
-        super().__init__(maxsize, use_lifo)
-        self._waiters: deque[asyncio.Future[Any]] = deque()
-
-    def put_nowait(self, item: Any) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(item)  # straight to the longest waiter
-                return
-        super().put_nowait(item)
-
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        self.put_nowait(item)  # the pool returns connections without blocking
-
-    def get(self, block: bool = True, timeout: float | None = None) -> Any:
-        if not any(not w.done() for w in self._waiters):
-            try:
-                return self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                pass
-        if not block:
-            raise Empty()
-        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            return await_(asyncio.wait_for(waiter, timeout))
-        except TimeoutError as err:
-            raise Empty() from err
-        except BaseException:
-            # Cancelled just as a connection was handed over: give it to the next one.
-            if waiter.done() and not waiter.cancelled():
-                self.put_nowait(waiter.result())
-            raise
-
-
-class FairQueuePool(AsyncAdaptedQueuePool):
-    _queue_class = FairQueue
 
 
 class _WriterQueue:
@@ -161,7 +111,6 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # and closed it: at 64 clients that churn took more CPU than the requests (bench/).
         pool_size=pool_size,
         max_overflow=0,
-        poolclass=FairQueuePool,
         # No pre-ping: it cost ~0.9 ms a read (+37%) and ~1.1 ms a create (+14%) here. A pooled
         # connection that died (PostgreSQL restarted) fails its request with a disconnect error,
         # answered 503 + Retry-After (service/errors.py), and SQLAlchemy then invalidates the

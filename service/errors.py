@@ -11,7 +11,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -233,23 +232,6 @@ def install_handlers(app: FastAPI) -> None:
             return _unavailable(request, exc)
         return await _unexpected(request, exc)
 
-    @app.exception_handler(asyncpg.PostgresError)
-    @app.exception_handler(asyncpg.InterfaceError)
-    async def _driver_error(request: Request, exc: Exception) -> JSONResponse:
-        # The hot statements reach asyncpg without SQLAlchemy (service/fastpg.py): the same rules.
-        if database_unavailable(exc):
-            return _unavailable(request, exc)
-        if str(getattr(exc, "sqlstate", "") or "").startswith("22"):
-            log.info("database refused a value on %s %s: %s", request.method, request.url.path, exc)
-            return problem_response(
-                InvalidInput(
-                    "A value cannot be stored (e.g. a NUL character or a number out of range).",
-                    [{"field": "body", "message": "value not storable"}],
-                ),
-                request,
-            )
-        return await _unexpected(request, exc)
-
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -297,11 +279,6 @@ def database_unavailable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, OperationalError | DBAPIError):
         return _is_disconnect(exc)
-    # asyncpg's own errors, from the hot statements sent without SQLAlchemy (service/fastpg.py).
-    if isinstance(exc, asyncpg.PostgresError):
-        return str(getattr(exc, "sqlstate", "") or "").startswith(_UNAVAILABLE_SQLSTATES)
-    if isinstance(exc, asyncpg.InterfaceError):  # e.g. the connection closed mid-statement
-        return "connection" in str(exc).lower()
     return isinstance(exc, OSError) and _from_database_driver(exc)
 
 

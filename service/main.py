@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 from swagger_ui_bundle import swagger_ui_path
 
-from service import clock, fastpg, migrate
+from service import clock, migrate
 from service.calendar_config import calendar_warnings, load_calendar
 from service.cases.routes import router as cases_router
 from service.configuration import ConfigError, ConfigProblem
@@ -118,7 +118,6 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
         await sync_webhooks(engine, context.webhooks, clock.now())
         for warning in calendar_warnings(context.calendar, clock.now().astimezone(clock.SHANGHAI).date()):
             log.warning("CALENDAR: %s", warning)
-        fastpg.attach(engine, settings.db_pool_size)  # PostgreSQL: the hot statements' own pool
         token_cache.seconds = settings.token_cache_seconds
         token_cache.clear()
         app.state.engine = engine
@@ -136,7 +135,6 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
             await client.aclose()
-            await fastpg.detach(engine)
             await engine.dispose()
 
     app = FastAPI(

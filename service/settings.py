@@ -52,8 +52,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(
         default=10,
         ge=1,
-        description="PostgreSQL connections each API process opens and keeps, twice over: one pool "
-        "for transactions (the engine) and one for the single-statement hot paths (service/fastpg.py)",
+        description="PostgreSQL connections each API process opens and keeps (the engine's pool)",
     )
     token_cache_seconds: float = Field(
         default=5.0,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -69,70 +68,6 @@ async def after_change(
             payload=note.payload,
             now=now,
         )
-
-
-@dataclass(frozen=True)
-class Planned:
-    """What ``after_change`` writes for one case event, planned without I/O, for a statement
-    that writes the change and all of this at once."""
-
-    clocks: deadlines.ClockWrites
-    started: list[dict[str, Any]]  # rows of the clocks it starts
-    response: referrals.Response | None  # the referral it answers
-    note: notifications.Note | None  # the arrival announcement
-
-
-def plan_at_once(
-    ctx: AppContext,
-    case: Mapping[str, Any],
-    *,
-    event: str,
-    from_state: CaseState | None,
-    to_state: CaseState,
-    from_unit: str | None,
-    open_rows: Sequence[Any],
-    reason: str | None,
-    actor: str,
-    now: datetime,
-) -> Planned | None:
-    """``after_change``'s writes for ``case`` (as it will be after the event; its live clocks
-    as read: ``open_rows``). None when it must read before it writes: a hand-off's offer (two
-    announcements and a new referral) or a result that completes accepted referrals."""
-    response = referrals.response_to(event, from_unit=from_unit, actor=actor, reason=reason)
-    if response is None and referrals.affects_referrals(event, from_state, to_state):
-        return None
-    writes = deadlines.plan_clocks(
-        ctx, case=case, event=event, from_state=from_state, to_state=to_state, open_rows=open_rows, now=now
-    )
-    note = arrival_note(case, event=event, to_state=to_state, from_unit=from_unit, reason=reason, actor=actor)
-    return Planned(writes, deadlines.started_rows(writes, now), response, note)
-
-
-def opening_effects(
-    ctx: AppContext,
-    case: Mapping[str, Any],
-    *,
-    to_state: CaseState,
-    reason: str | None,
-    actor: str,
-    now: datetime,
-) -> tuple[list[dict[str, Any]], notifications.Note | None]:
-    """What ``after_change`` writes when a case is opened (``plan_at_once``): the rows of the
-    clocks it starts and the arrival note."""
-    planned = plan_at_once(
-        ctx,
-        case,
-        event="open",
-        from_state=None,
-        to_state=to_state,
-        from_unit=None,
-        open_rows=[],
-        reason=reason,
-        actor=actor,
-        now=now,
-    )
-    assert planned is not None and planned.response is None, "opening a case answers no hand-off"
-    return planned.started, planned.note
 
 
 def arrival_note(

@@ -1,16 +1,12 @@
-"""The case hot paths as explicit Core statements: one or two round trips each.
+"""The case statements, as explicit SQLAlchemy Core on the engine (asyncpg or aiosqlite).
 
-Create, read and transition do not go through the ORM's unit of work (ARCHITECTURE.md #17):
-a transition reads the case once, lets the state machine decide in Python, then writes the
-case and its audit event in one statement guarded by ``version = :expected`` (a CTE on
-PostgreSQL; UPDATE … RETURNING plus INSERT in one transaction on SQLite, which has no DML in
-CTEs). Every function here is tested on both databases.
-
-On PostgreSQL the single-statement hot paths — reading a case, a page of a list with its count,
-a new case with everything it writes (``insert_case_at_once``), most transitions with
-everything they write (``change_at_once``) — skip SQLAlchemy's execution layer too: they are
-compiled from these constructs once and sent through plain asyncpg (``service.fastpg``), which
-saved a third of a read's CPU (a list's page and count also became one round trip).
+Create, read and transition do not go through the ORM's unit of work: a transition reads the
+case once, lets the lifecycle decide in Python, then writes the case and its audit event guarded
+by ``version = :expected`` (one statement with a CTE on PostgreSQL; UPDATE … RETURNING plus
+INSERT on SQLite, which has no DML in CTEs), with its other consequences in the same transaction.
+Statements are built once per shape, with bound parameters whose names never equal a column's
+(``c_``, ``e_``, ``v_``, ``b_`` prefixes), so no value can be compiled into a SET or VALUES
+clause it was not meant for. Every function here is tested on both databases.
 """
 
 from __future__ import annotations
@@ -23,17 +19,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service import fastpg
 from service.cases.models import Case, CaseEvent, IdempotencyRecord, Party
 from service.db import reading
 from service.deadlines.models import Deadline
-from service.deadlines.service import LIVE
-from service.notifications import service as notifications
 from service.privacy.chain import CASE_EVENT_FIELDS, GENESIS, link
-from service.referrals import service as referrals
 from service.referrals.models import Referral
 
 cases = Case.__table__  # type: ignore[attr-defined]
@@ -65,7 +58,7 @@ DEADLINE_FIELDS = (
     "breached_at",
     "ended_at",
     "extensions",
-    "warnings",  # pending warnings: a transition written at once plans its clocks from this read
+    "warnings",  # pending warnings (when each next falls due)
 )
 
 
@@ -122,11 +115,6 @@ def number_prefix(year: int) -> str:
     return f"KS-{year}-"
 
 
-def case_number(year: int, case_id: int) -> str:
-    """A case's number as ``_insert_case`` computes it in SQL."""
-    return f"{number_prefix(year)}{case_id:06d}"
-
-
 @cache
 def _next_case_id() -> sa.Select[Any]:
     """PostgreSQL: the next value of the cases' id sequence."""
@@ -177,36 +165,6 @@ async def insert_case(
     return case_id, str(inserted.number)
 
 
-async def next_case_id(engine: AsyncEngine) -> int:
-    """PostgreSQL: draw a new case's id (a retry after a lost connection only leaves a gap)."""
-    row = await _one(engine, _next_case_id(), {}, idempotent=True)
-    return int(row.id)
-
-
-@cache
-def _next_case_id_unless_keyed() -> sa.Select[Any]:
-    """PostgreSQL: a new case's id, or NULL (no id drawn) when the key is already recorded."""
-    known = (
-        sa.select(idempotency.c.id)
-        .where(
-            idempotency.c.username == sa.bindparam("username", type_=sa.String),
-            idempotency.c.key == sa.bindparam("key", type_=sa.String),
-        )
-        .exists()
-    )
-    drawn = _next_case_id().selected_columns.id
-    return sa.select(sa.case((known, sa.null()), else_=drawn).label("id"))
-
-
-async def next_case_id_for_key(engine: AsyncEngine, username: str, key: str) -> int | None:
-    """PostgreSQL: ``next_case_id`` for a create with an Idempotency-Key; None when that user
-    already used the key (a retry: the caller answers with the recorded case)."""
-    row = await _one(
-        engine, _next_case_id_unless_keyed(), {"username": username, "key": key}, idempotent=True
-    )
-    return None if row.id is None else int(row.id)
-
-
 def _binds(prefix: str, table: sa.Table, fields: Sequence[str]) -> dict[str, Any]:
     """A bound parameter per column, named ``<prefix><column>`` and typed as the column."""
     return {f: sa.bindparam(f"{prefix}{f}", type_=table.c[f].type) for f in fields}
@@ -220,118 +178,6 @@ def _inserted(table: sa.Table, name: str, binds: dict[str, Any], guard: sa.CTE |
         values = [v if isinstance(v, sa.ColumnElement) else sa.literal(v) for v in binds.values()]
         insert = sa.insert(table).from_select(list(binds), sa.select(*values).select_from(guard))
     return insert.returning(*table.c).cte(name)
-
-
-@cache
-def _create_statement(
-    columns: tuple[str, ...],
-    event_fields: tuple[str, ...],
-    parties: tuple[tuple[str, ...], ...],
-    clocks: tuple[tuple[str, ...], ...],
-    announced: bool,
-    keyed: bool,
-) -> sa.Select[Any]:
-    """PostgreSQL: a new case with its parties, its `created` event, its clocks and its
-    announcement in one statement, the id drawn beforehand (the event's hash covers it). Answers
-    with the case as ``case_select`` reads it, except the last event hash, which the caller has.
-    Foreign keys are checked at the end of the statement, so the order of the inserts is free.
-
-    ``keyed``: the Idempotency-Key's record first (``ON CONFLICT DO NOTHING``), and everything
-    else only if it was written. A retry racing with its original waits for it at the key's
-    unique index, then writes nothing and answers no row."""
-    case_id = sa.bindparam("case_id", type_=sa.BigInteger)
-    guard = None
-    if keyed:
-        guard = (
-            pg_insert(idempotency)
-            .values(
-                username=sa.bindparam("k_username", type_=sa.String),
-                key=sa.bindparam("k_key", type_=sa.String),
-                request_hash=sa.bindparam("k_request_hash", type_=sa.String),
-                case_id=case_id,
-                created_at=sa.bindparam("k_created_at", type_=idempotency.c.created_at.type),
-            )
-            .on_conflict_do_nothing()
-            .returning(idempotency.c.id)
-            .cte("k")
-        )
-
-    case = _inserted(
-        cases,
-        "c",
-        {"id": case_id, "number": sa.bindparam("number", type_=sa.String), **_binds("v_", cases, columns)},
-        guard,
-    )
-    event = _inserted(
-        case_event, "ev", {"case_id": case_id, "seq": 1, **_binds("e_", case_event, event_fields)}, guard
-    )
-    added = [
-        _inserted(party, f"p{i}", {"case_id": case_id, **_binds(f"p{i}_", party, f)}, guard)
-        for i, f in enumerate(parties)
-    ]
-    started = [
-        _inserted(deadline, f"d{i}", {"case_id": case_id, **_binds(f"d{i}_", deadline, f)}, guard)
-        for i, f in enumerate(clocks)
-    ]
-
-    select = sa.select(
-        *case.c,
-        _json_rows("postgresql", _rows_of(party, added), PARTY_FIELDS, sa.true()).label("parties"),
-        _json_rows("postgresql", _rows_of(deadline, started), DEADLINE_FIELDS, sa.true()).label("deadlines"),
-    ).add_cte(event)
-    if announced:
-        select = select.add_cte(*notifications.announcement_ctes(guard))
-    return select
-
-
-async def insert_case_at_once(
-    engine: AsyncEngine,
-    case: dict[str, Any],
-    parties: Sequence[dict[str, Any]],
-    event: dict[str, Any],
-    clocks: Sequence[dict[str, Any]],
-    note: notifications.Note | None,
-    *,
-    now: datetime,
-    key: tuple[str, str, str] | None = None,
-) -> tuple[Any, dict[str, Any]] | None:
-    """PostgreSQL, autocommit: what ``insert_case`` and ``effects.after_change`` write for a new
-    case, in one statement. ``case`` holds its drawn ``id`` and its ``number``. The case as
-    written (with its parties and clocks) and its chained `created` event.
-
-    ``key``: (username, Idempotency-Key, request hash), recorded in the same statement; None
-    (nothing written) when another request holds that key."""
-    case_id = case["id"]
-    chained_event = chained(event, case_id, 1, GENESIS)
-    columns = tuple(c for c in case if c not in ("id", "number"))
-    params: dict[str, Any] = {
-        "case_id": case_id,
-        "number": case["number"],
-        **{f"v_{c}": case[c] for c in columns},
-        **{f"e_{f}": v for f, v in chained_event.items()},
-    }
-    for i, values in enumerate(parties):
-        params.update((f"p{i}_{f}", v) for f, v in values.items())
-    clock_values = [{f: v for f, v in d.items() if f != "case_id"} for d in clocks]  # bound as case_id
-    for i, values in enumerate(clock_values):
-        params.update((f"d{i}_{f}", v) for f, v in values.items())
-    if note is not None:
-        params.update(notifications.announcement_params(note, now=now))
-    if key is not None:
-        username, idempotency_key, request_hash = key
-        params.update(
-            k_username=username, k_key=idempotency_key, k_request_hash=request_hash, k_created_at=now
-        )
-    statement = _create_statement(
-        columns,
-        tuple(chained_event),
-        tuple(tuple(p) for p in parties),
-        tuple(tuple(d) for d in clock_values),
-        note is not None,
-        key is not None,
-    )
-    row = await _one(engine, statement, params, fast_only=True)
-    return None if row is None else (row, chained_event)
 
 
 async def apply_change(
@@ -633,38 +479,16 @@ def _list_statements(
     return page, counted
 
 
-@cache
-def _list_in_one(names: frozenset[str], include_court_linked: bool, hide_sensitive: bool) -> sa.Select[Any]:
-    """PostgreSQL: the page and its count in one round trip. The count is the outer side, so
-    an empty page (past the end) still comes back as one row: ``total`` and NULLs."""
-    page, counted = _list_statements(names, include_court_linked, hide_sensitive)
-    total = sa.select(counted.scalar_subquery().label("total")).subquery("total")
-    rows = page.subquery("page").lateral()
-    return (
-        sa.select(total.c.total, *rows.c)
-        .select_from(total.outerjoin(rows, sa.true()))
-        .order_by(rows.c.updated_at.desc(), rows.c.id.desc())
-    )
-
-
-async def list_cases(engine: AsyncEngine, f: CaseFilter, *, limit: int, offset: int) -> tuple[list[Any], int]:
+async def list_cases(
+    engine: AsyncEngine, f: CaseFilter, *, limit: int, offset: int
+) -> tuple[list[Row[Any]], int]:
     """One page of cases, newest activity first, and how many there are in all."""
     params = _list_params(f)
-    names = frozenset(params)
-    values = {**params, "limit": limit, "offset": offset, "reach": offset + limit}
-    fast = fastpg.for_engine(engine)
-    if fast is not None:
-        # One statement per filter set and list lengths, compiled once (``fastpg.Statement``).
-        expanded = {name: len(v) for name, v in params.items() if isinstance(v, list)}
-        key = ("list", names, f.include_court_linked, f.hide_sensitive, tuple(sorted(expanded.items())))
-        statement = fast.statement(
-            key, lambda: _list_in_one(names, f.include_court_linked, f.hide_sensitive), expanded=expanded
-        )
-        found = await fast.fetch(statement, values, idempotent=True)
-        return [r for r in found if r.id is not None], int(found[0].total)
-    page, counted = _list_statements(names, f.include_court_linked, f.hide_sensitive)
+    page, counted = _list_statements(frozenset(params), f.include_court_linked, f.hide_sensitive)
     async with reading(engine) as conn:
-        rows = (await conn.execute(page, values)).all()
+        rows = (
+            await conn.execute(page, {**params, "limit": limit, "offset": offset, "reach": offset + limit})
+        ).all()
         total = (await conn.execute(counted, params)).scalar_one()
     return list(rows), int(total)
 
@@ -702,18 +526,8 @@ async def claim_idempotency_key(
         "case_id": case_id,
         "created_at": now,
     }
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt: Any = (
-            pg_insert(idempotency).values(**values).on_conflict_do_nothing().returning(idempotency.c.id)
-        )
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = (
-            sqlite_insert(idempotency).values(**values).on_conflict_do_nothing().returning(idempotency.c.id)
-        )
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(idempotency).values(**values).on_conflict_do_nothing().returning(idempotency.c.id)
     return (await conn.execute(stmt)).first() is not None
 
 
@@ -775,234 +589,18 @@ def record_event(
     }
 
 
-# --- a transition in one statement, autocommit (PostgreSQL) ----------------------------------------
-#
-# Most moves of a case write the case, its audit event, its clocks, perhaps the referral they
-# answer and the announcement to the unit the case arrives at (accept, suspend, dispatch,
-# escalate, …). On PostgreSQL that is one statement: data-modifying CTEs run atomically, and every
-# write after the case update selects FROM it, so it happens only when the version check passed.
-# No BEGIN, no COMMIT, no read-back: the statement returns the case as it now is and the clocks
-# it changed or started. Its clock updates are guarded by the status they expect (the sweep may
-# breach a running clock between our read and this write without moving the case's version); the
-# caller compares the clocks that changed with those it planned. A hand-off's offer and a result
-# that completes referrals read and fan out: they take the transaction (effects.after_change).
-
-
-@dataclass(frozen=True)
-class ClockChange:
-    """The clock writes of a transition, from ``deadlines.plan_clocks``."""
-
-    ended: dict[int, str]  # deadline id → met | cancelled
-    paused: tuple[int, ...]
-    resumed: tuple[tuple[int, datetime, list[list[str]], datetime | None], ...]  # id, due, warnings, warn_at
-    started: tuple[dict[str, Any], ...] = ()  # new rows (``deadlines.started_rows``), case_id aside
-
-    @property
-    def ids(self) -> frozenset[int]:
-        """The existing clocks it changes."""
-        return frozenset([*self.ended, *self.paused, *(r[0] for r in self.resumed)])
-
-
-def _rows_of(table: sa.Table, written: Sequence[sa.CTE]) -> sa.Subquery:
-    """The rows some INSERT/UPDATE … RETURNING CTEs wrote, as one subquery (none: empty)."""
-    if not written:
-        return sa.select(table).where(sa.false()).subquery()
-    return sa.union_all(*(sa.select(*w.c) for w in written)).subquery()
-
-
-@cache
-def _at_once_statement(
-    columns: tuple[str, ...],
-    event_fields: tuple[str, ...],
-    ended: bool,
-    paused: bool,
-    resumed: int,
-    started: tuple[tuple[str, ...], ...],
-    response: str | None,
-    announced: bool,
-) -> sa.Select[Any]:
-    """The statement of ``change_at_once`` for one shape of transition, built once."""
-    upd = _guarded_update(columns).returning(*cases.c).cte("upd")
-    event = _event_of(upd, event_fields)
-    now = sa.bindparam("now", type_=deadline.c.ended_at.type)
-    of_case = deadline.c.case_id == upd.c.id
-
-    def ids(name: str) -> sa.ColumnElement[Any]:
-        return sa.any_(sa.bindparam(name, type_=sa.ARRAY(sa.BigInteger)))
-
-    changed: list[sa.CTE] = []
-    if ended:
-        closing = sa.case(
-            (deadline.c.id == ids("met_ids"), sa.literal_column("'met'")),
-            else_=sa.literal_column("'cancelled'"),
-        )
-        changed.append(
-            sa.update(deadline)
-            .where(of_case, deadline.c.id == ids("ended_ids"), deadline.c.status.in_(LIVE))
-            .values(status=closing, ended_at=now, warn_at=sa.null())
-            .returning(*deadline.c)
-            .cte("d_end")
-        )
-    if paused:
-        # A clock the sweep has just breached stays breached (as plan_clocks leaves breached ones).
-        changed.append(
-            sa.update(deadline)
-            .where(
-                of_case,
-                deadline.c.id == ids("paused_ids"),
-                deadline.c.status == sa.literal_column("'active'"),
-            )
-            .values(status=sa.literal_column("'paused'"), paused_at=now, warn_at=sa.null())
-            .returning(*deadline.c)
-            .cte("d_pause")
-        )
-    for i in range(resumed):
-        changed.append(
-            sa.update(deadline)
-            .where(
-                of_case,
-                deadline.c.id == sa.bindparam(f"r{i}_id", type_=sa.BigInteger),
-                deadline.c.status == sa.literal_column("'paused'"),
-            )
-            .values(
-                status=sa.literal_column("'active'"),
-                paused_at=sa.null(),
-                **_binds(f"r{i}_", deadline, ("due_at", "warnings", "warn_at")),
-            )
-            .returning(*deadline.c)
-            .cte(f"d_res{i}")
-        )
-    new = [
-        _inserted(deadline, f"d_new{i}", {"case_id": upd.c.id, **_binds(f"s{i}_", deadline, fields)}, upd)
-        for i, fields in enumerate(started)
-    ]
-    select = sa.select(
-        *upd.c,
-        _json_rows("postgresql", _rows_of(deadline, changed), DEADLINE_FIELDS, sa.true()).label(
-            "changed_deadlines"
-        ),
-        _json_rows("postgresql", _rows_of(deadline, new), DEADLINE_FIELDS, sa.true()).label(
-            "started_deadlines"
-        ),
-    ).add_cte(event)
-    if response is not None:
-        select = select.add_cte(
-            referrals.response_update(
-                response,
-                case_id=upd.c.id,
-                unit_code=upd.c.unit_code,
-                from_unit=sa.bindparam("rf_from_unit", type_=sa.String),
-                status=sa.bindparam("rf_status", type_=sa.String),
-                actor=sa.bindparam("rf_actor", type_=sa.String),
-                reason=sa.bindparam("rf_reason", type_=sa.String),
-                now=now,
-            ).cte("rf")
-        )
-    if announced:
-        select = select.add_cte(*notifications.announcement_ctes(upd))
-    return select
-
-
-@dataclass(frozen=True)
-class AtOnce:
-    """A transition's whole write (``change_at_once``): the statement, its values, the chained event."""
-
-    statement: sa.Select[Any]
-    params: dict[str, Any]
-    event: dict[str, Any]
-
-
-def change_at_once(
-    case_id: int,
-    expected_version: int,
-    changes: dict[str, Any],
-    event: dict[str, Any],
-    *,
-    prev_hash: str | None,
-    clocks: ClockChange,
-    response: referrals.Response | None = None,
-    note: notifications.Note | None = None,
-    now: datetime,
-) -> AtOnce:
-    """The case change, its event, its clocks, the referral it answers and its announcement as
-    one statement (PostgreSQL). It returns the case as written, or no row (and writes nothing)
-    when the case was not at ``expected_version``."""
-    chained_event = chained(event, case_id, expected_version + 1, prev_hash)
-    params = _change_params(case_id, expected_version, changes, chained_event)
-    params["now"] = now
-    if clocks.ended:
-        params["ended_ids"] = list(clocks.ended)
-        params["met_ids"] = [i for i, status in clocks.ended.items() if status == "met"]
-    if clocks.paused:
-        params["paused_ids"] = list(clocks.paused)
-    for i, (deadline_id, due_at, warnings, warn_at) in enumerate(clocks.resumed):
-        params.update({f"r{i}_id": deadline_id, f"r{i}_due_at": due_at, f"r{i}_warnings": warnings})
-        params[f"r{i}_warn_at"] = warn_at
-    for i, row in enumerate(clocks.started):
-        params.update((f"s{i}_{f}", v) for f, v in row.items())
-    if response is not None:
-        params.update(
-            rf_from_unit=response.from_unit,
-            rf_status=response.status,
-            rf_actor=response.actor,
-            rf_reason=response.reason,
-        )
-    if note is not None:
-        params.update(notifications.announcement_params(note, now=now))
-    statement = _at_once_statement(
-        tuple(changes),
-        tuple(chained_event),
-        bool(clocks.ended),
-        bool(clocks.paused),
-        len(clocks.resumed),
-        tuple(tuple(row) for row in clocks.started),
-        None if response is None else response.event,
-        note is not None,
-    )
-    return AtOnce(statement, params, chained_event)
-
-
-async def apply_change_at_once(engine: AsyncEngine, write: AtOnce) -> tuple[Any, dict[str, Any]] | None:
-    """PostgreSQL, autocommit: a ``change_at_once``. The case as written and the chained event,
-    or None when the case was not at the expected version."""
-    row = await _one(engine, write.statement, write.params, fast_only=True)
-    return None if row is None else (row, write.event)
-
-
-# --- one statement, autocommit: on asyncpg directly when the engine has a fast pool ------------
-
-
-async def _one(
-    engine: AsyncEngine,
-    statement: sa.Executable,
-    params: dict[str, Any],
-    *,
-    idempotent: bool = False,
-    fast_only: bool = False,
-) -> Any:
-    """The first row of one autocommit statement (``service.fastpg`` on PostgreSQL). A statement
-    that writes through CTEs is ``fast_only``: the engine would compile its INSERTs and UPDATEs
-    with a column for every parameter named like one."""
-    fast = fastpg.for_engine(engine)
-    if fast is not None:
-        prepared = fast.statement(statement, lambda: statement)
-        return await fast.fetchrow(prepared, params, idempotent=idempotent)
-    if fast_only:
-        raise RuntimeError("this statement runs only on the fast pool (service.fastpg)")
-    async with reading(engine) as conn:
-        return (await conn.execute(statement, params)).first()
-
-
 @cache
 def _version_of() -> sa.Select[Any]:
     return sa.select(cases.c.version).where(cases.c.id == sa.bindparam("case_id"))
 
 
-async def read_case(engine: AsyncEngine, case_id: int) -> Any:
-    """A case with its children (``fetch_case``) outside any transaction: a Row, or None."""
-    return await _one(engine, case_by_id(engine.dialect.name), {"case_id": case_id}, idempotent=True)
+async def read_case(engine: AsyncEngine, case_id: int) -> Row[Any] | None:
+    """A case with its children (``fetch_case``), read outside any transaction."""
+    async with reading(engine) as conn:
+        return await fetch_case(conn, case_id)
 
 
 async def read_version(engine: AsyncEngine, case_id: int) -> int | None:
-    row = await _one(engine, _version_of(), {"case_id": case_id}, idempotent=True)
-    return None if row is None else int(row.version)
+    async with reading(engine) as conn:
+        version = (await conn.execute(_version_of(), {"case_id": case_id})).scalar_one_or_none()
+    return None if version is None else int(version)

@@ -1,4 +1,4 @@
-"""Who may see which cases (least privilege, PRODUCT.md). Outside scope is 404, never 403."""
+"""Who may see which cases (docs/domain.md, Least privilege). Outside scope is 404, never 403."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service import clock, fastpg
+from service import clock
 from service.cases import effects, queries
 from service.cases.queries import CaseFilter
 from service.cases.schemas import (
@@ -37,7 +37,6 @@ from service.cases.scope import can_see, referral_sender_units, require_registra
 from service.clock import SHANGHAI
 from service.context import AppContext
 from service.db import reading
-from service.deadlines import service as deadlines
 from service.deadlines.views import deadline_views
 from service.errors import (
     IdempotencyKeyReused,
@@ -280,16 +279,6 @@ async def open_case(
         "reason": None,
         "payload": {"triage": decision.as_dict()},
     }
-    if fastpg.for_engine(engine) is not None:
-        key = None if not idempotency_key else (actor.username, idempotency_key, request_hash)
-        opened = await _open_at_once(engine, ctx, values, parties, event, reason, actor, now=now, key=key)
-        if opened is not None:
-            return opened, False
-        # The key was already used, or a concurrent retry with it won: answer with its case.
-        assert idempotency_key is not None
-        replay = await _replay(engine, ctx, actor, idempotency_key, request_hash)
-        assert replay is not None
-        return replay, True
     async with engine.begin() as conn:
         case_id, number = await queries.insert_case(
             conn, values, parties, event, year=now.astimezone(SHANGHAI).year
@@ -327,41 +316,6 @@ async def open_case(
         return replay, True
     assert row is not None
     return case_public(row._mapping, ctx, now=now), False
-
-
-async def _open_at_once(
-    engine: AsyncEngine,
-    ctx: AppContext,
-    values: dict[str, Any],
-    parties: list[dict[str, Any]],
-    event: dict[str, Any],
-    reason: str,
-    actor: Actor,
-    *,
-    now: datetime,
-    key: tuple[str, str, str] | None,
-) -> CasePublic | None:
-    """PostgreSQL: the id drawn first (the event's hash covers it), then the case, its parties,
-    event, clocks and announcement in one autocommit statement, answered from what it returned:
-    2 round trips instead of 8. With an Idempotency-Key (``key``: username, key, request hash)
-    no id is drawn for a key already recorded, and the statement records the key first and
-    writes the rest only if that worked. None when the key belongs to another request."""
-    if key is None:
-        case_id = await queries.next_case_id(engine)
-    else:
-        drawn = await queries.next_case_id_for_key(engine, key[0], key[1])
-        if drawn is None:
-            return None
-        case_id = drawn
-    case = {**values, "id": case_id, "number": queries.case_number(now.astimezone(SHANGHAI).year, case_id)}
-    clocks, note = effects.opening_effects(
-        ctx, case, to_state=CaseState(values["state"]), reason=reason, actor=actor.username, now=now
-    )
-    written = await queries.insert_case_at_once(engine, case, parties, event, clocks, note, now=now, key=key)
-    if written is None:
-        return None
-    row, chained_event = written
-    return case_public({**row._mapping, "last_event_hash": chained_event["hash"]}, ctx, now=now)
 
 
 async def _replay(
@@ -539,7 +493,7 @@ class TransitionWrite:
 
 
 def _check_referral(ctx: AppContext, row: Row[Any], target: Unit, fields: Mapping[str, Any]) -> None:
-    """Each hand-off kind has a direction and a payload it must carry (PRODUCT.md hand-off table)."""
+    """Each hand-off kind has a direction and a payload it must carry (docs/domain.md, Hand-offs)."""
     kind = ReferralKind(fields["referral_kind"])
     problem = direction_problem(kind, ctx.org.get(row.unit_code), target)
     if problem is not None:
@@ -676,13 +630,6 @@ async def apply_transition(
     # Optimistic: read outside the write transaction, decide in memory, write guarded by version.
     row = await visible_row(engine, ctx, case_id, actor)
     write = decide_transition(ctx, row, body, actor, now=now, if_match=if_match)
-    # Only on the fast pool, which sends the statement compiled once. Through the engine,
-    # SQLAlchemy would compile its UPDATEs with a SET for every parameter named like a column
-    # (the announcement's unit_code, kind, case_id …): scripts take the transaction instead.
-    if fastpg.for_engine(engine) is not None:
-        at_once = plan_at_once(ctx, row, write, now=now)
-        if at_once is not None:
-            return await _apply_at_once(engine, ctx, row, write, *at_once, now=now)
     async with engine.begin() as conn:
         version = await write_transition(conn, ctx, row, write, now=now)
         if version is None:
@@ -704,109 +651,3 @@ async def lost_race(engine: AsyncEngine, case_id: int) -> StaleVersion:
         f"Someone else changed the case while you were working (now version {current}); reload it.",
         current_version=current,
     )
-
-
-def plan_at_once(
-    ctx: AppContext, row: Row[Any], write: TransitionWrite, *, now: datetime
-) -> tuple[queries.ClockChange, effects.Planned] | None:
-    """What ``effects.after_change`` would write for this transition, planned from the case read
-    (``effects.plan_at_once``), with its clock writes in the form the one statement takes; None
-    for a transition that takes the general path (a hand-off's offer, a result that completes
-    referrals)."""
-    planned = effects.plan_at_once(
-        ctx,
-        {**row._mapping, **write.changes},
-        event=write.trigger.value,
-        from_state=write.from_state,
-        to_state=write.to_state,
-        from_unit=write.from_unit,
-        open_rows=deadlines.live_clocks(_json_list(row.deadlines)),
-        reason=write.event["reason"],
-        actor=write.event["actor"],
-        now=now,
-    )
-    if planned is None:
-        return None
-    plan = planned.clocks.plan
-    clocks = queries.ClockChange(
-        ended={**dict.fromkeys(plan.met, "met"), **dict.fromkeys(plan.cancelled, "cancelled")},
-        paused=tuple(i for i in plan.paused if i not in planned.clocks.breached),
-        resumed=tuple(
-            (i, s.due_at, deadlines.warnings_json(s.warnings), deadlines.first_warning(s.warnings))
-            for i, s in plan.resumed
-        ),
-        started=tuple({f: v for f, v in r.items() if f != "case_id"} for r in planned.started),
-    )
-    return clocks, planned
-
-
-def change_at_once(
-    row: Row[Any],
-    write: TransitionWrite,
-    clocks: queries.ClockChange,
-    planned: effects.Planned,
-    *,
-    now: datetime,
-) -> queries.AtOnce:
-    """The one statement of a transition planned by ``plan_at_once``."""
-    return queries.change_at_once(
-        row.id,
-        row.version,
-        write.changes,
-        write.event,
-        prev_hash=row.last_event_hash,
-        clocks=clocks,
-        response=planned.response,
-        note=planned.note,
-        now=now,
-    )
-
-
-async def _apply_at_once(
-    engine: AsyncEngine,
-    ctx: AppContext,
-    row: Row[Any],
-    write: TransitionWrite,
-    clocks: queries.ClockChange,
-    planned: effects.Planned,
-    *,
-    now: datetime,
-) -> CasePublic:
-    """PostgreSQL: a transition in one autocommit statement (``queries.change_at_once``),
-    answered from what that statement returned instead of a read-back."""
-    written = await queries.apply_change_at_once(engine, change_at_once(row, write, clocks, planned, now=now))
-    if written is None:
-        raise await lost_race(engine, row.id)
-    answer = answer_at_once(ctx, row, written, clocks, now=now)
-    if answer is None:
-        again = await queries.read_case(engine, row.id)
-        assert again is not None
-        return case_public(again._mapping, ctx, now=now)
-    return answer
-
-
-def answer_at_once(
-    ctx: AppContext,
-    row: Row[Any],
-    written: tuple[Any, dict[str, Any]],
-    clocks: queries.ClockChange,
-    *,
-    now: datetime,
-) -> CasePublic | None:
-    """The case after a transition written at once, from the case read before it and what the
-    statement returned (the case row, the clocks it changed and started, the chained event).
-    None when the sweep breached a clock between the read and the write (the statement's guard
-    left that clock as the sweep wrote it): the caller then reads the case as it now is."""
-    fresh, event = written
-    changed = _json_list(fresh.changed_deadlines)
-    if {d["id"] for d in changed} != clocks.ids:
-        return None
-    by_id = {d["id"]: d for d in _json_list(row.deadlines)}
-    by_id.update((d["id"], d) for d in [*changed, *_json_list(fresh.started_deadlines)])
-    case = {
-        **fresh._mapping,
-        "parties": row.parties,
-        "deadlines": [by_id[i] for i in sorted(by_id)],  # as a read orders them
-        "last_event_hash": event["hash"],
-    }
-    return case_public(case, ctx, now=now)

@@ -1,14 +1,9 @@
 """The court desk queue: referred cases, claimed one at a time, each claim a lease.
 
 "Give me the next case" is ``SELECT … FOR UPDATE SKIP LOCKED ORDER BY priority, queued_at
-LIMIT 1`` plus the claim transition in the same transaction (ARCHITECTURE.md #6): two clerks
+LIMIT 1`` plus the claim transition in the same transaction (docs/architecture.md, "Claims"): two clerks
 pressing at the same moment get different cases. On SQLite, where FOR UPDATE does not exist,
 the claim's version check decides and the loser simply tries the next case.
-
-On PostgreSQL with the hot statements' pool (``service.fastpg``) that transaction is four round
-trips: BEGIN, the pick, the claim as one statement (``queries.change_at_once``: case, event,
-clocks), COMMIT. Through the engine it was ten,
-and the lock was held across all of them while 64 clerks skipped past it.
 """
 
 from __future__ import annotations
@@ -21,15 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service import fastpg
 from service.cases import queries
 from service.cases.schemas import CasePublic, CaseSummary, TransitionIn
 from service.cases.service import (
-    answer_at_once,
     case_public,
-    change_at_once,
     decide_transition,
-    plan_at_once,
     write_transition,
 )
 from service.context import AppContext
@@ -90,7 +81,7 @@ def _next_in_queue(dialect: str, skipping: bool) -> sa.Select[Any]:
     PostgreSQL built them for every row it skipped (64 clerks skip dozens each)."""
     queue = cases.alias("queue")
     # Written into the SQL, not bound: the queue's indexes are partial (WHERE state = 'referred')
-    # and a generic plan (the fast pool's) can use them only when the statement says so itself.
+    # and a generic plan can use them only when the statement says so itself.
     where = [queue.c.state == sa.literal_column(f"'{CaseState.referred.value}'")]
     if skipping:
         where.append(queue.c.id.not_in(sa.bindparam("skip", expanding=True)))
@@ -122,9 +113,6 @@ async def claim_next(
 ) -> CasePublic | None:
     """Claim the next referred case for ``actor``; None when the queue is empty."""
     require_clerk(actor)
-    fast = fastpg.for_engine(engine)
-    if fast is not None:
-        return await _claim_next_fast(fast, ctx, actor, now=now)
     skip: set[int] = set()
     for _ in range(CLAIM_ATTEMPTS):
         fresh = None
@@ -140,39 +128,6 @@ async def claim_next(
             assert fresh is not None
             return case_public(fresh._mapping, ctx, now=now)
         skip.add(case_id)  # someone else got it first: try the next one
-    return None
-
-
-async def _claim_next_fast(
-    fast: fastpg.FastPool, ctx: AppContext, actor: Actor, *, now: datetime
-) -> CasePublic | None:
-    """``claim_next`` in a transaction on the fast pool."""
-    dialect = fast.dialect.name
-    skip: set[int] = set()
-    for _ in range(CLAIM_ATTEMPTS):
-        async with fast.transaction() as tx:
-            pick = _next_in_queue(dialect, bool(skip))
-            lists = {"skip": len(skip)} if skip else None  # one statement per number skipped
-            row: Any = await tx.fetchrow(
-                pick, {"skip": sorted(skip)}, key=("claim", len(skip)), expanded=lists
-            )
-            if row is None:
-                return None
-            claim = TransitionIn(trigger=Trigger.claim)
-            write = decide_transition(ctx, row, claim, actor, now=now, if_match=None)
-            at_once = plan_at_once(ctx, row, write, now=now)
-            assert at_once is not None, "a claim offers and completes no referral"
-            clocks, planned = at_once
-            claiming = change_at_once(row, write, clocks, planned, now=now)
-            fresh = await tx.fetchrow(claiming.statement, claiming.params)
-            if fresh is not None:
-                answer = answer_at_once(ctx, row, (fresh, claiming.event), clocks, now=now)
-                if answer is None:  # the sweep breached a clock meanwhile: the case as it now is
-                    again = await tx.fetchrow(queries.case_by_id(dialect), {"case_id": row.id})
-                    assert again is not None
-                    answer = case_public(again._mapping, ctx, now=now)
-                return answer
-        skip.add(row.id)  # the row was locked for us, so this is not expected; try the next one
     return None
 
 

@@ -1,4 +1,4 @@
-"""Deadlines are rows, not scheduler jobs (ARCHITECTURE.md #2): the sweep reads them."""
+"""Deadlines are rows, not scheduler jobs (docs/architecture.md, "Deadlines are rows"): the sweep reads them."""
 
 from __future__ import annotations
 

@@ -61,43 +61,6 @@ async def open_deadlines(conn: AsyncConnection, case_id: int) -> list[Any]:
     )
 
 
-@dataclass(frozen=True)
-class ClockRow:
-    """A live clock as the case read carries it (JSON), in the shape ``plan_clocks`` reads."""
-
-    id: int
-    kind: str
-    status: str
-    started_at: datetime
-    due_at: datetime
-    paused_at: datetime | None
-    warnings: list[Any]
-
-
-def live_clocks(items: Sequence[Mapping[str, Any]]) -> list[ClockRow]:
-    """The live clocks among a case read's ``deadlines`` (its JSON, as either database gives it)."""
-    from service.deadlines.views import instant, listed
-
-    def at(value: Any) -> datetime:
-        parsed = instant(value)
-        assert parsed is not None, "a clock always has a start and a due instant"
-        return parsed
-
-    return [
-        ClockRow(
-            id=d["id"],
-            kind=d["kind"],
-            status=d["status"],
-            started_at=at(d["started_at"]),
-            due_at=at(d["due_at"]),
-            paused_at=instant(d.get("paused_at")),
-            warnings=listed(d.get("warnings")),
-        )
-        for d in sorted(items, key=lambda d: d["id"])
-        if d["status"] in LIVE
-    ]
-
-
 def _as_open(row: Any) -> OpenDeadline:
     # A breached clock still runs until the case moves on; to the planner it is simply active.
     status = DeadlineStatus.paused if row.status == DeadlineStatus.paused else DeadlineStatus.active

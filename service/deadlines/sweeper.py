@@ -1,6 +1,6 @@
 """The sweep: claim due warnings and breaches, act on each exactly once.
 
-Safe with many replicas (ARCHITECTURE.md #3): rows are claimed with ``FOR UPDATE SKIP LOCKED``
+Safe with many replicas (docs/architecture.md, "The sweep"): rows are claimed with ``FOR UPDATE SKIP LOCKED``
 in batches, every warning or breach first inserts its (deadline, action, level) row — a unique
 key, so a second sweeper or a restart mid-batch cannot act twice — and a breach is applied
 through the same transition functions a person uses, with the system as the actor and the
@@ -336,9 +336,19 @@ async def sweep(engine: AsyncEngine, ctx: AppContext, *, now: datetime, batch_si
                     async with conn.begin_nested():
                         await _escalate_batch(conn, ctx, bulk, now, report)
                     one_by_one = [r for r in rows if not _batchable(ctx, r, now)]
-                except Exception as exc:
-                    # Rolled back to the savepoint: do these the careful way, one savepoint each.
+                except (BatchConflict, IntegrityError) as exc:
+                    # Expected now and then (an escalation that touches referrals, an action
+                    # already recorded): rolled back to the savepoint, done one by one below.
                     log.info("batch of %s breaches redone one by one: %s", len(bulk), exc)
+                    report.actions, report.breached = before
+                except Exception:
+                    # A bug or a bad row: say so loudly with the cases, then do them one by one,
+                    # each in its own savepoint, so one bad case cannot hold back the others.
+                    log.exception(
+                        "batch of %s breaches failed unexpectedly (cases %s); redone one by one",
+                        len(bulk),
+                        sorted({r.case_id for r in bulk}),
+                    )
                     report.actions, report.breached = before
             for row in one_by_one:
                 try:

@@ -42,7 +42,8 @@ async def notify(
 
 
 def announcement_params(note: Note, *, now: datetime) -> dict[str, Any]:
-    """The bound values of one announcement's statements (``notify``, ``announcement_ctes``)."""
+    """The bound values of one announcement's statements (``notify``). Every name carries the
+    ``n_`` prefix, so none can be taken for a column's value."""
     body = {
         "event": note.kind,
         "unit_code": note.unit_code,
@@ -52,51 +53,34 @@ def announcement_params(note: Note, *, now: datetime) -> dict[str, Any]:
         **note.payload,
     }
     return {
-        "unit_code": note.unit_code,
-        "case_id": note.case_id,
-        "kind": note.kind,
-        "reason": note.reason,
-        "payload": note.payload,
-        "body": body,
-        "key_prefix": f"{uuid.uuid4()}:",
-        "now": now,
+        "n_unit_code": note.unit_code,
+        "n_case_id": note.case_id,
+        "n_kind": note.kind,
+        "n_reason": note.reason,
+        "n_payload": note.payload,
+        "n_body": body,
+        "n_key_prefix": f"{uuid.uuid4()}:",
+        "n_now": now,
     }
-
-
-def announcement_ctes(guard: sa.CTE | None = None) -> tuple[sa.CTE, sa.CTE]:
-    """PostgreSQL: the inbox item and the outbox messages as CTEs, for a statement that writes
-    more than the announcement (a new case in one statement); values: ``announcement_params``.
-    With a ``guard`` (a CTE of that statement) they are written only if it has a row."""
-    item, messages, _ = _notify_statements(guard)
-    return item.cte("item"), messages.cte("messages")
 
 
 @cache
-def _notify_statements(guard: sa.CTE | None = None) -> tuple[sa.Insert, sa.Insert, sa.Select[Any]]:
-    """The inbox item and the outbox messages of one announcement, values bound: built once
-    (per guard, see ``announcement_ctes``)."""
-    now = sa.bindparam("now", type_=inbox.c.created_at.type)
-    unit_code = sa.bindparam("unit_code", type_=sa.String)
-    kind = sa.bindparam("kind", type_=sa.String)
-    item_values: dict[str, sa.ColumnElement[Any]] = {
-        "unit_code": unit_code,
-        "case_id": sa.bindparam("case_id", type_=sa.BigInteger),
-        "kind": kind,
-        "reason": sa.bindparam("reason", type_=sa.String),
-        "payload": sa.bindparam("payload", type_=inbox.c.payload.type),
-        "created_at": now,
-    }
-    sources: sa.FromClause = subscriptions
-    if guard is None:
-        item = sa.insert(inbox).values(item_values)
-    else:
-        item = sa.insert(inbox).from_select(
-            list(item_values), sa.select(*item_values.values()).select_from(guard)
-        )
-        sources = subscriptions.join(guard, sa.true())
+def _notify_statements() -> tuple[sa.Insert, sa.Insert, sa.Select[Any]]:
+    """The inbox item and the outbox messages of one announcement, values bound: built once."""
+    now = sa.bindparam("n_now", type_=inbox.c.created_at.type)
+    unit_code = sa.bindparam("n_unit_code", type_=sa.String)
+    kind = sa.bindparam("n_kind", type_=sa.String)
+    item = sa.insert(inbox).values(
+        unit_code=unit_code,
+        case_id=sa.bindparam("n_case_id", type_=sa.BigInteger),
+        kind=kind,
+        reason=sa.bindparam("n_reason", type_=sa.String),
+        payload=sa.bindparam("n_payload", type_=inbox.c.payload.type),
+        created_at=now,
+    )
     # One outbox row per active subscription of the unit, chosen by the database at commit
     # time; the receiver deduplicates by the key, which a redelivery repeats.
-    key = sa.bindparam("key_prefix", type_=sa.String) + sa.cast(subscriptions.c.id, sa.String)
+    key = sa.bindparam("n_key_prefix", type_=sa.String) + sa.cast(subscriptions.c.id, sa.String)
     messages = sa.insert(outbox).from_select(
         [
             "subscription_id",
@@ -112,14 +96,12 @@ def _notify_statements(guard: sa.CTE | None = None) -> tuple[sa.Insert, sa.Inser
             subscriptions.c.id,
             key,
             kind,
-            sa.bindparam("body", type_=outbox.c.payload.type),
+            sa.bindparam("n_body", type_=outbox.c.payload.type),
             sa.literal("pending"),
             sa.literal(0),
             now,
             now,
-        )
-        .select_from(sources)
-        .where(subscriptions.c.unit_code == unit_code, subscriptions.c.active.is_(True)),
+        ).where(subscriptions.c.unit_code == unit_code, subscriptions.c.active.is_(True)),
     )
     both = sa.select(sa.literal(1)).add_cte(item.cte("item")).add_cte(messages.cte("messages"))
     return item, messages, both

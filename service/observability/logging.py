@@ -90,9 +90,8 @@ def logging_config(log_format: str = "text", level: str = "INFO") -> dict[str, A
             # the sweep's own lines say what matters.
             "transitions": {"level": "WARNING"},
             "apscheduler": {"level": "WARNING"},
-            # The engine's pool (a SQLAlchemy pool class of ours, so named after this package)
-            # logs "Pool disposed … Current Overflow: -10" at INFO whenever a command ends.
-            "service.db.FairQueuePool": {"level": "WARNING"},
+            # The engine's pool logs "Pool disposed … Current Overflow" at INFO whenever a command ends.
+            "sqlalchemy.pool": {"level": "WARNING"},
         },
     }
 

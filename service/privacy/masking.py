@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def mask_id_number(value: str | None) -> str | None:
-    """First 6 and last 4 (PRODUCT.md): 320583********1234."""
+    """First 6 and last 4 (docs/domain.md, Least privilege): 320583********1234."""
     if not value:
         return value
     if len(value) <= 10:

@@ -1,4 +1,4 @@
-"""Hand-offs are first-class records (ARCHITECTURE.md #9): who sent what to whom, and what came back."""
+"""Hand-offs are first-class records (docs/architecture.md, "Hand-offs"): who sent what to whom, and what came back."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Statistics: SQL aggregates, SVG charts and the monthly report (PRODUCT.md)."""
+"""Statistics: SQL aggregates, SVG charts and the monthly report (docs/domain.md, Statistics)."""

@@ -397,7 +397,7 @@ async def test_workflow_lists_all_states_triggers_and_a_mermaid_diagram(
     ]
     assert {"state": "referred", "label": "已移送法院"} in workflow["states"]
     triggers = {t["trigger"] for t in workflow["triggers"]}
-    # The 18 triggers of PRODUCT.md, plus the court desk's lease release, its acceptance of a
+    # The 18 triggers of docs/domain.md, plus the court desk's lease release, its acceptance of a
     # confirmation application, and docketing a case for trial (issue 4).
     assert len(workflow["triggers"]) == 21
     assert triggers == {

@@ -12,7 +12,7 @@ factory below, so an allowed role really gets through):
 - ``refused``: 409 — the role sees the case but may not act on it (an auditor, a court clerk
   correcting facts, a policy that gives this role no extension).
 - ``forbidden``: 403 — the role may not use this operation at all.
-- ``hidden``: 404 — out of scope looks exactly like absent (PRODUCT.md, least privilege).
+- ``hidden``: 404 — out of scope looks exactly like absent (docs/domain.md, Least privilege).
 - ``unauthenticated``: 401 — no (or a bad) bearer token.
 
 A case-bound operation has a triple ``(in scope, out of scope, sensitive)``, a unit-bound one (the

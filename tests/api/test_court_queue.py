@@ -10,7 +10,6 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from service import fastpg
 from service.court.service import claim_next
 from service.deadlines.sweeper import sweep
 from service.privacy.audit import verify_audit
@@ -129,17 +128,10 @@ async def test_a_claim_answers_with_the_case_as_stored_and_keeps_the_audit_chain
 
 
 class TestConcurrentClerks:
-    # On PostgreSQL the app claims in a transaction on its fast pool (service.fastpg); without
-    # one (scripts, tools) through the engine. Both must hand every case out once.
+    # SKIP LOCKED decides on PostgreSQL (on SQLite the version check does, one writer at a time).
     pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
-    @pytest.mark.parametrize("through", ["fast pool", "engine"])
-    async def test_sixteen_clerks_drain_a_thousand_cases_each_claimed_once(
-        self, db: Backend, through: str, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        assert fastpg.for_engine(db.engine) is not None, "the app's lifespan attached the fast pool"
-        if through == "engine":
-            monkeypatch.setattr(fastpg, "for_engine", lambda engine: None)
+    async def test_sixteen_clerks_drain_a_thousand_cases_each_claimed_once(self, db: Backend) -> None:
         await _bulk_referred(db, 1000)
         clerk = Actor("court.clerk", Role.court_clerk, COURT_DESK)
         claimed: list[int] = []

@@ -1,6 +1,6 @@
 """Who sees which case: every demo role against cases placed in and out of its scope.
 
-PRODUCT.md ("Least privilege"): a village mediator sees only the station's cases, a town
+docs/domain.md ("Least privilege"): a village mediator sees only the station's cases, a town
 coordinator the town's subtree, the court desk only what was referred to or delegated by the
 court. Outside scope is 404, never 403 or 409: a user learns nothing about cases elsewhere.
 """

@@ -156,3 +156,32 @@ async def test_a_batch_that_meets_a_recorded_action_is_redone_one_by_one(
     ]
     assert state["notes"][(ZHANGPU, "escalation")] == 2
     assert (await verify_audit(db.engine)).intact
+
+
+async def test_an_unexpected_error_in_a_batch_is_logged_as_an_error_with_its_cases_and_nothing_is_lost(
+    client: httpx.AsyncClient,
+    auth: Any,
+    db: Backend,
+    frozen_clock: FrozenClock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    headers = await auth("dashi.mediator")
+    opened = [await open_case(client, headers) for _ in range(3)]
+    ids = [c["id"] for c in opened]
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the batch writer")
+
+    monkeypatch.setattr(sweeper.queries, "apply_changes", broken)
+    with caplog.at_level(logging.INFO, logger="service.deadlines.sweeper"):
+        report = await sweep(db.engine, db.ctx, now=AFTER_DUE)
+
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is not None
+    assert str(ids) in errors[0].getMessage()
+    # The careful path did the work: every case escalated once, nothing half-written.
+    assert report.breached == 3 and report.actions == {"escalated": 3}
+    state = await snapshot(db, ids)
+    assert [c[1:] for c in state["cases"]] == [("assigned", ZHANGPU, 2)] * 3
+    assert (await verify_audit(db.engine)).intact

@@ -1,4 +1,4 @@
-"""Several sweepers, and a sweeper that dies mid-way, against one PostgreSQL (ARCHITECTURE.md #3).
+"""Several sweepers, and a sweeper that dies mid-way, against one PostgreSQL (docs/architecture.md, "The sweep").
 
 Due deadlines are made in bulk with SQL (10,000 through the HTTP API would take minutes); the
 rows carry the same columns ``open_case`` writes, a `created` audit event and an active

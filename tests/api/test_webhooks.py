@@ -1,4 +1,4 @@
-"""Webhooks through the transactional outbox (ARCHITECTURE.md #10), posted to a real local receiver.
+"""Webhooks through the transactional outbox (docs/architecture.md, "The outbox"), posted to a real local receiver.
 
 The receiver is a minimal HTTP/1.1 server on 127.0.0.1 in the test's own event loop. Its socket
 is bound from the start but only listens once the test starts it, so "down" is a genuinely
@@ -367,9 +367,6 @@ async def test_outbox_row_and_inbox_item_roll_back_with_a_failed_transition(
         raise RuntimeError("the transaction fails after the outbox row was written")
 
     monkeypatch.setattr(notifications, "notify", notify_then_fail)
-    # The transaction's path (on PostgreSQL an escalation is otherwise one statement, whose
-    # failure at its announcement test_transition_at_once covers).
-    monkeypatch.setattr(case_service, "plan_at_once", lambda *args, **kwargs: None)
     transport = httpx.ASGITransport(app=db.app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://jiefen.test") as failing:
         response = await fire(failing, station, case, "escalate", reason="需要镇里协调")

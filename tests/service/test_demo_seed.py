@@ -1,23 +1,16 @@
-"""The demo data `jiefen serve --demo` seeds, on both databases, the way the command runs it: on the
-engine alone, without the API's fast pool (service/fastpg.py)."""
+"""The demo data `jiefen serve --demo` seeds, on both databases, the way the command runs it."""
 
 from __future__ import annotations
 
-import pytest
 import sqlalchemy as sa
 
-from service import fastpg
 from service.cases.effects import ARRIVALS
 from service.demo import seed_cases
 from service.privacy.audit import verify_audit
 from tests.conftest import FIXED_NOW, Backend
 
 
-async def test_demo_cases_walk_their_paths_on_the_engine_alone(
-    db: Backend, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(fastpg, "for_engine", lambda engine: None)
-
+async def test_demo_cases_walk_their_paths_and_each_row_holds_its_own_values(db: Backend) -> None:
     made = await seed_cases(db.engine, db.ctx, 40, FIXED_NOW)
 
     assert made == 40
