@@ -1,9 +1,9 @@
 """Deadline policies: which clocks a case event starts, ends, pauses and resumes, and when they fall due.
 
-Each clock of PRODUCT.md's time-limit table is a ``Policy`` kept as data (``config/deadlines.yaml``),
-with its legal source, so a policy owner changes a limit without touching code. Deadlines are rows
-that the service writes in the transition's own transaction and a sweep reads (ARCHITECTURE.md
-decisions 2 and 3); this module only does the arithmetic and the bookkeeping decisions:
+Each clock of the time-limit table (docs/domain.md, Time limits) is a ``Policy`` kept as data
+(``config/deadlines.yaml``), with its legal source, so a policy owner changes a limit without
+touching code. Deadlines are rows that the service writes in the transition's own transaction and
+a sweep reads (docs/architecture.md, "Deadlines are rows" and "The sweep"); this module only does the arithmetic and the bookkeeping decisions:
 
 * ``schedule`` — when a new clock falls due and when its warnings go out;
 * ``resumed`` — pause is arithmetic on resume (decision 5): everything moves later by the pause;

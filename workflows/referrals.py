@@ -30,7 +30,7 @@ REFERRAL_LABELS: dict[ReferralKind, str] = {
     ReferralKind.judicial_confirmation: "司法确认",
 }
 
-# What the sender gets back when the receiver finishes (PRODUCT.md, hand-off table).
+# What the sender gets back when the receiver finishes (docs/domain.md, Hand-offs).
 RETURNS: dict[ReferralKind, str] = {
     ReferralKind.police: "调解协议书副本或调解不成的情况说明",
     ReferralKind.petition: "化解结果",

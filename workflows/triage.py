@@ -277,7 +277,7 @@ def _sectoral_route(
         )
     committee = org.sectoral_committee(sector.value, near=location.code)
     if committee is None:
-        # PRODUCT.md: the sectoral committee when one exists, else the town centre.
+        # docs/domain.md, Triage: the sectoral committee when one exists, else the town centre.
         notes.append(f"无{DISPUTE_TYPE_LABELS[sector]}类行业性专业性调委会, 转由{_describe(hub)}处理")
         return hub, notes
     scope = "本镇" if hub.kind == UnitKind.town_centre and committee.code in org.subtree(hub.code) else "全市"

@@ -142,7 +142,7 @@ class IdType(StrEnum):
 
 
 class ReferralKind(StrEnum):
-    """Hand-offs between channels (三调联动, 诉调对接); see PRODUCT.md."""
+    """Hand-offs between channels (三调联动, 诉调对接); see docs/domain.md, Hand-offs."""
 
     police = "police"  # 警调对接
     petition = "petition"  # 访调对接
