@@ -67,10 +67,10 @@ class _WriterQueue:
 
 
 class SQLiteEngine(AsyncEngine):
-    """SQLite lets one writer in at a time. Without a queue, the others slept in busy_timeout's
-    growing back-off and a writer that kept losing slept longest: p99 1.3–2 s at 16 writers
-    while the p50 was 13–16 ms (bench/, docs/benchmarks.md). Write transactions (``begin()``)
-    now take turns in arrival order; reads (``reading``, ``connect``) do not queue."""
+    """SQLite lets one writer in at a time. Without a queue the others sleep in busy_timeout's
+    growing back-off, and a writer that keeps losing sleeps longest (a long tail of slow writes;
+    figures in docs/benchmarks.md). Write transactions (``begin()``) take turns in arrival order;
+    reads (``reading``, ``connect``) do not queue."""
 
     __slots__ = ("_writers",)
 
@@ -107,11 +107,11 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         url,
         # Every connection opened is kept: no overflow. Overflow connections are closed as soon as
-        # they are returned, so under a burst each request opened a PostgreSQL backend (a fork)
-        # and closed it: at 64 clients that churn took more CPU than the requests (bench/).
+        # they are returned, so under a burst each request would start a PostgreSQL backend (a
+        # process) and end it again.
         pool_size=pool_size,
         max_overflow=0,
-        # No pre-ping: it cost ~0.9 ms a read (+37%) and ~1.1 ms a create (+14%) here. A pooled
+        # No pre-ping: a round trip on every checkout to guard against a rare event. A pooled
         # connection that died (PostgreSQL restarted) fails its request with a disconnect error,
         # answered 503 + Retry-After (service/errors.py), and SQLAlchemy then invalidates the
         # whole pool, so the next requests reconnect (tests/faults/test_postgres_restart.py).

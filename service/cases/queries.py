@@ -96,7 +96,7 @@ def case_select(dialect: str) -> sa.Select[Any]:
 
 @cache
 def case_by_id(dialect: str) -> sa.Select[Any]:
-    # Built once: composing this statement cost more Python than running it (read hot path).
+    # Built once, not composed again on every read.
     return case_select(dialect).where(cases.c.id == sa.bindparam("case_id"))
 
 
@@ -220,8 +220,7 @@ def _change_params(
 
 
 # The transition write is built once per shape (which columns change, which event fields) with
-# bound parameters, not composed again on every request: composing it cost more Python than the
-# database took to run it.
+# bound parameters, not composed again on every request.
 
 
 def _guarded_update(columns: tuple[str, ...]) -> sa.Update:
@@ -337,7 +336,7 @@ class CaseFilter:
 
 def _list_params(f: CaseFilter) -> dict[str, Any]:
     """A list's filter values by bind name. The statements are built once per set of names
-    (``_list_statements``): composing a scoped list cost more Python than PostgreSQL took to run it."""
+    (``_list_statements``), not composed again on every request."""
     params: dict[str, Any] = {}
     if f.unit_codes is not None:
         params["unit_codes"] = sorted(f.unit_codes)

@@ -204,7 +204,7 @@ TERMINATED: sa.ColumnElement[bool] = sa.and_(cases.c.termination_reason.is_not(N
 
 def overdue(now: datetime) -> sa.ColumnElement[bool]:
     # IN (uncorrelated subquery): PostgreSQL hashes the late cases once (a hashed SubPlan)
-    # instead of probing the deadlines once per case: 2–5x faster city-wide (bench/stats.py).
+    # instead of probing the deadlines once per case (bench/stats.py measures it city-wide).
     late = sa.select(deadline.c.case_id).where(
         sa.or_(
             deadline.c.status == "breached",
