@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from workflows.calendar import OFFICE_OPENS, SHANGHAI, BusinessCalendar, shanghai
 from workflows.calendar import PeriodUnit as CalendarUnit
-from workflows.lifecycle import TRANSITIONS, CaseState, Role, Trigger
+from workflows.lifecycle import HANDOVER_TRIGGERS, TRANSITIONS, CaseState, Role, Trigger
 from workflows.org import Channel
 from workflows.parsing import (
     Problems,
@@ -68,19 +68,10 @@ OPEN = "open"  # a case created by triage directly in `assigned` (or `registered
 ACCEPT_CONFIRMATION = "accept_confirmation"  # the court accepts a confirmation application
 EVENTS: frozenset[str] = frozenset({OPEN, ACCEPT_CONFIRMATION, *(t.value for t in Trigger)})
 
-# Events that put the case in front of another unit (lifecycle.destination_unit). A clock that
-# ran in the state they lead to belonged to the previous unit, so the event ends it even when
-# the state does not change (escalate from `assigned` lands in `assigned` at the parent).
-HANDOVER_EVENTS: frozenset[str] = frozenset(
-    {
-        Trigger.dispatch,
-        Trigger.escalate,
-        Trigger.hand_off,
-        Trigger.delegate,
-        Trigger.decline,
-        Trigger.refer_to_court,
-    }
-)
+# Events that put the case in front of another unit (the lifecycle's rules that change the unit).
+# A clock that ran in the state they lead to belonged to the previous unit, so the event ends it
+# even when the state does not change (escalate from `assigned` lands in `assigned` at the parent).
+HANDOVER_EVENTS: frozenset[str] = frozenset(t.value for t in HANDOVER_TRIGGERS)
 
 # The court procedure a case may carry; `assignment` is the legacy pre-filing 委派, which is a
 # kind of referral rather than a trial procedure, so it is not a ``CourtProcedure``.

@@ -11,7 +11,7 @@ the service writes the row, the audit event and everything else in one transacti
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -335,13 +335,100 @@ S = CaseState
 T = Trigger
 
 
+# --- what a rule does, declared beside it ------------------------------------------------------
+
+
+class UnitRule(StrEnum):
+    """Which unit holds the case after the rule."""
+
+    stay = "stay"
+    target = "target"  # the unit named in the trigger's fields (dispatch, hand_off, delegate)
+    escalation = "escalation"  # the next tier up (org.escalation_target)
+    returns_to = "returns_to"  # where a decline sends it back (the case's returns_to_code)
+    court_desk = "court_desk"
+
+
+class ReturnsTo(StrEnum):
+    """Where a later decline sends the case (the case's ``returns_to_code``)."""
+
+    keep = "keep"
+    actor_unit = "actor_unit"  # the hub that dispatched it
+    previous_unit = "previous_unit"  # the sender of a hand-off or delegation
+    hub_of_destination = "hub_of_destination"  # after a decline: that unit's town, else the city
+
+
+class Queue(StrEnum):
+    """The court desk's queue fields (queued_at, claimed_by, lease_expires_at)."""
+
+    keep = "keep"
+    enqueue = "enqueue"  # (back) in the queue, unclaimed
+    lease = "lease"  # claimed by the actor for ``court_lease_minutes``
+    end_lease = "end_lease"  # the clerk recorded something: the lease has done its job
+
+
+class Agreement(StrEnum):
+    """What the rule does to the case's agreement."""
+
+    keep = "keep"
+    record = "record"  # the fields' agreement, dated (effective_on defaults to today in Kunshan)
+    confirm = "confirm"  # the court's confirmation stamped on the agreement
+
+
+class Offer(StrEnum):
+    """The referral a rule opens (the receiver is the unit that holds the case afterwards, or the
+    court desk for a judicial confirmation)."""
+
+    hand_off = "hand_off"  # the kind and payload given in the fields (三调联动)
+    court_delegation = "court_delegation"  # 委托 or 委派, by the court procedure in the fields
+    judicial_confirmation = "judicial_confirmation"  # to the court desk; the case stays
+
+
+class Answer(StrEnum):
+    """Which open referral a rule answers, and how."""
+
+    accept_arrival = "accept_arrival"  # the offer made to the unit that holds the case
+    accept_confirmation = "accept_confirmation"  # the open judicial-confirmation application
+    decline_arrival = "decline_arrival"  # the offer made to the unit it leaves (returned by the sweep)
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A case column set from one of the trigger's fields (or a default when it is absent)."""
+
+    column: str
+    field: str
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class Effects:
+    """Everything a rule does besides changing the state. Clocks are not here: which events start,
+    meet, pause and end each clock is policy data (``config/deadlines.yaml``, read by
+    ``workflows.deadlines.plan``), changed by policy owners without touching code."""
+
+    unit: UnitRule = UnitRule.stay
+    returns_to: ReturnsTo = ReturnsTo.keep
+    court_linked: bool = False  # the court is involved from now on (its clerks may follow the case)
+    queue: Queue = Queue.keep
+    agreement: Agreement = Agreement.keep
+    copies: tuple[Copy, ...] = ()
+    # On entering `closed`: this outcome, or (None) the one the person chose in the fields.
+    outcome: Outcome | None = None
+    offer: Offer | None = None
+    answer: Answer | None = None
+    # Entering a result (settled, terminated, closed) from another state completes the referrals the
+    # case is working on and sends each sender its result.
+    completes_referrals: bool = False
+    announce: str | None = None  # the inbox kind announced to the unit that holds the case after
+
+
 @dataclass(frozen=True)
 class Rule:
     trigger: Trigger
     source: tuple[CaseState, ...]
     dest: CaseState
     conditions: tuple[Guard, ...]
-    outcome: Outcome | None = None  # set on entering closed, unless the trigger's fields carry one
+    effects: Effects = Effects()
 
 
 def _rule(
@@ -349,53 +436,158 @@ def _rule(
     source: CaseState | list[CaseState],
     dest: CaseState,
     *conditions: Guard,
-    outcome: Outcome | None = None,
+    effects: Effects = Effects(),
 ) -> Rule:
     sources = tuple(source) if isinstance(source, list) else (source,)
-    return Rule(trigger, sources, dest, conditions, outcome)
+    return Rule(trigger, sources, dest, conditions, effects)
 
+
+E = Effects
+TERMINATION_REASON = Copy("termination_reason", "termination_reason", default=TerminationReason.other.value)
+# Rules into a result state: the referrals the case works on are completed (see Effects).
+_RESULT = E(completes_referrals=True)
 
 TRANSITIONS: list[Rule] = [
-    _rule(T.dispatch, S.registered, S.assigned, supervises_case, dispatch_target_in_scope),
-    _rule(T.accept, S.assigned, S.mediating, works_at_case_unit),
-    _rule(T.decline, S.assigned, S.referred, works_at_case_unit_or_system, returns_to_court),
-    _rule(T.decline, S.assigned, S.registered, works_at_case_unit_or_system, returns_to_hub),
-    _rule(T.decline, S.assigned, S.assigned, works_at_case_unit_or_system, returns_to_sender),
-    _rule(T.escalate, [S.assigned, S.mediating], S.assigned, handles_case_or_system, has_escalation_target),
+    _rule(
+        T.dispatch,
+        S.registered,
+        S.assigned,
+        supervises_case,
+        dispatch_target_in_scope,
+        effects=E(unit=UnitRule.target, returns_to=ReturnsTo.actor_unit, announce="dispatch"),
+    ),
+    _rule(T.accept, S.assigned, S.mediating, works_at_case_unit, effects=E(answer=Answer.accept_arrival)),
+    *(
+        _rule(
+            T.decline,
+            S.assigned,
+            dest,
+            works_at_case_unit_or_system,
+            guard,
+            effects=E(
+                unit=UnitRule.returns_to,
+                returns_to=ReturnsTo.hub_of_destination,
+                queue=queue,
+                answer=Answer.decline_arrival,
+                announce="returned",
+            ),
+        )
+        for dest, guard, queue in (
+            (S.referred, returns_to_court, Queue.enqueue),  # back in the court's queue
+            (S.registered, returns_to_hub, Queue.keep),  # waits at the hub to be dispatched again
+            (S.assigned, returns_to_sender, Queue.keep),  # the sender holds it again, to accept anew
+        )
+    ),
+    _rule(
+        T.escalate,
+        [S.assigned, S.mediating],
+        S.assigned,
+        handles_case_or_system,
+        has_escalation_target,
+        effects=E(unit=UnitRule.escalation, announce="escalation"),
+    ),
     _rule(
         T.hand_off,
         [S.registered, S.assigned, S.mediating, S.terminated],
         S.assigned,
         handles_case,
         hand_off_target_valid,
+        effects=E(
+            unit=UnitRule.target,
+            returns_to=ReturnsTo.previous_unit,  # a declined referral goes back to its sender
+            offer=Offer.hand_off,
+            announce="hand_off",
+        ),
     ),
     _rule(T.suspend, S.mediating, S.suspended, handles_case),
     _rule(T.resume, S.suspended, S.mediating, handles_case),
-    _rule(T.settle, S.mediating, S.settled, handles_case),
-    _rule(T.terminate, [S.mediating, S.suspended], S.terminated, handles_case_or_system),
     _rule(
-        T.refer_to_court, S.terminated, S.referred, handles_case_or_system_on_court_case, court_desk_exists
+        T.settle,
+        S.mediating,
+        S.settled,
+        handles_case,
+        effects=E(agreement=Agreement.record, completes_referrals=True),
     ),
-    _rule(T.claim, S.referred, S.in_court, is_court_clerk),
+    _rule(
+        T.terminate,
+        [S.mediating, S.suspended],
+        S.terminated,
+        handles_case_or_system,
+        effects=E(copies=(TERMINATION_REASON,), completes_referrals=True),
+    ),
+    _rule(
+        T.refer_to_court,
+        S.terminated,
+        S.referred,
+        handles_case_or_system_on_court_case,
+        court_desk_exists,
+        effects=E(unit=UnitRule.court_desk, court_linked=True, queue=Queue.enqueue, announce="referral"),
+    ),
+    _rule(T.claim, S.referred, S.in_court, is_court_clerk, effects=E(court_linked=True, queue=Queue.lease)),
     # A claim is a lease: the clerk hands the case back, or the sweep does when the lease runs out.
-    _rule(T.release, S.in_court, S.referred, court_clerk_or_system),
+    _rule(T.release, S.in_court, S.referred, court_clerk_or_system, effects=E(queue=Queue.enqueue)),
     # The court keeps the case for trial: it leaves non-litigation resolution.
-    _rule(T.docket, S.in_court, S.closed, is_court_clerk, outcome=Outcome.litigated),
-    _rule(T.delegate, S.in_court, S.assigned, is_court_clerk, delegate_target_valid),
-    _rule(T.request_confirmation, S.settled, S.confirming, handles_case),
+    _rule(
+        T.docket,
+        S.in_court,
+        S.closed,
+        is_court_clerk,
+        effects=E(queue=Queue.end_lease, outcome=Outcome.litigated, completes_referrals=True),
+    ),
+    _rule(
+        T.delegate,
+        S.in_court,
+        S.assigned,
+        is_court_clerk,
+        delegate_target_valid,
+        effects=E(
+            unit=UnitRule.target,
+            returns_to=ReturnsTo.previous_unit,
+            court_linked=True,
+            queue=Queue.end_lease,
+            copies=(Copy("court_procedure", "procedure"), Copy("court_case_number", "court_case_number")),
+            offer=Offer.court_delegation,
+            announce="delegation",
+        ),
+    ),
+    _rule(
+        T.request_confirmation,
+        S.settled,
+        S.confirming,
+        handles_case,
+        effects=E(court_linked=True, offer=Offer.judicial_confirmation),
+    ),
     # The court accepts the application (3 days), which starts its decision clock (15 + 10 days).
-    _rule(T.accept_confirmation, S.confirming, S.confirming, is_court_clerk),
+    _rule(
+        T.accept_confirmation,
+        S.confirming,
+        S.confirming,
+        is_court_clerk,
+        effects=E(answer=Answer.accept_confirmation),
+    ),
     # The ruling makes the agreement enforceable; performance is still followed up (回访), and the
-    # case closes as `confirmed` when the follow-up finds it performed (see the service).
-    _rule(T.confirm, S.confirming, S.settled, is_court_clerk),
-    _rule(T.reject_confirmation, S.confirming, S.terminated, is_court_clerk),
+    # case closes as `confirmed` when the follow-up finds it performed (see the planner).
+    _rule(
+        T.confirm,
+        S.confirming,
+        S.settled,
+        is_court_clerk,
+        effects=E(agreement=Agreement.confirm, completes_referrals=True),
+    ),
+    _rule(
+        T.reject_confirmation,
+        S.confirming,
+        S.terminated,
+        is_court_clerk,
+        effects=E(copies=(TERMINATION_REASON,), completes_referrals=True),
+    ),
     _rule(
         T.record_performance,
         S.settled,
         S.closed,
         handles_case,
         performance_complete,
-        outcome=Outcome.performed,
+        effects=E(outcome=Outcome.performed, completes_referrals=True),
     ),
     _rule(T.record_performance, S.settled, S.settled, handles_case, performance_incomplete),
     _rule(
@@ -403,12 +595,24 @@ TRANSITIONS: list[Rule] = [
         [S.registered, S.assigned, S.mediating, S.suspended, S.terminated],
         S.closed,
         handles_case,
-        outcome=Outcome.withdrawn,
+        effects=E(outcome=Outcome.withdrawn, completes_referrals=True),
     ),
-    _rule(T.withdraw, [S.referred, S.in_court], S.closed, is_court_clerk, outcome=Outcome.withdrawn),
-    _rule(T.close, [S.registered, S.terminated], S.closed, handles_case),
-    _rule(T.close, S.in_court, S.closed, is_court_clerk),
-    _rule(T.close, S.settled, S.closed, handles_case_or_court_clerk_of_linked_case),
+    _rule(
+        T.withdraw,
+        [S.referred, S.in_court],
+        S.closed,
+        is_court_clerk,
+        effects=E(queue=Queue.end_lease, outcome=Outcome.withdrawn, completes_referrals=True),
+    ),
+    _rule(T.close, [S.registered, S.terminated], S.closed, handles_case, effects=_RESULT),
+    _rule(
+        T.close,
+        S.in_court,
+        S.closed,
+        is_court_clerk,
+        effects=E(queue=Queue.end_lease, completes_referrals=True),
+    ),
+    _rule(T.close, S.settled, S.closed, handles_case_or_court_clerk_of_linked_case, effects=_RESULT),
 ]
 
 # Outcomes a person may choose on `close`, by the state it closes from.
@@ -428,6 +632,13 @@ def _adapt(guard: Guard) -> Callable[[EventData], bool]:
     return condition
 
 
+def _record(rule: Rule) -> Callable[[EventData], None]:
+    def chosen(event: EventData) -> None:
+        event.kwargs["chosen"].append(rule)
+
+    return chosen
+
+
 MACHINE = Machine(
     model=None,
     states=[s.value for s in CaseState],
@@ -438,6 +649,7 @@ MACHINE = Machine(
             "source": [s.value for s in r.source],
             "dest": r.dest.value,
             "conditions": [_adapt(g) for g in r.conditions],
+            "after": _record(r),  # which row fired: its effects make the plan
         }
         for r in TRANSITIONS
     ],
@@ -455,21 +667,42 @@ class _Token:
         self.state: str = state.value
 
 
-def fire(trigger: Trigger, ctx: TransitionContext) -> CaseState | None:
-    """Ask the machine to move the case; the new state, or None when not allowed."""
+def fire_rule(trigger: Trigger, ctx: TransitionContext) -> Rule | None:
+    """Ask the machine to move the case: the table row that fired (the first whose guards all
+    pass; each guard runs once), or None when none may."""
     token = _Token(ctx.case.state)
-    if not MACHINE.events[trigger.value].trigger(token, ctx=ctx):
+    chosen: list[Rule] = []
+    if not MACHINE.events[trigger.value].trigger(token, ctx=ctx, chosen=chosen):
         return None
-    return CaseState(token.state)
+    return chosen[0]
 
 
-def matching_rule(trigger: Trigger, ctx: TransitionContext) -> Rule | None:
-    """The table row that would fire (the machine picks the first whose guards all pass)."""
-    for rule in TRANSITIONS:
-        if rule.trigger == trigger and ctx.case.state in rule.source:
-            if all(guard(ctx) for guard in rule.conditions):
-                return rule
-    return None
+def fire(trigger: Trigger, ctx: TransitionContext) -> CaseState | None:
+    """The state the case would move to, or None when not allowed."""
+    rule = fire_rule(trigger, ctx)
+    return None if rule is None else rule.dest
+
+
+def destination(rule: Rule, ctx: TransitionContext) -> str:
+    """The unit that holds the case after ``rule`` fired in ``ctx`` (its guards checked that
+    there is one)."""
+    match rule.effects.unit:
+        case UnitRule.stay:
+            return ctx.case.unit_code
+        case UnitRule.target:
+            assert ctx.target is not None
+            return ctx.target.code
+        case UnitRule.escalation:
+            parent = ctx.org.escalation_target(ctx.case.unit_code)
+            assert parent is not None
+            return parent.code
+        case UnitRule.returns_to:
+            assert ctx.case.returns_to_code is not None
+            return ctx.case.returns_to_code
+        case UnitRule.court_desk:
+            desk = ctx.org.court_desk()
+            assert desk is not None
+            return desk.code
 
 
 def triggers_from(state: CaseState) -> list[Trigger]:
@@ -481,16 +714,23 @@ def triggers_from(state: CaseState) -> list[Trigger]:
     return list(seen)
 
 
+_TARGET_GUARDS: frozenset[Guard] = frozenset(
+    {dispatch_target_in_scope, hand_off_target_valid, delegate_target_valid}
+)
+_FIELD_GUARDS: frozenset[Guard] = _TARGET_GUARDS | {performance_complete, performance_incomplete}
+
+
+def target_choices(trigger: Trigger, ctx: TransitionContext) -> list[Unit]:
+    """The units this trigger may send the case to, as its guards judge them (for the forms)."""
+    guards = {g for r in TRANSITIONS if r.trigger == trigger for g in r.conditions if g in _TARGET_GUARDS}
+    if not guards:
+        return []
+    return [unit for unit in ctx.org if all(guard(replace(ctx, target=unit)) for guard in guards)]
+
+
 def _guards_without_target_and_fields(rule: Rule) -> tuple[Guard, ...]:
     # Whether a caller *may* fire a trigger does not depend on the fields they have yet to fill in.
-    field_guards = {
-        dispatch_target_in_scope,
-        hand_off_target_valid,
-        delegate_target_valid,
-        performance_complete,
-        performance_incomplete,
-    }
-    return tuple(g for g in rule.conditions if g not in field_guards)
+    return tuple(g for g in rule.conditions if g not in _FIELD_GUARDS)
 
 
 def allowed_triggers(ctx: TransitionContext) -> list[Trigger]:
@@ -503,23 +743,10 @@ def allowed_triggers(ctx: TransitionContext) -> list[Trigger]:
     return list(allowed)
 
 
-def destination_unit(trigger: Trigger, ctx: TransitionContext) -> str:
-    """Which unit holds the case after the trigger."""
-    if trigger in {Trigger.dispatch, Trigger.hand_off, Trigger.delegate}:
-        assert ctx.target is not None
-        return ctx.target.code
-    if trigger == Trigger.escalate:
-        target = ctx.org.escalation_target(ctx.case.unit_code)
-        assert target is not None
-        return target.code
-    if trigger == Trigger.decline:
-        assert ctx.case.returns_to_code is not None
-        return ctx.case.returns_to_code
-    if trigger == Trigger.refer_to_court:
-        desk = ctx.org.court_desk()
-        assert desk is not None
-        return desk.code
-    return ctx.case.unit_code
+# Triggers that put the case in front of another unit.
+HANDOVER_TRIGGERS: frozenset[Trigger] = frozenset(
+    r.trigger for r in TRANSITIONS if r.effects.unit != UnitRule.stay
+)
 
 
 def mermaid_diagram() -> str:

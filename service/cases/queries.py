@@ -60,6 +60,8 @@ DEADLINE_FIELDS = (
     "extensions",
     "warnings",  # pending warnings (when each next falls due)
 )
+REFERRAL_FIELDS = ("id", "kind", "status", "from_unit_code", "to_unit_code")
+OPEN_REFERRAL = ("offered", "accepted")
 
 
 def _json_rows(
@@ -82,11 +84,14 @@ def _json_rows(
 
 @cache
 def case_select(dialect: str) -> sa.Select[Any]:
-    """A case with its parties, its deadlines and the hash its next event chains to."""
+    """A case with its parties, its deadlines, its open referrals and the hash its next event
+    chains to: everything a transition is planned from, in one round trip."""
+    open_referral = sa.and_(referral.c.case_id == cases.c.id, referral.c.status.in_(OPEN_REFERRAL))
     return sa.select(
         cases,
         _json_rows(dialect, party, PARTY_FIELDS, party.c.case_id == cases.c.id).label("parties"),
         _json_rows(dialect, deadline, DEADLINE_FIELDS, deadline.c.case_id == cases.c.id).label("deadlines"),
+        _json_rows(dialect, referral, REFERRAL_FIELDS, open_referral).label("open_referrals"),
         sa.select(case_event.c.hash)
         .where(case_event.c.case_id == cases.c.id, case_event.c.seq == cases.c.version)
         .scalar_subquery()

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,7 +18,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service import clock
-from service.cases import effects, queries
+from service.cases import queries, writer
 from service.cases.queries import CaseFilter
 from service.cases.schemas import (
     TRIGGER_FIELDS,
@@ -34,6 +34,7 @@ from service.cases.schemas import (
     TriggerOption,
 )
 from service.cases.scope import can_see, referral_sender_units, require_registrar, scope_filter
+from service.cases.snapshot import planning, snapshot
 from service.clock import SHANGHAI
 from service.context import AppContext
 from service.db import reading
@@ -42,31 +43,38 @@ from service.errors import (
     IdempotencyKeyReused,
     InvalidInput,
     NotFound,
+    ServiceError,
     StaleVersion,
     TransitionNotAllowed,
     field_error,
 )
 from service.privacy.parties import mask, seal, unseal
 from workflows.lifecycle import (
-    CLOSE_OUTCOMES,
     STATE_LABELS,
     TRIGGER_LABELS,
     Actor,
     CaseFacts,
     CaseState,
-    Outcome,
     Role,
     TransitionContext,
     Trigger,
     allowed_triggers,
-    destination_unit,
-    fire,
-    matching_rule,
 )
-from workflows.org import Channel, OrgTree, Unit
-from workflows.referrals import REQUIRED_PAYLOAD, direction_problem
+from workflows.org import Channel, OrgTree
+from workflows.transition import ConfirmationWindowClosed as WindowClosed
+from workflows.transition import (
+    FieldRejected,
+    NotAllowed,
+    PayloadMissing,
+    Refused,
+    TransitionPlan,
+    context_of,
+    plan_opening,
+    plan_transition,
+    refusal,
+)
 from workflows.triage import TriageDecision, TriageFacts, UnknownLocation, triage
-from workflows.vocab import SENSITIVE_FLAGS, Flag, ReferralKind, RiskColour
+from workflows.vocab import SENSITIVE_FLAGS, Flag, RiskColour
 
 # --- triage -----------------------------------------------------------------------------------
 
@@ -283,18 +291,18 @@ async def open_case(
         case_id, number = await queries.insert_case(
             conn, values, parties, event, year=now.astimezone(SHANGHAI).year
         )
-        await effects.after_change(
-            conn,
-            ctx,
-            case={**values, "id": case_id, "number": number},
-            event="open",
-            from_state=None,
-            to_state=CaseState(decision.state),
-            from_unit=None,
-            reason=reason,
-            actor=actor.username,
+        opening = plan_opening(
+            case_id,
+            number,
+            body.dispute_type,
+            unit,
+            CaseState(decision.state),
+            reason,
+            actor,
             now=now,
+            planning=planning(ctx),
         )
+        await writer.write_opening(conn, case_id, unit.code, opening, now=now)
         kept = not idempotency_key or await queries.claim_idempotency_key(
             conn,
             username=actor.username,
@@ -387,126 +395,10 @@ def _validate_fields(trigger: Trigger, body: TransitionIn) -> dict[str, Any]:
     return fields.model_dump(mode="json", exclude_none=True)
 
 
-def _target(ctx: AppContext, fields: Mapping[str, Any]) -> Unit | None:
-    code = fields.get("target_unit")
-    if code is None:
-        return None
-    unit = ctx.org.find(code)
-    if unit is None:
-        raise field_error("body.target_unit", f"no unit with code {code!r}")
-    return unit
-
-
-def _not_allowed(trigger: Trigger, base: TransitionContext) -> TransitionNotAllowed:
-    allowed = [t.value for t in allowed_triggers(base)]
+def _not_allowed(refused: NotAllowed) -> TransitionNotAllowed:
     return TransitionNotAllowed(
-        f"'{trigger.value}' is not allowed on a case that is {base.case.state.value} "
-        f"for {base.actor.username} ({base.actor.role.value}); allowed now: {', '.join(allowed) or 'none'}.",
-        state=base.case.state.value,
-        allowed=allowed,
+        str(refused), state=refused.state.value, allowed=[t.value for t in refused.allowed]
     )
-
-
-_FIELD_GUARD_MESSAGES = {
-    Trigger.dispatch: (
-        "body.target_unit",
-        "must be a unit under your hub other than the one holding the case",
-    ),
-    Trigger.hand_off: ("body.target_unit", "must be a unit of another channel or a sectoral committee"),
-    Trigger.delegate: (
-        "body.target_unit",
-        "must be a mediation unit (station, centre or sectoral committee)",
-    ),
-}
-
-
-def _changes(
-    trigger: Trigger,
-    ctx: TransitionContext,
-    dest_state: CaseState,
-    dest_unit: Unit,
-    fields: Mapping[str, Any],
-    outcome: Outcome | None,
-    lease_minutes: float,
-    agreement_of: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    changes: dict[str, Any] = {
-        "state": dest_state.value,
-        "unit_code": dest_unit.code,
-        "tier": dest_unit.tier.value,
-        "channel": dest_unit.channel.value,
-        "updated_at": ctx.now,
-    }
-    if trigger == Trigger.dispatch:
-        changes["returns_to_code"] = ctx.actor.unit_code
-    elif trigger == Trigger.hand_off:
-        changes["returns_to_code"] = ctx.case.unit_code  # a declined referral goes back to its sender
-    elif trigger == Trigger.decline:
-        # Back where it came from; a further decline goes to that unit's hub.
-        hub = ctx.org.town_of(dest_unit.code) or ctx.org.city_centre()
-        changes["returns_to_code"] = hub.code
-    elif trigger == Trigger.delegate:
-        changes["returns_to_code"] = ctx.case.unit_code
-        changes["court_procedure"] = fields["procedure"]
-        changes["court_case_number"] = fields["court_case_number"]
-    if trigger in {Trigger.refer_to_court, Trigger.claim, Trigger.delegate, Trigger.request_confirmation}:
-        changes["court_linked"] = True
-    if dest_state == CaseState.referred:
-        changes.update(queued_at=ctx.now, claimed_by=None, lease_expires_at=None)  # (back) in the queue
-    elif trigger == Trigger.claim:
-        lease = timedelta(minutes=lease_minutes)
-        changes.update(claimed_by=ctx.actor.username, lease_expires_at=ctx.now + lease)
-    elif ctx.case.state == CaseState.in_court:
-        changes["lease_expires_at"] = None  # the clerk recorded something: the lease has done its job
-    if trigger == Trigger.settle:
-        agreement = dict(fields["agreement"])
-        agreement.setdefault("effective_on", ctx.now.astimezone(SHANGHAI).date().isoformat())
-        changes["agreement"] = {**agreement, "recorded_at": ctx.now.isoformat()}
-    if trigger in {Trigger.terminate, Trigger.reject_confirmation}:
-        changes["termination_reason"] = fields.get("termination_reason", "other")
-    if trigger == Trigger.confirm:
-        changes["agreement"] = {
-            **(agreement_of or {}),
-            "confirmed_at": ctx.now.isoformat(),
-            "confirmed_by": ctx.actor.username,
-        }
-    if dest_state == CaseState.closed:
-        closing = outcome or Outcome(fields["outcome"])
-        if closing == Outcome.performed and (agreement_of or {}).get("confirmed_at"):
-            closing = Outcome.confirmed  # ended through a judicially confirmed agreement
-        changes["outcome"] = closing.value
-        changes["closed_at"] = ctx.now
-    return changes
-
-
-@dataclass(frozen=True)
-class TransitionWrite:
-    """What a permitted transition will write: decided in memory, written in one transaction."""
-
-    trigger: Trigger
-    from_state: CaseState
-    to_state: CaseState
-    from_unit: str
-    to_unit: str
-    changes: dict[str, Any]
-    event: dict[str, Any]
-
-
-def _check_referral(ctx: AppContext, row: Row[Any], target: Unit, fields: Mapping[str, Any]) -> None:
-    """Each hand-off kind has a direction and a payload it must carry (docs/domain.md, Hand-offs)."""
-    kind = ReferralKind(fields["referral_kind"])
-    problem = direction_problem(kind, ctx.org.get(row.unit_code), target)
-    if problem is not None:
-        raise field_error("body.referral_kind", problem)
-    missing = [k for k in REQUIRED_PAYLOAD[kind] if not fields.get("referral_payload", {}).get(k)]
-    if missing:
-        raise InvalidInput(
-            f"{kind.value} needs {', '.join(missing)} in referral_payload",
-            [
-                {"field": f"body.referral_payload.{k}", "message": "required for this referral kind"}
-                for k in missing
-            ],
-        )
 
 
 class ConfirmationWindowClosed(TransitionNotAllowed):
@@ -514,107 +406,50 @@ class ConfirmationWindowClosed(TransitionNotAllowed):
     title = "The 30-day window for judicial confirmation has closed"
 
 
-def _check_confirmation_window(ctx: AppContext, row: Row[Any], now: datetime) -> None:
-    """人民调解法 art. 33: apply within 30 days of the agreement taking effect (art. 85 rules)."""
-    agreement = row.agreement or {}
-    effective = agreement.get("effective_on") or (agreement.get("effective_at") or "")[:10]
-    if not effective:
-        return
-    start = datetime.combine(date.fromisoformat(effective), time(12), tzinfo=SHANGHAI)
-    closes_at = ctx.calendar.add(start, 30, "days")
-    if now >= closes_at:
-        last_day = (closes_at.astimezone(SHANGHAI) - timedelta(microseconds=1)).date()
-        raise ConfirmationWindowClosed(
-            f"The agreement took effect on {effective}; judicial confirmation had to be requested by "
-            f"{last_day.isoformat()} (30 days, 人民调解法 第33条). The parties may still sue on the agreement.",
-            effective_on=effective,
-            last_day=last_day.isoformat(),
-            allowed=[],
+def _problem(refused: Refused) -> ServiceError:
+    """The problem a refusal of the planner is answered with."""
+    if isinstance(refused, NotAllowed):
+        return _not_allowed(refused)
+    if isinstance(refused, FieldRejected):
+        return field_error(refused.field, refused.message)
+    if isinstance(refused, PayloadMissing):
+        errors = [{"field": f, "message": "required for this referral kind"} for f in refused.fields]
+        return InvalidInput(str(refused), errors)
+    if isinstance(refused, WindowClosed):
+        return ConfirmationWindowClosed(
+            str(refused), effective_on=refused.effective_on, last_day=refused.last_day.isoformat(), allowed=[]
         )
+    raise AssertionError(f"unmapped refusal {refused!r}")
 
 
 def decide_transition(
     ctx: AppContext, row: Row[Any], body: TransitionIn, actor: Actor, *, now: datetime, if_match: int | None
-) -> TransitionWrite:
-    """Validate and let the machine decide; raises the 409/412/422 problems. No I/O."""
+) -> TransitionPlan:
+    """Validate and plan; raises the 409/412/422 problems. No I/O."""
     if if_match is not None and if_match != row.version:
         raise StaleVersion(
             f"You edited version {if_match}, but the case is now at version {row.version}; reload it.",
             current_version=row.version,
         )
-    trigger = body.trigger
-    base = transition_context(ctx, row, actor, now)
-    if trigger not in allowed_triggers(base):
-        raise _not_allowed(trigger, base)
-    fields = _validate_fields(trigger, body)
-    full = replace(base, target=_target(ctx, fields), fields=fields)
-    rule = matching_rule(trigger, full)
-    dest_state = fire(trigger, full)
-    if dest_state is None or rule is None:
-        field, message = _FIELD_GUARD_MESSAGES.get(trigger, ("body", "the given fields do not fit this case"))
-        raise field_error(field, message)
-    if trigger == Trigger.request_confirmation:
-        _check_confirmation_window(ctx, row, now)
-    if trigger == Trigger.hand_off and full.target is not None:
-        _check_referral(ctx, row, full.target, fields)
-    if trigger == Trigger.close and Outcome(fields["outcome"]) not in CLOSE_OUTCOMES[base.case.state]:
-        allowed = ", ".join(o.value for o in CLOSE_OUTCOMES[base.case.state])
-        raise field_error("body.outcome", f"a {base.case.state.value} case closes as one of: {allowed}")
-    dest_unit = ctx.org.get(destination_unit(trigger, full))
-    changes = _changes(
-        trigger,
-        full,
-        dest_state,
-        dest_unit,
-        fields,
-        rule.outcome,
-        ctx.settings.court_lease_minutes,
-        row.agreement,
-    )
-    event = {
-        "at": now,
-        "kind": "transition",
-        "trigger": trigger.value,
-        "actor": actor.username,
-        "actor_role": actor.role.value,
-        "actor_unit_code": actor.unit_code,
-        "from_state": row.state,
-        "to_state": dest_state.value,
-        "from_unit_code": row.unit_code,
-        "to_unit_code": dest_unit.code,
-        "reason": fields.get("reason"),
-        "payload": {k: v for k, v in fields.items() if k != "reason"},
-    }
-    return TransitionWrite(
-        trigger, CaseState(row.state), dest_state, row.unit_code, dest_unit.code, changes, event
-    )
+    case = snapshot(row)
+    try:
+        fields = _validate_fields(body.trigger, body)
+    except InvalidInput:
+        # May this actor fire the trigger here at all? If not, that is the answer, not the fields.
+        refused = refusal(body.trigger, context_of(case, actor, now, planning(ctx)))
+        if refused is not None:
+            raise _not_allowed(refused) from None
+        raise
+    try:
+        return plan_transition(case, actor, body.trigger, fields, now=now, planning=planning(ctx))
+    except Refused as refused:
+        raise _problem(refused) from None
 
 
-async def write_transition(
-    conn: AsyncConnection, ctx: AppContext, row: Row[Any], write: TransitionWrite, *, now: datetime
-) -> int | None:
-    """Write case, audit event and their consequences (deadlines, inbox, outbox) in the caller's
-    transaction; the new version, or None when the case changed since ``row`` was read."""
-    version = await queries.apply_change(
-        conn, row.id, row.version, write.changes, write.event, prev_hash=row.last_event_hash
-    )
-    if version is None:
-        return None
-    merged = {**row._mapping, **write.changes}
-    await effects.after_change(
-        conn,
-        ctx,
-        case=merged,
-        event=write.trigger.value,
-        from_state=write.from_state,
-        to_state=write.to_state,
-        from_unit=write.from_unit,
-        reason=write.event["reason"],
-        actor=write.event["actor"],
-        now=now,
-        payload=write.event["payload"],
-    )
-    return version
+async def write_transition(conn: AsyncConnection, plan: TransitionPlan) -> int | None:
+    """Write a plan in the caller's transaction; the new version, or None when the case changed
+    since it was read."""
+    return await writer.write(conn, plan)
 
 
 async def apply_transition(
@@ -629,9 +464,9 @@ async def apply_transition(
 ) -> CasePublic:
     # Optimistic: read outside the write transaction, decide in memory, write guarded by version.
     row = await visible_row(engine, ctx, case_id, actor)
-    write = decide_transition(ctx, row, body, actor, now=now, if_match=if_match)
+    plan = decide_transition(ctx, row, body, actor, now=now, if_match=if_match)
     async with engine.begin() as conn:
-        version = await write_transition(conn, ctx, row, write, now=now)
+        version = await write_transition(conn, plan)
         if version is None:
             await conn.rollback()
         else:

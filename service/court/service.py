@@ -104,8 +104,8 @@ async def _claim_once(
     row = (await conn.execute(_next_in_queue(conn.dialect.name, bool(skip)), params)).first()
     if row is None:
         return None, False
-    write = decide_transition(ctx, row, TransitionIn(trigger=Trigger.claim), actor, now=now, if_match=None)
-    return row.id, await write_transition(conn, ctx, row, write, now=now) is not None
+    plan = decide_transition(ctx, row, TransitionIn(trigger=Trigger.claim), actor, now=now, if_match=None)
+    return row.id, await write_transition(conn, plan) is not None
 
 
 async def claim_next(
@@ -162,10 +162,10 @@ async def release_expired_leases(
                 }
             )
             try:
-                write = decide_transition(ctx, row, body, system, now=now, if_match=None)
+                plan = decide_transition(ctx, row, body, system, now=now, if_match=None)
             except ServiceError as exc:
                 log.warning("lease of case %s not released: %s", case_id, exc.detail)
                 continue
-            if await write_transition(conn, ctx, row, write, now=now) is not None:
+            if await write_transition(conn, plan) is not None:
                 released += 1
     return released

@@ -20,20 +20,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.cases import queries
-from service.cases.effects import arrival_note
 from service.cases.queries import BatchConflict
 from service.cases.schemas import TransitionIn
 from service.cases.service import decide_transition, write_transition
+from service.cases.writer import write_batch
 from service.context import AppContext
 from service.court.service import release_expired_leases
-from service.deadlines import service as deadlines
 from service.deadlines.models import Deadline, DeadlineAction
 from service.deadlines.service import warnings_from_json, warnings_json
 from service.errors import ServiceError
 from service.notifications import service as notifications
-from service.referrals.service import affects_referrals
 from workflows.deadlines import BreachAction, DeadlineStatus, Policy
 from workflows.lifecycle import SYSTEM_ACTOR_NAME, Actor, CaseState, Role, TerminationReason, Trigger
+from workflows.transition import Announcement, TransitionPlan
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +113,11 @@ async def _transition(
         return False
     body = TransitionIn.model_validate({"trigger": trigger, **fields})
     try:
-        write = decide_transition(ctx, row, body, system_actor(ctx), now=now, if_match=None)
+        plan = decide_transition(ctx, row, body, system_actor(ctx), now=now, if_match=None)
     except ServiceError as exc:
         log.info("breach action %s on case %s not possible: %s", trigger, case_id, exc.detail)
         return False
-    return await write_transition(conn, ctx, row, write, now=now) is not None
+    return await write_transition(conn, plan) is not None
 
 
 async def _apply_breach(
@@ -156,7 +155,7 @@ async def _apply_breach(
     return "notified" if policy.breach == BreachAction.notify else "flagged overdue"
 
 
-def _breach_notes(ctx: AppContext, row: Any, case: Any, policy: Policy) -> list[notifications.Note]:
+def _breach_notes(ctx: AppContext, row: Any, case: Any, policy: Policy) -> list[Announcement]:
     """The unit holding the case hears of a breach, and so does its supervisor when the policy
     notifies or escalates."""
     reason = breach_reason(policy)
@@ -166,10 +165,10 @@ def _breach_notes(ctx: AppContext, row: Any, case: Any, policy: Policy) -> list[
         "due_at": row.due_at.isoformat(),
         "action": policy.breach.value,
     }
-    notes = [notifications.Note(case.unit_code, row.case_id, "breach", reason, payload)]
+    notes = [Announcement(case.unit_code, row.case_id, "breach", reason, payload)]
     supervisor = ctx.org.parent(case.unit_code)
     if policy.breach in (BreachAction.notify, BreachAction.escalate) and supervisor is not None:
-        notes.append(notifications.Note(supervisor.code, row.case_id, "breach", reason, payload))
+        notes.append(Announcement(supervisor.code, row.case_id, "breach", reason, payload))
     return notes
 
 
@@ -188,9 +187,9 @@ async def _escalate_batch(
 ) -> None:
     """Breach many deadlines in a dozen statements instead of a dozen per deadline.
 
-    The same decisions as ``_handle`` one by one (the same ``decide_transition``, clock plan and
-    notes), written in bulk. The caller holds every case and deadline locked, so nothing can
-    move under the batch; if anything is off (a duplicate action, a version that moved) the
+    The same decisions as ``_handle`` one by one (the same ``decide_transition`` plans), written
+    by the executor's set-based form. The caller holds every case and deadline locked, so nothing
+    can move under the batch; if anything is off (a duplicate action, a version that moved) the
     batch raises and the caller redoes these deadlines one at a time.
     """
     ids = [r.id for r in rows]
@@ -199,11 +198,10 @@ async def _escalate_batch(
         .where(deadline.c.id.in_(ids))
         .values(status=DeadlineStatus.breached.value, breached_at=now, warn_at=None, warnings=[])
     )
+    # Read after the breach: the plans see these clocks breached, and never pause them.
     found = await queries.fetch_cases(conn, sorted({r.case_id for r in rows}))
-    clocks = await deadlines.open_deadlines_of(conn, sorted(found))
-    notes: list[notifications.Note] = []
-    writes: list[queries.CaseWrite] = []
-    clock_writes: list[deadlines.ClockWrites] = []
+    notes: list[Announcement] = []
+    plans: list[TransitionPlan] = []
     actions: list[dict[str, Any]] = []
     moved: set[int] = set()
     for row in rows:
@@ -213,52 +211,25 @@ async def _escalate_batch(
         result = "notified" if policy.breach == BreachAction.notify else "flagged overdue"
         if policy.breach == BreachAction.escalate:
             result = "notified (no parent tier to escalate to)"
-            write = None
             if row.case_id not in moved:  # two clocks of one case breached at once: escalate once
                 body = TransitionIn(trigger=Trigger.escalate, reason=breach_reason(policy))
                 try:
-                    write = decide_transition(ctx, case, body, system_actor(ctx), now=now, if_match=None)
+                    plans.append(
+                        decide_transition(ctx, case, body, system_actor(ctx), now=now, if_match=None)
+                    )
+                    moved.add(row.case_id)
                 except ServiceError as exc:
                     log.info("breach action escalate on case %s not possible: %s", row.case_id, exc.detail)
-            if write is not None:
-                if affects_referrals(write.trigger.value, write.from_state, write.to_state):
-                    raise BatchConflict(f"case {row.case_id}: escalation touches referrals")
-                moved.add(row.case_id)
+            if row.case_id in moved:
                 result = "escalated"
-                merged = {**case._mapping, **write.changes}
-                writes.append(
-                    queries.CaseWrite(case.id, case.version, write.changes, write.event, case.last_event_hash)
-                )
-                clock_writes.append(
-                    deadlines.plan_clocks(
-                        ctx,
-                        case=merged,
-                        event=write.trigger.value,
-                        from_state=write.from_state,
-                        to_state=write.to_state,
-                        open_rows=clocks[case.id],
-                        now=now,
-                    )
-                )
-                arrival = arrival_note(
-                    merged,
-                    event=write.trigger.value,
-                    to_state=write.to_state,
-                    from_unit=write.from_unit,
-                    reason=write.event["reason"],
-                    actor=write.event["actor"],
-                )
-                if arrival is not None:
-                    notes.append(arrival)
         level = f"due+ext{len(row.extensions)}" if row.extensions else "due"
         actions.append(
             {"deadline_id": row.id, "action": "breach", "level": level, "at": now, "result": result}
         )
         report.count(result)
-    if writes:
-        await queries.apply_changes(conn, writes)
-        await deadlines.write_clocks(conn, clock_writes, now=now)
+    # The breach notes first, as one by one: each unit hears of the breach before the arrival.
     await notifications.notify_many(conn, notes, now=now)
+    await write_batch(conn, plans, now=now)
     # Last, as one by one: a (deadline, action, level) already recorded fails the whole batch.
     await conn.execute(sa.insert(deadline_action), actions)
     report.breached += len(rows)
@@ -303,20 +274,19 @@ async def _handle(
         if index == len(due_now) - 1:
             case = await queries.fetch_case(conn, row.case_id)
             assert case is not None
-            await notifications.notify(
-                conn,
-                unit_code=case.unit_code,
-                case_id=row.case_id,
-                kind="warning",
-                reason=f"{policy.name}将于 {row.due_at.isoformat()} 届满（{policy.source}）",
-                payload={
+            warning = Announcement(
+                case.unit_code,
+                row.case_id,
+                "warning",
+                f"{policy.name}将于 {row.due_at.isoformat()} 届满（{policy.source}）",
+                {
                     "number": case.number,
                     "deadline": policy.kind,
                     "level": level,
                     "due_at": row.due_at.isoformat(),
                 },
-                now=now,
             )
+            await notifications.notify_many(conn, [warning], now=now)
             report.warned += 1
 
 

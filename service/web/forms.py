@@ -15,18 +15,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from service.cases.schemas import TRIGGER_FIELDS
-from workflows.lifecycle import Actor, Trigger
-from workflows.org import OrgTree, Unit, UnitKind
+from workflows.lifecycle import TransitionContext, Trigger, target_choices
+from workflows.org import Unit
 from workflows.referrals import HAND_OFF_KINDS, REQUIRED_PAYLOAD
 from workflows.vocab import ReferralKind
 
-COURT_KINDS = {UnitKind.court, UnitKind.court_desk}
-MEDIATION_KINDS = {
-    UnitKind.village_station,
-    UnitKind.town_centre,
-    UnitKind.city_centre,
-    UnitKind.sectoral_committee,
-}
 PAYLOAD_FIELDS = sorted({name for kind in HAND_OFF_KINDS for name in REQUIRED_PAYLOAD[ReferralKind(kind)]})
 
 
@@ -130,31 +123,9 @@ def fields_for(trigger: Trigger) -> list[FormField]:
     return [*specs, _reason(reason_required)]
 
 
-def unit_choices(
-    trigger: Trigger, actor: Actor, org: OrgTree, case_unit: str, case_channel: str
-) -> list[Unit]:
-    """The units an action may send the case to, as the lifecycle's guards will judge them."""
-    units: list[Unit]
-    if trigger == Trigger.dispatch:
-        hub = org.find(actor.unit_code)
-        if hub is None:
-            return []
-        subtree = org.subtree(hub.code)
-        units = [
-            u for u in org if u.code in subtree and u.channel == hub.channel and u.kind not in COURT_KINDS
-        ]
-    elif trigger == Trigger.hand_off:
-        units = [
-            u
-            for u in org
-            if u.kind not in COURT_KINDS
-            and (u.channel != case_channel or u.kind == UnitKind.sectoral_committee)
-        ]
-    elif trigger == Trigger.delegate:
-        units = [u for u in org if u.kind in MEDIATION_KINDS]
-    else:
-        return []
-    return sorted((u for u in units if u.code != case_unit), key=lambda u: u.code)
+def unit_choices(trigger: Trigger, ctx: TransitionContext) -> list[Unit]:
+    """The units an action may send the case to: the lifecycle's own guards judge each one."""
+    return sorted(target_choices(trigger, ctx), key=lambda u: u.code)
 
 
 def _lines(value: str) -> list[str]:

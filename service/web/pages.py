@@ -45,8 +45,8 @@ from service.web.session import (
     set_session_cookie,
 )
 from service.web.views import badge, urgent_deadlines
-from workflows.lifecycle import CLOSE_OUTCOMES, CaseState, Role, Trigger
-from workflows.org import UnitKind
+from workflows.lifecycle import CLOSE_OUTCOMES, CaseFacts, CaseState, Role, TransitionContext, Trigger
+from workflows.org import Channel, UnitKind
 from workflows.vocab import Flag, Source
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -395,7 +395,8 @@ def _render_action(
     status: int = 200,
 ) -> Response:
     assert page.session is not None
-    units = unit_choices(trigger, page.session.actor, ctx.org, case.unit_code, case.channel)
+    facts = CaseFacts(state=CaseState(case.state), unit_code=case.unit_code, channel=Channel(case.channel))
+    units = unit_choices(trigger, TransitionContext(page.session.actor, facts, ctx.org, clock.now()))
     fields = fields_for(trigger)
     if trigger == Trigger.close:
         # Offer only the outcomes the lifecycle accepts from this state (a court case: litigated

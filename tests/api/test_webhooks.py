@@ -357,16 +357,16 @@ async def test_outbox_row_and_inbox_item_roll_back_with_a_failed_transition(
     station = await auth("dashi.mediator")
     await subscribe(client, await auth("admin"), ZHANGPU, "http://127.0.0.1:9/hook")
     case = await open_case(client, station)
-    real_notify = notifications.notify
+    real_notify = notifications.notify_many
     written_inside: list[int] = []
 
-    async def notify_then_fail(conn: Any, **kwargs: Any) -> None:
-        await real_notify(conn, **kwargs)
+    async def notify_then_fail(conn: Any, *args: Any, **kwargs: Any) -> None:
+        await real_notify(conn, *args, **kwargs)
         count = (await conn.execute(sa.select(sa.func.count()).select_from(outbox))).scalar_one()
         written_inside.append(count)
         raise RuntimeError("the transaction fails after the outbox row was written")
 
-    monkeypatch.setattr(notifications, "notify", notify_then_fail)
+    monkeypatch.setattr(notifications, "notify_many", notify_then_fail)
     transport = httpx.ASGITransport(app=db.app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://jiefen.test") as failing:
         response = await fire(failing, station, case, "escalate", reason="需要镇里协调")
@@ -381,7 +381,7 @@ async def test_outbox_row_and_inbox_item_roll_back_with_a_failed_transition(
         ("acceptance", DASHI, "active")
     ]
 
-    monkeypatch.setattr(notifications, "notify", real_notify)
+    monkeypatch.setattr(notifications, "notify_many", real_notify)
     moved = await move(client, station, case, "escalate", reason="需要镇里协调")
 
     assert (moved["version"], moved["unit_code"]) == (2, ZHANGPU)
@@ -401,12 +401,12 @@ async def test_a_transition_that_loses_a_version_race_leaves_no_outbox_row_or_in
     # The coordinator's escalation is read and decided on version 1 ...
     stale = await case_service.visible_row(db.engine, db.ctx, case["id"], coordinator)
     body = TransitionIn.model_validate({"trigger": "escalate", "reason": "镇里接手"})
-    write = case_service.decide_transition(db.ctx, stale, body, coordinator, now=FIXED_NOW, if_match=None)
+    plan = case_service.decide_transition(db.ctx, stale, body, coordinator, now=FIXED_NOW, if_match=None)
     # ... while the station accepts the case (version 2).
     await move(client, station, case, "accept")
 
     async with db.engine.begin() as conn:
-        version = await case_service.write_transition(conn, db.ctx, stale, write, now=FIXED_NOW)
+        version = await case_service.write_transition(conn, plan)
         if version is None:
             await conn.rollback()
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from service.cases.effects import ARRIVALS
 from service.demo import seed_cases
 from service.privacy.audit import verify_audit
 from tests.conftest import FIXED_NOW, Backend
+from workflows.transition import ARRIVAL_KINDS
 
 
 async def test_demo_cases_walk_their_paths_and_each_row_holds_its_own_values(db: Backend) -> None:
@@ -22,7 +22,7 @@ async def test_demo_cases_walk_their_paths_and_each_row_holds_its_own_values(db:
     # Each clock is one of the configured legal time limits, and each inbox item an arrival or
     # a referral notice: no statement wrote one row's values into another's columns.
     assert kinds and kinds <= {policy.kind for policy in db.ctx.policies.policies}, kinds
-    assert inbox and inbox <= set(ARRIVALS.values()) | {
+    assert inbox and inbox <= ARRIVAL_KINDS | {
         "referral_sent",
         "referral_result",
         "warning",

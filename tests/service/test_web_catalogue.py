@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from service.cases.effects import ARRIVALS
 from service.web.i18n import LANGUAGES, VOCABULARIES, CatalogueError, _parse, catalogue
 from workflows.lifecycle import Role
 from workflows.org import Tier
 from workflows.referrals import ReferralStatus
+from workflows.transition import ARRIVAL_KINDS
 
 TEMPLATES = Path(__file__).parents[2] / "service" / "web" / "templates"
 WEB = Path(__file__).parents[2] / "service" / "web"
@@ -53,7 +53,7 @@ def test_every_key_the_python_side_asks_for_is_in_the_catalogue() -> None:
 
 def test_dynamic_keys_have_an_entry_for_every_value() -> None:
     messages = catalogue().messages
-    kinds = {*ARRIVALS.values(), "referral_sent", "referral_result", "breach", "warning", "deadline"}
+    kinds = {*ARRIVAL_KINDS, "referral_sent", "referral_result", "breach", "warning", "deadline"}
     expected = (
         {f"inbox.kind.{k}" for k in kinds}
         | {f"role.{r.value}" for r in Role}

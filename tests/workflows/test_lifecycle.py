@@ -39,9 +39,9 @@ from workflows.lifecycle import (
     TransitionContext,
     Trigger,
     allowed_triggers,
-    destination_unit,
+    destination,
     fire,
-    matching_rule,
+    fire_rule,
     mermaid_diagram,
     triggers_from,
 )
@@ -225,7 +225,7 @@ def test_each_table_row_fires_when_its_guards_are_met(rule: Rule, source: CaseSt
     ctx = satisfying_context(rule, source)
     assert all(guard(ctx) for guard in rule.conditions)
     assert fire(rule.trigger, ctx) == rule.dest
-    assert matching_rule(rule.trigger, ctx) is rule
+    assert fire_rule(rule.trigger, ctx) is rule
     assert rule.trigger in allowed_triggers(ctx)
     assert rule.trigger in triggers_from(source)
 
@@ -235,7 +235,7 @@ def test_each_table_row_is_refused_for_an_auditor_of_the_same_unit(rule: Rule, s
     """Same case, target and fields, only the actor changed: no row is open to a read-only role."""
     ctx = satisfying_context(rule, source)
     ctx = as_actor(ctx, person(Role.auditor, ctx.case.unit_code))
-    assert matching_rule(rule.trigger, ctx) is None
+    assert fire_rule(rule.trigger, ctx) is None
     assert fire(rule.trigger, ctx) is None
 
 
@@ -251,7 +251,7 @@ def test_triggers_outside_the_table_never_fire(state: CaseState, trigger: Trigge
         ctx = in_state(satisfying_context(rule, rule.source[0]), state)
         for candidate in (ctx, as_actor(ctx, SYSTEM)):
             assert fire(trigger, candidate) is None
-            assert matching_rule(trigger, candidate) is None
+            assert fire_rule(trigger, candidate) is None
             assert trigger not in allowed_triggers(candidate)
     assert trigger not in triggers_from(state)
 
@@ -441,7 +441,7 @@ def test_a_hub_dispatches_a_registered_case_inside_its_subtree() -> None:
     for target in (DASHI, ZHOUXIANG):
         ctx = context(S.registered, ZHANGPU_COORDINATOR, case_unit=ZHANGPU, target=target)
         assert fire(T.dispatch, ctx) == S.assigned
-        assert destination_unit(T.dispatch, ctx) == target
+        assert destination(fire_rule(T.dispatch, ctx), ctx) == target
     yushan = context(S.registered, YUSHAN_COORDINATOR, case_unit=YUSHAN, target=WULIAN)
     assert fire(T.dispatch, yushan) == S.assigned
 
@@ -457,7 +457,7 @@ def test_a_coordinator_cannot_dispatch_another_towns_case() -> None:
 def test_a_coordinator_cannot_dispatch_outside_their_subtree() -> None:
     ctx = context(S.registered, YUSHAN_COORDINATOR, case_unit=YUSHAN, target=DASHI)
     assert fire(T.dispatch, ctx) is None
-    assert matching_rule(T.dispatch, ctx) is None
+    assert fire_rule(T.dispatch, ctx) is None
     # allowed_triggers does not look at the target: the option is offered, the target is refused
     assert T.dispatch in allowed_triggers(ctx)
     for outside in (CITY, ZHANGPU, SC_MEDICAL, PS_ZHANGPU):
@@ -505,7 +505,7 @@ def test_hand_off_goes_to_another_channel_or_a_sectoral_committee(case_unit: str
     for state in (S.registered, S.assigned, S.mediating, S.terminated):
         ctx = context(state, worker, case_unit=case_unit, target=target)
         assert fire(T.hand_off, ctx) == S.assigned, state
-        assert destination_unit(T.hand_off, ctx) == target
+        assert destination(fire_rule(T.hand_off, ctx), ctx) == target
 
 
 @pytest.mark.parametrize(
@@ -525,7 +525,7 @@ def test_hand_off_within_the_channel_or_to_the_court_is_refused(case_unit: str, 
     worker = person(Role.agency_officer if case_unit == PS_ZHANGPU else Role.mediator, case_unit)
     ctx = context(S.mediating, worker, case_unit=case_unit, target=target)
     assert fire(T.hand_off, ctx) is None
-    assert matching_rule(T.hand_off, ctx) is None
+    assert fire_rule(T.hand_off, ctx) is None
 
 
 def test_hand_off_without_a_target_is_refused() -> None:
@@ -553,7 +553,7 @@ def test_escalate_moves_the_case_to_the_parent_of_the_same_channel(
     for actor in (worker, SYSTEM):
         ctx = context(state, actor, case_unit=case_unit)
         assert fire(T.escalate, ctx) == S.assigned
-        assert destination_unit(T.escalate, ctx) == parent
+        assert destination(fire_rule(T.escalate, ctx), ctx) == parent
 
 
 def test_escalation_chains_village_to_town_to_city() -> None:
@@ -563,7 +563,7 @@ def test_escalation_chains_village_to_town_to_city() -> None:
         ctx = context(S.mediating, SYSTEM, case_unit=unit)
         if fire(T.escalate, ctx) is None:
             break
-        unit = destination_unit(T.escalate, ctx)
+        unit = destination(fire_rule(T.escalate, ctx), ctx)
         chain.append(unit)
     assert chain == [DASHI, ZHANGPU, CITY]
 
@@ -585,7 +585,7 @@ def test_escalate_without_a_higher_unit_of_the_same_channel_is_refused(case_unit
 def test_decline_returns_the_case_to_its_hub_as_registered() -> None:
     ctx = context(S.assigned, DASHI_MEDIATOR, returns_to=ZHANGPU)
     assert fire(T.decline, ctx) == S.registered
-    assert destination_unit(T.decline, ctx) == ZHANGPU
+    assert destination(fire_rule(T.decline, ctx), ctx) == ZHANGPU
 
 
 @pytest.mark.parametrize("returns_to", [None, DASHI], ids=["no-return-unit", "returns-to-itself"])
@@ -607,7 +607,7 @@ def test_the_deadline_sweeper_returns_an_unaccepted_referral_like_the_unit_would
 ) -> None:
     ctx = context(S.assigned, SYSTEM, returns_to=returns_to, court_linked=returns_to != ZHANGPU)
     assert fire(T.decline, ctx) == dest
-    assert destination_unit(T.decline, ctx) == returns_to
+    assert destination(fire_rule(T.decline, ctx), ctx) == returns_to
     assert fire(T.decline, as_actor(ctx, DASHI_MEDIATOR)) == dest
     assert fire(T.decline, as_actor(ctx, person(Role.mediator, ZHOUXIANG))) is None
 
@@ -657,7 +657,7 @@ def test_a_hand_off_declined_back_to_a_village_is_assigned_there_again() -> None
     )
 
     assert fire(T.decline, at_police) == S.assigned
-    assert destination_unit(T.decline, at_police) == DASHI
+    assert destination(fire_rule(T.decline, at_police), at_police) == DASHI
     back_home = context(S.assigned, DASHI_MEDIATOR, case_unit=DASHI, returns_to=ZHANGPU)
     assert fire(T.accept, back_home) == S.mediating
 
@@ -666,7 +666,7 @@ def test_a_case_declined_back_to_a_hub_waits_there_registered() -> None:
     at_station = context(S.assigned, DASHI_MEDIATOR, case_unit=DASHI, returns_to=ZHANGPU)
 
     assert fire(T.decline, at_station) == S.registered
-    assert destination_unit(T.decline, at_station) == ZHANGPU
+    assert destination(fire_rule(T.decline, at_station), at_station) == ZHANGPU
 
 
 def test_the_system_refers_only_court_linked_cases_to_court() -> None:
@@ -700,9 +700,9 @@ def test_dispatch_stays_in_the_hubs_channel() -> None:
 def test_record_performance_closes_only_when_fully_performed(performance: str, dest: CaseState) -> None:
     ctx = context(S.settled, DASHI_MEDIATOR, fields={"performance": performance})
     assert fire(T.record_performance, ctx) == dest
-    rule = matching_rule(T.record_performance, ctx)
+    rule = fire_rule(T.record_performance, ctx)
     assert rule is not None and rule.dest == dest
-    assert rule.outcome == (Outcome.performed if dest == S.closed else None)
+    assert rule.effects.outcome == (Outcome.performed if dest == S.closed else None)
 
 
 @pytest.mark.parametrize(
@@ -751,7 +751,7 @@ def test_refer_to_court_sends_a_terminated_case_to_the_court_desk() -> None:
     for actor, linked in ((DASHI_MEDIATOR, False), (ZHANGPU_COORDINATOR, False), (SYSTEM, True)):
         ctx = context(S.terminated, actor, court_linked=linked)
         assert fire(T.refer_to_court, ctx) == S.referred, actor.username
-        assert destination_unit(T.refer_to_court, ctx) == DESK
+        assert destination(fire_rule(T.refer_to_court, ctx), ctx) == DESK
     for actor in (DESK_CLERK, person(Role.mediator, WULIAN), YUSHAN_COORDINATOR):
         assert fire(T.refer_to_court, context(S.terminated, actor)) is None, actor.username
 
@@ -772,7 +772,7 @@ def test_delegate_goes_only_to_mediation_units(target: str, ok: bool) -> None:
     ctx = context(S.in_court, DESK_CLERK, case_unit=DESK, target=target, court_linked=True)
     assert fire(T.delegate, ctx) == (S.assigned if ok else None)
     if ok:
-        assert destination_unit(T.delegate, ctx) == target
+        assert destination(fire_rule(T.delegate, ctx), ctx) == target
 
 
 def test_delegated_case_declined_by_the_mediation_unit_goes_back_to_the_court_queue() -> None:
@@ -781,22 +781,22 @@ def test_delegated_case_declined_by_the_mediation_unit_goes_back_to_the_court_qu
     at_village = context(
         S.assigned,
         DASHI_MEDIATOR,
-        case_unit=destination_unit(T.delegate, in_court),
+        case_unit=destination(fire_rule(T.delegate, in_court), in_court),
         returns_to=DESK,
         court_linked=True,
     )
 
     assert fire(T.decline, at_village) == S.referred
-    assert destination_unit(T.decline, at_village) == DESK
+    assert destination(fire_rule(T.decline, at_village), at_village) == DESK
     back_in_queue = context(S.referred, DESK_CLERK, case_unit=DESK, returns_to=DESK, court_linked=True)
     assert T.claim in allowed_triggers(back_in_queue)
 
 
-# --- 3. destination_unit ------------------------------------------------------------------------
+# --- 3. destination ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("rule", "source"), ROWS, ids=ROW_IDS)
-def test_destination_unit_of_each_row(rule: Rule, source: CaseState) -> None:
+def test_destination_of_each_row(rule: Rule, source: CaseState) -> None:
     ctx = satisfying_context(rule, source)
     expected = {
         T.dispatch: ctx.target.code if ctx.target else None,
@@ -807,9 +807,9 @@ def test_destination_unit_of_each_row(rule: Rule, source: CaseState) -> None:
         T.refer_to_court: DESK,
     }.get(rule.trigger, ctx.case.unit_code)
     assert expected is not None
-    assert destination_unit(rule.trigger, ctx) == expected
+    assert destination(rule, ctx) == expected
     if rule.trigger not in MOVING_TRIGGERS:
-        assert destination_unit(rule.trigger, ctx) == ctx.case.unit_code
+        assert destination(rule, ctx) == ctx.case.unit_code
 
 
 def test_targets_are_used_only_by_dispatch_hand_off_and_delegate() -> None:
@@ -817,15 +817,13 @@ def test_targets_are_used_only_by_dispatch_hand_off_and_delegate() -> None:
         if rule.trigger in TARGETED_TRIGGERS:
             continue
         ctx = satisfying_context(rule, source)
-        assert destination_unit(rule.trigger, replace(ctx, target=ORG.get(SC_TRAFFIC))) == destination_unit(
-            rule.trigger, ctx
-        )
+        assert destination(rule, replace(ctx, target=ORG.get(SC_TRAFFIC))) == destination(rule, ctx)
 
 
 def test_claim_keeps_the_case_at_the_court_desk() -> None:
     ctx = context(S.referred, DESK_CLERK, case_unit=DESK, court_linked=True)
     assert fire(T.claim, ctx) == S.in_court
-    assert destination_unit(T.claim, ctx) == DESK
+    assert destination(fire_rule(T.claim, ctx), ctx) == DESK
 
 
 # --- 4. triggers_from, outcomes, labels and the diagram --------------------------------------
@@ -872,12 +870,14 @@ def test_close_outcomes_cover_exactly_the_states_close_leaves_from() -> None:
 def test_every_way_into_closed_names_an_outcome() -> None:
     for rule in TRANSITIONS:
         if rule.dest != S.closed:
-            assert rule.outcome is None, rule
+            assert rule.effects.outcome is None, rule
         elif rule.trigger == T.close:
-            assert rule.outcome is None  # chosen from CLOSE_OUTCOMES
+            assert rule.effects.outcome is None  # chosen from CLOSE_OUTCOMES
         else:
-            assert rule.outcome is not None, rule
-    by_trigger = {rule.trigger: rule.outcome for rule in TRANSITIONS if rule.outcome is not None}
+            assert rule.effects.outcome is not None, rule
+    by_trigger = {
+        rule.trigger: rule.effects.outcome for rule in TRANSITIONS if rule.effects.outcome is not None
+    }
     assert by_trigger == {
         T.record_performance: Outcome.performed,
         T.withdraw: Outcome.withdrawn,
@@ -1010,7 +1010,7 @@ def test_fire_matching_rule_and_allowed_triggers_agree_across_many_contexts() ->
                             variants = [replace(base, fields=f) for f in performances]
                         for ctx in variants:
                             assert allowed_triggers(ctx) == allowed  # targets and fields never matter
-                            rule = matching_rule(trigger, ctx)
+                            rule = fire_rule(trigger, ctx)
                             dest = fire(trigger, ctx)
                             assert dest == (rule.dest if rule else None), (state, actor, trigger, ctx.target)
                             if dest is not None:

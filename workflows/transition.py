@@ -1,0 +1,650 @@
+"""One pure function from (case, actor, trigger, fields, now) to everything a transition writes.
+
+``plan_transition`` asks the lifecycle machine which row of the table fires (each guard runs
+once), then reads that row's declared ``Effects`` and the deadline policies to build one typed
+``TransitionPlan``: the case's new column values, its audit event, the clocks it starts, meets,
+pauses, resumes or cancels, the referral it opens, answers or completes, and the inbox items it
+announces. A refusal is an exception naming the field or the triggers allowed now. No I/O, no
+wall clock: the service writes the plan in one transaction (``service.cases.writer``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from workflows.calendar import SHANGHAI, BusinessCalendar
+from workflows.deadlines import CaseClockFacts, OpenDeadline, Plan, PolicySet, plan
+from workflows.lifecycle import (
+    CLOSE_OUTCOMES,
+    SYSTEM_ACTOR_NAME,
+    TRANSITIONS,
+    Actor,
+    Agreement,
+    Answer,
+    CaseFacts,
+    CaseState,
+    Effects,
+    Offer,
+    Outcome,
+    Queue,
+    ReturnsTo,
+    Rule,
+    TransitionContext,
+    Trigger,
+    allowed_triggers,
+    destination,
+    fire_rule,
+)
+from workflows.org import Channel, OrgTree, Unit
+from workflows.referrals import REFERRAL_LABELS, REQUIRED_PAYLOAD, RETURNS, ReferralStatus, direction_problem
+from workflows.vocab import DisputeType, ReferralKind
+
+RESULT_STATES = frozenset({CaseState.settled, CaseState.terminated, CaseState.closed})
+
+# --- what the planner reads ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenReferral:
+    """A referral of the case that is still offered or accepted."""
+
+    id: int
+    kind: ReferralKind
+    status: ReferralStatus
+    from_unit_code: str
+    to_unit_code: str
+
+
+@dataclass(frozen=True)
+class CaseSnapshot:
+    """The case as it was read, with what the planner needs of its children."""
+
+    id: int
+    number: str
+    version: int
+    last_event_hash: str | None
+    state: CaseState
+    unit_code: str
+    channel: Channel
+    dispute_type: DisputeType
+    returns_to_code: str | None = None
+    court_linked: bool = False
+    court_procedure: str | None = None
+    agreement: Mapping[str, Any] | None = None
+    clocks: tuple[OpenDeadline, ...] = ()  # live clocks; a breached one shows as active
+    breached_clocks: frozenset[int] = frozenset()  # which of them the sweep has breached
+    referrals: tuple[OpenReferral, ...] = ()
+
+    def facts(self) -> CaseFacts:
+        return CaseFacts(
+            state=self.state,
+            unit_code=self.unit_code,
+            channel=self.channel,
+            returns_to_code=self.returns_to_code,
+            court_linked=self.court_linked,
+        )
+
+
+@dataclass(frozen=True)
+class Planning:
+    """The configuration the planner consults (all of it data, loaded at start-up)."""
+
+    org: OrgTree
+    policies: PolicySet
+    calendar: BusinessCalendar
+    court_lease_minutes: float
+
+
+# --- what it decides -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """An inbox item for a unit (and an outbox message per webhook subscription of that unit)."""
+
+    unit_code: str
+    case_id: int
+    kind: str
+    reason: str | None
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ReferralOpened:
+    kind: ReferralKind
+    from_unit_code: str
+    to_unit_code: str
+    payload: Mapping[str, Any]
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class ReferralAnswered:
+    referral_ids: tuple[int, ...]
+    status: ReferralStatus
+    decline_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ReferralCompleted:
+    referral_ids: tuple[int, ...]
+    result: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ClockChanges:
+    """The deadline plan of one event, for the case's clocks (new ones at ``unit_code``)."""
+
+    case_id: int
+    unit_code: str
+    plan: Plan
+    keep_breached: frozenset[int] = frozenset()  # breached clocks are never paused
+
+
+@dataclass(frozen=True)
+class TransitionPlan:
+    case_id: int
+    expected_version: int
+    prev_hash: str | None
+    rule: Rule
+    from_state: CaseState
+    to_state: CaseState
+    from_unit: str
+    to_unit: str
+    changes: Mapping[str, Any]  # case column → new value (state and unit included)
+    event: Mapping[str, Any]  # the audit event, before it is chained
+    clocks: ClockChanges
+    opened: ReferralOpened | None
+    answered: ReferralAnswered | None
+    completed: ReferralCompleted | None
+    announcements: tuple[Announcement, ...]
+    now: datetime
+
+    @property
+    def trigger(self) -> Trigger:
+        return self.rule.trigger
+
+
+# --- refusals --------------------------------------------------------------------------------------
+
+
+class Refused(Exception):
+    """The transition cannot be planned; the service answers with a problem."""
+
+
+class NotAllowed(Refused):
+    def __init__(self, trigger: Trigger, state: CaseState, actor: Actor, allowed: list[Trigger]) -> None:
+        names = ", ".join(t.value for t in allowed) or "none"
+        super().__init__(
+            f"'{trigger.value}' is not allowed on a case that is {state.value} "
+            f"for {actor.username} ({actor.role.value}); allowed now: {names}."
+        )
+        self.state = state
+        self.allowed = allowed
+
+
+class FieldRejected(Refused):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class PayloadMissing(Refused):
+    def __init__(self, kind: ReferralKind, missing: list[str]) -> None:
+        super().__init__(f"{kind.value} needs {', '.join(missing)} in referral_payload")
+        self.fields = [f"body.referral_payload.{name}" for name in missing]
+
+
+class ConfirmationWindowClosed(Refused):
+    """人民调解法 art. 33: judicial confirmation is applied for within 30 days."""
+
+    def __init__(self, effective_on: str, last_day: date) -> None:
+        super().__init__(
+            f"The agreement took effect on {effective_on}; judicial confirmation had to be requested by "
+            f"{last_day.isoformat()} (30 days, 人民调解法 第33条). The parties may still sue on the agreement."
+        )
+        self.effective_on = effective_on
+        self.last_day = last_day
+
+
+_TARGET_MESSAGES = {
+    Trigger.dispatch: "must be a unit under your hub other than the one holding the case",
+    Trigger.hand_off: "must be a unit of another channel or a sectoral committee",
+    Trigger.delegate: "must be a mediation unit (station, centre or sectoral committee)",
+}
+
+
+# --- the planner -----------------------------------------------------------------------------------
+
+
+def context_of(case: CaseSnapshot, actor: Actor, now: datetime, planning: Planning) -> TransitionContext:
+    """What the guards see, before a target or fields are chosen."""
+    return TransitionContext(actor=actor, case=case.facts(), org=planning.org, now=now)
+
+
+def refusal(trigger: Trigger, base: TransitionContext) -> NotAllowed | None:
+    """The 409 for a trigger this actor may not fire here at all (whatever the fields), or None."""
+    allowed = allowed_triggers(base)
+    if trigger in allowed:
+        return None
+    return NotAllowed(trigger, base.case.state, base.actor, allowed)
+
+
+def plan_transition(
+    case: CaseSnapshot,
+    actor: Actor,
+    trigger: Trigger,
+    fields: Mapping[str, Any],
+    *,
+    now: datetime,
+    planning: Planning,
+) -> TransitionPlan:
+    """Everything ``trigger`` writes, or a ``Refused``. ``fields`` are the trigger's validated
+    fields (``reason`` among them when given)."""
+    base = context_of(case, actor, now, planning)
+    target = _target(trigger, base, fields, planning.org)
+    ctx = replace(base, target=target, fields=fields)
+    rule = fire_rule(trigger, ctx)
+    if rule is None:
+        refused = refusal(trigger, base)
+        if refused is not None:
+            raise refused
+        raise FieldRejected(*_field_problem(trigger))
+    _check(rule, case, fields, target, now, planning)
+    return _plan(rule, case, actor, fields, planning.org.get(destination(rule, ctx)), now, planning)
+
+
+def _target(
+    trigger: Trigger, base: TransitionContext, fields: Mapping[str, Any], org: OrgTree
+) -> Unit | None:
+    code = fields.get("target_unit")
+    if code is None:
+        return None
+    unit = org.find(code)
+    if unit is None:
+        raise refusal(trigger, base) or FieldRejected("body.target_unit", f"no unit with code {code!r}")
+    return unit
+
+
+def _field_problem(trigger: Trigger) -> tuple[str, str]:
+    if trigger in _TARGET_MESSAGES:
+        return "body.target_unit", _TARGET_MESSAGES[trigger]
+    return "body", "the given fields do not fit this case"
+
+
+def _check(
+    rule: Rule,
+    case: CaseSnapshot,
+    fields: Mapping[str, Any],
+    target: Unit | None,
+    now: datetime,
+    planning: Planning,
+) -> None:
+    """The rules a row's guards do not express: each needs the fields, the agreement or a date."""
+    if rule.effects.offer == Offer.judicial_confirmation:
+        _check_confirmation_window(case, now, planning.calendar)
+    if rule.effects.offer == Offer.hand_off and target is not None:
+        _check_hand_off(case, target, fields, planning.org)
+    if rule.dest == CaseState.closed and rule.effects.outcome is None:
+        allowed = CLOSE_OUTCOMES[case.state]
+        if Outcome(fields["outcome"]) not in allowed:
+            names = ", ".join(o.value for o in allowed)
+            raise FieldRejected("body.outcome", f"a {case.state.value} case closes as one of: {names}")
+
+
+def _check_confirmation_window(case: CaseSnapshot, now: datetime, calendar: BusinessCalendar) -> None:
+    """人民调解法 art. 33: apply within 30 days of the agreement taking effect (art. 85 rules)."""
+    agreement = case.agreement or {}
+    effective = agreement.get("effective_on") or (agreement.get("effective_at") or "")[:10]
+    if not effective:
+        return
+    start = datetime.combine(date.fromisoformat(effective), time(12), tzinfo=SHANGHAI)
+    closes_at = calendar.add(start, 30, "days")
+    if now >= closes_at:
+        last_day = (closes_at.astimezone(SHANGHAI) - timedelta(microseconds=1)).date()
+        raise ConfirmationWindowClosed(effective, last_day)
+
+
+def _check_hand_off(case: CaseSnapshot, target: Unit, fields: Mapping[str, Any], org: OrgTree) -> None:
+    """Each hand-off kind has a direction and a payload it must carry (docs/domain.md, Hand-offs)."""
+    kind = ReferralKind(fields["referral_kind"])
+    problem = direction_problem(kind, org.get(case.unit_code), target)
+    if problem is not None:
+        raise FieldRejected("body.referral_kind", problem)
+    payload = fields.get("referral_payload") or {}
+    missing = [k for k in REQUIRED_PAYLOAD[kind] if not payload.get(k)]
+    if missing:
+        raise PayloadMissing(kind, missing)
+
+
+def _returns_to(effects: Effects, case: CaseSnapshot, actor: Actor, dest: Unit, org: OrgTree) -> str | None:
+    match effects.returns_to:
+        case ReturnsTo.keep:
+            return None
+        case ReturnsTo.actor_unit:
+            return actor.unit_code
+        case ReturnsTo.previous_unit:
+            return case.unit_code
+        case ReturnsTo.hub_of_destination:
+            # Back where it came from; a further decline goes to that unit's hub.
+            return (org.town_of(dest.code) or org.city_centre()).code
+
+
+def _changes(
+    rule: Rule,
+    case: CaseSnapshot,
+    actor: Actor,
+    fields: Mapping[str, Any],
+    dest: Unit,
+    now: datetime,
+    planning: Planning,
+) -> dict[str, Any]:
+    effects = rule.effects
+    changes: dict[str, Any] = {
+        "state": rule.dest.value,
+        "unit_code": dest.code,
+        "tier": dest.tier.value,
+        "channel": dest.channel.value,
+        "updated_at": now,
+    }
+    returns_to = _returns_to(effects, case, actor, dest, planning.org)
+    if returns_to is not None:
+        changes["returns_to_code"] = returns_to
+    for copy in effects.copies:
+        value = fields.get(copy.field)
+        changes[copy.column] = copy.default if value is None else value
+    if effects.court_linked:
+        changes["court_linked"] = True
+    match effects.queue:
+        case Queue.enqueue:
+            changes.update(queued_at=now, claimed_by=None, lease_expires_at=None)
+        case Queue.lease:
+            lease = timedelta(minutes=planning.court_lease_minutes)
+            changes.update(claimed_by=actor.username, lease_expires_at=now + lease)
+        case Queue.end_lease:
+            changes["lease_expires_at"] = None
+        case Queue.keep:
+            pass
+    match effects.agreement:
+        case Agreement.record:
+            agreement = dict(fields["agreement"])
+            agreement.setdefault("effective_on", now.astimezone(SHANGHAI).date().isoformat())
+            changes["agreement"] = {**agreement, "recorded_at": now.isoformat()}
+        case Agreement.confirm:
+            changes["agreement"] = {
+                **(case.agreement or {}),
+                "confirmed_at": now.isoformat(),
+                "confirmed_by": actor.username,
+            }
+        case Agreement.keep:
+            pass
+    if rule.dest == CaseState.closed:
+        closing = effects.outcome or Outcome(fields["outcome"])
+        if closing == Outcome.performed and (case.agreement or {}).get("confirmed_at"):
+            closing = Outcome.confirmed  # ended through a judicially confirmed agreement
+        changes["outcome"] = closing.value
+        changes["closed_at"] = now
+    return changes
+
+
+def _opened(
+    effects: Effects,
+    case: CaseSnapshot,
+    fields: Mapping[str, Any],
+    changes: Mapping[str, Any],
+    dest: Unit,
+    org: OrgTree,
+) -> ReferralOpened | None:
+    reason = fields.get("reason")
+    match effects.offer:
+        case Offer.hand_off:
+            kind = ReferralKind(fields["referral_kind"])
+            payload = dict(fields.get("referral_payload") or {})
+            return ReferralOpened(kind, case.unit_code, dest.code, payload, reason)
+        case Offer.court_delegation:
+            details = {
+                "court_case_number": fields["court_case_number"],
+                "procedure": fields["procedure"],
+                "materials": fields.get("materials", []),
+            }
+            assigned = fields["procedure"] == "assignment"
+            kind = ReferralKind.court_assignment if assigned else ReferralKind.court_delegation
+            return ReferralOpened(kind, case.unit_code, dest.code, details, reason)
+        case Offer.judicial_confirmation:
+            # The parties and the mediation unit apply; the case stays with the unit meanwhile.
+            desk = org.court_desk()
+            if desk is None:
+                return None
+            agreement = changes.get("agreement", case.agreement)
+            payload = {"agreement": None if agreement is None else dict(agreement)}
+            return ReferralOpened(
+                ReferralKind.judicial_confirmation, case.unit_code, desk.code, payload, reason
+            )
+        case None:
+            return None
+
+
+def _answered(
+    effects: Effects, case: CaseSnapshot, actor: Actor, fields: Mapping[str, Any], dest: Unit
+) -> ReferralAnswered | None:
+    offered = [r for r in case.referrals if r.status == ReferralStatus.offered]
+    match effects.answer:
+        case Answer.accept_arrival:
+            ids = tuple(r.id for r in offered if r.to_unit_code == dest.code)
+            return ReferralAnswered(ids, ReferralStatus.accepted)
+        case Answer.accept_confirmation:
+            ids = tuple(r.id for r in offered if r.kind == ReferralKind.judicial_confirmation)
+            return ReferralAnswered(ids, ReferralStatus.accepted)
+        case Answer.decline_arrival:
+            # The sweep returns a referral nobody accepted in time; a person declines it.
+            by_sweep = actor.username == SYSTEM_ACTOR_NAME
+            status = ReferralStatus.returned if by_sweep else ReferralStatus.declined
+            ids = tuple(r.id for r in offered if r.to_unit_code == case.unit_code)
+            return ReferralAnswered(ids, status, fields.get("reason"))
+        case None:
+            return None
+
+
+def _working_on(case: CaseSnapshot) -> tuple[OpenReferral, ...]:
+    """The referrals a result completes: those accepted, and a confirmation application the
+    court may rule on without a separate acceptance."""
+    return tuple(
+        r
+        for r in case.referrals
+        if r.status == ReferralStatus.accepted
+        or (r.status == ReferralStatus.offered and r.kind == ReferralKind.judicial_confirmation)
+    )
+
+
+def referral_result(to_state: CaseState, trigger: Trigger, after: Mapping[str, Any]) -> dict[str, Any]:
+    """What a completed referral's sender is told (``after``: the case's new column values)."""
+    result: dict[str, Any] = {"event": trigger.value, "state": to_state.value}
+    if to_state == CaseState.settled:
+        result["agreement"] = after.get("agreement")
+    if after.get("termination_reason") and to_state == CaseState.terminated:
+        result["termination_reason"] = after["termination_reason"]
+    if after.get("outcome"):
+        result["outcome"] = after["outcome"]
+    return result
+
+
+def _plan(
+    rule: Rule,
+    case: CaseSnapshot,
+    actor: Actor,
+    fields: Mapping[str, Any],
+    dest: Unit,
+    now: datetime,
+    planning: Planning,
+) -> TransitionPlan:
+    effects = rule.effects
+    changes = _changes(rule, case, actor, fields, dest, now, planning)
+    reason = fields.get("reason")
+    event = {
+        "at": now,
+        "kind": "transition",
+        "trigger": rule.trigger.value,
+        "actor": actor.username,
+        "actor_role": actor.role.value,
+        "actor_unit_code": actor.unit_code,
+        "from_state": case.state.value,
+        "to_state": rule.dest.value,
+        "from_unit_code": case.unit_code,
+        "to_unit_code": dest.code,
+        "reason": reason,
+        "payload": {k: v for k, v in fields.items() if k != "reason"},
+    }
+    after = {"agreement": case.agreement, "court_procedure": case.court_procedure, **changes}
+    clocks = plan(
+        planning.policies,
+        event=rule.trigger.value,
+        from_state=case.state,
+        to_state=rule.dest,
+        case=CaseClockFacts(
+            dispute_type=case.dispute_type,
+            channel=dest.channel,
+            court_procedure=after.get("court_procedure"),
+        ),
+        open_deadlines=case.clocks,
+        now=now,
+        calendar=planning.calendar,
+    )
+    opened = _opened(effects, case, fields, changes, dest, planning.org)
+    answered = _answered(effects, case, actor, fields, dest)
+    completed = None
+    announcements: list[Announcement] = []
+    if opened is not None:
+        # Both units see the referral: the receiver as an arrival, the sender as sent.
+        announcements.append(
+            Announcement(
+                opened.from_unit_code,
+                case.id,
+                "referral_sent",
+                reason,
+                {
+                    "number": case.number,
+                    "referral_kind": opened.kind.value,
+                    "label": REFERRAL_LABELS[opened.kind],
+                    "to_unit_code": opened.to_unit_code,
+                    "expects_back": RETURNS[opened.kind],
+                },
+            )
+        )
+    elif effects.completes_referrals and _working_on(case):
+        working = _working_on(case)
+        result = referral_result(rule.dest, rule.trigger, after)
+        completed = ReferralCompleted(tuple(r.id for r in working), result)
+        # The return message each sender is owed: agreement copy, failure report, ruling.
+        announcements += [
+            Announcement(
+                r.from_unit_code,
+                case.id,
+                "referral_result",
+                f"{REFERRAL_LABELS[r.kind]}结果: {rule.dest.value}",
+                {"number": case.number, "referral_id": r.id, "referral_kind": r.kind.value, "result": result},
+            )
+            for r in working
+        ]
+    if effects.announce is not None:
+        announcements.append(
+            arrival(
+                case.id,
+                case.number,
+                case.dispute_type,
+                dest.code,
+                effects.announce,
+                rule.dest,
+                case.unit_code,
+                reason,
+                actor,
+            )
+        )
+    return TransitionPlan(
+        case_id=case.id,
+        expected_version=case.version,
+        prev_hash=case.last_event_hash,
+        rule=rule,
+        from_state=case.state,
+        to_state=rule.dest,
+        from_unit=case.unit_code,
+        to_unit=dest.code,
+        changes=changes,
+        event=event,
+        clocks=ClockChanges(case.id, dest.code, clocks, case.breached_clocks),
+        opened=opened,
+        answered=answered,
+        completed=completed,
+        announcements=tuple(announcements),
+        now=now,
+    )
+
+
+def arrival(
+    case_id: int,
+    number: str,
+    dispute_type: DisputeType,
+    unit_code: str,
+    kind: str,
+    to_state: CaseState,
+    from_unit: str | None,
+    reason: str | None,
+    actor: Actor,
+) -> Announcement:
+    """The inbox item of the unit a case arrives at (a new case, or a rule that announces)."""
+    return Announcement(
+        unit_code,
+        case_id,
+        kind,
+        reason,
+        {
+            "number": number,
+            "from_unit_code": from_unit,
+            "state": to_state.value,
+            "actor": actor.username,
+            "dispute_type": dispute_type.value,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class OpeningPlan:
+    """What a new case starts besides its row: its clocks and the announcement to its unit."""
+
+    clocks: Plan
+    announcement: Announcement
+
+
+def plan_opening(
+    case_id: int,
+    number: str,
+    dispute_type: DisputeType,
+    unit: Unit,
+    state: CaseState,
+    reason: str | None,
+    actor: Actor,
+    *,
+    now: datetime,
+    planning: Planning,
+) -> OpeningPlan:
+    clocks = plan(
+        planning.policies,
+        event="open",
+        from_state=None,
+        to_state=state,
+        case=CaseClockFacts(dispute_type=dispute_type, channel=unit.channel, court_procedure=None),
+        open_deadlines=[],
+        now=now,
+        calendar=planning.calendar,
+    )
+    note = arrival(case_id, number, dispute_type, unit.code, "new_case", state, None, reason, actor)
+    return OpeningPlan(clocks, note)
+
+
+# The inbox kinds announced to the unit a case arrives at: a new case's, and each rule's.
+ARRIVAL_KINDS: frozenset[str] = frozenset(
+    {"new_case", *(r.effects.announce for r in TRANSITIONS if r.effects.announce is not None)}
+)
