@@ -1,8 +1,7 @@
--- The shape of the service's hottest write as one pgbench transaction (the raw limit the issue
--- defines): update the case with a version check and insert its hash-chained audit event, in one
--- CTE, one round trip, autocommit, as service/cases/queries.py apply_change does. The statement
--- the service sends for a suspend or resume (change_at_once) also pauses or resumes the clock and
--- answers with the case and its clocks: pgbench_transition_whole.sql adds those and the read.
+-- The heart of the service's hottest write as one pgbench transaction: update the case with a
+-- version check and insert its hash-chained audit event, in one CTE, one round trip, autocommit,
+-- as service/cases/queries.py apply_change does. A real transition also reads the case first and
+-- writes its clocks: pgbench_transition_whole.sql adds those (the reference the floor is set on).
 -- pgbench cannot carry the version read earlier, so the guard compares with the current version
 -- (the same index lookup and re-check under concurrency; a lost race updates and inserts nothing).
 -- Each transaction toggles a random case between mediating and suspended, like the HTTP benchmark.

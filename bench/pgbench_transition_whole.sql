@@ -1,9 +1,10 @@
--- The whole of a transition's database work, as the service does it on PostgreSQL for the HTTP
--- benchmark's suspend/resume: two autocommit round trips. First the read the decision is made on
--- (service/cases/queries.py read_case: the case, its parties and clocks as JSON, the last
--- event's hash for the chain), then one statement writing the case with a version check, its
--- audit event and the clock it pauses or resumes, answering with the case and the clock as
--- written (queries.change_at_once). pgbench carries the version read in the first step into the
+-- The whole of a transition's database work for the HTTP benchmark's suspend/resume, at its most
+-- compact: two autocommit round trips. First the read the decision is made on (the case, its
+-- parties and clocks as JSON, the last event's hash for the chain), then one statement writing the
+-- case with a version check, its audit event and the clock it pauses or resumes, answering with
+-- the case and the clock as written. The service itself writes in a transaction of a few
+-- statements (service/cases/writer.py); this script is kept as it was so that the floor
+-- (transitions over HTTP >= 15 % of this rate, docs/benchmarks.md) compares across runs. pgbench carries the version read in the first step into the
 -- second (\gset), as the service does. The due date of a resumed clock is moved in SQL here; the
 -- service computes it in Python from working-day calendars and sends it.
 -- Run by `python -m bench` with -D first=N/2+1 -D last=N: the second half of the seeded cases, each

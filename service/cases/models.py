@@ -22,7 +22,9 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from service.db import JSONType, UTCDateTime
+from service.db import EnumText, JSONType, UTCDateTime
+from workflows.lifecycle import CaseState
+from workflows.org import Channel, Tier
 
 
 class Case(SQLModel, table=True):
@@ -83,9 +85,9 @@ class Case(SQLModel, table=True):
     source: str = Field(max_length=32)
     risk: str = Field(max_length=16)
     unit_code: str = Field(sa_column=Column(String(32), ForeignKey("unit.code"), nullable=False))
-    tier: str = Field(max_length=16)
-    channel: str = Field(max_length=16)
-    state: str = Field(max_length=16)
+    tier: Tier = Field(sa_column=Column(EnumText(Tier, 16), nullable=False))
+    channel: Channel = Field(sa_column=Column(EnumText(Channel, 16), nullable=False))
+    state: CaseState = Field(sa_column=Column(EnumText(CaseState, 16), nullable=False))
     outcome: str | None = Field(default=None, max_length=32)
     termination_reason: str | None = Field(default=None, max_length=32)
     returns_to_code: str | None = Field(default=None, max_length=32)
