@@ -398,11 +398,10 @@ def _render_action(
     facts = CaseFacts(state=CaseState(case.state), unit_code=case.unit_code, channel=Channel(case.channel))
     units = unit_choices(trigger, TransitionContext(page.session.actor, facts, ctx.org, clock.now()))
     fields = fields_for(trigger)
-    if trigger == Trigger.close:
-        # Offer only the outcomes the lifecycle accepts from this state (a court case: litigated
-        # or withdrawn), not the whole vocabulary.
-        allowed = tuple(o.value for o in CLOSE_OUTCOMES.get(CaseState(case.state), ()))
-        fields = [replace(f, choices=allowed) if f.name == "outcome" else f for f in fields]
+    # A chosen outcome (closing) offers only what the lifecycle accepts from this state (a court
+    # case: litigated or withdrawn), not the whole vocabulary.
+    allowed = tuple(o.value for o in CLOSE_OUTCOMES.get(CaseState(case.state), ()))
+    fields = [replace(f, choices=allowed) if f.name == "outcome" else f for f in fields]
     return page.render(
         "action.html",
         status=status,
