@@ -257,9 +257,9 @@ async def prepare(url: str, data_key: str, clerks: int) -> tuple[Accounts, Any]:
     """Schema and units the service's way, plus machine tokens for a mediator at VILLAGE, one at
     LIST_STATION and ``clerks`` court clerks."""
     from service import clock, migrate
+    from service.config.settings import Settings
     from service.db import create_engine
     from service.main import load_context
-    from service.settings import Settings
     from service.units.sync import sync_units
     from service.users.service import create_user, issue_machine_token
 

@@ -13,11 +13,11 @@ from typing import Annotated, NoReturn, TypeVar
 import typer
 
 from service import clock, migrate
-from service.configuration import ConfigError
+from service.config.loading import ConfigError
+from service.config.settings import Settings, get_settings
 from service.context import AppContext
 from service.db import create_engine, is_sqlite
 from service.observability.logging import configure_logging, logging_config
-from service.settings import Settings, get_settings
 from service.units.sync import sync_units
 
 app = typer.Typer(
@@ -270,7 +270,7 @@ def config_check() -> None:
     )
     webhooks = settings.config_dir / "webhooks.yaml"
     typer.echo(f"webhooks: {len(ctx.webhooks)} configured subscriptions OK ({webhooks})")
-    from service.calendar_config import calendar_warnings
+    from service.config.calendars import calendar_warnings
 
     warnings = calendar_warnings(ctx.calendar, clock.now().astimezone(clock.SHANGHAI).date())
     for warning in warnings:

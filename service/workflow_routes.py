@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from service import clock
-from service.calendar_config import calendar_warnings
+from service.config.calendars import calendar_warnings
 from service.context import ContextDep
 from service.db import EngineDep
 from workflows.lifecycle import STATE_LABELS, TRANSITIONS, TRIGGER_LABELS, CaseState, Trigger, mermaid_diagram
