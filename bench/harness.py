@@ -375,8 +375,8 @@ async def load_background(dsn: str, ctx: Any, cases: int, now: datetime) -> None
 async def chain_loaded_events(url: str) -> int:
     """Hash-chain the bulk-loaded events the service's way (``fill_missing_case_chains``), as
     `jiefen migrate` would, so that the servers do not each find them at start-up."""
+    from service.audit.backfill import fill_missing_case_chains
     from service.db import create_engine
-    from service.privacy.audit import fill_missing_case_chains
 
     engine = create_engine(url)
     try:

@@ -580,7 +580,7 @@ def privacy_anonymise(
 def audit_verify() -> None:
     """Recompute every hash link: says 'intact' with the counts, or names the first broken link.
     Reads only: a database without the current schema is reported (exit 2), never migrated."""
-    from service.privacy.audit import verify_audit
+    from service.audit.verify import verify_audit
 
     settings = get_settings()
 
@@ -591,7 +591,7 @@ def audit_verify() -> None:
         return await verify_audit(engine)
 
     report = _read_only(settings, work)
-    from service.privacy.audit import VerifyReport
+    from service.audit.verify import VerifyReport
 
     assert isinstance(report, VerifyReport)
     counts = (
@@ -611,7 +611,7 @@ def audit_purge(
     ] = 365,
 ) -> None:
     """Delete security events past retention; the purge is itself recorded and the chain re-anchored."""
-    from service.privacy.audit import purge_security_events
+    from service.audit.retention import purge_security_events
 
     settings = get_settings()
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from swagger_ui_bundle import swagger_ui_path
 
 from service import clock, migrate
+from service.audit.backfill import fill_missing_case_chains
 from service.cases.routes import router as cases_router
 from service.config.calendars import calendar_warnings, load_calendar
 from service.config.deadlines import load_deadlines
@@ -32,7 +33,6 @@ from service.notifications.routes import admin as webhooks_router
 from service.notifications.routes import router as inbox_router
 from service.notifications.sync import sync_webhooks
 from service.observability import install_observability
-from service.privacy.audit import fill_missing_case_chains
 from service.privacy.crypto import DataCipher, DataKeyError, load_or_create_key_file
 from service.privacy.parties import reseal_all
 from service.privacy.routes import router as privacy_router

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from service.audit.verify import verify_audit
 from service.cases.effects import ARRIVALS
 from service.demo import seed_cases
-from service.privacy.audit import verify_audit
 from tests.conftest import FIXED_NOW, Backend
 
 
