@@ -28,6 +28,7 @@ from service.context import AppContext
 from service.court.routes import router as court_router
 from service.db import create_engine, is_sqlite, session_factory
 from service.errors import PROBLEM_RESPONSES, install_handlers
+from service.health import router as health_router
 from service.http_safety import install as install_http_safety
 from service.notifications.routes import admin as webhooks_router
 from service.notifications.routes import router as inbox_router
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(privacy_router)
     app.include_router(webhooks_router)
     app.include_router(workflow_router)
+    app.include_router(health_router)
     app.include_router(stats_router)
     _install_docs(app)
     install_web(app)
