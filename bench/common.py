@@ -48,10 +48,10 @@ async def throwaway_database(admin: str, keep: bool) -> AsyncIterator[str]:
 async def service_database(admin: str, name: str) -> tuple[AsyncEngine, AppContext]:
     """The service's schema and units in the database, loaded the service's own way."""
     from service import migrate
+    from service.config.settings import Settings
     from service.db import create_engine
     from service.main import load_context
     from service.privacy.crypto import new_key_line
-    from service.settings import Settings
     from service.units.sync import sync_units
 
     url = sqlalchemy_url(admin, name)

@@ -259,9 +259,9 @@ async def prepare(url: str, data_key: str, clerks: int) -> tuple[Accounts, Any]:
     """Schema and units the service's way, plus machine tokens for a mediator at VILLAGE, one at
     LIST_STATION and ``clerks`` court clerks."""
     from service import clock, migrate
+    from service.config.settings import Settings
     from service.db import create_engine
     from service.main import load_context
-    from service.settings import Settings
     from service.units.sync import sync_units
     from service.users.service import create_user, issue_machine_token
 
@@ -377,8 +377,8 @@ async def load_background(dsn: str, ctx: Any, cases: int, now: datetime) -> None
 async def chain_loaded_events(url: str) -> int:
     """Hash-chain the bulk-loaded events the service's way (``fill_missing_case_chains``), as
     `jiefen migrate` would, so that the servers do not each find them at start-up."""
+    from service.audit.backfill import fill_missing_case_chains
     from service.db import create_engine
-    from service.privacy.audit import fill_missing_case_chains
 
     engine = create_engine(url)
     try:

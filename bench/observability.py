@@ -20,10 +20,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from service.config.settings import Settings
 from service.main import create_app
 from service.observability.logging import ACCESS_LOGGER, JsonFormatter
 from service.observability.middleware import ObservabilityMiddleware
-from service.settings import Settings
 from tests.conftest import CONFIG_DIR, TEST_DATA_KEY
 
 

@@ -13,11 +13,11 @@ from typing import Annotated, NoReturn, TypeVar
 import typer
 
 from service import clock, migrate
-from service.configuration import ConfigError
+from service.config.loading import ConfigError
+from service.config.settings import Settings, get_settings
 from service.context import AppContext
 from service.db import create_engine, is_sqlite
 from service.observability.logging import configure_logging, logging_config
-from service.settings import Settings, get_settings
 from service.units.sync import sync_units
 
 app = typer.Typer(
@@ -270,7 +270,7 @@ def config_check() -> None:
     )
     webhooks = settings.config_dir / "webhooks.yaml"
     typer.echo(f"webhooks: {len(ctx.webhooks)} configured subscriptions OK ({webhooks})")
-    from service.calendar_config import calendar_warnings
+    from service.config.calendars import calendar_warnings
 
     warnings = calendar_warnings(ctx.calendar, clock.now().astimezone(clock.SHANGHAI).date())
     for warning in warnings:
@@ -580,7 +580,7 @@ def privacy_anonymise(
 def audit_verify() -> None:
     """Recompute every hash link: says 'intact' with the counts, or names the first broken link.
     Reads only: a database without the current schema is reported (exit 2), never migrated."""
-    from service.privacy.audit import verify_audit
+    from service.audit.verify import verify_audit
 
     settings = get_settings()
 
@@ -591,7 +591,7 @@ def audit_verify() -> None:
         return await verify_audit(engine)
 
     report = _read_only(settings, work)
-    from service.privacy.audit import VerifyReport
+    from service.audit.verify import VerifyReport
 
     assert isinstance(report, VerifyReport)
     counts = (
@@ -611,7 +611,7 @@ def audit_purge(
     ] = 365,
 ) -> None:
     """Delete security events past retention; the purge is itself recorded and the chain re-anchored."""
-    from service.privacy.audit import purge_security_events
+    from service.audit.retention import purge_security_events
 
     settings = get_settings()
 

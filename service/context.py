@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from service.notifications.config import ConfiguredWebhook
+from service.config.settings import Settings
+from service.config.webhooks import ConfiguredWebhook
 from service.privacy.crypto import DataCipher, new_key_line
-from service.settings import Settings
 from workflows.calendar import BusinessCalendar
 from workflows.deadlines import PolicySet
 from workflows.org import OrgTree

@@ -15,28 +15,30 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from swagger_ui_bundle import swagger_ui_path
 
 from service import clock, migrate
-from service.calendar_config import calendar_warnings, load_calendar
+from service.audit.backfill import fill_missing_case_chains
 from service.cases.routes import router as cases_router
-from service.configuration import ConfigError, ConfigProblem
+from service.config.calendars import calendar_warnings, load_calendar
+from service.config.deadlines import load_deadlines
+from service.config.loading import ConfigError, ConfigProblem
+from service.config.settings import Settings, get_settings
+from service.config.triage import load_triage
+from service.config.units import load_units
+from service.config.webhooks import load_webhooks
 from service.context import AppContext
 from service.court.routes import router as court_router
 from service.db import create_engine, is_sqlite, session_factory
-from service.deadline_config import load_deadlines
 from service.errors import PROBLEM_RESPONSES, install_handlers
+from service.health import router as health_router
 from service.http_safety import install as install_http_safety
-from service.notifications.config import load_webhooks, sync_webhooks
 from service.notifications.routes import admin as webhooks_router
 from service.notifications.routes import router as inbox_router
+from service.notifications.sync import sync_webhooks
 from service.observability import install_observability
-from service.privacy.audit import fill_missing_case_chains
 from service.privacy.crypto import DataCipher, DataKeyError, load_or_create_key_file
 from service.privacy.parties import reseal_all
 from service.privacy.routes import router as privacy_router
 from service.scheduler import build_scheduler, http_client
-from service.settings import Settings, get_settings
 from service.stats.routes import router as stats_router
-from service.triage_config import load_triage
-from service.units.config import load_units
 from service.units.routes import router as units_router
 from service.units.sync import sync_units
 from service.users.routes import router as auth_router
@@ -161,6 +163,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(privacy_router)
     app.include_router(webhooks_router)
     app.include_router(workflow_router)
+    app.include_router(health_router)
     app.include_router(stats_router)
     _install_docs(app)
     install_web(app)

@@ -20,10 +20,10 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.config.settings import Settings
 from service.context import AppContext
 from service.demo import seed_users
 from service.main import create_app
-from service.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("JIEFEN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_POSTGRES = os.environ.get("JIEFEN_REQUIRE_POSTGRES") == "1"

@@ -11,7 +11,7 @@ a sweep reads (docs/architecture.md, "Deadlines are rows" and "The sweep"); this
 * ``plan`` — given one case event, which open clocks are met, cancelled, paused or resumed, and
   which new ones start.
 
-Pure: ``parse_policies`` takes already-loaded data (``service.deadline_config`` reads the YAML and
+Pure: ``parse_policies`` takes already-loaded data (``service.config.deadlines`` reads the YAML and
 turns ``PolicyError`` into the service's ``ConfigError``), and time is always a parameter.
 """
 

@@ -60,7 +60,7 @@ class Unit:
 
 @dataclass
 class OrgTree:
-    """Lookups over a validated set of units (see ``service.units.config`` for validation)."""
+    """Lookups over a validated set of units (see ``service.config.units`` for validation)."""
 
     units: dict[str, Unit]
     _children: dict[str, list[str]] = field(default_factory=dict, repr=False)

@@ -6,7 +6,7 @@ carries the rule id and the facts that matched, in Chinese with the numbers, bec
 requires automated decisions to be explainable and a coordinator must see *why* a case landed
 where it did.
 
-Pure: ``parse_rules`` takes already-loaded data (``service.triage_config`` reads the YAML and turns
+Pure: ``parse_rules`` takes already-loaded data (``service.config.triage`` reads the YAML and turns
 ``RuleError`` into the service's ``ConfigError``) and ``triage`` takes the org tree as an argument.
 """
 

@@ -157,7 +157,7 @@ class CaseEvent(SQLModel, table=True):
     to_unit_code: str = Field(max_length=32)
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     payload: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
-    # Tamper evidence (service.privacy.chain): sha256 over the previous event's hash and this one.
+    # Tamper evidence (service.audit.chain): sha256 over the previous event's hash and this one.
     prev_hash: str | None = Field(default=None, max_length=64)
     hash: str | None = Field(default=None, max_length=64)
 

@@ -23,10 +23,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from service.audit.chain import CASE_EVENT_FIELDS, GENESIS, link
 from service.cases.models import Case, CaseEvent, IdempotencyRecord, Party
 from service.db import reading
 from service.deadlines.models import Deadline
-from service.privacy.chain import CASE_EVENT_FIELDS, GENESIS, link
 from service.referrals.models import Referral
 
 cases = Case.__table__  # type: ignore[attr-defined]

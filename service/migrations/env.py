@@ -8,10 +8,10 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+import service.audit.models
 import service.cases.models
 import service.deadlines.models
 import service.notifications.models
-import service.privacy.models
 import service.referrals.models
 import service.units.models
 import service.users.models  # noqa: F401  (registers the tables on SQLModel.metadata)

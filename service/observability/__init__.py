@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from service.settings import Settings
+from service.config.settings import Settings
 
 
 def install_observability(app: FastAPI, settings: Settings) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.audit.events import record_security_event
 from service.cases import queries
 from service.context import AppContext
-from service.privacy.events import record_security_event
 from service.privacy.parties import unseal
 from service.referrals.service import list_referrals
 

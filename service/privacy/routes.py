@@ -9,11 +9,11 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service import clock
+from service.audit.events import record_security_event
 from service.cases.service import transition_context, visible_row
 from service.context import ContextDep
 from service.db import EngineDep
 from service.errors import Forbidden, NotFound
-from service.privacy.events import record_security_event
 from service.privacy.parties import unseal
 from service.users.deps import ActorDep
 from workflows.lifecycle import court_clerk_of_linked_case, handles_case

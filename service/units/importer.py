@@ -23,8 +23,8 @@ from typing import NoReturn
 
 import yaml
 
-from service.configuration import ConfigError, ConfigProblem, read_yaml
-from service.units.config import unit_to_mapping
+from service.config.loading import ConfigError, ConfigProblem, read_yaml
+from service.config.units import unit_to_mapping
 from workflows.org import Channel, OrgTree, Tier, Unit, UnitKind
 
 # Header names seen in published copies of the list, normalised (lower case, "_" for spaces).

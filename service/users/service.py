@@ -11,9 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from service.audit.events import record_security_event
 from service.db import reading
 from service.errors import Conflict, InvalidInput, NotFound, ServiceError, Unauthorized, field_error
-from service.privacy.events import record_security_event
 from service.users import throttle
 from service.users.models import ApiToken, User
 from service.users.passwords import password_problems

@@ -19,9 +19,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.clock import SHANGHAI
+from service.config.settings import Settings
 from service.db import UTCDateTime
 from service.errors import ServiceError
-from service.settings import Settings
 from service.users.models import SignInThrottle
 
 throttle = SignInThrottle.__table__  # type: ignore[attr-defined]

@@ -8,8 +8,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from service.privacy import audit
-from service.privacy.audit import fill_missing_case_chains, purge_security_events, verify_audit
+from service.audit import backfill
+from service.audit.backfill import fill_missing_case_chains
+from service.audit.retention import purge_security_events
+from service.audit.verify import verify_audit
 from tests.builders import move, open_case
 from tests.conftest import FIXED_NOW, Backend
 
@@ -72,7 +74,7 @@ async def test_events_written_before_chaining_are_chained_once(
         await journey(client, auth)
     async with db.engine.begin() as conn:
         await conn.execute(sa.text("UPDATE case_event SET hash = NULL, prev_hash = NULL"))
-    monkeypatch.setattr(audit, "FILL_BATCH", 2)  # two rounds: a batch boundary between cases
+    monkeypatch.setattr(backfill, "FILL_BATCH", 2)  # two rounds: a batch boundary between cases
 
     assert await fill_missing_case_chains(db.engine) == 3
     assert await fill_missing_case_chains(db.engine) == 0

@@ -39,8 +39,8 @@ from uuid import uuid4
 import httpx
 import pytest
 
+from service.config.settings import Settings
 from service.main import create_app
-from service.settings import Settings
 from tests.builders import CITY, COURT_DESK, DASHI, WULIAN, ZHANGPU, case_body, move, open_case
 from tests.conftest import CONFIG_DIR, TEST_DATA_KEY, TEST_PASSWORD, Backend
 

@@ -28,9 +28,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 from schemathesis.python import asgi as schemathesis_asgi
 
+from service.config.settings import Settings
 from service.demo import seed_users
 from service.main import create_app
-from service.settings import Settings
 from tests.builders import DASHI, ZHANGPU, case_body, move, open_case
 from tests.conftest import CONFIG_DIR, FIXED_NOW, TEST_DATA_KEY, TEST_PASSWORD, Backend
 

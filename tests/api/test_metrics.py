@@ -8,9 +8,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.config.settings import Settings
 from service.main import create_app
 from service.scheduler import build_scheduler
-from service.settings import Settings
 from tests.builders import open_case
 from tests.conftest import CONFIG_DIR, TEST_DATA_KEY, Backend, FrozenClock
 

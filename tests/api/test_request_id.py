@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from service.config.settings import Settings
 from service.main import create_app
 from service.observability.logging import ACCESS_LOGGER, JsonFormatter, TextFormatter
-from service.settings import Settings
 from tests.builders import case_body, fire, open_case
 from tests.conftest import CONFIG_DIR, TEST_DATA_KEY, Backend
 

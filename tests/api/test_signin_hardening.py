@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from service import clock
+from service.audit.events import security_events
 from service.errors import InvalidInput
-from service.privacy.events import security_events
 from service.users.passwords import password_problems
 from service.users.security import token_digest
 from service.users.service import create_user, issue_machine_token, tokens

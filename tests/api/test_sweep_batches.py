@@ -15,10 +15,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from service.audit.verify import verify_audit
 from service.deadlines import sweeper
 from service.deadlines.sweeper import sweep
 from service.notifications.service import inbox
-from service.privacy.audit import verify_audit
 from tests.builders import DASHI, WULIAN, ZHANGPU, ZHOUXIANG, open_case
 from tests.conftest import Backend, FrozenClock
 

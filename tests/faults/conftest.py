@@ -26,10 +26,10 @@ import httpx
 import pytest
 
 from service import clock, migrate
+from service.config.settings import Settings
 from service.db import create_engine
 from service.demo import seed_users
 from service.main import load_context
-from service.settings import Settings
 from service.units.sync import sync_units
 from tests.conftest import (
     CONFIG_DIR,

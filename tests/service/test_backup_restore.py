@@ -14,10 +14,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.config.settings import Settings
 from service.db import create_engine
 from service.demo import seed_users
 from service.main import create_app
-from service.settings import Settings
 from tests.builders import case_body, fire
 from tests.conftest import (
     CONFIG_DIR,

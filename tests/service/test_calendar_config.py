@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from service.calendar_config import calendar_warnings, load_calendar
-from service.configuration import ConfigError
+from service.config.calendars import calendar_warnings, load_calendar
+from service.config.loading import ConfigError
 
 CALENDARS_DIR = Path(__file__).resolve().parents[2] / "config" / "calendars"
 

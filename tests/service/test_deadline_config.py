@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from service.configuration import ConfigError, ConfigProblem
-from service.deadline_config import load_deadlines
+from service.config.deadlines import load_deadlines
+from service.config.loading import ConfigError, ConfigProblem
 from workflows.deadlines import Applies, BreachAction, Extension, PeriodUnit, WarnPoint
 from workflows.lifecycle import CaseState, Role
 from workflows.org import Channel

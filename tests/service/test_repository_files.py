@@ -79,7 +79,7 @@ def test_proxy_config_round_robins_passes_request_ids_and_limits_bodies() -> Non
 
 
 def test_env_example_documents_every_setting() -> None:
-    from service.settings import Settings
+    from service.config.settings import Settings
 
     example = (ROOT / ".env.example").read_text(encoding="utf-8")
     missing = [name for name in Settings.model_fields if f"JIEFEN_{name.upper()}=" not in example]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from service.configuration import ConfigError, ConfigProblem, read_yaml
-from service.units.config import load_units
+from service.config.loading import ConfigError, ConfigProblem, read_yaml
+from service.config.units import load_units
 from service.units.importer import clean_name, import_villages
 from workflows.org import Channel, OrgTree, Tier, UnitKind
 

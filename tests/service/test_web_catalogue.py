@@ -97,7 +97,7 @@ def test_templates_have_no_inline_script_or_style_the_csp_would_block() -> None:
 
 
 def test_every_configured_deadline_policy_has_an_english_name() -> None:
-    from service.deadline_config import load_deadlines
+    from service.config.deadlines import load_deadlines
 
     policies = load_deadlines(Path(__file__).parents[2] / "config" / "deadlines.yaml")
 

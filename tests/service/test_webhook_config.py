@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from service.configuration import ConfigError
-from service.notifications.config import load_webhooks, sync_webhooks
-from service.units.config import load_units
+from service.config.loading import ConfigError
+from service.config.units import load_units
+from service.config.webhooks import load_webhooks
+from service.notifications.sync import sync_webhooks
 from tests.conftest import FIXED_NOW, Backend
 
 ORG = load_units(Path(__file__).resolve().parents[2] / "config" / "units")

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from transitions import Machine
 
-from service.units.config import load_units
+from service.config.units import load_units
 from workflows import lifecycle
 from workflows.lifecycle import (
     CLOSE_OUTCOMES,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from service.units.config import load_units
+from service.config.units import load_units
 from workflows.org import Channel, OrgTree, Tier, Unit, UnitKind
 
 UNITS_DIR = Path(__file__).resolve().parents[2] / "config" / "units"

@@ -708,11 +708,11 @@ def test_parse_rules_accepts_amounts_as_text() -> None:
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("service.units.config") is None or not (REPO / "config" / "units").is_dir(),
+    importlib.util.find_spec("service.config.units") is None or not (REPO / "config" / "units").is_dir(),
     reason="the unit configuration loader is not there yet",
 )
 def test_default_rules_route_against_the_real_kunshan_units() -> None:
-    from service.units.config import load_units
+    from service.config.units import load_units
 
     org = load_units(REPO / "config" / "units")
     simple = triage(facts(location="320583106005"), DEFAULTS, org)
@@ -728,8 +728,8 @@ def test_default_rules_route_against_the_real_kunshan_units() -> None:
 
 def test_service_loader_reads_the_defaults_and_names_file_and_key(tmp_path: Path) -> None:
     # The one service import here: load_triage is a thin wrapper, checked next to the rules it loads.
-    from service.configuration import ConfigError, ConfigProblem
-    from service.triage_config import load_triage
+    from service.config.loading import ConfigError, ConfigProblem
+    from service.config.triage import load_triage
 
     assert load_triage(TRIAGE_YAML) == DEFAULTS
 

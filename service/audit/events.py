@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.privacy.chain import SECURITY_EVENT_FIELDS, link
-from service.privacy.models import AuditChain, SecurityEvent
+from service.audit.chain import SECURITY_EVENT_FIELDS, link
+from service.audit.models import AuditChain, SecurityEvent
 
 security_events = SecurityEvent.__table__  # type: ignore[attr-defined]
 audit_chain = AuditChain.__table__  # type: ignore[attr-defined]

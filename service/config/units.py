@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
-from service.configuration import ConfigError, ConfigProblem, read_yaml
+from service.config.loading import ConfigError, ConfigProblem, read_yaml
 from workflows.org import TIER_RANK, Channel, OrgTree, Tier, Unit, UnitKind
 from workflows.vocab import DisputeType
 

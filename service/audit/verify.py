@@ -1,24 +1,21 @@
-"""Verifying the audit chains, filling chains for records written before they existed, and the
-retention purge of security events (kept at least six months, 网络安全法 art. 21)."""
+"""Verifying the audit chains: every case's events and the security events, link by link."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.audit.chain import CASE_EVENT_FIELDS, GENESIS, SECURITY_EVENT_FIELDS, link
+from service.audit.events import CHAIN, audit_chain, security_events
 from service.cases.models import Case, CaseEvent
-from service.privacy.chain import CASE_EVENT_FIELDS, GENESIS, SECURITY_EVENT_FIELDS, link
-from service.privacy.events import CHAIN, audit_chain, record_security_event, security_events
 
 case_event = CaseEvent.__table__  # type: ignore[attr-defined]
 cases = Case.__table__  # type: ignore[attr-defined]
 
-MIN_RETENTION_DAYS = 183  # at least six months
 BATCH = 5000
 
 
@@ -111,84 +108,3 @@ async def verify_audit(engine: AsyncEngine) -> VerifyReport:
             if report.intact and prev != head.last_hash:
                 report.broken = "the last security events were removed (the chain head points further)"
     return report
-
-
-FILL_BATCH = 2000  # cases per round of ``fill_missing_case_chains``
-
-
-async def fill_missing_case_chains(engine: AsyncEngine) -> int:
-    """Chain events written before tamper evidence existed (start-up; a no-op once done). The
-    cases are chained a batch at a time: one read of their events, one executemany of the
-    hashes (an upgrade may find hundreds of thousands of cases to chain)."""
-    async with engine.begin() as conn:
-        ids = (
-            (
-                await conn.execute(
-                    sa.select(case_event.c.case_id)
-                    .where(case_event.c.hash.is_(None))
-                    .distinct()
-                    .order_by(case_event.c.case_id)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        set_hash = (
-            sa.update(case_event)
-            .where(case_event.c.id == sa.bindparam("event_id"))
-            .values(prev_hash=sa.bindparam("prev"), hash=sa.bindparam("digest"))
-        )
-        for start in range(0, len(ids), FILL_BATCH):
-            events = (
-                await conn.execute(
-                    sa.select(case_event)
-                    .where(case_event.c.case_id.in_(ids[start : start + FILL_BATCH]))
-                    .order_by(case_event.c.case_id, case_event.c.seq)
-                )
-            ).all()
-            hashes = []
-            case_id, prev = None, GENESIS
-            for event in events:
-                if event.case_id != case_id:
-                    case_id, prev = event.case_id, GENESIS
-                digest = link(prev, dict(event._mapping), CASE_EVENT_FIELDS)
-                hashes.append({"event_id": event.id, "prev": prev, "digest": digest})
-                prev = digest
-            await conn.execute(set_hash, hashes)
-    return len(ids)
-
-
-async def purge_security_events(
-    engine: AsyncEngine, *, older_than_days: int, actor: str, now: datetime
-) -> int:
-    """Delete security events past retention; the purge itself is recorded, and the chain re-anchored."""
-    if older_than_days < MIN_RETENTION_DAYS:
-        raise ValueError(f"security events are kept at least {MIN_RETENTION_DAYS} days (网络安全法 第21条)")
-    cutoff = now - timedelta(days=older_than_days)
-    async with engine.begin() as conn:
-        doomed = (
-            await conn.execute(
-                sa.select(sa.func.count(), sa.func.max(security_events.c.id)).where(
-                    security_events.c.at < cutoff
-                )
-            )
-        ).one()
-        count, last_id = int(doomed[0]), doomed[1]
-        if not count:
-            return 0
-        anchor = (
-            await conn.execute(sa.select(security_events.c.hash).where(security_events.c.id == last_id))
-        ).scalar_one()
-        await conn.execute(sa.delete(security_events).where(security_events.c.id <= last_id))
-        await conn.execute(
-            sa.update(audit_chain).where(audit_chain.c.name == CHAIN).values(anchor_hash=anchor or "")
-        )
-        await record_security_event(
-            conn,
-            kind="security_events_purged",
-            actor=actor,
-            reason=f"retention: older than {older_than_days} days",
-            payload={"count": count, "through_id": last_id, "before": cutoff.isoformat(), "anchor": anchor},
-            now=now,
-        )
-    return count

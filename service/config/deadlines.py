@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.configuration import ConfigError, ConfigProblem, read_yaml
+from service.config.loading import ConfigError, ConfigProblem, read_yaml
 from workflows.deadlines import PolicyError, PolicySet, parse_policies
 
 

@@ -1,4 +1,7 @@
-"""Webhook subscriptions as configuration (``config/webhooks.yaml``), secrets from the environment."""
+"""Webhook subscriptions as configuration (``config/webhooks.yaml``), secrets from the environment.
+
+Start-up mirrors them into the subscription table with ``service.notifications.sync``.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +9,11 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from service.configuration import ConfigError, ConfigProblem, read_yaml
-from service.notifications.models import WebhookSubscription
+from service.config.loading import ConfigError, ConfigProblem, read_yaml
 from workflows.org import OrgTree
-
-subscriptions = WebhookSubscription.__table__  # type: ignore[attr-defined]
 
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{2,80}$")
 KEYS = {"unit", "url", "secret_env"}
@@ -78,39 +74,3 @@ def load_webhooks(
     if problems:
         raise ConfigError(problems)
     return found
-
-
-async def sync_webhooks(engine: AsyncEngine, configured: list[ConfiguredWebhook], now: datetime) -> None:
-    """Make the configuration-sourced subscriptions match the file (API-made ones are left alone)."""
-    async with engine.begin() as conn:
-        existing = {
-            (r.unit_code, r.url): r
-            for r in (
-                await conn.execute(sa.select(subscriptions).where(subscriptions.c.source == "config"))
-            ).all()
-        }
-        wanted = {(w.unit_code, w.url): w for w in configured}
-        for key, hook in wanted.items():
-            row = existing.get(key)
-            if row is None:
-                await conn.execute(
-                    sa.insert(subscriptions).values(
-                        unit_code=hook.unit_code,
-                        url=hook.url,
-                        secret=hook.secret,
-                        active=True,
-                        source="config",
-                        created_at=now,
-                    )
-                )
-            elif row.secret != hook.secret or not row.active:
-                await conn.execute(
-                    sa.update(subscriptions)
-                    .where(subscriptions.c.id == row.id)
-                    .values(secret=hook.secret, active=True)
-                )
-        gone = [row.id for key, row in existing.items() if key not in wanted and row.active]
-        if gone:
-            await conn.execute(
-                sa.update(subscriptions).where(subscriptions.c.id.in_(gone)).values(active=False)
-            )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from service.configuration import ConfigError, ConfigProblem, read_yaml
+from service.config.loading import ConfigError, ConfigProblem, read_yaml
 from workflows.calendar import BusinessCalendar, YearCalendar, seeded_years
 
 ALLOWED_KEYS = ("year", "source", "holidays", "workdays")
