@@ -51,7 +51,7 @@ async def service_database(admin: str, name: str) -> tuple[AsyncEngine, AppConte
     from service.config.settings import Settings
     from service.db import create_engine
     from service.main import load_context
-    from service.privacy.crypto import new_key_line
+    from service.personal.crypto import new_key_line
     from service.units.sync import sync_units
 
     url = sqlalchemy_url(admin, name)

@@ -377,8 +377,8 @@ async def load_background(dsn: str, ctx: Any, cases: int, now: datetime) -> None
 async def chain_loaded_events(url: str) -> int:
     """Hash-chain the bulk-loaded events the service's way (``fill_missing_case_chains``), as
     `jiefen migrate` would, so that the servers do not each find them at start-up."""
-    from service.audit.backfill import fill_missing_case_chains
     from service.db import create_engine
+    from service.integrity.backfill import fill_missing_case_chains
 
     engine = create_engine(url)
     try:
@@ -869,7 +869,7 @@ async def pgbench(
 
 async def postgres_part(opts: argparse.Namespace, sizes: Sizes, parts: set[str], report: Report) -> None:
     from service import clock
-    from service.privacy.crypto import new_key_line
+    from service.personal.crypto import new_key_line
 
     admin: str = opts.pg
     data_key = new_key_line()
@@ -1132,7 +1132,7 @@ async def court_drain(
 async def sqlite_part(sizes: Sizes, report: Report) -> None:
     with tempfile.TemporaryDirectory(prefix="jiefen-bench-sqlite-") as tmp:
         data_dir = Path(tmp)
-        from service.privacy.crypto import new_key_line
+        from service.personal.crypto import new_key_line
 
         key = new_key_line()
         (data_dir / "data.key").write_text(key + "\n")

@@ -21,7 +21,7 @@ from pathlib import Path
 import asyncpg
 
 from bench.common import asyncpg_url, service_database, throwaway_database
-from service.deadlines.sweeper import sweep
+from service.sweep import sweep
 from workflows.org import UnitKind
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -83,7 +83,7 @@ async def _check_key(engine: object, settings: Settings) -> None:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from service.main import load_cipher
-    from service.privacy.crypto import DataKeyError
+    from service.personal.crypto import DataKeyError
     from service.privacy.parties import check_key
 
     assert isinstance(engine, AsyncEngine)
@@ -392,7 +392,7 @@ def sweep_command(
     """Run one deadline sweep now (or as of --now): warnings, breaches, escalations."""
     from datetime import datetime
 
-    from service.deadlines.sweeper import sweep
+    from service.sweep import sweep
 
     if not once:
         typer.echo("Use --once for a single sweep; `jiefen scheduler` runs sweeps continuously.", err=True)
@@ -484,7 +484,7 @@ def privacy_new_key(
 ) -> None:
     """Print a new AES-256 key line for JIEFEN_DATA_KEY (keep it out of the repository). With a
     key ring already set, the new key gets the next id, ready to go first in the rotated ring."""
-    from service.privacy.crypto import DataKeyError, new_key_line, next_kid
+    from service.personal.crypto import DataKeyError, new_key_line, next_kid
 
     if kid is None:
         ring = os.environ.get("JIEFEN_DATA_KEY")
@@ -580,7 +580,7 @@ def privacy_anonymise(
 def audit_verify() -> None:
     """Recompute every hash link: says 'intact' with the counts, or names the first broken link.
     Reads only: a database without the current schema is reported (exit 2), never migrated."""
-    from service.audit.verify import verify_audit
+    from service.integrity.verify import verify_audit
 
     settings = get_settings()
 
@@ -591,7 +591,7 @@ def audit_verify() -> None:
         return await verify_audit(engine)
 
     report = _read_only(settings, work)
-    from service.audit.verify import VerifyReport
+    from service.integrity.verify import VerifyReport
 
     assert isinstance(report, VerifyReport)
     counts = (

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from service.config.settings import Settings
 from service.config.webhooks import ConfiguredWebhook
-from service.privacy.crypto import DataCipher, new_key_line
+from service.personal.crypto import DataCipher, new_key_line
 from workflows.calendar import BusinessCalendar
 from workflows.deadlines import PolicySet
 from workflows.org import OrgTree

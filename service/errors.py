@@ -19,8 +19,8 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.observability.request_id import HEADER as REQUEST_ID_HEADER
-from service.observability.request_id import current_request_id
+from service.request_id import HEADER as REQUEST_ID_HEADER
+from service.request_id import current_request_id
 
 log = logging.getLogger(__name__)
 

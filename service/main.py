@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from swagger_ui_bundle import swagger_ui_path
 
 from service import clock, migrate
-from service.audit.backfill import fill_missing_case_chains
 from service.cases.routes import router as cases_router
 from service.config.calendars import calendar_warnings, load_calendar
 from service.config.deadlines import load_deadlines
@@ -30,11 +29,12 @@ from service.db import create_engine, is_sqlite, session_factory
 from service.errors import PROBLEM_RESPONSES, install_handlers
 from service.health import router as health_router
 from service.http_safety import install as install_http_safety
+from service.inbox.routes import router as inbox_router
+from service.integrity.backfill import fill_missing_case_chains
 from service.notifications.routes import admin as webhooks_router
-from service.notifications.routes import router as inbox_router
 from service.notifications.sync import sync_webhooks
 from service.observability import install_observability
-from service.privacy.crypto import DataCipher, DataKeyError, load_or_create_key_file
+from service.personal.crypto import DataCipher, DataKeyError, load_or_create_key_file
 from service.privacy.parties import reseal_all
 from service.privacy.routes import router as privacy_router
 from service.scheduler import build_scheduler, http_client

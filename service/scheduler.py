@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service import clock
 from service.context import AppContext
-from service.deadlines.sweeper import sweep
 from service.notifications.delivery import deliver_due
 from service.observability import metrics
+from service.sweep import sweep
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from service.cases.queries import case_event, cases, deadline, idempotency, party
 from service.notifications.service import inbox, outbox, subscriptions
-from service.privacy.parties import unseal
+from service.personal.sealing import unseal
 from service.referrals.service import referral
 from tests.conftest import Backend
 

@@ -4,8 +4,9 @@ One module-level ``transitions.Machine`` (``model=None``) is shared by all cases
 fires events on a small plain object holding the current state, never on a database row
 (transitions raises on pydantic models, and ``add_model`` on thousands of rows does not scale).
 Guards are pure functions of a :class:`TransitionContext`: who acts, from which unit, on which
-case, towards which target unit. The machine only says yes or no and names the new state;
-the service writes the row, the audit event and everything else in one transaction.
+case, towards which target unit. The machine says which row of the table fires (or none); each
+row declares beside it what it does (``Effects``), which ``workflows.transition`` turns into one
+plan that the service writes in one transaction.
 """
 
 from __future__ import annotations
@@ -388,7 +389,8 @@ class Answer(StrEnum):
 
     accept_arrival = "accept_arrival"  # the offer made to the unit that holds the case
     accept_confirmation = "accept_confirmation"  # the open judicial-confirmation application
-    decline_arrival = "decline_arrival"  # the offer made to the unit it leaves (returned by the sweep)
+    # The offer made to the unit it leaves: declined by a person, returned by the sweep.
+    decline_arrival = "decline_arrival"
 
 
 @dataclass(frozen=True)

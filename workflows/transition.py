@@ -42,8 +42,6 @@ from workflows.org import Channel, OrgTree, Unit
 from workflows.referrals import REFERRAL_LABELS, REQUIRED_PAYLOAD, RETURNS, ReferralStatus, direction_problem
 from workflows.vocab import DisputeType, ReferralKind
 
-RESULT_STATES = frozenset({CaseState.settled, CaseState.terminated, CaseState.closed})
-
 # --- what the planner reads ----------------------------------------------------------------------
 
 

@@ -1,7 +1,5 @@
-"""The audit trail: hash-chained case events and security events, and the tools that keep it.
-
-``chain`` computes the links; ``events`` appends a security event to its chain; ``verify``
-recomputes every link (``jiefen audit verify``); ``backfill`` chains events written before tamper
-evidence existed; ``retention`` purges old security events and re-anchors their chain. Personal
-data itself (sealing, masking, reveal, PIPL) is ``service.privacy``.
+"""The audit trail's security events: appended to their own hash chain (``events``), stored in
+``models``, purged after their retention period and re-anchored (``retention``). The case events'
+links are computed by ``workflows.chain``; checking every chain end to end is ``service.integrity``.
+Personal data itself (sealing, masking, reveal, PIPL) is ``service.personal`` and ``service.privacy``.
 """

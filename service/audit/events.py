@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.audit.chain import SECURITY_EVENT_FIELDS, link
 from service.audit.models import AuditChain, SecurityEvent
+from workflows.chain import SECURITY_EVENT_FIELDS, link
 
 security_events = SecurityEvent.__table__  # type: ignore[attr-defined]
 audit_chain = AuditChain.__table__  # type: ignore[attr-defined]

@@ -15,8 +15,8 @@ from service.cases.schemas import CaseEdit, CasePublic, PartyEdit, PartyIn
 from service.cases.service import case_public, lost_race, transition_context, visible_row
 from service.context import AppContext
 from service.errors import Conflict, NotFound, StaleVersion, TransitionNotAllowed, field_error
-from service.privacy.masking import MASKS
-from service.privacy.parties import seal, unseal
+from service.personal.masking import MASKS
+from service.personal.sealing import seal, unseal
 from workflows.lifecycle import Actor, CaseState, handles_case
 from workflows.vocab import SENSITIVE_FLAGS, Flag
 

@@ -121,7 +121,7 @@ class Party(SQLModel, table=True):
     kind: str = Field(max_length=16)  # person | organisation
     name: str = Field(max_length=100)
     id_type: str | None = Field(default=None, max_length=32)
-    # Encrypted at rest (service.privacy.crypto); the *_index columns are keyed blind indexes.
+    # Encrypted at rest (service.personal.crypto); the *_index columns are keyed blind indexes.
     id_number: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     phone: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     address: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -157,7 +157,7 @@ class CaseEvent(SQLModel, table=True):
     to_unit_code: str = Field(max_length=32)
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     payload: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
-    # Tamper evidence (service.audit.chain): sha256 over the previous event's hash and this one.
+    # Tamper evidence (workflows.chain): sha256 over the previous event's hash and this one.
     prev_hash: str | None = Field(default=None, max_length=64)
     hash: str | None = Field(default=None, max_length=64)
 

@@ -4,9 +4,9 @@ Create, read and transition do not go through the ORM's unit of work: a transiti
 case once, lets the lifecycle decide in Python, then writes the case and its audit event guarded
 by ``version = :expected`` (one statement with a CTE on PostgreSQL; UPDATE … RETURNING plus
 INSERT on SQLite, which has no DML in CTEs), with its other consequences in the same transaction.
-Statements are built once per shape, with bound parameters whose names never equal a column's
-(``c_``, ``e_``, ``v_``, ``b_`` prefixes), so no value can be compiled into a SET or VALUES
-clause it was not meant for. Every function here is tested on both databases.
+Statements are built once per shape. The writes' bound parameters carry a prefix no column has
+(``c_``, ``e_``, ``v_``, ``b_``), so no value can be compiled into a SET or VALUES clause it was
+not meant for. Every function here is tested on both databases.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service.audit.chain import CASE_EVENT_FIELDS, GENESIS, link
 from service.cases.models import Case, CaseEvent, IdempotencyRecord, Party
 from service.db import reading
 from service.deadlines.models import Deadline
 from service.referrals.models import Referral
+from workflows.chain import CASE_EVENT_FIELDS, GENESIS, link
 
 cases = Case.__table__  # type: ignore[attr-defined]
 party = Party.__table__  # type: ignore[attr-defined]
@@ -175,13 +175,10 @@ def _binds(prefix: str, table: sa.Table, fields: Sequence[str]) -> dict[str, Any
     return {f: sa.bindparam(f"{prefix}{f}", type_=table.c[f].type) for f in fields}
 
 
-def _inserted(table: sa.Table, name: str, binds: dict[str, Any], guard: sa.CTE | None) -> sa.CTE:
-    """An INSERT … RETURNING as a CTE; with a ``guard``, written only if the guard has a row."""
-    if guard is None:
-        insert = sa.insert(table).values(binds)
-    else:
-        values = [v if isinstance(v, sa.ColumnElement) else sa.literal(v) for v in binds.values()]
-        insert = sa.insert(table).from_select(list(binds), sa.select(*values).select_from(guard))
+def _inserted(table: sa.Table, name: str, binds: dict[str, Any], guard: sa.CTE) -> sa.CTE:
+    """An INSERT … RETURNING as a CTE, written only if the ``guard`` CTE has a row."""
+    values = [v if isinstance(v, sa.ColumnElement) else sa.literal(v) for v in binds.values()]
+    insert = sa.insert(table).from_select(list(binds), sa.select(*values).select_from(guard))
     return insert.returning(*table.c).cte(name)
 
 

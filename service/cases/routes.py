@@ -9,7 +9,8 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import BaseModel
 
 from service import clock
-from service.cases import edits, service
+from service.cases import edits, extend, service
+from service.cases.extend import ExtendIn
 from service.cases.queries import CaseFilter
 from service.cases.schemas import (
     CaseCreate,
@@ -26,8 +27,6 @@ from service.cases.schemas import (
 )
 from service.context import ContextDep
 from service.db import EngineDep
-from service.deadlines import extend
-from service.deadlines.extend import ExtendIn
 from service.errors import PROBLEM_CONTENT, field_error
 from service.referrals.service import list_referrals
 from service.users.deps import ActorDep

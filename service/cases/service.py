@@ -48,7 +48,7 @@ from service.errors import (
     TransitionNotAllowed,
     field_error,
 )
-from service.privacy.parties import mask, seal, unseal
+from service.personal.sealing import mask, seal, unseal
 from workflows.lifecycle import (
     STATE_LABELS,
     TRIGGER_LABELS,

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from service.cases.schemas import DeadlinePublic
 from service.clock import SHANGHAI
 from service.context import AppContext
+from service.deadlines.schemas import DeadlinePublic
 from workflows.deadlines import DeadlineStatus
 
 

@@ -16,7 +16,7 @@ import logging.config
 from datetime import UTC, datetime
 from typing import Any
 
-from service.observability.request_id import current_request_id
+from service.request_id import current_request_id
 
 ACCESS_LOGGER = "jiefen.access"
 

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.observability.logging import ACCESS_LOGGER
 from service.observability.metrics import UNMATCHED, RequestMetrics
-from service.observability.request_id import accept_request_id, request_id_var
+from service.request_id import accept_request_id, request_id_var
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 

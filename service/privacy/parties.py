@@ -1,47 +1,15 @@
-"""Parties' personal data: sealed on the way in, opened and masked on the way out."""
+"""Parties' personal data at rest: sealing what is still in clear, and checking the data key at start-up."""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.cases.models import Party
-from service.privacy.crypto import PERSONAL_FIELDS, PREFIX, DataCipher
-from service.privacy.masking import MASKS
+from service.personal.crypto import PERSONAL_FIELDS, PREFIX, DataCipher
+from service.personal.sealing import seal, unseal
 
 party = Party.__table__  # type: ignore[attr-defined]
-INDEXED = ("id_number", "phone")
-
-
-def seal(values: Mapping[str, Any], cipher: DataCipher) -> dict[str, Any]:
-    """Encrypt the personal fields present in ``values`` and refresh their blind indexes."""
-    sealed = dict(values)
-    for field in PERSONAL_FIELDS:
-        if field in sealed:
-            plain = sealed[field]
-            sealed[field] = cipher.encrypt(plain, field)
-            if field in INDEXED:
-                sealed[f"{field}_index"] = cipher.blind_index(plain, field)
-    return sealed
-
-
-def unseal(values: Mapping[str, Any], cipher: DataCipher) -> dict[str, Any]:
-    opened = dict(values)
-    for field in PERSONAL_FIELDS:
-        if field in opened:
-            opened[field] = cipher.decrypt(opened[field], field)
-    return opened
-
-
-def mask(values: Mapping[str, Any]) -> dict[str, Any]:
-    masked = dict(values)
-    for field, hide in MASKS.items():
-        if field in masked:
-            masked[field] = hide(masked[field])
-    return masked
 
 
 async def reseal_all(engine: AsyncEngine, cipher: DataCipher, *, only_plaintext: bool) -> int:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.audit.events import record_security_event
 from service.cases import queries
 from service.context import AppContext
-from service.privacy.parties import unseal
+from service.personal.sealing import unseal
 from service.referrals.service import list_referrals
 
 party = queries.party

@@ -14,7 +14,7 @@ from service.cases.service import transition_context, visible_row
 from service.context import ContextDep
 from service.db import EngineDep
 from service.errors import Forbidden, NotFound
-from service.privacy.parties import unseal
+from service.personal.sealing import unseal
 from service.users.deps import ActorDep
 from workflows.lifecycle import court_clerk_of_linked_case, handles_case
 

@@ -25,7 +25,7 @@ from service.errors import (
     database_unavailable,
     validation_problem,
 )
-from service.observability.request_id import current_request_id
+from service.request_id import current_request_id
 from service.web.render import Page
 from service.web.session import CsrfRejected, SignInRequired, WebSession, check_csrf, current_session
 

@@ -12,7 +12,7 @@ from service.cases import service as cases
 from service.cases.queries import CaseFilter
 from service.court import service as court
 from service.db import EngineDep
-from service.notifications.routes import get_inbox, mark_read
+from service.inbox.routes import get_inbox, mark_read
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
 from service.web.render import Page
 from workflows.lifecycle import CaseState

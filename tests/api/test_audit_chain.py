@@ -8,10 +8,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from service.audit import backfill
-from service.audit.backfill import fill_missing_case_chains
 from service.audit.retention import purge_security_events
-from service.audit.verify import verify_audit
+from service.integrity import backfill
+from service.integrity.backfill import fill_missing_case_chains
+from service.integrity.verify import verify_audit
 from tests.builders import move, open_case
 from tests.conftest import FIXED_NOW, Backend
 

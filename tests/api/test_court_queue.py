@@ -10,9 +10,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from service.audit.verify import verify_audit
 from service.court.service import claim_next
-from service.deadlines.sweeper import sweep
+from service.integrity.verify import verify_audit
+from service.sweep import sweep
 from tests.builders import COURT_DESK, DASHI, move, open_case
 from tests.conftest import FIXED_NOW, Backend, FrozenClock
 from workflows.lifecycle import Actor, Role

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from service.deadlines.sweeper import sweep
+from service.sweep import sweep
 from tests.builders import DASHI, ZHANGPU, move, open_case
 from tests.conftest import Backend, FrozenClock
 

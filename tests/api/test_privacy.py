@@ -8,7 +8,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from service.privacy.crypto import DataCipher, new_key_line
+from service.personal.crypto import DataCipher, new_key_line
 from service.privacy.parties import reseal_all
 from tests.builders import move, open_case
 from tests.conftest import FIXED_NOW, TEST_DATA_KEY, Backend
@@ -182,7 +182,7 @@ async def test_a_person_can_get_everything_held_about_them(
 async def test_closed_cases_past_retention_lose_their_personal_data_but_not_their_statistics(
     client: httpx.AsyncClient, auth, db: Backend
 ) -> None:
-    from service.audit.verify import verify_audit
+    from service.integrity.verify import verify_audit
     from service.privacy.pipl import anonymise_closed_cases
 
     mediator = await auth("dashi.mediator")

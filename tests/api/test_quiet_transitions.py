@@ -14,10 +14,10 @@ import pytest
 import sqlalchemy as sa
 
 from service import clock
-from service.audit.verify import verify_audit
 from service.cases import service
 from service.cases.schemas import TransitionIn
 from service.deadlines.models import Deadline
+from service.integrity.verify import verify_audit
 from tests.builders import move, open_case
 from tests.conftest import Backend, FrozenClock
 from workflows.lifecycle import Actor, Role

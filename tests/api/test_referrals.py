@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from service.deadlines.sweeper import sweep
+from service.sweep import sweep
 from tests.builders import COURT_DESK, DASHI, POLICE, fire, hand_to_station, move, open_case, police_case
 from tests.conftest import Backend, FrozenClock
 

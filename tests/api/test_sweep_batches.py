@@ -15,10 +15,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from service.audit.verify import verify_audit
-from service.deadlines import sweeper
-from service.deadlines.sweeper import sweep
+from service import sweep as sweeper
+from service.integrity.verify import verify_audit
 from service.notifications.service import inbox
+from service.sweep import sweep
 from tests.builders import DASHI, WULIAN, ZHANGPU, ZHOUXIANG, open_case
 from tests.conftest import Backend, FrozenClock
 
@@ -89,7 +89,7 @@ async def test_breaches_escalate_notify_and_record_once_either_way(
     ]
     ids = [c["id"] for c in opened]
 
-    with caplog.at_level(logging.INFO, logger="service.deadlines.sweeper"):
+    with caplog.at_level(logging.INFO, logger="service.sweep"):
         report = await sweep(db.engine, db.ctx, now=AFTER_DUE)
     again = await sweep(db.engine, db.ctx, now=AFTER_DUE + timedelta(minutes=5))
 
@@ -142,7 +142,7 @@ async def test_a_batch_that_meets_a_recorded_action_is_redone_one_by_one(
             )
         )
 
-    with caplog.at_level(logging.INFO, logger="service.deadlines.sweeper"):
+    with caplog.at_level(logging.INFO, logger="service.sweep"):
         report = await sweep(db.engine, db.ctx, now=AFTER_DUE)
 
     assert ("redone one by one" in caplog.text) == (mode == "batched")
@@ -174,7 +174,7 @@ async def test_an_unexpected_error_in_a_batch_is_logged_as_an_error_with_its_cas
         raise RuntimeError("a bug in the batch writer")
 
     monkeypatch.setattr(sweeper.queries, "apply_changes", broken)
-    with caplog.at_level(logging.INFO, logger="service.deadlines.sweeper"):
+    with caplog.at_level(logging.INFO, logger="service.sweep"):
         report = await sweep(db.engine, db.ctx, now=AFTER_DUE)
 
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]

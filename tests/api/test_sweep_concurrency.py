@@ -17,11 +17,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from service import sweep as sweeper
 from service.cases.models import Case
 from service.cases.schemas import CaseCreate
 from service.cases.service import decide
-from service.deadlines import sweeper
-from service.deadlines.sweeper import SweepReport, sweep
+from service.sweep import SweepReport, sweep
 from tests.api.test_deadlines_api import kunshan
 from tests.builders import case_body, fire, open_case
 from tests.conftest import FIXED_NOW, Backend, FrozenClock

@@ -25,11 +25,11 @@ import sqlalchemy as sa
 
 from service.cases import service as case_service
 from service.cases.schemas import TransitionIn
-from service.deadlines.sweeper import sweep
 from service.notifications import service as notifications
 from service.notifications.delivery import DeliveryReport, backoff, deliver_due, retry_dead
 from service.notifications.models import InboxItem, OutboxMessage
 from service.scheduler import http_client
+from service.sweep import sweep
 from tests.api.test_deadlines_api import kunshan
 from tests.builders import DASHI, ZHANGPU, fire, move, open_case
 from tests.conftest import FIXED_NOW, Backend, FrozenClock

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from service.audit.verify import verify_audit
 from service.demo import seed_cases
+from service.integrity.verify import verify_audit
 from tests.conftest import FIXED_NOW, Backend
 from workflows.transition import ARRIVAL_KINDS
 

@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from service.privacy.crypto import DataCipher, DataKeyError, new_key_line, next_kid
+from service.personal.crypto import DataCipher, DataKeyError, new_key_line, next_kid
 
 
 def bare() -> str:

@@ -975,7 +975,7 @@ def test_firing_is_repeatable_and_leaves_nothing_behind(rule: Rule, source: Case
     assert _machine_snapshot() == before
 
 
-def test_fire_matching_rule_and_allowed_triggers_agree_across_many_contexts() -> None:
+def test_fire_rule_and_allowed_triggers_agree_across_many_contexts() -> None:
     actors = [
         DASHI_MEDIATOR,
         person(Role.mediator, WULIAN),

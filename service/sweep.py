@@ -11,7 +11,7 @@ not undo the batch.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -227,8 +227,14 @@ async def _escalate_batch(
             {"deadline_id": row.id, "action": "breach", "level": level, "at": now, "result": result}
         )
         report.count(result)
-    # The breach notes first, as one by one: each unit hears of the breach before the arrival.
-    await notifications.notify_many(conn, notes, now=now)
+    # As one by one, a case's breach notes come before the escalation they cause: they lead the
+    # announcements of its plan. The notes of cases that do not move go first, on their own.
+    escalated = {p.case_id for p in plans}
+    await notifications.notify_many(conn, [n for n in notes if n.case_id not in escalated], now=now)
+    plans = [
+        replace(p, announcements=(*(n for n in notes if n.case_id == p.case_id), *p.announcements))
+        for p in plans
+    ]
     await write_batch(conn, plans, now=now)
     # Last, as one by one: a (deadline, action, level) already recorded fails the whole batch.
     await conn.execute(sa.insert(deadline_action), actions)
@@ -307,8 +313,8 @@ async def sweep(engine: AsyncEngine, ctx: AppContext, *, now: datetime, batch_si
                         await _escalate_batch(conn, ctx, bulk, now, report)
                     one_by_one = [r for r in rows if not _batchable(ctx, r, now)]
                 except (BatchConflict, IntegrityError) as exc:
-                    # Expected now and then (an escalation that touches referrals, an action
-                    # already recorded): rolled back to the savepoint, done one by one below.
+                    # Expected now and then (a case that moved under the batch, an action already
+                    # recorded by another sweeper): rolled back to the savepoint, done one by one below.
                     log.info("batch of %s breaches redone one by one: %s", len(bulk), exc)
                     report.actions, report.breached = before
                 except Exception:

@@ -9,9 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.audit.chain import CASE_EVENT_FIELDS, GENESIS, SECURITY_EVENT_FIELDS, link
 from service.audit.events import CHAIN, audit_chain, security_events
 from service.cases.models import Case, CaseEvent
+from workflows.chain import CASE_EVENT_FIELDS, GENESIS, SECURITY_EVENT_FIELDS, link
 
 case_event = CaseEvent.__table__  # type: ignore[attr-defined]
 cases = Case.__table__  # type: ignore[attr-defined]

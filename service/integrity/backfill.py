@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.audit.chain import CASE_EVENT_FIELDS, GENESIS, link
 from service.cases.models import CaseEvent
+from workflows.chain import CASE_EVENT_FIELDS, GENESIS, link
 
 case_event = CaseEvent.__table__  # type: ignore[attr-defined]
 
