@@ -1,8 +1,9 @@
 """Test fixtures: the API suite runs once on SQLite and once on a real PostgreSQL.
 
-Each pytest-xdist worker is a process of its own with its own databases: an SQLite file under its
-own temporary directory and a throw-away PostgreSQL database named after it. When PostgreSQL
-cannot be reached the PostgreSQL half is skipped on a developer machine but *fails* when
+The suite runs in parallel: pytest-xdist, one worker per core (``addopts`` in pyproject.toml; `-n 0`
+runs it in one process). Each worker is a process of its own with its own databases: an SQLite
+file under its own temporary directory and a throw-away PostgreSQL database named after it. When
+PostgreSQL cannot be reached the PostgreSQL half is skipped on a developer machine but *fails* when
 ``JIEFEN_REQUIRE_POSTGRES=1`` (CI and the README's test command set it), so a green CI run always
 includes PostgreSQL.
 """
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -52,6 +55,40 @@ CASE_TABLES = [
     "party",
     "cases",
 ]
+
+
+# `-n auto` (pyproject.toml): one worker per core, but no more than this many. Each worker holds up
+# to ~18 connections to the shared PostgreSQL at its busiest (measured: 35 for two), whose
+# default max_connections is 100; PYTEST_XDIST_AUTO_NUM_WORKERS or `-n N` choose otherwise.
+MAX_AUTO_WORKERS = 4
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # pytest-xdist's own hook reads it
+    return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Refuse the pytest-xdist modes that schedule by node id while two tests share one.
+
+    Under pytest 9.2 schemathesis gives each operation's test the same node id
+    (tests/api/test_fuzz.py::test_api_conforms_to_its_schema, 40 of them); `--dist loadscope`,
+    `loadfile` and `loadgroup` key their work by node id, so all but one of those would silently
+    not run. `load` and `worksteal` (pyproject.toml's) go by position and run them all.
+    """
+    dist = node.config.getoption("dist")
+    if dist not in {"loadscope", "loadfile", "loadgroup"}:
+        return
+    shared = sorted(nodeid for nodeid, n in Counter(ids).items() if n > 1)
+    if shared:
+        pytest.exit(
+            f"--dist {dist} would run only one of the tests sharing each of these node ids:"
+            f" {', '.join(shared)}. Use --dist worksteal or --dist load.",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
 
 
 async def _create_pg_database() -> tuple[str, str] | None:
