@@ -1,18 +1,23 @@
 """Test fixtures: the API suite runs once on SQLite and once on a real PostgreSQL.
 
-PostgreSQL gets a throw-away database per test run. When it cannot be reached the PostgreSQL
-half is skipped on a developer machine but *fails* when ``JIEFEN_REQUIRE_POSTGRES=1`` (CI and
-the README's test command set it), so a green CI run always includes PostgreSQL.
+The suite runs in parallel: pytest-xdist, one worker per core (``addopts`` in pyproject.toml; `-n 0`
+runs it in one process). Each worker is a process of its own with its own databases: an SQLite
+file under its own temporary directory and a throw-away PostgreSQL database named after it. When
+PostgreSQL cannot be reached the PostgreSQL half is skipped on a developer machine but *fails* when
+``JIEFEN_REQUIRE_POSTGRES=1`` (CI and the README's test command set it), so a green CI run always
+includes PostgreSQL.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,8 +36,11 @@ TEST_PASSWORD = "test-password-1"
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 TEST_DATA_KEY = "k1:" + "A" * 43 + "="  # 32 zero-ish bytes: tests only, never a real key
 FIXED_NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Kunshan
+# "gw0", "gw1", … under pytest-xdist; "main" when the suite runs in one process (-n 0).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
-# Tables a test may write to; units and users are seeded once per backend and kept.
+# Tables a test may write to; units and users are seeded once per backend and kept. Emptied in this
+# order (a table before the ones it refers to) before every test that uses `db`.
 CASE_TABLES = [
     "sign_in_throttle",
     "security_event",
@@ -49,10 +57,44 @@ CASE_TABLES = [
 ]
 
 
+# `-n auto` (pyproject.toml): one worker per core, but no more than this many. Each worker holds up
+# to ~18 connections to the shared PostgreSQL at its busiest (measured: 35 for two), whose
+# default max_connections is 100; PYTEST_XDIST_AUTO_NUM_WORKERS or `-n N` choose otherwise.
+MAX_AUTO_WORKERS = 4
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # pytest-xdist's own hook reads it
+    return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Refuse the pytest-xdist modes that schedule by node id while two tests share one.
+
+    Under pytest 9.2 schemathesis gives each operation's test the same node id
+    (tests/api/test_fuzz.py::test_api_conforms_to_its_schema, 40 of them); `--dist loadscope`,
+    `loadfile` and `loadgroup` key their work by node id, so all but one of those would silently
+    not run. `load` and `worksteal` (pyproject.toml's) go by position and run them all.
+    """
+    dist = node.config.getoption("dist")
+    if dist not in {"loadscope", "loadfile", "loadgroup"}:
+        return
+    shared = sorted(nodeid for nodeid, n in Counter(ids).items() if n > 1)
+    if shared:
+        pytest.exit(
+            f"--dist {dist} would run only one of the tests sharing each of these node ids:"
+            f" {', '.join(shared)}. Use --dist worksteal or --dist load.",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+
+
 async def _create_pg_database() -> tuple[str, str] | None:
     import asyncpg
 
-    name = f"jiefen_test_{uuid.uuid4().hex[:10]}"
+    name = f"jiefen_test_{WORKER}_{uuid.uuid4().hex[:10]}"
     try:
         conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
     except (OSError, asyncpg.PostgresError) as exc:
@@ -83,6 +125,8 @@ class Backend:
     name: str
     url: str
     app: FastAPI
+    # What `db` runs before each test to empty the case tables (see `reset_statements`).
+    reset: tuple[sa.TextClause, ...]
 
     @property
     def engine(self) -> AsyncEngine:
@@ -118,22 +162,73 @@ async def backend(
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         await seed_users(app.state.engine, app.state.context, TEST_PASSWORD, FIXED_NOW)
-        yield Backend(request.param, url, app)
+        yield Backend(request.param, url, app, await reset_statements(app.state.engine))
     if pg_name:
         await _drop_pg_database(pg_name)
+
+
+# Past this many rows in one table, TRUNCATE beats DELETE (a few tests seed thousands of cases).
+BULK_ROWS = 500
+
+
+async def reset_statements(engine: AsyncEngine) -> tuple[sa.TextClause, ...]:
+    """The statements that put the case tables back as a new database has them: empty, with the
+    sequences their ids come from at their start again, and the audit chain at its beginning.
+
+    PostgreSQL, in one DO block (one round trip): the few rows a test wrote are DELETEd and the
+    sequences set back, where every test used to ``TRUNCATE … RESTART IDENTITY CASCADE``. TRUNCATE
+    locks each of the 12 tables and gives it, its indexes and its TOAST table new files: 35 ms per
+    test on an idle 2-core machine and 100–360 ms on a busy one, against 1–3 ms for the DELETEs. The end state
+    is the same: no other table refers to these (were one added, its DELETE would fail loudly
+    rather than leave rows behind), and each sequence owned by their columns starts again where it
+    started, as RESTART IDENTITY did (ids from 1 are counted on:
+    test_case_numbers_keep_every_digit_past_999999 moves one to 999,999). A test that wrote nothing
+    gets nothing written (sequences and the chain row are set only when they moved), so its reset
+    commits without a WAL flush. Only when a table holds BULK_ROWS or more (the bulk sweep and
+    court-queue tests) is it TRUNCATE as before: DELETE checks the foreign keys row by row (after
+    the 10,000-case sweep test that took 18 s), TRUNCATE does not.
+
+    SQLite: a DELETE per table, as before; its ids are max(id) + 1, so they start at 1 again.
+    """
+    chain = "UPDATE audit_chain SET seq = 0, last_hash = '', anchor_hash = ''"
+    chain += " WHERE seq <> 0 OR last_hash <> '' OR anchor_hash <> ''"  # security events start again
+    if engine.dialect.name != "postgresql":
+        return (*(sa.text(f"DELETE FROM {table}") for table in CASE_TABLES), sa.text(chain))
+    async with engine.connect() as conn:
+        sequences = (
+            await conn.execute(
+                sa.text(
+                    "SELECT s.oid::regclass::text, q.seqstart FROM pg_class s"
+                    " JOIN pg_sequence q ON q.seqrelid = s.oid"
+                    " JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid"
+                    " AND d.deptype IN ('a', 'i')"  # owned by a serial or identity column
+                    " JOIN pg_class t ON t.oid = d.refobjid"
+                    " WHERE t.relnamespace = 'public'::regnamespace AND t.relname = ANY(:tables)"
+                    " ORDER BY 1"
+                ),
+                {"tables": CASE_TABLES},
+            )
+        ).all()
+    bulk = " OR ".join(f"EXISTS (SELECT 1 FROM {table} OFFSET {BULK_ROWS - 1})" for table in CASE_TABLES)
+    deletes = " ".join(f"DELETE FROM {table};" for table in CASE_TABLES)
+    restarts = " ".join(
+        f"PERFORM setval('{seq}', {start}, false) FROM {seq} WHERE is_called OR last_value <> {start};"
+        for seq, start in sequences
+    )
+    truncate = f"TRUNCATE {', '.join(CASE_TABLES)} RESTART IDENTITY CASCADE;"
+    return (
+        sa.text(
+            f"DO $reset$ BEGIN IF {bulk} THEN {truncate} ELSE {deletes} {restarts} END IF; {chain}; END $reset$"
+        ),
+    )
 
 
 @pytest.fixture
 async def db(backend: Backend) -> AsyncIterator[Backend]:
     """A backend whose case tables are empty at the start of the test."""
     async with backend.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(sa.text(f"TRUNCATE {', '.join(CASE_TABLES)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in CASE_TABLES:
-                await conn.execute(sa.text(f"DELETE FROM {table}"))
-        # Security events were emptied: the chain starts again.
-        await conn.execute(sa.text("UPDATE audit_chain SET seq = 0, last_hash = '', anchor_hash = ''"))
+        for statement in backend.reset:
+            await conn.execute(statement)
     yield backend
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,22 +11,17 @@ from pathlib import Path
 
 import httpx
 
+from tests.ports import free_port
+
 JIEFEN = str(Path(sys.executable).parent / "jiefen")
 DEMO_PASSWORD = "jiefen2026"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Server:
     def __init__(self, data_dir: Path, *, demo_cases: int = 12) -> None:
         self.data_dir = data_dir
         self.demo_cases = demo_cases
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[str] | None = None
         self.output = ""

@@ -11,7 +11,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,15 +38,9 @@ from tests.conftest import (
     _create_pg_database,
     _drop_pg_database,
 )
+from tests.ports import free_port
 
 JIEFEN = str(Path(sys.executable).parent / "jiefen")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def service_env(database_url: str, **extra: str) -> dict[str, str]:

@@ -843,7 +843,9 @@ def test_claim_keeps_the_case_at_the_court_desk() -> None:
         (S.in_court, {T.delegate, T.withdraw, T.close, T.release, T.docket}),
         (S.closed, set()),
     ],
-    ids=str,
+    # Sorted: a set's order changes with the hash seed, and pytest-xdist's workers (each its own
+    # seed) must collect the same test ids.
+    ids=lambda value: "+".join(sorted(value)) if isinstance(value, set) else str(value),
 )
 def test_triggers_from_each_state(state: CaseState, expected: set[Trigger]) -> None:
     found = triggers_from(state)
