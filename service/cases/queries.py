@@ -64,7 +64,7 @@ REFERRAL_FIELDS = ("id", "kind", "status", "from_unit_code", "to_unit_code")
 OPEN_REFERRAL = ("offered", "accepted")
 
 
-def _json_rows(
+def json_rows(
     dialect: str, table: sa.FromClause, fields: Sequence[str], where: sa.ColumnElement[bool]
 ) -> sa.ColumnElement[Any]:
     """Rows of a child table as one JSON array, so a case and its children come back in one round trip."""
@@ -89,9 +89,9 @@ def case_select(dialect: str) -> sa.Select[Any]:
     open_referral = sa.and_(referral.c.case_id == cases.c.id, referral.c.status.in_(OPEN_REFERRAL))
     return sa.select(
         cases,
-        _json_rows(dialect, party, PARTY_FIELDS, party.c.case_id == cases.c.id).label("parties"),
-        _json_rows(dialect, deadline, DEADLINE_FIELDS, deadline.c.case_id == cases.c.id).label("deadlines"),
-        _json_rows(dialect, referral, REFERRAL_FIELDS, open_referral).label("open_referrals"),
+        json_rows(dialect, party, PARTY_FIELDS, party.c.case_id == cases.c.id).label("parties"),
+        json_rows(dialect, deadline, DEADLINE_FIELDS, deadline.c.case_id == cases.c.id).label("deadlines"),
+        json_rows(dialect, referral, REFERRAL_FIELDS, open_referral).label("open_referrals"),
         sa.select(case_event.c.hash)
         .where(case_event.c.case_id == cases.c.id, case_event.c.seq == cases.c.version)
         .scalar_subquery()
@@ -197,7 +197,7 @@ async def apply_change(
     predecessor, so the chain cannot fork.
     """
     event = chained(event, case_id, expected_version + 1, prev_hash)
-    params = _change_params(case_id, expected_version, changes, event)
+    params = change_params(case_id, expected_version, changes, event)
     if conn.dialect.name == "postgresql":
         stmt = _change_cte(tuple(changes), tuple(event))
         version: int | None = (await conn.execute(stmt, params)).scalar_one_or_none()
@@ -209,7 +209,7 @@ async def apply_change(
     return int(row.version)
 
 
-def _change_params(
+def change_params(
     case_id: int, expected_version: int, changes: dict[str, Any], event: dict[str, Any]
 ) -> dict[str, Any]:
     """The bound values of a guarded case change and its (chained) event."""
@@ -225,7 +225,7 @@ def _change_params(
 # bound parameters, not composed again on every request.
 
 
-def _guarded_update(columns: tuple[str, ...]) -> sa.Update:
+def guarded_update(columns: tuple[str, ...]) -> sa.Update:
     """The case's ``columns`` (``c_<column>``) and its version + 1, if it is at ``b_version``."""
     return (
         sa.update(cases)
@@ -239,7 +239,7 @@ def _guarded_update(columns: tuple[str, ...]) -> sa.Update:
     )
 
 
-def _event_of(upd: sa.CTE, event_fields: tuple[str, ...]) -> sa.CTE:
+def event_of(upd: sa.CTE, event_fields: tuple[str, ...]) -> sa.CTE:
     """The audit event (``e_<field>``) of the case change ``upd``, written only if it was."""
     values = {"case_id": upd.c.id, "seq": upd.c.version, **_binds("e_", case_event, event_fields)}
     return _inserted(case_event, "ev", values, upd)
@@ -247,14 +247,14 @@ def _event_of(upd: sa.CTE, event_fields: tuple[str, ...]) -> sa.CTE:
 
 @cache
 def _change_update(columns: tuple[str, ...]) -> sa.Update:
-    return _guarded_update(columns).returning(cases.c.id, cases.c.version)
+    return guarded_update(columns).returning(cases.c.id, cases.c.version)
 
 
 @cache
 def _change_cte(columns: tuple[str, ...], event_fields: tuple[str, ...]) -> sa.Select[Any]:
     """PostgreSQL: update the case under its version check and insert its event, one statement."""
     upd = _change_update(columns).cte("upd")
-    return sa.select(upd.c.version).select_from(upd).join(_event_of(upd, event_fields), sa.true())
+    return sa.select(upd.c.version).select_from(upd).join(event_of(upd, event_fields), sa.true())
 
 
 @dataclass(frozen=True)

@@ -446,9 +446,8 @@ def decide_transition(
         raise _problem(refused) from None
 
 
-async def write_transition(conn: AsyncConnection, plan: TransitionPlan) -> int | None:
-    """Write a plan in the caller's transaction; the new version, or None when the case changed
-    since it was read."""
+async def write_transition(conn: AsyncConnection, plan: TransitionPlan) -> writer.Written | None:
+    """Write a plan in the caller's transaction; None when the case changed since it was read."""
     return await writer.write(conn, plan)
 
 
@@ -462,21 +461,13 @@ async def apply_transition(
     now: datetime,
     if_match: int | None = None,
 ) -> CasePublic:
-    # Optimistic: read outside the write transaction, decide in memory, write guarded by version.
+    # Optimistic: read outside the write, decide in memory, write guarded by version.
     row = await visible_row(engine, ctx, case_id, actor)
     plan = decide_transition(ctx, row, body, actor, now=now, if_match=if_match)
-    async with engine.begin() as conn:
-        version = await write_transition(conn, plan)
-        if version is None:
-            await conn.rollback()
-        else:
-            # The response shows what the transition changed (state, deadlines): read it back
-            # before commit on the same connection, not after on another.
-            fresh = await queries.fetch_case(conn, case_id)
-    if version is None:
+    after = await writer.apply(engine, plan, row)
+    if after is None:
         raise await lost_race(engine, case_id)
-    assert fresh is not None
-    return case_public(fresh._mapping, ctx, now=now)
+    return case_public(after, ctx, now=now)
 
 
 async def lost_race(engine: AsyncEngine, case_id: int) -> StaleVersion:

@@ -9,20 +9,47 @@ the caller holds locked (the sweep).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.cases import queries
+from service.cases.queries import DEADLINE_FIELDS, cases
+from service.db import reading
 from service.deadlines import service as deadlines
+from service.deadlines.service import LIVE, deadline
+from service.deadlines.views import listed
 from service.notifications import service as notifications
+from service.notifications.service import inbox, outbox, subscriptions
 from service.referrals import service as referrals
+from service.referrals.service import OPEN, referral
+from workflows.referrals import ReferralStatus
 from workflows.transition import OpeningPlan, TransitionPlan
 
 
-async def write(conn: AsyncConnection, plan: TransitionPlan) -> int | None:
-    """The new version, or None (nothing written) when the case moved since it was read."""
+@dataclass(frozen=True)
+class Written:
+    version: int
+    # PostgreSQL: what the one statement answered (the case as written, the clocks it changed and
+    # started) and the event's hash; None on SQLite, where the caller reads the case back.
+    answer: Any = None
+    event_hash: str | None = None
+
+
+async def write(conn: AsyncConnection, plan: TransitionPlan) -> Written | None:
+    """Write the plan on ``conn`` (inside the caller's transaction, or on its own on PostgreSQL,
+    where it is one statement); None (nothing written) when the case moved since it was read."""
+    if conn.dialect.name == "postgresql":
+        event = queries.chained(dict(plan.event), plan.case_id, plan.expected_version + 1, plan.prev_hash)
+        statement, params = _one_statement(plan, event)
+        row = (await conn.execute(statement, params)).first()
+        return None if row is None else Written(int(row.version), row, event["hash"])
     version = await queries.apply_change(
         conn,
         plan.case_id,
@@ -34,7 +61,49 @@ async def write(conn: AsyncConnection, plan: TransitionPlan) -> int | None:
     if version is None:
         return None
     await _consequences(conn, [plan], now=plan.now)
-    return version
+    return Written(version)
+
+
+async def apply(engine: AsyncEngine, plan: TransitionPlan, read: Any) -> Mapping[Any, Any] | None:
+    """A transition on its own: the plan written (autocommit on PostgreSQL, where it is one
+    statement; a transaction on SQLite), then the case as it now is, or None when the case moved
+    since ``read`` (the case the plan was made from)."""
+    if engine.dialect.name == "postgresql":
+        async with reading(engine) as conn:
+            written = await write(conn, plan)
+        if written is None:
+            return None
+        answered = _answer(read, written, plan)
+        if answered is not None:
+            return answered
+        again = await queries.read_case(engine, plan.case_id)  # the sweep breached a clock meanwhile
+        assert again is not None
+        return again._mapping
+    async with engine.begin() as conn:
+        if await write(conn, plan) is None:
+            await conn.rollback()
+            return None
+        fresh = await queries.fetch_case(conn, plan.case_id)  # before commit, on the same connection
+    assert fresh is not None
+    return fresh._mapping
+
+
+def _answer(read: Any, written: Written, plan: TransitionPlan) -> dict[str, Any] | None:
+    """The case after the one statement, from the case read before it and what the statement
+    returned. None when the clocks it changed are not the ones planned (a clock the sweep breached
+    between the read and the write stays as the sweep left it): the caller reads the case again."""
+    row = written.answer
+    changed = listed(row.changed_deadlines)
+    if {d["id"] for d in changed} != planned_clock_ids(plan):
+        return None
+    by_id = {d["id"]: d for d in listed(read.deadlines)}
+    by_id.update((d["id"], d) for d in [*changed, *listed(row.started_deadlines)])
+    return {
+        **row._mapping,
+        "parties": read.parties,
+        "deadlines": [by_id[i] for i in sorted(by_id)],  # as a read orders them
+        "last_event_hash": written.event_hash,
+    }
 
 
 async def write_batch(conn: AsyncConnection, plans: Sequence[TransitionPlan], *, now: datetime) -> None:
@@ -64,3 +133,268 @@ async def write_opening(
     """What a new case starts besides its row (written by ``queries.insert_case``)."""
     await deadlines.start_clocks(conn, case_id, unit_code, opening.clocks, now=now)
     await notifications.notify_many(conn, [opening.announcement], now=now)
+
+
+# --- PostgreSQL: the whole plan as one statement ---------------------------------------------------
+#
+# Data-modifying CTEs run atomically, and every write after the case update selects FROM it, so it
+# happens only when the version check passed: no BEGIN, no COMMIT, one round trip. The statement
+# answers with the case as written and the clocks it changed and started, so the caller needs no
+# read-back. Its clock updates name the status they expect (the sweep may breach a running clock
+# after the read without moving the case's version); the caller compares the clocks that changed
+# with the plan's and reads the case again when they differ. Every bound parameter carries a
+# prefix that no column has.
+
+
+def _clock_ids(plan: TransitionPlan) -> tuple[list[int], list[int], list[int]]:
+    """(ended, met among them, paused) clock ids the plan writes."""
+    clocks = plan.clocks
+    ended = [*clocks.plan.met, *clocks.plan.cancelled]
+    paused = [i for i in clocks.plan.paused if i not in clocks.keep_breached]
+    return ended, list(clocks.plan.met), paused
+
+
+def planned_clock_ids(plan: TransitionPlan) -> frozenset[int]:
+    """The existing clocks the plan changes."""
+    ended, _, paused = _clock_ids(plan)
+    return frozenset([*ended, *paused, *(i for i, _ in plan.clocks.plan.resumed)])
+
+
+def _ids(name: str) -> Any:
+    return sa.any_(sa.bindparam(name, type_=ARRAY(sa.BigInteger)))
+
+
+def _rows_of(table: sa.Table, written: Sequence[sa.CTE]) -> sa.Subquery:
+    """The rows some INSERT/UPDATE … RETURNING CTEs wrote, as one subquery (none: empty)."""
+    if not written:
+        return sa.select(table).where(sa.false()).subquery()
+    return sa.union_all(*(sa.select(*w.c) for w in written)).subquery()
+
+
+def _guarded_insert(table: sa.Table, values: dict[str, Any], guard: sa.CTE) -> sa.Insert:
+    """INSERT … SELECT the values FROM ``guard``: written only if the guard has a row."""
+    items = [v if isinstance(v, sa.ColumnElement) else sa.literal(v) for v in values.values()]
+    return sa.insert(table).from_select(list(values), sa.select(*items).select_from(guard))
+
+
+@cache
+def _plan_statement(shape: tuple[Any, ...]) -> sa.Select[Any]:
+    (columns, event_fields, ended, paused, resumed, started, opened, answered, completed, notes) = shape
+    upd = queries.guarded_update(columns).returning(*cases.c).cte("upd")
+    now = sa.bindparam("x_now", type_=deadline.c.ended_at.type)
+    of_case = deadline.c.case_id == upd.c.id
+    ctes: list[sa.CTE] = [queries.event_of(upd, event_fields)]
+    changed: list[sa.CTE] = []
+    if ended:
+        closing = sa.case(
+            (deadline.c.id == _ids("x_met"), sa.literal_column("'met'")),
+            else_=sa.literal_column("'cancelled'"),
+        )
+        changed.append(
+            sa.update(deadline)
+            .where(of_case, deadline.c.id == _ids("x_ended"), deadline.c.status.in_(LIVE))
+            .values(status=closing, ended_at=now, warn_at=sa.null())
+            .returning(*deadline.c)
+            .cte("d_end")
+        )
+    if paused:
+        changed.append(
+            sa.update(deadline)
+            .where(
+                of_case, deadline.c.id == _ids("x_paused"), deadline.c.status == sa.literal_column("'active'")
+            )
+            .values(status=sa.literal_column("'paused'"), paused_at=now, warn_at=sa.null())
+            .returning(*deadline.c)
+            .cte("d_pause")
+        )
+    for i in range(resumed):
+        changed.append(
+            sa.update(deadline)
+            .where(
+                of_case,
+                deadline.c.id == sa.bindparam(f"r{i}_id", type_=sa.BigInteger),
+                deadline.c.status == sa.literal_column("'paused'"),
+            )
+            .values(
+                status=sa.literal_column("'active'"),
+                paused_at=sa.null(),
+                **{
+                    f: sa.bindparam(f"r{i}_{f}", type_=deadline.c[f].type)
+                    for f in ("due_at", "warnings", "warn_at")
+                },
+            )
+            .returning(*deadline.c)
+            .cte(f"d_res{i}")
+        )
+    new = [
+        _guarded_insert(
+            deadline,
+            {"case_id": upd.c.id, **{f: sa.bindparam(f"s{i}_{f}", type_=deadline.c[f].type) for f in fields}},
+            upd,
+        )
+        .returning(*deadline.c)
+        .cte(f"d_new{i}")
+        for i, fields in enumerate(started)
+    ]
+    if opened:
+        ctes.append(
+            _guarded_insert(
+                referral,
+                {
+                    "case_id": upd.c.id,
+                    **{
+                        f: sa.bindparam(f"o_{f}", type_=referral.c[f].type)
+                        for f in (
+                            "kind",
+                            "from_unit_code",
+                            "to_unit_code",
+                            "status",
+                            "payload",
+                            "reason",
+                            "offered_at",
+                            "offered_by",
+                        )
+                    },
+                },
+                upd,
+            ).cte("ref_new")
+        )
+    if answered is not None:
+        values = {
+            "status": sa.bindparam("q_status", type_=sa.String),
+            "responded_at": now,
+            "responded_by": sa.bindparam("q_by", type_=sa.String),
+        }
+        if answered:  # a decline: its reason goes with it
+            values["decline_reason"] = sa.bindparam("q_reason", type_=sa.String)
+        ctes.append(
+            sa.update(referral)
+            .where(
+                referral.c.case_id == upd.c.id,
+                referral.c.id == _ids("q_ids"),
+                referral.c.status == sa.literal_column(f"'{ReferralStatus.offered.value}'"),
+            )
+            .values(values)
+            .cte("ref_answer")
+        )
+    if completed:
+        ctes.append(
+            sa.update(referral)
+            .where(
+                referral.c.case_id == upd.c.id, referral.c.id == _ids("k_ids"), referral.c.status.in_(OPEN)
+            )
+            .values(
+                status=sa.literal_column(f"'{ReferralStatus.completed.value}'"),
+                result=sa.bindparam("k_result", type_=referral.c.result.type),
+                completed_at=now,
+            )
+            .cte("ref_done")
+        )
+    for i in range(notes):
+        unit_code = sa.bindparam(f"a{i}_unit_code", type_=sa.String)
+        kind = sa.bindparam(f"a{i}_kind", type_=sa.String)
+        ctes.append(
+            _guarded_insert(
+                inbox,
+                {
+                    "unit_code": unit_code,
+                    "case_id": upd.c.id,
+                    "kind": kind,
+                    "reason": sa.bindparam(f"a{i}_reason", type_=sa.String),
+                    "payload": sa.bindparam(f"a{i}_payload", type_=inbox.c.payload.type),
+                    "created_at": now,
+                },
+                upd,
+            ).cte(f"inbox{i}")
+        )
+        # One outbox row per active subscription of the unit; the receiver deduplicates by the key.
+        key = sa.bindparam(f"a{i}_key", type_=sa.String) + sa.cast(subscriptions.c.id, sa.String)
+        ctes.append(
+            sa.insert(outbox)
+            .from_select(
+                [
+                    "subscription_id",
+                    "idempotency_key",
+                    "event_type",
+                    "payload",
+                    "status",
+                    "attempts",
+                    "next_attempt_at",
+                    "created_at",
+                ],
+                sa.select(
+                    subscriptions.c.id,
+                    key,
+                    kind,
+                    sa.bindparam(f"a{i}_body", type_=outbox.c.payload.type),
+                    sa.literal("pending"),
+                    sa.literal(0),
+                    now,
+                    now,
+                )
+                .select_from(subscriptions.join(upd, sa.true()))
+                .where(subscriptions.c.unit_code == unit_code, subscriptions.c.active.is_(True)),
+            )
+            .cte(f"outbox{i}")
+        )
+    select = sa.select(
+        *upd.c,
+        queries.json_rows("postgresql", _rows_of(deadline, changed), DEADLINE_FIELDS, sa.true()).label(
+            "changed_deadlines"
+        ),
+        queries.json_rows("postgresql", _rows_of(deadline, new), DEADLINE_FIELDS, sa.true()).label(
+            "started_deadlines"
+        ),
+    )
+    return select.add_cte(*ctes)
+
+
+def _one_statement(plan: TransitionPlan, event: dict[str, Any]) -> tuple[sa.Select[Any], dict[str, Any]]:
+    ended, met, paused = _clock_ids(plan)
+    now = plan.now
+    params: dict[str, Any] = {
+        **queries.change_params(plan.case_id, plan.expected_version, dict(plan.changes), event),
+        "x_now": now,
+    }
+    if ended:
+        params.update(x_ended=ended, x_met=met)
+    if paused:
+        params["x_paused"] = paused
+    for i, (deadline_id, schedule) in enumerate(plan.clocks.plan.resumed):
+        params.update(
+            {
+                f"r{i}_id": deadline_id,
+                f"r{i}_due_at": schedule.due_at,
+                f"r{i}_warnings": deadlines.warnings_json(schedule.warnings),
+                f"r{i}_warn_at": deadlines.first_warning(schedule.warnings),
+            }
+        )
+    started = deadlines.started_rows(plan.clocks, now)
+    for i, row in enumerate(started):
+        params.update((f"s{i}_{f}", v) for f, v in row.items() if f != "case_id")
+    if plan.opened is not None:
+        params.update({f"o_{f}": v for f, v in referrals.opened_row(plan, now=now).items() if f != "case_id"})
+    answered = plan.answered if plan.answered is not None and plan.answered.referral_ids else None
+    if answered is not None:
+        params.update(
+            q_status=answered.status.value, q_by=plan.event["actor"], q_ids=list(answered.referral_ids)
+        )
+        if referrals.is_decline(answered):
+            params["q_reason"] = answered.decline_reason
+    if plan.completed is not None:
+        params.update(k_ids=list(plan.completed.referral_ids), k_result=dict(plan.completed.result))
+    for i, note in enumerate(plan.announcements):
+        params.update({f"a{i}_{k}": v for k, v in notifications.announcement_values(note, now=now).items()})
+    shape = (
+        tuple(plan.changes),
+        tuple(event),
+        bool(ended),
+        bool(paused),
+        len(plan.clocks.plan.resumed),
+        tuple(tuple(f for f in row if f != "case_id") for row in started),
+        plan.opened is not None,
+        None if answered is None else referrals.is_decline(answered),
+        plan.completed is not None,
+        len(plan.announcements),
+    )
+    return _plan_statement(shape), params

@@ -85,13 +85,14 @@ async def write_clocks(conn: AsyncConnection, changes: Sequence[ClockChanges], *
                     warn_at=first_warning(schedule.warnings),
                 )
             )
-    started = [
-        new_deadline_row(c.case_id, c.unit_code, policy, schedule, now)
-        for c in changes
-        for policy, schedule in c.plan.start
-    ]
+    started = [row for c in changes for row in started_rows(c, now)]
     if started:
         await conn.execute(sa.insert(deadline), started)
+
+
+def started_rows(changes: ClockChanges, now: datetime) -> list[dict[str, Any]]:
+    """The rows of the clocks one case event starts."""
+    return [new_deadline_row(changes.case_id, changes.unit_code, p, s, now) for p, s in changes.plan.start]
 
 
 async def start_clocks(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,6 +17,27 @@ from workflows.transition import Announcement
 inbox = InboxItem.__table__  # type: ignore[attr-defined]
 outbox = OutboxMessage.__table__  # type: ignore[attr-defined]
 subscriptions = WebhookSubscription.__table__  # type: ignore[attr-defined]
+
+
+def announcement_values(note: Announcement, *, now: datetime) -> dict[str, Any]:
+    """An announcement's inbox columns, its webhook body and the prefix of its messages' keys
+    (the key is the prefix and the subscription's id)."""
+    body = {
+        "event": note.kind,
+        "unit_code": note.unit_code,
+        "case_id": note.case_id,
+        "reason": note.reason,
+        "occurred_at": now.isoformat(),
+        **note.payload,
+    }
+    return {
+        "unit_code": note.unit_code,
+        "kind": note.kind,
+        "reason": note.reason,
+        "payload": dict(note.payload),
+        "body": body,
+        "key": f"{uuid.uuid4()}:",
+    }
 
 
 async def notify_many(conn: AsyncConnection, notes: Sequence[Announcement], *, now: datetime) -> None:
@@ -53,21 +75,13 @@ async def notify_many(conn: AsyncConnection, notes: Sequence[Announcement], *, n
         by_unit.setdefault(sub.unit_code, []).append(sub.id)
     messages = []
     for n in notes:
-        body = {
-            "event": n.kind,
-            "unit_code": n.unit_code,
-            "case_id": n.case_id,
-            "reason": n.reason,
-            "occurred_at": now.isoformat(),
-            **n.payload,
-        }
-        key = uuid.uuid4()
+        values = announcement_values(n, now=now)
         messages += [
             {
                 "subscription_id": sub_id,
-                "idempotency_key": f"{key}:{sub_id}",
+                "idempotency_key": f"{values['key']}{sub_id}",
                 "event_type": n.kind,
-                "payload": body,
+                "payload": values["body"],
                 "status": "pending",
                 "attempts": 0,
                 "next_attempt_at": now,

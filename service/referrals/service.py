@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.referrals.models import Referral
 from workflows.referrals import ReferralStatus
-from workflows.transition import TransitionPlan
+from workflows.transition import ReferralAnswered, TransitionPlan
 
 referral = Referral.__table__  # type: ignore[attr-defined]
 
@@ -29,23 +29,30 @@ OPEN = (ReferralStatus.offered.value, ReferralStatus.accepted.value)
 _DECLINES = (ReferralStatus.declined, ReferralStatus.returned)
 
 
+def opened_row(plan: TransitionPlan, *, now: datetime) -> dict[str, Any]:
+    """The referral row a plan opens."""
+    assert plan.opened is not None
+    return {
+        "case_id": plan.case_id,
+        "kind": plan.opened.kind.value,
+        "from_unit_code": plan.opened.from_unit_code,
+        "to_unit_code": plan.opened.to_unit_code,
+        "status": ReferralStatus.offered.value,
+        "payload": dict(plan.opened.payload),
+        "reason": plan.opened.reason,
+        "offered_at": now,
+        "offered_by": plan.event["actor"],
+    }
+
+
+def is_decline(answered: ReferralAnswered) -> bool:
+    """A decline (a person's) or a return (the sweep's) records its reason."""
+    return answered.status in _DECLINES
+
+
 async def write(conn: AsyncConnection, plans: Sequence[TransitionPlan], *, now: datetime) -> None:
     """The referrals the plans open, answer and complete."""
-    opened = [
-        {
-            "case_id": p.case_id,
-            "kind": p.opened.kind.value,
-            "from_unit_code": p.opened.from_unit_code,
-            "to_unit_code": p.opened.to_unit_code,
-            "status": ReferralStatus.offered.value,
-            "payload": dict(p.opened.payload),
-            "reason": p.opened.reason,
-            "offered_at": now,
-            "offered_by": p.event["actor"],
-        }
-        for p in plans
-        if p.opened is not None
-    ]
+    opened = [opened_row(p, now=now) for p in plans if p.opened is not None]
     if opened:
         await conn.execute(sa.insert(referral), opened)
     for p in plans:
@@ -55,7 +62,7 @@ async def write(conn: AsyncConnection, plans: Sequence[TransitionPlan], *, now: 
                 "responded_at": now,
                 "responded_by": p.event["actor"],
             }
-            if p.answered.status in _DECLINES:
+            if is_decline(p.answered):
                 values["decline_reason"] = p.answered.decline_reason
             await conn.execute(
                 sa.update(referral)

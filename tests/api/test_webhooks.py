@@ -33,6 +33,7 @@ from service.sweep import sweep
 from tests.api.test_deadlines_api import kunshan
 from tests.builders import DASHI, ZHANGPU, fire, move, open_case
 from tests.conftest import FIXED_NOW, Backend, FrozenClock
+from tests.rows import refusing_inserts
 from workflows.lifecycle import Actor, Role
 
 outbox = OutboxMessage.__table__  # type: ignore[attr-defined]
@@ -357,22 +358,30 @@ async def test_outbox_row_and_inbox_item_roll_back_with_a_failed_transition(
     station = await auth("dashi.mediator")
     await subscribe(client, await auth("admin"), ZHANGPU, "http://127.0.0.1:9/hook")
     case = await open_case(client, station)
-    real_notify = notifications.notify_many
-    written_inside: list[int] = []
+    if db.name == "postgresql":
+        # One statement: the database refuses the outbox row at its insert, and the whole
+        # statement (case, event, clocks, inbox item) goes with it (422: a value not storable).
+        async with refusing_inserts(db, "outbox"):
+            response = await fire(client, station, case, "escalate", reason="需要镇里协调")
+        assert response.status_code == 422, response.text
+    else:
+        real_notify = notifications.notify_many
+        written_inside: list[int] = []
 
-    async def notify_then_fail(conn: Any, *args: Any, **kwargs: Any) -> None:
-        await real_notify(conn, *args, **kwargs)
-        count = (await conn.execute(sa.select(sa.func.count()).select_from(outbox))).scalar_one()
-        written_inside.append(count)
-        raise RuntimeError("the transaction fails after the outbox row was written")
+        async def notify_then_fail(conn: Any, *args: Any, **kwargs: Any) -> None:
+            await real_notify(conn, *args, **kwargs)
+            count = (await conn.execute(sa.select(sa.func.count()).select_from(outbox))).scalar_one()
+            written_inside.append(count)
+            raise RuntimeError("the transaction fails after the outbox row was written")
 
-    monkeypatch.setattr(notifications, "notify_many", notify_then_fail)
-    transport = httpx.ASGITransport(app=db.app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://jiefen.test") as failing:
-        response = await fire(failing, station, case, "escalate", reason="需要镇里协调")
+        with monkeypatch.context() as patched:
+            patched.setattr(notifications, "notify_many", notify_then_fail)
+            transport = httpx.ASGITransport(app=db.app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://jiefen.test") as failing:
+                response = await fire(failing, station, case, "escalate", reason="需要镇里协调")
+        assert response.status_code == 500, response.text
+        assert written_inside == [1]  # the row existed inside the transaction ...
 
-    assert response.status_code == 500, response.text
-    assert written_inside == [1]  # the row existed inside the transaction ...
     assert await outbox_rows(db) == []  # ... and went with it
     assert "escalation" not in await inbox_kinds(db, ZHANGPU)
     unchanged = (await client.get(f"/api/v1/cases/{case['id']}", headers=station)).json()
@@ -381,7 +390,6 @@ async def test_outbox_row_and_inbox_item_roll_back_with_a_failed_transition(
         ("acceptance", DASHI, "active")
     ]
 
-    monkeypatch.setattr(notifications, "notify_many", real_notify)
     moved = await move(client, station, case, "escalate", reason="需要镇里协调")
 
     assert (moved["version"], moved["unit_code"]) == (2, ZHANGPU)
