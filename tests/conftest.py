@@ -77,7 +77,7 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     Under pytest 9.2 schemathesis gives each operation's test the same node id
     (tests/api/test_fuzz.py::test_api_conforms_to_its_schema, 40 of them); `--dist loadscope`,
     `loadfile` and `loadgroup` key their work by node id, so all but one of those would silently
-    not run. `load` and `worksteal` (pyproject.toml's) go by position and run them all.
+    not run. `load` (pyproject.toml's) and `worksteal` go by position and run them all.
     """
     dist = node.config.getoption("dist")
     if dist not in {"loadscope", "loadfile", "loadgroup"}:
@@ -86,7 +86,7 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     if shared:
         pytest.exit(
             f"--dist {dist} would run only one of the tests sharing each of these node ids:"
-            f" {', '.join(shared)}. Use --dist worksteal or --dist load.",
+            f" {', '.join(shared)}. Use --dist load or --dist worksteal.",
             returncode=pytest.ExitCode.USAGE_ERROR,
         )
 
