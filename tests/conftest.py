@@ -185,8 +185,9 @@ async def reset_statements(engine: AsyncEngine) -> tuple[sa.TextClause, ...]:
     test_case_numbers_keep_every_digit_past_999999 moves one to 999,999). A test that wrote nothing
     gets nothing written (sequences and the chain row are set only when they moved), so its reset
     commits without a WAL flush. Only when a table holds BULK_ROWS or more (the bulk sweep and
-    court-queue tests) is it TRUNCATE as before: DELETE checks the foreign keys row by row (after
-    the 10,000-case sweep test that took 18 s), TRUNCATE does not.
+    court-queue tests) is it TRUNCATE as before: DELETE checks the foreign keys row by row, and
+    inbox_item.case_id and idempotency_key.case_id have no index, so each deleted case scans those
+    tables (18 s after the 10,000-case sweep test); TRUNCATE checks nothing.
 
     SQLite: a DELETE per table, as before; its ids are max(id) + 1, so they start at 1 again.
     """
