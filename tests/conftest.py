@@ -77,7 +77,7 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     Under pytest 9.2 schemathesis gives each operation's test the same node id
     (tests/api/test_fuzz.py::test_api_conforms_to_its_schema, 40 of them); `--dist loadscope`,
     `loadfile` and `loadgroup` key their work by node id, so all but one of those would silently
-    not run. `load` and `worksteal` (pyproject.toml's) go by position and run them all.
+    not run. `load` (pyproject.toml's) and `worksteal` go by position and run them all.
     """
     dist = node.config.getoption("dist")
     if dist not in {"loadscope", "loadfile", "loadgroup"}:
@@ -86,7 +86,7 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     if shared:
         pytest.exit(
             f"--dist {dist} would run only one of the tests sharing each of these node ids:"
-            f" {', '.join(shared)}. Use --dist worksteal or --dist load.",
+            f" {', '.join(shared)}. Use --dist load or --dist worksteal.",
             returncode=pytest.ExitCode.USAGE_ERROR,
         )
 
@@ -185,8 +185,9 @@ async def reset_statements(engine: AsyncEngine) -> tuple[sa.TextClause, ...]:
     test_case_numbers_keep_every_digit_past_999999 moves one to 999,999). A test that wrote nothing
     gets nothing written (sequences and the chain row are set only when they moved), so its reset
     commits without a WAL flush. Only when a table holds BULK_ROWS or more (the bulk sweep and
-    court-queue tests) is it TRUNCATE as before: DELETE checks the foreign keys row by row (after
-    the 10,000-case sweep test that took 18 s), TRUNCATE does not.
+    court-queue tests) is it TRUNCATE as before: DELETE checks the foreign keys row by row, and
+    inbox_item.case_id and idempotency_key.case_id have no index, so each deleted case scans those
+    tables (18 s after the 10,000-case sweep test); TRUNCATE checks nothing.
 
     SQLite: a DELETE per table, as before; its ids are max(id) + 1, so they start at 1 again.
     """
