@@ -480,16 +480,36 @@ def _list_statements(
     return page, counted
 
 
+@cache
+def _list_in_one(names: frozenset[str], include_court_linked: bool, hide_sensitive: bool) -> sa.Select[Any]:
+    """PostgreSQL: the page and its count in one round trip. The count is the outer side, so
+    an empty page (past the end) still comes back as one row: ``total`` and NULLs."""
+    page, counted = _list_statements(names, include_court_linked, hide_sensitive)
+    total = sa.select(counted.scalar_subquery().label("total")).subquery("total")
+    rows = page.subquery("page").lateral()
+    return (
+        sa.select(total.c.total, *rows.c)
+        .select_from(total.outerjoin(rows, sa.true()))
+        .order_by(rows.c.updated_at.desc(), rows.c.id.desc())
+    )
+
+
 async def list_cases(
     engine: AsyncEngine, f: CaseFilter, *, limit: int, offset: int
 ) -> tuple[list[Row[Any]], int]:
-    """One page of cases, newest activity first, and how many there are in all."""
+    """One page of cases, newest activity first, and how many there are in all: one statement
+    on PostgreSQL, the page and its count on SQLite (which has no LATERAL)."""
     params = _list_params(f)
-    page, counted = _list_statements(frozenset(params), f.include_court_linked, f.hide_sensitive)
+    names = frozenset(params)
+    values = {**params, "limit": limit, "offset": offset, "reach": offset + limit}
     async with reading(engine) as conn:
-        rows = (
-            await conn.execute(page, {**params, "limit": limit, "offset": offset, "reach": offset + limit})
-        ).all()
+        if conn.dialect.name == "postgresql":
+            found = (
+                await conn.execute(_list_in_one(names, f.include_court_linked, f.hide_sensitive), values)
+            ).all()
+            return [r for r in found if r.id is not None], int(found[0].total)
+        page, counted = _list_statements(names, f.include_court_linked, f.hide_sensitive)
+        rows = (await conn.execute(page, values)).all()
         total = (await conn.execute(counted, params)).scalar_one()
     return list(rows), int(total)
 
