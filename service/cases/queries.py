@@ -120,6 +120,37 @@ def number_prefix(year: int) -> str:
     return f"KS-{year}-"
 
 
+def case_number(year: int, case_id: int) -> str:
+    """A case's number as ``_insert_case`` computes it in SQL (six digits at least, never cut)."""
+    return f"{number_prefix(year)}{case_id:06d}"
+
+
+@cache
+def _next_case_id_unless_keyed() -> sa.Select[Any]:
+    """PostgreSQL: a new case's id, or NULL (no id drawn) when the user's key is already recorded."""
+    known = (
+        sa.select(idempotency.c.id)
+        .where(
+            idempotency.c.username == sa.bindparam("k_username", type_=sa.String),
+            idempotency.c.key == sa.bindparam("k_key", type_=sa.String),
+        )
+        .exists()
+    )
+    return sa.select(sa.case((known, sa.null()), else_=_next_case_id().selected_columns.id).label("id"))
+
+
+async def draw_case_id(conn: AsyncConnection, key: tuple[str, ...] | None) -> int | None:
+    """PostgreSQL: draw a new case's id (the created event's hash covers it); None when the user
+    already recorded this Idempotency-Key (a retry: answer with its case). A retry after a lost
+    connection only leaves a gap in the numbers."""
+    if key is None:
+        return int((await conn.execute(_next_case_id())).scalar_one())
+    drawn = (
+        await conn.execute(_next_case_id_unless_keyed(), {"k_username": key[0], "k_key": key[1]})
+    ).scalar_one()
+    return None if drawn is None else int(drawn)
+
+
 @cache
 def _next_case_id() -> sa.Select[Any]:
     """PostgreSQL: the next value of the cases' id sequence."""

@@ -35,7 +35,6 @@ from service.cases.schemas import (
 )
 from service.cases.scope import can_see, referral_sender_units, require_registrar, scope_filter
 from service.cases.snapshot import planning, snapshot
-from service.clock import SHANGHAI
 from service.context import AppContext
 from service.db import reading
 from service.deadlines.views import deadline_views
@@ -65,6 +64,7 @@ from workflows.transition import ConfirmationWindowClosed as WindowClosed
 from workflows.transition import (
     FieldRejected,
     NotAllowed,
+    OpeningPlan,
     PayloadMissing,
     Refused,
     TransitionPlan,
@@ -287,11 +287,10 @@ async def open_case(
         "reason": None,
         "payload": {"triage": decision.as_dict()},
     }
-    async with engine.begin() as conn:
-        case_id, number = await queries.insert_case(
-            conn, values, parties, event, year=now.astimezone(SHANGHAI).year
-        )
-        opening = plan_opening(
+    key = None if not idempotency_key else (actor.username, idempotency_key, request_hash)
+
+    def opening(case_id: int, number: str) -> OpeningPlan:
+        return plan_opening(
             case_id,
             number,
             body.dispute_type,
@@ -302,28 +301,15 @@ async def open_case(
             now=now,
             planning=planning(ctx),
         )
-        await writer.write_opening(conn, case_id, unit.code, opening, now=now)
-        kept = not idempotency_key or await queries.claim_idempotency_key(
-            conn,
-            username=actor.username,
-            key=idempotency_key,
-            request_hash=request_hash,
-            case_id=case_id,
-            now=now,
-        )
-        if not kept:
-            await conn.rollback()
-        else:
-            # Read back before commit, on the same connection: no second checkout or BEGIN.
-            row = await queries.fetch_case(conn, case_id)
-    if not kept:
-        # A concurrent retry with the same key won the race: answer with its case.
+
+    written = await writer.open_case(engine, values, parties, event, opening, key=key, now=now)
+    if written is None:
+        # The key was already used, or a concurrent retry with it won: answer with its case.
         assert idempotency_key is not None
         replay = await _replay(engine, ctx, actor, idempotency_key, request_hash)
         assert replay is not None
         return replay, True
-    assert row is not None
-    return case_public(row._mapping, ctx, now=now), False
+    return case_public(written, ctx, now=now), False
 
 
 async def _replay(

@@ -9,7 +9,7 @@ the caller holds locked (the sweep).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -17,10 +17,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.cases import queries
-from service.cases.queries import DEADLINE_FIELDS, cases
+from service.cases.queries import DEADLINE_FIELDS, PARTY_FIELDS, case_event, cases, idempotency, party
 from service.db import reading
 from service.deadlines import service as deadlines
 from service.deadlines.service import LIVE, deadline
@@ -29,8 +30,10 @@ from service.notifications import service as notifications
 from service.notifications.service import inbox, outbox, subscriptions
 from service.referrals import service as referrals
 from service.referrals.service import OPEN, referral
+from workflows.calendar import SHANGHAI
+from workflows.chain import GENESIS
 from workflows.referrals import ReferralStatus
-from workflows.transition import OpeningPlan, TransitionPlan
+from workflows.transition import ClockChanges, OpeningPlan, TransitionPlan
 
 
 @dataclass(frozen=True)
@@ -291,52 +294,7 @@ def _plan_statement(shape: tuple[Any, ...]) -> sa.Select[Any]:
             .cte("ref_done")
         )
     for i in range(notes):
-        unit_code = sa.bindparam(f"a{i}_unit_code", type_=sa.String)
-        kind = sa.bindparam(f"a{i}_kind", type_=sa.String)
-        ctes.append(
-            _guarded_insert(
-                inbox,
-                {
-                    "unit_code": unit_code,
-                    "case_id": upd.c.id,
-                    "kind": kind,
-                    "reason": sa.bindparam(f"a{i}_reason", type_=sa.String),
-                    "payload": sa.bindparam(f"a{i}_payload", type_=inbox.c.payload.type),
-                    "created_at": now,
-                },
-                upd,
-            ).cte(f"inbox{i}")
-        )
-        # One outbox row per active subscription of the unit; the receiver deduplicates by the key.
-        key = sa.bindparam(f"a{i}_key", type_=sa.String) + sa.cast(subscriptions.c.id, sa.String)
-        ctes.append(
-            sa.insert(outbox)
-            .from_select(
-                [
-                    "subscription_id",
-                    "idempotency_key",
-                    "event_type",
-                    "payload",
-                    "status",
-                    "attempts",
-                    "next_attempt_at",
-                    "created_at",
-                ],
-                sa.select(
-                    subscriptions.c.id,
-                    key,
-                    kind,
-                    sa.bindparam(f"a{i}_body", type_=outbox.c.payload.type),
-                    sa.literal("pending"),
-                    sa.literal(0),
-                    now,
-                    now,
-                )
-                .select_from(subscriptions.join(upd, sa.true()))
-                .where(subscriptions.c.unit_code == unit_code, subscriptions.c.active.is_(True)),
-            )
-            .cte(f"outbox{i}")
-        )
+        ctes += _announcement_ctes(i, upd, upd.c.id)
     select = sa.select(
         *upd.c,
         queries.json_rows("postgresql", _rows_of(deadline, changed), DEADLINE_FIELDS, sa.true()).label(
@@ -398,3 +356,178 @@ def _one_statement(plan: TransitionPlan, event: dict[str, Any]) -> tuple[sa.Sele
         len(plan.announcements),
     )
     return _plan_statement(shape), params
+
+
+# --- PostgreSQL: a new case as one statement ---------------------------------------------------------
+
+
+def _insert_cte(table: sa.Table, name: str, values: dict[str, Any], guard: sa.CTE | None) -> sa.CTE:
+    """An INSERT … RETURNING as a CTE; with a ``guard``, written only if the guard has a row."""
+    insert = sa.insert(table).values(values) if guard is None else _guarded_insert(table, values, guard)
+    return insert.returning(*table.c).cte(name)
+
+
+def _binds(prefix: str, table: sa.Table, fields: Sequence[str]) -> dict[str, Any]:
+    return {f: sa.bindparam(f"{prefix}{f}", type_=table.c[f].type) for f in fields}
+
+
+@cache
+def _opening_statement(shape: tuple[Any, ...]) -> sa.Select[Any]:
+    """A new case with its parties, its `created` event, its clocks and its announcement, the id
+    drawn beforehand (the event's hash covers it). Foreign keys are checked at the end of the
+    statement, so the order of the inserts is free. Keyed: the Idempotency-Key's record first
+    (``ON CONFLICT DO NOTHING``) and everything else only if it was written; a retry racing with
+    its original waits at the key's unique index, then writes nothing and answers no row."""
+    columns, event_fields, parties, clocks, keyed = shape
+    case_id = sa.bindparam("x_case_id", type_=sa.BigInteger)
+    guard = None
+    if keyed:
+        guard = (
+            pg_insert(idempotency)
+            .values(
+                username=sa.bindparam("k_username", type_=sa.String),
+                key=sa.bindparam("k_key", type_=sa.String),
+                request_hash=sa.bindparam("k_request_hash", type_=sa.String),
+                case_id=case_id,
+                created_at=sa.bindparam("x_now", type_=idempotency.c.created_at.type),
+            )
+            .on_conflict_do_nothing()
+            .returning(idempotency.c.id)
+            .cte("k")
+        )
+    number = sa.bindparam("x_number", type_=sa.String)
+    case = _insert_cte(cases, "c", {"id": case_id, "number": number, **_binds("v_", cases, columns)}, guard)
+    event = _insert_cte(
+        case_event, "ev", {"case_id": case_id, "seq": 1, **_binds("e_", case_event, event_fields)}, guard
+    )
+    added = [
+        _insert_cte(party, f"p{i}", {"case_id": case_id, **_binds(f"p{i}_", party, f)}, guard)
+        for i, f in enumerate(parties)
+    ]
+    started = [
+        _insert_cte(deadline, f"d{i}", {"case_id": case_id, **_binds(f"s{i}_", deadline, f)}, guard)
+        for i, f in enumerate(clocks)
+    ]
+    # The announcement is written only with the case: guarded by the case's own insert.
+    select = sa.select(
+        *case.c,
+        queries.json_rows("postgresql", _rows_of(party, added), PARTY_FIELDS, sa.true()).label("parties"),
+        queries.json_rows("postgresql", _rows_of(deadline, started), DEADLINE_FIELDS, sa.true()).label(
+            "deadlines"
+        ),
+    )
+    return select.add_cte(event, *_announcement_ctes(0, case, case_id))
+
+
+def _announcement_ctes(i: int, guard: sa.CTE, case_id: Any) -> tuple[sa.CTE, sa.CTE]:
+    """Announcement ``i``'s inbox item and its outbox messages (one per active subscription of the
+    unit), written only if ``guard`` has a row; values ``a{i}_…`` (``announcement_values``)."""
+    now = sa.bindparam("x_now", type_=inbox.c.created_at.type)
+    unit_code = sa.bindparam(f"a{i}_unit_code", type_=sa.String)
+    kind = sa.bindparam(f"a{i}_kind", type_=sa.String)
+    item = _guarded_insert(
+        inbox,
+        {
+            "unit_code": unit_code,
+            "case_id": case_id,
+            "kind": kind,
+            "reason": sa.bindparam(f"a{i}_reason", type_=sa.String),
+            "payload": sa.bindparam(f"a{i}_payload", type_=inbox.c.payload.type),
+            "created_at": now,
+        },
+        guard,
+    ).cte(f"inbox{i}")
+    # The receiver deduplicates by the key, which a redelivery repeats.
+    key = sa.bindparam(f"a{i}_key", type_=sa.String) + sa.cast(subscriptions.c.id, sa.String)
+    messages = (
+        sa.insert(outbox)
+        .from_select(
+            [
+                "subscription_id",
+                "idempotency_key",
+                "event_type",
+                "payload",
+                "status",
+                "attempts",
+                "next_attempt_at",
+                "created_at",
+            ],
+            sa.select(
+                subscriptions.c.id,
+                key,
+                kind,
+                sa.bindparam(f"a{i}_body", type_=outbox.c.payload.type),
+                sa.literal("pending"),
+                sa.literal(0),
+                now,
+                now,
+            )
+            .select_from(subscriptions.join(guard, sa.true()))
+            .where(subscriptions.c.unit_code == unit_code, subscriptions.c.active.is_(True)),
+        )
+        .cte(f"outbox{i}")
+    )
+    return item, messages
+
+
+async def open_case(
+    engine: AsyncEngine,
+    values: dict[str, Any],
+    parties: Sequence[dict[str, Any]],
+    event: dict[str, Any],
+    opening: Callable[[int, str], OpeningPlan],
+    *,
+    key: tuple[str, str, str] | None,
+    now: datetime,
+) -> Mapping[Any, Any] | None:
+    """A new case with everything it starts, and its Idempotency-Key's record (``key``: username,
+    key, request hash); the case as written, or None when another request holds the key. One
+    statement after drawing the id on PostgreSQL, a transaction on SQLite. ``opening`` plans the
+    case's clocks and announcement from its id and number."""
+    year = now.astimezone(SHANGHAI).year
+    if engine.dialect.name == "postgresql":
+        async with reading(engine) as conn:
+            case_id = await queries.draw_case_id(conn, None if key is None else key[:2])
+            if case_id is None:
+                return None
+            number = queries.case_number(year, case_id)
+            plan = opening(case_id, number)
+            chained = queries.chained(event, case_id, 1, GENESIS)
+            started = deadlines.started_rows(ClockChanges(case_id, values["unit_code"], plan.clocks), now)
+            params: dict[str, Any] = {
+                "x_case_id": case_id,
+                "x_number": number,
+                "x_now": now,
+                **{f"v_{c}": v for c, v in values.items()},
+                **{f"e_{f}": v for f, v in chained.items()},
+                **{
+                    f"a0_{k}": v
+                    for k, v in notifications.announcement_values(plan.announcement, now=now).items()
+                },
+            }
+            for i, p in enumerate(parties):
+                params.update((f"p{i}_{f}", v) for f, v in p.items())
+            for i, row in enumerate(started):
+                params.update((f"s{i}_{f}", v) for f, v in row.items() if f != "case_id")
+            if key is not None:
+                params.update(k_username=key[0], k_key=key[1], k_request_hash=key[2])
+            shape = (
+                tuple(values),
+                tuple(chained),
+                tuple(tuple(p) for p in parties),
+                tuple(tuple(f for f in row if f != "case_id") for row in started),
+                key is not None,
+            )
+            row = (await conn.execute(_opening_statement(shape), params)).first()
+        return None if row is None else {**row._mapping, "last_event_hash": chained["hash"]}
+    async with engine.begin() as conn:
+        case_id, number = await queries.insert_case(conn, values, parties, event, year=year)
+        await write_opening(conn, case_id, values["unit_code"], opening(case_id, number), now=now)
+        if key is not None and not await queries.claim_idempotency_key(
+            conn, username=key[0], key=key[1], request_hash=key[2], case_id=case_id, now=now
+        ):
+            await conn.rollback()  # a concurrent retry with the same key won the race
+            return None
+        fresh = await queries.fetch_case(conn, case_id)  # before commit, on the same connection
+    assert fresh is not None
+    return fresh._mapping

@@ -1,5 +1,5 @@
-"""A PostgreSQL connection lost in the middle of a write: 503 with Retry-After, nothing written,
-and the next attempt succeeds on a fresh connection."""
+"""A PostgreSQL write that fails part-way writes nothing: a lost connection is a 503 with
+Retry-After, a refused insert a 422, and the next attempt succeeds."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.builders import move, open_case
+from tests.builders import case_body, move, open_case
 from tests.conftest import Backend
+from tests.rows import refusing_inserts
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
@@ -65,3 +66,23 @@ async def test_a_write_whose_connection_dies_mid_statement_is_503_and_writes_not
     assert (unchanged["version"], unchanged["state"]) == (case["version"], "mediating")
     retried = await move(client, station, unchanged, "suspend", reason="等待伤情鉴定")
     assert retried["state"] == "suspended"
+
+
+async def test_a_create_refused_at_its_last_insert_leaves_nothing_behind(
+    client: httpx.AsyncClient, auth, postgres: Backend
+) -> None:
+    """A new case is one statement on PostgreSQL: when its announcement cannot be written, neither
+    is the case, its parties, its event, its clocks nor its Idempotency-Key (then a retry works)."""
+    station = await auth("dashi.mediator")
+    headers = {**station, "Idempotency-Key": "refused-then-retried"}
+    async with refusing_inserts(postgres, "inbox_item"):
+        refused = await client.post("/api/v1/cases", json=case_body(), headers=headers)
+
+    assert refused.status_code == 422, refused.text
+    async with postgres.engine.connect() as conn:
+        for table in ("cases", "party", "case_event", "deadline", "inbox_item", "idempotency_key"):
+            count = (await conn.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar_one()
+            assert count == 0, table
+    retried = await client.post("/api/v1/cases", json=case_body(), headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert "idempotent-replayed" not in {k.lower() for k in retried.headers}
