@@ -1,10 +1,13 @@
-"""The one executor of transition plans: people, pages, the court desk and the sweep all write
-through it, on PostgreSQL and SQLite alike, inside the caller's transaction.
+"""The one executor of transition plans, and of new cases: people, pages, the court desk and the
+sweep all write through it.
 
 A plan (``workflows.transition.TransitionPlan``) is written as: the case guarded by its version
 with its hash-chained event, then its clocks, its referral records and its announcements (inbox
-items and outbox messages). ``write`` takes one plan; ``write_batch`` many, set-based, for cases
-the caller holds locked (the sweep).
+items and outbox messages). On PostgreSQL that is one statement of data-modifying CTEs (atomic on
+its own, or inside the caller's transaction); on SQLite, which has no such CTEs, a few statements
+in the caller's transaction. ``write`` takes one plan, ``apply`` runs one on its own and answers
+with the case, ``write_batch`` writes many set-based for cases the caller holds locked (the
+sweep), and ``open_case`` writes a new case with everything it starts.
 """
 
 from __future__ import annotations
