@@ -74,22 +74,25 @@ async def apply(engine: AsyncEngine, plan: TransitionPlan, read: Any) -> Mapping
     """A transition on its own: the plan written (autocommit on PostgreSQL, where it is one
     statement; a transaction on SQLite), then the case as it now is, or None when the case moved
     since ``read`` (the case the plan was made from)."""
-    if engine.dialect.name == "postgresql":
-        async with reading(engine) as conn:
-            written = await write(conn, plan)
+    one_statement = engine.dialect.name == "postgresql"
+    async with reading(engine) if one_statement else engine.begin() as conn:
+        written = await write(conn, plan)
         if written is None:
+            if not one_statement:
+                await conn.rollback()
             return None
-        answered = _answer(read, written, plan)
-        if answered is not None:
-            return answered
-        again = await queries.read_case(engine, plan.case_id)  # the sweep breached a clock meanwhile
-        assert again is not None
-        return again._mapping
-    async with engine.begin() as conn:
-        if await write(conn, plan) is None:
-            await conn.rollback()
-            return None
-        fresh = await queries.fetch_case(conn, plan.case_id)  # before commit, on the same connection
+        return await case_after(conn, read, written, plan)
+
+
+async def case_after(
+    conn: AsyncConnection, read: Any, written: Written, plan: TransitionPlan
+) -> Mapping[Any, Any]:
+    """The case as the write left it: from what the one statement returned (PostgreSQL), else read
+    again on the same connection (SQLite, before commit; or a clock the sweep breached meanwhile)."""
+    answered = None if written.answer is None else _answer(read, written, plan)
+    if answered is not None:
+        return answered
+    fresh = await queries.fetch_case(conn, plan.case_id)
     assert fresh is not None
     return fresh._mapping
 

@@ -9,6 +9,7 @@ the claim's version check decides and the loser simply tries the next case.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service.cases import queries
+from service.cases import queries, writer
 from service.cases.schemas import CasePublic, CaseSummary, TransitionIn
 from service.cases.service import (
     case_public,
@@ -98,14 +99,18 @@ def _next_in_queue(dialect: str, skipping: bool) -> sa.Select[Any]:
 
 async def _claim_once(
     conn: AsyncConnection, ctx: AppContext, actor: Actor, now: datetime, skip: set[int]
-) -> tuple[int | None, bool]:
-    """(case id, claimed?) — (None, False) when the queue is empty."""
+) -> tuple[int | None, Mapping[Any, Any] | None]:
+    """(case id, the case as claimed) — (id, None) when someone else got it first, (None, None)
+    when the queue is empty."""
     params = {"skip": sorted(skip)} if skip else {}
     row = (await conn.execute(_next_in_queue(conn.dialect.name, bool(skip)), params)).first()
     if row is None:
-        return None, False
+        return None, None
     plan = decide_transition(ctx, row, TransitionIn(trigger=Trigger.claim), actor, now=now, if_match=None)
-    return row.id, await write_transition(conn, plan) is not None
+    written = await write_transition(conn, plan)
+    if written is None:
+        return row.id, None
+    return row.id, await writer.case_after(conn, row, written, plan)  # before commit, same connection
 
 
 async def claim_next(
@@ -115,18 +120,14 @@ async def claim_next(
     require_clerk(actor)
     skip: set[int] = set()
     for _ in range(CLAIM_ATTEMPTS):
-        fresh = None
         async with engine.begin() as conn:
             case_id, claimed = await _claim_once(conn, ctx, actor, now, skip)
-            if not claimed:
+            if claimed is None:
                 await conn.rollback()
-            elif case_id is not None:
-                fresh = await queries.fetch_case(conn, case_id)  # before commit, same connection
         if case_id is None:
             return None
-        if claimed:
-            assert fresh is not None
-            return case_public(fresh._mapping, ctx, now=now)
+        if claimed is not None:
+            return case_public(claimed, ctx, now=now)
         skip.add(case_id)  # someone else got it first: try the next one
     return None
 
