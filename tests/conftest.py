@@ -234,6 +234,13 @@ async def db(backend: Backend) -> AsyncIterator[Backend]:
 
 
 @pytest.fixture
+def postgres(db: Backend) -> Backend:
+    """``db`` for a module parametrised to PostgreSQL only (locking, one-statement writes)."""
+    assert db.name == "postgresql"
+    return db
+
+
+@pytest.fixture
 async def client(db: Backend) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=db.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://jiefen.test") as client:

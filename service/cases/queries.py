@@ -201,15 +201,20 @@ async def insert_case(
     return case_id, str(inserted.number)
 
 
-def _binds(prefix: str, table: sa.Table, fields: Sequence[str]) -> dict[str, Any]:
+def binds(prefix: str, table: sa.Table, fields: Sequence[str]) -> dict[str, Any]:
     """A bound parameter per column, named ``<prefix><column>`` and typed as the column."""
     return {f: sa.bindparam(f"{prefix}{f}", type_=table.c[f].type) for f in fields}
 
 
-def _inserted(table: sa.Table, name: str, binds: dict[str, Any], guard: sa.CTE) -> sa.CTE:
-    """An INSERT … RETURNING as a CTE, written only if the ``guard`` CTE has a row."""
-    values = [v if isinstance(v, sa.ColumnElement) else sa.literal(v) for v in binds.values()]
-    insert = sa.insert(table).from_select(list(binds), sa.select(*values).select_from(guard))
+def guarded_insert(table: sa.Table, values: dict[str, Any], guard: sa.CTE) -> sa.Insert:
+    """INSERT … SELECT the values FROM ``guard``: written only if the guard has a row."""
+    items = [v if isinstance(v, sa.ColumnElement) else sa.literal(v) for v in values.values()]
+    return sa.insert(table).from_select(list(values), sa.select(*items).select_from(guard))
+
+
+def insert_cte(table: sa.Table, name: str, values: dict[str, Any], guard: sa.CTE | None) -> sa.CTE:
+    """An INSERT … RETURNING as a CTE; with a ``guard``, written only if the guard has a row."""
+    insert = sa.insert(table).values(values) if guard is None else guarded_insert(table, values, guard)
     return insert.returning(*table.c).cte(name)
 
 
@@ -272,8 +277,8 @@ def guarded_update(columns: tuple[str, ...]) -> sa.Update:
 
 def event_of(upd: sa.CTE, event_fields: tuple[str, ...]) -> sa.CTE:
     """The audit event (``e_<field>``) of the case change ``upd``, written only if it was."""
-    values = {"case_id": upd.c.id, "seq": upd.c.version, **_binds("e_", case_event, event_fields)}
-    return _inserted(case_event, "ev", values, upd)
+    values = {"case_id": upd.c.id, "seq": upd.c.version, **binds("e_", case_event, event_fields)}
+    return insert_cte(case_event, "ev", values, upd)
 
 
 @cache

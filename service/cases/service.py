@@ -52,14 +52,13 @@ from workflows.lifecycle import (
     STATE_LABELS,
     TRIGGER_LABELS,
     Actor,
-    CaseFacts,
     CaseState,
     Role,
     TransitionContext,
     Trigger,
     allowed_triggers,
 )
-from workflows.org import Channel, OrgTree
+from workflows.org import OrgTree
 from workflows.transition import ConfirmationWindowClosed as WindowClosed
 from workflows.transition import (
     FieldRejected,
@@ -333,18 +332,9 @@ async def _replay(
 # --- transitions ------------------------------------------------------------------------------
 
 
-def _facts_of(row: Row[Any]) -> CaseFacts:
-    return CaseFacts(
-        state=CaseState(row.state),
-        unit_code=row.unit_code,
-        channel=Channel(row.channel),
-        returns_to_code=row.returns_to_code,
-        court_linked=bool(row.court_linked),
-    )
-
-
 def transition_context(ctx: AppContext, row: Row[Any], actor: Actor, now: datetime) -> TransitionContext:
-    return TransitionContext(actor=actor, case=_facts_of(row), org=ctx.org, now=now)
+    """What the lifecycle's guards see of a case read, before a target or fields are chosen."""
+    return context_of(snapshot(row), actor, now, planning(ctx))
 
 
 def _option(trigger: Trigger) -> TriggerOption:

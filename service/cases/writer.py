@@ -180,12 +180,6 @@ def _rows_of(table: sa.Table, written: Sequence[sa.CTE]) -> sa.Subquery:
     return sa.union_all(*(sa.select(*w.c) for w in written)).subquery()
 
 
-def _guarded_insert(table: sa.Table, values: dict[str, Any], guard: sa.CTE) -> sa.Insert:
-    """INSERT … SELECT the values FROM ``guard``: written only if the guard has a row."""
-    items = [v if isinstance(v, sa.ColumnElement) else sa.literal(v) for v in values.values()]
-    return sa.insert(table).from_select(list(values), sa.select(*items).select_from(guard))
-
-
 @cache
 def _plan_statement(shape: tuple[Any, ...]) -> sa.Select[Any]:
     (columns, event_fields, ended, paused, resumed, started, opened, answered, completed, notes) = shape
@@ -236,7 +230,7 @@ def _plan_statement(shape: tuple[Any, ...]) -> sa.Select[Any]:
             .cte(f"d_res{i}")
         )
     new = [
-        _guarded_insert(
+        queries.guarded_insert(
             deadline,
             {"case_id": upd.c.id, **{f: sa.bindparam(f"s{i}_{f}", type_=deadline.c[f].type) for f in fields}},
             upd,
@@ -247,7 +241,7 @@ def _plan_statement(shape: tuple[Any, ...]) -> sa.Select[Any]:
     ]
     if opened:
         ctes.append(
-            _guarded_insert(
+            queries.guarded_insert(
                 referral,
                 {
                     "case_id": upd.c.id,
@@ -367,16 +361,6 @@ def _one_statement(plan: TransitionPlan, event: dict[str, Any]) -> tuple[sa.Sele
 # --- PostgreSQL: a new case as one statement ---------------------------------------------------------
 
 
-def _insert_cte(table: sa.Table, name: str, values: dict[str, Any], guard: sa.CTE | None) -> sa.CTE:
-    """An INSERT … RETURNING as a CTE; with a ``guard``, written only if the guard has a row."""
-    insert = sa.insert(table).values(values) if guard is None else _guarded_insert(table, values, guard)
-    return insert.returning(*table.c).cte(name)
-
-
-def _binds(prefix: str, table: sa.Table, fields: Sequence[str]) -> dict[str, Any]:
-    return {f: sa.bindparam(f"{prefix}{f}", type_=table.c[f].type) for f in fields}
-
-
 @cache
 def _opening_statement(shape: tuple[Any, ...]) -> sa.Select[Any]:
     """A new case with its parties, its `created` event, its clocks and its announcement, the id
@@ -402,16 +386,23 @@ def _opening_statement(shape: tuple[Any, ...]) -> sa.Select[Any]:
             .cte("k")
         )
     number = sa.bindparam("x_number", type_=sa.String)
-    case = _insert_cte(cases, "c", {"id": case_id, "number": number, **_binds("v_", cases, columns)}, guard)
-    event = _insert_cte(
-        case_event, "ev", {"case_id": case_id, "seq": 1, **_binds("e_", case_event, event_fields)}, guard
+    case = queries.insert_cte(
+        cases, "c", {"id": case_id, "number": number, **queries.binds("v_", cases, columns)}, guard
+    )
+    event = queries.insert_cte(
+        case_event,
+        "ev",
+        {"case_id": case_id, "seq": 1, **queries.binds("e_", case_event, event_fields)},
+        guard,
     )
     added = [
-        _insert_cte(party, f"p{i}", {"case_id": case_id, **_binds(f"p{i}_", party, f)}, guard)
+        queries.insert_cte(party, f"p{i}", {"case_id": case_id, **queries.binds(f"p{i}_", party, f)}, guard)
         for i, f in enumerate(parties)
     ]
     started = [
-        _insert_cte(deadline, f"d{i}", {"case_id": case_id, **_binds(f"s{i}_", deadline, f)}, guard)
+        queries.insert_cte(
+            deadline, f"d{i}", {"case_id": case_id, **queries.binds(f"s{i}_", deadline, f)}, guard
+        )
         for i, f in enumerate(clocks)
     ]
     # The announcement is written only with the case: guarded by the case's own insert.
@@ -431,7 +422,7 @@ def _announcement_ctes(i: int, guard: sa.CTE, case_id: Any) -> tuple[sa.CTE, sa.
     now = sa.bindparam("x_now", type_=inbox.c.created_at.type)
     unit_code = sa.bindparam(f"a{i}_unit_code", type_=sa.String)
     kind = sa.bindparam(f"a{i}_kind", type_=sa.String)
-    item = _guarded_insert(
+    item = queries.guarded_insert(
         inbox,
         {
             "unit_code": unit_code,

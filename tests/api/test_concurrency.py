@@ -15,12 +15,6 @@ from tests.conftest import Backend
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 
-@pytest.fixture
-def postgres(db: Backend) -> Backend:
-    assert db.name == "postgresql"
-    return db
-
-
 async def test_twenty_concurrent_transitions_with_one_version_let_exactly_one_through(
     client: httpx.AsyncClient, auth, postgres: Backend
 ) -> None:

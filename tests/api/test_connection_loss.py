@@ -16,12 +16,6 @@ from tests.rows import refusing_inserts
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 
-@pytest.fixture
-def postgres(db: Backend) -> Backend:
-    assert db.name == "postgresql"
-    return db
-
-
 async def test_a_write_whose_connection_dies_mid_statement_is_503_and_writes_nothing(
     client: httpx.AsyncClient, auth, postgres: Backend
 ) -> None:

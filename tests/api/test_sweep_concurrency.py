@@ -37,12 +37,6 @@ STARTED = FIXED_NOW - timedelta(days=7)
 DUE = FIXED_NOW - timedelta(hours=1)
 
 
-@pytest.fixture
-def postgres(db: Backend) -> Backend:
-    assert db.name == "postgresql"
-    return db
-
-
 def village_routes(db: Backend) -> dict[str, tuple[dict[str, Any], str]]:
     """Village stations where triage keeps a neighbour dispute (in `assigned`), with the town above."""
     routes = {}
