@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from swagger_ui_bundle import swagger_ui_path
 
 from service import clock, migrate
+from service.admission import Admission
 from service.cases.routes import router as cases_router
 from service.config.calendars import calendar_warnings, load_calendar
 from service.config.deadlines import load_deadlines
@@ -153,6 +154,9 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     )
     app.state.context = context
     install_handlers(app)
+    # Added first, so innermost: an oversized request is refused before it takes a turn, and a
+    # request that waits its turn is still timed and logged.
+    app.add_middleware(Admission, limit=settings.request_concurrency or settings.db_pool_size)
     install_http_safety(app, max_body_bytes=settings.max_body_bytes)
     install_observability(app, settings)  # after http_safety: wraps it, so a 413 has an id too
     app.include_router(auth_router)

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         ge=1,
         description="PostgreSQL connections each API process opens and keeps (the engine's pool)",
     )
+    request_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="requests one API process works on at once; the rest wait their turn in arrival "
+        "order (default: JIEFEN_DB_POOL_SIZE, so each admitted request finds a connection free)",
+    )
     token_cache_seconds: float = Field(
         default=5.0,
         ge=0,
