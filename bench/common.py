@@ -48,18 +48,22 @@ async def throwaway_database(admin: str, keep: bool) -> AsyncIterator[str]:
 async def service_database(admin: str, name: str) -> tuple[AsyncEngine, AppContext]:
     """The service's schema and units in the database, loaded the service's own way."""
     from service import migrate
+    from service.audit.keys import new_key_text
     from service.config.settings import Settings
-    from service.db import create_engine
-    from service.main import load_context
+    from service.main import engine_for, load_context
     from service.personal.crypto import new_key_line
     from service.units.sync import sync_units
 
     url = sqlalchemy_url(admin, name)
     settings = Settings(
-        database_url=url, config_dir=ROOT / "config", run_scheduler=False, data_key=new_key_line()
+        database_url=url,
+        config_dir=ROOT / "config",
+        run_scheduler=False,
+        data_key=new_key_line(),
+        audit_key=new_key_text(),
     )
     ctx = load_context(settings)
-    engine = create_engine(url)
+    engine = engine_for(settings)
     await migrate.upgrade(engine)
     await sync_units(engine, ctx.org)
     return engine, ctx

@@ -255,19 +255,24 @@ class Accounts:
     lister: str = ""  # token of a mediator at LIST_STATION
 
 
-async def prepare(url: str, data_key: str, clerks: int) -> tuple[Accounts, Any]:
+async def prepare(url: str, data_key: str, audit_key: str, clerks: int) -> tuple[Accounts, Any]:
     """Schema and units the service's way, plus machine tokens for a mediator at VILLAGE, one at
     LIST_STATION and ``clerks`` court clerks."""
     from service import clock, migrate
     from service.config.settings import Settings
-    from service.db import create_engine
-    from service.main import load_context
+    from service.main import engine_for, load_context
     from service.units.sync import sync_units
     from service.users.service import create_user, issue_machine_token
 
-    settings = Settings(database_url=url, config_dir=ROOT / "config", run_scheduler=False, data_key=data_key)
+    settings = Settings(
+        database_url=url,
+        config_dir=ROOT / "config",
+        run_scheduler=False,
+        data_key=data_key,
+        audit_key=audit_key,
+    )
     ctx = load_context(settings)
-    engine = create_engine(url)
+    engine = engine_for(settings)
     try:
         await migrate.upgrade(engine)
         await sync_units(engine, ctx.org)
@@ -374,15 +379,16 @@ async def load_background(dsn: str, ctx: Any, cases: int, now: datetime) -> None
         await conn.close()
 
 
-async def chain_loaded_events(url: str) -> int:
-    """Hash-chain the bulk-loaded events the service's way (``fill_missing_case_chains``), as
-    `jiefen migrate` would, so that the servers do not each find them at start-up."""
-    from service.db import create_engine
-    from service.integrity.backfill import fill_missing_case_chains
+async def chain_loaded_events(url: str, audit_key: str) -> int:
+    """Sign the bulk-loaded events' chains with the audit key the servers are given, the service's
+    way (``chain_unchained_cases``), so that the trail they start on verifies."""
+    from service.config.settings import Settings
+    from service.integrity.backfill import chain_unchained_cases
+    from service.main import engine_for
 
-    engine = create_engine(url)
+    engine = engine_for(Settings(database_url=url, audit_key=audit_key))
     try:
-        return await fill_missing_case_chains(engine)
+        return await chain_unchained_cases(engine)
     finally:
         await engine.dispose()
 
@@ -869,26 +875,28 @@ async def pgbench(
 
 async def postgres_part(opts: argparse.Namespace, sizes: Sizes, parts: set[str], report: Report) -> None:
     from service import clock
+    from service.audit.keys import new_key_text
     from service.personal.crypto import new_key_line
 
     admin: str = opts.pg
     data_key = new_key_line()
+    audit_key = new_key_text()
     async with throwaway_database(admin, opts.keep) as db:
         url = sqlalchemy_url(admin, db)
         dsn = asyncpg_url(admin, db)
         log(f"preparing {db}: schema, units, users")
-        accounts, ctx = await prepare(url, data_key, clerks=64 if "http" in parts else 16)
+        accounts, ctx = await prepare(url, data_key, audit_key, clerks=64 if "http" in parts else 16)
         now = clock.now()
         t0 = time.perf_counter()
         await load_background(dsn, ctx, sizes.background, now)
         log(f"loaded {sizes.background:,} open cases in {time.perf_counter() - t0:.1f} s")
         t0 = time.perf_counter()
-        chained = await chain_loaded_events(url)
+        chained = await chain_loaded_events(url, audit_key)
         log(f"chained the audit trail of {chained:,} loaded cases in {time.perf_counter() - t0:.1f} s")
 
         server: Fleet | None = None
         if parts & {"http", "transitions", "court"}:
-            env = {"JIEFEN_DATABASE_URL": url, "JIEFEN_DATA_KEY": data_key}
+            env = {"JIEFEN_DATABASE_URL": url, "JIEFEN_DATA_KEY": data_key, "JIEFEN_AUDIT_KEY": audit_key}
             server = Fleet(
                 [
                     Server(env, RESULTS / f"server-postgresql-{i}.log", workers=opts.workers)
@@ -1132,13 +1140,15 @@ async def court_drain(
 async def sqlite_part(sizes: Sizes, report: Report) -> None:
     with tempfile.TemporaryDirectory(prefix="jiefen-bench-sqlite-") as tmp:
         data_dir = Path(tmp)
+        from service.audit.keys import new_key_text
         from service.personal.crypto import new_key_line
 
-        key = new_key_line()
-        (data_dir / "data.key").write_text(key + "\n")
-        os.chmod(data_dir / "data.key", 0o600)
+        key, audit_key = new_key_line(), new_key_text()
+        for name, text in (("data.key", key), ("audit.key", audit_key)):
+            (data_dir / name).write_text(text + "\n")
+            os.chmod(data_dir / name, 0o600)
         url = f"sqlite+aiosqlite:///{data_dir / 'jiefen.db'}"
-        accounts, _ = await prepare(url, key, clerks=0)
+        accounts, _ = await prepare(url, key, audit_key, clerks=0)
         server = Fleet([Server({"JIEFEN_DATA_DIR": str(data_dir)}, RESULTS / "server-sqlite.log")])
         await server.start()
         log(f"jiefen serve on SQLite ({data_dir}), pid {server.pid}")

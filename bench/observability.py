@@ -24,7 +24,7 @@ from service.config.settings import Settings
 from service.main import create_app
 from service.observability.logging import ACCESS_LOGGER, JsonFormatter
 from service.observability.middleware import ObservabilityMiddleware
-from tests.conftest import CONFIG_DIR, TEST_DATA_KEY
+from tests.conftest import CONFIG_DIR, TEST_AUDIT_KEY, TEST_DATA_KEY
 
 
 def app_variant(database_url: str, *, observed: bool, access: bool) -> FastAPI:
@@ -32,6 +32,7 @@ def app_variant(database_url: str, *, observed: bool, access: bool) -> FastAPI:
         database_url=database_url,
         config_dir=CONFIG_DIR,
         data_key=TEST_DATA_KEY,
+        audit_key=TEST_AUDIT_KEY,
         access_log=access,
     )
     app = create_app(settings)

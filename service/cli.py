@@ -8,7 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
@@ -16,9 +16,12 @@ from service import clock, migrate
 from service.config.loading import ConfigError
 from service.config.settings import Settings, get_settings
 from service.context import AppContext
-from service.db import create_engine, is_sqlite
+from service.db import is_sqlite
 from service.observability.logging import configure_logging, logging_config
 from service.units.sync import sync_units
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 app = typer.Typer(
     help="Jiefen 解纷 — case routing for non-litigation dispute resolution.", no_args_is_help=True
@@ -64,18 +67,48 @@ def _run(settings: Settings, work: Callable[..., Awaitable[T]], *args: object) -
     """Run ``work(engine, *args)`` against a migrated database with the units in place."""
 
     async def main() -> T:
-        url = settings.effective_database_url
-        if is_sqlite(url):
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url)
+        engine = _engine(settings)
         try:
             await _check_key(engine, settings)  # before migrating: a wrong key changes nothing
             await migrate.upgrade(engine)
+            await _sign_trail(engine)
             return await work(engine, *args)
         finally:
             await engine.dispose()
 
-    return asyncio.run(main())
+    from service.audit.keys import AuditKeyError
+    from service.integrity.backfill import UnsignedTrail
+
+    try:
+        return asyncio.run(main())
+    except (AuditKeyError, UnsignedTrail) as exc:
+        typer.echo(f"Audit trail: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+async def _sign_trail(engine: AsyncEngine) -> None:
+    """With the schema: a trail written before the audit key is signed with it, once (and a new
+    database records the key's fingerprint)."""
+    from service.integrity.backfill import sign_trail
+
+    signed = await sign_trail(engine, now=clock.now())
+    if signed is not None:
+        typer.echo(
+            f"Signed the audit trail with the audit key: {signed.case_events} case events in "
+            f"{signed.cases} cases, {signed.security_events} security events.",
+            err=True,
+        )
+
+
+def _engine(settings: Settings) -> AsyncEngine:
+    """The engine with the audit key (exit 2 naming the setting when the key is missing or bad)."""
+    from service.main import engine_for
+
+    try:
+        return engine_for(settings, pool_size=10)
+    except ConfigError as exc:
+        typer.echo(f"Configuration is invalid:\n{exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 async def _check_key(engine: object, settings: Settings) -> None:
@@ -122,7 +155,7 @@ def _read_only(settings: Settings, work: Callable[..., Awaitable[T]], *args: obj
         raise typer.Exit(2)
 
     async def main() -> T:
-        engine = create_engine(url)
+        engine = _engine(settings)
         where = engine.url.render_as_string(hide_password=True)
         try:
             try:
@@ -576,32 +609,77 @@ def privacy_anonymise(
     typer.echo(f"anonymised {count} closed cases")
 
 
+@audit_app.command("new-key")
+def audit_new_key() -> None:
+    """Print a new audit key (base64) for JIEFEN_AUDIT_KEY or JIEFEN_AUDIT_KEY_FILE. A database
+    stays with the key its trail was first signed with: keep the key safe, apart from backups."""
+    from service.audit.keys import new_key_text
+
+    typer.echo(new_key_text())
+
+
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute every hash link: says 'intact' with the counts, or names the first broken link.
-    Reads only: a database without the current schema is reported (exit 2), never migrated."""
-    from service.integrity.verify import verify_audit
+def audit_verify(
+    checkpoints: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoints",
+            help="checkpoint files, or directories of them, to hold the trail against (repeatable)",
+        ),
+    ] = None,
+) -> None:
+    """Recompute every keyed link and case digest: says 'intact' with the counts, or names the
+    first broken link; with --checkpoints, also finds cases and events removed since each was
+    taken. Reads only: a database without the current schema is reported (exit 2), never migrated."""
+    from service.integrity.checkpoint import verify_checkpoints
+    from service.integrity.verify import VerifyReport, verify_audit
 
     settings = get_settings()
 
-    async def work(engine: object) -> object:
-        from sqlalchemy.ext.asyncio import AsyncEngine
+    async def work(engine: AsyncEngine) -> tuple[VerifyReport, int, list[str]]:
+        report = await verify_audit(engine)
+        checked, findings = await verify_checkpoints(engine, checkpoints or [])
+        return report, checked, [f"{f.path.name}: {f.problem}" for f in findings]
 
-        assert isinstance(engine, AsyncEngine)
-        return await verify_audit(engine)
-
-    report = _read_only(settings, work)
-    from service.integrity.verify import VerifyReport
-
-    assert isinstance(report, VerifyReport)
+    report, checked, findings = _read_only(settings, work)
     counts = (
         f"{report.case_events} case events in {report.cases} cases, {report.security_events} security events"
     )
-    if report.intact:
+    if checkpoints:
+        counts += f", {checked} checkpoints"
+    for finding in findings:
+        typer.echo(f"REMOVED OR REPLACED: {finding}", err=True)
+    if report.intact and not findings:
         typer.echo(f"intact: {counts}")
         return
-    typer.echo(f"BROKEN: {report.broken} (checked {counts} before it)", err=True)
+    if not report.intact:
+        typer.echo(f"BROKEN: {report.broken} (checked {counts} before it)", err=True)
     raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="where to write it (default: JIEFEN_AUDIT_CHECKPOINT_DIR)")
+    ] = None,
+) -> None:
+    """Write a signed checkpoint of the whole audit trail (the scheduler writes one every
+    JIEFEN_AUDIT_CHECKPOINT_MINUTES when JIEFEN_AUDIT_CHECKPOINT_DIR is set). Reads only."""
+    from service.integrity.checkpoint import take_checkpoint, write_checkpoint
+
+    settings = get_settings()
+    target = directory or settings.audit_checkpoint_dir
+    if target is None:
+        typer.echo("Name a directory: --dir, or JIEFEN_AUDIT_CHECKPOINT_DIR", err=True)
+        raise typer.Exit(2)
+
+    async def work(engine: AsyncEngine) -> dict[str, object]:
+        settle = timedelta(seconds=settings.audit_checkpoint_settle_seconds)
+        return await take_checkpoint(engine, now=clock.now(), settle=settle)
+
+    checkpoint = _read_only(settings, work)
+    path = write_checkpoint(target, checkpoint)
+    typer.echo(f"checkpoint of {checkpoint['cases']} cases and {checkpoint['case_events']} events: {path}")
 
 
 @audit_app.command("purge-security-events")

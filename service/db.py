@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -110,7 +110,12 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, execution_options: Mapping[str, Any] | None = None
+) -> AsyncEngine:
+    """The engine, with ``execution_options`` every connection carries (the audit key:
+    ``service.audit.keys.engine_options``)."""
+    options = dict(execution_options or {})
     if is_sqlite(url):
         engine = SQLiteEngine(
             create_async_engine(
@@ -122,6 +127,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
                 # too much to pay on every request. WAL lets the pooled readers run beside the
                 # one writer.
                 **({} if ":memory:" in url else {"pool_size": pool_size, "max_overflow": pool_size}),
+                execution_options=options,
             ).sync_engine
         )
         _tune_sqlite(engine)
@@ -139,6 +145,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # whole pool, so the next requests reconnect (tests/faults/test_postgres_restart.py).
         pool_pre_ping=False,
         pool_recycle=1800,
+        execution_options=options,
     )
 
 

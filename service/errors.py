@@ -145,6 +145,15 @@ class IdempotencyKeyReused(ServiceError):
     title = "The Idempotency-Key was already used for a different request"
 
 
+class IdempotencyKeyUsed(ServiceError):
+    """A retry of a create whose case the caller may no longer see: it says the case exists (its
+    id and number, which the first answer gave) and nothing of what it now holds."""
+
+    status = 409
+    slug = "idempotency-key-used"
+    title = "This request already registered a case you can no longer see"
+
+
 class ServiceUnavailable(ServiceError):
     status = 503
     slug = "service-unavailable"

@@ -16,6 +16,8 @@ from swagger_ui_bundle import swagger_ui_path
 
 from service import clock, migrate
 from service.admission import Admission
+from service.audit.keys import AuditKey, AuditKeyError, engine_options
+from service.audit.keys import load_or_create_key_file as load_or_create_audit_key
 from service.cases.routes import router as cases_router
 from service.config.calendars import calendar_warnings, load_calendar
 from service.config.deadlines import load_deadlines
@@ -31,7 +33,7 @@ from service.errors import PROBLEM_RESPONSES, install_handlers
 from service.health import router as health_router
 from service.http_safety import install as install_http_safety
 from service.inbox.routes import router as inbox_router
-from service.integrity.backfill import fill_missing_case_chains
+from service.integrity.backfill import UnsignedTrail, check_audit_key
 from service.notifications.routes import admin as webhooks_router
 from service.notifications.sync import sync_webhooks
 from service.observability import install_observability
@@ -71,9 +73,6 @@ def load_context(settings: Settings) -> AppContext:
 async def backfill(engine: AsyncEngine, context: AppContext) -> None:
     """One-off data upgrades that scan whole tables: run by `jiefen migrate` (the one-shot job in
     docker-compose) and before `jiefen serve` starts, not by every API replica at start-up."""
-    chained = await fill_missing_case_chains(engine)
-    if chained:
-        log.warning("chained the audit trail of %s cases written before tamper evidence", chained)
     sealed = await reseal_all(engine, context.cipher, only_plaintext=True)
     if sealed:
         log.warning("encrypted personal data of %s parties stored in clear before", sealed)
@@ -102,21 +101,59 @@ def load_cipher(settings: Settings) -> DataCipher:
     )
 
 
+def load_audit_key(settings: Settings) -> AuditKey:
+    """The audit trail's key: environment, key file, or (embedded default only) var/audit.key."""
+    try:
+        if settings.audit_key:
+            return AuditKey.from_text(settings.audit_key)
+        if settings.audit_key_file:
+            return AuditKey.from_text(settings.audit_key_file.read_text(encoding="utf-8"))
+        if settings.is_default_database:
+            return AuditKey.from_text(load_or_create_audit_key(settings.data_dir / "audit.key"))
+    except (OSError, AuditKeyError) as exc:
+        raise ConfigError([ConfigProblem("JIEFEN_AUDIT_KEY", "", str(exc))]) from exc
+    raise ConfigError(
+        [
+            ConfigProblem(
+                "JIEFEN_AUDIT_KEY",
+                "",
+                "set JIEFEN_AUDIT_KEY or JIEFEN_AUDIT_KEY_FILE: the audit trail is signed with a key "
+                "kept outside the database (generate one with `jiefen audit new-key`)",
+            )
+        ]
+    )
+
+
+def engine_for(settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
+    """The database engine, carrying the audit key that signs what it writes to the trail."""
+    url = settings.effective_database_url
+    if is_sqlite(url):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return create_engine(
+        url,
+        pool_size=pool_size or settings.db_pool_size,
+        execution_options=engine_options(load_audit_key(settings)),
+    )
+
+
 def create_app(settings: Settings | None = None, *, migrate_on_start: bool = True) -> FastAPI:
     settings = settings or get_settings()
     try:
         context = load_context(settings)
+        load_audit_key(settings)  # fail here, naming the setting, not inside the lifespan
     except ConfigError as exc:
         raise SystemExit(f"Configuration is invalid:\n{exc}") from exc
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url = settings.effective_database_url
-        if is_sqlite(url):
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, pool_size=settings.db_pool_size)
+        engine = engine_for(settings)
         if migrate_on_start:
             await migrate.upgrade(engine)
+        try:
+            await check_audit_key(engine)
+        except (AuditKeyError, UnsignedTrail) as exc:
+            await engine.dispose()
+            raise SystemExit(f"Cannot start: {exc}") from exc
         await sync_units(engine, context.org)
         await sync_webhooks(engine, context.webhooks, clock.now())
         for warning in calendar_warnings(context.calendar, clock.now().astimezone(clock.SHANGHAI).date()):

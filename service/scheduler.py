@@ -1,4 +1,4 @@
-"""The in-memory APScheduler that drives the sweep and the webhook delivery.
+"""The in-memory APScheduler that drives the sweep, the webhook delivery and the audit checkpoints.
 
 It holds no state of its own: every deadline and outbox row is in the database, so any number
 of processes may run it (rows are claimed with SKIP LOCKED) and a restart loses nothing —
@@ -8,7 +8,7 @@ whatever fell due while everything was stopped is picked up by the next run.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from time import perf_counter
 
 import httpx
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service import clock
 from service.context import AppContext
+from service.integrity.checkpoint import take_checkpoint, write_checkpoint
 from service.notifications.delivery import deliver_due
 from service.observability import metrics
 from service.sweep import sweep
@@ -59,6 +60,16 @@ def build_scheduler(engine: AsyncEngine, ctx: AppContext, client: httpx.AsyncCli
                 "webhooks: %s delivered, %s to retry, %s dead", report.delivered, report.failed, report.dead
             )
 
+    async def checkpoint_job() -> None:
+        directory = settings.audit_checkpoint_dir
+        assert directory is not None
+        settle = timedelta(seconds=settings.audit_checkpoint_settle_seconds)
+        checkpoint = await take_checkpoint(engine, now=clock.now(), settle=settle)
+        path = write_checkpoint(directory, checkpoint)
+        log.info(
+            "audit checkpoint: %s cases, %s events → %s", checkpoint["cases"], checkpoint["case_events"], path
+        )
+
     scheduler = AsyncIOScheduler(timezone="Asia/Shanghai")
     first_run = datetime.now(clock.SHANGHAI)
     # coalesce + max_instances=1: a slow sweep is never stacked; misfires just run once, late.
@@ -67,4 +78,7 @@ def build_scheduler(engine: AsyncEngine, ctx: AppContext, client: httpx.AsyncCli
     scheduler.add_job(
         delivery_job, "interval", seconds=settings.delivery_interval_seconds, id="deliver-webhooks", **common
     )
+    if settings.audit_checkpoint_dir is not None:
+        minutes = settings.audit_checkpoint_minutes
+        scheduler.add_job(checkpoint_job, "interval", minutes=minutes, id="audit-checkpoint", **common)
     return scheduler

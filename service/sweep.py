@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,6 +48,7 @@ class SweepReport:
     actions: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0  # already done by another sweeper: skipped
     released: int = 0  # court claims whose lease ran out, back in the queue
+    keys_forgotten: int = 0  # expired Idempotency-Keys
     batches: int = 0
 
     def count(self, action: str) -> None:
@@ -300,6 +301,9 @@ async def sweep(engine: AsyncEngine, ctx: AppContext, *, now: datetime, batch_si
     """One sweep as of ``now``; commits per batch. Returns what it did."""
     report = SweepReport()
     report.released = await release_expired_leases(engine, ctx, now=now)
+    async with engine.begin() as conn:
+        forget_before = now - timedelta(hours=ctx.settings.idempotency_key_hours)
+        report.keys_forgotten = await queries.forget_idempotency_keys(conn, before=forget_before)
     failed: set[int] = set()
     while True:
         async with engine.begin() as conn:

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.config.settings import Settings
 from service.context import AppContext
 from service.demo import seed_users
+from service.integrity.backfill import check_audit_key
 from service.main import create_app
 
 PG_ADMIN_URL = os.environ.get("JIEFEN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -35,6 +36,7 @@ REQUIRE_POSTGRES = os.environ.get("JIEFEN_REQUIRE_POSTGRES") == "1"
 TEST_PASSWORD = "test-password-1"
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 TEST_DATA_KEY = "k1:" + "A" * 43 + "="  # 32 zero-ish bytes: tests only, never a real key
+TEST_AUDIT_KEY = "QQ" * 22  # 33 bytes of "A": tests only, never a real key
 FIXED_NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Kunshan
 # "gw0", "gw1", … under pytest-xdist; "main" when the suite runs in one process (-n 0).
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -158,6 +160,7 @@ async def backend(
         run_scheduler=False,
         token_ttl_hours=24 * 365 * 20,
         data_key=TEST_DATA_KEY,
+        audit_key=TEST_AUDIT_KEY,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -191,8 +194,9 @@ async def reset_statements(engine: AsyncEngine) -> tuple[sa.TextClause, ...]:
 
     SQLite: a DELETE per table, as before; its ids are max(id) + 1, so they start at 1 again.
     """
+    # The security events' chain starts again; the audit key's fingerprint row stays.
     chain = "UPDATE audit_chain SET seq = 0, last_hash = '', anchor_hash = ''"
-    chain += " WHERE seq <> 0 OR last_hash <> '' OR anchor_hash <> ''"  # security events start again
+    chain += " WHERE name = 'security' AND (seq <> 0 OR last_hash <> '' OR anchor_hash <> '')"
     if engine.dialect.name != "postgresql":
         return (*(sa.text(f"DELETE FROM {table}") for table in CASE_TABLES), sa.text(chain))
     async with engine.connect() as conn:
@@ -230,7 +234,20 @@ async def db(backend: Backend) -> AsyncIterator[Backend]:
     async with backend.engine.begin() as conn:
         for statement in backend.reset:
             await conn.execute(statement)
+    await check_audit_key(backend.engine)  # records the key's fingerprint again if a test removed it
     yield backend
+
+
+@pytest.fixture
+async def trail_stays_intact(db: Backend) -> AsyncIterator[None]:
+    """After the test, every case row must still be what its last event vouches for, and every
+    keyed link must hold: each kind of write signs what it writes (modules that exercise the
+    writes use it with ``pytestmark = pytest.mark.usefixtures("trail_stays_intact")``)."""
+    from service.integrity.verify import verify_audit
+
+    yield
+    report = await verify_audit(db.engine)
+    assert report.intact, report.broken
 
 
 @pytest.fixture

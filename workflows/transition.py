@@ -11,7 +11,7 @@ wall clock: the service writes the plan in one transaction (``service.cases.writ
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -75,6 +75,9 @@ class CaseSnapshot:
     clocks: tuple[OpenDeadline, ...] = ()  # live clocks; a breached one shows as active
     breached_clocks: frozenset[int] = frozenset()  # which of them the sweep has breached
     referrals: tuple[OpenReferral, ...] = ()
+    # What the case's events vouch for (``workflows.chain.recorded_facts``): the next event
+    # carries a keyed digest of these facts with the change applied.
+    recorded: Mapping[str, Any] = field(default_factory=dict)
 
     def facts(self) -> CaseFacts:
         return CaseFacts(
@@ -160,6 +163,7 @@ class TransitionPlan:
     completed: ReferralCompleted | None
     announcements: tuple[Announcement, ...]
     now: datetime
+    recorded_after: Mapping[str, Any] = field(default_factory=dict)  # the recorded facts afterwards
 
     @property
     def trigger(self) -> Trigger:
@@ -578,6 +582,7 @@ def _plan(
         completed=completed,
         announcements=tuple(announcements),
         now=now,
+        recorded_after={**case.recorded, **changes, "version": case.version + 1},
     )
 
 

@@ -8,8 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.audit.keys import key_of
 from service.audit.models import AuditChain, SecurityEvent
-from workflows.chain import SECURITY_EVENT_FIELDS, link
+from workflows.chain import SECURITY_EVENT_FIELDS
 
 security_events = SecurityEvent.__table__  # type: ignore[attr-defined]
 audit_chain = AuditChain.__table__  # type: ignore[attr-defined]
@@ -56,7 +57,7 @@ async def record_security_event(
     event_id: int = (
         await conn.execute(sa.insert(security_events).values(**values).returning(security_events.c.id))
     ).scalar_one()
-    digest = link(head.last_hash, {**values, "id": event_id}, SECURITY_EVENT_FIELDS)
+    digest = key_of(conn).link(head.last_hash, {**values, "id": event_id}, SECURITY_EVENT_FIELDS)
     await conn.execute(
         sa.update(security_events)
         .where(security_events.c.id == event_id)

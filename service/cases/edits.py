@@ -63,11 +63,13 @@ async def _write(
     changes: dict[str, Any],
     event: dict[str, Any],
     party_work: Any = None,
+    parties_after: list[dict[str, Any]] | None = None,
 ) -> CasePublic:
     now = event["at"]
+    recorded = queries.facts_after(row, changes, parties_after)
     async with engine.begin() as conn:
         version = await queries.apply_change(
-            conn, row.id, row.version, changes, event, prev_hash=row.last_event_hash
+            conn, row.id, row.version, changes, event, prev_hash=row.last_event_hash, recorded_after=recorded
         )
         if version is None:
             await conn.rollback()
@@ -132,7 +134,7 @@ async def edit_party(
 ) -> CasePublic:
     row = await visible_row(engine, ctx, case_id, actor)
     _check_editable(ctx, row, actor, now, if_match)
-    parties = row.parties if isinstance(row.parties, list) else json.loads(row.parties or "[]")
+    parties = queries.json_list(row.parties)
     current = next((unseal(p, ctx.cipher) for p in parties if p["id"] == party_id), None)
     if current is None:
         raise NotFound(f"Case {case_id} has no party {party_id}.")
@@ -154,7 +156,8 @@ async def edit_party(
     async def update(conn: Any) -> None:
         await queries.update_party(conn, case_id, party_id, seal(given, ctx.cipher))
 
-    return await _write(engine, ctx, row, {"updated_at": now}, event, update)
+    after = [{**p, **given} if p["id"] == party_id else p for p in parties]
+    return await _write(engine, ctx, row, {"updated_at": now}, event, update, after)
 
 
 async def add_party(
@@ -175,4 +178,5 @@ async def add_party(
     async def insert(conn: Any) -> None:
         await queries.add_party(conn, case_id, seal(values, ctx.cipher))
 
-    return await _write(engine, ctx, row, {"updated_at": now}, event, insert)
+    after = [*queries.json_list(row.parties), values]
+    return await _write(engine, ctx, row, {"updated_at": now}, event, insert, after)

@@ -145,8 +145,15 @@ async def extend_deadline(
         payload={"extended": clock.kind, "deadline_id": deadline_id, **record},
     )
     async with engine.begin() as conn:
+        changes = {"updated_at": now}
         version = await queries.apply_change(
-            conn, case_id, row.version, {"updated_at": now}, event, prev_hash=row.last_event_hash
+            conn,
+            case_id,
+            row.version,
+            changes,
+            event,
+            prev_hash=row.last_event_hash,
+            recorded_after=queries.facts_after(row, changes),
         )
         if version is None:
             await conn.rollback()

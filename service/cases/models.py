@@ -157,7 +157,9 @@ class CaseEvent(SQLModel, table=True):
     to_unit_code: str = Field(max_length=32)
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     payload: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
-    # Tamper evidence (workflows.chain): sha256 over the previous event's hash and this one.
+    # Tamper evidence (workflows.chain), keyed with the audit key: the digest of the case as this
+    # event left it, and the hash over the previous event's hash and this event.
+    case_digest: str | None = Field(default=None, max_length=64)
     prev_hash: str | None = Field(default=None, max_length=64)
     hash: str | None = Field(default=None, max_length=64)
 
@@ -166,7 +168,10 @@ class IdempotencyRecord(SQLModel, table=True):
     """A retried create with the same key returns the case the first attempt made."""
 
     __tablename__ = "idempotency_key"
-    __table_args__ = (UniqueConstraint("username", "key", name="uq_idempotency_user_key"),)
+    __table_args__ = (
+        UniqueConstraint("username", "key", name="uq_idempotency_user_key"),
+        Index("ix_idempotency_key_created_at", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=64)

@@ -11,7 +11,8 @@ not meant for. Every function here is tested on both databases.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -23,11 +24,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from service.audit.keys import AuditKey, key_of
 from service.cases.models import Case, CaseEvent, IdempotencyRecord, Party
 from service.db import reading
 from service.deadlines.models import Deadline
 from service.referrals.models import Referral
-from workflows.chain import CASE_EVENT_FIELDS, GENESIS, link
+from workflows.chain import CASE_EVENT_FIELDS, GENESIS, recorded_facts
 
 cases = Case.__table__  # type: ignore[attr-defined]
 party = Party.__table__  # type: ignore[attr-defined]
@@ -195,8 +197,10 @@ async def insert_case(
     if parties:
         await conn.execute(sa.insert(party), [{**p, "case_id": case_id} for p in parties])
     # The bare table insert with its values as parameters: compiled once per set of columns.
+    facts = new_case_facts(values, case_id, str(inserted.number), parties)
     await conn.execute(
-        sa.insert(case_event), {"case_id": case_id, "seq": 1, **chained(event, case_id, 1, GENESIS)}
+        sa.insert(case_event),
+        {"case_id": case_id, "seq": 1, **chained(key_of(conn), event, case_id, 1, GENESIS, facts)},
     )
     return case_id, str(inserted.number)
 
@@ -226,13 +230,15 @@ async def apply_change(
     event: dict[str, Any],
     *,
     prev_hash: str | None,
+    recorded_after: Mapping[str, Any],
 ) -> int | None:
     """Write the case change and its audit event together; the new version, or None if stale.
 
     ``prev_hash`` is the hash of event ``expected_version``: the version guard makes it the right
-    predecessor, so the chain cannot fork.
+    predecessor, so the chain cannot fork. ``recorded_after``: the case's recorded facts with the
+    change applied (``workflows.chain.recorded_facts``), which the event vouches for.
     """
-    event = chained(event, case_id, expected_version + 1, prev_hash)
+    event = chained(key_of(conn), event, case_id, expected_version + 1, prev_hash, recorded_after)
     params = change_params(case_id, expected_version, changes, event)
     if conn.dialect.name == "postgresql":
         stmt = _change_cte(tuple(changes), tuple(event))
@@ -300,6 +306,7 @@ class CaseWrite:
     changes: dict[str, Any]
     event: dict[str, Any]
     prev_hash: str | None
+    recorded_after: Mapping[str, Any]
 
 
 class BatchConflict(Exception):
@@ -338,13 +345,14 @@ async def apply_changes(conn: AsyncConnection, writes: Sequence[CaseWrite]) -> N
     stale = [w.case_id for w in writes if moved.get(w.case_id) != w.expected_version + 1]
     if stale:
         raise BatchConflict(f"cases changed under the batch: {stale[:10]}")
+    key = key_of(conn)
     await conn.execute(
         sa.insert(case_event),
         [
             {
                 "case_id": w.case_id,
                 "seq": w.expected_version + 1,
-                **chained(w.event, w.case_id, w.expected_version + 1, w.prev_hash),
+                **chained(key, w.event, w.case_id, w.expected_version + 1, w.prev_hash, w.recorded_after),
             }
             for w in writes
         ],
@@ -561,11 +569,29 @@ async def list_events(conn: AsyncConnection, case_id: int) -> Iterable[Row[Any]]
 async def find_idempotent(conn: AsyncConnection, username: str, key: str) -> Row[Any] | None:
     return (
         await conn.execute(
-            sa.select(idempotency.c.case_id, idempotency.c.request_hash).where(
-                idempotency.c.username == username, idempotency.c.key == key
-            )
+            sa.select(
+                idempotency.c.id, idempotency.c.case_id, idempotency.c.request_hash, idempotency.c.created_at
+            ).where(idempotency.c.username == username, idempotency.c.key == key)
         )
     ).first()
+
+
+async def forget_idempotency_key(conn: AsyncConnection, record_id: int, *, created_at: datetime) -> None:
+    """Forget one expired key (unless a concurrent retry already replaced it)."""
+    await conn.execute(
+        sa.delete(idempotency).where(idempotency.c.id == record_id, idempotency.c.created_at == created_at)
+    )
+
+
+async def read_number(engine: AsyncEngine, case_id: int) -> str:
+    async with reading(engine) as conn:
+        return str((await conn.execute(sa.select(cases.c.number).where(cases.c.id == case_id))).scalar_one())
+
+
+async def forget_idempotency_keys(conn: AsyncConnection, *, before: datetime) -> int:
+    """The sweep: forget the keys recorded before ``before``."""
+    result = await conn.execute(sa.delete(idempotency).where(idempotency.c.created_at < before))
+    return int(result.rowcount or 0)
 
 
 async def claim_idempotency_key(
@@ -612,10 +638,47 @@ async def referred_from(conn: AsyncConnection, case_id: int, units: frozenset[st
     return found.first() is not None
 
 
-def chained(event: dict[str, Any], case_id: int, seq: int, prev_hash: str | None) -> dict[str, Any]:
-    """The event with its place in the case's hash chain."""
-    record = {**event, "case_id": case_id, "seq": seq}
-    return {**event, "prev_hash": prev_hash or GENESIS, "hash": link(prev_hash, record, CASE_EVENT_FIELDS)}
+def chained(
+    key: AuditKey,
+    event: Mapping[str, Any],
+    case_id: int,
+    seq: int,
+    prev_hash: str | None,
+    recorded_after: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The event with its keyed digest of the case it leaves (``recorded_after``: the case's
+    recorded facts with the change applied) and its place in the case's keyed hash chain."""
+    digest = key.case_digest(recorded_after)
+    record = {**event, "case_id": case_id, "seq": seq, "case_digest": digest}
+    return {
+        **event,
+        "case_digest": digest,
+        "prev_hash": prev_hash or GENESIS,
+        "hash": key.link(prev_hash, record, CASE_EVENT_FIELDS),
+    }
+
+
+def facts_after(
+    row: Any, changes: Mapping[str, Any], parties: Sequence[Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The recorded facts of a case as read (``case_select``) with ``changes`` applied and its
+    version moved on; ``parties``: its parties afterwards, when the change touches them."""
+    case = {**row._mapping, **changes, "version": row.version + 1}
+    return recorded_facts(case, parties if parties is not None else json_list(row.parties))
+
+
+def json_list(value: Any) -> list[dict[str, Any]]:
+    """A JSON array column as read: parsed already (PostgreSQL) or text (SQLite's json_group_array)."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return list(value or [])
+
+
+def new_case_facts(
+    values: Mapping[str, Any], case_id: int, number: str, parties: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """A new case's recorded facts, which its `created` event vouches for."""
+    return recorded_facts({**values, "id": case_id, "number": number, "version": 1}, parties)
 
 
 def record_event(

@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -40,6 +40,7 @@ from service.db import reading
 from service.deadlines.views import deadline_views
 from service.errors import (
     IdempotencyKeyReused,
+    IdempotencyKeyUsed,
     InvalidInput,
     NotFound,
     ServiceError,
@@ -314,19 +315,34 @@ async def open_case(
 async def _replay(
     engine: AsyncEngine, ctx: AppContext, actor: Actor, key: str, request_hash: str
 ) -> CasePublic | None:
-    async with engine.connect() as conn:
+    """The case a retry with this key registered, as the caller may see it now; None when the
+    key is new or expired (an expired record is forgotten here, so the key registers anew)."""
+    now = clock.now()
+    async with reading(engine) as conn:
         record = await queries.find_idempotent(conn, actor.username, key)
-        if record is None:
-            return None
-        if record.request_hash != request_hash:
-            raise IdempotencyKeyReused(
-                "This Idempotency-Key was already used to register a different case; use a new key.",
-                case_id=record.case_id,
-            )
-        row = await queries.fetch_case(conn, record.case_id)
-    assert row is not None
-    # The registrant sees the replayed case even if triage sent it outside their scope.
-    return case_public(row._mapping, ctx, now=clock.now())
+    if record is None:
+        return None
+    if record.created_at < now - timedelta(hours=ctx.settings.idempotency_key_hours):
+        async with engine.begin() as conn:
+            await queries.forget_idempotency_key(conn, record.id, created_at=record.created_at)
+        return None
+    if record.request_hash != request_hash:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used to register a different case; use a new key.",
+            case_id=record.case_id,
+        )
+    try:
+        # What the caller may see now: the case may have moved on, or been flagged sensitive.
+        row = await visible_row(engine, ctx, record.case_id, actor)
+    except NotFound:
+        number = await queries.read_number(engine, record.case_id)
+        raise IdempotencyKeyUsed(
+            f"This request already registered case {number}, which is now handled where you "
+            "cannot see it; it was not registered again.",
+            case_id=record.case_id,
+            number=number,
+        ) from None
+    return case_public(row._mapping, ctx, now=now)
 
 
 # --- transitions ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 from service.context import AppContext
 from service.deadlines.service import warnings_from_json
 from service.deadlines.views import instant, listed
+from workflows.chain import recorded_facts
 from workflows.deadlines import DeadlineStatus, OpenDeadline
 from workflows.lifecycle import CaseState
 from workflows.org import Channel
@@ -66,4 +67,5 @@ def snapshot(row: Any) -> CaseSnapshot:
             )
             for r in sorted(listed(row.open_referrals), key=lambda r: r["id"])
         ),
+        recorded=recorded_facts(row._mapping, listed(row.parties)),
     )

@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from service.audit.keys import key_of
 from service.cases import queries
 from service.cases.queries import DEADLINE_FIELDS, PARTY_FIELDS, case_event, cases, idempotency, party
 from service.db import reading
@@ -52,7 +53,14 @@ async def write(conn: AsyncConnection, plan: TransitionPlan) -> Written | None:
     """Write the plan on ``conn`` (inside the caller's transaction, or on its own on PostgreSQL,
     where it is one statement); None (nothing written) when the case moved since it was read."""
     if conn.dialect.name == "postgresql":
-        event = queries.chained(dict(plan.event), plan.case_id, plan.expected_version + 1, plan.prev_hash)
+        event = queries.chained(
+            key_of(conn),
+            plan.event,
+            plan.case_id,
+            plan.expected_version + 1,
+            plan.prev_hash,
+            plan.recorded_after,
+        )
         statement, params = _one_statement(plan, event)
         row = (await conn.execute(statement, params)).first()
         return None if row is None else Written(int(row.version), row, event["hash"])
@@ -63,6 +71,7 @@ async def write(conn: AsyncConnection, plan: TransitionPlan) -> Written | None:
         dict(plan.changes),
         dict(plan.event),
         prev_hash=plan.prev_hash,
+        recorded_after=plan.recorded_after,
     )
     if version is None:
         return None
@@ -123,7 +132,9 @@ async def write_batch(conn: AsyncConnection, plans: Sequence[TransitionPlan], *,
     await queries.apply_changes(
         conn,
         [
-            queries.CaseWrite(p.case_id, p.expected_version, dict(p.changes), dict(p.event), p.prev_hash)
+            queries.CaseWrite(
+                p.case_id, p.expected_version, dict(p.changes), dict(p.event), p.prev_hash, p.recorded_after
+            )
             for p in plans
         ],
     )
@@ -489,7 +500,8 @@ async def open_case(
                 return None
             number = queries.case_number(year, case_id)
             plan = opening(case_id, number)
-            chained = queries.chained(event, case_id, 1, GENESIS)
+            facts = queries.new_case_facts(values, case_id, number, parties)
+            chained = queries.chained(key_of(conn), event, case_id, 1, GENESIS, facts)
             started = deadlines.started_rows(ClockChanges(case_id, values["unit_code"], plan.clocks), now)
             params: dict[str, Any] = {
                 "x_case_id": case_id,

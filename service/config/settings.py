@@ -39,6 +39,26 @@ class Settings(BaseSettings):
         description="key ring for personal data: 'kid:base64,…' (first encrypts) or one base64 AES-256 key",
     )
     data_key_file: Path | None = Field(default=None, description="a file holding the key ring instead")
+    audit_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="base64 key (32 bytes or more) that signs the audit trail; keep it outside the "
+        "database and its backups (generate one with `jiefen audit new-key`)",
+    )
+    audit_key_file: Path | None = Field(default=None, description="a file holding the audit key instead")
+    audit_checkpoint_dir: Path | None = Field(
+        default=None,
+        description="where signed checkpoints of the whole audit trail are written (a directory on "
+        "other storage than the database: a log server's mount, write-once storage); unset: none",
+    )
+    audit_checkpoint_minutes: float = Field(
+        default=60.0, gt=0, description="how often a checkpoint is written"
+    )
+    audit_checkpoint_settle_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="a checkpoint covers the events older than this, so that every one of them has committed",
+    )
     run_scheduler: bool = Field(
         default=True, description="run the sweep and webhook delivery in the API process"
     )
@@ -53,6 +73,11 @@ class Settings(BaseSettings):
         default=10,
         ge=1,
         description="PostgreSQL connections each API process opens and keeps (the engine's pool)",
+    )
+    idempotency_key_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="how long a create's Idempotency-Key is remembered; the sweep forgets older ones",
     )
     request_concurrency: int | None = Field(
         default=None,

@@ -109,8 +109,16 @@ async def anonymise_closed_cases(
                 k: v for k, v in (row.agreement or {}).items() if k in ("form", "amount_yuan", "effective_on")
             }
             changes = {"summary": ANONYMISED, "agreement": kept or None, "updated_at": now}
+            anonymised = [{**p, "name": ANONYMISED} for p in queries.json_list(row.parties)]
+            recorded = queries.facts_after(row, changes, anonymised)
             if await queries.apply_change(
-                conn, case_id, row.version, changes, event, prev_hash=row.last_event_hash
+                conn,
+                case_id,
+                row.version,
+                changes,
+                event,
+                prev_hash=row.last_event_hash,
+                recorded_after=recorded,
             ):
                 await conn.execute(
                     sa.update(party)

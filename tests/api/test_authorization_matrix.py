@@ -42,7 +42,7 @@ import pytest
 from service.config.settings import Settings
 from service.main import create_app
 from tests.builders import CITY, COURT_DESK, DASHI, WULIAN, ZHANGPU, case_body, move, open_case
-from tests.conftest import CONFIG_DIR, TEST_DATA_KEY, TEST_PASSWORD, Backend
+from tests.conftest import CONFIG_DIR, TEST_AUDIT_KEY, TEST_DATA_KEY, TEST_PASSWORD, Backend
 
 Outcome = Literal["allowed", "refused", "forbidden", "hidden", "unauthenticated"]
 Scope = Literal["in", "out", "sensitive"]
@@ -263,6 +263,7 @@ def _collection_openapi() -> dict[str, Any]:
         config_dir=CONFIG_DIR,
         run_scheduler=False,
         data_key=TEST_DATA_KEY,
+        audit_key=TEST_AUDIT_KEY,
     )
     return create_app(settings).openapi()
 

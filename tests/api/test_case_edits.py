@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.builders import open_case
 from tests.conftest import Backend
+
+pytestmark = pytest.mark.usefixtures("trail_stays_intact")
 
 
 async def test_editing_a_case_records_old_and_new_values(

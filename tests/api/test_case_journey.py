@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.builders import DASHI, ZHANGPU, move, open_case
 from tests.conftest import Backend
+
+pytestmark = pytest.mark.usefixtures("trail_stays_intact")
 
 
 async def test_village_mediator_registers_accepts_and_settles_a_neighbour_dispute(

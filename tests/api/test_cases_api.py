@@ -386,3 +386,70 @@ async def test_unknown_case_and_route_are_problem_404(client: httpx.AsyncClient,
     assert missing.status_code == no_route.status_code == 404
     assert no_route.headers["content-type"] == "application/problem+json"
     assert bad_id.status_code == 422
+
+
+async def test_a_replay_shows_only_what_the_caller_may_see_now(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    """The registrant retries after the case moved to the town and was flagged (a minor): the
+    answer says the case exists and shows nothing it now holds."""
+    mediator, town = await auth("dashi.mediator"), await auth("zhangpu.coordinator")
+    keyed = {**mediator, "Idempotency-Key": "phone-retry-moved"}
+    first = await client.post("/api/v1/cases", json=case_body(), headers=keyed)
+    assert first.status_code == 201
+    case = await move(client, mediator, first.json(), "accept")
+    at_town = await move(client, mediator, case, "escalate", reason="涉及跨村边界")
+    flagged = await client.patch(
+        f"/api/v1/cases/{case['id']}",
+        json={"summary": "涉及未成年人的新情况", "flags": ["minor"], "reason": "当事人未成年"},
+        headers={**town, "If-Match": f'"{at_town["version"]}"'},
+    )
+    assert flagged.status_code == 200, flagged.text
+
+    replay = await client.post("/api/v1/cases", json=case_body(), headers=keyed)
+
+    assert replay.status_code == 409
+    problem = replay.json()
+    assert problem["type"] == "/problems/idempotency-key-used"
+    assert (problem["case_id"], problem["number"]) == (case["id"], case["number"])
+    assert "未成年" not in replay.text and "minor" not in replay.text and "parties" not in problem
+    listing = (await client.get("/api/v1/cases", headers=town)).json()
+    assert listing["total"] == 1  # and it was not registered twice
+
+
+async def test_a_replay_within_scope_shows_the_case_as_it_is_now(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    keyed = {**mediator, "Idempotency-Key": "phone-retry-now"}
+    first = (await client.post("/api/v1/cases", json=case_body(), headers=keyed)).json()
+    accepted = await move(client, mediator, first, "accept")
+
+    replay = await client.post("/api/v1/cases", json=case_body(), headers=keyed)
+
+    assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
+    assert (replay.json()["state"], replay.json()["version"]) == (accepted["state"], accepted["version"])
+
+
+async def test_an_idempotency_key_expires_and_the_sweep_forgets_it(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock
+) -> None:
+    from datetime import timedelta
+
+    from service.sweep import sweep
+
+    mediator = await auth("dashi.mediator")
+    keyed = {**mediator, "Idempotency-Key": "phone-retry-old"}
+    first = await client.post("/api/v1/cases", json=case_body(), headers=keyed)
+    frozen_clock.set(frozen_clock.at + timedelta(hours=db.ctx.settings.idempotency_key_hours, minutes=1))
+
+    again = await client.post("/api/v1/cases", json=case_body(), headers=keyed)
+
+    assert again.status_code == 201 and "idempotent-replayed" not in again.headers
+    assert again.json()["id"] != first.json()["id"]  # the old key was forgotten: a new case
+    frozen_clock.set(frozen_clock.at + timedelta(hours=db.ctx.settings.idempotency_key_hours, minutes=1))
+    report = await sweep(db.engine, db.ctx, now=frozen_clock.at)
+    assert report.keys_forgotten == 1
+    async with db.engine.connect() as conn:
+        left = (await conn.execute(sa.text("SELECT count(*) FROM idempotency_key"))).scalar_one()
+    assert left == 0

@@ -11,6 +11,8 @@ import pytest
 from tests.builders import fire, move, open_case
 from tests.conftest import Backend, FrozenClock
 
+pytestmark = pytest.mark.usefixtures("trail_stays_intact")
+
 
 def kunshan(year: int, month: int, day: int, hour: int = 10) -> datetime:
     return datetime(year, month, day, hour, tzinfo=UTC) - timedelta(hours=8)

@@ -26,6 +26,7 @@ async def referred_case(
     return await move(client, mediator, case, "refer_to_court", reason="调解不成，当事人同意移送")
 
 
+@pytest.mark.usefixtures("trail_stays_intact")
 async def test_queue_lists_gravest_first_and_claims_go_in_that_order(
     client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
 ) -> None:
@@ -48,6 +49,7 @@ async def test_queue_lists_gravest_first_and_claims_go_in_that_order(
     assert (await client.get("/api/v1/court/queue", headers=clerk)).json()["total"] == 0
 
 
+@pytest.mark.usefixtures("trail_stays_intact")
 async def test_only_the_court_desk_works_the_queue(client: httpx.AsyncClient, auth, db: Backend) -> None:
     station = await auth("dashi.mediator")
 
@@ -56,6 +58,7 @@ async def test_only_the_court_desk_works_the_queue(client: httpx.AsyncClient, au
     assert (await client.get("/api/v1/court/queue", headers=await auth("auditor"))).status_code == 200
 
 
+@pytest.mark.usefixtures("trail_stays_intact")
 async def test_an_unworked_claim_returns_to_the_queue_when_its_lease_runs_out(
     client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
 ) -> None:
@@ -75,6 +78,7 @@ async def test_an_unworked_claim_returns_to_the_queue_when_its_lease_runs_out(
     assert "court.clerk" in events[-1]["reason"]
 
 
+@pytest.mark.usefixtures("trail_stays_intact")
 async def test_a_clerk_who_acts_keeps_the_case(
     client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
 ) -> None:
@@ -105,6 +109,7 @@ async def test_a_clerk_who_acts_keeps_the_case(
     assert "people_mediation" not in kinds
 
 
+@pytest.mark.usefixtures("trail_stays_intact")
 async def test_a_claim_answers_with_the_case_as_stored_and_keeps_the_audit_chain(
     client: httpx.AsyncClient, auth, db: Backend
 ) -> None:

@@ -10,11 +10,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from service.sweep import sweep
 from tests.builders import DASHI, ZHANGPU, move, open_case
 from tests.conftest import Backend, FrozenClock
+
+pytestmark = pytest.mark.usefixtures("trail_stays_intact")
 
 SHANGHAI_OFFSET = timedelta(hours=8)
 

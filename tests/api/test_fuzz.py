@@ -32,7 +32,7 @@ from service.config.settings import Settings
 from service.demo import seed_users
 from service.main import create_app
 from tests.builders import DASHI, ZHANGPU, case_body, move, open_case
-from tests.conftest import CONFIG_DIR, FIXED_NOW, TEST_DATA_KEY, TEST_PASSWORD, Backend
+from tests.conftest import CONFIG_DIR, FIXED_NOW, TEST_AUDIT_KEY, TEST_DATA_KEY, TEST_PASSWORD, Backend
 
 # --- (a) schemathesis ---------------------------------------------------------------------------
 
@@ -46,6 +46,7 @@ FUZZ_APP = create_app(
         run_scheduler=False,
         token_ttl_hours=24 * 365 * 20,
         data_key=TEST_DATA_KEY,
+        audit_key=TEST_AUDIT_KEY,
     )
 )
 FUZZ_USER = "dashi.mediator"

@@ -60,8 +60,18 @@ async def test_reset_empties_the_case_tables_and_ids_and_the_audit_chain_start_a
 
     assert await counts(db) == dict.fromkeys(CASE_TABLES, 0)
     async with db.engine.connect() as conn:
-        chain = (await conn.execute(sa.text("SELECT seq, last_hash, anchor_hash FROM audit_chain"))).all()
+        chain = (
+            await conn.execute(
+                sa.text("SELECT seq, last_hash, anchor_hash FROM audit_chain WHERE name = 'security'")
+            )
+        ).all()
+        fingerprint = (
+            await conn.execute(sa.text("SELECT last_hash FROM audit_chain WHERE name = 'audit_key'"))
+        ).scalar_one()
     assert chain and all(tuple(row) == (0, "", "") for row in chain)
+    assert (
+        fingerprint == db.engine.sync_engine.get_execution_options()["jiefen_audit_key"].fingerprint
+    )  # kept
     again = await open_case(client, mediator)
     assert again["id"] == 1
     assert again["number"].endswith("-000001")

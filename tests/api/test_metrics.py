@@ -12,7 +12,7 @@ from service.config.settings import Settings
 from service.main import create_app
 from service.scheduler import build_scheduler
 from tests.builders import open_case
-from tests.conftest import CONFIG_DIR, TEST_DATA_KEY, Backend, FrozenClock
+from tests.conftest import CONFIG_DIR, TEST_AUDIT_KEY, TEST_DATA_KEY, Backend, FrozenClock
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -135,6 +135,7 @@ async def test_metrics_can_be_switched_off() -> None:
         database_url="sqlite+aiosqlite:///:memory:",
         config_dir=CONFIG_DIR,
         data_key=TEST_DATA_KEY,
+        audit_key=TEST_AUDIT_KEY,
         metrics_enabled=False,
     )
     app = create_app(settings)

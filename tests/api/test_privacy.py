@@ -13,6 +13,8 @@ from service.privacy.parties import reseal_all
 from tests.builders import move, open_case
 from tests.conftest import FIXED_NOW, TEST_DATA_KEY, Backend
 
+pytestmark = pytest.mark.usefixtures("trail_stays_intact")
+
 ID_NUMBER = "320583198001011234"
 PHONE = "13800001234"
 

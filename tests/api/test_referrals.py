@@ -6,10 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from service.sweep import sweep
 from tests.builders import COURT_DESK, DASHI, POLICE, fire, hand_to_station, move, open_case, police_case
 from tests.conftest import Backend, FrozenClock
+
+pytestmark = pytest.mark.usefixtures("trail_stays_intact")
 
 
 def kunshan(year: int, month: int, day: int, hour: int = 10) -> datetime:

@@ -14,7 +14,7 @@ from service.config.settings import Settings
 from service.main import create_app
 from service.observability.logging import ACCESS_LOGGER, JsonFormatter, TextFormatter
 from tests.builders import case_body, fire, open_case
-from tests.conftest import CONFIG_DIR, TEST_DATA_KEY, Backend
+from tests.conftest import CONFIG_DIR, TEST_AUDIT_KEY, TEST_DATA_KEY, Backend
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 
@@ -100,7 +100,12 @@ async def test_an_unexpected_error_is_500_with_the_request_id_in_body_header_and
     log_lines: list[dict[str, object]],
 ) -> None:
     app = create_app(
-        Settings(database_url="sqlite+aiosqlite:///:memory:", config_dir=CONFIG_DIR, data_key=TEST_DATA_KEY)
+        Settings(
+            database_url="sqlite+aiosqlite:///:memory:",
+            config_dir=CONFIG_DIR,
+            data_key=TEST_DATA_KEY,
+            audit_key=TEST_AUDIT_KEY,
+        )
     )
 
     @app.get("/boom", include_in_schema=False)

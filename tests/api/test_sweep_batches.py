@@ -22,6 +22,8 @@ from service.sweep import sweep
 from tests.builders import DASHI, WULIAN, ZHANGPU, ZHOUXIANG, open_case
 from tests.conftest import Backend, FrozenClock
 
+pytestmark = pytest.mark.usefixtures("trail_stays_intact")
+
 deadline_action = sweeper.deadline_action
 deadline = sweeper.deadline
 

@@ -26,13 +26,13 @@ import pytest
 
 from service import clock, migrate
 from service.config.settings import Settings
-from service.db import create_engine
 from service.demo import seed_users
-from service.main import load_context
+from service.main import engine_for, load_context
 from service.units.sync import sync_units
 from tests.conftest import (
     CONFIG_DIR,
     REQUIRE_POSTGRES,
+    TEST_AUDIT_KEY,
     TEST_DATA_KEY,
     TEST_PASSWORD,
     _create_pg_database,
@@ -50,6 +50,7 @@ def service_env(database_url: str, **extra: str) -> dict[str, str]:
         {
             "JIEFEN_DATABASE_URL": database_url,
             "JIEFEN_DATA_KEY": TEST_DATA_KEY,
+            "JIEFEN_AUDIT_KEY": TEST_AUDIT_KEY,
             "JIEFEN_CONFIG_DIR": str(CONFIG_DIR),
             "JIEFEN_SEED_DEMO": "false",
             "JIEFEN_RUN_SCHEDULER": "false",
@@ -143,9 +144,15 @@ def run_jiefen(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
 
 async def prepare_database(url: str) -> None:
     """Schema, units and the test users (password TEST_PASSWORD), before any process starts."""
-    settings = Settings(database_url=url, config_dir=CONFIG_DIR, data_key=TEST_DATA_KEY, run_scheduler=False)
+    settings = Settings(
+        database_url=url,
+        config_dir=CONFIG_DIR,
+        data_key=TEST_DATA_KEY,
+        audit_key=TEST_AUDIT_KEY,
+        run_scheduler=False,
+    )
     ctx = load_context(settings)
-    engine = create_engine(url, pool_size=1)
+    engine = engine_for(settings, pool_size=1)
     try:
         await migrate.upgrade(engine)
         await sync_units(engine, ctx.org)

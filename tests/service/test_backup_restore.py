@@ -23,6 +23,7 @@ from tests.conftest import (
     CONFIG_DIR,
     FIXED_NOW,
     PG_ADMIN_URL,
+    TEST_AUDIT_KEY,
     TEST_DATA_KEY,
     TEST_PASSWORD,
     _create_pg_database,
@@ -40,7 +41,13 @@ def libpq_url(name: str) -> str:
 
 
 def settings_for(url: str) -> Settings:
-    return Settings(database_url=url, config_dir=CONFIG_DIR, run_scheduler=False, data_key=TEST_DATA_KEY)
+    return Settings(
+        database_url=url,
+        config_dir=CONFIG_DIR,
+        run_scheduler=False,
+        data_key=TEST_DATA_KEY,
+        audit_key=TEST_AUDIT_KEY,
+    )
 
 
 async def _snapshot(engine: AsyncEngine) -> dict[str, Any]:
@@ -83,7 +90,12 @@ def is_complete(dump: Path) -> bool:
 def cli(*args: str, url: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("JIEFEN_")}
     environ.update(
-        {"JIEFEN_DATABASE_URL": url, "JIEFEN_DATA_KEY": TEST_DATA_KEY, "JIEFEN_CONFIG_DIR": str(CONFIG_DIR)}
+        {
+            "JIEFEN_DATABASE_URL": url,
+            "JIEFEN_DATA_KEY": TEST_DATA_KEY,
+            "JIEFEN_AUDIT_KEY": TEST_AUDIT_KEY,
+            "JIEFEN_CONFIG_DIR": str(CONFIG_DIR),
+        }
     )
     environ.update(env or {})
     return subprocess.run(args, env=environ, capture_output=True, text=True, timeout=180, cwd=ROOT)

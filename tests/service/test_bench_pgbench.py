@@ -11,7 +11,14 @@ import asyncpg
 import pytest
 
 from bench.harness import load_background, pgbench_command, prepare
-from tests.conftest import FIXED_NOW, PG_ADMIN_URL, TEST_DATA_KEY, _create_pg_database, _drop_pg_database
+from tests.conftest import (
+    FIXED_NOW,
+    PG_ADMIN_URL,
+    TEST_AUDIT_KEY,
+    TEST_DATA_KEY,
+    _create_pg_database,
+    _drop_pg_database,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -25,7 +32,7 @@ async def seeded() -> Any:
     assert made is not None
     name, url = made
     try:
-        _, ctx = await prepare(url, TEST_DATA_KEY, clerks=0)
+        _, ctx = await prepare(url, TEST_DATA_KEY, TEST_AUDIT_KEY, clerks=0)
         await load_background(url.replace("+asyncpg", ""), ctx, CASES, FIXED_NOW)
         yield name, url.replace("+asyncpg", "")
     finally:
