@@ -11,26 +11,30 @@ not undo the batch.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.cases import queries
 from service.cases.queries import BatchConflict
+from service.cases.rows import CaseRow
 from service.cases.schemas import TransitionIn
 from service.cases.service import decide_transition, write_transition
 from service.cases.writer import write_batch
 from service.context import AppContext
 from service.court.service import release_expired_leases
 from service.deadlines.models import Deadline, DeadlineAction
-from service.deadlines.service import warnings_from_json, warnings_json
+from service.deadlines.rows import warnings_from_json
+from service.deadlines.service import warnings_json
 from service.errors import ServiceError
 from service.notifications import service as notifications
-from workflows.deadlines import BreachAction, DeadlineStatus, Policy
+from workflows.deadlines import BreachAction, DeadlineStatus, Policy, Warning
 from workflows.lifecycle import SYSTEM_ACTOR_NAME, Actor, CaseState, Role, TerminationReason, Trigger
 from workflows.transition import Announcement, TransitionPlan
 
@@ -59,7 +63,39 @@ def system_actor(ctx: AppContext) -> Actor:
     return Actor(SYSTEM_ACTOR_NAME, Role.system, ctx.org.city_centre().code)
 
 
-async def _claim(conn: AsyncConnection, now: datetime, batch_size: int, failed: set[int]) -> list[Any]:
+@dataclass(frozen=True, slots=True)
+class DueClock:
+    """A running clock the sweep claimed: its breach, or a warning of it, is due."""
+
+    id: int
+    case_id: int
+    kind: str  # the policy's kind
+    due_at: datetime
+    warnings: tuple[Warning, ...]  # not yet sent
+    extensions: int  # how many times it was extended
+
+    @property
+    def breach_level(self) -> str:
+        """The level its breach is recorded at: once per window, so an extended clock breaches again."""
+        return f"due+ext{self.extensions}" if self.extensions else "due"
+
+
+def _due_clock(m: RowMapping) -> DueClock:
+    return DueClock(
+        id=m["id"],
+        case_id=m["case_id"],
+        kind=m["kind"],
+        due_at=m["due_at"],
+        warnings=warnings_from_json(m["warnings"]),
+        extensions=len(m["extensions"] or []),
+    )
+
+
+async def claim_due(
+    conn: AsyncConnection, now: datetime, batch_size: int, failed: set[int] | None = None
+) -> list[DueClock]:
+    """Lock up to ``batch_size`` running clocks whose warning or breach is due, with their cases,
+    for the rest of the caller's transaction (``failed``: clocks to pass over)."""
     due = sa.or_(deadline.c.due_at <= now, deadline.c.warn_at <= now)
     skip = [deadline.c.id.not_in(sorted(failed))] if failed else []
     stmt = (
@@ -76,7 +112,7 @@ async def _claim(conn: AsyncConnection, now: datetime, batch_size: int, failed: 
         # gets an honest 412 if the sweep moved it.
         .with_for_update(skip_locked=True, of=[cases, deadline])
     )
-    return list((await conn.execute(stmt)).all())
+    return [_due_clock(r._mapping) for r in await conn.execute(stmt)]
 
 
 async def _record_once(
@@ -105,7 +141,7 @@ async def _transition(
     case_id: int,
     trigger: str,
     now: datetime,
-    row: Any = None,
+    row: CaseRow | None = None,
     **fields: Any,
 ) -> bool:
     """Fire a trigger as the system inside the sweep's transaction; False when not possible now."""
@@ -122,12 +158,12 @@ async def _transition(
 
 
 async def _apply_breach(
-    conn: AsyncConnection, ctx: AppContext, row: Any, policy: Policy, now: datetime
+    conn: AsyncConnection, ctx: AppContext, row: DueClock, policy: Policy, now: datetime
 ) -> str:
     reason = breach_reason(policy)
     case = await queries.fetch_case(conn, row.case_id)
     assert case is not None
-    state = CaseState(case.state)
+    state = case.state
     # Everyone concerned hears of the breach first: the unit that holds the case and its supervisor.
     await notifications.notify_many(conn, _breach_notes(ctx, row, case, policy), now=now)
     if policy.breach == BreachAction.escalate:
@@ -156,7 +192,7 @@ async def _apply_breach(
     return "notified" if policy.breach == BreachAction.notify else "flagged overdue"
 
 
-def _breach_notes(ctx: AppContext, row: Any, case: Any, policy: Policy) -> list[Announcement]:
+def _breach_notes(ctx: AppContext, row: DueClock, case: CaseRow, policy: Policy) -> list[Announcement]:
     """The unit holding the case hears of a breach, and so does its supervisor when the policy
     notifies or escalates."""
     reason = breach_reason(policy)
@@ -173,7 +209,7 @@ def _breach_notes(ctx: AppContext, row: Any, case: Any, policy: Policy) -> list[
     return notes
 
 
-def _batchable(ctx: AppContext, row: Any, now: datetime) -> bool:
+def _batchable(ctx: AppContext, row: DueClock, now: datetime) -> bool:
     """Breaches whose action is only notes and an escalation: the bulk of a sweep after downtime
     or a busy week, and written a batch at a time (see ``_escalate_batch``)."""
     return row.due_at <= now and ctx.policies.by_kind(row.kind).breach in (
@@ -183,89 +219,115 @@ def _batchable(ctx: AppContext, row: Any, now: datetime) -> bool:
     )
 
 
-async def _escalate_batch(
-    conn: AsyncConnection, ctx: AppContext, rows: list[Any], now: datetime, report: SweepReport
-) -> None:
-    """Breach many deadlines in a dozen statements instead of a dozen per deadline.
-
-    The same decisions as ``_handle`` one by one (the same ``decide_transition`` plans), written
-    by the executor's set-based form. The caller holds every case and deadline locked, so nothing
-    can move under the batch; if anything is off (a duplicate action, a version that moved) the
-    batch raises and the caller redoes these deadlines one at a time.
-    """
-    ids = [r.id for r in rows]
+async def mark_breached(conn: AsyncConnection, clock_ids: Sequence[int], now: datetime) -> None:
+    """The clocks are breached: they warn no more, and stay breached until their case moves on."""
     await conn.execute(
         sa.update(deadline)
-        .where(deadline.c.id.in_(ids))
+        .where(deadline.c.id.in_(list(clock_ids)))
         .values(status=DeadlineStatus.breached.value, breached_at=now, warn_at=None, warnings=[])
     )
+
+
+@dataclass(frozen=True, slots=True)
+class BreachBatch:
+    """What a batch of breaches does, decided: the escalations' plans (each led by its case's
+    breach notes), the breach notes of the cases that do not move, and each clock's result."""
+
+    plans: list[TransitionPlan]
+    notes: list[Announcement]
+    results: list[tuple[DueClock, str]]
+
+
+async def plan_breaches(
+    conn: AsyncConnection, ctx: AppContext, clocks: Sequence[DueClock], now: datetime
+) -> BreachBatch:
+    """Breach the clocks and decide what follows, as ``_handle`` would one by one (the same
+    ``decide_transition`` plans); nothing but the breach itself is written yet."""
+    await mark_breached(conn, [c.id for c in clocks], now)
     # Read after the breach: the plans see these clocks breached, and never pause them.
-    found = await queries.fetch_cases(conn, sorted({r.case_id for r in rows}))
+    found = await queries.fetch_cases(conn, sorted({c.case_id for c in clocks}))
     notes: list[Announcement] = []
     plans: list[TransitionPlan] = []
-    actions: list[dict[str, Any]] = []
+    results: list[tuple[DueClock, str]] = []
     moved: set[int] = set()
-    for row in rows:
-        policy = ctx.policies.by_kind(row.kind)
-        case = found[row.case_id]
-        notes += _breach_notes(ctx, row, case, policy)
+    for clock in clocks:
+        policy = ctx.policies.by_kind(clock.kind)
+        case = found[clock.case_id]
+        notes += _breach_notes(ctx, clock, case, policy)
         result = "notified" if policy.breach == BreachAction.notify else "flagged overdue"
         if policy.breach == BreachAction.escalate:
             result = "notified (no parent tier to escalate to)"
-            if row.case_id not in moved:  # two clocks of one case breached at once: escalate once
+            if clock.case_id not in moved:  # two clocks of one case breached at once: escalate once
                 body = TransitionIn(trigger=Trigger.escalate, reason=breach_reason(policy))
                 try:
                     plans.append(
                         decide_transition(ctx, case, body, system_actor(ctx), now=now, if_match=None)
                     )
-                    moved.add(row.case_id)
+                    moved.add(clock.case_id)
                 except ServiceError as exc:
-                    log.info("breach action escalate on case %s not possible: %s", row.case_id, exc.detail)
-            if row.case_id in moved:
+                    log.info("breach action escalate on case %s not possible: %s", clock.case_id, exc.detail)
+            if clock.case_id in moved:
                 result = "escalated"
-        level = f"due+ext{len(row.extensions)}" if row.extensions else "due"
-        actions.append(
-            {"deadline_id": row.id, "action": "breach", "level": level, "at": now, "result": result}
-        )
-        report.count(result)
+        results.append((clock, result))
     # As one by one, a case's breach notes come before the escalation they cause: they lead the
-    # announcements of its plan. The notes of cases that do not move go first, on their own.
+    # announcements of its plan. The notes of cases that do not move go on their own.
     escalated = {p.case_id for p in plans}
-    await notifications.notify_many(conn, [n for n in notes if n.case_id not in escalated], now=now)
-    plans = [
-        replace(p, announcements=(*(n for n in notes if n.case_id == p.case_id), *p.announcements))
-        for p in plans
-    ]
-    await write_batch(conn, plans, now=now)
+    return BreachBatch(
+        plans=[
+            replace(p, announcements=(*(n for n in notes if n.case_id == p.case_id), *p.announcements))
+            for p in plans
+        ],
+        notes=[n for n in notes if n.case_id not in escalated],
+        results=results,
+    )
+
+
+async def _escalate_batch(
+    conn: AsyncConnection, ctx: AppContext, rows: list[DueClock], now: datetime, report: SweepReport
+) -> None:
+    """Breach many deadlines in a dozen statements instead of a dozen per deadline.
+
+    The same decisions as ``_handle`` one by one (``plan_breaches``), written by the executor's
+    set-based form. The caller holds every case and deadline locked, so nothing can move under
+    the batch; if anything is off (a duplicate action, a version that moved) the batch raises
+    and the caller redoes these deadlines one at a time.
+    """
+    batch = await plan_breaches(conn, ctx, rows, now)
+    # The notes of cases that do not move go first, as one by one.
+    await notifications.notify_many(conn, batch.notes, now=now)
+    await write_batch(conn, batch.plans, now=now)
     # Last, as one by one: a (deadline, action, level) already recorded fails the whole batch.
-    await conn.execute(sa.insert(deadline_action), actions)
+    await conn.execute(
+        sa.insert(deadline_action),
+        [
+            {"deadline_id": c.id, "action": "breach", "level": c.breach_level, "at": now, "result": result}
+            for c, result in batch.results
+        ],
+    )
+    for _, result in batch.results:
+        report.count(result)
     report.breached += len(rows)
 
 
 async def _handle(
-    conn: AsyncConnection, ctx: AppContext, row: Any, now: datetime, report: SweepReport
+    conn: AsyncConnection, ctx: AppContext, row: DueClock, now: datetime, report: SweepReport
 ) -> None:
     policy = ctx.policies.by_kind(row.kind)
     if row.due_at <= now:
         # A second breach of the same window is impossible: the unique (deadline, breach, level)
         # row is written last, so a duplicate rolls back this deadline's savepoint, action and all.
-        level = f"due+ext{len(row.extensions)}" if row.extensions else "due"
-        await conn.execute(
-            sa.update(deadline)
-            .where(deadline.c.id == row.id)
-            .values(status=DeadlineStatus.breached.value, breached_at=now, warn_at=None, warnings=[])
-        )
+        await mark_breached(conn, [row.id], now)
         result = await _apply_breach(conn, ctx, row, policy, now)
         await conn.execute(
             sa.insert(deadline_action).values(
-                deadline_id=row.id, action="breach", level=level, at=now, result=result[:200]
+                deadline_id=row.id, action="breach", level=row.breach_level, at=now, result=result[:200]
             )
         )
         report.breached += 1
         report.count(result)
         return
 
-    pending = warnings_from_json(row.warnings)
+    pending = row.warnings
     due_now = [(level, at) for level, at in pending if at <= now]
     remaining = [(level, at) for level, at in pending if at > now]
     await conn.execute(
@@ -307,7 +369,7 @@ async def sweep(engine: AsyncEngine, ctx: AppContext, *, now: datetime, batch_si
     failed: set[int] = set()
     while True:
         async with engine.begin() as conn:
-            rows = await _claim(conn, now, batch_size, failed)
+            rows = await claim_due(conn, now, batch_size, failed)
             one_by_one = rows
             bulk = [r for r in rows if _batchable(ctx, r, now)]
             if len(bulk) > 1:

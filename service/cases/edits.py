@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.cases import queries
+from service.cases.rows import CaseRow
 from service.cases.schemas import CaseEdit, CasePublic, PartyEdit, PartyIn
 from service.cases.service import case_public, lost_race, transition_context, visible_row
 from service.context import AppContext
@@ -21,9 +22,7 @@ from workflows.lifecycle import Actor, CaseState, handles_case
 from workflows.vocab import SENSITIVE_FLAGS, Flag
 
 
-def _check_editable(
-    ctx: AppContext, row: Row[Any], actor: Actor, now: datetime, if_match: int | None
-) -> None:
+def _check_editable(ctx: AppContext, row: CaseRow, actor: Actor, now: datetime, if_match: int | None) -> None:
     if if_match is not None and if_match != row.version:
         raise StaleVersion(
             f"You edited version {if_match}, but the case is now at version {row.version}; reload it.",
@@ -38,7 +37,7 @@ def _check_editable(
 
 
 def _event(
-    row: Row[Any], actor: Actor, now: datetime, reason: str | None, payload: dict[str, Any]
+    row: CaseRow, actor: Actor, now: datetime, reason: str | None, payload: dict[str, Any]
 ) -> dict[str, Any]:
     return queries.record_event(
         row,
@@ -59,10 +58,10 @@ def _jsonable(value: Any) -> Any:
 async def _write(
     engine: AsyncEngine,
     ctx: AppContext,
-    row: Row[Any],
+    row: CaseRow,
     changes: dict[str, Any],
     event: dict[str, Any],
-    party_work: Any = None,
+    party_work: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     parties_after: list[dict[str, Any]] | None = None,
 ) -> CasePublic:
     now = event["at"]
@@ -80,7 +79,7 @@ async def _write(
     async with engine.connect() as conn:
         fresh = await queries.fetch_case(conn, row.id)
     assert fresh is not None
-    return case_public(fresh._mapping, ctx, now=now)
+    return case_public(fresh, ctx, now=now)
 
 
 async def edit_case(
@@ -111,12 +110,12 @@ async def edit_case(
         else:
             columns[name] = value.value if hasattr(value, "value") else value
     diff = {
-        name: [_jsonable(row._mapping[name]), _jsonable(value)]
+        name: [_jsonable(getattr(row, name)), _jsonable(value)]
         for name, value in columns.items()
-        if row._mapping[name] != value
+        if getattr(row, name) != value
     }
     if not diff:
-        return case_public(row._mapping, ctx, now=now)
+        return case_public(row, ctx, now=now)
     event = _event(row, actor, now, body.reason, {"changes": diff})
     return await _write(engine, ctx, row, {**columns, "updated_at": now}, event)
 
@@ -134,7 +133,7 @@ async def edit_party(
 ) -> CasePublic:
     row = await visible_row(engine, ctx, case_id, actor)
     _check_editable(ctx, row, actor, now, if_match)
-    parties = queries.json_list(row.parties)
+    parties = [p.stored() for p in row.parties]
     current = next((unseal(p, ctx.cipher) for p in parties if p["id"] == party_id), None)
     if current is None:
         raise NotFound(f"Case {case_id} has no party {party_id}.")
@@ -146,14 +145,14 @@ async def edit_party(
         raise field_error("body", "name at least one field to change")
     diff = {name: [current.get(name), value] for name, value in given.items() if current.get(name) != value}
     if not diff:
-        return case_public(row._mapping, ctx, now=now)
+        return case_public(row, ctx, now=now)
     # The audit trail keeps that a phone changed, not the numbers: personal data stays masked there.
     shown = {
         name: [MASKS[name](a), MASKS[name](b)] if name in MASKS else [a, b] for name, (a, b) in diff.items()
     }
     event = _event(row, actor, now, body.reason, {"party_id": party_id, "changes": shown})
 
-    async def update(conn: Any) -> None:
+    async def update(conn: AsyncConnection) -> None:
         await queries.update_party(conn, case_id, party_id, seal(given, ctx.cipher))
 
     after = [{**p, **given} if p["id"] == party_id else p for p in parties]
@@ -175,8 +174,8 @@ async def add_party(
     values = body.model_dump(mode="json")
     event = _event(row, actor, now, None, {"party_added": {"name": values["name"], "role": values["role"]}})
 
-    async def insert(conn: Any) -> None:
+    async def insert(conn: AsyncConnection) -> None:
         await queries.add_party(conn, case_id, seal(values, ctx.cipher))
 
-    after = [*queries.json_list(row.parties), values]
+    after = [*(p.stored() for p in row.parties), values]
     return await _write(engine, ctx, row, {"updated_at": now}, event, insert, after)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from service.cases.schemas import CasePublic
 from service.cases.service import case_public, transition_context, visible_row
 from service.context import AppContext
 from service.deadlines.models import Deadline
+from service.deadlines.rows import deadline_row
 from service.deadlines.service import warnings_json
 from service.errors import Conflict, NotFound, StaleVersion, TransitionNotAllowed
 from workflows.deadlines import DeadlineStatus, ExtensionNotAllowed, PeriodUnit, extended, warnings_for
@@ -54,7 +56,7 @@ class ExtensionRefused(Conflict):
     title = "This period cannot be extended that way"
 
 
-def _already(extensions: list[dict[str, Any]], unit: PeriodUnit) -> tuple[int, PeriodUnit] | None:
+def _already(extensions: Sequence[dict[str, Any]], unit: PeriodUnit) -> tuple[int, PeriodUnit] | None:
     total = sum(int(e["by_length"]) for e in extensions if e.get("by_unit") == unit.value)
     return (total, unit) if extensions else None
 
@@ -81,20 +83,21 @@ async def extend_deadline(
             f"{actor.username} may read this case but not extend its periods.", allowed=[]
         )
     async with engine.connect() as conn:
-        clock = (
+        found = (
             await conn.execute(
                 sa.select(deadline).where(deadline.c.id == deadline_id, deadline.c.case_id == case_id)
             )
         ).first()
-    if clock is None:
+    if found is None:
         raise NotFound(f"Case {case_id} has no deadline {deadline_id}.")
+    clock = deadline_row(found._mapping)
     if clock.status not in (DeadlineStatus.active, DeadlineStatus.paused, DeadlineStatus.breached):
         raise ExtensionRefused(
             f"The {clock.kind} period has ended ({clock.status}); there is nothing to extend."
         )
     policy = ctx.policies.by_kind(clock.kind)
     unit = body.by_unit or (policy.extension.max_unit if policy.extension else PeriodUnit.days)
-    extensions = list(clock.extensions or [])
+    extensions = list(clock.extensions)
     try:
         new_due = extended(
             policy,
@@ -132,7 +135,7 @@ async def extend_deadline(
         "extensions": [*extensions, record],
         "warnings": warnings_json(warnings),
         "warn_at": None if paused else min((at for _, at in warnings), default=None),
-        "status": clock.status if paused else DeadlineStatus.active.value,
+        "status": clock.status.value if paused else DeadlineStatus.active.value,
     }
     event = queries.record_event(
         row,
@@ -162,4 +165,4 @@ async def extend_deadline(
     async with engine.connect() as conn:
         fresh = await queries.fetch_case(conn, case_id)
     assert fresh is not None
-    return case_public(fresh._mapping, ctx, now=now)
+    return case_public(fresh, ctx, now=now)

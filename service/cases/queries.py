@@ -6,13 +6,13 @@ by ``version = :expected`` (one statement with a CTE on PostgreSQL; UPDATE … R
 INSERT on SQLite, which has no DML in CTEs), with its other consequences in the same transaction.
 Statements are built once per shape. The writes' bound parameters carry a prefix no column has
 (``c_``, ``e_``, ``v_``, ``b_``), so no value can be compiled into a SET or VALUES clause it was
-not meant for. Every function here is tested on both databases.
+not meant for. Reads answer typed rows (``service.cases.rows``), built once from the statement's
+row. Every function here is tested on both databases.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -21,11 +21,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.audit.keys import AuditKey, key_of
 from service.cases.models import Case, CaseEvent, IdempotencyRecord, Party
+from service.cases.rows import (
+    CaseListRow,
+    CaseRecord,
+    CaseRow,
+    EventRow,
+    IdempotencyRow,
+    case_row,
+    event_row,
+    list_row,
+    recorded,
+)
 from service.db import reading
 from service.deadlines.models import Deadline
 from service.referrals.models import Referral
@@ -107,14 +117,15 @@ def case_by_id(dialect: str) -> sa.Select[Any]:
     return case_select(dialect).where(cases.c.id == sa.bindparam("case_id"))
 
 
-async def fetch_case(conn: AsyncConnection, case_id: int) -> Row[Any] | None:
-    return (await conn.execute(case_by_id(conn.dialect.name), {"case_id": case_id})).first()
+async def fetch_case(conn: AsyncConnection, case_id: int) -> CaseRow | None:
+    row = (await conn.execute(case_by_id(conn.dialect.name), {"case_id": case_id})).first()
+    return None if row is None else case_row(row._mapping)
 
 
-async def fetch_cases(conn: AsyncConnection, case_ids: Sequence[int]) -> dict[int, Row[Any]]:
+async def fetch_cases(conn: AsyncConnection, case_ids: Sequence[int]) -> dict[int, CaseRow]:
     """Many cases in one query (the sweep's batches), by id."""
     stmt = case_select(conn.dialect.name).where(cases.c.id.in_(list(case_ids)))
-    return {row.id: row for row in (await conn.execute(stmt)).all()}
+    return {row.id: case_row(row._mapping) for row in (await conn.execute(stmt)).all()}
 
 
 def number_prefix(year: int) -> str:
@@ -540,7 +551,7 @@ def _list_in_one(names: frozenset[str], include_court_linked: bool, hide_sensiti
 
 async def list_cases(
     engine: AsyncEngine, f: CaseFilter, *, limit: int, offset: int
-) -> tuple[list[Row[Any]], int]:
+) -> tuple[list[CaseListRow], int]:
     """One page of cases, newest activity first, and how many there are in all: one statement
     on PostgreSQL, the page and its count on SQLite (which has no LATERAL)."""
     params = _list_params(f)
@@ -551,29 +562,33 @@ async def list_cases(
             found = (
                 await conn.execute(_list_in_one(names, f.include_court_linked, f.hide_sensitive), values)
             ).all()
-            return [r for r in found if r.id is not None], int(found[0].total)
+            return [list_row(r._mapping) for r in found if r.id is not None], int(found[0].total)
         page, counted = _list_statements(names, f.include_court_linked, f.hide_sensitive)
         rows = (await conn.execute(page, values)).all()
         total = (await conn.execute(counted, params)).scalar_one()
-    return list(rows), int(total)
+    return [list_row(r._mapping) for r in rows], int(total)
 
 
-async def list_events(conn: AsyncConnection, case_id: int) -> Iterable[Row[Any]]:
-    return (
-        await conn.execute(
-            sa.select(case_event).where(case_event.c.case_id == case_id).order_by(case_event.c.seq)
-        )
-    ).all()
+async def list_events(conn: AsyncConnection, case_id: int) -> list[EventRow]:
+    rows = await conn.execute(
+        sa.select(case_event).where(case_event.c.case_id == case_id).order_by(case_event.c.seq)
+    )
+    return [event_row(r._mapping) for r in rows]
 
 
-async def find_idempotent(conn: AsyncConnection, username: str, key: str) -> Row[Any] | None:
-    return (
+async def find_idempotent(conn: AsyncConnection, username: str, key: str) -> IdempotencyRow | None:
+    row = (
         await conn.execute(
             sa.select(
                 idempotency.c.id, idempotency.c.case_id, idempotency.c.request_hash, idempotency.c.created_at
             ).where(idempotency.c.username == username, idempotency.c.key == key)
         )
     ).first()
+    if row is None:
+        return None
+    return IdempotencyRow(
+        id=row.id, case_id=row.case_id, request_hash=row.request_hash, created_at=row.created_at
+    )
 
 
 async def forget_idempotency_key(conn: AsyncConnection, record_id: int, *, created_at: datetime) -> None:
@@ -659,19 +674,11 @@ def chained(
 
 
 def facts_after(
-    row: Any, changes: Mapping[str, Any], parties: Sequence[Mapping[str, Any]] | None = None
+    row: CaseRecord, changes: Mapping[str, Any], parties: Sequence[Mapping[str, Any]] | None = None
 ) -> dict[str, Any]:
-    """The recorded facts of a case as read (``case_select``) with ``changes`` applied and its
-    version moved on; ``parties``: its parties afterwards, when the change touches them."""
-    case = {**row._mapping, **changes, "version": row.version + 1}
-    return recorded_facts(case, parties if parties is not None else json_list(row.parties))
-
-
-def json_list(value: Any) -> list[dict[str, Any]]:
-    """A JSON array column as read: parsed already (PostgreSQL) or text (SQLite's json_group_array)."""
-    if isinstance(value, str):
-        value = json.loads(value)
-    return list(value or [])
+    """The recorded facts of a case as read with ``changes`` applied and its version moved on;
+    ``parties``: its parties afterwards, when the change touches them."""
+    return recorded(row, changes, parties)
 
 
 def new_case_facts(
@@ -682,7 +689,7 @@ def new_case_facts(
 
 
 def record_event(
-    row: Any,
+    row: CaseRecord,
     *,
     kind: str,
     at: datetime,
@@ -714,7 +721,7 @@ def _version_of() -> sa.Select[Any]:
     return sa.select(cases.c.version).where(cases.c.id == sa.bindparam("case_id"))
 
 
-async def read_case(engine: AsyncEngine, case_id: int) -> Row[Any] | None:
+async def read_case(engine: AsyncEngine, case_id: int) -> CaseRow | None:
     """A case with its children (``fetch_case``), read outside any transaction."""
     async with reading(engine) as conn:
         return await fetch_case(conn, case_id)

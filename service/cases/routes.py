@@ -309,7 +309,22 @@ async def case_referrals(
         rows = await list_referrals(conn, case_id)
     return [
         ReferralPublic(
-            **r, label=REFERRAL_LABELS[ReferralKind(r["kind"])], expects_back=RETURNS[ReferralKind(r["kind"])]
+            id=r.id,
+            kind=r.kind,
+            label=REFERRAL_LABELS[r.kind],
+            from_unit_code=r.from_unit_code,
+            to_unit_code=r.to_unit_code,
+            status=r.status,
+            payload=r.payload,
+            reason=r.reason,
+            offered_at=r.offered_at,
+            offered_by=r.offered_by,
+            responded_at=r.responded_at,
+            responded_by=r.responded_by,
+            decline_reason=r.decline_reason,
+            expects_back=RETURNS[r.kind],
+            result=r.result,
+            completed_at=r.completed_at,
         )
         for r in rows
     ]

@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service import clock
 from service.cases import queries, writer
 from service.cases.queries import CaseFilter
+from service.cases.rows import CaseListRow, CaseRecord, CaseRow, EventRow
 from service.cases.schemas import (
     TRIGGER_FIELDS,
     CaseCreate,
@@ -109,34 +109,85 @@ def preview_triage(ctx: AppContext, body: TriagePreview) -> TriagePublic:
 # --- reading ----------------------------------------------------------------------------------
 
 
-def _flags(row: Mapping[str, Any]) -> list[Flag]:
-    return [flag for flag in Flag if row.get(f"flag_{flag.value}")]
-
-
-def _json_list(value: Any) -> list[dict[str, Any]]:
-    if isinstance(value, str):
-        value = json.loads(value)
-    return list(value or [])
-
-
-def case_public(row: Mapping[Any, Any], ctx: AppContext, *, now: datetime) -> CasePublic:
+def case_public(row: CaseRecord, ctx: AppContext, *, now: datetime) -> CasePublic:
     org = ctx.org
-    parties = [mask(unseal(p, ctx.cipher)) for p in _json_list(row.get("parties"))]
-    unit = org.find(row["unit_code"])
-    return CasePublic.model_validate(
-        {
-            **row,
-            "state_label": STATE_LABELS[CaseState(row["state"])],
-            "flags": _flags(row),
-            "unit_name": unit.name if unit else None,
-            "parties": [PartyPublic.model_validate(p) for p in sorted(parties, key=lambda p: p["id"])],
-            "triage": _triage_public(row["triage"], org),
-            "deadlines": deadline_views(_json_list(row.get("deadlines")), ctx, now=now),
-        }
+    unit = org.find(row.unit_code)
+    return CasePublic(
+        id=row.id,
+        number=row.number,
+        dispute_type=row.dispute_type,
+        summary=row.summary,
+        location_code=row.location_code,
+        state=row.state,
+        state_label=STATE_LABELS[row.state],
+        unit_code=row.unit_code,
+        tier=row.tier,
+        channel=row.channel,
+        risk=row.risk,
+        outcome=row.outcome,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        amount_yuan=row.amount_yuan,
+        people_involved=row.people_involved,
+        flags=row.flags(),
+        source=row.source,
+        unit_name=unit.name if unit else None,
+        termination_reason=row.termination_reason,
+        returns_to_code=row.returns_to_code,
+        court_linked=row.court_linked,
+        agreement=row.agreement,
+        registered_by=row.registered_by,
+        registered_unit_code=row.registered_unit_code,
+        closed_at=row.closed_at,
+        parties=[PartyPublic.model_validate(mask(unseal(p.stored(), ctx.cipher))) for p in row.parties],
+        triage=_triage_public(row.triage, org),
+        court_procedure=row.court_procedure,
+        court_case_number=row.court_case_number,
+        deadlines=deadline_views(row.deadlines, ctx, now=now),
     )
 
 
-async def visible_row(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> Row[Any]:
+def case_summary(row: CaseListRow) -> CaseSummary:
+    """A case as a list shows it."""
+    return CaseSummary(
+        id=row.id,
+        number=row.number,
+        dispute_type=row.dispute_type,
+        summary=row.summary,
+        location_code=row.location_code,
+        state=row.state,
+        state_label=STATE_LABELS[row.state],
+        unit_code=row.unit_code,
+        tier=row.tier,
+        channel=row.channel,
+        risk=row.risk,
+        outcome=row.outcome,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def event_public(row: EventRow) -> EventPublic:
+    return EventPublic(
+        seq=row.seq,
+        at=row.at,
+        kind=row.kind,
+        trigger=row.trigger,
+        actor=row.actor,
+        actor_role=row.actor_role,
+        actor_unit_code=row.actor_unit_code,
+        from_state=row.from_state,
+        to_state=row.to_state,
+        from_unit_code=row.from_unit_code,
+        to_unit_code=row.to_unit_code,
+        reason=row.reason,
+        payload=row.payload,
+    )
+
+
+async def visible_row(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> CaseRow:
     row = await queries.read_case(engine, case_id)
     visible = row is not None and can_see(
         actor, row.unit_code, row.court_linked, ctx.org, sensitive=bool(row.sensitive)
@@ -154,14 +205,14 @@ async def visible_row(engine: AsyncEngine, ctx: AppContext, case_id: int, actor:
 
 
 async def get_case(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> CasePublic:
-    return case_public((await visible_row(engine, ctx, case_id, actor))._mapping, ctx, now=clock.now())
+    return case_public(await visible_row(engine, ctx, case_id, actor), ctx, now=clock.now())
 
 
 async def case_events(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> list[EventPublic]:
     await visible_row(engine, ctx, case_id, actor)
     async with reading(engine) as conn:
         rows = await queries.list_events(conn, case_id)
-    return [EventPublic.model_validate(dict(r._mapping)) for r in rows]
+    return [event_public(r) for r in rows]
 
 
 async def list_cases(
@@ -189,11 +240,7 @@ async def list_cases(
         within_units=within,
     )
     rows, total = await queries.list_cases(engine, f, limit=limit, offset=offset)
-    items = [
-        CaseSummary.model_validate({**r._mapping, "state_label": STATE_LABELS[CaseState(r.state)]})
-        for r in rows
-    ]
-    return CasePage(items=items, total=total, limit=limit, offset=offset)
+    return CasePage(items=[case_summary(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
 # The court desk takes the gravest cases first.
@@ -342,13 +389,13 @@ async def _replay(
             case_id=record.case_id,
             number=number,
         ) from None
-    return case_public(row._mapping, ctx, now=now)
+    return case_public(row, ctx, now=now)
 
 
 # --- transitions ------------------------------------------------------------------------------
 
 
-def transition_context(ctx: AppContext, row: Row[Any], actor: Actor, now: datetime) -> TransitionContext:
+def transition_context(ctx: AppContext, row: CaseRow, actor: Actor, now: datetime) -> TransitionContext:
     """What the lifecycle's guards see of a case read, before a target or fields are chosen."""
     return context_of(snapshot(row), actor, now, planning(ctx))
 
@@ -415,7 +462,7 @@ def _problem(refused: Refused) -> ServiceError:
 
 
 def decide_transition(
-    ctx: AppContext, row: Row[Any], body: TransitionIn, actor: Actor, *, now: datetime, if_match: int | None
+    ctx: AppContext, row: CaseRow, body: TransitionIn, actor: Actor, *, now: datetime, if_match: int | None
 ) -> TransitionPlan:
     """Validate and plan; raises the 409/412/422 problems. No I/O."""
     if if_match is not None and if_match != row.version:

@@ -2,70 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
+from service.cases.rows import CaseRow, recorded
 from service.context import AppContext
-from service.deadlines.service import warnings_from_json
-from service.deadlines.views import instant, listed
-from workflows.chain import recorded_facts
+from service.deadlines.rows import DeadlineRow
 from workflows.deadlines import DeadlineStatus, OpenDeadline
-from workflows.lifecycle import CaseState
-from workflows.org import Channel
-from workflows.referrals import ReferralStatus
-from workflows.transition import CaseSnapshot, OpenReferral, Planning
-from workflows.vocab import DisputeType, ReferralKind
+from workflows.transition import CaseSnapshot, Planning
 
-_LIVE = {DeadlineStatus.active.value, DeadlineStatus.paused.value, DeadlineStatus.breached.value}
+_LIVE = (DeadlineStatus.active, DeadlineStatus.paused, DeadlineStatus.breached)
 
 
 def planning(ctx: AppContext) -> Planning:
     return Planning(ctx.org, ctx.policies, ctx.calendar, ctx.settings.court_lease_minutes)
 
 
-def _clock(item: Mapping[str, Any]) -> OpenDeadline:
+def _clock(row: DeadlineRow) -> OpenDeadline:
     # A breached clock still runs until the case moves on; to the planner it is simply active.
-    paused = item["status"] == DeadlineStatus.paused.value
-    started_at, due_at = instant(item["started_at"]), instant(item["due_at"])
-    assert started_at is not None and due_at is not None, "a clock always has a start and a due instant"
+    paused = row.status == DeadlineStatus.paused
     return OpenDeadline(
-        id=item["id"],
-        kind=item["kind"],
+        id=row.id,
+        kind=row.kind,
         status=DeadlineStatus.paused if paused else DeadlineStatus.active,
-        started_at=started_at,
-        due_at=due_at,
-        paused_at=instant(item.get("paused_at")),
-        warnings=warnings_from_json(listed(item.get("warnings"))),
+        started_at=row.started_at,
+        due_at=row.due_at,
+        paused_at=row.paused_at,
+        warnings=row.warnings,
     )
 
 
-def snapshot(row: Any) -> CaseSnapshot:
-    """``row``: a case as ``queries.case_select`` reads it (with its clocks and open referrals)."""
-    live = [d for d in listed(row.deadlines) if d["status"] in _LIVE]
+def snapshot(row: CaseRow) -> CaseSnapshot:
+    """``row``: a case as ``queries.case_select`` reads it (its clocks and open referrals in id order)."""
+    live = [d for d in row.deadlines if d.status in _LIVE]
     return CaseSnapshot(
         id=row.id,
         number=row.number,
         version=row.version,
         last_event_hash=row.last_event_hash,
-        state=CaseState(row.state),
+        state=row.state,
         unit_code=row.unit_code,
-        channel=Channel(row.channel),
-        dispute_type=DisputeType(row.dispute_type),
+        channel=row.channel,
+        dispute_type=row.dispute_type,
         returns_to_code=row.returns_to_code,
-        court_linked=bool(row.court_linked),
+        court_linked=row.court_linked,
         court_procedure=row.court_procedure,
         agreement=row.agreement,
-        clocks=tuple(_clock(d) for d in sorted(live, key=lambda d: d["id"])),
-        breached_clocks=frozenset(d["id"] for d in live if d["status"] == DeadlineStatus.breached.value),
-        referrals=tuple(
-            OpenReferral(
-                id=r["id"],
-                kind=ReferralKind(r["kind"]),
-                status=ReferralStatus(r["status"]),
-                from_unit_code=r["from_unit_code"],
-                to_unit_code=r["to_unit_code"],
-            )
-            for r in sorted(listed(row.open_referrals), key=lambda r: r["id"])
-        ),
-        recorded=recorded_facts(row._mapping, listed(row.parties)),
+        clocks=tuple(_clock(d) for d in live),
+        breached_clocks=frozenset(d.id for d in live if d.status == DeadlineStatus.breached),
+        referrals=row.open_referrals,
+        recorded=recorded(row),
     )

@@ -12,7 +12,7 @@ sweep), and ``open_case`` writes a new case with everything it starts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -21,15 +21,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.audit.keys import key_of
 from service.cases import queries
 from service.cases.queries import DEADLINE_FIELDS, PARTY_FIELDS, case_event, cases, idempotency, party
+from service.cases.rows import CaseRecord, CaseRow, case_record
 from service.db import reading
 from service.deadlines import service as deadlines
+from service.deadlines.rows import deadline_row, listed
 from service.deadlines.service import LIVE, deadline
-from service.deadlines.views import listed
 from service.notifications import service as notifications
 from service.notifications.service import inbox, outbox, subscriptions
 from service.referrals import service as referrals
@@ -45,7 +47,7 @@ class Written:
     version: int
     # PostgreSQL: what the one statement answered (the case as written, the clocks it changed and
     # started) and the event's hash; None on SQLite, where the caller reads the case back.
-    answer: Any = None
+    answer: Row[Any] | None = None
     event_hash: str | None = None
 
 
@@ -79,7 +81,7 @@ async def write(conn: AsyncConnection, plan: TransitionPlan) -> Written | None:
     return Written(version)
 
 
-async def apply(engine: AsyncEngine, plan: TransitionPlan, read: Any) -> Mapping[Any, Any] | None:
+async def apply(engine: AsyncEngine, plan: TransitionPlan, read: CaseRow) -> CaseRecord | None:
     """A transition on its own: the plan written (autocommit on PostgreSQL, where it is one
     statement; a transaction on SQLite), then the case as it now is, or None when the case moved
     since ``read`` (the case the plan was made from)."""
@@ -94,8 +96,8 @@ async def apply(engine: AsyncEngine, plan: TransitionPlan, read: Any) -> Mapping
 
 
 async def case_after(
-    conn: AsyncConnection, read: Any, written: Written, plan: TransitionPlan
-) -> Mapping[Any, Any]:
+    conn: AsyncConnection, read: CaseRow, written: Written, plan: TransitionPlan
+) -> CaseRecord:
     """The case as the write left it: from what the one statement returned (PostgreSQL), else read
     again on the same connection (SQLite, before commit; or a clock the sweep breached meanwhile)."""
     answered = None if written.answer is None else _answer(read, written, plan)
@@ -103,25 +105,23 @@ async def case_after(
         return answered
     fresh = await queries.fetch_case(conn, plan.case_id)
     assert fresh is not None
-    return fresh._mapping
+    return fresh
 
 
-def _answer(read: Any, written: Written, plan: TransitionPlan) -> dict[str, Any] | None:
+def _answer(read: CaseRow, written: Written, plan: TransitionPlan) -> CaseRecord | None:
     """The case after the one statement, from the case read before it and what the statement
     returned. None when the clocks it changed are not the ones planned (a clock the sweep breached
     between the read and the write stays as the sweep left it): the caller reads the case again."""
     row = written.answer
-    changed = listed(row.changed_deadlines)
-    if {d["id"] for d in changed} != planned_clock_ids(plan):
+    assert row is not None
+    changed = [deadline_row(d) for d in listed(row.changed_deadlines)]
+    if {d.id for d in changed} != planned_clock_ids(plan):
         return None
-    by_id = {d["id"]: d for d in listed(read.deadlines)}
-    by_id.update((d["id"], d) for d in [*changed, *listed(row.started_deadlines)])
-    return {
-        **row._mapping,
-        "parties": read.parties,
-        "deadlines": [by_id[i] for i in sorted(by_id)],  # as a read orders them
-        "last_event_hash": written.event_hash,
-    }
+    by_id = {d.id: d for d in read.deadlines}
+    by_id.update((d.id, d) for d in [*changed, *map(deadline_row, listed(row.started_deadlines))])
+    return case_record(
+        row._mapping, parties=read.parties, deadlines=by_id.values(), last_event_hash=written.event_hash
+    )
 
 
 async def write_batch(conn: AsyncConnection, plans: Sequence[TransitionPlan], *, now: datetime) -> None:
@@ -487,7 +487,7 @@ async def open_case(
     *,
     key: tuple[str, str, str] | None,
     now: datetime,
-) -> Mapping[Any, Any] | None:
+) -> CaseRecord | None:
     """A new case with everything it starts, and its Idempotency-Key's record (``key``: username,
     key, request hash); the case as written, or None when another request holds the key. One
     statement after drawing the id on PostgreSQL, a transaction on SQLite. ``opening`` plans the
@@ -528,7 +528,7 @@ async def open_case(
                 key is not None,
             )
             row = (await conn.execute(_opening_statement(shape), params)).first()
-        return None if row is None else {**row._mapping, "last_event_hash": chained["hash"]}
+        return None if row is None else case_record(row._mapping, last_event_hash=chained["hash"])
     async with engine.begin() as conn:
         case_id, number = await queries.insert_case(conn, values, parties, event, year=year)
         await write_opening(conn, case_id, values["unit_code"], opening(case_id, number), now=now)
@@ -539,4 +539,4 @@ async def open_case(
             return None
         fresh = await queries.fetch_case(conn, case_id)  # before commit, on the same connection
     assert fresh is not None
-    return fresh._mapping
+    return fresh

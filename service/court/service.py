@@ -9,7 +9,6 @@ the claim's version check decides and the loser simply tries the next case.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -18,16 +17,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.cases import queries, writer
+from service.cases.rows import CaseRecord, case_row, list_row
 from service.cases.schemas import CasePublic, CaseSummary, TransitionIn
-from service.cases.service import (
-    case_public,
-    decide_transition,
-    write_transition,
-)
+from service.cases.service import case_public, case_summary, decide_transition, write_transition
 from service.context import AppContext
 from service.db import reading
 from service.errors import Forbidden, ServiceError
-from workflows.lifecycle import STATE_LABELS, SYSTEM_ACTOR_NAME, Actor, CaseState, Role, Trigger
+from workflows.lifecycle import SYSTEM_ACTOR_NAME, Actor, CaseState, Role, Trigger
 
 log = logging.getLogger(__name__)
 cases = queries.cases
@@ -67,11 +63,7 @@ async def list_queue(
         total = (
             await conn.execute(sa.select(sa.func.count()).select_from(cases).where(referred))
         ).scalar_one()
-    items = [
-        CaseSummary.model_validate({**r._mapping, "state_label": STATE_LABELS[CaseState(r.state)]})
-        for r in rows
-    ]
-    return items, int(total)
+    return [case_summary(list_row(r._mapping)) for r in rows], int(total)
 
 
 @cache
@@ -99,13 +91,14 @@ def _next_in_queue(dialect: str, skipping: bool) -> sa.Select[Any]:
 
 async def _claim_once(
     conn: AsyncConnection, ctx: AppContext, actor: Actor, now: datetime, skip: set[int]
-) -> tuple[int | None, Mapping[Any, Any] | None]:
+) -> tuple[int | None, CaseRecord | None]:
     """(case id, the case as claimed) — (id, None) when someone else got it first, (None, None)
     when the queue is empty."""
     params = {"skip": sorted(skip)} if skip else {}
-    row = (await conn.execute(_next_in_queue(conn.dialect.name, bool(skip)), params)).first()
-    if row is None:
+    found = (await conn.execute(_next_in_queue(conn.dialect.name, bool(skip)), params)).first()
+    if found is None:
         return None, None
+    row = case_row(found._mapping)
     plan = decide_transition(ctx, row, TransitionIn(trigger=Trigger.claim), actor, now=now, if_match=None)
     written = await write_transition(conn, plan)
     if written is None:

@@ -23,10 +23,6 @@ def warnings_json(warnings: Sequence[tuple[str, datetime]]) -> list[list[str]]:
     return [[level, at.isoformat()] for level, at in warnings]
 
 
-def warnings_from_json(data: Sequence[Sequence[str]] | None) -> tuple[tuple[str, datetime], ...]:
-    return tuple((level, datetime.fromisoformat(at)) for level, at in data or [])
-
-
 def first_warning(warnings: Sequence[tuple[str, datetime]]) -> datetime | None:
     return min((at for _, at in warnings), default=None)
 

@@ -4,6 +4,7 @@ personal data past their retention period (art. 19, 47) — both audited."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.audit.events import record_security_event
 from service.cases import queries
+from service.cases.rows import CASE_COLUMNS
 from service.context import AppContext
 from service.personal.sealing import unseal
 from service.referrals.service import list_referrals
@@ -46,12 +48,11 @@ async def export_person(
                 {
                     "party": record,
                     "case": {
-                        k: v
-                        for k, v in case._mapping.items()
-                        if k not in ("parties", "deadlines", "last_event_hash")
+                        **{name: getattr(case, name) for name in CASE_COLUMNS},
+                        "open_referrals": [asdict(r) for r in case.open_referrals],
                     },
-                    "events": [dict(e._mapping) for e in events],
-                    "referrals": await list_referrals(conn, row.case_id),
+                    "events": [asdict(e) for e in events],
+                    "referrals": [asdict(r) for r in await list_referrals(conn, row.case_id)],
                 }
             )
         await record_security_event(
@@ -102,14 +103,14 @@ async def anonymise_closed_cases(
                 actor_role="system",
                 actor_unit_code=None,
                 reason=f"retention: closed more than {closed_before_days} days ago",
-                payload={"parties": len(row.parties or [])},
+                payload={"parties": len(row.parties)},
             )
             # Keep what statistics need (form, amount, dates); drop terms and signatories' names.
             kept = {
                 k: v for k, v in (row.agreement or {}).items() if k in ("form", "amount_yuan", "effective_on")
             }
             changes = {"summary": ANONYMISED, "agreement": kept or None, "updated_at": now}
-            anonymised = [{**p, "name": ANONYMISED} for p in queries.json_list(row.parties)]
+            anonymised = [{**p.stored(), "name": ANONYMISED} for p in row.parties]
             recorded = queries.facts_after(row, changes, anonymised)
             if await queries.apply_change(
                 conn,

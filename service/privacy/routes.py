@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request
@@ -65,11 +64,10 @@ async def reveal(
     # Only the people working the case (人民调解法 art. 15 confidentiality); an auditor audits, not reads.
     if not (handles_case(context) or court_clerk_of_linked_case(context)):
         raise Forbidden("Only those handling this case may see personal data in full.")
-    parties = row.parties if isinstance(row.parties, list) else json.loads(row.parties or "[]")
-    sealed = next((p for p in parties if p["id"] == party_id), None)
+    sealed = next((p for p in row.parties if p.id == party_id), None)
     if sealed is None:
         raise NotFound(f"Case {case_id} has no party {party_id}.")
-    opened = unseal(sealed, ctx.cipher)
+    opened = unseal(sealed.stored(), ctx.cipher)
     wanted = list(dict.fromkeys(body.fields))
     async with engine.begin() as conn:
         await record_security_event(

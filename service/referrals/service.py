@@ -13,15 +13,18 @@ and planned by ``workflows.transition``; this module writes what was planned.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.referrals.models import Referral
 from workflows.referrals import ReferralStatus
 from workflows.transition import ReferralAnswered, TransitionPlan
+from workflows.vocab import ReferralKind
 
 referral = Referral.__table__  # type: ignore[attr-defined]
 
@@ -82,8 +85,50 @@ async def write(conn: AsyncConnection, plans: Sequence[TransitionPlan], *, now: 
             )
 
 
-async def list_referrals(conn: AsyncConnection, case_id: int) -> list[dict[str, Any]]:
-    rows = (
-        await conn.execute(sa.select(referral).where(referral.c.case_id == case_id).order_by(referral.c.id))
-    ).all()
-    return [dict(r._mapping) for r in rows]
+@dataclass(frozen=True, slots=True)
+class ReferralRow:
+    """A referral record (the ``referral`` table): who handed what to whom, and what came back."""
+
+    id: int
+    case_id: int
+    kind: ReferralKind
+    from_unit_code: str
+    to_unit_code: str
+    status: ReferralStatus
+    payload: dict[str, Any]  # what the kind requires (JSON)
+    reason: str | None
+    offered_at: datetime
+    offered_by: str
+    responded_at: datetime | None
+    responded_by: str | None
+    decline_reason: str | None
+    result: dict[str, Any] | None  # what went back to the sender (JSON)
+    completed_at: datetime | None
+
+
+def referral_row(m: RowMapping) -> ReferralRow:
+    return ReferralRow(
+        id=m["id"],
+        case_id=m["case_id"],
+        kind=ReferralKind(m["kind"]),
+        from_unit_code=m["from_unit_code"],
+        to_unit_code=m["to_unit_code"],
+        status=ReferralStatus(m["status"]),
+        payload=m["payload"],
+        reason=m["reason"],
+        offered_at=m["offered_at"],
+        offered_by=m["offered_by"],
+        responded_at=m["responded_at"],
+        responded_by=m["responded_by"],
+        decline_reason=m["decline_reason"],
+        result=m["result"],
+        completed_at=m["completed_at"],
+    )
+
+
+async def list_referrals(conn: AsyncConnection, case_id: int) -> list[ReferralRow]:
+    """A case's referrals, oldest first."""
+    rows = await conn.execute(
+        sa.select(referral).where(referral.c.case_id == case_id).order_by(referral.c.id)
+    )
+    return [referral_row(r._mapping) for r in rows]
