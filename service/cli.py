@@ -677,7 +677,13 @@ def audit_checkpoint(
         settle = timedelta(seconds=settings.audit_checkpoint_settle_seconds)
         return await take_checkpoint(engine, now=clock.now(), settle=settle)
 
-    checkpoint = _read_only(settings, work)
+    from service.audit.keys import AuditKeyError
+
+    try:
+        checkpoint = _read_only(settings, work)
+    except AuditKeyError as exc:
+        typer.echo(f"No checkpoint written: {exc}", err=True)
+        raise typer.Exit(2) from exc
     path = write_checkpoint(target, checkpoint)
     typer.echo(f"checkpoint of {checkpoint['cases']} cases and {checkpoint['case_events']} events: {path}")
 

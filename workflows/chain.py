@@ -129,8 +129,13 @@ def link(key: bytes, prev_hash: str | None, record: Mapping[str, Any], fields: t
     return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
 
 
+# A case event's fields as trails before the audit key hashed them (no case digest yet).
+LEGACY_CASE_EVENT_FIELDS = tuple(f for f in CASE_EVENT_FIELDS if f != "case_digest")
+
+
 def legacy_link(prev_hash: str | None, record: Mapping[str, Any], fields: tuple[str, ...]) -> str:
-    """The unkeyed SHA-256 link of trails written before the audit key (checked once, on upgrade)."""
+    """The unkeyed SHA-256 link of trails written before the audit key (checked once, on upgrade):
+    case events over ``LEGACY_CASE_EVENT_FIELDS``, security events over their fields as now."""
     body = (prev_hash or GENESIS) + "\n" + canonical(record, fields)
     return hashlib.sha256(body.encode()).hexdigest()
 

@@ -23,7 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from service.audit.events import CHAIN, audit_chain, record_security_event, security_events
 from service.audit.keys import AuditKey, AuditKeyError, key_of
 from service.cases.models import Case, CaseEvent, Party
-from workflows.chain import CASE_EVENT_FIELDS, GENESIS, SECURITY_EVENT_FIELDS, legacy_link, recorded_facts
+from workflows.chain import (
+    CASE_EVENT_FIELDS,
+    GENESIS,
+    LEGACY_CASE_EVENT_FIELDS,
+    SECURITY_EVENT_FIELDS,
+    legacy_link,
+    recorded_facts,
+)
 
 case_event = CaseEvent.__table__  # type: ignore[attr-defined]
 cases = Case.__table__  # type: ignore[attr-defined]
@@ -187,7 +194,9 @@ def _check_legacy(case_id: int, chain: Sequence[Any]) -> None:
         return
     prev = GENESIS
     for event in chain:
-        if event.hash is None or event.hash != legacy_link(prev, dict(event._mapping), CASE_EVENT_FIELDS):
+        if event.hash is None or event.hash != legacy_link(
+            prev, dict(event._mapping), LEGACY_CASE_EVENT_FIELDS
+        ):
             raise AuditKeyError(
                 f"case {case_id} event seq {event.seq} does not match its unkeyed hash: the audit trail "
                 "was altered before it could be signed, so nothing was signed"

@@ -30,9 +30,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.audit.events import security_events
-from service.audit.keys import AuditKey, key_of
+from service.audit.keys import AuditKey, AuditKeyError, key_of
 from service.cases.models import CaseEvent
 from service.db import reading
+from service.integrity.backfill import stored_fingerprint
 
 case_event = CaseEvent.__table__  # type: ignore[attr-defined]
 
@@ -140,6 +141,12 @@ async def take_checkpoint(engine: AsyncEngine, *, now: datetime, settle: timedel
     """The signed checkpoint of the trail as of ``now - settle``."""
     async with reading(engine) as conn:
         key = key_of(conn)
+        stored = await stored_fingerprint(conn)
+        if stored != key.fingerprint:
+            raise AuditKeyError(
+                "the audit trail is not signed with this audit key (run `jiefen migrate`, or give the key "
+                "it is signed with): a checkpoint of it would prove nothing"
+            )
         trail = await read_trail(conn, now - settle)
     body = _body(trail, now, key.fingerprint)
     return {**body, "signature": _signature(key, body)}

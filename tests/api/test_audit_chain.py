@@ -25,7 +25,13 @@ from service.integrity.checkpoint import take_checkpoint, verify_checkpoints, wr
 from service.integrity.verify import verify_audit
 from tests.builders import move, open_case
 from tests.conftest import FIXED_NOW, Backend
-from workflows.chain import CASE_EVENT_FIELDS, GENESIS, SECURITY_EVENT_FIELDS, legacy_link
+from workflows.chain import (
+    CASE_EVENT_FIELDS,
+    GENESIS,
+    LEGACY_CASE_EVENT_FIELDS,
+    SECURITY_EVENT_FIELDS,
+    legacy_link,
+)
 
 # What a writer without the key might try: the unkeyed SHA-256 of the old code, or a key of
 # their own choosing.
@@ -65,7 +71,7 @@ async def _recompute_case_chain(db: Backend, case_id: int, how: str) -> None:
         for event in events:
             record = dict(event._mapping)
             digest = (
-                legacy_link(prev, record, CASE_EVENT_FIELDS)
+                legacy_link(prev, record, LEGACY_CASE_EVENT_FIELDS)
                 if how == "unkeyed"
                 else GUESSED.link(prev, record, CASE_EVENT_FIELDS)
             )
