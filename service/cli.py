@@ -221,8 +221,9 @@ def serve(
         # An idle keep-alive connection is closed after this; behind nginx, longer than its upstream
         # keepalive_timeout, so nginx never sends a request on a connection we are closing.
         timeout_keep_alive=settings.keep_alive_seconds,
-        # Applies with the h11 parser (without httptools); slow or huge headers are the proxy's job.
-        h11_max_incomplete_event_size=16 * 1024,
+        # uvicorn has no timeout for a request that is slow to arrive (this one covers idle time
+        # between requests only): exposed to browsers, put the proxy in front, which cuts slow
+        # headers and bodies off (deploy/nginx.conf).
     )
 
 
