@@ -231,15 +231,15 @@ async def change_webhook(
 )
 async def rotate_webhook_secret(
     subscription_id: SubscriptionId,
-    body: SecretIn,
     actor: ActorDep,
     engine: EngineDep,
     ctx: ContextDep,
     client_ip: ClientAddress,
+    body: SecretIn | None = None,
 ) -> SubscriptionCreated:
     """Give a subscription a new signing secret (shown once); the old one signs nothing more."""
     _require_admin(actor)
-    secret = body.secret or secrets.token_urlsafe(32)
+    secret = (body.secret if body else None) or secrets.token_urlsafe(32)
     now = clock.now()
     async with engine.begin() as conn:
         row = await _locked_row(conn, subscription_id)

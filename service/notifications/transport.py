@@ -55,7 +55,7 @@ async def resolve_target(
         try:
             async with asyncio.timeout(resolve_seconds):
                 addresses = await resolve(target.host, target.port)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, UnicodeError) as exc:  # UnicodeError: a label IDNA refuses
             raise UnsafeTarget(f"{target.host} does not resolve ({exc or 'timed out'})") from exc
     check_addresses(target, addresses)
     return target, addresses

@@ -205,7 +205,7 @@ async def test_changes_secret_rotations_and_disabling_are_each_recorded(
     paused = await client.patch(one, json={"active": False}, headers=admin)
     unchanged = await client.patch(one, json={"active": False}, headers=admin)
     empty = await client.patch(one, json={}, headers=admin)
-    rotated = await client.post(f"{one}/secret", json={}, headers=admin)
+    rotated = await client.post(f"{one}/secret", headers=admin)  # no body: a generated secret
     chosen = await client.post(f"{one}/secret", json={"secret": "a-secret-of-our-own-choice"}, headers=admin)
     resumed = await client.patch(one, json={"active": True}, headers=admin)
     disabled = await client.delete(one, headers=admin)
