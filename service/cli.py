@@ -248,8 +248,15 @@ def serve(
         # Our formatter in every worker; the middleware writes the access lines (with request id).
         log_config=logging_config(settings.log_format, settings.log_level),
         access_log=False,
-        # Behind a proxy (docker-compose), set FORWARDED_ALLOW_IPS so X-Forwarded-For is trusted.
-        proxy_headers=True,
+        # The app believes X-Forwarded-For / -Proto from JIEFEN_TRUSTED_PROXIES only
+        # (service.http_safety.TrustedProxies); uvicorn's own handling would trust FORWARDED_ALLOW_IPS.
+        proxy_headers=False,
+        # An idle keep-alive connection is closed after this; behind nginx, longer than its upstream
+        # keepalive_timeout, so nginx never sends a request on a connection we are closing.
+        timeout_keep_alive=settings.keep_alive_seconds,
+        # uvicorn has no timeout for a request that is slow to arrive (this one covers idle time
+        # between requests only): exposed to browsers, put the proxy in front, which cuts slow
+        # headers and bodies off (deploy/nginx.conf).
     )
 
 
@@ -534,21 +541,25 @@ def privacy_new_key(
 
 @privacy_app.command("rotate-key")
 def privacy_rotate_key() -> None:
-    """Re-encrypt every party under the first key of JIEFEN_DATA_KEY (older keys must still be listed)."""
+    """Re-encrypt every party and webhook secret under the first key of JIEFEN_DATA_KEY (older keys
+    must still be listed)."""
+    from service.notifications.secrets import seal_secrets
     from service.privacy.parties import reseal_all
 
     settings = get_settings()
     ctx = _context(settings)
 
-    async def work(engine: object) -> int:
+    async def work(engine: object) -> tuple[int, int]:
         from sqlalchemy.ext.asyncio import AsyncEngine
 
         assert isinstance(engine, AsyncEngine)
-        return await reseal_all(engine, ctx.cipher, only_plaintext=False)
+        parties = await reseal_all(engine, ctx.cipher, only_plaintext=False)
+        return parties, await seal_secrets(engine, ctx.cipher, only_plaintext=False)
 
-    count = _run(settings, work)
+    count, secrets = _run(settings, work)
     typer.echo(
-        f"re-encrypted {count} parties under key {ctx.cipher.current_kid}; the old keys may now be removed"
+        f"re-encrypted {count} parties and {secrets} webhook secrets under key {ctx.cipher.current_kid}; "
+        "the old keys may now be removed"
     )
 
 

@@ -1,6 +1,7 @@
-"""HTTP hardening around the whole app: security headers on every response, a request-size limit.
+"""HTTP hardening around the whole app: security headers on every response, a request-size limit,
+and the client's address (and scheme) believed from trusted proxies only.
 
-Both are plain ASGI middleware (no response buffering, except the small /docs page, see below).
+All are plain ASGI middleware (no response buffering, except the small /docs page, see below).
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Sequence
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
@@ -179,3 +182,90 @@ def install(app: FastAPI, *, max_body_bytes: int, docs_path: str = "/docs") -> N
     """Add both middlewares; the headers outermost, so the limit's 413 carries them too."""
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(SecurityHeaders, docs_path=docs_path)
+
+
+# --- the client's address ----------------------------------------------------------------------
+
+IPNetwork = IPv4Network | IPv6Network
+
+
+def _parse_hop(text: str) -> IPv4Address | IPv6Address | None:
+    hop = text.strip()
+    if hop.startswith("[") and hop.endswith("]"):
+        hop = hop[1:-1]
+    try:
+        return ip_address(hop)
+    except ValueError:
+        return None
+
+
+def _is_trusted(address: IPv4Address | IPv6Address | None, trusted: Sequence[IPNetwork]) -> bool:
+    return address is not None and any(address in network for network in trusted)
+
+
+def forwarded_client(
+    peer: str | None, forwarded_for: Sequence[str], trusted: Sequence[IPNetwork]
+) -> str | None:
+    """The client's address: the one rule for it (``client_ip`` reads what this decided).
+
+    The connecting peer is the client, unless it is a trusted proxy: then the X-Forwarded-For hops
+    are read from the right (each proxy appends the address it was connected from), past every
+    trusted proxy, and the first address that is not one is the client. Anything left of it was
+    written by the client itself and is never believed. A hop that is not an address stops the
+    walk at the last trusted hop before it. When every hop is a trusted proxy, the leftmost is the
+    client (a request from inside the proxies' own network).
+    """
+    client = _parse_hop(peer) if peer else None
+    if client is None or not _is_trusted(client, trusted):
+        return peer
+    hops = [hop for header in forwarded_for for hop in header.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        address = _parse_hop(hop)
+        if address is None:
+            break
+        client = address
+        if not _is_trusted(address, trusted):
+            break
+    return str(client)
+
+
+class TrustedProxies:
+    """Puts the client's address (``forwarded_client``) into the ASGI scope, and the scheme the
+    client used (X-Forwarded-Proto) when the peer is a trusted proxy: the request's ``client`` and
+    ``url`` are then the client's own for everything inside (logs, throttles, the audit trail, a
+    cookie's Secure flag, the same-origin check). With no trusted proxy, it changes nothing: a
+    forwarding header from anyone is ignored.
+    """
+
+    def __init__(self, app: ASGIApp, *, trusted: Sequence[IPNetwork]) -> None:
+        self.app = app
+        self.trusted = tuple(trusted)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.trusted or not scope.get("client"):
+            await self.app(scope, receive, send)
+            return
+        peer, port = scope["client"]
+        if not _is_trusted(_parse_hop(peer), self.trusted):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        client = forwarded_client(peer, headers.getlist("x-forwarded-for"), self.trusted)
+        scope = dict(scope)
+        scope["client"] = (client, port if client == peer else 0)
+        protos = ",".join(headers.getlist("x-forwarded-proto")).split(",")
+        nearest = protos[-1].strip().lower()  # the trusted proxy's own word
+        if nearest in ("http", "https"):
+            scope["scheme"] = nearest
+        await self.app(scope, receive, send)
+
+
+def client_ip(request: Request) -> str | None:
+    """The client's address for throttling and the audit trail: the only place it is read from.
+    ``TrustedProxies`` has already replaced a trusted proxy's address by the client's."""
+    return request.client.host[:64] if request.client and request.client.host else None
+
+
+def install_trusted_proxies(app: FastAPI, trusted: Sequence[IPNetwork]) -> None:
+    """Add last, so that it is the outermost middleware and every other one sees the client."""
+    app.add_middleware(TrustedProxies, trusted=trusted)

@@ -25,16 +25,18 @@ from service.config.loading import ConfigError, ConfigProblem
 from service.config.settings import Settings, get_settings
 from service.config.triage import load_triage
 from service.config.units import load_units
-from service.config.webhooks import load_webhooks
+from service.config.webhooks import TargetPolicy, load_webhooks
 from service.context import AppContext
 from service.court.routes import router as court_router
 from service.db import create_engine, is_sqlite, session_factory
 from service.errors import PROBLEM_RESPONSES, install_handlers
 from service.health import router as health_router
 from service.http_safety import install as install_http_safety
+from service.http_safety import install_trusted_proxies
 from service.inbox.routes import router as inbox_router
 from service.integrity.backfill import UnsignedTrail, check_audit_key
 from service.notifications.routes import admin as webhooks_router
+from service.notifications.secrets import seal_secrets
 from service.notifications.sync import sync_webhooks
 from service.observability import install_observability
 from service.personal.crypto import DataCipher, DataKeyError, load_or_create_key_file
@@ -58,7 +60,9 @@ def load_context(settings: Settings) -> AppContext:
     rules = load_triage(settings.config_dir / "triage.yaml")
     calendar = load_calendar(settings.config_dir / "calendars")
     policies = load_deadlines(settings.config_dir / "deadlines.yaml")
-    webhooks = load_webhooks(settings.config_dir / "webhooks.yaml", org)
+    webhooks = load_webhooks(
+        settings.config_dir / "webhooks.yaml", org, policy=TargetPolicy.from_settings(settings)
+    )
     return AppContext(
         settings=settings,
         org=org,
@@ -76,6 +80,9 @@ async def backfill(engine: AsyncEngine, context: AppContext) -> None:
     sealed = await reseal_all(engine, context.cipher, only_plaintext=True)
     if sealed:
         log.warning("encrypted personal data of %s parties stored in clear before", sealed)
+    secrets = await seal_secrets(engine, context.cipher, only_plaintext=True)
+    if secrets:
+        log.warning("encrypted %s webhook secrets stored in clear before", secrets)
 
 
 def load_cipher(settings: Settings) -> DataCipher:
@@ -155,7 +162,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
             await engine.dispose()
             raise SystemExit(f"Cannot start: {exc}") from exc
         await sync_units(engine, context.org)
-        await sync_webhooks(engine, context.webhooks, clock.now())
+        await sync_webhooks(engine, context.webhooks, clock.now(), context.cipher)
         for warning in calendar_warnings(context.calendar, clock.now().astimezone(clock.SHANGHAI).date()):
             log.warning("CALENDAR: %s", warning)
         token_cache.seconds = settings.token_cache_seconds
@@ -196,6 +203,8 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.add_middleware(Admission, limit=settings.request_concurrency or settings.db_pool_size)
     install_http_safety(app, max_body_bytes=settings.max_body_bytes)
     install_observability(app, settings)  # after http_safety: wraps it, so a 413 has an id too
+    # Outermost: everything inside (logs, throttling, the audit trail) sees the real client.
+    install_trusted_proxies(app, settings.trusted_proxy_networks)
     app.include_router(auth_router)
     app.include_router(cases_router)
     app.include_router(units_router)

@@ -16,19 +16,26 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service import clock
+from service.config.webhooks import TargetPolicy
 from service.context import AppContext
 from service.integrity.checkpoint import take_checkpoint, write_checkpoint
 from service.notifications.delivery import deliver_due
+from service.notifications.transport import PinnedTransport, Resolver, system_resolver
 from service.observability import metrics
 from service.sweep import sweep
 
 log = logging.getLogger(__name__)
 
 
-def http_client(ctx: AppContext) -> httpx.AsyncClient:
+def http_client(ctx: AppContext, *, resolve: Resolver = system_resolver) -> httpx.AsyncClient:
+    """The webhook client: public addresses only, checked at every request (PinnedTransport)."""
     timeout = httpx.Timeout(ctx.settings.webhook_timeout_seconds)
+    transport = PinnedTransport(TargetPolicy.from_settings(ctx.settings), resolve=resolve)
     return httpx.AsyncClient(
-        timeout=timeout, follow_redirects=False, headers={"User-Agent": "jiefen-webhooks/1"}
+        transport=transport,
+        timeout=timeout,
+        follow_redirects=False,
+        headers={"User-Agent": "jiefen-webhooks/1"},
     )
 
 
@@ -52,7 +59,7 @@ def build_scheduler(engine: AsyncEngine, ctx: AppContext, client: httpx.AsyncCli
 
     async def delivery_job() -> None:
         report = await deliver_due(
-            engine, client, now=clock.now(), max_attempts=settings.webhook_max_attempts
+            engine, client, cipher=ctx.cipher, now=clock.now(), max_attempts=settings.webhook_max_attempts
         )
         metrics.record_delivery(delivered=report.delivered, failed=report.failed, dead=report.dead)
         if report.delivered or report.failed or report.dead:

@@ -3,13 +3,43 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # service/config/settings.py → the repository
+
+
+IPNetwork = IPv4Network | IPv6Network
+
+
+def parse_networks(text: str) -> tuple[IPNetwork, ...]:
+    """``"172.28.80.0/24, 10.0.0.5"`` → networks (a bare address is a /32 or /128)."""
+    networks = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        try:
+            networks.append(ip_network(entry, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"{entry!r} is not an IP address or CIDR network") from exc
+    return tuple(networks)
+
+
+def parse_hosts(text: str) -> frozenset[str]:
+    """``"hooks.intranet, 10.1.2.3"`` → lower-case host names (IPv6 literals without brackets)."""
+    hosts = set()
+    for entry in (part.strip().lower() for part in text.split(",")):
+        if not entry:
+            continue
+        host = entry[1:-1] if entry.startswith("[") and entry.endswith("]") else entry
+        if not host or any(c in host for c in "/@?# ") or host.count(":") == 1:
+            raise ValueError(f"{entry!r} is not a host name or IP address (no scheme, port or path)")
+        hosts.add(host)
+    return frozenset(hosts)
 
 
 def _default_data_dir() -> Path:
@@ -119,6 +149,48 @@ class Settings(BaseSettings):
     scheduler_metrics_port: int = Field(
         default=9464, ge=0, le=65535, description="`jiefen scheduler` serves its metrics here (0: off)"
     )
+    # --- trusted proxies, webhook targets, transport (issue 16) ---
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses or CIDRs of the reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; empty: the connecting peer is the client",
+    )
+    webhook_http_hosts: str = Field(
+        default="",
+        description="comma-separated webhook hosts that may be sent plain HTTP (every other target must be https)",
+    )
+    webhook_internal_hosts: str = Field(
+        default="",
+        description="comma-separated webhook hosts allowed to resolve to private, loopback or link-local "
+        "addresses (an intranet receiver); every other target must resolve to public addresses only",
+    )
+    secure_cookies: bool = Field(
+        default=False,
+        description="mark the sign-in cookie Secure even when the request arrived over plain HTTP "
+        "(a TLS proxy in front); it is Secure on HTTPS requests anyway",
+    )
+    keep_alive_seconds: int = Field(
+        default=5,
+        ge=1,
+        description="`jiefen serve` closes an idle keep-alive connection after this long; behind a proxy, "
+        "longer than the proxy's upstream keepalive_timeout",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        parse_networks(value)  # raises ValueError naming the entry
+        return value
+
+    @field_validator("webhook_http_hosts", "webhook_internal_hosts")
+    @classmethod
+    def _valid_hosts(cls, value: str) -> str:
+        parse_hosts(value)
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def effective_database_url(self) -> str:

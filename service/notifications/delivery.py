@@ -5,6 +5,12 @@ transaction, then marked delivered or rescheduled with exponential backoff; afte
 ``max_attempts`` it is dead-lettered and ``jiefen outbox retry`` sends it again. A process that
 dies mid-post leaves the lease to expire, so the row is retried: delivery is at least once, and
 the receiver deduplicates by the ``Idempotency-Key`` header, which never changes for a row.
+
+Each attempt is signed anew: ``X-Jiefen-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+"<t>.<body>">`` under the subscription's secret. The receiver recomputes the HMAC and refuses a
+timestamp more than ``SIGNATURE_TOLERANCE`` away from its clock, so a captured request cannot be
+replayed later; within the tolerance the Idempotency-Key makes a replay a duplicate. Requests go
+out through ``service.notifications.transport.PinnedTransport``: public addresses only.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from time import monotonic
 from typing import Any
 
 import httpx
@@ -22,6 +29,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.notifications.models import OutboxMessage, WebhookSubscription
+from service.notifications.secrets import open_secret
+from service.personal.crypto import DataCipher, DataKeyError
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +38,17 @@ outbox = OutboxMessage.__table__  # type: ignore[attr-defined]
 subscriptions = WebhookSubscription.__table__  # type: ignore[attr-defined]
 
 SIGNATURE_HEADER = "X-Jiefen-Signature"
+# How far a receiver should let the signature's timestamp be from its own clock (docs: webhooks).
+SIGNATURE_TOLERANCE = timedelta(minutes=5)
 LEASE = timedelta(minutes=2)
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, body: bytes, *, at: datetime) -> str:
+    """``t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">``: the timestamp is signed with the
+    body, so it cannot be changed to make an old request look new."""
+    timestamp = int(at.timestamp())
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
 
 
 def backoff(attempts: int, base_seconds: float = 10.0, cap_seconds: float = 1800.0) -> timedelta:
@@ -70,14 +85,18 @@ async def _lease(engine: AsyncEngine, now: datetime, batch_size: int) -> list[An
         return list(rows.all())
 
 
-async def _post(client: httpx.AsyncClient, row: Any) -> str | None:
+async def _post(client: httpx.AsyncClient, row: Any, cipher: DataCipher, now: datetime) -> str | None:
     """None on success, else what went wrong."""
     body = json.dumps(row.payload, ensure_ascii=False, sort_keys=True, default=str).encode()
+    try:
+        secret = open_secret(cipher, row.secret)
+    except DataKeyError as exc:  # the key it was sealed under left the ring: retried, then dead
+        return f"secret cannot be opened: {exc}"[:500]
     headers = {
         "Content-Type": "application/json",
         "Idempotency-Key": row.idempotency_key,
         "X-Jiefen-Event": row.event_type,
-        SIGNATURE_HEADER: sign(row.secret, body),
+        SIGNATURE_HEADER: sign(secret, body, at=now),
     }
     try:
         response = await client.post(row.url, content=body, headers=headers)
@@ -92,13 +111,19 @@ async def deliver_due(
     engine: AsyncEngine,
     client: httpx.AsyncClient,
     *,
+    cipher: DataCipher,
     now: datetime,
     batch_size: int = 50,
     max_attempts: int = 12,
 ) -> DeliveryReport:
     report = DeliveryReport()
-    for row in await _lease(engine, now, batch_size):
-        error = "subscription disabled" if not row.active else await _post(client, row)
+    leased = await _lease(engine, now, batch_size)
+    started = monotonic()
+    for row in leased:
+        # Signed as of the moment it is sent, not the batch's start: a batch of slow receivers
+        # must not push the last signatures out of the receivers' tolerance.
+        sent_at = now + timedelta(seconds=monotonic() - started)
+        error = "subscription disabled" if not row.active else await _post(client, row, cipher, sent_at)
         attempts = row.attempts + 1
         if error is None:
             values: dict[str, Any] = {

@@ -36,7 +36,9 @@ class WebhookSubscription(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     unit_code: str = Field(max_length=32, index=True)
     url: str = Field(max_length=500)
-    secret: str = Field(max_length=200)
+    # Encrypted with the data key (service.notifications.secrets); rows from before are read in
+    # clear until start-up or `jiefen migrate` encrypts them.
+    secret: str = Field(sa_column=Column(Text, nullable=False))
     active: bool = True
     source: str = Field(default="api", max_length=16)  # api | config
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -7,10 +7,12 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.audit.events import record_security_event
 from service.notifications.models import InboxItem, OutboxMessage, WebhookSubscription
 from workflows.transition import Announcement
 
@@ -91,3 +93,46 @@ async def notify_many(conn: AsyncConnection, notes: Sequence[Announcement], *, n
         ]
     if messages:
         await conn.execute(sa.insert(outbox), messages)
+
+
+def url_for_the_record(url: str) -> str:
+    """A target as the security log keeps it: scheme, host, port and path; a query string may
+    carry a receiver's access token, and the log outlives the subscription."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+
+
+async def record_webhook_event(
+    conn: AsyncConnection,
+    kind: str,
+    subscription_id: int,
+    unit_code: str,
+    url: str,
+    *,
+    actor: str,
+    actor_role: str | None = None,
+    actor_unit_code: str | None = None,
+    client_ip: str | None = None,
+    now: datetime,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    """A webhook subscription was created, changed, disabled or given a new secret: a security
+    event (a webhook sends case data out of the service), in the caller's transaction. The
+    secret itself is never recorded."""
+    payload: dict[str, Any] = {
+        "subscription_id": subscription_id,
+        "unit_code": unit_code,
+        "url": url_for_the_record(url),
+    }
+    if changes:
+        payload["changes"] = changes
+    await record_security_event(
+        conn,
+        kind=kind,
+        actor=actor,
+        actor_role=actor_role,
+        actor_unit_code=actor_unit_code,
+        payload=payload,
+        client_ip=client_ip,
+        now=now,
+    )

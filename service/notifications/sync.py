@@ -1,5 +1,6 @@
 """Mirror the webhook subscriptions configured in ``config/webhooks.yaml`` into the subscription
-table (idempotent; read and validated by ``service.config.webhooks``)."""
+table (idempotent; read and validated by ``service.config.webhooks``). Each change it makes is a
+security event by the actor ``config``, like a change an administrator makes through the API."""
 
 from __future__ import annotations
 
@@ -10,11 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config.webhooks import ConfiguredWebhook
 from service.notifications.models import WebhookSubscription
+from service.notifications.secrets import open_secret, seal_secret
+from service.notifications.service import record_webhook_event
+from service.personal.crypto import DataCipher, DataKeyError
 
 subscriptions = WebhookSubscription.__table__  # type: ignore[attr-defined]
 
+ACTOR = "config"
 
-async def sync_webhooks(engine: AsyncEngine, configured: list[ConfiguredWebhook], now: datetime) -> None:
+
+async def sync_webhooks(
+    engine: AsyncEngine, configured: list[ConfiguredWebhook], now: datetime, cipher: DataCipher
+) -> None:
     """Make the configuration-sourced subscriptions match the file (API-made ones are left alone)."""
     async with engine.begin() as conn:
         existing = {
@@ -27,24 +35,55 @@ async def sync_webhooks(engine: AsyncEngine, configured: list[ConfiguredWebhook]
         for key, hook in wanted.items():
             row = existing.get(key)
             if row is None:
-                await conn.execute(
-                    sa.insert(subscriptions).values(
-                        unit_code=hook.unit_code,
-                        url=hook.url,
-                        secret=hook.secret,
-                        active=True,
-                        source="config",
-                        created_at=now,
+                new_id = (
+                    await conn.execute(
+                        sa.insert(subscriptions)
+                        .values(
+                            unit_code=hook.unit_code,
+                            url=hook.url,
+                            secret=seal_secret(cipher, hook.secret),
+                            active=True,
+                            source="config",
+                            created_at=now,
+                        )
+                        .returning(subscriptions.c.id)
                     )
+                ).scalar_one()
+                await record_webhook_event(
+                    conn, "webhook_created", new_id, hook.unit_code, hook.url, actor=ACTOR, now=now
                 )
-            elif row.secret != hook.secret or not row.active:
+                continue
+            try:
+                same_secret = open_secret(cipher, row.secret) == hook.secret
+            except DataKeyError:
+                same_secret = False  # sealed under a key no longer in the ring: the file's replaces it
+            changes: dict[str, object] = {}
+            if not same_secret:
+                changes["secret"] = seal_secret(cipher, hook.secret)
+                await record_webhook_event(
+                    conn, "webhook_secret_rotated", row.id, row.unit_code, row.url, actor=ACTOR, now=now
+                )
+            if not row.active:
+                changes["active"] = True
+                await record_webhook_event(
+                    conn,
+                    "webhook_changed",
+                    row.id,
+                    row.unit_code,
+                    row.url,
+                    actor=ACTOR,
+                    now=now,
+                    changes={"active": True},
+                )
+            if changes:
                 await conn.execute(
-                    sa.update(subscriptions)
-                    .where(subscriptions.c.id == row.id)
-                    .values(secret=hook.secret, active=True)
+                    sa.update(subscriptions).where(subscriptions.c.id == row.id).values(**changes)
                 )
-        gone = [row.id for key, row in existing.items() if key not in wanted and row.active]
-        if gone:
+        gone = [row for key, row in existing.items() if key not in wanted and row.active]
+        for row in gone:
             await conn.execute(
-                sa.update(subscriptions).where(subscriptions.c.id.in_(gone)).values(active=False)
+                sa.update(subscriptions).where(subscriptions.c.id == row.id).values(active=False)
+            )
+            await record_webhook_event(
+                conn, "webhook_disabled", row.id, row.unit_code, row.url, actor=ACTOR, now=now
             )

@@ -13,6 +13,7 @@ from service.cases.service import transition_context, visible_row
 from service.context import ContextDep
 from service.db import EngineDep
 from service.errors import Forbidden, NotFound
+from service.http_safety import client_ip
 from service.personal.sealing import unseal
 from service.users.deps import ActorDep
 from workflows.lifecycle import court_clerk_of_linked_case, handles_case
@@ -80,7 +81,7 @@ async def reveal(
             party_id=party_id,
             reason=body.reason,
             payload={"fields": wanted},
-            client_ip=request.client.host if request.client else None,
+            client_ip=client_ip(request),
             now=now,
         )
     return Revealed(party_id=party_id, name=opened["name"], **{f: opened.get(f) for f in wanted})

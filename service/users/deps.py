@@ -9,6 +9,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from service import clock
 from service.errors import Forbidden, Unauthorized
+from service.http_safety import client_ip
 from service.users.service import actor_for_token
 from workflows.lifecycle import Actor, Role
 
@@ -45,14 +46,9 @@ async def current_admin(actor: ActorDep) -> Actor:
 AdminDep = Annotated[Actor, Depends(current_admin)]
 
 
-def peer_address(request: Request) -> str | None:
-    """The peer's address as the ASGI server reports it (behind a proxy: uvicorn's --proxy-headers)."""
-    return request.client.host[:64] if request.client and request.client.host else None
-
-
 async def client_address(request: Request) -> str | None:
     # async: FastAPI runs a plain-def dependency in a worker thread, a hop on every request.
-    return peer_address(request)
+    return client_ip(request)
 
 
 ClientAddress = Annotated[str | None, Depends(client_address)]

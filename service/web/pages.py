@@ -22,8 +22,8 @@ from service.cases.queries import CaseFilter
 from service.cases.schemas import CaseCreate, TransitionIn, TriagePreview
 from service.db import EngineDep
 from service.errors import InvalidInput, ServiceError, StaleVersion, TransitionNotAllowed
+from service.http_safety import client_ip
 from service.referrals.service import list_referrals
-from service.users.deps import peer_address
 from service.users.service import attempt_sign_in, revoke_token
 from service.users.throttle import ThrottlePolicy, TooManyAttempts
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
@@ -109,7 +109,7 @@ async def signin(
             password,
             now=clock.now(),
             ttl=ttl,
-            client_ip=peer_address(request),
+            client_ip=client_ip(request),
             policy=ThrottlePolicy.from_settings(ctx.settings),
         )
     if isinstance(result, ServiceError):
@@ -131,7 +131,7 @@ async def signout(request: Request, session: SessionDep, engine: EngineDep) -> R
     await read_form(request, session)
     async with engine.begin() as conn:
         await revoke_token(
-            conn, session.token, now=clock.now(), by=session.actor, client_ip=peer_address(request)
+            conn, session.token, now=clock.now(), by=session.actor, client_ip=client_ip(request)
         )
     response = _redirect("/signin")
     response.delete_cookie(SESSION_COOKIE, path="/")

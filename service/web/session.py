@@ -3,7 +3,8 @@
 A cookie is sent by the browser on its own, so every form that changes something carries a CSRF
 token (derived from the session token with a keyed hash, so it needs no storage and dies with the
 session), and a POST whose Origin names another site is refused. The cookie is SameSite=Lax and
-Secure whenever the page was served over HTTPS.
+Secure whenever the page was served over HTTPS (as a trusted proxy's X-Forwarded-Proto says) or
+JIEFEN_SECURE_COOKIES is on.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def set_session_cookie(response: Response, request: Request, token: str, max_age
         max_age=max_age,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        # JIEFEN_SECURE_COOKIES: behind a TLS proxy the browser's scheme is https whatever reached us.
+        secure=request.url.scheme == "https" or request.app.state.context.settings.secure_cookies,
         path="/",
     )
 

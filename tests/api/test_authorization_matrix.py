@@ -50,6 +50,10 @@ SCOPES: tuple[Scope, ...] = ("in", "out", "sensitive")
 # One outcome, or (in scope, out of scope[, sensitive]).
 Rule = Outcome | tuple[Outcome, Outcome] | tuple[Outcome, Outcome, Outcome]
 
+# A public address written as one: a webhook target's host must resolve to public addresses only,
+# and the tests have no DNS (tests/api/test_webhook_targets.py checks names with a fake resolver).
+WEBHOOK_URL = "https://93.184.215.14/jiefen"
+
 # One demo user per role (service/demo.py DEMO_USERS).
 ROLE_USERS: dict[str, str] = {
     "mediator": "dashi.mediator",  # 大市社区 station, 张浦镇
@@ -218,6 +222,8 @@ RULES: dict[str, dict[str, Rule]] = {
     "list_webhooks": ADMIN_ONLY,
     "create_webhook": ADMIN_ONLY,
     "disable_webhook": ADMIN_ONLY,
+    "change_webhook": ADMIN_ONLY,
+    "rotate_webhook_secret": ADMIN_ONLY,
     # --- public ---
     "get_workflow": EVERYONE,
     "healthz": EVERYONE,
@@ -421,7 +427,7 @@ class World:
         if self.webhook_id is None:
             response = await self.client.post(
                 "/api/v1/admin/webhooks",
-                json={"unit_code": DASHI, "url": "https://hooks.example.org/jiefen"},
+                json={"unit_code": DASHI, "url": WEBHOOK_URL},
                 headers=await self.as_user("admin"),
             )
             assert response.status_code == 201, response.text
@@ -586,7 +592,15 @@ async def _stats(w: World, role: str, scope: Scope) -> Call:
 
 
 async def _create_webhook(w: World, role: str, scope: Scope) -> Call:
-    return Call(json={"unit_code": DASHI, "url": "https://hooks.example.org/jiefen"})
+    return Call(json={"unit_code": DASHI, "url": WEBHOOK_URL})
+
+
+async def _change_webhook(w: World, role: str, scope: Scope) -> Call:
+    return Call(params={"subscription_id": await w.webhook()}, json={"active": True})
+
+
+async def _rotate_webhook_secret(w: World, role: str, scope: Scope) -> Call:
+    return Call(params={"subscription_id": await w.webhook()}, json={})
 
 
 async def _disable_webhook(w: World, role: str, scope: Scope) -> Call:
@@ -625,6 +639,8 @@ REQUESTS: dict[str, Factory] = {
     "list_webhooks": _nothing,
     "create_webhook": _create_webhook,
     "disable_webhook": _disable_webhook,
+    "change_webhook": _change_webhook,
+    "rotate_webhook_secret": _rotate_webhook_secret,
     "get_workflow": _nothing,
     "healthz": _nothing,
     "readyz": _nothing,

@@ -3,7 +3,10 @@
 The receiver is a minimal HTTP/1.1 server on 127.0.0.1 in the test's own event loop. Its socket
 is bound from the start but only listens once the test starts it, so "down" is a genuinely
 refused connection on the very port the subscription names. Delivery runs explicitly with the
-service's own HTTP client and a given ``now``; no sleeps.
+service's own HTTP client and a given ``now``; no sleeps. 127.0.0.1 is a loopback address, which
+no webhook may target unless the deployment lists it: every test here lists it (plain HTTP and
+internal), as JIEFEN_WEBHOOK_HTTP_HOSTS and JIEFEN_WEBHOOK_INTERNAL_HOSTS would
+(tests/api/test_webhook_targets.py checks the refusals).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import socket
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -109,8 +112,15 @@ async def receiver() -> AsyncIterator[Receiver]:
     await found.close()
 
 
+@pytest.fixture(autouse=True)
+def local_receivers_allowed(db: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """127.0.0.1 as a deployment would allow an intranet receiver (plain HTTP, internal)."""
+    monkeypatch.setattr(db.ctx.settings, "webhook_http_hosts", "127.0.0.1")
+    monkeypatch.setattr(db.ctx.settings, "webhook_internal_hosts", "127.0.0.1")
+
+
 @pytest.fixture
-async def webhook_client(db: Backend) -> AsyncIterator[httpx.AsyncClient]:
+async def webhook_client(db: Backend, local_receivers_allowed: None) -> AsyncIterator[httpx.AsyncClient]:
     """The HTTP client the scheduler posts webhooks with."""
     async with http_client(db.ctx) as client:
         yield client
@@ -140,8 +150,14 @@ async def inbox_kinds(db: Backend, unit: str) -> list[str]:
         return list(rows.scalars())
 
 
-def expected_signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def verify_signature(secret: str, request: Received, *, now: datetime) -> bool:
+    """What a receiver does (docs: webhooks): recompute the HMAC of "<t>.<body>" and refuse a
+    timestamp more than five minutes from its own clock."""
+    fields = dict(part.split("=", 1) for part in request.headers["x-jiefen-signature"].split(","))
+    signed = f"{fields['t']}.".encode() + request.body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    fresh = abs(now.timestamp() - int(fields["t"])) <= 300
+    return hmac.compare_digest(expected, fields["v1"]) and fresh
 
 
 async def test_a_receiver_that_is_down_at_first_gets_every_event_once_signed(
@@ -168,7 +184,7 @@ async def test_a_receiver_that_is_down_at_first_gets_every_event_once_signed(
     assert {(r.subscription_id, r.status, r.attempts) for r in queued} == {(subscription["id"], "pending", 0)}
 
     first_try = BREACH_AT + timedelta(seconds=30)
-    down = await deliver_due(db.engine, webhook_client, now=first_try)
+    down = await deliver_due(db.engine, webhook_client, cipher=db.ctx.cipher, now=first_try)
 
     assert down == DeliveryReport(delivered=0, failed=2, dead=0)
     for row in await outbox_rows(db):
@@ -176,19 +192,22 @@ async def test_a_receiver_that_is_down_at_first_gets_every_event_once_signed(
         assert row.next_attempt_at == first_try + backoff(1) == first_try + timedelta(seconds=10)
         assert row.last_error and row.last_error.startswith("ConnectError")
     assert (
-        await deliver_due(db.engine, webhook_client, now=first_try + timedelta(seconds=5)) == DeliveryReport()
+        await deliver_due(
+            db.engine, webhook_client, cipher=db.ctx.cipher, now=first_try + timedelta(seconds=5)
+        )
+        == DeliveryReport()
     )
 
     await receiver.start()
     up_at = first_try + timedelta(seconds=11)
-    up = await deliver_due(db.engine, webhook_client, now=up_at)
+    up = await deliver_due(db.engine, webhook_client, cipher=db.ctx.cipher, now=up_at)
 
     assert up == DeliveryReport(delivered=2, failed=0, dead=0)
     rows = await outbox_rows(db)
     assert {(r.status, r.attempts, r.delivered_at, r.last_error) for r in rows} == {
         ("delivered", 2, up_at, None)
     }
-    later = await deliver_due(db.engine, webhook_client, now=up_at + timedelta(days=1))
+    later = await deliver_due(db.engine, webhook_client, cipher=db.ctx.cipher, now=up_at + timedelta(days=1))
     assert later == DeliveryReport()
     # Every event arrived exactly once, under the key the outbox row was created with.
     assert receiver.keys() == Counter({r.idempotency_key: 1 for r in rows})
@@ -197,7 +216,9 @@ async def test_a_receiver_that_is_down_at_first_gets_every_event_once_signed(
         row = by_key[request.headers["idempotency-key"]]
         assert (request.method, request.path) == ("POST", "/hooks/jiefen")
         assert request.headers["content-type"] == "application/json"
-        assert request.headers["x-jiefen-signature"] == expected_signature(secret, request.body)
+        assert verify_signature(secret, request, now=up_at)
+        signed_at = int(request.headers["x-jiefen-signature"].split(",")[0].removeprefix("t="))
+        assert up_at.timestamp() <= signed_at < up_at.timestamp() + 60  # when it was sent
         assert request.headers["x-jiefen-event"] == row.event_type
         body = request.json
         assert (body["event"], body["case_id"], body["unit_code"]) == (row.event_type, case["id"], ZHANGPU)
@@ -227,17 +248,24 @@ async def test_dead_lettered_after_max_attempts_and_sent_again_after_retry(
     assert (row.event_type, row.payload["case_id"]) == ("new_case", case["id"])
 
     attempts = []
-    at = FIXED_NOW
+    sent_at = [FIXED_NOW]
     for _ in range(3):
-        attempts.append(await deliver_due(db.engine, webhook_client, now=at, max_attempts=3))
+        attempts.append(
+            await deliver_due(
+                db.engine, webhook_client, cipher=db.ctx.cipher, now=sent_at[-1], max_attempts=3
+            )
+        )
         [row] = await outbox_rows(db)
-        at = row.next_attempt_at
+        sent_at.append(row.next_attempt_at)
+    sent_at.pop()
 
     assert attempts == [DeliveryReport(failed=1), DeliveryReport(failed=1), DeliveryReport(dead=1)]
     [dead] = await outbox_rows(db)
     assert (dead.status, dead.attempts, dead.last_error) == ("dead", 3, "HTTP 503")
     assert len(receiver.requests) == 3
-    nothing = await deliver_due(db.engine, webhook_client, now=FIXED_NOW + timedelta(days=1), max_attempts=3)
+    nothing = await deliver_due(
+        db.engine, webhook_client, cipher=db.ctx.cipher, now=FIXED_NOW + timedelta(days=1), max_attempts=3
+    )
     assert nothing == DeliveryReport() and len(receiver.requests) == 3
 
     retry_at = FIXED_NOW + timedelta(days=1, hours=1)
@@ -250,19 +278,22 @@ async def test_dead_lettered_after_max_attempts_and_sent_again_after_retry(
         None,
     )
     receiver.status = 200
-    sent = await deliver_due(db.engine, webhook_client, now=retry_at, max_attempts=3)
+    sent = await deliver_due(db.engine, webhook_client, cipher=db.ctx.cipher, now=retry_at, max_attempts=3)
+    sent_at.append(retry_at)
 
     assert sent == DeliveryReport(delivered=1)
     [delivered] = await outbox_rows(db)
     assert (delivered.status, delivered.attempts, delivered.delivered_at) == ("delivered", 1, retry_at)
     assert await retry_dead(db.engine, now=retry_at) == 0
-    # Every attempt carried the same key and the same signed body: the receiver can deduplicate.
+    # Every attempt carried the same key and the same body: the receiver can deduplicate. Each
+    # was signed when it was sent, so each verifies then, and none an hour later (a replay).
     assert receiver.keys() == Counter({row.idempotency_key: 4})
     assert len({r.body for r in receiver.requests}) == 1
-    assert all(
-        r.headers["x-jiefen-signature"] == expected_signature(subscription["secret"], r.body)
-        for r in receiver.requests
-    )
+    assert len({r.headers["x-jiefen-signature"] for r in receiver.requests}) == 4
+    for request, at in zip(receiver.requests, sent_at, strict=True):
+        assert verify_signature(subscription["secret"], request, now=at + timedelta(minutes=4))
+        assert not verify_signature(subscription["secret"], request, now=at + timedelta(minutes=6))
+        assert not verify_signature("another-secret-entirely", request, now=at)
 
 
 async def test_a_disabled_subscription_gets_nothing_new(
@@ -292,7 +323,7 @@ async def test_a_disabled_subscription_gets_nothing_new(
         [(dropped["id"], first["id"]), (kept["id"], first["id"]), (kept["id"], second["id"])]
     )
 
-    report = await deliver_due(db.engine, webhook_client, now=FIXED_NOW)
+    report = await deliver_due(db.engine, webhook_client, cipher=db.ctx.cipher, now=FIXED_NOW)
 
     assert report == DeliveryReport(delivered=2, failed=1)
     assert sorted((r.path, r.json["case_id"]) for r in receiver.requests) == [
