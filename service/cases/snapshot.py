@@ -52,6 +52,7 @@ def snapshot(row: Any) -> CaseSnapshot:
         dispute_type=DisputeType(row.dispute_type),
         returns_to_code=row.returns_to_code,
         court_linked=bool(row.court_linked),
+        claimed_by=row.claimed_by,
         court_procedure=row.court_procedure,
         agreement=row.agreement,
         clocks=tuple(_clock(d) for d in sorted(live, key=lambda d: d["id"])),
