@@ -11,12 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from service import clock
 from service.audit.events import record_security_event
 from service.cases.service import transition_context, visible_row
+from service.cases.snapshot import snapshot
 from service.context import ContextDep
 from service.db import EngineDep
 from service.errors import Forbidden, NotFound
 from service.personal.sealing import unseal
+from service.privacy.scope import may_reveal
 from service.users.deps import ActorDep
-from workflows.lifecycle import court_clerk_of_linked_case, handles_case
 
 router = APIRouter(prefix="/api/v1", tags=["privacy"])
 
@@ -47,7 +48,12 @@ class Revealed(BaseModel):
     response_model=Revealed,
     response_model_exclude_unset=True,
     operation_id="reveal_party",
-    responses={403: {"description": "your role may not see personal data in full"}},
+    responses={
+        403: {
+            "description": "your role may not see personal data in full, or not now (a court clerk: "
+            "only while the court has the case)"
+        }
+    },
 )
 async def reveal(
     case_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
@@ -61,10 +67,11 @@ async def reveal(
     """Show a party's ID number, phone or address in full. You must say why; the auditor will see it."""
     now = clock.now()
     row = await visible_row(engine, ctx, case_id, actor)
-    context = transition_context(ctx, row, actor, now)
-    # Only the people working the case (人民调解法 art. 15 confidentiality); an auditor audits, not reads.
-    if not (handles_case(context) or court_clerk_of_linked_case(context)):
-        raise Forbidden("Only those handling this case may see personal data in full.")
+    if not may_reveal(transition_context(ctx, row, actor, now), snapshot(row)):
+        raise Forbidden(
+            "Only those handling this case may see personal data in full; a court clerk only while "
+            "the court has the case (its queue, a claim, an open delegation or confirmation)."
+        )
     parties = row.parties if isinstance(row.parties, list) else json.loads(row.parties or "[]")
     sealed = next((p for p in parties if p["id"] == party_id), None)
     if sealed is None:
