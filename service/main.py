@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from swagger_ui_bundle import swagger_ui_path
 
 from service import clock, migrate
+from service.auditor.routes import router as auditor_router
 from service.cases.routes import router as cases_router
 from service.config.calendars import calendar_warnings, load_calendar
 from service.config.deadlines import load_deadlines
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(workflow_router)
     app.include_router(health_router)
     app.include_router(stats_router)
+    app.include_router(auditor_router)
     _install_docs(app)
     install_web(app)
     return app

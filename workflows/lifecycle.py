@@ -145,6 +145,11 @@ class Role(StrEnum):
     system = "system"  # the deadline sweeper and other automatic actors
 
 
+# Roles above a mediator's: a coordinator reads a whole subtree, an auditor the whole log, an admin
+# manages accounts. Granting one needs a second administrator, and tells the auditors.
+ELEVATED_ROLES: frozenset[Role] = frozenset({Role.coordinator, Role.auditor, Role.admin})
+
+
 @dataclass(frozen=True)
 class Actor:
     username: str

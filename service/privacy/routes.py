@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service import clock
+from service.audit import alerts
 from service.audit.events import record_security_event
 from service.cases.service import transition_context, visible_row
 from service.cases.snapshot import snapshot
@@ -17,7 +18,7 @@ from service.db import EngineDep
 from service.errors import Forbidden, NotFound
 from service.personal.sealing import unseal
 from service.privacy.scope import may_reveal
-from service.users.deps import ActorDep
+from service.users.deps import ActorDep, peer_address
 
 router = APIRouter(prefix="/api/v1", tags=["privacy"])
 
@@ -64,7 +65,9 @@ async def reveal(
     ctx: ContextDep,
     request: Request,
 ) -> Revealed:
-    """Show a party's ID number, phone or address in full. You must say why; the auditor will see it."""
+    """Show a party's ID number, phone or address in full. You must say why; the auditor sees it in
+    the security log (GET /api/v1/security-events), and is alerted to reveals outside working
+    hours and to more than the day's limit by one person."""
     now = clock.now()
     row = await visible_row(engine, ctx, case_id, actor)
     if not may_reveal(transition_context(ctx, row, actor, now), snapshot(row)):
@@ -89,7 +92,17 @@ async def reveal(
             party_id=party_id,
             reason=body.reason,
             payload={"fields": wanted},
-            client_ip=request.client.host if request.client else None,
+            client_ip=peer_address(request),
+            now=now,
+        )
+        await alerts.after_reveal(
+            conn,
+            actor=actor,
+            case_id=case_id,
+            party_id=party_id,
+            calendar=ctx.calendar,
+            policy=alerts.AlertPolicy.from_settings(ctx.settings),
+            fallback_unit=ctx.org.city_centre().code,
             now=now,
         )
     return Revealed(party_id=party_id, name=opened["name"], **{f: opened.get(f) for f in wanted})
