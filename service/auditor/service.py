@@ -40,6 +40,10 @@ def event_filter(
     prefix: str = "query",
 ) -> EventFilter:
     """The filter from what was asked, each mistake named (``prefix``: where the fields came from)."""
+    # PostgreSQL text cannot hold NUL: refused here with the field's name, not by the database.
+    for name, value in (("actor", actor), ("unit", unit), *(("kind", k) for k in kinds)):
+        if value is not None and "\x00" in value:
+            raise field_error(f"{prefix}.{name}", "contains a NUL character")
     if unit is not None and unit not in org:
         raise field_error(f"{prefix}.unit", f"no unit with code {unit!r}")
     since, until = _aware(since), _aware(until)

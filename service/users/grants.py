@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.audit import alerts
-from service.errors import Conflict, InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput, NotFound, field_error
 from service.users.security import hash_password
 from service.users.service import (
     SecondAdminRequired,
@@ -73,6 +73,13 @@ _COLUMNS = [grants.c[name] for name in GrantRecord.__dataclass_fields__]
 
 def needs_second_admin(role: str) -> bool:
     return Role(role) in ELEVATED_ROLES
+
+
+def _storable(reason: str | None) -> str | None:
+    """A reason as stored: PostgreSQL text cannot hold NUL, so it is refused with the field's name."""
+    if reason is not None and "\x00" in reason:
+        raise field_error("body.reason", "contains a NUL character")
+    return reason or None
 
 
 async def get_grant(conn: AsyncConnection, grant_id: int) -> GrantRecord:
@@ -149,6 +156,7 @@ async def request_account(
     """A pending request for a new account with an elevated role; the name is reserved meanwhile."""
     check_new_user(username, password, role, unit_code, org)
     assert needs_second_admin(role)
+    reason = _storable(reason)
     await require_free_username(conn, username)
     values = {
         "username": username,
@@ -189,6 +197,9 @@ async def change_role(
     otherwise done at once. Returns the account, or the grant waiting for a second administrator."""
     if username == by.username:
         raise Conflict("You cannot change your own role; ask another administrator.")
+    reason = _storable(reason)
+    if "\x00" in username:
+        raise NotFound(f"No user {username!r}.")
     user = await get_user(conn, username)
     unit = unit_code or user.unit_code
     _check_role_and_unit(role, unit, org)
@@ -234,6 +245,7 @@ async def _decide(
     conn: AsyncConnection, grant_id: int, status: GrantStatus, *, by: Actor, reason: str | None, now: datetime
 ) -> GrantRecord:
     """Mark a pending grant decided; the guard on ``pending`` makes a second decision lose."""
+    reason = _storable(reason)
     grant = await get_grant(conn, grant_id)
     if grant.status != GrantStatus.pending:
         raise Conflict(f"Role grant {grant_id} was already {grant.status} by {grant.decided_by}.")

@@ -273,3 +273,25 @@ async def test_an_acting_admin_cannot_skip_the_second_approval_in_the_service(db
                 now=clock.now(),
                 by=Actor("admin", Role.admin, CITY),
             )
+
+
+async def test_a_reason_that_cannot_be_stored_is_refused_by_name(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    admin = await auth("admin")
+
+    response = await client.post(
+        USERS,
+        json={
+            "username": unique(),
+            "password": PASSWORD,
+            "role": "auditor",
+            "unit": CITY,
+            "reason": "新\x00任",
+        },
+        headers=admin,
+    )
+
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["body.reason"]
+    assert (await client.get(GRANTS, headers=admin)).json() == []

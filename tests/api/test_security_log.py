@@ -137,11 +137,14 @@ async def test_a_bad_filter_is_a_422_naming_it(client: httpx.AsyncClient, auth, 
         headers=auditor,
     )
     not_a_time = await client.get(LOG, params={"since": "yesterday"}, headers=auditor)
+    nul = await client.get(LOG, params={"actor": "dashi\x00mediator"}, headers=auditor)
 
     assert [e["field"] for e in unit.json()["errors"]] == ["query.unit"]
     assert [e["field"] for e in backwards.json()["errors"]] == ["query.until"]
     assert not_a_time.status_code == 422
-    assert {r.headers["content-type"] for r in (unit, backwards, not_a_time)} == {"application/problem+json"}
+    assert [e["field"] for e in nul.json()["errors"]] == ["query.actor"]
+    responses = (unit, backwards, not_a_time, nul)
+    assert {r.headers["content-type"] for r in responses} == {"application/problem+json"}
 
 
 async def test_the_csv_export_neutralises_formulas_and_is_itself_recorded(
