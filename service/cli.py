@@ -361,7 +361,9 @@ def users_create(
     unit: Annotated[str, typer.Option(help="the code of the unit the user belongs to")],
     display_name: Annotated[str, typer.Option(help="name shown in the audit trail")] = "",
 ) -> None:
-    """Create a user account."""
+    """Create a user account at once. This is how the first administrators are made: a coordinator,
+    auditor or admin created here needs no second administrator (the API's grants do), and is
+    recorded and alerted to the auditors."""
     from service.errors import ServiceError
     from service.users.service import create_user
 

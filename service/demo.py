@@ -50,6 +50,8 @@ DEMO_USERS = [
     DemoUser("court.clerk2", Role.court_clerk, "COURT-320583-DESK", "诉讼服务中心 书记员 许诺"),
     DemoUser("auditor", Role.auditor, "320583", "审计员"),
     DemoUser("admin", Role.admin, "320583", "系统管理员"),
+    # A second administrator: granting coordinator, auditor or admin rights needs two.
+    DemoUser("admin2", Role.admin, "320583", "系统管理员（复核）"),
 ]
 
 users = User.__table__  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ from service import clock, migrate
 from service.admission import Admission
 from service.audit.keys import AuditKey, AuditKeyError, engine_options
 from service.audit.keys import load_or_create_key_file as load_or_create_audit_key
+from service.auditor.routes import router as auditor_router
 from service.cases.routes import router as cases_router
 from service.config.calendars import calendar_warnings, load_calendar
 from service.config.deadlines import load_deadlines
@@ -215,6 +216,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(workflow_router)
     app.include_router(health_router)
     app.include_router(stats_router)
+    app.include_router(auditor_router)
     _install_docs(app)
     install_web(app)
     return app

@@ -44,6 +44,7 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 # Tables a test may write to; units and users are seeded once per backend and kept. Emptied in this
 # order (a table before the ones it refers to) before every test that uses `db`.
 CASE_TABLES = [
+    "role_grant",
     "sign_in_throttle",
     "security_event",
     "referral",

@@ -145,6 +145,11 @@ class Role(StrEnum):
     system = "system"  # the deadline sweeper and other automatic actors
 
 
+# Roles above a mediator's: a coordinator reads a whole subtree, an auditor the whole log, an admin
+# manages accounts. Granting one needs a second administrator, and tells the auditors.
+ELEVATED_ROLES: frozenset[Role] = frozenset({Role.coordinator, Role.auditor, Role.admin})
+
+
 @dataclass(frozen=True)
 class Actor:
     username: str
@@ -165,6 +170,7 @@ class CaseFacts:
     channel: Channel
     returns_to_code: str | None = None
     court_linked: bool = False
+    claimed_by: str | None = None  # the court clerk whose lease the case is under (in_court)
 
 
 @dataclass(frozen=True)
@@ -222,8 +228,10 @@ def is_court_clerk(ctx: TransitionContext) -> bool:
     return ctx.actor.role == Role.court_clerk and ctx.actor.unit_code in ctx.org.court_units()
 
 
-def court_clerk_or_system(ctx: TransitionContext) -> bool:
-    return is_system(ctx) or is_court_clerk(ctx)
+def holds_the_claim_or_system(ctx: TransitionContext) -> bool:
+    """A claim is one clerk's lease: only that clerk hands the case back (the court has no
+    supervisor role that could release another clerk's claim); the sweep does when it runs out."""
+    return is_system(ctx) or (is_court_clerk(ctx) and ctx.case.claimed_by == ctx.actor.username)
 
 
 def court_clerk_of_linked_case(ctx: TransitionContext) -> bool:
@@ -527,7 +535,7 @@ TRANSITIONS: list[Rule] = [
     ),
     _rule(T.claim, S.referred, S.in_court, is_court_clerk, effects=E(court_linked=True, queue=Queue.lease)),
     # A claim is a lease: the clerk hands the case back, or the sweep does when the lease runs out.
-    _rule(T.release, S.in_court, S.referred, court_clerk_or_system, effects=E(queue=Queue.enqueue)),
+    _rule(T.release, S.in_court, S.referred, holds_the_claim_or_system, effects=E(queue=Queue.enqueue)),
     # The court keeps the case for trial: it leaves non-litigation resolution.
     _rule(
         T.docket,

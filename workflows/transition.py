@@ -70,6 +70,7 @@ class CaseSnapshot:
     dispute_type: DisputeType
     returns_to_code: str | None = None
     court_linked: bool = False
+    claimed_by: str | None = None
     court_procedure: str | None = None
     agreement: Mapping[str, Any] | None = None
     clocks: tuple[OpenDeadline, ...] = ()  # live clocks; a breached one shows as active
@@ -86,6 +87,7 @@ class CaseSnapshot:
             channel=self.channel,
             returns_to_code=self.returns_to_code,
             court_linked=self.court_linked,
+            claimed_by=self.claimed_by,
         )
 
 

@@ -43,6 +43,7 @@ def snapshot(row: CaseRow) -> CaseSnapshot:
         dispute_type=row.dispute_type,
         returns_to_code=row.returns_to_code,
         court_linked=row.court_linked,
+        claimed_by=row.claimed_by,
         court_procedure=row.court_procedure,
         agreement=row.agreement,
         clocks=tuple(_clock(d) for d in live),

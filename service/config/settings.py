@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # service/config/settings.py → the repository
@@ -191,6 +192,29 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
         return parse_networks(self.trusted_proxies)
+
+    # --- auditor alerts (service.audit.alerts) ---
+    alert_office_opens: time = Field(
+        default=time(8, 30),
+        description="a reveal of personal data before this (Kunshan time), or on a day off of the "
+        "business calendar, alerts the auditors",
+    )
+    alert_office_closes: time = Field(
+        default=time(17, 30), description="a reveal at or after this (Kunshan time) alerts the auditors"
+    )
+    alert_reveals_per_day: int = Field(
+        default=20,
+        ge=1,
+        description="more reveals than this by one person in one day alert the auditors (once a day)",
+    )
+
+    @model_validator(mode="after")
+    def _office_hours_in_order(self) -> Self:
+        if self.alert_office_opens.tzinfo is not None or self.alert_office_closes.tzinfo is not None:
+            raise ValueError("JIEFEN_ALERT_OFFICE_OPENS/CLOSES are Kunshan wall-clock times: no zone")
+        if not self.alert_office_opens < self.alert_office_closes:
+            raise ValueError("JIEFEN_ALERT_OFFICE_OPENS must be before JIEFEN_ALERT_OFFICE_CLOSES")
+        return self
 
     @property
     def effective_database_url(self) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from service import clock
 from service.cases.models import Case
@@ -30,13 +30,14 @@ UnitCode = Annotated[str, Path(max_length=32)]
 
 class InboxItemPublic(BaseModel):
     id: int
-    case_id: int
+    case_id: int | None = Field(description="None for an alert to the auditors (its payload names the case)")
     kind: str
     reason: str | None
     payload: dict[str, Any]
     created_at: datetime
     read_at: datetime | None
     read_by: str | None
+    audience: str | None = Field(default=None, description="only this role sees the item (auditor: an alert)")
 
 
 class InboxPage(BaseModel):
@@ -59,12 +60,19 @@ def _not_hidden_sensitive(actor: Actor, org: OrgTree) -> sa.ColumnElement[bool]:
     if actor.role == Role.system:
         return sa.true()
     if actor.role in (Role.auditor, Role.admin):
-        return inbox.c.case_id.not_in(sensitive_cases)
+        return sa.or_(inbox.c.case_id.is_(None), inbox.c.case_id.not_in(sensitive_cases))
     units = scope_filter(actor, org).unit_codes
     if units is None:
         return sa.true()
     hidden = sensitive_cases.where(cases.c.unit_code.not_in(sorted(units)))
-    return inbox.c.case_id.not_in(hidden)
+    return sa.or_(inbox.c.case_id.is_(None), inbox.c.case_id.not_in(hidden))
+
+
+def _for_audience(actor: Actor) -> sa.ColumnElement[bool]:
+    """An item addressed to one role (the auditors' alerts) shows to that role only."""
+    if actor.role == Role.system:
+        return sa.true()
+    return sa.or_(inbox.c.audience.is_(None), inbox.c.audience == actor.role.value)
 
 
 def _check(actor: Actor, code: str, org: OrgTree) -> None:
@@ -85,7 +93,7 @@ async def get_inbox(
 ) -> InboxPage:
     """What arrived at a unit — new cases, dispatches, escalations, hand-offs, warnings, breaches — newest first."""
     _check(actor, code, ctx.org)
-    where = [inbox.c.unit_code == code, _not_hidden_sensitive(actor, ctx.org)]
+    where = [inbox.c.unit_code == code, _not_hidden_sensitive(actor, ctx.org), _for_audience(actor)]
     if kind:
         where.append(inbox.c.kind == kind)
     listed = [*where, inbox.c.read_at.is_(None)] if unread else where
@@ -122,14 +130,19 @@ async def mark_read(
     engine: EngineDep,
     ctx: ContextDep,
 ) -> Response:
-    """Mark one inbox item read (by you, now). Reading again keeps the first reader."""
+    """Mark one inbox item read (by you, now). Reading again keeps the first reader. An auditor
+    marks only the alerts addressed to auditors."""
     _check(actor, code, ctx.org)
-    if actor.role == Role.auditor:
-        raise Forbidden("An auditor reads the inbox but does not change it.")
     async with engine.begin() as conn:
         found = (
-            await conn.execute(sa.select(inbox.c.id).where(inbox.c.id == item_id, inbox.c.unit_code == code))
+            await conn.execute(
+                sa.select(inbox.c.id, inbox.c.audience).where(
+                    inbox.c.id == item_id, inbox.c.unit_code == code, _for_audience(actor)
+                )
+            )
         ).first()
+        if actor.role == Role.auditor and (found is None or found.audience != Role.auditor.value):
+            raise Forbidden("An auditor reads the inbox but changes only the alerts addressed to auditors.")
         if found is None:
             raise NotFound(f"No inbox item {item_id} at {code}.")
         await conn.execute(

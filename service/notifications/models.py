@@ -15,11 +15,15 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 
 class InboxItem(SQLModel, table=True):
     __tablename__ = "inbox_item"
-    __table_args__ = (Index("ix_inbox_unit_created", "unit_code", "created_at"),)
+    __table_args__ = (
+        Index("ix_inbox_unit_created", "unit_code", "created_at"),
+        Index("ux_inbox_dedupe_key", "dedupe_key", unique=True),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
     unit_code: str = Field(max_length=32)
-    case_id: int = Field(sa_column=Column(BigId, ForeignKey("cases.id"), nullable=False))
+    # None for an alert to the auditors (service.audit.alerts), which names its case in the payload.
+    case_id: int | None = Field(default=None, sa_column=Column(BigId, ForeignKey("cases.id"), nullable=True))
     kind: str = Field(
         max_length=32
     )  # escalation | hand_off | dispatch | delegation | returned | warning | breach
@@ -28,6 +32,10 @@ class InboxItem(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     read_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     read_by: str | None = Field(default=None, max_length=64)
+    # Only this role sees the item (auditor: an alert); None: everyone who reads the unit's inbox.
+    audience: str | None = Field(default=None, max_length=32)
+    # At most one item per key: an alert raised again the same day is not repeated.
+    dedupe_key: str | None = Field(default=None, max_length=200)
 
 
 class WebhookSubscription(SQLModel, table=True):

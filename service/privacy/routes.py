@@ -8,15 +8,17 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service import clock
+from service.audit import alerts
 from service.audit.events import record_security_event
 from service.cases.service import transition_context, visible_row
+from service.cases.snapshot import snapshot
 from service.context import ContextDep
 from service.db import EngineDep
 from service.errors import Forbidden, NotFound
 from service.http_safety import client_ip
 from service.personal.sealing import unseal
+from service.privacy.scope import may_reveal
 from service.users.deps import ActorDep
-from workflows.lifecycle import court_clerk_of_linked_case, handles_case
 
 router = APIRouter(prefix="/api/v1", tags=["privacy"])
 
@@ -47,7 +49,12 @@ class Revealed(BaseModel):
     response_model=Revealed,
     response_model_exclude_unset=True,
     operation_id="reveal_party",
-    responses={403: {"description": "your role may not see personal data in full"}},
+    responses={
+        403: {
+            "description": "your role may not see personal data in full, or not now (a court clerk: "
+            "only while the court has the case)"
+        }
+    },
 )
 async def reveal(
     case_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
@@ -58,13 +65,16 @@ async def reveal(
     ctx: ContextDep,
     request: Request,
 ) -> Revealed:
-    """Show a party's ID number, phone or address in full. You must say why; the auditor will see it."""
+    """Show a party's ID number, phone or address in full. You must say why; the auditor sees it in
+    the security log (GET /api/v1/security-events), and is alerted to reveals outside working
+    hours and to more than the day's limit by one person."""
     now = clock.now()
     row = await visible_row(engine, ctx, case_id, actor)
-    context = transition_context(ctx, row, actor, now)
-    # Only the people working the case (人民调解法 art. 15 confidentiality); an auditor audits, not reads.
-    if not (handles_case(context) or court_clerk_of_linked_case(context)):
-        raise Forbidden("Only those handling this case may see personal data in full.")
+    if not may_reveal(transition_context(ctx, row, actor, now), snapshot(row)):
+        raise Forbidden(
+            "Only those handling this case may see personal data in full; a court clerk only while "
+            "the court has the case (its queue, a claim, an open delegation or confirmation)."
+        )
     sealed = next((p for p in row.parties if p.id == party_id), None)
     if sealed is None:
         raise NotFound(f"Case {case_id} has no party {party_id}.")
@@ -82,6 +92,16 @@ async def reveal(
             reason=body.reason,
             payload={"fields": wanted},
             client_ip=client_ip(request),
+            now=now,
+        )
+        await alerts.after_reveal(
+            conn,
+            actor=actor,
+            case_id=case_id,
+            party_id=party_id,
+            calendar=ctx.calendar,
+            policy=alerts.AlertPolicy.from_settings(ctx.settings),
+            fallback_unit=ctx.org.city_centre().code,
             now=now,
         )
     return Revealed(party_id=party_id, name=opened["name"], **{f: opened.get(f) for f in wanted})

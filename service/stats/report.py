@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.audit.events import record_security_event
 from service.stats.queries import (
     SUCCESS,
     TERMINATED,
@@ -33,7 +34,7 @@ from service.stats.queries import (
     town_of,
 )
 from service.stats.schemas import MonthlyReport, ReportColumn
-from workflows.lifecycle import TerminationReason
+from workflows.lifecycle import Actor, TerminationReason
 from workflows.org import OrgTree
 from workflows.vocab import DISPUTE_TYPE_LABELS, SOURCE_LABELS, AgreementForm, DisputeType, Source
 
@@ -228,3 +229,26 @@ def to_xlsx(report: MonthlyReport) -> bytes:
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+async def record_export(
+    conn: AsyncConnection,
+    actor: Actor,
+    report: MonthlyReport,
+    *,
+    unit: str | None,
+    fmt: str,
+    client_ip: str | None,
+    now: datetime,
+) -> None:
+    """A report leaving the service as a file is a security event, like every other export."""
+    await record_security_event(
+        conn,
+        kind="stats_exported",
+        actor=actor.username,
+        actor_role=actor.role.value,
+        actor_unit_code=actor.unit_code,
+        payload={"report": "monthly", "month": report.month, "unit": unit, "format": fmt},
+        client_ip=client_ip,
+        now=now,
+    )

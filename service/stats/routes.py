@@ -37,7 +37,7 @@ from service.stats.schemas import (
     TownStats,
     TypeStats,
 )
-from service.users.deps import ActorDep
+from service.users.deps import ActorDep, ClientAddress
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 
@@ -177,6 +177,7 @@ async def monthly_report(
     actor: ActorDep,
     engine: EngineDep,
     ctx: ContextDep,
+    client_ip: ClientAddress,
     month: Annotated[str, Query(max_length=16, description="the month, YYYY-MM", examples=["2026-03"])],
     format: Annotated[
         ReportFormat, Query(description="json, csv (UTF-8 with BOM) or xlsx")
@@ -193,6 +194,10 @@ async def monthly_report(
     if format == ReportFormat.json:
         return result
     content = report.to_csv(result) if format == ReportFormat.csv else report.to_xlsx(result)
+    async with engine.begin() as conn:
+        await report.record_export(
+            conn, actor, result, unit=unit, fmt=format.value, client_ip=client_ip, now=q.now
+        )
     filename = f"jiefen-report-{result.month}{'-' + unit if unit else ''}.{format.value}"
     return Response(
         content,

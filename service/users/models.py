@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Index, String
+from sqlalchemy import Column, ForeignKey, Index, String, Text, text
 from sqlmodel import Field, SQLModel
 
 from service.db import UTCDateTime
@@ -55,3 +55,39 @@ class SignInThrottle(SQLModel, table=True):
     first_failure_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     last_failure_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     locked_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class RoleGrant(SQLModel, table=True):
+    """A request for a role above a mediator's (a new account with it, or a role change to it),
+    waiting for a second administrator. Until approved nothing changes: a new account does not
+    exist (its name is reserved) and an existing one keeps its role. At most one pending per user."""
+
+    __tablename__ = "role_grant"
+    __table_args__ = (
+        Index("ix_role_grant_status_requested", "status", "requested_at"),
+        Index(
+            "ux_role_grant_pending_user",
+            "username",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64)  # who gets the role
+    change: str = Field(max_length=16)  # create | change
+    role: str = Field(max_length=32)
+    unit_code: str = Field(max_length=32)
+    previous_role: str | None = Field(default=None, max_length=32)
+    previous_unit_code: str | None = Field(default=None, max_length=32)
+    display_name: str = Field(default="", max_length=100)
+    # A new account's password hash, held until the decision and then cleared.
+    password_hash: str | None = Field(default=None, max_length=255)
+    status: str = Field(max_length=16)  # pending | approved | rejected
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    requested_by: str = Field(max_length=64)
+    requested_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    decided_by: str | None = Field(default=None, max_length=64)
+    decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    decision_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service import clock
 from service.context import ContextDep
 from service.db import EngineDep
 from service.errors import ServiceError
-from service.users import service
+from service.users import grants, service
 from service.users.deps import ActorDep, AdminDep, ClientAddress, TokenDep
 from service.users.passwords import MAX_LENGTH
 from service.users.throttle import ThrottlePolicy
@@ -21,6 +22,7 @@ from workflows.lifecycle import Role
 
 auth = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 admin = APIRouter(prefix="/api/v1/admin/users", tags=["admin"])
+role_grants = APIRouter(prefix="/api/v1/admin/role-grants", tags=["admin"])
 
 PROBLEM: dict[str, object] = {"content": {"application/problem+json": {}}}
 LOCKED: dict[int | str, dict[str, object]] = {
@@ -36,6 +38,11 @@ ADMIN_ERRORS: dict[int | str, dict[str, object]] = {
 UNKNOWN_USER: dict[int | str, dict[str, object]] = {404: {"description": "no such user", **PROBLEM}}
 
 Password = Annotated[str, Field(min_length=1, max_length=MAX_LENGTH)]
+GrantReason = Annotated[
+    str | None,
+    StringConstraints(strip_whitespace=True, max_length=500),
+    Field(description="why the role is needed: shown to the approving administrator and the auditors"),
+]
 Username = Annotated[str, Path(min_length=1, max_length=64, description="the user's sign-in name")]
 
 
@@ -88,6 +95,7 @@ class UserCreate(BaseModel):
     role: Role
     unit: Annotated[str, Field(min_length=1, max_length=32, description="the code of the user's unit")]
     display_name: Annotated[str, Field(max_length=100)] = ""
+    reason: GrantReason = None
 
 
 class UserOut(BaseModel):
@@ -97,6 +105,58 @@ class UserOut(BaseModel):
     unit_code: str
     disabled: bool
     created_at: datetime
+
+
+class RoleChange(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"role": "coordinator", "unit": "320583106", "reason": "张浦镇矛调中心主任"}]
+        },
+    )
+
+    role: Role
+    unit: Annotated[
+        str | None, Field(min_length=1, max_length=32, description="the new unit's code (default: unchanged)")
+    ] = None
+    reason: GrantReason = None
+
+
+class GrantDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: GrantReason = None
+
+
+class RoleGrantOut(BaseModel):
+    id: int
+    username: str
+    change: str = Field(description="create: a new account; change: an existing account's role")
+    role: Role
+    unit_code: str
+    previous_role: Role | None
+    previous_unit_code: str | None
+    display_name: str
+    status: grants.GrantStatus
+    reason: str | None
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+
+
+def _grant_out(grant: grants.GrantRecord) -> RoleGrantOut:
+    return RoleGrantOut.model_validate(grant, from_attributes=True)
+
+
+def _pending(grant: grants.GrantRecord) -> Response:
+    """202: the request waits for a second administrator; Location names it."""
+    return JSONResponse(
+        _grant_out(grant).model_dump(mode="json"),
+        status_code=202,
+        headers={"Location": f"/api/v1/admin/role-grants/{grant.id}"},
+    )
 
 
 def _out(user: service.UserRecord) -> UserOut:
@@ -207,16 +267,37 @@ async def change_password(
     response_model=UserOut,
     operation_id="create_user",
     responses={
+        202: {
+            "model": RoleGrantOut,
+            "description": "an elevated role (coordinator, auditor, admin): the request waits for a second "
+            "administrator's approval (Location: the pending grant); the account does not exist yet",
+        },
         **ADMIN_ERRORS,
-        409: {"description": "the username is taken", **PROBLEM},
+        409: {"description": "the username is taken or reserved by a pending grant", **PROBLEM},
         422: {"description": "invalid fields, each named (the password policy among them)", **PROBLEM},
     },
 )
 async def create_user(
     body: UserCreate, actor: AdminDep, engine: EngineDep, ctx: ContextDep, client_ip: ClientAddress
-) -> UserOut:
-    """Create an account. The password must meet the policy."""
+) -> UserOut | Response:
+    """Create an account. The password must meet the policy. A coordinator, auditor or admin
+    account is created only when another administrator approves the request (202)."""
     async with engine.begin() as conn:
+        if grants.needs_second_admin(body.role.value):
+            grant = await grants.request_account(
+                conn,
+                username=body.username,
+                password=body.password,
+                role=body.role.value,
+                unit_code=body.unit,
+                org=ctx.org,
+                now=clock.now(),
+                by=actor,
+                display_name=body.display_name,
+                reason=body.reason,
+                client_ip=client_ip,
+            )
+            return _pending(grant)
         await service.create_user(
             conn,
             username=body.username,
@@ -277,7 +358,145 @@ async def enable_user(
     return _out(user)
 
 
-# What service.main registers: both routers (include_router copies routes, so this comes last).
+@admin.post(
+    "/{username}/role",
+    response_model=UserOut,
+    operation_id="change_user_role",
+    responses={
+        202: {
+            "model": RoleGrantOut,
+            "description": "to an elevated role (coordinator, auditor, admin): the change waits for a "
+            "second administrator's approval (Location: the pending grant); the role is unchanged until then",
+        },
+        **ADMIN_ERRORS,
+        **UNKNOWN_USER,
+        409: {"description": "your own role, or a grant for this user is already pending", **PROBLEM},
+    },
+)
+async def change_user_role(
+    username: Username,
+    body: RoleChange,
+    actor: AdminDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+    client_ip: ClientAddress,
+) -> UserOut | Response:
+    """Change an account's role, and its unit if given. To a lower role: at once, and the account's
+    tokens carry the new role. To coordinator, auditor or admin: a request another administrator
+    approves (202)."""
+    async with engine.begin() as conn:
+        result = await grants.change_role(
+            conn,
+            username,
+            role=body.role.value,
+            unit_code=body.unit,
+            org=ctx.org,
+            by=actor,
+            now=clock.now(),
+            reason=body.reason,
+            client_ip=client_ip,
+        )
+    return _pending(result) if isinstance(result, grants.GrantRecord) else _out(result)
+
+
+# --- role grants: the second administrator's approval ------------------------------------------
+
+GrantId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the role grant's id")]
+GRANT_ERRORS: dict[int | str, dict[str, object]] = {
+    **ADMIN_ERRORS,
+    404: {"description": "no such role grant", **PROBLEM},
+    409: {
+        "description": "already decided; or you requested it, or it grants a role to you: another "
+        "administrator must approve it",
+        **PROBLEM,
+    },
+}
+
+
+@role_grants.get(
+    "", response_model=list[RoleGrantOut], operation_id="list_role_grants", responses=ADMIN_ERRORS
+)
+async def list_role_grants(
+    actor: AdminDep,
+    engine: EngineDep,
+    status: Annotated[
+        grants.GrantStatus | None, Query(description="pending (the default), approved or rejected")
+    ] = grants.GrantStatus.pending,
+) -> list[RoleGrantOut]:
+    """Requests for an elevated role, newest first: by default those waiting for a decision."""
+    async with engine.connect() as conn:
+        return [_grant_out(g) for g in await grants.list_grants(conn, status)]
+
+
+@role_grants.get(
+    "/{grant_id}",
+    response_model=RoleGrantOut,
+    operation_id="get_role_grant",
+    responses={**ADMIN_ERRORS, 404: {"description": "no such role grant", **PROBLEM}},
+)
+async def get_role_grant(grant_id: GrantId, actor: AdminDep, engine: EngineDep) -> RoleGrantOut:
+    """One request for an elevated role, and its decision."""
+    async with engine.connect() as conn:
+        return _grant_out(await grants.get_grant(conn, grant_id))
+
+
+@role_grants.post(
+    "/{grant_id}/approve",
+    response_model=RoleGrantOut,
+    operation_id="approve_role_grant",
+    responses=GRANT_ERRORS,
+)
+async def approve_role_grant(
+    grant_id: GrantId,
+    actor: AdminDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+    client_ip: ClientAddress,
+    body: GrantDecision | None = None,
+) -> RoleGrantOut:
+    """Approve another administrator's request: the account is created, or its role changed, now.
+    The auditors are alerted."""
+    async with engine.begin() as conn:
+        grant = await grants.approve(
+            conn,
+            grant_id,
+            by=actor,
+            org=ctx.org,
+            now=clock.now(),
+            reason=body.reason if body else None,
+            client_ip=client_ip,
+        )
+    return _grant_out(grant)
+
+
+@role_grants.post(
+    "/{grant_id}/reject",
+    response_model=RoleGrantOut,
+    operation_id="reject_role_grant",
+    responses=GRANT_ERRORS,
+)
+async def reject_role_grant(
+    grant_id: GrantId,
+    actor: AdminDep,
+    engine: EngineDep,
+    client_ip: ClientAddress,
+    body: GrantDecision | None = None,
+) -> RoleGrantOut:
+    """Reject a pending request (its requester may: that withdraws it). Nothing is granted."""
+    async with engine.begin() as conn:
+        grant = await grants.reject(
+            conn,
+            grant_id,
+            by=actor,
+            now=clock.now(),
+            reason=body.reason if body else None,
+            client_ip=client_ip,
+        )
+    return _grant_out(grant)
+
+
+# What service.main registers: the routers (include_router copies routes, so this comes last).
 router = APIRouter()
 router.include_router(auth)
 router.include_router(admin)
+router.include_router(role_grants)

@@ -11,19 +11,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from service.audit import alerts
 from service.audit.events import record_security_event
 from service.db import reading
 from service.errors import Conflict, InvalidInput, NotFound, ServiceError, Unauthorized, field_error
 from service.users import throttle
-from service.users.models import ApiToken, User
+from service.users.models import ApiToken, RoleGrant, User
 from service.users.passwords import password_problems
 from service.users.security import hash_password, new_token, token_digest, verify_password
 from service.users.throttle import ThrottlePolicy, TooManyAttempts
-from workflows.lifecycle import Actor, Role
+from workflows.lifecycle import ELEVATED_ROLES, Actor, Role
 from workflows.org import OrgTree
 
 users = User.__table__  # type: ignore[attr-defined]
 tokens = ApiToken.__table__  # type: ignore[attr-defined]
+grants = RoleGrant.__table__  # type: ignore[attr-defined]
 
 CLI_ACTOR = "cli"  # who acts when an operator runs `jiefen users create` or `jiefen tokens create`
 BAD_CREDENTIALS = "Wrong username or password, or the account is disabled."
@@ -369,26 +371,29 @@ async def create_user(
     by: Actor | None = None,
     client_ip: str | None = None,
 ) -> int:
-    """A new account, its password held to the policy (demo and test logins are seeded as hashes)."""
+    """A new account, its password held to the policy (demo and test logins are seeded as hashes).
+
+    A role above a mediator's needs a second administrator (``service.users.grants``) — except from
+    the console (``by`` None: `jiefen users create`), where the operator already holds the database;
+    the auditors are told of it all the same.
+    """
     check_new_user(username, password, role, unit_code, org)
-    exists = (await conn.execute(sa.select(users.c.id).where(users.c.username == username))).first()
-    if exists is not None:
-        raise Conflict(f"User {username!r} already exists.")
-    user_id: int = (
-        await conn.execute(
-            sa.insert(users)
-            .values(
-                username=username,
-                display_name=display_name,
-                password_hash=hash_password(password),
-                role=role,
-                unit_code=unit_code,
-                disabled=False,
-                created_at=now,
-            )
-            .returning(users.c.id)
+    elevated = Role(role) in ELEVATED_ROLES
+    if elevated and by is not None:
+        raise SecondAdminRequired(
+            f"Granting the {role} role needs a second administrator: request it (POST /api/v1/admin/users "
+            "answers 202 with the pending grant) and have another administrator approve it."
         )
-    ).scalar_one()
+    await require_free_username(conn, username)
+    user_id = await insert_account(
+        conn,
+        username=username,
+        display_name=display_name,
+        password_hash=hash_password(password),
+        role=role,
+        unit_code=unit_code,
+        now=now,
+    )
     await _event(
         conn,
         "user_created",
@@ -400,6 +405,65 @@ async def create_user(
         unit_code=unit_code,
         display_name=display_name,
     )
+    if elevated:
+        await alerts.after_role_grant(
+            conn,
+            username=username,
+            role=role,
+            unit_code=unit_code,
+            requested_by=CLI_ACTOR,
+            approved_by=None,
+            grant_id=None,
+            fallback_unit=org.city_centre().code,
+            now=now,
+        )
+    return user_id
+
+
+class SecondAdminRequired(Conflict):
+    slug = "second-admin-required"
+    title = "Another administrator must approve this"
+
+
+async def require_free_username(conn: AsyncConnection, username: str) -> None:
+    """Neither an account nor a pending request for a new account has the name."""
+    exists = (await conn.execute(sa.select(users.c.id).where(users.c.username == username))).first()
+    if exists is not None:
+        raise Conflict(f"User {username!r} already exists.")
+    reserved = (
+        await conn.execute(
+            sa.select(grants.c.id).where(grants.c.username == username, grants.c.status == "pending")
+        )
+    ).first()
+    if reserved is not None:
+        raise Conflict(f"User {username!r} is reserved by the pending role grant {reserved.id}.")
+
+
+async def insert_account(
+    conn: AsyncConnection,
+    *,
+    username: str,
+    display_name: str,
+    password_hash: str,
+    role: str,
+    unit_code: str,
+    now: datetime,
+) -> int:
+    user_id: int = (
+        await conn.execute(
+            sa.insert(users)
+            .values(
+                username=username,
+                display_name=display_name,
+                password_hash=password_hash,
+                role=role,
+                unit_code=unit_code,
+                disabled=False,
+                created_at=now,
+            )
+            .returning(users.c.id)
+        )
+    ).scalar_one()
     return user_id
 
 

@@ -28,10 +28,11 @@ class CompressPages:
 
 
 def install(app: FastAPI) -> None:
-    from service.web import dashboard, desk, pages
+    from service.web import audit, dashboard, desk, pages
 
     app.include_router(pages.router)
     app.include_router(desk.router)
     app.include_router(dashboard.router)
+    app.include_router(audit.router)
     app.mount("/static/app", StaticFiles(directory=STATIC), name="web-static")
     app.add_middleware(CompressPages)

@@ -11,6 +11,7 @@ from markupsafe import Markup
 from service import clock
 from service.db import EngineDep
 from service.errors import InvalidInput
+from service.http_safety import client_ip
 from service.stats import charts, queries, report
 from service.stats.queries import Period, StatsQuery
 from service.web.base import CtxDep, SessionDep, WebRoute
@@ -135,6 +136,7 @@ async def dashboard(
 
 @router.get("/dashboard/report.{fmt}")
 async def report_download(
+    request: Request,
     session: SessionDep,
     engine: EngineDep,
     ctx: CtxDep,
@@ -152,6 +154,10 @@ async def report_download(
     async with engine.connect() as conn:
         result = await report.monthly_report(conn, ctx.org, q)
     content = report.to_csv(result) if fmt == "csv" else report.to_xlsx(result)
+    async with engine.begin() as conn:
+        await report.record_export(
+            conn, session.actor, result, unit=unit, fmt=fmt, client_ip=client_ip(request), now=now
+        )
     filename = f"jiefen-report-{result.month}{'-' + unit if unit else ''}.{fmt}"
     return Response(
         content,

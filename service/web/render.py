@@ -65,6 +65,10 @@ def nav_items(role: Role) -> list[tuple[str, str]]:
         items.insert(0, ("/court", "nav.court"))
     if role in (Role.coordinator, Role.auditor, Role.admin):
         items.append(("/dashboard", "nav.dashboard"))
+    if role == Role.auditor:
+        items.append(("/audit", "nav.audit"))
+    if role == Role.admin:
+        items.append(("/admin/role-grants", "nav.grants"))
     return items
 
 

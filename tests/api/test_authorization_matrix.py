@@ -41,7 +41,7 @@ import pytest
 
 from service.config.settings import Settings
 from service.main import create_app
-from tests.builders import CITY, COURT_DESK, DASHI, WULIAN, ZHANGPU, case_body, move, open_case
+from tests.builders import CITY, COURT_DESK, DASHI, WULIAN, ZHANGPU, ZHOUXIANG, case_body, move, open_case
 from tests.conftest import CONFIG_DIR, TEST_AUDIT_KEY, TEST_DATA_KEY, TEST_PASSWORD, Backend
 
 Outcome = Literal["allowed", "refused", "forbidden", "hidden", "unauthenticated"]
@@ -97,6 +97,8 @@ ADMIN_ONLY: dict[str, Rule] = {
     "auditor": FORBIDDEN,
 }
 EVERYONE: dict[str, Rule] = dict.fromkeys(ROLES, ALLOWED)
+# The security log is the auditors' (an administrator's own actions are in it).
+AUDITOR_ONLY: dict[str, Rule] = {**dict.fromkeys(ROLES, FORBIDDEN), "auditor": ALLOWED}
 
 # The matrix. Written out per operation on purpose: a reviewer reads who may do what here.
 # Statistics of a unit's subtree: (in scope, out of scope) by the ``unit`` filter.
@@ -120,6 +122,15 @@ RULES: dict[str, dict[str, Rule]] = {
     "list_users": ADMIN_ONLY,
     "disable_user": ADMIN_ONLY,
     "enable_user": ADMIN_ONLY,
+    "change_user_role": ADMIN_ONLY,
+    # --- role grants: a second administrator approves (never the requester) ---
+    "list_role_grants": ADMIN_ONLY,
+    "get_role_grant": ADMIN_ONLY,
+    "approve_role_grant": ADMIN_ONLY,  # a grant another administrator requested
+    "reject_role_grant": ADMIN_ONLY,
+    # --- the security log ---
+    "list_security_events": AUDITOR_ONLY,
+    "export_security_events": AUDITOR_ONLY,
     # --- cases ---
     "open_case": {
         "mediator": ALLOWED,
@@ -442,15 +453,40 @@ class World:
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
     async def new_user(self, role: str) -> str:
-        """A new account of ``role`` (users outlive a test: the name is unique); its password is NEW_PASSWORD."""
+        """A new account of ``role`` (users outlive a test: the name is unique); its password is
+        NEW_PASSWORD. An elevated role is requested by one administrator and approved by another."""
         username = f"matrix.{role}.{uuid4().hex[:10]}"
         response = await self.client.post(
             "/api/v1/admin/users",
             json={"username": username, "password": NEW_PASSWORD, "role": role, "unit": HOME_UNIT[role]},
             headers=await self.as_user("admin"),
         )
-        assert response.status_code == 201, response.text
+        if role in {"coordinator", "auditor", "admin"}:
+            assert response.status_code == 202, response.text
+            approved = await self.client.post(
+                f"/api/v1/admin/role-grants/{response.json()['id']}/approve",
+                headers=await self.as_user("admin2"),
+            )
+            assert approved.status_code == 200, approved.text
+        else:
+            assert response.status_code == 201, response.text
         return username
+
+    async def pending_grant(self) -> int:
+        """A request for a new coordinator account by the second administrator, for "admin" to decide."""
+        response = await self.client.post(
+            "/api/v1/admin/users",
+            json={
+                "username": f"matrix.grant.{uuid4().hex[:10]}",
+                "password": NEW_PASSWORD,
+                "role": "coordinator",
+                "unit": ZHANGPU,
+                "reason": "张浦镇矛调中心新任协调员",
+            },
+            headers=await self.as_user("admin2"),
+        )
+        assert response.status_code == 202, response.text
+        return int(response.json()["id"])
 
     async def someone_to_disable(self) -> str:
         if self.throwaway_user is None:
@@ -507,6 +543,25 @@ async def _create_user(w: World, role: str, scope: Scope) -> Call:
 
 async def _some_user(w: World, role: str, scope: Scope) -> Call:
     return Call(params={"username": await w.someone_to_disable()})
+
+
+async def _change_role(w: World, role: str, scope: Scope) -> Call:
+    # A mediator moved to another station: a lower role, done at once by one administrator.
+    return Call(
+        params={"username": await w.new_user("mediator")}, json={"role": "mediator", "unit": ZHOUXIANG}
+    )
+
+
+async def _grant(w: World, role: str, scope: Scope) -> Call:
+    return Call(params={"grant_id": await w.pending_grant()})
+
+
+async def _decide_grant(w: World, role: str, scope: Scope) -> Call:
+    return Call(params={"grant_id": await w.pending_grant()}, json={"reason": "核实无误"})
+
+
+async def _security_log(w: World, role: str, scope: Scope) -> Call:
+    return Call(query={"kind": "sign_in"})
 
 
 async def _open_case(w: World, role: str, scope: Scope) -> Call:
@@ -616,6 +671,13 @@ REQUESTS: dict[str, Factory] = {
     "list_users": _nothing,
     "disable_user": _some_user,
     "enable_user": _some_user,
+    "change_user_role": _change_role,
+    "list_role_grants": _nothing,
+    "get_role_grant": _grant,
+    "approve_role_grant": _decide_grant,
+    "reject_role_grant": _decide_grant,
+    "list_security_events": _security_log,
+    "export_security_events": _security_log,
     "open_case": _open_case,
     "list_cases": _list_cases,
     "get_case": _case_only,
@@ -655,6 +717,7 @@ PLACEHOLDERS = {
     "item_id": 1,
     "subscription_id": 1,
     "code": DASHI,
+    "grant_id": 1,
 }
 
 
@@ -800,7 +863,9 @@ async def listed_case_ids(client: httpx.AsyncClient, headers: dict[str, str], so
         assert page.status_code in (200, 403, 404), page.text
         if page.status_code == 200:
             ids |= {
-                int(item["case_id"] if source == "inbox" else item["id"]) for item in page.json()["items"]
+                int(item["case_id"] if source == "inbox" else item["id"])
+                for item in page.json()["items"]
+                if source != "inbox" or item["case_id"] is not None  # an alert to the auditors names no case
             }
     return ids
 

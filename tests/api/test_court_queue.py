@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from service.court.service import claim_next
 from service.integrity.verify import verify_audit
 from service.sweep import sweep
-from tests.builders import COURT_DESK, DASHI, move, open_case
+from tests.builders import COURT_DESK, DASHI, fire, move, open_case
 from tests.conftest import FIXED_NOW, Backend, FrozenClock
 from workflows.lifecycle import Actor, Role
 
@@ -188,3 +188,21 @@ async def _bulk_referred(db: Backend, count: int) -> None:
             ),
             {"village": DASHI, "desk": COURT_DESK, "now": FIXED_NOW, "count": count, "triage": TRIAGE},
         )
+
+
+async def test_a_clerk_cannot_release_another_clerks_claim(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    clerk, other = await auth("court.clerk"), await auth("court.clerk2")
+    case = await referred_case(client, await auth("dashi.mediator"))
+    claimed = (await client.post("/api/v1/court/queue/claim", headers=clerk)).json()
+
+    by_other = await fire(client, other, claimed, "release", reason="我来处理")
+    options = await client.get(f"/api/v1/cases/{case['id']}/transitions", headers=other)
+    by_holder = await fire(client, clerk, claimed, "release", reason="需补充材料，退回队列")
+
+    assert by_other.status_code == 409, by_other.text
+    assert "release" not in by_other.json()["allowed"]
+    assert "release" not in [o["trigger"] for o in options.json()]
+    assert by_holder.status_code == 200, by_holder.text
+    assert by_holder.json()["state"] == "referred"

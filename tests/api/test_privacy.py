@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 
 from service.personal.crypto import DataCipher, new_key_line
 from service.privacy.parties import reseal_all
-from tests.builders import move, open_case
+from tests.builders import DASHI, move, open_case
 from tests.conftest import FIXED_NOW, TEST_DATA_KEY, Backend
 
 pytestmark = pytest.mark.usefixtures("trail_stays_intact")
@@ -207,3 +208,80 @@ async def test_closed_cases_past_retention_lose_their_personal_data_but_not_thei
     assert all(p["name"] == "（已匿名化）" and p["id_number"] is None for p in after["parties"])
     assert (after["dispute_type"], after["outcome"], after["amount_yuan"]) == ("NEIGHBOUR", "withdrawn", 3000)
     assert (await verify_audit(db.engine)).intact
+
+
+# --- the court desk reveals only while the court has the case ----------------------------------
+
+AGREEMENT = {"form": "written", "terms": "被申请人支付维修费 2000 元", "amount_yuan": 2000}
+
+
+async def _clerk_reveal(client: httpx.AsyncClient, clerk: dict[str, str], case: dict[str, Any]) -> int:
+    party = case["parties"][0]["id"]
+    response = await client.post(
+        f"/api/v1/cases/{case['id']}/parties/{party}/reveal",
+        json={"reason": "法院核对当事人身份", "fields": ["id_number"]},
+        headers=clerk,
+    )
+    if response.status_code == 200:
+        assert response.json()["id_number"] == ID_NUMBER
+    return response.status_code
+
+
+async def test_a_court_clerk_reveals_at_each_step_the_court_holds(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    station, clerk = await auth("dashi.mediator"), await auth("court.clerk")
+    seen: dict[str, int] = {}
+    case = await move(client, station, await open_case(client, station), "accept")
+    seen["mediating at the station"] = await _clerk_reveal(client, clerk, case)
+    case = await move(client, station, case, "terminate", termination_reason="gap_too_wide")
+    case = await move(client, station, case, "refer_to_court", reason="调解不成，移送法院")
+    seen["in the court's queue"] = await _clerk_reveal(client, clerk, case)
+    case = await move(client, clerk, case, "claim")
+    seen["claimed"] = await _clerk_reveal(client, clerk, case)
+    case = await move(
+        client,
+        clerk,
+        case,
+        "delegate",
+        target_unit=DASHI,
+        court_case_number="(2026)苏0583民初1234号",
+        procedure="ordinary",
+    )
+    seen["delegated, offered"] = await _clerk_reveal(client, clerk, case)
+    case = await move(client, station, case, "accept")
+    seen["delegated, mediating"] = await _clerk_reveal(client, clerk, case)
+    case = await move(client, station, case, "settle", agreement=AGREEMENT)
+    seen["delegation settled"] = await _clerk_reveal(client, clerk, case)
+    case = await move(client, station, case, "request_confirmation")
+    seen["confirmation applied for"] = await _clerk_reveal(client, clerk, case)
+    case = await move(client, clerk, case, "accept_confirmation")
+    seen["confirmation accepted"] = await _clerk_reveal(client, clerk, case)
+    case = await move(client, clerk, case, "confirm")
+    seen["confirmed"] = await _clerk_reveal(client, clerk, case)
+
+    assert seen == {
+        "mediating at the station": 404,  # never the court's: not even seen
+        "in the court's queue": 200,
+        "claimed": 200,
+        "delegated, offered": 200,
+        "delegated, mediating": 200,
+        "delegation settled": 403,  # the court still reads it, masked, but no longer in full
+        "confirmation applied for": 200,
+        "confirmation accepted": 200,
+        "confirmed": 403,
+    }
+
+
+async def test_a_court_clerk_cannot_reveal_a_case_the_court_closed(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    station, clerk = await auth("dashi.mediator"), await auth("court.clerk")
+    case = await move(client, station, await open_case(client, station), "accept")
+    case = await move(client, station, case, "terminate", termination_reason="gap_too_wide")
+    case = await move(client, station, case, "refer_to_court", reason="调解不成，移送法院")
+    case = await move(client, clerk, case, "claim")
+    docketed = await move(client, clerk, case, "docket", reason="立案审理")
+
+    assert docketed["state"] == "closed"
+    assert await _clerk_reveal(client, clerk, docketed) == 403

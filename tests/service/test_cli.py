@@ -102,6 +102,30 @@ def test_users_create_then_sign_in_rules_are_enforced(tmp_path: Path) -> None:
     assert "password" in bad.stderr and "role" in bad.stderr and "unit" in bad.stderr
 
 
+def test_the_console_creates_the_first_administrators_without_a_second_approval(tmp_path: Path) -> None:
+    """The bootstrap: the API asks a second administrator for an elevated role; the console cannot."""
+    first, second = (
+        run(
+            "users",
+            "create",
+            "--username",
+            name,
+            "--password",
+            "First-Admin 2026 管理",
+            "--role",
+            "admin",
+            "--unit",
+            "320583",
+            tmp_path=tmp_path,
+        )
+        for name in ("first.admin", "second.admin")
+    )
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert "created user second.admin (id 2, admin at 320583)" in second.stdout
+
+
 def test_machine_token_is_printed_once_for_an_existing_user(tmp_path: Path) -> None:
     run(
         "users",

@@ -91,6 +91,7 @@ def context(
     target: str | None = None,
     returns_to: str | None = None,
     court_linked: bool = False,
+    claimed_by: str | None = None,
     fields: Mapping[str, Any] | None = None,
 ) -> TransitionContext:
     """A context on Kunshan's tree; the case's channel is its unit's channel, as the service sets it."""
@@ -102,6 +103,7 @@ def context(
             channel=ORG.get(case_unit).channel,
             returns_to_code=returns_to,
             court_linked=court_linked,
+            claimed_by=claimed_by,
         ),
         org=ORG,
         now=NOW,
@@ -131,6 +133,7 @@ class Setup:
     target: str | None = None
     returns_to: str | None = None
     court_linked: bool | None = None
+    holds_claim: bool | None = None  # the case is claimed by the actor
     fields: Mapping[str, Any] | None = None
 
 
@@ -153,7 +156,7 @@ GUARD_SETUPS: dict[Guard, Setup] = {
     lifecycle.hand_off_target_valid: Setup(target=SC_MEDICAL),
     lifecycle.court_desk_exists: Setup(),
     lifecycle.is_court_clerk: Setup(role=Role.court_clerk, actor_unit=DESK),
-    lifecycle.court_clerk_or_system: Setup(role=Role.court_clerk, actor_unit=DESK),
+    lifecycle.holds_the_claim_or_system: Setup(role=Role.court_clerk, actor_unit=DESK, holds_claim=True),
     lifecycle.delegate_target_valid: Setup(target=DASHI),
     lifecycle.performance_complete: Setup(fields={"performance": Performance.performed}),
     lifecycle.performance_incomplete: Setup(fields={"performance": Performance.partially}),
@@ -180,13 +183,15 @@ def satisfying_context(rule: Rule, state: CaseState) -> TransitionContext:
     """A context in ``state`` that meets every guard of ``rule`` (KeyError: a guard with no setup)."""
     setup = _merge(GUARD_SETUPS[guard] for guard in rule.conditions)
     case_unit = setup.case_unit or HOME_UNIT.get(state, DASHI)
+    actor = person(setup.role or Role.mediator, setup.actor_unit or case_unit)
     return context(
         state,
-        person(setup.role or Role.mediator, setup.actor_unit or case_unit),
+        actor,
         case_unit=case_unit,
         target=setup.target,
         returns_to=setup.returns_to,
         court_linked=bool(setup.court_linked),
+        claimed_by=actor.username if setup.holds_claim else None,
         fields=setup.fields,
     )
 
@@ -352,6 +357,19 @@ def test_a_court_clerk_cannot_do_mediation_work(
         assert trigger not in allowed_triggers(ctx)
 
 
+def test_only_the_clerk_who_claimed_a_case_or_the_sweep_releases_it() -> None:
+    other_clerk = Actor("court.clerk2", Role.court_clerk, DESK)
+    claimed = context(
+        S.in_court, DESK_CLERK, case_unit=DESK, court_linked=True, claimed_by=DESK_CLERK.username
+    )
+
+    assert fire(T.release, claimed) == S.referred
+    assert fire(T.release, as_actor(claimed, other_clerk)) is None
+    assert T.release not in allowed_triggers(as_actor(claimed, other_clerk))
+    assert T.docket in allowed_triggers(as_actor(claimed, other_clerk))  # the court's other work stays open
+    assert fire(T.release, as_actor(claimed, SYSTEM)) == S.referred  # the lease ran out
+
+
 def test_court_clerk_role_needs_a_court_unit() -> None:
     """A 'court_clerk' account misconfigured onto a mediation unit gets no court powers."""
     ctx = context(S.referred, person(Role.court_clerk, ZHANGPU), case_unit=DESK, court_linked=True)
@@ -429,7 +447,12 @@ def test_allowed_triggers_per_state_for_a_dashi_case(
     """A 大市社区 case (court states at the desk), court-linked, with 张浦镇 as its return hub."""
     for state in CaseState:
         ctx = context(
-            state, actor, case_unit=HOME_UNIT.get(state, DASHI), returns_to=ZHANGPU, court_linked=True
+            state,
+            actor,
+            case_unit=HOME_UNIT.get(state, DASHI),
+            returns_to=ZHANGPU,
+            court_linked=True,
+            claimed_by=DESK_CLERK.username if state == S.in_court else None,  # the desk clerk's claim
         )
         assert set(allowed_triggers(ctx)) == expected.get(state, set()), state
 

@@ -99,6 +99,7 @@ def snapshot(ctx: TransitionContext, **extra: Any) -> CaseSnapshot:
         "dispute_type": DisputeType.NEIGHBOUR,
         "returns_to_code": ctx.case.returns_to_code,
         "court_linked": ctx.case.court_linked,
+        "claimed_by": ctx.case.claimed_by,
         "agreement": AGREEMENT,
         "referrals": referrals,
         **extra,
