@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import re
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from zxcvbn import zxcvbn
 from service import clock
 from service.audit.events import security_events
 from service.errors import InvalidInput
+from service.users import security
 from service.users.passwords import PasswordPolicy, account_words, password_problems
 from service.users.security import token_digest
 from service.users.service import create_user, issue_machine_token, tokens
@@ -454,18 +456,20 @@ async def test_only_an_admin_manages_users(
         await client.get(USERS, headers=headers),
         await client.post(f"{USERS}/{OTHER_USER}/disable", headers=headers),
         await client.post(f"{USERS}/{OTHER_USER}/enable", headers=headers),
+        await client.post(f"{USERS}/{OTHER_USER}/unlock", headers=headers),
     ]
 
     for response in responses:
         assert response.status_code == 403, response.text
         assert response.json()["type"] == "/problems/forbidden"
-    assert await events(db, "user_created", "user_disabled", "user_enabled") == []
+    assert await events(db, "user_created", "user_disabled", "user_enabled", "sign_in_unlocked") == []
     assert (await client.get(ME, headers=await auth(OTHER_USER))).status_code == 200
 
 
 async def test_user_administration_needs_a_token(client: httpx.AsyncClient, db: Backend) -> None:
     assert (await client.get(USERS)).status_code == 401
     assert (await client.post(f"{USERS}/{OTHER_USER}/disable")).status_code == 401
+    assert (await client.post(f"{USERS}/{OTHER_USER}/unlock")).status_code == 401
 
 
 async def test_admin_mistakes_are_clear_problems(client: httpx.AsyncClient, auth, db: Backend) -> None:
@@ -809,3 +813,51 @@ async def test_counters_that_can_no_longer_lock_are_purged(
     async with db.engine.connect() as conn:
         subjects = set((await conn.execute(sa.select(throttle.c.scope, throttle.c.subject))).all())
     assert subjects == {("user", "new.guess"), ("pair", "127.0.0.1 new.guess"), ("address", "127.0.0.1")}
+
+
+# --- password hashing off the event loop ------------------------------------------------------
+
+
+async def test_password_hashes_run_in_bounded_worker_threads_while_the_loop_answers(
+    client: httpx.AsyncClient, db: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight bad sign-ins at once: each hash runs in a worker thread, never more at once than
+    JIEFEN_PASSWORD_HASH_THREADS, and while they are all held the event loop still answers."""
+    bound = db.ctx.settings.password_hash_threads
+    loop_thread = threading.get_ident()
+    release = threading.Event()
+    lock = threading.Lock()
+    running: list[int] = []  # the threads hashing right now
+    peak, threads = 0, set()
+    real_verify = security._verify
+
+    def held_verify(password: str, password_hash: str | None) -> bool:
+        nonlocal peak
+        with lock:
+            running.append(threading.get_ident())
+            peak = max(peak, len(running))
+            threads.add(threading.get_ident())
+        try:
+            assert release.wait(timeout=60)
+            return real_verify(password, password_hash)
+        finally:
+            with lock:
+                running.remove(threading.get_ident())
+
+    monkeypatch.setattr(security, "_verify", held_verify)
+    attempts = [asyncio.create_task(sign_in(client, f"guess{n}", "wrong-1")) for n in range(8)]
+    for _ in range(6000):  # until the workers are full (each turn of the loop lets requests run)
+        if len(running) == bound:
+            break
+        await asyncio.sleep(0.01)
+
+    health = await client.get("/healthz")  # answered while every hash worker is held
+    held = list(running)
+    release.set()
+    responses = await asyncio.gather(*attempts)
+
+    assert len(held) == bound == peak
+    assert health.status_code == 200
+    assert [r.status_code for r in responses] == [401] * 8
+    assert loop_thread not in threads
+    assert len(await events(db, "sign_in_failed")) == 8
