@@ -244,6 +244,17 @@ async def test_forms_refuse_a_missing_or_foreign_csrf_token(browser: Browser) ->
     assert "邻居装修噪音扰民" not in (await web.get("/cases?view=all")).text
 
 
+async def test_the_case_form_refuses_invisible_direction_controls(browser: Browser) -> None:
+    web = await browser("dashi.mediator")
+
+    response = await web.post("/cases/new", data=register_form(web, summary="邻居\u202e装修噪音扰民"))
+
+    assert response.status_code == 422
+    errors = dict(re.findall(r'class="field-error" id="([a-z_]+)-error">([^<]*)<', response.text))
+    assert set(errors) == {"summary"}
+    assert "装修噪音扰民" not in (await web.get("/cases?view=all")).text
+
+
 async def test_sign_in_and_forms_refuse_origin_null(browser: Browser) -> None:
     """``Origin: null`` (a sandboxed iframe, a data: page, a cross-site redirect) is never this
     site's own form: refused like a foreign origin, at sign-in as on every form."""
