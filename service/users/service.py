@@ -132,10 +132,20 @@ async def attempt_sign_in(
     return token, expires_at
 
 
-async def _credentials(conn: AsyncConnection, username: str) -> Any:
+@dataclass(frozen=True)
+class Credentials:
+    id: int
+    password_hash: str
+    disabled: bool
+    role: str
+    unit_code: str
+    display_name: str
+
+
+async def _credentials(conn: AsyncConnection, username: str) -> Credentials | None:
     if "\x00" in username or len(username) > 64:
         return None  # cannot name a user; a hash is still verified, so timing gives nothing away
-    return (
+    row = (
         await conn.execute(
             sa.select(
                 users.c.id,
@@ -147,6 +157,7 @@ async def _credentials(conn: AsyncConnection, username: str) -> Any:
             ).where(users.c.username == username)
         )
     ).first()
+    return Credentials(**row._mapping) if row is not None else None
 
 
 async def sign_in(

@@ -208,7 +208,7 @@ async def _count(
     failures = sa.case((expired, 1), else_=t.c.failures + 1)
     if scope == PAIR:
         waits = policy.waits()
-        locked: sa.ColumnElement[Any] = sa.case(
+        locked: sa.ColumnElement[datetime | None] = sa.case(
             (failures < limit, sa.null()),
             *[(failures == limit + k, at(now + wait)) for k, wait in enumerate(waits)],
             else_=at(now + policy.lockout),
