@@ -652,7 +652,7 @@ async def test_accounts_made_outside_the_api_meet_the_policy_too(db: Backend) ->
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
 }
 
 

@@ -267,6 +267,8 @@ async def test_sign_in_and_forms_refuse_origin_null(browser: Browser) -> None:
     form = await signed_in.post("/cases/new", data=register_form(signed_in), headers={"Origin": "null"})
 
     assert framed.status_code == 403 and "set-cookie" not in framed.headers
+    # Under "no-referrer" a browser would send Origin: null for the site's own forms too.
+    assert (await web.get("/signin")).headers["referrer-policy"] == "same-origin"
     assert own.status_code == 303 and SESSION_COOKIE in own.headers["set-cookie"]
     assert form.status_code == 403
     assert "邻居装修噪音扰民" not in (await signed_in.get("/cases?view=all")).text
