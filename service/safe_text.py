@@ -33,15 +33,23 @@ def bidi_control_in(text: str) -> str | None:
     return None
 
 
-def refuse_bidi_controls(text: str) -> str:
+BIDI_PROBLEM = (
+    "contains an invisible bidirectional control character ({found}), which makes text display in "
+    "another order than it was written"
+)
+
+
+def bidi_problem(text: str) -> str | None:
+    """What is wrong with ``text`` as free text, for a use case that checks it itself; or None."""
     found = bidi_control_in(text)
+    return None if found is None else BIDI_PROBLEM.format(found=found)
+
+
+def refuse_bidi_controls(text: V) -> V:
+    """``text`` unchanged, or a validation error naming the control (an optional field's None passes)."""
+    found = bidi_control_in(text) if isinstance(text, str) else None
     if found is not None:
-        raise PydanticCustomError(
-            "bidi_control",
-            "contains an invisible bidirectional control character ({found}), which makes text "
-            "display in another order than it was written",
-            {"found": found},
-        )
+        raise PydanticCustomError("bidi_control", BIDI_PROBLEM, {"found": found})
     return text
 
 

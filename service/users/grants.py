@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.audit import alerts
 from service.errors import Conflict, InvalidInput, NotFound, field_error
+from service.safe_text import bidi_problem
 from service.users.passwords import PasswordPolicy
 from service.users.security import hash_password
 from service.users.service import (
@@ -77,9 +78,13 @@ def needs_second_admin(role: str) -> bool:
 
 
 def _storable(reason: str | None) -> str | None:
-    """A reason as stored: PostgreSQL text cannot hold NUL, so it is refused with the field's name."""
+    """A reason as stored: PostgreSQL text cannot hold NUL, and no free text holds invisible
+    direction controls (the web form passes it here directly); refused with the field's name."""
     if reason is not None and "\x00" in reason:
         raise field_error("body.reason", "contains a NUL character")
+    hidden = bidi_problem(reason) if reason is not None else None
+    if hidden is not None:
+        raise field_error("body.reason", hidden)
     return reason or None
 
 

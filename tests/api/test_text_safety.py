@@ -84,3 +84,47 @@ async def test_a_display_name_refuses_them(client: httpx.AsyncClient, auth: Any,
     response = await client.post("/api/v1/admin/users", json=body, headers=await auth("admin"))
 
     assert_refused(response, "body.display_name")
+
+
+async def test_a_role_grant_reason_refuses_them_through_the_api_and_the_page(
+    client: httpx.AsyncClient, auth: Any, db: Backend
+) -> None:
+    from service.web.session import SESSION_COOKIE, csrf_token
+    from tests.conftest import token_for
+
+    requested = await client.post(
+        "/api/v1/admin/users",
+        json={
+            "username": "bidi.auditor",
+            "password": "Grant-Pass 2026 授权",
+            "role": "auditor",
+            "unit": "320583",
+            "reason": f"审计{OVERRIDE}需要",
+        },
+        headers=await auth("admin2"),
+    )
+    pending = await client.post(
+        "/api/v1/admin/users",
+        json={
+            "username": "bidi.auditor",
+            "password": "Grant-Pass 2026 授权",
+            "role": "auditor",
+            "unit": "320583",
+        },
+        headers=await auth("admin2"),
+    )
+    token = await token_for(client, db, "admin")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=db.app), base_url="http://jiefen.test"
+    ) as web:
+        web.cookies.set(SESSION_COOKIE, token)
+        decided = await web.post(
+            f"/admin/role-grants/{pending.json()['id']}/approve",
+            data={"csrf_token": csrf_token(token), "reason": f"同意{OVERRIDE}"},
+        )
+
+    assert_refused(requested, "body.reason")
+    assert pending.status_code == 202, pending.text
+    assert decided.status_code == 422 and PROBLEM in decided.text
+    grant = await client.get(f"/api/v1/admin/role-grants/{pending.json()['id']}", headers=await auth("admin"))
+    assert grant.json()["status"] == "pending"

@@ -39,7 +39,7 @@ async def test_migrations_are_at_head(backend: Backend) -> None:
 
 
 async def test_upgrading_gives_never_expiring_machine_tokens_an_expiry(tmp_path: Path) -> None:
-    """0010_signin: machine tokens issued without an expiry get one 90 days after the upgrade;
+    """0013_signin: machine tokens issued without an expiry get one 90 days after the upgrade;
     tokens that expire or were revoked already keep what they have. Throttle rows name their account."""
     from datetime import UTC, datetime, timedelta
 
@@ -61,7 +61,7 @@ async def test_upgrading_gives_never_expiring_machine_tokens_an_expiry(tmp_path:
     later = "2030-01-01 00:00:00.000000"
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(upgrade_to("0009_lists"))
+            await conn.run_sync(upgrade_to("0012_auditor"))
             for statement in (
                 "INSERT INTO unit (code, name, kind, tier, channel, active) VALUES ('U', 'u', 'k', 't', 'c', 1)",
                 "INSERT INTO app_user (id, username, display_name, password_hash, role, unit_code, disabled,"

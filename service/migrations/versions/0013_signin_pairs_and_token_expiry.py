@@ -8,8 +8,8 @@ Machine tokens now always expire. Those issued without an expiry get one GRACE a
 an operator issues their replacements with `jiefen tokens create` before then. The downgrade keeps
 those expiries: it cannot tell them from ones given on purpose.
 
-Revision ID: 0010_signin
-Revises: 0009_lists
+Revision ID: 0013_signin
+Revises: 0012_auditor
 Create Date: 2026-11-27 10:00:00
 """
 
@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010_signin"
-down_revision: str | None = "0009_lists"
+revision: str = "0013_signin"
+down_revision: str | None = "0012_auditor"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
