@@ -365,6 +365,7 @@ def users_create(
     auditor or admin created here needs no second administrator (the API's grants do), and is
     recorded and alerted to the auditors."""
     from service.errors import ServiceError
+    from service.users.passwords import PasswordPolicy
     from service.users.service import create_user
 
     settings = get_settings()
@@ -385,6 +386,7 @@ def users_create(
                 org=ctx.org,
                 now=clock.now(),
                 display_name=display_name,
+                password_policy=PasswordPolicy.from_settings(settings),
             )
 
     try:
@@ -399,22 +401,31 @@ def users_create(
 def tokens_create(
     username: Annotated[str, typer.Option(help="the service account the token acts as")],
     name: Annotated[str, typer.Option(help="what the token is for, e.g. court-system")],
-    days: Annotated[int | None, typer.Option(help="expire after this many days (default: never)")] = None,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="expire after this many days (default: JIEFEN_MACHINE_TOKEN_DAYS, 90; "
+            "at most JIEFEN_MACHINE_TOKEN_MAX_DAYS, 365)",
+        ),
+    ] = None,
 ) -> None:
-    """Issue a machine API token for another system; it is shown once."""
+    """Issue a machine API token for another system; it is shown once, with its expiry on
+    standard error. Issue its replacement before it expires."""
     from service.errors import ServiceError
-    from service.users.service import issue_machine_token
+    from service.users.service import MachineTokenPolicy, issue_machine_token
 
     settings = get_settings()
+    policy = MachineTokenPolicy.from_settings(settings)
+    now = clock.now()
+    expires = now + (timedelta(days=days) if days else policy.lifetime)
 
     async def work(engine: object) -> str:
         from sqlalchemy.ext.asyncio import AsyncEngine
 
         assert isinstance(engine, AsyncEngine)
-        now = clock.now()
-        expires = now + timedelta(days=days) if days else None
         async with engine.begin() as conn:
-            return await issue_machine_token(conn, username, name, now=now, expires_at=expires)
+            return await issue_machine_token(conn, username, name, now=now, expires_at=expires, policy=policy)
 
     try:
         token = _run(settings, work)
@@ -422,6 +433,7 @@ def tokens_create(
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(token)
+    typer.echo(f"expires {expires.astimezone(clock.SHANGHAI).isoformat(timespec='minutes')}", err=True)
 
 
 @app.command("sweep")
@@ -572,10 +584,11 @@ def privacy_export(
         Path | None, typer.Option(help="write the JSON here instead of standard output")
     ] = None,
 ) -> None:
-    """Everything held about a person (PIPL art. 45), as JSON; the export itself is audited."""
+    """Everything held about a person (PIPL art. 45), as JSON; the export itself is audited.
+    --output makes a new file readable by its owner only; it never overwrites a file or follows a link."""
     import json
 
-    from service.privacy.pipl import export_person
+    from service.privacy.pipl import create_private_file, export_person
 
     settings = get_settings()
     ctx = _context(settings)
@@ -586,12 +599,25 @@ def privacy_export(
         assert isinstance(engine, AsyncEngine)
         return await export_person(engine, ctx, id_number, actor="cli", now=clock.now())
 
-    text = json.dumps(_run(settings, work), ensure_ascii=False, indent=2)
     if output is None:
-        typer.echo(text)
-    else:
-        output.write_text(text + "\n", encoding="utf-8")
-        typer.echo(f"written to {output}")
+        typer.echo(json.dumps(_run(settings, work), ensure_ascii=False, indent=2))
+        return
+    try:  # before the export: a refused path exports (and records) nothing
+        file = create_private_file(output)
+    except FileExistsError as exc:
+        typer.echo(f"error: {output} already exists (or is a symbolic link); name a new file", err=True)
+        raise typer.Exit(2) from exc
+    except OSError as exc:
+        typer.echo(f"error: cannot create {output}: {exc.strerror}", err=True)
+        raise typer.Exit(2) from exc
+    with file:
+        try:
+            text = json.dumps(_run(settings, work), ensure_ascii=False, indent=2)
+        except BaseException:
+            output.unlink(missing_ok=True)
+            raise
+        file.write((text + "\n").encode("utf-8"))
+    typer.echo(f"written to {output} (readable by its owner only)")
 
 
 @privacy_app.command("anonymise-closed")

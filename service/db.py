@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -12,10 +14,12 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy import JSON, DateTime, String, event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+log = logging.getLogger(__name__)
 
 # JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -110,6 +114,35 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def make_sqlite_file_private(url: str) -> None:
+    """Keep the SQLite database readable by the service's own user only: its parties' names,
+    phone numbers and case summaries are in it.
+
+    A new file is created empty with mode 0600 before SQLite opens it (an empty file is an empty
+    database), and SQLite gives its -wal and -shm files the database file's mode. A file an older
+    version created readable by others (0644) is narrowed to 0600, with a warning in the log.
+    """
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # no such directory, say: SQLite reports it when it opens the file
+    for path in (database, f"{database}-wal", f"{database}-shm"):
+        try:
+            mode = os.stat(path).st_mode & 0o777
+            if mode & 0o077:
+                os.chmod(path, 0o600)
+                log.warning("%s was readable by other users (mode %o); narrowed to 0600", path, mode)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("cannot make %s private: %s", path, exc)
+
+
 def create_engine(
     url: str, *, pool_size: int = 10, execution_options: Mapping[str, Any] | None = None
 ) -> AsyncEngine:
@@ -117,6 +150,7 @@ def create_engine(
     ``service.audit.keys.engine_options``)."""
     options = dict(execution_options or {})
     if is_sqlite(url):
+        make_sqlite_file_private(url)
         engine = SQLiteEngine(
             create_async_engine(
                 url,

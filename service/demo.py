@@ -157,7 +157,7 @@ def _id_number(rng: random.Random) -> str:
 
 async def seed_users(engine: AsyncEngine, ctx: AppContext, password: str, now: datetime) -> list[DemoUser]:
     """Create the demo logins (and a mediator per station that demo cases need); skip existing ones."""
-    password_hash = hash_password(password)  # one hash for all: argon2 is slow on purpose
+    password_hash = await hash_password(password)  # one hash for all: argon2 is slow on purpose
     wanted = list(DEMO_USERS)
     for unit in ctx.org.of_kind(UnitKind.village_station, UnitKind.town_centre, UnitKind.sectoral_committee):
         if unit.code not in {u.unit_code for u in DEMO_USERS}:

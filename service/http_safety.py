@@ -99,7 +99,10 @@ class SecurityHeaders:
         headers = MutableHeaders(scope=message)
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")
+        # No Referer ever leaves for another site, and our own pages' form posts carry their real
+        # Origin: under no-referrer a browser sends "Origin: null" even for a same-site POST, which
+        # the pages' CSRF check must refuse (a sandboxed frame sends it too).
+        headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("Content-Security-Policy", csp)
         if path.startswith("/api/"):
             # Case files and personal data must not linger in browser or proxy caches.

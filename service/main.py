@@ -48,6 +48,7 @@ from service.stats.routes import router as stats_router
 from service.units.routes import router as units_router
 from service.units.sync import sync_units
 from service.users.routes import router as auth_router
+from service.users.security import hash_workers
 from service.users.service import token_cache
 from service.web import install as install_web
 from service.workflow_routes import router as workflow_router
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
             log.warning("CALENDAR: %s", warning)
         token_cache.seconds = settings.token_cache_seconds
         token_cache.clear()
+        hash_workers.resize(settings.password_hash_threads)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         client = http_client(context)

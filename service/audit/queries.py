@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.audit.events import security_events
 from service.clock import SHANGHAI
+from service.safe_text import spreadsheet_text
 
 # Kinds the log holds today, for the filter's choices; the column itself is open text.
 KNOWN_KINDS = (
@@ -176,14 +177,12 @@ CSV_HEADER = (
     "client_ip",
     "payload",
 )
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): such a
-# cell is written with a leading apostrophe, which shows the text as typed.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralised(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    """A cell's text; one a spreadsheet would run as a formula (CSV injection) gets a leading
+    apostrophe, which shows it as typed (``service.safe_text``, as every export writes it)."""
+    return spreadsheet_text("" if value is None else str(value))
 
 
 def csv_lines(rows: Iterable[SecurityEventRow], *, header: bool) -> str:

@@ -18,6 +18,7 @@ from service.deadlines.models import Deadline
 from service.deadlines.rows import deadline_row
 from service.deadlines.service import warnings_json
 from service.errors import Conflict, NotFound, StaleVersion, TransitionNotAllowed
+from service.safe_text import NoBidi
 from workflows.deadlines import DeadlineStatus, ExtensionNotAllowed, PeriodUnit, extended, warnings_for
 from workflows.lifecycle import Actor, court_clerk_of_linked_case, handles_case
 
@@ -45,10 +46,10 @@ class ExtendIn(BaseModel):
         default=None, description="default: the unit the policy's maximum is in"
     )
     both_parties_consent: bool = False
-    consent_record: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = Field(
-        default=None, description="how the consent was recorded (document, date)"
-    )
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    consent_record: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), NoBidi] | None
+    ) = Field(default=None, description="how the consent was recorded (document, date)")
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), NoBidi]
 
 
 class ExtensionRefused(Conflict):

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints, model_validator
 
 from service.deadlines.schemas import DeadlinePublic
+from service.safe_text import NoBidi
 from workflows.lifecycle import (
     CaseState,
     Outcome,
@@ -37,9 +38,10 @@ Yuan = Annotated[
     Field(ge=0, le=Decimal("9999999999999.99"), max_digits=15, decimal_places=2),
     PlainSerializer(float, return_type=float, when_used="json"),
 ]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+# Free text refuses invisible direction controls (service.safe_text), naming the field.
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000), NoBidi]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoBidi]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), NoBidi]
 UnitCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 Phone = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32, pattern=r"^\+?[0-9][0-9 \-]*$")
@@ -48,7 +50,7 @@ Phone = Annotated[
 IdNumber = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64, pattern=r"^[0-9A-Za-z\-()]+$")
 ]
-Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
+Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), NoBidi]
 
 
 def _reject_nul(value: Any, path: str = "") -> None:
@@ -256,7 +258,7 @@ class TransitionIn(NoNul):
     )
 
     trigger: Trigger
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: Annotated[str, NoBidi] | None = Field(default=None, max_length=2000)
 
 
 class TriggerOption(BaseModel):
@@ -282,7 +284,7 @@ class DispatchFields(Strict):
     reason: Reason | None = None
 
 
-PayloadValue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+PayloadValue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), NoBidi]
 
 
 class HandOffFields(Strict):
@@ -324,7 +326,9 @@ class TerminateFields(Strict):
 
 class DelegateFields(Strict):
     target_unit: UnitCode
-    court_case_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=64)]
+    court_case_number: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=4, max_length=64), NoBidi
+    ]
     procedure: CourtProcedure
     materials: list[PayloadValue] = Field(
         default_factory=list, max_length=50, description="案卷材料 handed over"

@@ -123,18 +123,26 @@ class Settings(BaseSettings):
         "replicas within this (0: ask the database on every request)",
     )
     signin_max_failures: int = Field(
-        default=5, ge=1, description="failed sign-ins for one username within the window before it locks"
+        default=5,
+        ge=1,
+        description="failed sign-ins for one username from one client address before that pair must "
+        "wait (JIEFEN_SIGNIN_BACKOFF_SECONDS, doubling with each further failure)",
     )
     signin_max_failures_per_address: int = Field(
         default=20,
         ge=1,
-        description="failed sign-ins from one client address within the window before it locks "
-        "(higher than per username: a town centre's desks may share one address)",
+        description="failed sign-ins from one client address, whatever the usernames, within the "
+        "window before the address locks (higher than per username: a town centre's desks may share "
+        "one address)",
     )
     signin_window_minutes: float = Field(
-        default=15.0, gt=0, description="failures older than this are forgotten"
+        default=15.0, gt=0, description="failures older than this (or this long quiet) are forgotten"
     )
-    signin_lockout_minutes: float = Field(default=15.0, gt=0, description="how long a lockout lasts")
+    signin_lockout_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        description="how long an address or account lockout lasts, and the longest back-off wait",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1, description="larger request bodies are refused with 413 before being read"
     )
@@ -215,6 +223,38 @@ class Settings(BaseSettings):
         if not self.alert_office_opens < self.alert_office_closes:
             raise ValueError("JIEFEN_ALERT_OFFICE_OPENS must be before JIEFEN_ALERT_OFFICE_CLOSES")
         return self
+
+    # --- sign-in hardening: throttling, passwords, hashing, machine tokens ---
+    signin_backoff_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="the first wait of a (username, address) pair past JIEFEN_SIGNIN_MAX_FAILURES; "
+        "doubles with each further failure, up to JIEFEN_SIGNIN_LOCKOUT_MINUTES",
+    )
+    signin_max_failures_per_account: int = Field(
+        default=100,
+        ge=1,
+        description="failed sign-ins for one username from all addresses together within the window "
+        "before the account locks (an administrator can unlock it)",
+    )
+    password_min_score: int = Field(
+        default=3,
+        ge=0,
+        le=4,
+        description="the least strength (zxcvbn's score, 0-4) a new password must have",
+    )
+    password_hash_threads: int = Field(
+        default=2,
+        ge=1,
+        description="password hashes (argon2) computed at once, each in a worker thread off the event "
+        "loop; more sign-ins wait their turn",
+    )
+    machine_token_days: int = Field(
+        default=90, ge=1, description="lifetime of a machine token when `jiefen tokens create` gets no --days"
+    )
+    machine_token_max_days: int = Field(
+        default=365, ge=1, description="the longest lifetime a machine token may be given"
+    )
 
     @property
     def effective_database_url(self) -> str:

@@ -4,9 +4,11 @@ personal data past their retention period (art. 19, 47) — both audited."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,6 +29,23 @@ ANONYMISED = "（已匿名化）"
 
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+def create_private_file(path: Path) -> BinaryIO:
+    """A new file for an export of personal data, readable by its owner only (0600).
+
+    Refuses an existing file and a symbolic link in its place (O_EXCL, O_NOFOLLOW: FileExistsError
+    or OSError): an export never overwrites anything, nor writes through a link planted where it
+    was asked to go.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    handle = os.open(path, flags, 0o600)
+    try:
+        os.fchmod(handle, 0o600)  # the umask may have taken away the owner's bits; never adds any
+        return os.fdopen(handle, "wb")
+    except BaseException:
+        os.close(handle)
+        raise
 
 
 async def export_person(

@@ -18,6 +18,7 @@ from service.errors import Forbidden, NotFound
 from service.http_safety import client_ip
 from service.personal.sealing import unseal
 from service.privacy.scope import may_reveal
+from service.safe_text import NoBidi
 from service.users.deps import ActorDep
 
 router = APIRouter(prefix="/api/v1", tags=["privacy"])
@@ -32,7 +33,7 @@ class RevealIn(BaseModel):
         json_schema_extra={"examples": [{"reason": "电话通知当事人参加调解", "fields": ["phone"]}]},
     )
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=500)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=500), NoBidi]
     fields: list[PersonalField] = Field(default_factory=lambda: list(ALL_FIELDS), min_length=1)
 
 

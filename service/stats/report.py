@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.audit.events import record_security_event
+from service.safe_text import looks_like_formula, spreadsheet_text
 from service.stats.queries import (
     SUCCESS,
     TERMINATED,
@@ -184,7 +185,8 @@ def _cells(report: MonthlyReport) -> list[list[str | int | float | None]]:
 
 
 def to_csv(report: MonthlyReport) -> bytes:
-    """UTF-8 with a byte-order mark, so Excel opens the Chinese headings correctly."""
+    """UTF-8 with a byte-order mark, so Excel opens the Chinese headings correctly. Text that a
+    spreadsheet would take for a formula (a unit named "=HYPERLINK(…)") is written as text."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([c.heading for c in report.columns])
@@ -192,12 +194,13 @@ def to_csv(report: MonthlyReport) -> bytes:
     for cells in _cells(report):
         value = cells[rate_at]
         cells[rate_at] = "" if value is None else f"{float(value) * 100:.2f}%"
-        writer.writerow(["" if v is None else v for v in cells])
+        writer.writerow(["" if v is None else spreadsheet_text(v) for v in cells])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
 def to_xlsx(report: MonthlyReport) -> bytes:
-    """One sheet: bold frozen header, numbers as numbers, the rate as a percentage, bold total."""
+    """One sheet: bold frozen header, numbers as numbers, the rate as a percentage, bold total.
+    Every text cell is text: openpyxl would store one starting with "=" as a formula."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -208,6 +211,11 @@ def to_xlsx(report: MonthlyReport) -> bytes:
     sheet.append([c.heading for c in report.columns])
     for cells in _cells(report):
         sheet.append(cells)
+    for row in sheet.iter_rows():
+        for cell in row:
+            if isinstance(cell.value, str) and looks_like_formula(cell.value):
+                cell.data_type = "s"
+                cell.quotePrefix = True  # Excel shows it as typed and keeps it text when edited
     bold = Font(bold=True)
     for cell in sheet[1]:
         cell.font = bold

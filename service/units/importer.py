@@ -25,6 +25,7 @@ import yaml
 
 from service.config.loading import ConfigError, ConfigProblem, read_yaml
 from service.config.units import unit_to_mapping
+from service.safe_text import bidi_control_in, looks_like_formula
 from workflows.org import Channel, OrgTree, Tier, Unit, UnitKind
 
 # Header names seen in published copies of the list, normalised (lower case, "_" for spaces).
@@ -134,6 +135,12 @@ class _Importer:
         name = clean_name(row.name)
         if not name:
             raise _Reject("empty name")
+        if looks_like_formula(name):
+            # It would go on into the CSV and XLSX reports, where a spreadsheet runs it.
+            raise _Reject(f"name {name!r} starts like a spreadsheet formula ({name[0]!r})")
+        hidden = bidi_control_in(name)
+        if hidden is not None:
+            raise _Reject(f"name contains an invisible bidirectional control character ({hidden})")
         present = self.names.get(code)
         if present == name:
             raise _Skip("already present with the same name")

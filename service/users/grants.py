@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.audit import alerts
 from service.errors import Conflict, InvalidInput, NotFound, field_error
+from service.safe_text import bidi_problem
+from service.users.passwords import PasswordPolicy
 from service.users.security import hash_password
 from service.users.service import (
     SecondAdminRequired,
@@ -76,9 +78,13 @@ def needs_second_admin(role: str) -> bool:
 
 
 def _storable(reason: str | None) -> str | None:
-    """A reason as stored: PostgreSQL text cannot hold NUL, so it is refused with the field's name."""
+    """A reason as stored: PostgreSQL text cannot hold NUL, and no free text holds invisible
+    direction controls (the web form passes it here directly); refused with the field's name."""
     if reason is not None and "\x00" in reason:
         raise field_error("body.reason", "contains a NUL character")
+    hidden = bidi_problem(reason) if reason is not None else None
+    if hidden is not None:
+        raise field_error("body.reason", hidden)
     return reason or None
 
 
@@ -152,9 +158,19 @@ async def request_account(
     display_name: str = "",
     reason: str | None = None,
     client_ip: str | None = None,
+    password_policy: PasswordPolicy | None = None,
 ) -> GrantRecord:
     """A pending request for a new account with an elevated role; the name is reserved meanwhile."""
-    check_new_user(username, password, role, unit_code, org)
+    await check_new_user(
+        username,
+        password,
+        role,
+        unit_code,
+        org,
+        now=now,
+        display_name=display_name,
+        password_policy=password_policy,
+    )
     assert needs_second_admin(role)
     reason = _storable(reason)
     await require_free_username(conn, username)
@@ -164,7 +180,7 @@ async def request_account(
         "role": role,
         "unit_code": unit_code,
         "display_name": display_name,
-        "password_hash": hash_password(password),
+        "password_hash": await hash_password(password),
         "reason": reason,
     }
     return await _request(conn, values, by=by, client_ip=client_ip, now=now)

@@ -40,17 +40,24 @@ class ApiToken(SQLModel, table=True):
 
 
 class SignInThrottle(SQLModel, table=True):
-    """Failed sign-ins counted per username and per client address, shared by every API replica.
+    """Failed sign-ins counted per username, per client address and per (username, address)
+    pair, shared by every API replica (service.users.throttle).
 
-    ``scope`` is ``user`` or ``address``; ``subject`` the username (or a digest of an unusable one)
-    or the address. Nothing here says whether a username exists.
+    ``scope`` is ``user``, ``address`` or ``pair``; ``subject`` the username (or a digest of an
+    unusable one), the address, or the address and the username; ``account`` the username of a
+    ``user`` or ``pair`` row, so an administrator's unlock finds them all. Nothing here says
+    whether a username exists.
     """
 
     __tablename__ = "sign_in_throttle"
-    __table_args__ = (Index("ix_sign_in_throttle_last_failure", "last_failure_at"),)
+    __table_args__ = (
+        Index("ix_sign_in_throttle_last_failure", "last_failure_at"),
+        Index("ix_sign_in_throttle_account", "account"),
+    )
 
     scope: str = Field(primary_key=True, max_length=16)
     subject: str = Field(primary_key=True, max_length=128)
+    account: str | None = Field(default=None, max_length=128)
     failures: int = 0
     first_failure_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     last_failure_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -14,9 +14,10 @@ from service import clock
 from service.context import ContextDep
 from service.db import EngineDep
 from service.errors import ServiceError
+from service.safe_text import NoBidi
 from service.users import grants, service
 from service.users.deps import ActorDep, AdminDep, ClientAddress, TokenDep
-from service.users.passwords import MAX_LENGTH
+from service.users.passwords import MAX_LENGTH, MIN_LENGTH, PasswordPolicy
 from service.users.throttle import ThrottlePolicy
 from workflows.lifecycle import Role
 
@@ -27,7 +28,8 @@ role_grants = APIRouter(prefix="/api/v1/admin/role-grants", tags=["admin"])
 PROBLEM: dict[str, object] = {"content": {"application/problem+json": {}}}
 LOCKED: dict[int | str, dict[str, object]] = {
     429: {
-        "description": "too many failed sign-ins for this username or address; Retry-After says for how long",
+        "description": "too many failed sign-ins for this username from this address, from this "
+        "address, or for this account; Retry-After says for how long",
         **PROBLEM,
     }
 }
@@ -41,6 +43,7 @@ Password = Annotated[str, Field(min_length=1, max_length=MAX_LENGTH)]
 GrantReason = Annotated[
     str | None,
     StringConstraints(strip_whitespace=True, max_length=500),
+    NoBidi,
     Field(description="why the role is needed: shown to the approving administrator and the auditors"),
 ]
 Username = Annotated[str, Path(min_length=1, max_length=64, description="the user's sign-in name")]
@@ -68,8 +71,8 @@ class PasswordChange(BaseModel):
         Field(
             min_length=1,
             max_length=MAX_LENGTH,
-            description="at least 10 characters using 3 of: lower case, upper case, digits, symbols — "
-            "or at least 16 characters; not containing the username; not a common password",
+            description=f"at least {MIN_LENGTH} characters, hard to guess (a strength estimator judges "
+            "it, knowing the username, the unit and the service's own words); not containing the username",
         ),
     ]
 
@@ -94,8 +97,14 @@ class UserCreate(BaseModel):
     password: Annotated[str, Field(min_length=1, max_length=MAX_LENGTH)]
     role: Role
     unit: Annotated[str, Field(min_length=1, max_length=32, description="the code of the user's unit")]
-    display_name: Annotated[str, Field(max_length=100)] = ""
+    display_name: Annotated[str, Field(max_length=100), NoBidi] = ""
     reason: GrantReason = None
+
+
+class UnlockOut(BaseModel):
+    username: str
+    was_locked: bool = Field(description="whether the account, or one of its addresses, had to wait")
+    counters_cleared: int = Field(description="failure counters of the account forgotten")
 
 
 class UserOut(BaseModel):
@@ -185,20 +194,21 @@ async def sign_in(
     ctx: ContextDep,
     client_ip: ClientAddress,
 ) -> TokenOut:
-    """Exchange a username and password for a bearer token. Repeated failures lock the name and address."""
+    """Exchange a username and password for a bearer token. Repeated failures make this username
+    from this address wait longer and longer; many from one address, or for one account from
+    everywhere, lock that address or account for a while."""
     ttl = timedelta(hours=ctx.settings.token_ttl_hours)
-    async with engine.begin() as conn:
-        result = await service.attempt_sign_in(
-            conn,
-            form.username,
-            form.password,
-            now=clock.now(),
-            ttl=ttl,
-            client_ip=client_ip,
-            policy=ThrottlePolicy.from_settings(ctx.settings),
-        )
+    result = await service.attempt_sign_in(
+        engine,
+        form.username,
+        form.password,
+        now=clock.now(),
+        ttl=ttl,
+        client_ip=client_ip,
+        policy=ThrottlePolicy.from_settings(ctx.settings),
+    )
     if isinstance(result, ServiceError):
-        raise result  # after the commit: the failure stays counted and logged
+        raise result  # committed already: the failure stays counted and logged
     token, _ = result
     return TokenOut(access_token=token, expires_in=int(ttl.total_seconds()))
 
@@ -242,19 +252,20 @@ async def change_password(
     client_ip: ClientAddress,
 ) -> Response:
     """Change your own password. Your other sessions are signed out; this token keeps working."""
-    async with engine.begin() as conn:
-        error = await service.change_password(
-            conn,
-            actor,
-            body.old_password,
-            body.new_password,
-            now=clock.now(),
-            current_token=token,
-            client_ip=client_ip,
-            policy=ThrottlePolicy.from_settings(ctx.settings),
-        )
+    error = await service.change_password(
+        engine,
+        actor,
+        body.old_password,
+        body.new_password,
+        now=clock.now(),
+        current_token=token,
+        org=ctx.org,
+        client_ip=client_ip,
+        policy=ThrottlePolicy.from_settings(ctx.settings),
+        password_policy=PasswordPolicy.from_settings(ctx.settings),
+    )
     if error is not None:
-        raise error  # after the commit: a wrong current password counts as a failed sign-in
+        raise error  # committed already: a wrong current password counts as a failed sign-in
     return Response(status_code=204)
 
 
@@ -296,6 +307,7 @@ async def create_user(
                 display_name=body.display_name,
                 reason=body.reason,
                 client_ip=client_ip,
+                password_policy=PasswordPolicy.from_settings(ctx.settings),
             )
             return _pending(grant)
         await service.create_user(
@@ -309,6 +321,7 @@ async def create_user(
             display_name=body.display_name,
             by=actor,
             client_ip=client_ip,
+            password_policy=PasswordPolicy.from_settings(ctx.settings),
         )
         return _out(await service.get_user(conn, body.username))
 
@@ -493,6 +506,24 @@ async def reject_role_grant(
             client_ip=client_ip,
         )
     return _grant_out(grant)
+
+
+@admin.post(
+    "/{username}/unlock",
+    response_model=UnlockOut,
+    operation_id="unlock_user",
+    responses={**ADMIN_ERRORS, **UNKNOWN_USER},
+)
+async def unlock_user(
+    username: Username, actor: AdminDep, engine: EngineDep, client_ip: ClientAddress
+) -> UnlockOut:
+    """Let someone sign in again at once: lift the account's lockout and every back-off of its
+    username, and forget their failures (the addresses' own counts stay). Recorded as a security event."""
+    async with engine.begin() as conn:
+        unlocked = await service.unlock_user(conn, username, by=actor, now=clock.now(), client_ip=client_ip)
+    return UnlockOut(
+        username=username, was_locked=unlocked.locked_until is not None, counters_cleared=unlocked.counters
+    )
 
 
 # What service.main registers: the routers (include_router copies routes, so this comes last).

@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.audit import alerts
 from service.audit.events import record_security_event
+from service.config.settings import Settings
 from service.db import reading
 from service.errors import Conflict, InvalidInput, NotFound, ServiceError, Unauthorized, field_error
 from service.users import throttle
 from service.users.models import ApiToken, RoleGrant, User
-from service.users.passwords import password_problems
+from service.users.passwords import PasswordPolicy, account_words, check_password
 from service.users.security import hash_password, new_token, token_digest, verify_password
 from service.users.throttle import ThrottlePolicy, TooManyAttempts
 from workflows.lifecycle import ELEVATED_ROLES, Actor, Role
@@ -59,7 +60,7 @@ async def _event(
 
 
 async def attempt_sign_in(
-    conn: AsyncConnection,
+    engine: AsyncEngine,
     username: str,
     password: str,
     *,
@@ -68,61 +69,99 @@ async def attempt_sign_in(
     client_ip: str | None = None,
     policy: ThrottlePolicy | None = None,
 ) -> tuple[str, datetime] | ServiceError:
-    """A session token and its expiry, or the error to answer with.
+    """A session token and its expiry, or the error to answer with (after its transaction
+    committed, so a failure stays counted and its security event kept).
 
-    The error is returned, not raised: the caller commits first, so the failure is counted and
-    its security event kept (raising inside ``engine.begin()`` would roll both back).
+    The password is verified in a worker thread while no transaction is open (on SQLite a write
+    transaction would hold the one write lock for the whole hash); the wait is checked again
+    when the outcome is written, so requests racing past the first check learn nothing once a
+    failure among them made this username or address wait.
     """
     policy = policy or ThrottlePolicy()
     actor = _name(username)
-    # Refused before the password is looked at; a name locks the same whether or not it exists.
-    until = await throttle.locked_until(conn, username=username, client_ip=client_ip, now=now)
-    if until is not None:
-        await _event(
-            conn, "sign_in_locked", actor=actor, client_ip=client_ip, now=now, locked_until=until.isoformat()
-        )
-        return TooManyAttempts(until, now=now)
-    if "\x00" in username or len(username) > 64:
-        row = None  # cannot name a user; still verify a hash below so timing gives nothing away
-    else:
-        row = (
-            await conn.execute(
-                sa.select(
-                    users.c.id, users.c.password_hash, users.c.disabled, users.c.role, users.c.unit_code
-                ).where(users.c.username == username)
+    # Refused before the password is looked at; a name waits the same whether or not it exists.
+    async with reading(engine) as conn:
+        until = await throttle.locked_until(conn, username=username, client_ip=client_ip, now=now)
+        row = None if until is not None else await _credentials(conn, username)
+    matches = until is None and await verify_password(password, row.password_hash if row else None)
+    async with engine.begin() as conn:
+        if until is None:
+            until = await throttle.locked_until(
+                conn, username=username, client_ip=client_ip, now=now, lock=True
             )
-        ).first()
-    if not verify_password(password, row.password_hash if row else None) or row is None or row.disabled:
-        failures, locked = await throttle.record_failure(
-            conn, username=username, client_ip=client_ip, now=now, policy=policy
+        if until is not None:
+            await _event(
+                conn,
+                "sign_in_locked",
+                actor=actor,
+                client_ip=client_ip,
+                now=now,
+                locked_until=until.isoformat(),
+            )
+            return TooManyAttempts(until, now=now)
+        if not matches or row is None or row.disabled:
+            failure = await throttle.record_failure(
+                conn, username=username, client_ip=client_ip, now=now, policy=policy
+            )
+            why = "unknown_user" if row is None else "disabled" if row.disabled else "wrong_password"
+            details: dict[str, Any] = {
+                "reason": why,
+                "failures": failure.pair_failures,
+                "account_failures": failure.account_failures,
+            }
+            if failure.locked_until is not None:
+                details["locked_until"] = failure.locked_until.isoformat()
+            await _event(conn, "sign_in_failed", actor=actor, client_ip=client_ip, now=now, **details)
+            return Unauthorized(BAD_CREDENTIALS)
+        await throttle.forget_pair(conn, username, client_ip)
+        token, expires_at = new_token(), now + ttl
+        token_id = await _insert_token(conn, token, row.id, "session", "sign-in", now, expires_at)
+        who = Actor(username=username, role=Role(row.role), unit_code=row.unit_code, user_id=row.id)
+        await _event(conn, "sign_in", by=who, client_ip=client_ip, now=now)
+        await _event(
+            conn,
+            "token_issued",
+            by=who,
+            client_ip=client_ip,
+            now=now,
+            token_id=token_id,
+            user=username,
+            token_kind="session",
+            expires_at=expires_at.isoformat(),
         )
-        why = "unknown_user" if row is None else "disabled" if row.disabled else "wrong_password"
-        details: dict[str, Any] = {"reason": why, "failures": failures}
-        if locked is not None:
-            details["locked_until"] = locked.isoformat()
-        await _event(conn, "sign_in_failed", actor=actor, client_ip=client_ip, now=now, **details)
-        return Unauthorized(BAD_CREDENTIALS)
-    await throttle.reset_user(conn, username)
-    token, expires_at = new_token(), now + ttl
-    token_id = await _insert_token(conn, token, row.id, "session", "sign-in", now, expires_at)
-    who = Actor(username=username, role=Role(row.role), unit_code=row.unit_code, user_id=row.id)
-    await _event(conn, "sign_in", by=who, client_ip=client_ip, now=now)
-    await _event(
-        conn,
-        "token_issued",
-        by=who,
-        client_ip=client_ip,
-        now=now,
-        token_id=token_id,
-        user=username,
-        token_kind="session",
-        expires_at=expires_at.isoformat(),
-    )
     return token, expires_at
 
 
+@dataclass(frozen=True)
+class Credentials:
+    id: int
+    password_hash: str
+    disabled: bool
+    role: str
+    unit_code: str
+    display_name: str
+
+
+async def _credentials(conn: AsyncConnection, username: str) -> Credentials | None:
+    if "\x00" in username or len(username) > 64:
+        return None  # cannot name a user; a hash is still verified, so timing gives nothing away
+    row = (
+        await conn.execute(
+            sa.select(
+                users.c.id,
+                users.c.password_hash,
+                users.c.disabled,
+                users.c.role,
+                users.c.unit_code,
+                users.c.display_name,
+            ).where(users.c.username == username)
+        )
+    ).first()
+    return Credentials(**row._mapping) if row is not None else None
+
+
 async def sign_in(
-    conn: AsyncConnection,
+    engine: AsyncEngine,
     username: str,
     password: str,
     *,
@@ -131,9 +170,9 @@ async def sign_in(
     client_ip: str | None = None,
     policy: ThrottlePolicy | None = None,
 ) -> tuple[str, datetime]:
-    """``attempt_sign_in`` raising its error (which rolls back the caller's transaction)."""
+    """``attempt_sign_in`` raising its error."""
     result = await attempt_sign_in(
-        conn, username, password, now=now, ttl=ttl, client_ip=client_ip, policy=policy
+        engine, username, password, now=now, ttl=ttl, client_ip=client_ip, policy=policy
     )
     if isinstance(result, ServiceError):
         raise result
@@ -166,15 +205,40 @@ async def _insert_token(
     return token_id
 
 
+@dataclass(frozen=True)
+class MachineTokenPolicy:
+    """Machine tokens always expire: ``lifetime`` when none is asked for, never past ``longest``."""
+
+    lifetime: timedelta = timedelta(days=90)
+    longest: timedelta = timedelta(days=365)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MachineTokenPolicy:
+        return cls(
+            lifetime=timedelta(days=settings.machine_token_days),
+            longest=timedelta(days=settings.machine_token_max_days),
+        )
+
+
 async def issue_machine_token(
     conn: AsyncConnection,
     username: str,
     name: str,
     *,
     now: datetime,
-    expires_at: datetime | None,
+    expires_at: datetime | None = None,
     issued_by: str = CLI_ACTOR,
+    policy: MachineTokenPolicy | None = None,
 ) -> str:
+    """A new machine token for ``username``, expiring at ``expires_at`` (default: the policy's
+    lifetime from now; at most its longest)."""
+    policy = policy or MachineTokenPolicy()
+    if expires_at is None:
+        expires_at = now + policy.lifetime
+    if expires_at > now + policy.longest:
+        raise field_error(
+            "expires_at", f"at most {policy.longest.days} days from now (JIEFEN_MACHINE_TOKEN_MAX_DAYS)"
+        )
     user_id = (
         await conn.execute(sa.select(users.c.id).where(users.c.username == username))
     ).scalar_one_or_none()
@@ -191,7 +255,7 @@ async def issue_machine_token(
         user=username,
         token_kind="machine",
         name=name,
-        expires_at=expires_at.isoformat() if expires_at else None,
+        expires_at=expires_at.isoformat(),
     )
     return token
 
@@ -344,15 +408,30 @@ async def revoke_user_tokens(
     return revoked
 
 
-def check_new_user(username: str, password: str, role: str, unit_code: str, org: OrgTree) -> None:
+async def check_new_user(
+    username: str,
+    password: str,
+    role: str,
+    unit_code: str,
+    org: OrgTree,
+    *,
+    now: datetime,
+    display_name: str = "",
+    password_policy: PasswordPolicy | None = None,
+) -> None:
     problems = []
     if not username or len(username) > 64 or not all(c.isalnum() or c in "._-" for c in username):
         problems.append({"field": "username", "message": "1–64 letters, digits, '.', '_' or '-'"})
-    problems += [{"field": "password", "message": m} for m in password_problems(password, username)]
+    unit = org.find(unit_code)
+    words = account_words(
+        username, now=now, display_name=display_name, unit_name=unit.name if unit else "", unit_code=unit_code
+    )
+    weaknesses = await check_password(password, username, words=words, policy=password_policy)
+    problems += [{"field": "password", "message": m} for m in weaknesses]
     if role not in {r.value for r in Role} or role == Role.system:
         allowed = ", ".join(r.value for r in Role if r != Role.system)
         problems.append({"field": "role", "message": f"must be one of {allowed}"})
-    if unit_code not in org:
+    if unit is None:
         problems.append({"field": "unit", "message": f"no unit with code {unit_code!r}"})
     if problems:
         raise InvalidInput("; ".join(f"{p['field']}: {p['message']}" for p in problems), problems)
@@ -370,6 +449,7 @@ async def create_user(
     display_name: str = "",
     by: Actor | None = None,
     client_ip: str | None = None,
+    password_policy: PasswordPolicy | None = None,
 ) -> int:
     """A new account, its password held to the policy (demo and test logins are seeded as hashes).
 
@@ -377,7 +457,16 @@ async def create_user(
     the console (``by`` None: `jiefen users create`), where the operator already holds the database;
     the auditors are told of it all the same.
     """
-    check_new_user(username, password, role, unit_code, org)
+    await check_new_user(
+        username,
+        password,
+        role,
+        unit_code,
+        org,
+        now=now,
+        display_name=display_name,
+        password_policy=password_policy,
+    )
     elevated = Role(role) in ELEVATED_ROLES
     if elevated and by is not None:
         raise SecondAdminRequired(
@@ -389,7 +478,7 @@ async def create_user(
         conn,
         username=username,
         display_name=display_name,
-        password_hash=hash_password(password),
+        password_hash=await hash_password(password),
         role=role,
         unit_code=unit_code,
         now=now,
@@ -510,7 +599,7 @@ async def set_disabled(
 ) -> UserRecord:
     """Disable (and revoke every token of) or enable an account; recorded when something changed.
 
-    Enabling also lifts a sign-in lockout of the username: it is how an admin lets someone back in.
+    Enabling also lifts the username's sign-in waits (``unlock_user`` does only that).
     """
     if disabled and username == by.username:
         raise Conflict("You cannot disable your own account.")
@@ -527,8 +616,7 @@ async def set_disabled(
                 conn, "user_disabled", by=by, client_ip=client_ip, now=now, user=username, token_ids=revoked
             )
     else:
-        locked = await throttle.locked_until(conn, username=username, client_ip=None, now=now)
-        lockout_cleared = await throttle.reset_user(conn, username) and locked is not None
+        lockout_cleared = (await throttle.unlock_account(conn, username, now=now)).locked_until is not None
         if user.disabled or lockout_cleared:
             await _event(
                 conn,
@@ -543,73 +631,121 @@ async def set_disabled(
     return await get_user(conn, username)
 
 
+async def unlock_user(
+    conn: AsyncConnection, username: str, *, by: Actor, now: datetime, client_ip: str | None = None
+) -> throttle.Unlocked:
+    """Lift every sign-in wait of an account (its ceiling, and each address's back-off for it) and
+    forget its failures; the addresses' own counts stay. Always recorded."""
+    await get_user(conn, username)
+    unlocked = await throttle.unlock_account(conn, username, now=now)
+    await _event(
+        conn,
+        "sign_in_unlocked",
+        by=by,
+        client_ip=client_ip,
+        now=now,
+        user=username,
+        counters=unlocked.counters,
+        locked_until=unlocked.locked_until.isoformat() if unlocked.locked_until else None,
+    )
+    return unlocked
+
+
 async def change_password(
-    conn: AsyncConnection,
+    engine: AsyncEngine,
     actor: Actor,
     old_password: str,
     new_password: str,
     *,
     now: datetime,
     current_token: str,
+    org: OrgTree,
     client_ip: str | None = None,
     policy: ThrottlePolicy | None = None,
+    password_policy: PasswordPolicy | None = None,
 ) -> ServiceError | None:
     """Change one's own password; the error to answer with (returned, see ``attempt_sign_in``).
 
     A wrong current password counts as a failed sign-in, so a stolen token cannot be used to
-    guess the password; the user's other sessions are signed out.
+    guess the password; the user's other sessions are signed out. Verifying, judging and hashing
+    happen in worker threads with no transaction open.
     """
     policy = policy or ThrottlePolicy()
     username = actor.username
-    until = await throttle.locked_until(conn, username=username, client_ip=client_ip, now=now)
-    if until is not None:
-        await _event(
+    async with reading(engine) as conn:
+        until = await throttle.locked_until(conn, username=username, client_ip=client_ip, now=now)
+        row = None if until is not None else await _credentials(conn, username)
+    current = row.password_hash if row is not None else None
+    matches = until is None and await verify_password(old_password, current)
+    new_hash = None
+    if matches:
+        unit = org.find(actor.unit_code)
+        words = account_words(
+            username,
+            now=now,
+            display_name=row.display_name if row is not None else "",
+            unit_name=unit.name if unit else "",
+            unit_code=actor.unit_code,
+        )
+        problems = await check_password(new_password, username, words=words, policy=password_policy)
+        if new_password == old_password:
+            problems.append("must differ from the current password")
+        if problems:
+            return InvalidInput(
+                "; ".join(f"new_password: {m}" for m in problems),
+                [{"field": "new_password", "message": m} for m in problems],
+            )
+        new_hash = await hash_password(new_password)
+    async with engine.begin() as conn:
+        if until is None:
+            until = await throttle.locked_until(
+                conn, username=username, client_ip=client_ip, now=now, lock=True
+            )
+        if until is not None:
+            await _event(
+                conn,
+                "sign_in_locked",
+                by=actor,
+                client_ip=client_ip,
+                now=now,
+                locked_until=until.isoformat(),
+                during="password_change",
+            )
+            return TooManyAttempts(until, now=now)
+        if new_hash is None:
+            failure = await throttle.record_failure(
+                conn, username=username, client_ip=client_ip, now=now, policy=policy
+            )
+            details: dict[str, Any] = {
+                "reason": "wrong_password",
+                "failures": failure.pair_failures,
+                "account_failures": failure.account_failures,
+            }
+            if failure.locked_until is not None:
+                details["locked_until"] = failure.locked_until.isoformat()
+            await _event(conn, "password_change_failed", by=actor, client_ip=client_ip, now=now, **details)
+            return field_error("old_password", "is not your current password")
+        changed = await conn.execute(
+            sa.update(users)
+            .where(users.c.username == username, users.c.password_hash == current)
+            .values(password_hash=new_hash)
+        )
+        if not changed.rowcount:
+            return Conflict("Your password was changed meanwhile; sign in again with the new one.")
+        await throttle.forget_pair(conn, username, client_ip)
+        revoked = await revoke_user_tokens(
             conn,
-            "sign_in_locked",
+            username,
+            now=now,
+            reason="password_changed",
             by=actor,
             client_ip=client_ip,
-            now=now,
-            locked_until=until.isoformat(),
-            during="password_change",
+            kinds=("session",),
+            keep_token=current_token,
         )
-        return TooManyAttempts(until, now=now)
-    current = (
-        await conn.execute(sa.select(users.c.password_hash).where(users.c.username == username))
-    ).scalar_one_or_none()
-    if not verify_password(old_password, current):
-        failures, locked = await throttle.record_failure(
-            conn, username=username, client_ip=client_ip, now=now, policy=policy
+        await _event(
+            conn, "password_changed", by=actor, client_ip=client_ip, now=now, user=username, token_ids=revoked
         )
-        details: dict[str, Any] = {"reason": "wrong_password", "failures": failures}
-        if locked is not None:
-            details["locked_until"] = locked.isoformat()
-        await _event(conn, "password_change_failed", by=actor, client_ip=client_ip, now=now, **details)
-        return field_error("old_password", "is not your current password")
-    problems = password_problems(new_password, username)
-    if new_password == old_password:
-        problems.append("must differ from the current password")
-    if problems:
-        return InvalidInput(
-            "; ".join(f"new_password: {m}" for m in problems),
-            [{"field": "new_password", "message": m} for m in problems],
-        )
-    await throttle.reset_user(conn, username)
-    await conn.execute(
-        sa.update(users).where(users.c.username == username).values(password_hash=hash_password(new_password))
-    )
-    revoked = await revoke_user_tokens(
-        conn,
-        username,
-        now=now,
-        reason="password_changed",
-        by=actor,
-        client_ip=client_ip,
-        kinds=("session",),
-        keep_token=current_token,
-    )
-    await _event(
-        conn, "password_changed", by=actor, client_ip=client_ip, now=now, user=username, token_ids=revoked
-    )
     return None
 
 

@@ -40,7 +40,7 @@ from service.web.render import Page
 from service.web.session import (
     LANGUAGE_COOKIE,
     SESSION_COOKIE,
-    CsrfRejected,
+    check_origin,
     safe_next,
     set_session_cookie,
 )
@@ -97,21 +97,18 @@ async def signin(
     password: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
-    origin = request.headers.get("origin")
-    if origin and origin != "null" and origin.rstrip("/") != f"{request.url.scheme}://{request.url.netloc}":
-        raise CsrfRejected(f"Origin {origin!r} is not this site.")
+    check_origin(request)  # no session yet, so no CSRF token: the Origin is the check
     page = Page(request, ctx, None)
     ttl = timedelta(hours=ctx.settings.token_ttl_hours)
-    async with engine.begin() as conn:
-        result = await attempt_sign_in(
-            conn,
-            username.strip(),
-            password,
-            now=clock.now(),
-            ttl=ttl,
-            client_ip=client_ip(request),
-            policy=ThrottlePolicy.from_settings(ctx.settings),
-        )
+    result = await attempt_sign_in(
+        engine,
+        username.strip(),
+        password,
+        now=clock.now(),
+        ttl=ttl,
+        client_ip=client_ip(request),
+        policy=ThrottlePolicy.from_settings(ctx.settings),
+    )
     if isinstance(result, ServiceError):
         if isinstance(result, TooManyAttempts):
             message = page.t("signin.locked", until=result.extra.get("locked_until", ""))

@@ -2,9 +2,9 @@
 
 A cookie is sent by the browser on its own, so every form that changes something carries a CSRF
 token (derived from the session token with a keyed hash, so it needs no storage and dies with the
-session), and a POST whose Origin names another site is refused. The cookie is SameSite=Lax and
-Secure whenever the page was served over HTTPS (as a trusted proxy's X-Forwarded-Proto says) or
-JIEFEN_SECURE_COOKIES is on.
+session), and a POST whose Origin names another site (or is ``null``) is refused. The cookie is
+SameSite=Lax and Secure whenever the page was served over HTTPS (as a trusted proxy's
+X-Forwarded-Proto says) or JIEFEN_SECURE_COOKIES is on.
 """
 
 from __future__ import annotations
@@ -73,12 +73,22 @@ async def current_session(request: Request) -> WebSession:
     return WebSession(actor=actor, token=token)
 
 
-def check_csrf(request: Request, session: WebSession, submitted: str | None) -> None:
+def check_origin(request: Request) -> None:
+    """Refuse a POST a browser says came from another site.
+
+    No Origin header (older browsers, scripts): the CSRF token decides. ``Origin: null`` is what a
+    sandboxed iframe, a ``data:`` page or a cross-site redirect sends: never this site's own forms,
+    so it is refused too.
+    """
     origin = request.headers.get("origin")
-    if origin and origin != "null":
-        expected = f"{request.url.scheme}://{request.url.netloc}"
-        if origin.rstrip("/") != expected:
-            raise CsrfRejected(f"Origin {origin!r} is not this site.")
+    if origin is None:
+        return
+    if origin.rstrip("/") != f"{request.url.scheme}://{request.url.netloc}":
+        raise CsrfRejected(f"Origin {origin!r} is not this site.")
+
+
+def check_csrf(request: Request, session: WebSession, submitted: str | None) -> None:
+    check_origin(request)
     if not submitted or not hmac.compare_digest(submitted, session.csrf):
         raise CsrfRejected("Reload the page and submit the form again.")
 

@@ -9,10 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from service import clock
+from service.errors import InvalidInput
 from service.users.security import token_digest
-from service.users.service import issue_machine_token, sign_in, token_cache, tokens, users
+from service.users.service import MachineTokenPolicy, issue_machine_token, sign_in, token_cache, tokens, users
 from tests.builders import DASHI, ZHANGPU
-from tests.conftest import TEST_PASSWORD, Backend, FrozenClock
+from tests.conftest import FIXED_NOW, TEST_PASSWORD, Backend, FrozenClock
 
 ME = "/api/v1/auth/me"
 TOKEN = "/api/v1/auth/token"
@@ -184,14 +185,13 @@ async def test_with_the_token_cache_off_every_request_asks_the_database(
 
 
 async def test_expired_token_is_401_saying_it_expired(client: httpx.AsyncClient, db: Backend) -> None:
-    async with db.engine.begin() as conn:
-        token, expires_at = await sign_in(
-            conn,
-            "dashi.mediator",
-            TEST_PASSWORD,
-            now=clock.now() - timedelta(hours=2),
-            ttl=timedelta(minutes=5),
-        )
+    token, expires_at = await sign_in(
+        db.engine,
+        "dashi.mediator",
+        TEST_PASSWORD,
+        now=clock.now() - timedelta(hours=2),
+        ttl=timedelta(minutes=5),
+    )
     assert expires_at < clock.now()
 
     problem = assert_unauthorized(await client.get(ME, headers=bearer(token)))
@@ -262,6 +262,49 @@ async def test_machine_token_past_its_expiry_is_401(client: httpx.AsyncClient, d
         )
 
     assert "expired" in str(assert_unauthorized(await client.get(ME, headers=bearer(token)))["detail"])
+
+
+async def test_a_machine_token_expires_after_the_default_lifetime(
+    client: httpx.AsyncClient, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    policy = MachineTokenPolicy.from_settings(db.ctx.settings)
+    async with db.engine.begin() as conn:
+        token = await issue_machine_token(conn, "zhangpu.coordinator", "sync", now=clock.now(), policy=policy)
+
+    frozen_clock.set(FIXED_NOW + policy.lifetime - timedelta(seconds=1))
+    still = await client.get(ME, headers=bearer(token))
+    frozen_clock.set(FIXED_NOW + policy.lifetime)
+    expired = await client.get(ME, headers=bearer(token))
+
+    assert policy.lifetime == timedelta(days=90)
+    assert still.status_code == 200
+    assert "expired" in str(assert_unauthorized(expired)["detail"])
+
+
+async def test_a_machine_token_cannot_outlive_the_longest_lifetime(db: Backend) -> None:
+    policy = MachineTokenPolicy.from_settings(db.ctx.settings)
+    now = clock.now()
+    async with db.engine.begin() as conn:
+        longest = await issue_machine_token(
+            conn, "zhangpu.coordinator", "yearly", now=now, expires_at=now + policy.longest, policy=policy
+        )
+        with pytest.raises(InvalidInput) as refused:
+            await issue_machine_token(
+                conn,
+                "zhangpu.coordinator",
+                "forever",
+                now=now,
+                expires_at=now + policy.longest + timedelta(seconds=1),
+                policy=policy,
+            )
+
+    assert longest.startswith("jf_")
+    assert refused.value.extra["errors"] == [
+        {"field": "expires_at", "message": "at most 365 days from now (JIEFEN_MACHINE_TOKEN_MAX_DAYS)"}
+    ]
+    async with db.engine.connect() as conn:
+        names = (await conn.execute(sa.select(tokens.c.name).where(tokens.c.kind == "machine"))).scalars()
+        assert "forever" not in list(names)
 
 
 # --- health probes ----------------------------------------------------------------------------

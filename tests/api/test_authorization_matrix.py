@@ -131,6 +131,7 @@ RULES: dict[str, dict[str, Rule]] = {
     # --- the security log ---
     "list_security_events": AUDITOR_ONLY,
     "export_security_events": AUDITOR_ONLY,
+    "unlock_user": ADMIN_ONLY,
     # --- cases ---
     "open_case": {
         "mediator": ALLOWED,
@@ -678,6 +679,7 @@ REQUESTS: dict[str, Factory] = {
     "reject_role_grant": _decide_grant,
     "list_security_events": _security_log,
     "export_security_events": _security_log,
+    "unlock_user": _some_user,
     "open_case": _open_case,
     "list_cases": _list_cases,
     "get_case": _case_only,

@@ -363,7 +363,7 @@ async def test_a_wrong_type_in_any_field_is_422_naming_that_field(
 
 UNICODE = {
     "emoji": "调解成功🎉🙏",
-    "rtl marks": "\u200f\u202eعربي\u202c\u200e 混排",
+    "rtl text": "عربي 混排 עברית",  # right-to-left letters, without the invisible controls
     "zero-width joiner family": "👨\u200d👩\u200d👧\u200d👦 一家",
     "zero-width space and non-joiner": "王\u200b秀\u200c英",
     "4-byte cjk": "𠀀𪚥𰻞𠮷",
@@ -423,6 +423,19 @@ async def test_a_nul_character_is_422_naming_the_field(
 
     problem = assert_problem(response, 422)
     assert "NUL" in problem["detail"]
+    assert (await stored(db))["cases"] == 0
+
+
+@pytest.mark.parametrize("field", ["summary", "parties.0.name", "parties.0.address"])
+async def test_invisible_direction_controls_are_422_naming_the_field(
+    client: httpx.AsyncClient, mediator: dict[str, str], db: Backend, field: str
+) -> None:
+    marked = "\u200f\u202eعربي\u202c\u200e 混排"
+    response = await client.post("/api/v1/cases", json=_with(case_body(), field, marked), headers=mediator)
+
+    problem = assert_problem(response, 422)
+    assert error_fields(problem) == [f"body.{field}"]
+    assert "U+200F RIGHT-TO-LEFT MARK" in problem["detail"]
     assert (await stored(db))["cases"] == 0
 
 

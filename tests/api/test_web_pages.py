@@ -244,6 +244,36 @@ async def test_forms_refuse_a_missing_or_foreign_csrf_token(browser: Browser) ->
     assert "邻居装修噪音扰民" not in (await web.get("/cases?view=all")).text
 
 
+async def test_the_case_form_refuses_invisible_direction_controls(browser: Browser) -> None:
+    web = await browser("dashi.mediator")
+
+    response = await web.post("/cases/new", data=register_form(web, summary="邻居\u202e装修噪音扰民"))
+
+    assert response.status_code == 422
+    errors = dict(re.findall(r'class="field-error" id="([a-z_]+)-error">([^<]*)<', response.text))
+    assert set(errors) == {"summary"}
+    assert "装修噪音扰民" not in (await web.get("/cases?view=all")).text
+
+
+async def test_sign_in_and_forms_refuse_origin_null(browser: Browser) -> None:
+    """``Origin: null`` (a sandboxed iframe, a data: page, a cross-site redirect) is never this
+    site's own form: refused like a foreign origin, at sign-in as on every form."""
+    web = await browser()
+    credentials = {"username": "dashi.mediator", "password": TEST_PASSWORD}
+
+    framed = await web.post("/signin", data=credentials, headers={"Origin": "null"})
+    own = await web.post("/signin", data=credentials, headers={"Origin": "http://jiefen.test"})
+    signed_in = await browser("dashi.mediator")
+    form = await signed_in.post("/cases/new", data=register_form(signed_in), headers={"Origin": "null"})
+
+    assert framed.status_code == 403 and "set-cookie" not in framed.headers
+    # Under "no-referrer" a browser would send Origin: null for the site's own forms too.
+    assert (await web.get("/signin")).headers["referrer-policy"] == "same-origin"
+    assert own.status_code == 303 and SESSION_COOKIE in own.headers["set-cookie"]
+    assert form.status_code == 403
+    assert "邻居装修噪音扰民" not in (await signed_in.get("/cases?view=all")).text
+
+
 # --- acting on a case -------------------------------------------------------------------------
 
 

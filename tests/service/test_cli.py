@@ -263,3 +263,55 @@ def test_a_data_key_that_cannot_open_stored_data_is_refused_and_a_rotation_works
     )  # old key retired
     dropped = run("migrate", tmp_path=tmp_path, env=old)
     assert dropped.returncode == 2 and "no key 'k2'" in dropped.stderr, dropped
+
+
+def test_privacy_export_writes_a_new_private_file_and_never_through_a_link_or_over_a_file(
+    tmp_path: Path,
+) -> None:
+    import json
+    import sqlite3
+    import stat
+
+    assert run("seed-demo", "--cases", "2", tmp_path=tmp_path).returncode == 0
+    export = ["privacy", "export", "--id-number", "320583198001011234", "--output"]
+    output = tmp_path / "export.json"
+    kept = tmp_path / "kept.txt"
+    kept.write_text("not to be overwritten", encoding="utf-8")
+    link = tmp_path / "link.json"
+    link.symlink_to(kept)
+    dangling = tmp_path / "dangling.json"
+    dangling.symlink_to(tmp_path / "planted.json")
+
+    written = run(*export, str(output), tmp_path=tmp_path)
+    again = run(*export, str(output), tmp_path=tmp_path)
+    through_link = run(*export, str(link), tmp_path=tmp_path)
+    through_dangling = run(*export, str(dangling), tmp_path=tmp_path)
+
+    assert written.returncode == 0, written.stderr
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600
+    assert "records" in json.loads(output.read_text(encoding="utf-8"))
+    for refused in (again, through_link, through_dangling):
+        assert refused.returncode == 2
+        assert "already exists (or is a symbolic link)" in refused.stderr
+    assert kept.read_text(encoding="utf-8") == "not to be overwritten"
+    assert not (tmp_path / "planted.json").exists()
+    db = sqlite3.connect(tmp_path / "data" / "jiefen.db")
+    (exports,) = db.execute("SELECT count(*) FROM security_event WHERE kind = 'privacy_export'").fetchone()
+    db.close()
+    assert exports == 1  # a refused path exported (and recorded) nothing
+
+
+def test_machine_tokens_expire_by_default_and_never_past_the_longest_lifetime(tmp_path: Path) -> None:
+    assert run("seed-demo", "--cases", "0", tmp_path=tmp_path).returncode == 0
+
+    default = run(
+        "tokens", "create", "--username", "court.clerk", "--name", "court-system", tmp_path=tmp_path
+    )
+    longer = run(
+        "tokens", "create", "--username", "court.clerk", "--name", "x", "--days", "366", tmp_path=tmp_path
+    )
+
+    assert default.returncode == 0, default.stderr
+    assert default.stdout.strip().startswith("jf_") and "expires 20" in default.stderr
+    assert longer.returncode == 2
+    assert "at most 365 days" in longer.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -34,3 +36,57 @@ async def test_migrations_are_at_head(backend: Backend) -> None:
         current = await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
 
     assert current == head
+
+
+async def test_upgrading_gives_never_expiring_machine_tokens_an_expiry(tmp_path: Path) -> None:
+    """0013_signin: machine tokens issued without an expiry get one 90 days after the upgrade;
+    tokens that expire or were revoked already keep what they have. Throttle rows name their account."""
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from service.db import create_engine
+    from service.migrate import alembic_config
+
+    def upgrade_to(revision: str) -> Callable[[Connection], None]:
+        def run(connection: Connection) -> None:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+
+        return run
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    later = "2030-01-01 00:00:00.000000"
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade_to("0012_auditor"))
+            for statement in (
+                "INSERT INTO unit (code, name, kind, tier, channel, active) VALUES ('U', 'u', 'k', 't', 'c', 1)",
+                "INSERT INTO app_user (id, username, display_name, password_hash, role, unit_code, disabled,"
+                " created_at) VALUES (1, 'court.system', '', 'x', 'court_clerk', 'U', 0, '2026-01-01 00:00:00')",
+                "INSERT INTO api_token (token_hash, user_id, kind, name, created_at, expires_at, revoked_at) VALUES"
+                " ('a', 1, 'machine', 'forever', '2026-01-01 00:00:00', NULL, NULL),"
+                f" ('b', 1, 'machine', 'dated', '2026-01-01 00:00:00', '{later}', NULL),"
+                " ('c', 1, 'machine', 'revoked', '2026-01-01 00:00:00', NULL, '2026-02-01 00:00:00')",
+                "INSERT INTO sign_in_throttle (scope, subject, failures, first_failure_at, last_failure_at)"
+                " VALUES ('user', 'court.system', 2, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+            ):
+                await conn.execute(sa.text(statement))
+        before = datetime.now(UTC)
+
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade_to("head"))
+
+        after = datetime.now(UTC)
+        async with engine.connect() as conn:
+            expiry = dict((await conn.execute(sa.text("SELECT name, expires_at FROM api_token"))).all())
+            account = (await conn.execute(sa.text("SELECT account FROM sign_in_throttle"))).scalar_one()
+    finally:
+        await engine.dispose()
+    forever = datetime.fromisoformat(expiry["forever"]).replace(tzinfo=UTC)
+    assert before + timedelta(days=90) - timedelta(seconds=1) <= forever <= after + timedelta(days=90)
+    assert expiry["dated"] == later
+    assert expiry["revoked"] is None
+    assert account == "court.system"

@@ -600,6 +600,35 @@ def test_import_reports_added_skipped_and_rejected_rows(units_dir: Path, tmp_pat
     assert "320583107 is not in the org tree" in reasons[15]
 
 
+def test_import_reports_formula_like_and_bidi_names_by_line_instead_of_storing_them(
+    units_dir: Path, tmp_path: Path
+) -> None:
+    """Such names would go on into the CSV and XLSX reports, where a spreadsheet runs them."""
+    source = write_csv(
+        tmp_path / "villages.csv",
+        [
+            "code,name,parent_code",  # 1
+            '320583106281,"=HYPERLINK(""http://evil.example"",""金华村"")",320583106',  # 2
+            "320583106282,+1村,320583106",  # 3
+            "320583106283,-2村,320583106",  # 4
+            "320583106284,@SUM(A1),320583106",  # 5
+            "320583106285,\u202e村委会,320583106",  # 6
+            "320583106286,正常村村委会,320583106",  # 7 added
+        ],
+    )
+    output = units_dir / "imported.yaml"
+
+    report = import_villages(source, load_units(units_dir), output)
+
+    assert [u.name for u in report.added] == ["正常村"]
+    reasons = {line: why for line, _, why in report.rejected}
+    assert sorted(reasons) == [2, 3, 4, 5, 6]
+    assert all("starts like a spreadsheet formula" in reasons[line] for line in (2, 3, 4, 5))
+    assert "U+202E RIGHT-TO-LEFT OVERRIDE" in reasons[6]
+    written = output.read_text(encoding="utf-8")
+    assert "HYPERLINK" not in written and "\u202e" not in written and "正常村" in written
+
+
 def test_import_output_loads_with_the_rest_of_the_directory(units_dir: Path, tmp_path: Path) -> None:
     source = write_csv(tmp_path / "villages.csv", MIXED_CSV)
     before = load_units(units_dir)
