@@ -47,9 +47,10 @@ async def throwaway_database(admin: str, keep: bool) -> AsyncIterator[str]:
 
 async def service_database(admin: str, name: str) -> tuple[AsyncEngine, AppContext]:
     """The service's schema and units in the database, loaded the service's own way."""
-    from service import migrate
+    from service import clock, migrate
     from service.audit.keys import new_key_text
     from service.config.settings import Settings
+    from service.integrity.backfill import sign_trail
     from service.main import engine_for, load_context
     from service.personal.crypto import new_key_line
     from service.units.sync import sync_units
@@ -65,5 +66,6 @@ async def service_database(admin: str, name: str) -> tuple[AsyncEngine, AppConte
     ctx = load_context(settings)
     engine = engine_for(settings)
     await migrate.upgrade(engine)
+    await sign_trail(engine, now=clock.now())  # as `jiefen migrate`: the key's fingerprint
     await sync_units(engine, ctx.org)
     return engine, ctx

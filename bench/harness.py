@@ -260,6 +260,7 @@ async def prepare(url: str, data_key: str, audit_key: str, clerks: int) -> tuple
     LIST_STATION and ``clerks`` court clerks."""
     from service import clock, migrate
     from service.config.settings import Settings
+    from service.integrity.backfill import sign_trail
     from service.main import engine_for, load_context
     from service.units.sync import sync_units
     from service.users.service import create_user, issue_machine_token
@@ -275,6 +276,7 @@ async def prepare(url: str, data_key: str, audit_key: str, clerks: int) -> tuple
     engine = engine_for(settings)
     try:
         await migrate.upgrade(engine)
+        await sign_trail(engine, now=clock.now())  # as `jiefen migrate`: the key's fingerprint
         await sync_units(engine, ctx.org)
         desk = ctx.org.court_desk()
         assert desk is not None

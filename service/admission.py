@@ -4,7 +4,9 @@ Without it, a burst larger than the database pool queues inside the pool, where 
 handed back goes to whichever request asks next, not to the one that has waited longest: under
 load a few requests starve while the rest pass (a p99 several times the median). Here requests
 queue first, strictly in arrival order, and each admitted one finds a connection free. Health
-probes, metrics and static files are never held back.
+probes, metrics and static files are never held back, nor are sign-ins: they spend most of their
+time waiting for a password-hashing thread (a small pool of its own), and a burst of bad
+sign-ins must not take every turn from the people already at work.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections import deque
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-UNGATED_PREFIXES = ("/healthz", "/readyz", "/metrics", "/static/")
+UNGATED_PREFIXES = ("/healthz", "/readyz", "/metrics", "/static/", "/api/v1/auth/token", "/signin")
 
 
 class FifoGate:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -16,8 +17,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from service import clock, migrate
 from service.admission import Admission
-from service.audit.keys import AuditKey, AuditKeyError, engine_options
-from service.audit.keys import load_or_create_key_file as load_or_create_audit_key
+from service.audit.keys import AuditKey, AuditKeyError, engine_options, new_key_text
 from service.auditor.routes import router as auditor_router
 from service.cases.routes import router as cases_router
 from service.config.calendars import calendar_warnings, load_calendar
@@ -40,7 +40,7 @@ from service.notifications.routes import admin as webhooks_router
 from service.notifications.secrets import seal_secrets
 from service.notifications.sync import sync_webhooks
 from service.observability import install_observability
-from service.personal.crypto import DataCipher, DataKeyError, load_or_create_key_file
+from service.personal.crypto import DataCipher, DataKeyError, load_or_create_key_file, new_key_line
 from service.privacy.parties import reseal_all
 from service.privacy.routes import router as privacy_router
 from service.scheduler import build_scheduler, http_client
@@ -87,50 +87,55 @@ async def backfill(engine: AsyncEngine, context: AppContext) -> None:
         log.warning("encrypted %s webhook secrets stored in clear before", secrets)
 
 
+def _key_text(
+    settings: Settings,
+    setting: str,
+    value: str | None,
+    file: Path | None,
+    default: str,
+    make: Callable[[], str],
+) -> str:
+    """A key's text from the environment, a key file, or (embedded default only) a file beside
+    the database, created once (owner-only); else a ConfigError saying how to give one."""
+    if value:
+        return value
+    if file:
+        return file.read_text(encoding="utf-8")
+    if settings.is_default_database:
+        return load_or_create_key_file(settings.data_dir / default, make)
+    what = {
+        "JIEFEN_DATA_KEY": "personal data is encrypted at rest (generate one with `jiefen privacy new-key`)",
+        "JIEFEN_AUDIT_KEY": "the audit trail is signed with a key kept outside the database "
+        "(generate one with `jiefen audit new-key`)",
+    }[setting]
+    raise ConfigError([ConfigProblem(setting, "", f"set {setting} or {setting}_FILE: {what}")])
+
+
 def load_cipher(settings: Settings) -> DataCipher:
     """The personal-data key ring: environment, key file, or (embedded default only) var/data.key."""
     try:
-        if settings.data_key:
-            return DataCipher.from_text(settings.data_key)
-        if settings.data_key_file:
-            return DataCipher.from_text(settings.data_key_file.read_text(encoding="utf-8"))
-        if settings.is_default_database:
-            return DataCipher.from_text(load_or_create_key_file(settings.data_dir / "data.key"))
+        text = _key_text(
+            settings, "JIEFEN_DATA_KEY", settings.data_key, settings.data_key_file, "data.key", new_key_line
+        )
+        return DataCipher.from_text(text)
     except (OSError, DataKeyError) as exc:
         raise ConfigError([ConfigProblem("JIEFEN_DATA_KEY", "", str(exc))]) from exc
-    raise ConfigError(
-        [
-            ConfigProblem(
-                "JIEFEN_DATA_KEY",
-                "",
-                "set JIEFEN_DATA_KEY or JIEFEN_DATA_KEY_FILE: personal data is encrypted at rest "
-                "(generate one with `jiefen privacy new-key`)",
-            )
-        ]
-    )
 
 
 def load_audit_key(settings: Settings) -> AuditKey:
     """The audit trail's key: environment, key file, or (embedded default only) var/audit.key."""
     try:
-        if settings.audit_key:
-            return AuditKey.from_text(settings.audit_key)
-        if settings.audit_key_file:
-            return AuditKey.from_text(settings.audit_key_file.read_text(encoding="utf-8"))
-        if settings.is_default_database:
-            return AuditKey.from_text(load_or_create_audit_key(settings.data_dir / "audit.key"))
+        text = _key_text(
+            settings,
+            "JIEFEN_AUDIT_KEY",
+            settings.audit_key,
+            settings.audit_key_file,
+            "audit.key",
+            new_key_text,
+        )
+        return AuditKey.from_text(text)
     except (OSError, AuditKeyError) as exc:
         raise ConfigError([ConfigProblem("JIEFEN_AUDIT_KEY", "", str(exc))]) from exc
-    raise ConfigError(
-        [
-            ConfigProblem(
-                "JIEFEN_AUDIT_KEY",
-                "",
-                "set JIEFEN_AUDIT_KEY or JIEFEN_AUDIT_KEY_FILE: the audit trail is signed with a key "
-                "kept outside the database (generate one with `jiefen audit new-key`)",
-            )
-        ]
-    )
 
 
 def engine_for(settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:

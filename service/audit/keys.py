@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -66,17 +64,6 @@ def engine_options(key: AuditKey) -> dict[str, Any]:
 
 def new_key_text() -> str:
     return base64.b64encode(secrets.token_bytes(MIN_KEY_BYTES)).decode()
-
-
-def load_or_create_key_file(path: Path) -> str:
-    """The embedded default keeps its audit key beside its database (created once, owner-only).
-    A production deployment names a key held elsewhere (JIEFEN_AUDIT_KEY_FILE on a secret mount)."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(new_key_text() + "\n")
-    return path.read_text(encoding="utf-8")
 
 
 def key_of(conn: AsyncConnection) -> AuditKey:

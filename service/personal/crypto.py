@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -71,13 +72,14 @@ def next_kid(ring_text: str | None) -> str:
     return f"k{max(numbers, default=0) + 1}"
 
 
-def load_or_create_key_file(path: Path) -> str:
-    """The embedded default keeps its key beside its database (created once, owner-only)."""
+def load_or_create_key_file(path: Path, make: Callable[[], str] = new_key_line) -> str:
+    """The embedded default keeps its keys beside its database (each created once by ``make``,
+    owner-only): the data key ring, and the audit key."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
-            handle.write(new_key_line() + "\n")
+            handle.write(make() + "\n")
     return path.read_text(encoding="utf-8")
 
 

@@ -68,7 +68,7 @@ def test_a_gate_needs_room() -> None:
         FifoGate(0)
 
 
-async def test_the_middleware_bounds_concurrent_requests_but_not_health_probes() -> None:
+async def test_the_middleware_bounds_concurrent_requests_but_not_probes_or_sign_ins() -> None:
     app = FastAPI()
     running = 0
     most = 0
@@ -87,6 +87,10 @@ async def test_the_middleware_bounds_concurrent_requests_but_not_health_probes()
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.post("/api/v1/auth/token")
+    async def sign_in() -> dict[str, str]:
+        return {"status": "signed in"}
+
     app.add_middleware(Admission, limit=2)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -96,6 +100,8 @@ async def test_the_middleware_bounds_concurrent_requests_but_not_health_probes()
         assert running == 2  # four wait their turn
         probe = await asyncio.wait_for(client.get("/healthz"), 1)  # never held back
         assert probe.status_code == 200
+        signed_in = await asyncio.wait_for(client.post("/api/v1/auth/token"), 1)  # nor a sign-in
+        assert signed_in.status_code == 200
         release.set()
         answers = await asyncio.gather(*requests)
     assert all(a.status_code == 200 for a in answers)
