@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 GENESIS = ""
@@ -110,17 +111,24 @@ CASE_DIGEST_FIELDS = (
 PARTY_DIGEST_FIELDS = ("role", "kind", "name", "id_type")
 
 
+_AS_IS = (str, int, bool, type(None))
+
+
 def _plain(value: Any) -> Any:
-    """JSON-normal form: what the database returns digests like what was written."""
-    value = _normal(value)
-    if hasattr(value, "value") and isinstance(value.value, str):  # an enum member
+    """JSON-normal form: what the database returns digests like what was written. Plain text,
+    numbers and flags (most of a case) first: this runs for every recorded fact of every write."""
+    if type(value) in _AS_IS:
+        return value
+    if isinstance(value, Enum):
         return value.value
-    if isinstance(value, (dict, list)):
-        return json.loads(json.dumps(value, default=str))
+    if isinstance(value, datetime):
+        return _normal(value)
     if isinstance(value, (Decimal, float)):  # amounts: 100, 100.0 and 100.00 are one amount
         return format(Decimal(str(value)).normalize(), "f")
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return value
+    if isinstance(value, (dict, list)):
+        return json.loads(json.dumps(value, default=str))
+    if isinstance(value, (int, str)):  # subclasses that are not enums
+        return int(value) if isinstance(value, int) else str(value)
     return str(value)
 
 
