@@ -105,7 +105,7 @@ def _engine(settings: Settings) -> AsyncEngine:
     from service.main import engine_for
 
     try:
-        return engine_for(settings, pool_size=10)
+        return engine_for(settings)
     except ConfigError as exc:
         typer.echo(f"Configuration is invalid:\n{exc}", err=True)
         raise typer.Exit(2) from exc

@@ -94,28 +94,30 @@ def _key_text(
     file: Path | None,
     default: str,
     make: Callable[[], str],
+    why: str,
 ) -> str:
     """A key's text from the environment, a key file, or (embedded default only) a file beside
-    the database, created once (owner-only); else a ConfigError saying how to give one."""
+    the database, created once by ``make`` (owner-only); else a ConfigError naming the setting."""
     if value:
         return value
     if file:
         return file.read_text(encoding="utf-8")
     if settings.is_default_database:
         return load_or_create_key_file(settings.data_dir / default, make)
-    what = {
-        "JIEFEN_DATA_KEY": "personal data is encrypted at rest (generate one with `jiefen privacy new-key`)",
-        "JIEFEN_AUDIT_KEY": "the audit trail is signed with a key kept outside the database "
-        "(generate one with `jiefen audit new-key`)",
-    }[setting]
-    raise ConfigError([ConfigProblem(setting, "", f"set {setting} or {setting}_FILE: {what}")])
+    raise ConfigError([ConfigProblem(setting, "", f"set {setting} or {setting}_FILE: {why}")])
 
 
 def load_cipher(settings: Settings) -> DataCipher:
     """The personal-data key ring: environment, key file, or (embedded default only) var/data.key."""
     try:
         text = _key_text(
-            settings, "JIEFEN_DATA_KEY", settings.data_key, settings.data_key_file, "data.key", new_key_line
+            settings,
+            "JIEFEN_DATA_KEY",
+            settings.data_key,
+            settings.data_key_file,
+            "data.key",
+            new_key_line,
+            "personal data is encrypted at rest (generate one with `jiefen privacy new-key`)",
         )
         return DataCipher.from_text(text)
     except (OSError, DataKeyError) as exc:
@@ -132,6 +134,8 @@ def load_audit_key(settings: Settings) -> AuditKey:
             settings.audit_key_file,
             "audit.key",
             new_key_text,
+            "the audit trail is signed with a key kept outside the database "
+            "(generate one with `jiefen audit new-key`)",
         )
         return AuditKey.from_text(text)
     except (OSError, AuditKeyError) as exc:

@@ -161,7 +161,9 @@ async def _sign_case_chains(conn: AsyncConnection, key: AuditKey, *, legacy: boo
                 .order_by(case_event.c.case_id, case_event.c.seq)
             )
         ).all()
-        heads = await _case_facts(conn, batch)
+        heads = await case_facts(
+            conn, (await conn.execute(sa.select(cases).where(cases.c.id.in_(batch)))).all()
+        )
         by_case: dict[int, list[Any]] = {}
         for event in events:
             by_case.setdefault(event.case_id, []).append(event)
@@ -204,10 +206,12 @@ def _check_legacy(case_id: int, chain: Sequence[Any]) -> None:
         prev = event.hash
 
 
-async def _case_facts(conn: AsyncConnection, case_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    rows = (await conn.execute(sa.select(cases).where(cases.c.id.in_(case_ids)))).all()
+async def case_facts(conn: AsyncConnection, rows: Sequence[Any]) -> dict[int, dict[str, Any]]:
+    """The recorded facts (``workflows.chain.recorded_facts``) of these case rows, with their
+    parties read in one query: what each case's last event must vouch for."""
     people: dict[int, list[dict[str, Any]]] = {}
-    for p in (await conn.execute(sa.select(party).where(party.c.case_id.in_(case_ids)))).all():
+    found = await conn.execute(sa.select(party).where(party.c.case_id.in_([r.id for r in rows])))
+    for p in found.all():
         people.setdefault(p.case_id, []).append(dict(p._mapping))
     return {r.id: recorded_facts(dict(r._mapping), people.get(r.id, [])) for r in rows}
 

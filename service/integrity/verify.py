@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from service.audit.events import CHAIN, audit_chain, security_events
 from service.audit.keys import AuditKey, key_of
 from service.cases.models import Case, CaseEvent, Party
-from service.integrity.backfill import stored_fingerprint
-from workflows.chain import CASE_EVENT_FIELDS, GENESIS, SECURITY_EVENT_FIELDS, recorded_facts
+from service.integrity.backfill import case_facts, stored_fingerprint
+from workflows.chain import CASE_EVENT_FIELDS, GENESIS, SECURITY_EVENT_FIELDS
 
 case_event = CaseEvent.__table__  # type: ignore[attr-defined]
 cases = Case.__table__  # type: ignore[attr-defined]
@@ -61,14 +61,6 @@ def check_case(
     return None
 
 
-async def _facts(conn: AsyncConnection, rows: Sequence[Any]) -> dict[int, dict[str, Any]]:
-    ids = [r.id for r in rows]
-    people: dict[int, list[dict[str, Any]]] = {}
-    for p in (await conn.execute(sa.select(party).where(party.c.case_id.in_(ids)))).all():
-        people.setdefault(p.case_id, []).append(dict(p._mapping))
-    return {r.id: recorded_facts(dict(r._mapping), people.get(r.id, [])) for r in rows}
-
-
 async def _verify_cases(conn: AsyncConnection, key: AuditKey, report: VerifyReport) -> None:
     last_case = 0
     while report.intact:
@@ -90,7 +82,7 @@ async def _verify_cases(conn: AsyncConnection, key: AuditKey, report: VerifyRepo
         by_case: dict[int, list[Any]] = {i: [] for i in ids}
         for row in rows:
             by_case[row.case_id].append(row)
-        facts = await _facts(conn, batch)
+        facts = await case_facts(conn, batch)
         for case in batch:
             report.cases += 1
             report.case_events += len(by_case[case.id])
