@@ -488,8 +488,10 @@ def deadlines_recompute(
     """Recompute every open deadline from its case's history with the current policies and
     calendars (after a new config/calendars/YYYY.yaml or a policy change): prints old → new per
     deadline, and writes each changed case as an audited event. Safe to run again."""
+    from datetime import datetime
+
     from service.clock import SHANGHAI
-    from service.deadlines.recompute import RecomputeReport, recompute_deadlines
+    from service.recompute import RecomputeReport, recompute_deadlines
 
     settings = get_settings()
     ctx = _context(settings)
@@ -500,10 +502,7 @@ def deadlines_recompute(
 
     report = _run(settings, work)
 
-    def shown(moment: object) -> str:
-        from datetime import datetime
-
-        assert isinstance(moment, datetime)
+    def shown(moment: datetime) -> str:
         return moment.astimezone(SHANGHAI).isoformat(timespec="minutes")
 
     for c in report.changes:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from service.deadlines.recompute import recompute_deadlines
+from service.recompute import recompute_deadlines
 from tests.api.test_deadlines_api import deadline_of, kunshan
 from tests.builders import move, open_case
 from tests.conftest import Backend, FrozenClock

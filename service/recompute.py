@@ -189,17 +189,7 @@ async def _write_case(
             reason=REASON,
             payload={"recomputed": [c.record() for c in changes]},
         )
-        values = {"updated_at": now}
-        version = await queries.apply_change(
-            conn,
-            case_id,
-            row.version,
-            values,
-            event,
-            prev_hash=row.last_event_hash,
-            recorded_after=queries.facts_after(row, values),
-        )
-        if version is None:
+        if await queries.add_event(conn, row, event, now=now) is None:
             raise _Moved
         for change in changes:
             paused = change.status == DeadlineStatus.paused
