@@ -40,6 +40,8 @@ privacy_app = typer.Typer(help="Personal data: keys and encryption at rest.", no
 app.add_typer(privacy_app, name="privacy")
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+deadlines_app = typer.Typer(help="Deadlines (legal and local time limits).", no_args_is_help=True)
+app.add_typer(deadlines_app, name="deadlines")
 
 T = TypeVar("T")
 
@@ -475,6 +477,55 @@ def sweep_command(
         )
 
     typer.echo(_run(settings, work))
+
+
+@deadlines_app.command("recompute")
+def deadlines_recompute(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print what would change; write nothing")
+    ] = False,
+) -> None:
+    """Recompute every open deadline from its case's history with the current policies and
+    calendars (after a new config/calendars/YYYY.yaml or a policy change): prints old → new per
+    deadline, and writes each changed case as an audited event. Safe to run again."""
+    from datetime import datetime
+
+    from service.clock import SHANGHAI
+    from service.recompute import RecomputeReport, recompute_deadlines
+
+    settings = get_settings()
+    ctx = _context(settings)
+    at = clock.now()
+
+    async def work(engine: AsyncEngine) -> RecomputeReport:
+        return await recompute_deadlines(engine, ctx, now=at, dry_run=dry_run)
+
+    report = _run(settings, work)
+
+    def shown(moment: datetime) -> str:
+        return moment.astimezone(SHANGHAI).isoformat(timespec="minutes")
+
+    for c in report.changes:
+        typer.echo(
+            f"{c.number} {c.kind}: due {shown(c.old_due)} → {shown(c.new_due)}; "
+            f"{c.warnings_moved} pending warnings moved"
+        )
+    for line in report.skipped:
+        typer.echo(f"skipped: {line}", err=True)
+    for number in report.stale_cases:
+        typer.echo(f"{number}: changed while recomputing, nothing written; run again", err=True)
+    if dry_run:
+        typer.echo(
+            f"dry run: {len(report.changes)} of {report.checked} open deadlines would change "
+            f"in {report.cases} cases; nothing written"
+        )
+        return
+    typer.echo(
+        f"recomputed {report.checked} open deadlines: {len(report.changes)} changed in "
+        f"{report.written_cases} cases, {len(report.stale_cases)} cases changed meanwhile"
+    )
+    if report.stale_cases:
+        raise typer.Exit(1)
 
 
 @app.command("scheduler")

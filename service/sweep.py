@@ -135,6 +135,20 @@ def breach_reason(policy: Policy) -> str:
     return f"{policy.name}已届满（{policy.source}）"
 
 
+def prompt_reason(policy: Policy) -> str:
+    """What the holding unit is asked to do when a period it cannot simply run past has ended."""
+    return (
+        f"{policy.name}已届满（{policy.source}）。依法可选：经双方当事人同意延长调解期限；"
+        "或终止调解（期满未同意延长），并告知当事人可以依法通过仲裁、行政、司法等途径维护权利"
+        "（人民调解法 第26条）。办理前本案显示为已逾期。"
+    )
+
+
+def breach_result(action: BreachAction) -> str:
+    """The recorded result of a breach whose action moves nothing."""
+    return {BreachAction.notify: "notified", BreachAction.prompt: "prompted"}.get(action, "flagged overdue")
+
+
 async def _transition(
     conn: AsyncConnection,
     ctx: AppContext,
@@ -189,22 +203,26 @@ async def _apply_breach(
             if ended and await _transition(conn, ctx, row.case_id, "refer_to_court", now, reason=reason):
                 return "terminated and returned to the court"
         return "notified (could not return)"
-    return "notified" if policy.breach == BreachAction.notify else "flagged overdue"
+    return breach_result(policy.breach)
 
 
 def _breach_notes(ctx: AppContext, row: DueClock, case: CaseRow, policy: Policy) -> list[Announcement]:
-    """The unit holding the case hears of a breach, and so does its supervisor when the policy
-    notifies or escalates."""
-    reason = breach_reason(policy)
-    payload = {
+    """The unit holding the case hears of a breach, and so does its supervisor (whose coordinator
+    sees the inbox of the units below) when the policy notifies, escalates or prompts."""
+    reason = prompt_reason(policy) if policy.breach == BreachAction.prompt else breach_reason(policy)
+    payload: dict[str, Any] = {
         "number": case.number,
         "deadline": policy.kind,
         "due_at": row.due_at.isoformat(),
         "action": policy.breach.value,
     }
+    if policy.breach == BreachAction.prompt:
+        payload["options"] = ["extend", "terminate"]
+        payload["deadline_id"] = row.id
     notes = [Announcement(case.unit_code, row.case_id, "breach", reason, payload)]
     supervisor = ctx.org.parent(case.unit_code)
-    if policy.breach in (BreachAction.notify, BreachAction.escalate) and supervisor is not None:
+    told = (BreachAction.notify, BreachAction.escalate, BreachAction.prompt)
+    if policy.breach in told and supervisor is not None:
         notes.append(Announcement(supervisor.code, row.case_id, "breach", reason, payload))
     return notes
 
@@ -216,6 +234,7 @@ def _batchable(ctx: AppContext, row: DueClock, now: datetime) -> bool:
         BreachAction.escalate,
         BreachAction.notify,
         BreachAction.flag_overdue,
+        BreachAction.prompt,
     )
 
 
@@ -254,7 +273,7 @@ async def plan_breaches(
         policy = ctx.policies.by_kind(clock.kind)
         case = found[clock.case_id]
         notes += _breach_notes(ctx, clock, case, policy)
-        result = "notified" if policy.breach == BreachAction.notify else "flagged overdue"
+        result = breach_result(policy.breach)
         if policy.breach == BreachAction.escalate:
             result = "notified (no parent tier to escalate to)"
             if clock.case_id not in moved:  # two clocks of one case breached at once: escalate once

@@ -53,6 +53,17 @@ class BreachAction(StrEnum):
     escalate = "escalate"  # escalate the case to the parent tier
     return_referral = "return_referral"  # send a referred / delegated case back to its sender
     flag_overdue = "flag_overdue"  # mark overdue (e.g. for the court desk)
+    # Tell the holding unit and its supervisor the lawful options (an extension with both parties'
+    # consent, or ending mediation with a 终止调解 notice) without moving the case; it shows
+    # overdue until someone takes one of them.
+    prompt = "prompt"
+
+
+class Basis(StrEnum):
+    """Where a rule comes from: the law, or a choice the local administration made (and may change)."""
+
+    law = "law"  # a statute or a Supreme People's Court rule: ``source`` names it
+    local_policy = "local_policy"  # decided locally: ``decided_by`` names who; ``source`` what it rests on
 
 
 class DeadlineStatus(StrEnum):
@@ -134,11 +145,38 @@ class WarnPoint:
 
 
 @dataclass(frozen=True)
+class Authority:
+    """Why a rule holds: ``law`` with its ``source``, or ``local_policy`` with who ``decided_by``
+    it (and, optionally, the law it rests on as ``source``)."""
+
+    basis: Basis
+    source: str | None = None
+    decided_by: str | None = None
+
+    def __post_init__(self) -> None:
+        # parse_policies reports these with key paths; this guards hand-built policies.
+        if self.basis == Basis.law and not self.source:
+            raise ValueError("a rule of law names its source")
+        if self.basis == Basis.local_policy and not self.decided_by:
+            raise ValueError("a local policy names who decided it")
+
+    @property
+    def citation(self) -> str:
+        """One line for people: the source of a law; who decided a local policy, and on what."""
+        if self.basis == Basis.law:
+            assert self.source is not None  # __post_init__
+            return self.source
+        assert self.decided_by is not None  # __post_init__
+        return f"{self.decided_by}; {self.source}" if self.source else self.decided_by
+
+
+@dataclass(frozen=True)
 class Extension:
     roles: frozenset[Role]  # who may extend
     consent: Consent | None  # what must be on record first
     max_length: int  # the most the period may be extended by, in total ...
     max_unit: PeriodUnit  # ... counted in this unit
+    authority: Authority | None = None  # None: as the period's own
 
 
 @dataclass(frozen=True)
@@ -189,7 +227,19 @@ class Policy:
     extension: Extension | None
     breach: BreachAction
     urgent: bool  # warnings may go out of working hours
-    source: str  # the legal source, shown next to the deadline
+    authority: Authority  # law or local policy, and its source: shown next to the deadline
+    breach_authority: Authority  # the breach action's own (often local policy on a period of law)
+
+    @property
+    def source(self) -> str:
+        """The period's basis as one line for people (the statute, or who decided it)."""
+        return self.authority.citation
+
+    @property
+    def extension_authority(self) -> Authority | None:
+        if self.extension is None:
+            return None
+        return self.extension.authority or self.authority
 
     def __post_init__(self) -> None:
         # parse_policies reports these with key paths; this guards hand-built policies.
@@ -322,6 +372,13 @@ def extended(
             f"{policy.name} ({policy.kind}) may be extended by at most {rules.max_length} "
             f"{rules.max_unit.value} in total; already extended by {so_far}, asked for {by_length} more"
         )
+    return extended_due(due_at, by_length, by_unit, calendar)
+
+
+def extended_due(
+    due_at: datetime, by_length: int, by_unit: PeriodUnit, calendar: BusinessCalendar
+) -> datetime:
+    """The arithmetic of ``extended`` alone, for an extension already allowed and on record."""
     local_due = shanghai(due_at)
     midnight = datetime.combine(local_due.date(), time(0), tzinfo=SHANGHAI)
     carried = local_due - midnight  # zero unless a pause moved the deadline off midnight
@@ -466,6 +523,101 @@ def _follow(
         result.resumed.append((deadline.id, moved))
 
 
+# ----------------------------------------------------------------------------- recomputing
+
+
+def provisional_years(
+    calendar: BusinessCalendar, started_at: datetime, due_at: datetime, warnings: Sequence[Warning] = ()
+) -> tuple[int, ...]:
+    """The years a clock counts through (start to last day) or warns in whose official calendar
+    is missing: its dates assume Monday–Friday there and may move once the State Council publishes
+    the year's holidays (``jiefen deadlines recompute``). Empty: the dates are final."""
+    first = shanghai(started_at).year
+    last = (shanghai(due_at) - timedelta(microseconds=1)).year
+    years = set(range(first, last + 1)) | {shanghai(at).year for _, at in warnings}
+    return tuple(sorted(year for year in years if not calendar.knows(year)))
+
+
+@dataclass(frozen=True)
+class Paused:
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Resumed:
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Extended:
+    at: datetime
+    by_length: int
+    by_unit: PeriodUnit
+
+
+ClockStep = Paused | Resumed | Extended
+
+
+def clock_steps(
+    policy: Policy,
+    started_at: datetime,
+    moves: Iterable[tuple[datetime, CaseState]],
+    extensions: Iterable[tuple[datetime, int, PeriodUnit]],
+) -> list[ClockStep]:
+    """What happened to a running clock since ``started_at``, from its case's history: ``moves``
+    are the case's events in order as (when, state afterwards), ``extensions`` those recorded on
+    the clock. A move into a state of ``pauses_while`` pauses it, a move out resumes it."""
+    steps: list[ClockStep] = []
+    paused = False
+    for at, state in moves:
+        if at < started_at:
+            continue
+        if not paused and state in policy.pauses_while:
+            steps.append(Paused(at))
+            paused = True
+        elif paused and state not in policy.pauses_while:
+            steps.append(Resumed(at))
+            paused = False
+    steps += [Extended(at, length, unit) for at, length, unit in extensions]
+    return sorted(steps, key=lambda step: step.at)  # stable: a move before an extension at one instant
+
+
+@dataclass(frozen=True)
+class Replay:
+    due_at: datetime
+    warnings: tuple[Warning, ...]  # every warning of the window as it stands, sent or not
+    paused_at: datetime | None  # still paused since then
+
+
+def replay(
+    policy: Policy, started_at: datetime, steps: Sequence[ClockStep], calendar: BusinessCalendar
+) -> Replay:
+    """A clock computed again from its start and its history, with today's policy and calendar:
+    what ``schedule``, ``resumed`` and ``extended`` did when each step happened, in the same order
+    (an extension counts from the last day it had then, pauses included). Extended windows' levels
+    carry the same ``+extN`` suffix the extension gave them."""
+    current = schedule(policy, started_at, calendar)
+    due, warnings = current.due_at, current.warnings
+    office = None if policy.urgent else calendar
+    paused_at: datetime | None = None
+    extensions = 0
+    for step in steps:
+        if isinstance(step, Paused):
+            paused_at = paused_at or step.at
+        elif isinstance(step, Resumed):
+            if paused_at is not None:
+                moved = resumed(due, warnings, paused_at, step.at, calendar=office)
+                due, warnings, paused_at = moved.due_at, moved.warnings, None
+        else:
+            extensions += 1
+            due = extended_due(due, step.by_length, step.by_unit, calendar)
+            warnings = tuple(
+                (f"{level}+ext{extensions}", at)
+                for level, at in warnings_for(policy, started_at, due, calendar, after=step.at)
+            )
+    return Replay(due_at=shanghai(due), warnings=warnings, paused_at=paused_at)
+
+
 # ----------------------------------------------------------------------------- parsing
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -473,9 +625,15 @@ _LEVEL = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _KIND_MAX = 40  # deadline.kind column
 _LEVEL_MAX = 32  # deadline_action.level column
 _TOP_KEYS = ("policies",)
-_POLICY_KEYS = tuple(f.name for f in fields(Policy))  # the file says exactly what a Policy holds
+# The file says what a Policy holds, its two authorities spelt out as basis, source, decided_by.
+_AUTHORITY_KEYS = ("basis", "source", "decided_by")
+_POLICY_KEYS = (
+    *(f.name for f in fields(Policy) if f.name not in ("authority", "breach_authority")),
+    *_AUTHORITY_KEYS,
+    *(f"breach_{k}" for k in _AUTHORITY_KEYS),
+)
 _WARN_KEYS = ("level", "fraction", "last_working_day")
-_EXTENSION_KEYS = ("roles", "consent", "max_length", "max_unit")
+_EXTENSION_KEYS = ("roles", "consent", "max_length", "max_unit", *_AUTHORITY_KEYS)
 _APPLIES_KEYS = ("dispute_types", "not_dispute_types", "channels", "court_procedures", "court_delegated")
 _CONSENTS = ("both_parties",)
 
@@ -511,12 +669,8 @@ def _parse_policy(raw: object, key: str, problems: Problems) -> Policy | None:
     name = text(
         raw.get("name"), f"{key}.name", "a name is required: people read it next to the deadline", problems
     )
-    source = text(
-        raw.get("source"),
-        f"{key}.source",
-        "a legal source is required: every time limit says where it comes from",
-        problems,
-    )
+    authority = _parse_authority(raw, key, "", problems, required=True)
+    breach_authority = _parse_authority(raw, key, "breach_", problems, required=False)
     length = _positive_int(raw.get("length"), f"{key}.length", problems)
     unit = enum_value(PeriodUnit, raw.get("unit"), f"{key}.unit", "period unit", problems)
     breach = enum_value(BreachAction, raw.get("breach"), f"{key}.breach", "breach action", problems)
@@ -534,7 +688,7 @@ def _parse_policy(raw: object, key: str, problems: Problems) -> Policy | None:
     _check_states_and_events(raw, key, runs_valid, pauses_while, problems)
     if problems.count() > before:
         return None
-    assert kind and name and source and length and unit and breach and runs_while is not None
+    assert kind and name and authority and length and unit and breach and runs_while is not None
     return Policy(
         kind=kind,
         name=name,
@@ -549,8 +703,53 @@ def _parse_policy(raw: object, key: str, problems: Problems) -> Policy | None:
         extension=extension,
         breach=breach,
         urgent=bool(urgent),
-        source=source,
+        authority=authority,
+        breach_authority=breach_authority or authority,
     )
+
+
+def _parse_authority(
+    raw: Mapping[str, Any], key: str, prefix: str, problems: Problems, *, required: bool
+) -> Authority | None:
+    """``{prefix}basis`` with its ``source`` or ``decided_by``; absent and not required: None (the
+    rule shares the period's basis)."""
+    basis_key, source_key, decided_key = (f"{prefix}{k}" for k in _AUTHORITY_KEYS)
+    if basis_key not in raw and not required:
+        for other in (source_key, decided_key):
+            if other in raw:
+                problems.add(f"{key}.{other}", f"give {basis_key} (law or local_policy) with it")
+        return None
+    basis = enum_value(
+        Basis, raw.get(basis_key), f"{key}.{basis_key}", "basis (law or local_policy)", problems
+    )
+    source = _optional_text(raw, source_key, key, problems)
+    decided_by = _optional_text(raw, decided_key, key, problems)
+    if basis == Basis.law:
+        if source is None and source_key not in raw:
+            problems.add(
+                f"{key}.{source_key}",
+                "a rule of law names its source (statute or SPC rule, with the article)",
+            )
+        if decided_key in raw:
+            problems.add(
+                f"{key}.{decided_key}",
+                f"decided_by is for local policy; a rule of law has a source (or make {basis_key}: local_policy)",
+            )
+        return Authority(basis, source) if source else None
+    if basis == Basis.local_policy:
+        if decided_by is None and decided_key not in raw:
+            problems.add(
+                f"{key}.{decided_key}",
+                "a local policy names who decided it, e.g. 昆山市司法局 (本地规定; 可配置)",
+            )
+        return Authority(basis, source, decided_by) if decided_by else None
+    return None
+
+
+def _optional_text(raw: Mapping[str, Any], name: str, prefix: str, problems: Problems) -> str | None:
+    if name not in raw:
+        return None
+    return text(raw[name], f"{prefix}.{name}", f"{name} must be non-blank text when given", problems)
 
 
 def _check_states_and_events(
@@ -754,9 +953,12 @@ def _parse_extension(raw: object, key: str, problems: Problems) -> Extension | N
     consent = _consent(raw, key, problems)
     max_length = _positive_int(raw.get("max_length"), f"{key}.max_length", problems)
     max_unit = enum_value(PeriodUnit, raw.get("max_unit"), f"{key}.max_unit", "period unit", problems)
+    authority = _parse_authority(raw, key, "", problems, required=False)
     if problems.count() > before or roles is None or max_length is None or max_unit is None:
         return None
-    return Extension(roles=roles, consent=consent, max_length=max_length, max_unit=max_unit)
+    return Extension(
+        roles=roles, consent=consent, max_length=max_length, max_unit=max_unit, authority=authority
+    )
 
 
 def _consent(raw: Mapping[str, Any], prefix: str, problems: Problems) -> Consent | None:

@@ -149,16 +149,7 @@ async def extend_deadline(
         payload={"extended": clock.kind, "deadline_id": deadline_id, **record},
     )
     async with engine.begin() as conn:
-        changes = {"updated_at": now}
-        version = await queries.apply_change(
-            conn,
-            case_id,
-            row.version,
-            changes,
-            event,
-            prev_hash=row.last_event_hash,
-            recorded_after=queries.facts_after(row, changes),
-        )
+        version = await queries.add_event(conn, row, event, now=now)
         if version is None:
             await conn.rollback()
             raise StaleVersion("Someone else changed the case meanwhile; reload it.", current_version=None)

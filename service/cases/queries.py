@@ -688,6 +688,23 @@ def new_case_facts(
     return recorded_facts({**values, "id": case_id, "number": number, "version": 1}, parties)
 
 
+async def add_event(
+    conn: AsyncConnection, row: CaseRecord, event: dict[str, Any], *, now: datetime
+) -> int | None:
+    """Write an event that records something about the case without moving it (``record_event``):
+    the case's version and ``updated_at`` move on; the new version, or None if ``row`` is stale."""
+    changes = {"updated_at": now}
+    return await apply_change(
+        conn,
+        row.id,
+        row.version,
+        changes,
+        event,
+        prev_hash=row.last_event_hash,
+        recorded_after=facts_after(row, changes),
+    )
+
+
 def record_event(
     row: CaseRecord,
     *,

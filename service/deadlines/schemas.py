@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -24,7 +24,28 @@ class DeadlinePublic(BaseModel):
     )
     overdue: bool
     breach_action: str
-    legal_source: str
+    legal_source: str = Field(
+        description="the period's basis in one line (the source of a law; who decided a local policy)"
+    )
+    basis: Literal["law", "local_policy"] = Field(
+        description="law: a statute or SPC rule (法定); local_policy: decided locally and configurable (本地规定)"
+    )
+    source: str | None = Field(
+        description="the statute or rule, with its article (for a local policy: what it rests on)"
+    )
+    decided_by: str | None = Field(description="who decided a local policy; null for law")
+    breach_basis: Literal["law", "local_policy"] = Field(description="the breach action's own basis")
+    breach_decided_by: str | None = None
+    extension_basis: Literal["law", "local_policy"] | None = Field(
+        default=None, description="the basis for extending the period; null when it cannot be extended"
+    )
+    provisional: bool = Field(
+        description="true while the due time or a warning falls in a year whose official holiday calendar "
+        "is missing: the date assumes Monday–Friday and may move when the calendar is added"
+    )
+    provisional_years: list[int] = Field(
+        default_factory=list, description="the years whose calendar is missing"
+    )
     paused_at: datetime | None = None
     breached_at: datetime | None = None
     ended_at: datetime | None = None

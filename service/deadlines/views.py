@@ -9,7 +9,7 @@ from service.clock import SHANGHAI
 from service.context import AppContext
 from service.deadlines.rows import DeadlineRow
 from service.deadlines.schemas import DeadlinePublic
-from workflows.deadlines import DeadlineStatus
+from workflows.deadlines import DeadlineStatus, provisional_years
 
 
 def deadline_views(rows: Sequence[DeadlineRow], ctx: AppContext, *, now: datetime) -> list[DeadlinePublic]:
@@ -18,6 +18,9 @@ def deadline_views(rows: Sequence[DeadlineRow], ctx: AppContext, *, now: datetim
         due_at = row.due_at
         policy = ctx.policies.by_kind(row.kind)
         running = row.status in (DeadlineStatus.active, DeadlineStatus.breached)
+        live = running or row.status == DeadlineStatus.paused
+        missing = provisional_years(ctx.calendar, row.started_at, due_at, row.warnings) if live else ()
+        extension = policy.extension_authority
         views.append(
             DeadlinePublic(
                 id=row.id,
@@ -34,6 +37,14 @@ def deadline_views(rows: Sequence[DeadlineRow], ctx: AppContext, *, now: datetim
                 overdue=running and due_at <= now,
                 breach_action=policy.breach.value,
                 legal_source=policy.source,
+                basis=policy.authority.basis.value,
+                source=policy.authority.source,
+                decided_by=policy.authority.decided_by,
+                breach_basis=policy.breach_authority.basis.value,
+                breach_decided_by=policy.breach_authority.decided_by,
+                extension_basis=extension.basis.value if extension else None,
+                provisional=bool(missing),
+                provisional_years=list(missing),
                 paused_at=row.paused_at,
                 breached_at=row.breached_at,
                 ended_at=row.ended_at,

@@ -363,7 +363,7 @@ async def case_page(
     elif done in Trigger.__members__:
         notice = page.t("case.done", action=page.label("trigger", done))
     badges = {
-        d.id: badge(d.status, d.due_at, d.name, ctx, now)
+        d.id: badge(d.status, d.due_at, d.name, ctx, now, d.started_at)
         for d in case.deadlines
         if d.status in ("active", "breached", "paused")
     }

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.context import AppContext
 from service.deadlines.models import Deadline
-from workflows.deadlines import DeadlineStatus
+from workflows.deadlines import DeadlineStatus, provisional_years
 
 deadline = Deadline.__table__  # type: ignore[attr-defined]
 
@@ -24,17 +24,25 @@ class DueBadge:
     days_left: int | None
     due_at: datetime
     name: str
+    provisional_years: tuple[int, ...] = ()  # counted on a year without an official calendar: 暂定
+
+    @property
+    def provisional(self) -> bool:
+        return bool(self.provisional_years)
 
 
-def badge(status: str, due_at: datetime, name: str, ctx: AppContext, now: datetime) -> DueBadge:
+def badge(
+    status: str, due_at: datetime, name: str, ctx: AppContext, now: datetime, started_at: datetime
+) -> DueBadge:
+    years = provisional_years(ctx.calendar, started_at, due_at)
     if status == DeadlineStatus.paused.value:
-        return DueBadge("paused", None, due_at, name)
+        return DueBadge("paused", None, due_at, name, years)
     left = ctx.calendar.working_days_left(now, due_at)
     if due_at <= now or status == DeadlineStatus.breached.value:
-        return DueBadge("overdue", left, due_at, name)
+        return DueBadge("overdue", left, due_at, name, years)
     if left <= 1:
-        return DueBadge("today", left, due_at, name)
-    return DueBadge("soon" if left <= 3 else "ok", left, due_at, name)
+        return DueBadge("today", left, due_at, name, years)
+    return DueBadge("soon" if left <= 3 else "ok", left, due_at, name, years)
 
 
 async def urgent_deadlines(
@@ -46,15 +54,19 @@ async def urgent_deadlines(
     async with engine.connect() as conn:
         rows = (
             await conn.execute(
-                sa.select(deadline.c.case_id, deadline.c.kind, deadline.c.status, deadline.c.due_at).where(
-                    deadline.c.case_id.in_(list(case_ids)), deadline.c.status.in_(RUNNING)
-                )
+                sa.select(
+                    deadline.c.case_id,
+                    deadline.c.kind,
+                    deadline.c.status,
+                    deadline.c.due_at,
+                    deadline.c.started_at,
+                ).where(deadline.c.case_id.in_(list(case_ids)), deadline.c.status.in_(RUNNING))
             )
         ).all()
     best: dict[int, DueBadge] = {}
     for row in rows:
         name = ctx.policies.by_kind(row.kind).name
-        candidate = badge(row.status, row.due_at, name, ctx, now)
+        candidate = badge(row.status, row.due_at, name, ctx, now, row.started_at)
         current = best.get(row.case_id)
         paused = candidate.status == "paused"
         if (

@@ -223,7 +223,7 @@ async def test_a_receiver_that_is_down_at_first_gets_every_event_once_signed(
         body = request.json
         assert (body["event"], body["case_id"], body["unit_code"]) == (row.event_type, case["id"], ZHANGPU)
         assert body["number"] == case["number"]
-        assert "已届满" in body["reason"] and "人民法院在线调解规则" in body["reason"]
+        assert "已届满" in body["reason"] and "人民调解法 第21条" in body["reason"]
     escalation = next(r.json for r in receiver.requests if r.json["event"] == "escalation")
     assert (escalation["from_unit_code"], escalation["state"], escalation["actor"]) == (
         DASHI,
@@ -467,4 +467,6 @@ async def test_the_breach_reason_names_the_deadline_once(
 
     reasons = {r.payload["reason"] for r in await outbox_rows(db)}
 
-    assert reasons == {"受理期限已届满（人民法院在线调解规则 第12条 (受理环节参照执行)）"}
+    assert reasons == {
+        '受理期限已届满（昆山市司法局 (本地规定; 可配置); 人民调解法 第21条 (法律只要求"及时"调解, 未规定受理天数)）'
+    }

@@ -12,7 +12,7 @@ import yaml
 
 from service.config.deadlines import load_deadlines
 from service.config.loading import ConfigError, ConfigProblem
-from workflows.deadlines import Applies, BreachAction, Extension, PeriodUnit, WarnPoint
+from workflows.deadlines import Applies, Authority, Basis, BreachAction, Extension, PeriodUnit, WarnPoint
 from workflows.lifecycle import CaseState, Role
 from workflows.org import Channel
 from workflows.vocab import DisputeType
@@ -81,8 +81,56 @@ def test_the_real_file_reads_into_the_policy_the_brief_describes() -> None:
         consent="both_parties",
         max_length=1,
         max_unit=PeriodUnit.months,
+        authority=Authority(
+            Basis.local_policy, decided_by="昆山市司法局 (实践：经双方当事人同意可继续调解; 上限可配置)"
+        ),
     )
     assert people.breach == BreachAction.escalate
+    # The period is law (a soft one), the extension and the escalation are Kunshan's choices.
+    assert people.authority == Authority(
+        Basis.law, '人民调解工作若干规定(2002) 第33条 ("一般在一个月内调结"：一般性期限)'
+    )
+    assert "宁波" not in people.source
+    assert people.breach_authority.basis == Basis.local_policy
+    assert people.breach_authority.decided_by and "昆山市司法局" in people.breach_authority.decided_by
+
+
+def test_the_court_assignment_may_be_extended_with_both_parties_consent_by_law() -> None:
+    assignment = load_deadlines(DEADLINES_YAML).by_kind("court_assignment")
+
+    assert assignment.extension is not None
+    assert assignment.extension.consent == "both_parties"
+    assert assignment.extension_authority == assignment.authority
+    assert assignment.authority.basis == Basis.law
+    assert "特邀调解的规定 第27条第1款" in assignment.source and "在线调解规则 第24条" in assignment.source
+
+
+@pytest.mark.parametrize(
+    ("kind", "basis"),
+    [
+        ("acceptance", Basis.local_policy),
+        ("referral_acceptance", Basis.local_policy),
+        ("people_mediation", Basis.law),
+        ("labour_mediation", Basis.law),
+        ("court_delegation_ordinary", Basis.law),
+        ("court_delegation_simplified", Basis.law),
+        ("court_assignment", Basis.law),
+        ("confirmation_window", Basis.law),
+        ("confirmation_acceptance", Basis.law),
+        ("confirmation_decision", Basis.law),
+        ("performance_followup", Basis.local_policy),
+    ],
+)
+def test_every_clock_says_whether_it_is_law_or_local_policy_as_the_product_table_does(
+    kind: str, basis: Basis
+) -> None:
+    found = load_deadlines(DEADLINES_YAML).by_kind(kind)
+
+    assert found.authority.basis == basis
+    if basis == Basis.local_policy:
+        assert found.authority.decided_by and "本地规定" in found.authority.decided_by
+    else:
+        assert found.authority.source and "第" in found.authority.source
 
 
 def test_the_confirmation_decision_extension_needs_no_consent() -> None:
@@ -177,8 +225,55 @@ RULES: list[tuple[str, Callable[[Data], None], str, str]] = [
     ("kind too long", _set(ACCEPTANCE, "kind", "a" * 41), "policies[0].kind", "at most 40"),
     ("duplicate kind", _set(REFERRAL, "kind", "acceptance"), "policies[1].kind", "first at policies[0]"),
     ("missing name", _drop(ACCEPTANCE, "name"), "policies[0].name", "a name is required"),
-    ("missing source", _drop(PEOPLE, "source"), "policies[2].source", "a legal source is required"),
-    ("blank source", _set(PEOPLE, "source", "  "), "policies[2].source", "a legal source is required"),
+    (
+        "missing source of a law",
+        _drop(PEOPLE, "source"),
+        "policies[2].source",
+        "a rule of law names its source",
+    ),
+    ("blank source", _set(PEOPLE, "source", "  "), "policies[2].source", "source must be non-blank text"),
+    (
+        "missing basis",
+        _drop(PEOPLE, "basis"),
+        "policies[2].basis",
+        "unknown basis (law or local_policy) None",
+    ),
+    (
+        "unknown basis",
+        _set(PEOPLE, "basis", "custom"),
+        "policies[2].basis",
+        "unknown basis (law or local_policy) 'custom'; allowed: law, local_policy",
+    ),
+    (
+        "a local policy without who decided it",
+        _drop(ACCEPTANCE, "decided_by"),
+        "policies[0].decided_by",
+        "a local policy names who decided it",
+    ),
+    (
+        "a law with decided_by",
+        _set(PEOPLE, "decided_by", "某人"),
+        "policies[2].decided_by",
+        "decided_by is for local policy",
+    ),
+    (
+        "a breach basis of local policy without who decided it",
+        _drop(PEOPLE, "breach_decided_by"),
+        "policies[2].breach_decided_by",
+        "a local policy names who decided it",
+    ),
+    (
+        "who decided the breach action without its basis",
+        _drop(PEOPLE, "breach_basis"),
+        "policies[2].breach_decided_by",
+        "give breach_basis (law or local_policy) with it",
+    ),
+    (
+        "an extension basis of law without a source",
+        _set_in(PEOPLE, "extension", "basis", "law"),
+        "policies[2].extension.source",
+        "a rule of law names its source",
+    ),
     ("zero length", _set(ACCEPTANCE, "length", 0), "policies[0].length", "at least 1, got 0"),
     ("negative length", _set(ACCEPTANCE, "length", -3), "policies[0].length", "at least 1, got -3"),
     ("length as text", _set(ACCEPTANCE, "length", "3"), "policies[0].length", "got '3'"),
@@ -193,7 +288,7 @@ RULES: list[tuple[str, Callable[[Data], None], str, str]] = [
         "unknown breach",
         _set(ACCEPTANCE, "breach", "shout"),
         "policies[0].breach",
-        "allowed: notify, escalate, return_referral, flag_overdue",
+        "allowed: notify, escalate, return_referral, flag_overdue, prompt",
     ),
     (
         "unknown start event",

@@ -174,6 +174,12 @@ class Api:
         case: dict[str, Any] = response.json()
         return case
 
+    def case(self, case_id: int) -> dict[str, Any]:
+        response = httpx.get(f"{self.base}/api/v1/cases/{case_id}", headers=self.headers, timeout=10)
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
+
     def fire(self, case: dict[str, Any], trigger: str, **fields: Any) -> dict[str, Any]:
         response = httpx.post(
             f"{self.base}/api/v1/cases/{case['id']}/transitions",

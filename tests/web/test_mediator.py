@@ -70,6 +70,11 @@ def test_village_mediator_registers_a_dispute_on_a_phone_then_accepts_and_settle
     expect(page.locator(".summary")).to_have_text("邻居空调外机噪音扰民，协商未果")
     expect(page.locator("ol.timeline > li")).to_have_count(1)
     expect(page.locator("ol.timeline")).to_contain_text("登记")
+    # Its acceptance clock is Kunshan's own rule, not law: badged so, with who decided it on hover.
+    clocks = page.locator("ul.deadlines > li")
+    expect(clocks).to_have_count(1)
+    expect(clocks.first.locator("span.basis")).to_have_text("本地规定")
+    expect(clocks.first.locator("span.basis")).to_have_attribute("title", re.compile("昆山市司法局"))
     fits_phone(page)
     web.shot(page, "4-registered")
 
@@ -86,6 +91,24 @@ def test_village_mediator_registers_a_dispute_on_a_phone_then_accepts_and_settle
     expect(page.get_by_role("status")).to_have_text("已办理：受理。")
     expect(page.locator("h1 .state")).to_have_text("调解中")
     expect(page.locator("ol.timeline > li")).to_have_count(2)
+    # The people's-mediation month is law (a soft limit); its source opens on a tap.
+    month = page.locator("ul.deadlines > li", has_text="人民调解期限")
+    expect(month.locator("span.basis")).to_have_text("法定")
+    month.locator("details.basis summary").click()
+    expect(month.locator("details.basis")).to_contain_text("人民调解工作若干规定(2002) 第33条")
+    # Counted into a year whose official holidays are not published yet (next January, from
+    # December), the date is provisional and says why; otherwise it is not marked.
+    case_id = int(page.url.split("/cases/")[1].split("?")[0])
+    api_clock = next(
+        d for d in web.api("dashi.mediator").case(case_id)["deadlines"] if d["kind"] == "people_mediation"
+    )
+    if api_clock["provisional"]:
+        expect(month.locator(".provisional")).to_have_text("暂定")
+        expect(month.locator(".provisional-why")).to_contain_text("法定节假日安排尚未配置")
+    else:
+        expect(month.locator(".provisional")).to_have_count(0)
+    fits_phone(page)
+    web.shot(page, "5b-accepted")
 
     # Settle: only the agreement's fields; a missing required one is named, not lost.
     page.get_by_role("link", name="达成协议", exact=True).click()

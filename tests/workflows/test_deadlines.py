@@ -17,19 +17,27 @@ import yaml
 from workflows.calendar import SHANGHAI, BusinessCalendar, seeded_years
 from workflows.deadlines import (
     Applies,
+    Authority,
+    Basis,
     BreachAction,
     CaseClockFacts,
     DeadlineStatus,
+    Extended,
     ExtensionNotAllowed,
     OpenDeadline,
+    Paused,
     Plan,
     Policy,
     PolicySet,
+    Resumed,
     Schedule,
     WarnPoint,
+    clock_steps,
     extended,
     parse_policies,
     plan,
+    provisional_years,
+    replay,
     resumed,
     schedule,
 )
@@ -136,13 +144,14 @@ def test_every_clock_of_the_product_table_is_configured_with_its_breach_action_a
 @pytest.mark.parametrize(
     ("kind", "length", "unit", "source_part"),
     [
-        ("acceptance", 3, U.working_days, "人民法院在线调解规则 第12条"),
+        ("acceptance", 3, U.working_days, "人民调解法 第21条"),
         ("referral_acceptance", 3, U.working_days, "三调联动"),
         ("people_mediation", 1, U.months, "人民调解工作若干规定(2002) 第33条"),
-        ("labour_mediation", 15, U.days, "劳动争议调解仲裁法 第14条"),
-        ("court_delegation_ordinary", 15, U.days, "特邀调解的规定 第27条"),
-        ("court_delegation_simplified", 7, U.days, "特邀调解的规定 第27条"),
-        ("court_assignment", 30, U.days, "特邀调解规定 第27条"),
+        ("labour_mediation", 15, U.days, "劳动争议调解仲裁法 第14条第3款"),
+        ("court_delegation_ordinary", 15, U.days, "特邀调解的规定 第27条第3款"),
+        ("court_delegation_simplified", 7, U.days, "特邀调解的规定 第27条第3款"),
+        ("court_assignment", 30, U.days, "特邀调解的规定 第27条第1款"),
+        ("performance_followup", 30, U.days, "人民调解法 第31条"),
         ("confirmation_window", 30, U.days, "民事诉讼法 第205条"),
         ("confirmation_acceptance", 3, U.days, "司法确认程序的若干规定(2011) 第4条"),
         ("confirmation_decision", 15, U.days, "第5条"),
@@ -410,12 +419,18 @@ def test_court_clocks_return_the_referral_on_breach_and_are_met_by_settle(kind: 
     assert result.met == [9]
 
 
-def test_court_assignment_cannot_be_extended() -> None:
+def test_court_assignment_may_be_extended_with_both_parties_consent_only() -> None:
     policy = POLICIES.by_kind("court_assignment")
-    s = sched("court_assignment", at(2025, 3, 5))
+    s = sched("court_assignment", at(2025, 3, 5))  # 30 days: Friday 4 April is 清明, so Monday 7 April
 
-    with pytest.raises(ExtensionNotAllowed, match=r"委派调解期限 \(court_assignment\) cannot be extended"):
-        extended(policy, at(2025, 3, 5), s.due_at, None, 10, U.days, Role.court_clerk, True, CAL)
+    longer = extended(policy, at(2025, 3, 5), s.due_at, None, 10, U.days, Role.court_clerk, True, CAL)
+    with pytest.raises(ExtensionNotAllowed, match="both parties' consent"):
+        extended(policy, at(2025, 3, 5), s.due_at, None, 10, U.days, Role.court_clerk, False, CAL)
+    with pytest.raises(ExtensionNotAllowed, match="at most 30 days in total"):
+        extended(policy, at(2025, 3, 5), s.due_at, (25, U.days), 10, U.days, Role.mediator, True, CAL)
+
+    assert s.due_at == at(2025, 4, 8, 0, 0)
+    assert longer == at(2025, 4, 18, 0, 0)  # 7 April + 10 days = Thursday 17 April
 
 
 # ----------------------------------------------------------------------------- confirmation
@@ -824,3 +839,125 @@ def test_hand_built_policies_are_checked() -> None:
 def test_applies_with_no_filters_matches_every_case() -> None:
     assert Applies().matches(facts(WAGES, Channel.judicial, "assignment"))
     assert isinstance(POLICIES.by_kind("acceptance"), Policy)
+
+
+# ----------------------------------------------------------------------------- basis
+
+
+def test_a_rule_of_law_names_its_source_and_a_local_policy_who_decided_it() -> None:
+    with pytest.raises(ValueError, match="names its source"):
+        Authority(Basis.law)
+    with pytest.raises(ValueError, match="who decided it"):
+        Authority(Basis.local_policy, source="人民调解法 第21条")
+
+    assert Authority(Basis.law, "人民调解法 第33条").citation == "人民调解法 第33条"
+    assert Authority(Basis.local_policy, decided_by="昆山市司法局").citation == "昆山市司法局"
+    assert (
+        Authority(Basis.local_policy, "人民调解法 第21条", "昆山市司法局").citation
+        == "昆山市司法局; 人民调解法 第21条"
+    )
+
+
+def test_the_people_mediation_period_is_law_but_its_escalation_and_extension_are_local_policy() -> None:
+    people = POLICIES.by_kind("people_mediation")
+
+    assert people.authority.basis == Basis.law
+    assert people.breach_authority.basis == Basis.local_policy
+    assert people.extension_authority is not None and people.extension_authority.basis == Basis.local_policy
+    assert POLICIES.by_kind("labour_mediation").extension_authority is None  # cannot be extended
+
+
+def test_the_breach_action_may_be_a_prompt_that_moves_nothing() -> None:
+    raw = yaml.safe_load(DEADLINES_YAML.read_text(encoding="utf-8"))
+    raw["policies"][2]["breach"] = "prompt"
+    people = parse_policies(raw, "deadlines.yaml").by_kind("people_mediation")
+
+    assert people.breach == BreachAction.prompt
+    # a prompt only tells people: the plan of any event is unchanged by it
+    assert started(step("accept", S.assigned, S.mediating)) == ["people_mediation"]
+
+
+# ----------------------------------------------------------------------------- provisional dates
+
+
+def test_a_clock_counting_into_a_year_without_an_official_calendar_is_provisional() -> None:
+    known_only = BusinessCalendar({y: c for y, c in seeded_years().items() if y <= 2025})
+    s = schedule(POLICIES.by_kind("people_mediation"), at(2025, 12, 10), known_only)
+
+    assert provisional_years(known_only, at(2025, 12, 10), s.due_at, s.warnings) == (2026,)
+    early = schedule(POLICIES.by_kind("people_mediation"), at(2025, 11, 3), known_only)
+    assert provisional_years(known_only, at(2025, 11, 3), early.due_at, early.warnings) == ()
+
+
+def test_a_warning_in_the_next_year_alone_makes_it_provisional() -> None:
+    known_only = BusinessCalendar({y: c for y, c in seeded_years().items() if y <= 2025})
+    due = at(2025, 12, 31)
+    warning = ("late", at(2026, 1, 2))  # as a pause could have moved it
+
+    assert provisional_years(known_only, at(2025, 12, 1), due, [warning]) == (2026,)
+
+
+# ----------------------------------------------------------------------------- recomputing
+
+
+def test_clock_steps_pause_on_entering_a_pause_state_and_resume_on_leaving_it() -> None:
+    people = POLICIES.by_kind("people_mediation")
+    moves = [
+        (at(2025, 3, 1), S.assigned),  # before the start: ignored
+        (at(2025, 3, 3), S.mediating),
+        (at(2025, 3, 10), S.suspended),
+        (at(2025, 3, 11), S.suspended),  # an edit while suspended: still one pause
+        (at(2025, 3, 15), S.mediating),
+    ]
+
+    steps = clock_steps(people, at(2025, 3, 3), moves, [(at(2025, 3, 12), 1, U.months)])
+
+    assert steps == [
+        Paused(at(2025, 3, 10)),
+        Extended(at(2025, 3, 12), 1, U.months),
+        Resumed(at(2025, 3, 15)),
+    ]
+
+
+def test_replay_gives_what_schedule_resumed_and_extended_gave_as_it_happened() -> None:
+    people = POLICIES.by_kind("people_mediation")
+    start = at(2025, 3, 3)
+    first = schedule(people, start, CAL)
+    moved = resumed(first.due_at, first.warnings, at(2025, 3, 10), at(2025, 3, 15), calendar=CAL)
+    longer = extended(people, start, moved.due_at, None, 1, U.months, Role.mediator, True, CAL)
+
+    again = replay(
+        people,
+        start,
+        [Paused(at(2025, 3, 10)), Resumed(at(2025, 3, 15)), Extended(at(2025, 3, 20), 1, U.months)],
+        CAL,
+    )
+
+    assert again.due_at == longer
+    assert again.paused_at is None
+    assert [level for level, _ in again.warnings] == ["75pct+ext1", "last_day+ext1"]
+    assert all(w > at(2025, 3, 20) for _, w in again.warnings)
+
+
+def test_replay_of_a_clock_still_paused_keeps_its_due_time_until_it_resumes() -> None:
+    people = POLICIES.by_kind("people_mediation")
+    start = at(2025, 3, 3)
+
+    again = replay(people, start, [Paused(at(2025, 3, 10))], CAL)
+
+    assert again.paused_at == at(2025, 3, 10)
+    assert again.due_at == schedule(people, start, CAL).due_at
+
+
+def test_replay_with_a_longer_policy_or_a_new_holiday_moves_the_due_date() -> None:
+    acceptance = POLICIES.by_kind("acceptance")
+    start = at(2025, 3, 3)  # Monday: 3 working days end Thursday 6 March
+    longer = dataclasses.replace(acceptance, length=5)
+    years = seeded_years()
+    holiday = dataclasses.replace(years[2025], holidays=years[2025].holidays | {at(2025, 3, 5).date()})
+
+    assert replay(acceptance, start, [], CAL).due_at == at(2025, 3, 7, 0, 0)
+    assert replay(longer, start, [], CAL).due_at == at(2025, 3, 11, 0, 0)
+    assert replay(acceptance, start, [], BusinessCalendar({**years, 2025: holiday})).due_at == at(
+        2025, 3, 8, 0, 0
+    )
