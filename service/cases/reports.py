@@ -23,7 +23,7 @@ from service.cases.report_schemas import (
     CrimeReportPublic,
     CrimeReportView,
 )
-from service.cases.rows import CaseRecord
+from service.cases.rows import CaseRecord, CaseRow
 from service.cases.schemas import PartyPublic
 from service.cases.service import transition_context, visible_row
 from service.context import AppContext
@@ -101,6 +101,22 @@ def case_brief(ctx: AppContext, row: CaseRecord) -> CaseBrief:
     )
 
 
+async def may_file(
+    engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, *, now: datetime
+) -> bool:
+    """Whether the actor may file a report on the case now (the case page offers the form)."""
+    row = await visible_row(engine, ctx, case_id, actor)
+    return _may_file(ctx, row, actor, now)
+
+
+def _may_file(ctx: AppContext, row: CaseRow, actor: Actor, now: datetime) -> bool:
+    return (
+        actor.role in FILERS
+        and row.state != CaseState.closed
+        and handles_case(transition_context(ctx, row, actor, now))
+    )
+
+
 async def file_report(
     engine: AsyncEngine,
     ctx: AppContext,
@@ -118,10 +134,10 @@ async def file_report(
             f"You read version {if_match}, but the case is now at version {row.version}; reload it.",
             current_version=row.version,
         )
-    if actor.role not in FILERS or not handles_case(transition_context(ctx, row, actor, now)):
-        raise Forbidden("Only a mediator or coordinator working the case files its reports.")
     if row.state == CaseState.closed:
         raise Conflict("The case is closed; report the risk as a new case.")
+    if not _may_file(ctx, row, actor, now):
+        raise Forbidden("Only a mediator or coordinator working the case files its reports.")
     mass = row.flag_group_dispute if body.mass_incident is None else body.mass_incident
     async with engine.begin() as conn:
         ids = await file_reports(
