@@ -122,3 +122,12 @@ async def reseal(conn: AsyncConnection, rows: Sequence[tuple[int, dict[str, Any]
 async def all_sealed(conn: AsyncConnection) -> list[tuple[int, dict[str, Any]]]:
     rows = await conn.execute(sa.select(crime_report.c.id, *(crime_report.c[f] for f in SEALED)))
     return [(r.id, {f: r._mapping[f] for f in SEALED}) for r in rows]
+
+
+async def anonymise_case(conn: AsyncConnection, case_id: int, placeholder: str) -> None:
+    """A case's reports keep who reported to whom and when; what was said goes (PIPL retention)."""
+    await conn.execute(
+        sa.update(crime_report)
+        .where(crime_report.c.case_id == case_id)
+        .values(statement=placeholder, preventive_steps=None, ack_note=None)
+    )

@@ -283,3 +283,35 @@ async def test_a_station_mediator_s_overdue_report_goes_to_its_town_centre(
     assert told.reports_overdue == 2
     notices = await inbox(client, zhangpu, ZHANGPU, "crime_report_overdue")
     assert sorted(n["payload"]["report_id"] for n in notices) == sorted(r["id"] for r in filed)
+
+
+async def test_anonymising_a_closed_case_keeps_who_was_told_but_not_what_was_said(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    from service.privacy.pipl import anonymise_closed_cases
+
+    station = await auth("dashi.mediator")
+    case = await open_case(client, station)
+    assert (await file(client, station, case)).status_code == 201
+    current = (await client.get(f"/api/v1/cases/{case['id']}", headers=station)).json()
+    await move(client, station, current, "withdraw", reason="当事人撤回申请")
+
+    done = await anonymise_closed_cases(
+        db.engine, db.ctx, closed_before_days=1825, actor="test", now=FIXED_NOW + timedelta(days=10_000)
+    )
+
+    assert done == 1
+    kept = await reports_of(client, await auth("zhangpu.coordinator"), case["id"])
+    assert [(r["to_unit_code"], r["statement"], r["preventive_steps"]) for r in kept] == [
+        (POLICE, "（已匿名化）", None),
+        (ZHANGPU, "（已匿名化）", None),
+    ]
+
+
+async def test_a_closed_case_takes_no_new_report(client: httpx.AsyncClient, auth, db: Backend) -> None:
+    station = await auth("dashi.mediator")
+    case = await move(client, station, await open_case(client, station), "withdraw", reason="当事人撤回申请")
+
+    refused = await file(client, station, case)
+
+    assert refused.status_code == 409 and refused.headers["content-type"] == "application/problem+json"
