@@ -64,17 +64,7 @@ async def record_event(
             reason=reason,
             payload=payload,
         )
-        changes = {"updated_at": now}
-        written = await queries.apply_change(
-            conn,
-            case_id,
-            row.version,
-            changes,
-            event,
-            prev_hash=row.last_event_hash,
-            recorded_after=queries.facts_after(row, changes),
-        )
-        if written is not None:
+        if await queries.record_unchanged(conn, row, event, now=now) is not None:
             return
     raise StaleVersion(
         "The case kept changing while the report was recorded; try again.", current_version=None

@@ -39,6 +39,11 @@ async def inbox(
     return items
 
 
+async def cast(auth) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:  # type: ignore[no-untyped-def]
+    """The registering station, the city centre that holds a crime-risk case, and the 派出所."""
+    return await auth("dashi.mediator"), await auth("city.coordinator"), await auth("zhangpu.police")
+
+
 async def crime_risk_case(
     client: httpx.AsyncClient, headers: dict[str, str], **overrides: Any
 ) -> dict[str, Any]:
@@ -66,11 +71,7 @@ async def file(
 async def test_triage_files_the_reports_with_the_case_and_the_police_station_is_told(
     client: httpx.AsyncClient, auth, db: Backend
 ) -> None:
-    station, city, police = (
-        await auth("dashi.mediator"),
-        await auth("city.coordinator"),
-        await auth("zhangpu.police"),
-    )
+    station, city, police = await cast(auth)
 
     case = await crime_risk_case(client, station)
 
@@ -177,11 +178,7 @@ async def test_a_report_needs_its_preventive_steps_and_someone_working_the_case(
 async def test_the_police_station_acknowledges_once_and_the_reporting_unit_is_told(
     client: httpx.AsyncClient, auth, db: Backend
 ) -> None:
-    station, city, police = (
-        await auth("dashi.mediator"),
-        await auth("city.coordinator"),
-        await auth("zhangpu.police"),
-    )
+    station, city, police = await cast(auth)
     case = await crime_risk_case(client, station)
     police_report = (await reports_of(client, city, case["id"]))[0]
     url = f"/api/v1/cases/{case['id']}/crime-reports/{police_report['id']}/acknowledge"
@@ -230,11 +227,7 @@ async def test_other_stations_and_units_cannot_reach_a_report(
 async def test_overdue_reports_are_listed_and_the_sweep_tells_the_coordinators_once(
     client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
 ) -> None:
-    station, city, police = (
-        await auth("dashi.mediator"),
-        await auth("city.coordinator"),
-        await auth("zhangpu.police"),
-    )
+    station, city, police = await cast(auth)
     case = await crime_risk_case(client, station)
     police_report, justice_report = await reports_of(client, city, case["id"])
     hours = db.ctx.settings.crime_report_ack_hours
