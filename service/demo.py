@@ -43,6 +43,7 @@ DEMO_USERS = [
     DemoUser("yushan.coordinator", Role.coordinator, "320583100", "玉山镇矛调中心 吴刚"),
     DemoUser("city.coordinator", Role.coordinator, "320583", "市矛调中心 郑丽"),
     DemoUser("zhangpu.police", Role.agency_officer, "PS-320583106", "张浦派出所 民警 孙涛"),
+    DemoUser("yushan.police", Role.agency_officer, "PS-320583100", "玉山派出所 民警 钱坤"),
     DemoUser("medical.mediator", Role.mediator, "SC-MEDICAL", "医调委调解员 冯洁"),
     DemoUser("petition.officer", Role.agency_officer, "PETITION-320583", "市信访局 接访员 韩梅"),
     DemoUser("procuratorate.officer", Role.agency_officer, "PROC-320583", "市人民检察院 检察官助理 邓超"),

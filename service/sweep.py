@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.cases import queries
 from service.cases.queries import BatchConflict
+from service.cases.reports import notify_overdue
 from service.cases.rows import CaseRow
 from service.cases.schemas import TransitionIn
 from service.cases.service import decide_transition, write_transition
@@ -53,6 +54,7 @@ class SweepReport:
     duplicates: int = 0  # already done by another sweeper: skipped
     released: int = 0  # court claims whose lease ran out, back in the queue
     keys_forgotten: int = 0  # expired Idempotency-Keys
+    reports_overdue: int = 0  # crime reports newly past their acknowledgement time, told once
     batches: int = 0
 
     def count(self, action: str) -> None:
@@ -385,6 +387,7 @@ async def sweep(engine: AsyncEngine, ctx: AppContext, *, now: datetime, batch_si
     async with engine.begin() as conn:
         forget_before = now - timedelta(hours=ctx.settings.idempotency_key_hours)
         report.keys_forgotten = await queries.forget_idempotency_keys(conn, before=forget_before)
+    report.reports_overdue = await notify_overdue(engine, ctx, now=now)
     failed: set[int] = set()
     while True:
         async with engine.begin() as conn:

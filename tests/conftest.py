@@ -47,6 +47,7 @@ CASE_TABLES = [
     "role_grant",
     "sign_in_throttle",
     "security_event",
+    "crime_report",
     "referral",
     "deadline_action",
     "deadline",

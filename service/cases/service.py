@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from service import clock
 from service.cases import queries, writer
 from service.cases.queries import CaseFilter
+from service.cases.report_filing import registration_reports
 from service.cases.rows import CaseListRow, CaseRecord, CaseRow, EventRow
 from service.cases.schemas import (
     TRIGGER_FIELDS,
@@ -349,7 +350,8 @@ async def open_case(
             planning=planning(ctx),
         )
 
-    written = await writer.open_case(engine, values, parties, event, opening, key=key, now=now)
+    reports = registration_reports(ctx, decision, actor, now=now)
+    written = await writer.open_case(engine, values, parties, event, opening, key=key, now=now, then=reports)
     if written is None:
         # The key was already used, or a concurrent retry with it won: answer with its case.
         assert idempotency_key is not None

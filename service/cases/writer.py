@@ -12,7 +12,7 @@ sweep), and ``open_case`` writes a new case with everything it starts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -487,14 +487,17 @@ async def open_case(
     *,
     key: tuple[str, str, str] | None,
     now: datetime,
+    then: Callable[[AsyncConnection, int], Awaitable[None]] | None = None,
 ) -> CaseRecord | None:
     """A new case with everything it starts, and its Idempotency-Key's record (``key``: username,
     key, request hash); the case as written, or None when another request holds the key. One
     statement after drawing the id on PostgreSQL, a transaction on SQLite. ``opening`` plans the
-    case's clocks and announcement from its id and number."""
+    case's clocks and announcement from its id and number. ``then``: more that must be written
+    with the case or not at all (the reports a crime risk owes, service.cases.report_filing), in
+    the same transaction, given the case's id; the case is read back after it."""
     year = now.astimezone(SHANGHAI).year
     if engine.dialect.name == "postgresql":
-        async with reading(engine) as conn:
+        async with reading(engine) if then is None else engine.begin() as conn:
             case_id = await queries.draw_case_id(conn, None if key is None else key[:2])
             if case_id is None:
                 return None
@@ -528,6 +531,9 @@ async def open_case(
                 key is not None,
             )
             row = (await conn.execute(_opening_statement(shape), params)).first()
+            if row is not None and then is not None:
+                await then(conn, case_id)
+                return await queries.fetch_case(conn, case_id)
         return None if row is None else case_record(row._mapping, last_event_hash=chained["hash"])
     async with engine.begin() as conn:
         case_id, number = await queries.insert_case(conn, values, parties, event, year=year)
@@ -537,6 +543,8 @@ async def open_case(
         ):
             await conn.rollback()  # a concurrent retry with the same key won the race
             return None
+        if then is not None:
+            await then(conn, case_id)
         fresh = await queries.fetch_case(conn, case_id)  # before commit, on the same connection
     assert fresh is not None
     return fresh

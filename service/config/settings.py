@@ -255,6 +255,14 @@ class Settings(BaseSettings):
     machine_token_max_days: int = Field(
         default=365, ge=1, description="the longest lifetime a machine token may be given"
     )
+    # --- the duty to report a risk of crime (人民调解法 art. 25) ---
+    crime_report_ack_hours: int = Field(
+        default=24,
+        ge=1,
+        description="hours after which a report of a risk of crime that its receiving unit (the 派出所, "
+        "the 司法所) has not acknowledged is overdue, listed for the coordinators and told once to the "
+        "reporting unit's coordinators by the sweep; local policy, the law sets no time for it",
+    )
 
     @property
     def effective_database_url(self) -> str:

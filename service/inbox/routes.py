@@ -65,7 +65,9 @@ def _not_hidden_sensitive(actor: Actor, org: OrgTree) -> sa.ColumnElement[bool]:
     if units is None:
         return sa.true()
     hidden = sensitive_cases.where(cases.c.unit_code.not_in(sorted(units)))
-    return sa.or_(inbox.c.case_id.is_(None), inbox.c.case_id.not_in(hidden))
+    # A report of a risk of crime reaches the 派出所 or 司法所 it is addressed to whatever the case
+    # (人民调解法 art. 25); they read the report and a masked brief, never the case itself.
+    return sa.or_(inbox.c.case_id.is_(None), inbox.c.kind == "crime_report", inbox.c.case_id.not_in(hidden))
 
 
 def _for_audience(actor: Actor) -> sa.ColumnElement[bool]:

@@ -13,6 +13,7 @@ import service.cases.models
 import service.deadlines.models
 import service.notifications.models
 import service.referrals.models
+import service.reporting.models
 import service.units.models
 import service.users.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from service.db import create_engine

@@ -19,6 +19,7 @@ from service.cases.rows import CASE_COLUMNS
 from service.context import AppContext
 from service.personal.sealing import unseal
 from service.referrals.service import list_referrals
+from service.reporting import queries as crime_reports
 
 party = queries.party
 cases = queries.cases
@@ -152,6 +153,7 @@ async def anonymise_closed_cases(
                         phone_index=None,
                     )
                 )
+                await crime_reports.anonymise_case(conn, case_id, ANONYMISED)
                 done += 1
         await record_security_event(
             conn,

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from service import clock
+from service.cases import reports
 from service.cases import service as cases
 from service.cases.queries import CaseFilter
 from service.cases.schemas import CaseCreate, TransitionIn, TriagePreview
@@ -356,12 +357,16 @@ async def case_page(
     options = await cases.transition_options(engine, ctx, case_id, session.actor, now=now)
     async with engine.connect() as conn:
         referrals = await list_referrals(conn, case_id)
+    crime_reports = await reports.case_reports(engine, ctx, case_id, session.actor, now=now)
+    may_report = await reports.may_file(engine, ctx, case_id, session.actor, now=now)
     page = Page(request, ctx, session)
     notice = None
     if done == "created":
         notice = page.t("new.created", number=case.number)
     elif done in Trigger.__members__:
         notice = page.t("case.done", action=page.label("trigger", done))
+    elif done == "crime_report":
+        notice = page.t("report.filed")
     badges = {
         d.id: badge(d.status, d.due_at, d.name, ctx, now, d.started_at)
         for d in case.deadlines
@@ -375,6 +380,8 @@ async def case_page(
         referrals=referrals,
         notice=notice,
         badges=badges,
+        crime_reports=crime_reports,
+        may_report=may_report,
     )
 
 

@@ -181,6 +181,41 @@ RULES: dict[str, dict[str, Rule]] = {
         "auditor": (FORBIDDEN, FORBIDDEN, HIDDEN),  # audits who saw what; never reads it in full
     },
     "preview_triage": EVERYONE,  # pure function of the public org tree and triage rules
+    # --- reports of a risk of crime (人民调解法 art. 25) ---
+    "file_crime_report": {
+        "mediator": (ALLOWED, HIDDEN, ALLOWED),
+        "coordinator": (ALLOWED, HIDDEN, ALLOWED),
+        "agency_officer": (FORBIDDEN, HIDDEN, FORBIDDEN),  # the 派出所 receives reports, files none
+        "court_clerk": (FORBIDDEN, HIDDEN, HIDDEN),
+        "admin": (HIDDEN, HIDDEN, HIDDEN),
+        "auditor": (FORBIDDEN, FORBIDDEN, HIDDEN),
+    },
+    "list_case_crime_reports": CASE_READ,
+    # A report on the role's case, or (the 派出所, the 张浦 centre) one addressed to the role's unit.
+    "get_crime_report": {
+        "mediator": (ALLOWED, HIDDEN, ALLOWED),
+        "coordinator": (ALLOWED, HIDDEN, ALLOWED),
+        "agency_officer": (ALLOWED, HIDDEN, ALLOWED),  # the receiving unit reads even a sensitive case's
+        "court_clerk": (ALLOWED, HIDDEN, HIDDEN),
+        "admin": (HIDDEN, HIDDEN, HIDDEN),
+        "auditor": (ALLOWED, ALLOWED, HIDDEN),
+    },
+    "acknowledge_crime_report": {
+        "mediator": (FORBIDDEN, HIDDEN, FORBIDDEN),  # only the receiving unit acknowledges
+        "coordinator": (ALLOWED, HIDDEN, ALLOWED),  # the 张浦 centre, as the 司法所 told
+        "agency_officer": (ALLOWED, HIDDEN, ALLOWED),
+        "court_clerk": (FORBIDDEN, HIDDEN, HIDDEN),
+        "admin": (HIDDEN, HIDDEN, HIDDEN),
+        "auditor": (FORBIDDEN, FORBIDDEN, HIDDEN),
+    },
+    "list_crime_reports": {
+        "mediator": ALLOWED,
+        "coordinator": ALLOWED,
+        "agency_officer": ALLOWED,
+        "court_clerk": ALLOWED,
+        "admin": FORBIDDEN,
+        "auditor": FORBIDDEN,
+    },
     # --- units and inboxes ---
     "list_units": EVERYONE,
     "get_unit": EVERYONE,
@@ -374,6 +409,7 @@ class World:
         self.cases: dict[str, dict[str, Any]] = {}
         self.webhook_id: int | None = None
         self.throwaway_user: str | None = None
+        self.reports: dict[str, list[dict[str, Any]]] = {}
 
     async def as_user(self, username: str) -> dict[str, str]:
         return await self.auth(username)
@@ -421,6 +457,22 @@ class World:
             del self.cases[court]  # no longer at the court desk
             return await move(client, dashi, case, "accept")
         raise AssertionError(f"no case named {name!r}")
+
+    async def crime_report(self, case_name: str, unit: str) -> dict[str, Any]:
+        """A report filed on the case by the mediator who holds it: the one addressed to ``unit``
+        if any (the receiving unit's view), else the first."""
+        if case_name not in self.reports:
+            case = await self.case(case_name)
+            holder = "wulian.mediator" if case_name.startswith("wulian") else "dashi.mediator"
+            response = await self.client.post(
+                f"/api/v1/cases/{case['id']}/crime-reports",
+                json={"statement": "一方扬言报复", "preventive_steps": "已分开双方并约谈"},
+                headers=await self.as_user(holder),
+            )
+            assert response.status_code == 201, response.text
+            self.reports[case_name] = response.json()
+        filed = self.reports[case_name]
+        return next((r for r in filed if r["to_unit_code"] == unit), filed[0])
 
     async def deadline_id(self, case_name: str) -> int:
         case = await self.case(case_name)
@@ -618,6 +670,35 @@ async def _extend(w: World, role: str, scope: Scope) -> Call:
     )
 
 
+# Reports are filed by the station holding the case: a case at 大市 for the roles that receive
+# (the 派出所, the 张浦 centre) or hold none a mediator works (the court's: a delegated one).
+REPORT_CASE = {
+    **IN_CASE,
+    "agency_officer": "dashi",
+    "court_clerk": "delegated",
+}
+REPORT_SENSITIVE_CASE = {**SENSITIVE_CASE, "agency_officer": "dashi:minor"}
+
+
+async def _file_report(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    return Call(
+        params={"case_id": case["id"]},
+        json={"statement": "双方推搡，一方扬言报复", "preventive_steps": "已劝离现场，分别约谈"},
+    )
+
+
+async def _report(w: World, role: str, scope: Scope) -> Call:
+    name = {"in": REPORT_CASE[role], "out": OUT_CASE, "sensitive": REPORT_SENSITIVE_CASE[role]}[scope]
+    report = await w.crime_report(name, HOME_UNIT[role])
+    return Call(params={"case_id": report["case_id"], "report_id": report["id"]})
+
+
+async def _acknowledge(w: World, role: str, scope: Scope) -> Call:
+    call = await _report(w, role, scope)
+    return Call(params=call.params, json={"note": "已收到，安排民警走访"})
+
+
 async def _preview_triage(w: World, role: str, scope: Scope) -> Call:
     return Call(json={"dispute_type": "NEIGHBOUR", "location_code": DASHI, "amount_yuan": 3000})
 
@@ -693,6 +774,11 @@ REQUESTS: dict[str, Factory] = {
     "extend_deadline": _extend,
     "reveal_party": _reveal,
     "preview_triage": _preview_triage,
+    "file_crime_report": _file_report,
+    "list_case_crime_reports": _case_only,
+    "get_crime_report": _report,
+    "acknowledge_crime_report": _acknowledge,
+    "list_crime_reports": _nothing,
     "list_units": _nothing,
     "get_unit": _get_unit,
     "get_unit_inbox": _inbox,
@@ -720,6 +806,7 @@ PLACEHOLDERS = {
     "subscription_id": 1,
     "code": DASHI,
     "grant_id": 1,
+    "report_id": 1,
 }
 
 

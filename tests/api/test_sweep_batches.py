@@ -105,7 +105,7 @@ async def test_breaches_escalate_notify_and_record_once_either_way(
         (ids[1], "assigned", ZHANGPU, 2),
         (ids[2], "assigned", ZHANGPU, 2),
         (ids[3], "assigned", "320583100", 2),
-        (ids[4], "assigned", "320583", 1),
+        (ids[4], "assigned", "320583", 3),  # its two reports of the crime risk are events of their own
     ]
     # Each escalated case: the station's clock ended by the escalation, the town's own running.
     stations = [DASHI, DASHI, ZHOUXIANG, WULIAN]

@@ -19,14 +19,16 @@ async def test_demo_cases_walk_their_paths_and_each_row_holds_its_own_values(db:
         kinds = set((await conn.execute(sa.text("SELECT DISTINCT kind FROM deadline"))).scalars())
         inbox = set((await conn.execute(sa.text("SELECT DISTINCT kind FROM inbox_item"))).scalars())
     assert sum(states.values()) == 40 and len(states) > 3, states
-    # Each clock is one of the configured legal time limits, and each inbox item an arrival or
-    # a referral notice: no statement wrote one row's values into another's columns.
+    # Each clock is one of the configured legal time limits, and each inbox item an arrival, a
+    # referral notice or a report of a crime risk (a demo case flagged criminal_risk files them):
+    # no statement wrote one row's values into another's columns.
     assert kinds and kinds <= {policy.kind for policy in db.ctx.policies.policies}, kinds
     assert inbox and inbox <= ARRIVAL_KINDS | {
         "referral_sent",
         "referral_result",
         "warning",
         "breach",
+        "crime_report",
     }, inbox
     report = await verify_audit(db.engine)
     assert report.intact and report.cases == 40
