@@ -262,23 +262,6 @@ async def apply_change(
     return int(row.version)
 
 
-async def record_unchanged(
-    conn: AsyncConnection, row: CaseRecord, event: dict[str, Any], *, now: datetime
-) -> int | None:
-    """An audited event that changes nothing of the case but its version and ``updated_at`` (a
-    report of a crime risk, its acknowledgement); the new version, or None if ``row`` is stale."""
-    changes = {"updated_at": now}
-    return await apply_change(
-        conn,
-        row.id,
-        row.version,
-        changes,
-        event,
-        prev_hash=row.last_event_hash,
-        recorded_after=facts_after(row, changes),
-    )
-
-
 def change_params(
     case_id: int, expected_version: int, changes: dict[str, Any], event: dict[str, Any]
 ) -> dict[str, Any]:
@@ -708,7 +691,7 @@ def new_case_facts(
 async def add_event(
     conn: AsyncConnection, row: CaseRecord, event: dict[str, Any], *, now: datetime
 ) -> int | None:
-    """Write an event that records something about the case without moving it (``record_event``):
+    """Write an event that records something about the case without moving it (``record_event``: an extension, a recomputed clock, a crime report and its acknowledgement):
     the case's version and ``updated_at`` move on; the new version, or None if ``row`` is stale."""
     changes = {"updated_at": now}
     return await apply_change(

@@ -64,7 +64,7 @@ async def record_event(
             reason=reason,
             payload=payload,
         )
-        if await queries.record_unchanged(conn, row, event, now=now) is not None:
+        if await queries.add_event(conn, row, event, now=now) is not None:
             return
     raise StaleVersion(
         "The case kept changing while the report was recorded; try again.", current_version=None
