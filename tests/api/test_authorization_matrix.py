@@ -384,7 +384,16 @@ class World:
 
     async def case(self, name: str) -> dict[str, Any]:
         if name not in self.cases:
-            self.cases[name] = await self._place(name)
+            placed = await self._place(name)
+            if placed.get("view") == "sent":
+                # The move sent it away from the mover, who got its read-only view: the whole case
+                # as the city centre (whose subtree is the network) reads it.
+                whole = await self.client.get(
+                    f"/api/v1/cases/{placed['id']}", headers=await self.as_user("city.coordinator")
+                )
+                assert whole.status_code == 200, whole.text
+                placed = whole.json()
+            self.cases[name] = placed
         return self.cases[name]
 
     async def _place(self, name: str) -> dict[str, Any]:
