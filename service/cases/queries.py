@@ -143,7 +143,9 @@ def _senders_of(dialect: str) -> sa.ColumnElement[Any]:
     of_case = case_event.c.case_id == cases.c.id
     units = sa.union(
         sa.select(case_event.c.from_unit_code.label("u")).where(of_case, _sent_on()).correlate(cases),
-        sa.select(case_event.c.actor_unit_code.label("u")).where(of_case, _registered_elsewhere()).correlate(cases),
+        sa.select(case_event.c.actor_unit_code.label("u"))
+        .where(of_case, _registered_elsewhere())
+        .correlate(cases),
     ).subquery()
     if dialect == "postgresql":
         agg = sa.func.coalesce(sa.func.json_agg(units.c.u), sa.text("'[]'::json"))

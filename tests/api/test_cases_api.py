@@ -7,7 +7,18 @@ import pytest
 import sqlalchemy as sa
 
 from service.cases.queries import cases
-from tests.builders import CITY, DASHI, WULIAN, ZHANGPU, ZHOUXIANG, case_body, fire, move, open_case, read_case
+from tests.builders import (
+    CITY,
+    DASHI,
+    WULIAN,
+    ZHANGPU,
+    ZHOUXIANG,
+    case_body,
+    fire,
+    move,
+    open_case,
+    read_case,
+)
 from tests.conftest import Backend
 
 
@@ -269,7 +280,11 @@ async def test_hand_off_to_police_station_and_decline_returns_to_sender(
         referral_kind="administrative",
         reason="涉嫌治安案件",
     )
-    assert (handed["view"], handed["unit_code"], handed["channel"]) == ("sent", "PS-320583106", "administrative")
+    assert (handed["view"], handed["unit_code"], handed["channel"]) == (
+        "sent",
+        "PS-320583106",
+        "administrative",
+    )
     police = await auth("zhangpu.police")
     assert (await read_case(client, police, handed))["returns_to_code"] == DASHI
     declined = await move(client, police, handed, "decline", reason="不属于治安调解范围")

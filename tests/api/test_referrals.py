@@ -91,7 +91,12 @@ async def test_police_referral_round_trip_returns_the_agreement_to_the_police_st
 ) -> None:
     police, station = await auth("zhangpu.police"), await auth("dashi.mediator")
     sent = await hand_to_station(client, police, await police_case(client, police))
-    assert (sent["view"], sent["unit_code"], sent["state"], sent["allowed"]) == ("sent", DASHI, "assigned", [])
+    assert (sent["view"], sent["unit_code"], sent["state"], sent["allowed"]) == (
+        "sent",
+        DASHI,
+        "assigned",
+        [],
+    )
     handed = await read_case(client, station, sent)
     [offered] = await referrals(client, station, handed)
     assert (offered["kind"], offered["label"], offered["status"]) == ("police", "警调对接", "offered")
