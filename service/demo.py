@@ -262,11 +262,13 @@ async def _walk(
     rng: random.Random,
     now: datetime,
 ) -> None:
-    case = await cases.get_case(engine, ctx, case_id, Actor("system", Role.system, "320583"))
-    if case.state == CaseState.registered:
+    case: cases.CasePublic | cases.SentCase
+    case = first = await cases.get_case(engine, ctx, case_id, Actor("system", Role.system, "320583"))
+    assert isinstance(first, cases.CasePublic)  # the system sees every case whole
+    if first.state == CaseState.registered:
         # Manual triage: the town hub dispatches to the station of the location first.
         hub = ctx.org.get(case.unit_code)
-        target = case.location_code if case.location_code != hub.code else None
+        target = first.location_code if first.location_code != hub.code else None
         if target is None:
             return
         named = next((u for u in DEMO_USERS if u.unit_code == hub.code and u.role == Role.coordinator), None)
@@ -322,7 +324,7 @@ async def _fire(
     at: datetime,
     trigger: str,
     **fields: object,
-) -> cases.CasePublic:
+) -> cases.CasePublic | cases.SentCase:
     body = TransitionIn.model_validate({"trigger": trigger, **fields})
     try:
         return await cases.apply_transition(engine, ctx, case_id, body, actor, now=at)

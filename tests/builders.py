@@ -70,6 +70,16 @@ async def move(
     return moved
 
 
+async def read_case(
+    client: httpx.AsyncClient, headers: dict[str, str], case: dict[str, Any]
+) -> dict[str, Any]:
+    """The case as ``headers``' user reads it now (whole, or a sender's read-only view)."""
+    response = await client.get(f"/api/v1/cases/{case['id']}", headers=headers)
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
 async def police_case(client: httpx.AsyncClient, police: dict[str, str]) -> dict[str, Any]:
     case = await open_case(client, police, source="police")
     assert (case["unit_code"], case["channel"], case["triage"]["rule"]) == (

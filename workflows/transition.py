@@ -19,6 +19,8 @@ from workflows.calendar import SHANGHAI, BusinessCalendar
 from workflows.deadlines import CaseClockFacts, OpenDeadline, Plan, PolicySet, plan
 from workflows.lifecycle import (
     CLOSE_OUTCOMES,
+    OUTCOME_LABELS,
+    STATE_LABELS,
     SYSTEM_ACTOR_NAME,
     TRANSITIONS,
     Actor,
@@ -34,6 +36,7 @@ from workflows.lifecycle import (
     Rule,
     TransitionContext,
     Trigger,
+    UnitRule,
     allowed_triggers,
     destination,
     fire_rule,
@@ -76,6 +79,9 @@ class CaseSnapshot:
     clocks: tuple[OpenDeadline, ...] = ()  # live clocks; a breached one shows as active
     breached_clocks: frozenset[int] = frozenset()  # which of them the sweep has breached
     referrals: tuple[OpenReferral, ...] = ()
+    # The units that sent the case on (``SENDING_TRIGGERS``, or a registration that triage sent
+    # elsewhere), read from its audit events: they keep a read-only view and are told the result.
+    senders: tuple[str, ...] = ()
     # What the case's events vouch for (``workflows.chain.recorded_facts``): the next event
     # carries a keyed digest of these facts with the change applied.
     recorded: Mapping[str, Any] = field(default_factory=dict)
@@ -99,6 +105,25 @@ class Planning:
     policies: PolicySet
     calendar: BusinessCalendar
     court_lease_minutes: float
+
+
+# The rules that send a case on to a unit chosen by the sender's decision or by the network
+# (dispatch, hand-off, delegation, escalation, referral to the court). A decline is not among
+# them: it gives a case back, and the decliner does not follow it.
+SENDING_UNIT_RULES = frozenset({UnitRule.target, UnitRule.escalation, UnitRule.court_desk})
+SENDING_TRIGGERS: frozenset[Trigger] = frozenset(
+    r.trigger for r in TRANSITIONS if r.effects.unit in SENDING_UNIT_RULES
+)
+
+
+def senders_to_tell(
+    senders: tuple[str, ...], *, actor_unit: str | None, holder: str, told: frozenset[str]
+) -> tuple[str, ...]:
+    """The units that sent a case on and are told its result: each once, not the acting
+    person's own unit, not the unit holding the case (it knows), and not a unit already told
+    through its referral's return (``referral_result``)."""
+    skip = {holder, *told} | ({actor_unit} if actor_unit else set())
+    return tuple(dict.fromkeys(u for u in senders if u not in skip))
 
 
 # --- what it decides -----------------------------------------------------------------------------
@@ -476,6 +501,18 @@ def referral_result(to_state: CaseState, trigger: Trigger, after: Mapping[str, A
     return result
 
 
+def _person_unit(actor: Actor) -> str | None:
+    """The acting person's unit; the sweep (``system``) acts for no unit."""
+    return None if actor.username == SYSTEM_ACTOR_NAME else actor.unit_code
+
+
+def _result_note(state: CaseState, after: Mapping[str, Any]) -> str:
+    """The line a sender reads in its inbox: 案件结果：已结案（协议履行完毕）."""
+    outcome = after.get("outcome")
+    note = f"案件结果：{STATE_LABELS[state]}"
+    return f"{note}（{OUTCOME_LABELS[Outcome(outcome)]}）" if outcome else note
+
+
 def _plan(
     rule: Rule,
     case: CaseSnapshot,
@@ -552,6 +589,25 @@ def _plan(
                 {"number": case.number, "referral_id": r.id, "referral_kind": r.kind.value, "result": result},
             )
             for r in working
+        ]
+    if effects.completes_referrals:
+        # A result (settled, terminated, closed): the units that sent the case on are told.
+        told = frozenset(a.unit_code for a in announcements if a.kind == "referral_result")
+        # Where the case is and how it ended; the agreement's terms stay with those handling it.
+        result = {
+            k: v for k, v in referral_result(rule.dest, rule.trigger, after).items() if k != "agreement"
+        }
+        announcements += [
+            Announcement(
+                unit,
+                case.id,
+                "sent_case_result",
+                _result_note(rule.dest, after),
+                {"number": case.number, "unit_code": dest.code, "result": result},
+            )
+            for unit in senders_to_tell(
+                case.senders, actor_unit=_person_unit(actor), holder=dest.code, told=told
+            )
         ]
     if effects.announce is not None:
         announcements.append(

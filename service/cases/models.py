@@ -129,6 +129,10 @@ class Party(SQLModel, table=True):
     phone_index: str | None = Field(default=None, max_length=64, index=True)
 
 
+SENT_FROM = "kind = 'transition' AND from_unit_code <> to_unit_code"
+REGISTERED_ELSEWHERE = "kind = 'created' AND actor_unit_code <> to_unit_code"
+
+
 class CaseEvent(SQLModel, table=True):
     """Append-only: nothing updates or deletes a row. ``seq`` equals the case version it produced."""
 
@@ -136,6 +140,23 @@ class CaseEvent(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("case_id", "seq", name="uq_case_event_case_seq"),
         Index("ix_case_event_at", "at"),
+        # The events that sent a case away from a unit, and registrations triage sent elsewhere:
+        # a unit's "sent by us" list (service.cases.queries.sent_by) reads only these.
+        Index(
+            "ix_case_event_sent_from",
+            "from_unit_code",
+            "trigger",  # the sending triggers among the moves, read from the index alone
+            "case_id",
+            postgresql_where=text(SENT_FROM),
+            sqlite_where=text(SENT_FROM),
+        ),
+        Index(
+            "ix_case_event_registered_elsewhere",
+            "actor_unit_code",
+            "case_id",
+            postgresql_where=text(REGISTERED_ELSEWHERE),
+            sqlite_where=text(REGISTERED_ELSEWHERE),
+        ),
     )
 
     id: int | None = Field(

@@ -40,6 +40,10 @@ from service.db import reading
 from service.deadlines.models import Deadline
 from service.referrals.models import Referral
 from workflows.chain import CASE_EVENT_FIELDS, GENESIS, recorded_facts
+from workflows.lifecycle import CaseState
+from workflows.referrals import ReferralStatus
+from workflows.transition import SENDING_TRIGGERS
+from workflows.vocab import ReferralKind
 
 cases = Case.__table__  # type: ignore[attr-defined]
 party = Party.__table__  # type: ignore[attr-defined]
@@ -94,6 +98,62 @@ def json_rows(
     return sa.type_coerce(sa.select(agg).where(where).scalar_subquery(), sa.JSON)
 
 
+# --- who sent a case on ------------------------------------------------------------------------------
+#
+# Read from the audit trail, which already records every move with its units: a transition that
+# sent the case from one unit to another (``SENDING_TRIGGERS``; the sender is its from-unit), and a
+# registration that triage sent elsewhere (the sender is the registering person's unit). Each has a
+# partial index (``ix_case_event_sent_from``, ``ix_case_event_registered_elsewhere``) holding only
+# such events, so a unit's "sent by us" list reads its own entries and never scans the trail; one
+# case's senders are read along the (case_id, seq) key.
+
+SENDING = sorted(t.value for t in SENDING_TRIGGERS)
+
+
+def _sent_on() -> sa.ColumnElement[bool]:
+    """The transitions that sent a case away (the predicate of ``ix_case_event_sent_from``, then
+    the sending triggers among them)."""
+    return sa.and_(
+        case_event.c.kind == sa.literal_column("'transition'"),
+        case_event.c.from_unit_code != case_event.c.to_unit_code,
+        case_event.c.trigger.in_([sa.literal_column(f"'{t}'") for t in SENDING]),
+    )
+
+
+def _registered_elsewhere() -> sa.ColumnElement[bool]:
+    """A registration that triage sent to another unit (``ix_case_event_registered_elsewhere``)."""
+    return sa.and_(
+        case_event.c.kind == sa.literal_column("'created'"),
+        case_event.c.actor_unit_code != case_event.c.to_unit_code,
+    )
+
+
+def sent_by(units: sa.BindParameter[Any]) -> sa.CompoundSelect[Any]:
+    """The ids of the cases one of ``units`` sent on (a case may come twice)."""
+    return sa.union_all(
+        sa.select(case_event.c.case_id).where(_sent_on(), case_event.c.from_unit_code.in_(units)),
+        sa.select(case_event.c.case_id).where(
+            _registered_elsewhere(), case_event.c.actor_unit_code.in_(units)
+        ),
+    )
+
+
+def _senders_of(dialect: str) -> sa.ColumnElement[Any]:
+    """One case's sender units as a JSON array, from its own events."""
+    of_case = case_event.c.case_id == cases.c.id
+    units = sa.union(
+        sa.select(case_event.c.from_unit_code.label("u")).where(of_case, _sent_on()).correlate(cases),
+        sa.select(case_event.c.actor_unit_code.label("u"))
+        .where(of_case, _registered_elsewhere())
+        .correlate(cases),
+    ).subquery()
+    if dialect == "postgresql":
+        agg = sa.func.coalesce(sa.func.json_agg(units.c.u), sa.text("'[]'::json"))
+    else:
+        agg = sa.func.coalesce(sa.func.json_group_array(units.c.u), "[]")
+    return sa.type_coerce(sa.select(agg).select_from(units).scalar_subquery(), sa.JSON)
+
+
 @cache
 def case_select(dialect: str) -> sa.Select[Any]:
     """A case with its parties, its deadlines, its open referrals and the hash its next event
@@ -104,6 +164,7 @@ def case_select(dialect: str) -> sa.Select[Any]:
         json_rows(dialect, party, PARTY_FIELDS, party.c.case_id == cases.c.id).label("parties"),
         json_rows(dialect, deadline, DEADLINE_FIELDS, deadline.c.case_id == cases.c.id).label("deadlines"),
         json_rows(dialect, referral, REFERRAL_FIELDS, open_referral).label("open_referrals"),
+        _senders_of(dialect).label("senders"),
         sa.select(case_event.c.hash)
         .where(case_event.c.case_id == cases.c.id, case_event.c.seq == cases.c.version)
         .scalar_subquery()
@@ -643,6 +704,65 @@ async def add_party(conn: AsyncConnection, case_id: int, values: dict[str, Any])
     return party_id
 
 
+@cache
+def _sent_page(names: frozenset[str]) -> sa.Select[Any]:
+    """The cases some units sent on, newest activity first, each with the number of them all.
+    Sensitive cases are never followed from outside (docs/domain.md, Least privilege)."""
+    where = [cases.c.id.in_(sent_by(_bound("units"))), cases.c.sensitive.is_(False)]
+    if "state" in names:
+        where.append(cases.c.state.in_(_bound("state")))
+    if "outcome" in names:
+        where.append(cases.c.outcome.in_(_bound("outcome")))
+    return (
+        sa.select(*[cases.c[c] for c in SUMMARY_COLUMNS], sa.func.count().over().label("total"))
+        .where(*where)
+        .order_by(cases.c.updated_at.desc(), cases.c.id.desc())
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+        .offset(sa.bindparam("offset", type_=sa.Integer))
+    )
+
+
+async def list_sent(
+    engine: AsyncEngine,
+    units: frozenset[str],
+    *,
+    states: Sequence[str],
+    outcomes: Sequence[str],
+    limit: int,
+    offset: int,
+) -> tuple[list[CaseListRow], int]:
+    """A page of the cases ``units`` sent on and how many there are: one statement (the count
+    rides on each row; a page past the end asks again from the start for it)."""
+    params: dict[str, Any] = {"units": sorted(units)}
+    if states:
+        params["state"] = list(states)
+    if outcomes:
+        params["outcome"] = list(outcomes)
+    statement = _sent_page(frozenset(params))
+    async with reading(engine) as conn:
+        rows = (await conn.execute(statement, {**params, "limit": limit, "offset": offset})).all()
+        if not rows and offset:
+            first = (await conn.execute(statement, {**params, "limit": 1, "offset": 0})).first()
+            return [], 0 if first is None else int(first.total)
+    return [list_row(r._mapping) for r in rows], int(rows[0].total) if rows else 0
+
+
+async def was_sent_by(conn: AsyncConnection, case_id: int, units: frozenset[str]) -> bool:
+    """Did one of these units send this case on?"""
+    of_case = case_event.c.case_id == case_id
+    found = await conn.execute(
+        sa.union_all(
+            sa.select(case_event.c.id).where(
+                of_case, _sent_on(), case_event.c.from_unit_code.in_(sorted(units))
+            ),
+            sa.select(case_event.c.id).where(
+                of_case, _registered_elsewhere(), case_event.c.actor_unit_code.in_(sorted(units))
+            ),
+        ).limit(1)
+    )
+    return found.first() is not None
+
+
 async def referred_from(conn: AsyncConnection, case_id: int, units: frozenset[str]) -> bool:
     """Did one of these units hand this case off?"""
     found = await conn.execute(
@@ -748,3 +868,70 @@ async def read_version(engine: AsyncEngine, case_id: int) -> int | None:
     async with reading(engine) as conn:
         version = (await conn.execute(_version_of(), {"case_id": case_id})).scalar_one_or_none()
     return None if version is None else int(version)
+
+
+# The hand-offs whose sender is owed a result it must act on (警调, 访调, 检调: RETURNS says what).
+OWED_KINDS = (ReferralKind.police.value, ReferralKind.petition.value, ReferralKind.procuratorate.value)
+
+
+@dataclass(frozen=True, slots=True)
+class OwedRow:
+    """A hand-off whose result has not gone back yet, with its case's number and state."""
+
+    id: int
+    case_id: int
+    number: str
+    case_state: CaseState
+    kind: ReferralKind
+    status: ReferralStatus
+    from_unit_code: str
+    to_unit_code: str
+    offered_at: datetime
+    offered_by: str
+
+
+async def owed_referrals(conn: AsyncConnection, units: frozenset[str]) -> list[OwedRow]:
+    """The 警调/访调/检调 hand-offs sent by or to ``units`` whose result is still owed, oldest first.
+    Owed until the referral is completed (the result sent back), whatever the case's state: a
+    case closed without its return stays on the list. Declined or returned hand-offs owe nothing:
+    the case went back to its sender. Sensitive cases are listed only to the receiving side."""
+    codes = sorted(units)
+    rows = await conn.execute(
+        sa.select(
+            referral.c.id,
+            referral.c.case_id,
+            cases.c.number,
+            cases.c.state,
+            referral.c.kind,
+            referral.c.status,
+            referral.c.from_unit_code,
+            referral.c.to_unit_code,
+            referral.c.offered_at,
+            referral.c.offered_by,
+        )
+        .join(cases, cases.c.id == referral.c.case_id)
+        .where(
+            referral.c.kind.in_(OWED_KINDS),
+            referral.c.status.in_(OPEN_REFERRAL),
+            sa.or_(
+                referral.c.to_unit_code.in_(codes),
+                sa.and_(referral.c.from_unit_code.in_(codes), cases.c.sensitive.is_(False)),
+            ),
+        )
+        .order_by(referral.c.offered_at, referral.c.id)
+    )
+    return [
+        OwedRow(
+            id=r.id,
+            case_id=r.case_id,
+            number=r.number,
+            case_state=CaseState(r.state),
+            kind=ReferralKind(r.kind),
+            status=ReferralStatus(r.status),
+            from_unit_code=r.from_unit_code,
+            to_unit_code=r.to_unit_code,
+            offered_at=r.offered_at,
+            offered_by=r.offered_by,
+        )
+        for r in rows
+    ]

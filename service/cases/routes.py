@@ -18,19 +18,23 @@ from service.cases.schemas import (
     CasePage,
     CasePublic,
     EventPublic,
+    OwedReturn,
     PartyEdit,
     PartyIn,
+    SentCase,
+    SentPage,
     TransitionIn,
     TriagePreview,
     TriagePublic,
     TriggerOption,
 )
+from service.cases.scope import sender_units
 from service.context import ContextDep
 from service.db import EngineDep
 from service.errors import PROBLEM_CONTENT, field_error
 from service.referrals.service import list_referrals
 from service.users.deps import ActorDep
-from workflows.lifecycle import CaseState
+from workflows.lifecycle import CaseState, Outcome
 from workflows.org import Tier
 from workflows.referrals import REFERRAL_LABELS, RETURNS
 from workflows.vocab import DisputeType, ReferralKind
@@ -61,7 +65,7 @@ def etag(version: int) -> str:
 
 
 def case_response(
-    case: CasePublic, *, status_code: int = 200, headers: dict[str, str] | None = None
+    case: CasePublic | SentCase, *, status_code: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     """A case as JSON, serialised once by pydantic. Returning the model instead makes FastAPI
     validate it again against ``response_model`` and encode it a second way: on the hot routes
@@ -93,7 +97,7 @@ def _parse_if_match(value: str | None) -> int | None:
 @router.post(
     "/cases",
     status_code=201,
-    response_model=CasePublic,
+    response_model=CasePublic | SentCase,
     operation_id="open_case",
     responses={**CASE_ERRORS, 403: {"description": "role cannot register cases", **PROBLEM}},
 )
@@ -104,7 +108,8 @@ async def open_case(
     ctx: ContextDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Register a dispute; triage decides where it goes and says why."""
+    """Register a dispute; triage decides where it goes and says why. When triage sends it to
+    another unit, the answer is your read-only view of it (``view: "sent"``)."""
     case, replayed = await service.open_case(
         engine, ctx, body, actor, now=clock.now(), idempotency_key=idempotency_key
     )
@@ -171,9 +176,43 @@ async def list_cases(
     return await service.list_cases(engine, ctx, actor, requested, unit=unit, limit=limit, offset=offset)
 
 
-@router.get("/cases/{case_id}", response_model=CasePublic, operation_id="get_case", responses=CASE_ERRORS)
+@router.get("/cases/sent", response_model=SentPage, operation_id="list_sent_cases", responses=CASE_ERRORS)
+async def list_sent_cases(
+    actor: ActorDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+    state: Annotated[list[CaseState] | None, Query(description="one or more states")] = None,
+    outcome: Annotated[list[Outcome] | None, Query(description="one or more outcomes (closed cases)")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> SentPage:
+    """The cases your unit sent on (registered where triage sent them elsewhere, dispatched,
+    escalated, handed off, delegated, referred to the court): where each is now and its result,
+    newest activity first. A coordinator sees those sent by any unit of their subtree."""
+    return await service.list_sent(
+        engine, ctx, actor, states=state or [], outcomes=outcome or [], limit=limit, offset=offset
+    )
+
+
+@router.get(
+    "/referrals/owed",
+    response_model=list[OwedReturn],
+    operation_id="list_owed_returns",
+    responses=CASE_ERRORS,
+)
+async def list_owed_returns(actor: ActorDep, engine: EngineDep, ctx: ContextDep) -> list[OwedReturn]:
+    """警调/访调/检调 hand-offs whose result has not been sent back yet, oldest first: those your
+    unit sent and those sent to it (a coordinator: their subtree), with how long each is outstanding."""
+    return await service.owed_returns(engine, ctx, actor, now=clock.now())
+
+
+@router.get(
+    "/cases/{case_id}", response_model=CasePublic | SentCase, operation_id="get_case", responses=CASE_ERRORS
+)
 async def get_case(case_id: CaseId, actor: ActorDep, engine: EngineDep, ctx: ContextDep) -> Response:
-    """One case with its parties and triage explanation; the ETag carries its version."""
+    """One case with its parties and triage explanation; the ETag carries its version. A unit
+    that sent the case on gets its read-only view (``view: "sent"``): state, holder, outcome,
+    dates and moves, no personal data, nothing allowed."""
     return case_response(await service.get_case(engine, ctx, case_id, actor))
 
 
@@ -303,10 +342,14 @@ class ReferralPublic(BaseModel):
 async def case_referrals(
     case_id: CaseId, actor: ActorDep, engine: EngineDep, ctx: ContextDep
 ) -> list[ReferralPublic]:
-    """The case's hand-offs: kind, sender, receiver, status, and the result owed back to the sender."""
-    await service.visible_row(engine, ctx, case_id, actor)
+    """The case's hand-offs: kind, sender, receiver, status, and the result owed back to the
+    sender. A unit following a case it sent on sees the hand-offs it sent."""
+    _, full = await service.sighted_row(engine, ctx, case_id, actor)
     async with engine.connect() as conn:
         rows = await list_referrals(conn, case_id)
+    if not full:
+        ours = sender_units(actor, ctx.org)
+        rows = [r for r in rows if r.from_unit_code in ours]
     return [
         ReferralPublic(
             id=r.id,
@@ -358,7 +401,7 @@ async def allowed_transitions(
 
 @router.post(
     "/cases/{case_id}/transitions",
-    response_model=CasePublic,
+    response_model=CasePublic | SentCase,
     operation_id="apply_transition",
     responses={
         **CASE_ERRORS,
@@ -374,7 +417,8 @@ async def apply_transition(
     ctx: ContextDep,
     if_match: IfMatch = None,
 ) -> Response:
-    """Move a case along its lifecycle."""
+    """Move a case along its lifecycle. When the move sends the case where you no longer see
+    it (escalation, hand-off, referral to the court …), the answer is your read-only view of it."""
     case = await service.apply_transition(
         engine, ctx, case_id, body, actor, now=clock.now(), if_match=_parse_if_match(if_match)
     )

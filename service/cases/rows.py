@@ -136,6 +136,7 @@ class CaseRow(CaseRecord):
     """A case as read: everything a transition is planned from."""
 
     open_referrals: tuple[OpenReferral, ...]  # offered or accepted, in id order
+    senders: tuple[str, ...] = ()  # the units that sent it on (``queries.sender_units``), sorted
 
 
 _CHILDREN = ("parties", "deadlines", "last_event_hash")
@@ -191,6 +192,7 @@ def case_row(m: RowMapping) -> CaseRow:
         open_referrals=tuple(
             sorted((_open_referral(r) for r in listed(m["open_referrals"])), key=lambda r: r.id)
         ),
+        senders=tuple(sorted({str(u) for u in listed(m["senders"]) if u})),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints, model_validator
 
@@ -225,6 +225,87 @@ class CasePage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class SentStep(BaseModel):
+    """One change of state or unit in a sent case's timeline: no actor, reason or fields."""
+
+    at: datetime
+    trigger: Trigger | None = None  # None: the registration
+    trigger_label: str | None = None
+    from_state: CaseState | None = None
+    to_state: CaseState
+    to_state_label: str
+    from_unit_code: str | None = None
+    to_unit_code: str
+    to_unit_name: str | None = None
+
+
+class SentCase(BaseModel):
+    """The read-only view of a case for a unit that sent it on (docs/domain.md, Least privilege):
+    where it is, how it ended and when, with no personal data and nothing to act on."""
+
+    view: Literal["sent"] = "sent"
+    id: int
+    number: str
+    version: int
+    dispute_type: DisputeType
+    state: CaseState
+    state_label: str
+    unit_code: str
+    unit_name: str | None = None
+    tier: Tier
+    channel: Channel
+    outcome: Outcome | None = None
+    termination_reason: TerminationReason | None = None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+    timeline: list[SentStep]
+    allowed: list[Trigger] = Field(default_factory=list, description="always empty: a sender only reads")
+
+
+class SentSummary(BaseModel):
+    """A case in the "sent by us" list: where it is now and its result."""
+
+    id: int
+    number: str
+    dispute_type: DisputeType
+    state: CaseState
+    state_label: str
+    unit_code: str
+    unit_name: str | None = None
+    outcome: Outcome | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SentPage(BaseModel):
+    items: list[SentSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class OwedReturn(BaseModel):
+    """A 警调/访调/检调 hand-off whose result has not gone back to its sender yet."""
+
+    referral_id: int
+    case_id: int
+    number: str
+    kind: ReferralKind
+    label: str
+    status: str
+    from_unit_code: str
+    from_unit_name: str | None = None
+    to_unit_code: str
+    to_unit_name: str | None = None
+    offered_at: datetime
+    offered_by: str
+    expects_back: str
+    case_state: CaseState
+    case_state_label: str
+    outstanding_days: int
 
 
 class EventPublic(BaseModel):

@@ -62,8 +62,9 @@ def require_registrar(actor: Actor) -> None:
         raise Forbidden(f"The {actor.role} role cannot register cases.")
 
 
-def referral_sender_units(actor: Actor, org: OrgTree) -> frozenset[str]:
-    """Units whose hand-offs the actor may follow after the case has left them."""
+def sender_units(actor: Actor, org: OrgTree) -> frozenset[str]:
+    """The units whose sent-on cases the actor follows, read only, after the case has left them:
+    their own unit, or a coordinator's subtree."""
     match actor.role:
         case Role.mediator | Role.agency_officer | Role.court_clerk:
             return frozenset({actor.unit_code})

@@ -28,18 +28,24 @@ from service.cases.schemas import (
     CasePublic,
     CaseSummary,
     EventPublic,
+    OwedReturn,
     PartyPublic,
+    SentCase,
+    SentPage,
+    SentStep,
+    SentSummary,
     TransitionIn,
     TriagePreview,
     TriagePublic,
     TriggerOption,
 )
-from service.cases.scope import can_see, referral_sender_units, require_registrar, scope_filter
+from service.cases.scope import can_see, require_registrar, scope_filter, sender_units
 from service.cases.snapshot import planning, snapshot
 from service.context import AppContext
 from service.db import reading
 from service.deadlines.views import deadline_views
 from service.errors import (
+    Forbidden,
     IdempotencyKeyReused,
     IdempotencyKeyUsed,
     InvalidInput,
@@ -55,12 +61,14 @@ from workflows.lifecycle import (
     TRIGGER_LABELS,
     Actor,
     CaseState,
+    Outcome,
     Role,
     TransitionContext,
     Trigger,
     allowed_triggers,
 )
 from workflows.org import OrgTree
+from workflows.referrals import REFERRAL_LABELS, RETURNS
 from workflows.transition import ConfirmationWindowClosed as WindowClosed
 from workflows.transition import (
     FieldRejected,
@@ -188,32 +196,175 @@ def event_public(row: EventRow) -> EventPublic:
     )
 
 
-async def visible_row(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> CaseRow:
+async def sighted_row(
+    engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor
+) -> tuple[CaseRow, bool]:
+    """The case and whether the actor sees all of it (True) or follows it as a unit that sent it
+    on (False: the read-only view). A sensitive case is never followed from outside."""
     row = await queries.read_case(engine, case_id)
-    visible = row is not None and can_see(
-        actor, row.unit_code, row.court_linked, ctx.org, sensitive=bool(row.sensitive)
-    )
-    if row is not None and not visible and not row.sensitive:
-        # The sender of a hand-off follows the case it referred (read only: acting needs the unit).
-        senders = referral_sender_units(actor, ctx.org)
-        if senders:
-            async with reading(engine) as conn:
-                visible = await queries.referred_from(conn, case_id, senders)
-    if row is None or not visible:
-        # Out of scope looks exactly like absent: a mediator learns nothing about other stations.
+    if row is not None:
+        if can_see(actor, row.unit_code, row.court_linked, ctx.org, sensitive=bool(row.sensitive)):
+            return row, True
+        if not row.sensitive and sender_units(actor, ctx.org).intersection(row.senders):
+            return row, False
+    # Out of scope looks exactly like absent: a mediator learns nothing about other stations.
+    raise NotFound(f"No case {case_id}.")
+
+
+async def visible_row(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> CaseRow:
+    """The case, for those who see all of it (read, act, correct, reveal); 404 for everyone else
+    (a unit that sent it on follows it through ``sighted_row``, read only)."""
+    row, full = await sighted_row(engine, ctx, case_id, actor)
+    if not full:
         raise NotFound(f"No case {case_id}.")
     return row
 
 
-async def get_case(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> CasePublic:
-    return case_public(await visible_row(engine, ctx, case_id, actor), ctx, now=clock.now())
+def _sent_step(row: EventRow, org: OrgTree) -> SentStep:
+    unit = org.find(row.to_unit_code)
+    return SentStep(
+        at=row.at,
+        trigger=row.trigger,
+        trigger_label=None if row.trigger is None else TRIGGER_LABELS[row.trigger],
+        from_state=row.from_state,
+        to_state=row.to_state,
+        to_state_label=STATE_LABELS[row.to_state],
+        from_unit_code=row.from_unit_code,
+        to_unit_code=row.to_unit_code,
+        to_unit_name=unit.name if unit else None,
+    )
+
+
+# The events a sent case's timeline shows: its registration and its moves, nothing recorded
+# beside them (edits, clocks, reveals).
+TIMELINE_KINDS = frozenset({"created", "transition"})
+
+
+async def sent_view(engine: AsyncEngine, ctx: AppContext, row: CaseRecord) -> SentCase:
+    """The read-only view of a case for a unit that sent it on: its own explicit schema, so
+    nothing personal or actionable can slip in with a new column."""
+    async with reading(engine) as conn:
+        events = await queries.list_events(conn, row.id)
+    unit = ctx.org.find(row.unit_code)
+    return SentCase(
+        id=row.id,
+        number=row.number,
+        version=row.version,
+        dispute_type=row.dispute_type,
+        state=row.state,
+        state_label=STATE_LABELS[row.state],
+        unit_code=row.unit_code,
+        unit_name=unit.name if unit else None,
+        tier=row.tier,
+        channel=row.channel,
+        outcome=row.outcome,
+        termination_reason=row.termination_reason,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        closed_at=row.closed_at,
+        timeline=[_sent_step(e, ctx.org) for e in events if e.kind in TIMELINE_KINDS],
+    )
+
+
+async def get_case(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> CasePublic | SentCase:
+    row, full = await sighted_row(engine, ctx, case_id, actor)
+    if not full:
+        return await sent_view(engine, ctx, row)
+    return case_public(row, ctx, now=clock.now())
 
 
 async def case_events(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> list[EventPublic]:
-    await visible_row(engine, ctx, case_id, actor)
+    _, full = await sighted_row(engine, ctx, case_id, actor)
+    if not full:
+        raise Forbidden(
+            "Your unit sent this case on: its state, holder and timeline are in the case's read-only "
+            "view; the audit trail with its reasons and fields is for those handling it."
+        )
     async with reading(engine) as conn:
         rows = await queries.list_events(conn, case_id)
     return [event_public(r) for r in rows]
+
+
+def _sent_summary(row: CaseListRow, org: OrgTree) -> SentSummary:
+    unit = org.find(row.unit_code)
+    return SentSummary(
+        id=row.id,
+        number=row.number,
+        dispute_type=row.dispute_type,
+        state=row.state,
+        state_label=STATE_LABELS[row.state],
+        unit_code=row.unit_code,
+        unit_name=unit.name if unit else None,
+        outcome=row.outcome,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+async def list_sent(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    actor: Actor,
+    *,
+    states: list[CaseState],
+    outcomes: list[Outcome],
+    limit: int,
+    offset: int,
+) -> SentPage:
+    """The cases the actor's unit (a coordinator: their subtree) sent on, newest activity first."""
+    scope_filter(actor, ctx.org)  # the roles that do not work on cases are refused here
+    units = sender_units(actor, ctx.org)
+    if not units:
+        return SentPage(items=[], total=0, limit=limit, offset=offset)
+    rows, total = await queries.list_sent(
+        engine,
+        units,
+        states=[s.value for s in states],
+        outcomes=[o.value for o in outcomes],
+        limit=limit,
+        offset=offset,
+    )
+    return SentPage(items=[_sent_summary(r, ctx.org) for r in rows], total=total, limit=limit, offset=offset)
+
+
+async def owed_returns(
+    engine: AsyncEngine, ctx: AppContext, actor: Actor, *, now: datetime
+) -> list[OwedReturn]:
+    """The 警调/访调/检调 hand-offs whose result is still owed: those the actor's units sent, and
+    those sent to them (a coordinator: their subtree), oldest first."""
+    scope_filter(actor, ctx.org)
+    units = sender_units(actor, ctx.org)
+    if not units:
+        return []
+    async with reading(engine) as conn:
+        rows = await queries.owed_referrals(conn, units)
+    org = ctx.org
+
+    def name(code: str) -> str | None:
+        unit = org.find(code)
+        return unit.name if unit else None
+
+    return [
+        OwedReturn(
+            referral_id=r.id,
+            case_id=r.case_id,
+            number=r.number,
+            kind=r.kind,
+            label=REFERRAL_LABELS[r.kind],
+            status=r.status.value,
+            from_unit_code=r.from_unit_code,
+            from_unit_name=name(r.from_unit_code),
+            to_unit_code=r.to_unit_code,
+            to_unit_name=name(r.to_unit_code),
+            offered_at=r.offered_at,
+            offered_by=r.offered_by,
+            expects_back=RETURNS[r.kind],
+            case_state=r.case_state,
+            case_state_label=STATE_LABELS[r.case_state],
+            outstanding_days=max(0, (now - r.offered_at).days),
+        )
+        for r in rows
+    ]
 
 
 async def list_cases(
@@ -237,7 +388,7 @@ async def list_cases(
         unit_codes=scope.unit_codes,
         include_court_linked=scope.include_court_linked,
         hide_sensitive=scope.hide_sensitive,
-        referred_from=referral_sender_units(actor, ctx.org) if scope.unit_codes is not None else None,
+        referred_from=sender_units(actor, ctx.org) if scope.unit_codes is not None else None,
         within_units=within,
     )
     rows, total = await queries.list_cases(engine, f, limit=limit, offset=offset)
@@ -283,8 +434,9 @@ async def open_case(
     *,
     now: datetime,
     idempotency_key: str | None = None,
-) -> tuple[CasePublic, bool]:
-    """Register a dispute, triage it, and record who did; (case, replayed)."""
+) -> tuple[CasePublic | SentCase, bool]:
+    """Register a dispute, triage it, and record who did; (case, replayed). A case triage sends
+    to another unit is answered with the registrar's read-only view of it."""
     require_registrar(actor)
     request_hash = _request_hash(body)
     if idempotency_key:
@@ -358,12 +510,16 @@ async def open_case(
         replay = await _replay(engine, ctx, actor, idempotency_key, request_hash)
         assert replay is not None
         return replay, True
+    if not can_see(actor, written.unit_code, written.court_linked, ctx.org, sensitive=written.sensitive):
+        # Triage sent it elsewhere: the registrar follows it, read only (a sensitive case is
+        # answered this once, as its registrar's own act, and not followed afterwards).
+        return await sent_view(engine, ctx, written), False
     return case_public(written, ctx, now=now), False
 
 
 async def _replay(
     engine: AsyncEngine, ctx: AppContext, actor: Actor, key: str, request_hash: str
-) -> CasePublic | None:
+) -> CasePublic | SentCase | None:
     """The case a retry with this key registered, as the caller may see it now; None when the
     key is new or expired (an expired record is forgotten here, so the key registers anew)."""
     now = clock.now()
@@ -382,7 +538,7 @@ async def _replay(
         )
     try:
         # What the caller may see now: the case may have moved on, or been flagged sensitive.
-        row = await visible_row(engine, ctx, record.case_id, actor)
+        row, full = await sighted_row(engine, ctx, record.case_id, actor)
     except NotFound:
         number = await queries.read_number(engine, record.case_id)
         raise IdempotencyKeyUsed(
@@ -391,7 +547,7 @@ async def _replay(
             case_id=record.case_id,
             number=number,
         ) from None
-    return case_public(row, ctx, now=now)
+    return case_public(row, ctx, now=now) if full else await sent_view(engine, ctx, row)
 
 
 # --- transitions ------------------------------------------------------------------------------
@@ -415,7 +571,9 @@ def _option(trigger: Trigger) -> TriggerOption:
 async def transition_options(
     engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, *, now: datetime
 ) -> list[TriggerOption]:
-    row = await visible_row(engine, ctx, case_id, actor)
+    row, full = await sighted_row(engine, ctx, case_id, actor)
+    if not full:
+        return []  # a unit that sent the case on only reads it
     return [_option(t) for t in allowed_triggers(transition_context(ctx, row, actor, now))]
 
 
@@ -501,13 +659,18 @@ async def apply_transition(
     *,
     now: datetime,
     if_match: int | None = None,
-) -> CasePublic:
+) -> CasePublic | SentCase:
+    """The case after the transition; when the transition sent it where the actor no longer
+    sees it (escalated, handed off, referred to the court …), the actor's read-only view of it.
+    A unit that follows a case it sent on may fire nothing on it (409, nothing allowed)."""
     # Optimistic: read outside the write, decide in memory, write guarded by version.
-    row = await visible_row(engine, ctx, case_id, actor)
+    row, _ = await sighted_row(engine, ctx, case_id, actor)
     plan = decide_transition(ctx, row, body, actor, now=now, if_match=if_match)
     after = await writer.apply(engine, plan, row)
     if after is None:
         raise await lost_race(engine, case_id)
+    if not can_see(actor, after.unit_code, after.court_linked, ctx.org, sensitive=after.sensitive):
+        return await sent_view(engine, ctx, after)
     return case_public(after, ctx, now=now)
 
 

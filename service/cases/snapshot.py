@@ -49,5 +49,6 @@ def snapshot(row: CaseRow) -> CaseSnapshot:
         clocks=tuple(_clock(d) for d in live),
         breached_clocks=frozenset(d.id for d in live if d.status == DeadlineStatus.breached),
         referrals=row.open_referrals,
+        senders=row.senders,
         recorded=recorded(row),
     )

@@ -20,7 +20,7 @@ from service import clock
 from service.cases import reports
 from service.cases import service as cases
 from service.cases.queries import CaseFilter
-from service.cases.schemas import CaseCreate, TransitionIn, TriagePreview
+from service.cases.schemas import CaseCreate, SentCase, TransitionIn, TriagePreview
 from service.db import EngineDep
 from service.errors import InvalidInput, ServiceError, StaleVersion, TransitionNotAllowed
 from service.http_safety import client_ip
@@ -336,6 +336,8 @@ async def register_case(request: Request, session: SessionDep, engine: EngineDep
             for e in exc.extra.get("errors", [])
         }
         return _render_new(page, ctx, values, errors=errors, preview=preview, status=422)
+    if isinstance(case, SentCase):
+        return _redirect(f"/cases/{case.id}?done=sent")  # triage sent it to another unit
     return _redirect(f"/cases/{case.id}?done=created")
 
 
@@ -353,6 +355,8 @@ async def case_page(
 ) -> Response:
     now = clock.now()
     case = await cases.get_case(engine, ctx, case_id, session.actor)
+    if isinstance(case, SentCase):
+        return _sent_page(Page(request, ctx, session), case, done)
     events = await cases.case_events(engine, ctx, case_id, session.actor)
     options = await cases.transition_options(engine, ctx, case_id, session.actor, now=now)
     async with engine.connect() as conn:
@@ -383,6 +387,41 @@ async def case_page(
         crime_reports=crime_reports,
         may_report=may_report,
     )
+
+
+def _sent_page(page: Page, case: SentCase, done: str | None) -> Response:
+    """A case the user's unit sent on: where it is and how it ended, read only. Just after the
+    action (or registration) that sent it: "sent to <unit>, case <number>"."""
+    notice = None
+    if done is not None:
+        notice = page.t("sent.notice", unit=page.unit(case.unit_code), number=case.number)
+    return page.render("sent_case.html", case=case, notice=notice, steps=list(reversed(case.timeline)))
+
+
+@router.get("/sent", response_class=HTMLResponse)
+async def sent_list(
+    request: Request,
+    session: SessionDep,
+    engine: EngineDep,
+    ctx: CtxDep,
+    view: Annotated[str, Query(pattern="^(open|all|closed)$")] = "all",
+    page_no: Annotated[int, Query(alias="page", ge=1, le=10_000)] = 1,
+) -> Response:
+    """The cases the user's unit sent on: where each is now and its result."""
+    states = {"open": [CaseState(s) for s in OPEN_STATES], "closed": [CaseState.closed], "all": []}[view]
+    listed = await cases.list_sent(
+        engine,
+        ctx,
+        session.actor,
+        states=states,
+        outcomes=[],
+        limit=PAGE_SIZE,
+        offset=(page_no - 1) * PAGE_SIZE,
+    )
+    owed = await cases.owed_returns(engine, ctx, session.actor, now=clock.now())
+    pages = max(1, -(-listed.total // PAGE_SIZE))
+    page = Page(request, ctx, session)
+    return page.render("sent.html", listed=listed, owed=owed, view=view, page_no=page_no, pages=pages)
 
 
 def _render_action(
@@ -479,7 +518,7 @@ async def act(
     if errors:
         return await again(422, errors)
     try:
-        await cases.apply_transition(
+        after = await cases.apply_transition(
             engine,
             ctx,
             case_id,
@@ -498,4 +537,6 @@ async def act(
             name = form_name(fields, error["field"].split(".")) or "reason"
             mapped.setdefault(name, "field.bad_target" if name == "target_unit" else "field.invalid")
         return await again(422, mapped)
+    if isinstance(after, SentCase):
+        return _redirect(f"/cases/{case_id}?done=sent")  # it left the user's unit: where it went
     return _redirect(f"/cases/{case_id}?done={trigger.value}")

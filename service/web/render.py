@@ -59,6 +59,8 @@ def nav_items(role: Role) -> list[tuple[str, str]]:
         items.append(("/cases/new", "nav.new"))
     if role in (Role.mediator, Role.coordinator, Role.agency_officer, Role.court_clerk, Role.auditor):
         items.append(("/inbox", "nav.inbox"))
+    if role in (Role.mediator, Role.coordinator, Role.agency_officer, Role.court_clerk):
+        items.append(("/sent", "nav.sent"))
     if role in (Role.coordinator, Role.auditor):
         items.append(("/cases?overdue=1", "nav.overdue"))
     if role in (Role.mediator, Role.coordinator, Role.agency_officer):

@@ -149,6 +149,10 @@ RULES: dict[str, dict[str, Rule]] = {
         "admin": FORBIDDEN,
         "auditor": ALLOWED,
     },
+    # The cases a unit sent on, and the hand-off results owed: any case worker's own (empty for
+    # an auditor, who sends nothing on); the admin works on no cases.
+    "list_sent_cases": {**dict.fromkeys(ROLES, ALLOWED), "admin": FORBIDDEN},
+    "list_owed_returns": {**dict.fromkeys(ROLES, ALLOWED), "admin": FORBIDDEN},
     "get_case": CASE_READ,
     "list_case_events": CASE_READ,
     "list_case_referrals": CASE_READ,
@@ -416,7 +420,16 @@ class World:
 
     async def case(self, name: str) -> dict[str, Any]:
         if name not in self.cases:
-            self.cases[name] = await self._place(name)
+            placed = await self._place(name)
+            if placed.get("view") == "sent":
+                # The move sent it away from the mover, who got its read-only view: the whole case
+                # as the city centre (whose subtree is the network) reads it.
+                whole = await self.client.get(
+                    f"/api/v1/cases/{placed['id']}", headers=await self.as_user("city.coordinator")
+                )
+                assert whole.status_code == 200, whole.text
+                placed = whole.json()
+            self.cases[name] = placed
         return self.cases[name]
 
     async def _place(self, name: str) -> dict[str, Any]:
@@ -438,7 +451,7 @@ class World:
             case = await move(client, dashi, await open_case(client, dashi, flags=flags), "accept")
             case = await move(client, dashi, case, "terminate", termination_reason="gap_too_wide")
             case = await move(client, dashi, case, "refer_to_court", reason="调解不成，当事人同意移送法院")
-            assert (case["unit_code"], case["state"], case["court_linked"]) == (COURT_DESK, "referred", True)
+            assert (case["unit_code"], case["state"], case["view"]) == (COURT_DESK, "referred", "sent")
             return case
         if base == "delegated":
             clerk = await self.as_user("court.clerk")
@@ -763,6 +776,8 @@ REQUESTS: dict[str, Factory] = {
     "unlock_user": _some_user,
     "open_case": _open_case,
     "list_cases": _list_cases,
+    "list_sent_cases": _list_cases,
+    "list_owed_returns": _nothing,
     "get_case": _case_only,
     "list_case_events": _case_only,
     "list_case_referrals": _case_only,

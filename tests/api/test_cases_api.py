@@ -7,7 +7,18 @@ import pytest
 import sqlalchemy as sa
 
 from service.cases.queries import cases
-from tests.builders import CITY, DASHI, WULIAN, ZHANGPU, ZHOUXIANG, case_body, fire, move, open_case
+from tests.builders import (
+    CITY,
+    DASHI,
+    WULIAN,
+    ZHANGPU,
+    ZHOUXIANG,
+    case_body,
+    fire,
+    move,
+    open_case,
+    read_case,
+)
 from tests.conftest import Backend
 
 
@@ -224,8 +235,10 @@ async def test_escalation_goes_village_to_town_to_city(client: httpx.AsyncClient
     at_city = await move(client, town, accepted, "escalate", reason="群体性风险")
     assert (at_city["unit_code"], at_city["tier"]) == (CITY, "city")
 
-    # The station no longer holds the case: it is now out of the mediator's scope.
-    assert (await client.get(f"/api/v1/cases/{case['id']}", headers=mediator)).status_code == 404
+    # The station no longer holds the case; having sent it on, it follows it read only.
+    followed = await read_case(client, mediator, case)
+    assert (followed["view"], followed["unit_code"], followed["allowed"]) == ("sent", CITY, [])
+    assert "parties" not in followed
 
 
 async def test_manual_triage_case_is_dispatched_by_the_town_hub(
@@ -267,15 +280,19 @@ async def test_hand_off_to_police_station_and_decline_returns_to_sender(
         referral_kind="administrative",
         reason="涉嫌治安案件",
     )
-    assert (handed["unit_code"], handed["channel"], handed["returns_to_code"]) == (
+    assert (handed["view"], handed["unit_code"], handed["channel"]) == (
+        "sent",
         "PS-320583106",
         "administrative",
-        DASHI,
     )
-
     police = await auth("zhangpu.police")
-    back = await move(client, police, handed, "decline", reason="不属于治安调解范围")
+    assert (await read_case(client, police, handed))["returns_to_code"] == DASHI
+    declined = await move(client, police, handed, "decline", reason="不属于治安调解范围")
+    assert (declined["view"], declined["unit_code"]) == ("sent", DASHI)  # the answer to the decline
+    # A decline gives the case back: the police station does not follow it afterwards.
+    assert (await client.get(f"/api/v1/cases/{case['id']}", headers=police)).status_code == 404
     # Back at the station that sent it, to accept again (or send it on to its hub).
+    back = await read_case(client, mediator, case)
     assert (back["state"], back["unit_code"], back["returns_to_code"]) == ("assigned", DASHI, ZHANGPU)
     assert (await move(client, mediator, back, "accept"))["state"] == "mediating"
 
@@ -287,7 +304,8 @@ async def test_terminated_case_is_referred_claimed_and_closed_by_the_court(
     case = await move(client, mediator, await open_case(client, mediator), "accept")
     case = await move(client, mediator, case, "terminate", termination_reason="gap_too_wide")
     case = await move(client, mediator, case, "refer_to_court", reason="当事人同意诉前移送")
-    assert (case["state"], case["unit_code"], case["court_linked"]) == ("referred", "COURT-320583-DESK", True)
+    assert (case["view"], case["state"], case["unit_code"]) == ("sent", "referred", "COURT-320583-DESK")
+    assert (await read_case(client, clerk, case))["court_linked"] is True
 
     case = await move(client, clerk, case, "claim")
     wrong = await fire(client, clerk, case, "close", outcome="performed")

@@ -9,7 +9,17 @@ import httpx
 import pytest
 
 from service.sweep import sweep
-from tests.builders import COURT_DESK, DASHI, POLICE, fire, hand_to_station, move, open_case, police_case
+from tests.builders import (
+    COURT_DESK,
+    DASHI,
+    POLICE,
+    fire,
+    hand_to_station,
+    move,
+    open_case,
+    police_case,
+    read_case,
+)
 from tests.conftest import Backend, FrozenClock
 
 pytestmark = pytest.mark.usefixtures("trail_stays_intact")
@@ -80,8 +90,14 @@ async def test_police_referral_round_trip_returns_the_agreement_to_the_police_st
     client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
 ) -> None:
     police, station = await auth("zhangpu.police"), await auth("dashi.mediator")
-    handed = await hand_to_station(client, police, await police_case(client, police))
-    assert (handed["unit_code"], handed["state"]) == (DASHI, "assigned")
+    sent = await hand_to_station(client, police, await police_case(client, police))
+    assert (sent["view"], sent["unit_code"], sent["state"], sent["allowed"]) == (
+        "sent",
+        DASHI,
+        "assigned",
+        [],
+    )
+    handed = await read_case(client, station, sent)
     [offered] = await referrals(client, station, handed)
     assert (offered["kind"], offered["label"], offered["status"]) == ("police", "警调对接", "offered")
     assert offered["payload"] == {"police_report_number": "JQ2026030200123"}

@@ -30,12 +30,12 @@ CASE_PLACES = {
 }
 ALL_CASES = frozenset(CASE_PLACES)
 
-# The scope matrix: which of the six cases each demo user may see. Everything else is 404.
+# The scope matrix: which of the six cases each demo user sees whole. Everything else is 404,
+# unless the user's unit sent the case on (SENT below).
 VISIBLE: dict[str, frozenset[str]] = {
-    # 大市 handed the police case off: the sender follows its referral (read only).
-    "dashi.mediator": frozenset({"dashi", "police"}),
+    "dashi.mediator": frozenset({"dashi"}),
     "wulian.mediator": frozenset({"wulian"}),
-    "zhangpu.coordinator": frozenset({"dashi", "zhangpu_town", "police"}),
+    "zhangpu.coordinator": frozenset({"dashi", "zhangpu_town"}),
     "yushan.coordinator": frozenset({"wulian"}),
     "city.coordinator": ALL_CASES,  # the city centre's subtree is the whole network
     "zhangpu.police": frozenset({"police"}),
@@ -45,10 +45,19 @@ VISIBLE: dict[str, frozenset[str]] = {
     "admin": frozenset(),  # admin manages users and units, not cases
 }
 USERS = list(VISIBLE)
-# Visible to follow, but not theirs to act on: a transition there is refused (409), not hidden.
-FOLLOW_ONLY: dict[str, frozenset[str]] = {
-    "dashi.mediator": frozenset({"police"}),
-    "zhangpu.coordinator": frozenset({"police"}),
+# Sent on by the user's unit (a coordinator: a unit of their subtree), so followed read only: the
+# read-only view (state, holder, outcome, dates, moves), no events, nothing allowed — a
+# transition there is refused (409), not hidden. 大市 escalated one case to the town, registered
+# the medical one that triage sent to 医调委, referred one to the court and handed one to the police.
+SENT: dict[str, frozenset[str]] = {
+    "dashi.mediator": frozenset({"zhangpu_town", "medical", "court", "police"}),
+    "zhangpu.coordinator": frozenset({"medical", "court", "police"}),
+}
+# The case list holds the cases seen whole and the hand-offs the unit sent (its referrals).
+LISTED: dict[str, frozenset[str]] = {
+    **VISIBLE,
+    "dashi.mediator": frozenset({"dashi", "police"}),
+    "zhangpu.coordinator": frozenset({"dashi", "zhangpu_town", "police"}),
 }
 CASE_WORKERS = [u for u in USERS if u != "admin"]  # the roles allowed to list cases
 
@@ -98,12 +107,18 @@ async def placed_cases(client: httpx.AsyncClient, auth) -> dict[str, dict[str, A
 
     for name, (unit_code, state) in CASE_PLACES.items():
         assert (cases[name]["unit_code"], cases[name]["state"]) == (unit_code, state), name
-    assert cases["court"]["court_linked"] is True
+    # Each move that sent a case away answers with the sender's read-only view of it.
+    assert {name for name, case in cases.items() if case.get("view") == "sent"} == SENT["dashi.mediator"]
     return cases
 
 
-def _expected_status(username: str, case_name: str) -> int:
-    return 200 if case_name in VISIBLE[username] else 404
+def _expected_statuses(username: str, case_name: str) -> tuple[int, int, int]:
+    """(detail, events, allowed transitions): whole, followed read only, or absent."""
+    if case_name in VISIBLE[username]:
+        return (200, 200, 200)
+    if case_name in SENT.get(username, frozenset()):
+        return (200, 403, 200)
+    return (404, 404, 404)
 
 
 @pytest.mark.parametrize("username", USERS)
@@ -120,7 +135,12 @@ async def test_reading_a_case_is_200_in_scope_and_404_outside(
         events = await client.get(f"{base}/events", headers=headers)
         options = await client.get(f"{base}/transitions", headers=headers)
         seen[name] = (detail.status_code, events.status_code, options.status_code)
-        if detail.status_code == 200:
+        if name in SENT.get(username, frozenset()):
+            view = detail.json()
+            assert (view["id"], view["view"], view["allowed"], options.json()) == (case["id"], "sent", [], [])
+            assert "parties" not in view and "summary" not in view  # no personal data
+            assert events.json()["type"] == "/problems/forbidden"
+        elif detail.status_code == 200:
             assert detail.json()["id"] == case["id"]
             assert events.json()[0]["kind"] == "created"
             assert isinstance(options.json(), list)
@@ -129,7 +149,7 @@ async def test_reading_a_case_is_200_in_scope_and_404_outside(
                 assert response.headers["content-type"] == "application/problem+json"
                 assert response.json()["status"] == 404
 
-    expected = {name: (_expected_status(username, name),) * 3 for name in cases}
+    expected = {name: _expected_statuses(username, name) for name in cases}
     assert seen == expected
 
 
@@ -145,8 +165,8 @@ async def test_case_list_holds_exactly_the_cases_in_scope(
     assert response.status_code == 200, response.text
     page = response.json()
     listed = [by_id[item["id"]] for item in page["items"]]
-    assert sorted(listed) == sorted(VISIBLE[username])
-    assert page["total"] == len(VISIBLE[username])
+    assert sorted(listed) == sorted(LISTED[username])
+    assert page["total"] == len(LISTED[username])
 
 
 @pytest.mark.parametrize("username", USERS)
@@ -155,8 +175,8 @@ async def test_transition_by_an_out_of_scope_user_is_404(
 ) -> None:
     cases = await placed_cases(client, auth)
     headers = await auth(username)
-    hidden = sorted(ALL_CASES - VISIBLE[username])
-    follow_only = sorted(FOLLOW_ONLY.get(username, frozenset()))
+    follow_only = sorted(SENT.get(username, frozenset()))
+    hidden = sorted(ALL_CASES - VISIBLE[username] - set(follow_only))
 
     statuses = {}
     for name in [*hidden, *follow_only]:
@@ -251,7 +271,7 @@ async def test_unit_filter_narrows_within_scope_and_never_widens_it(
 
     assert response.status_code == 200, response.text
     assert sorted(by_id[item["id"]] for item in response.json()["items"]) == sorted(expected)
-    assert expected <= VISIBLE[username]
+    assert expected <= LISTED[username]
 
 
 async def test_unit_filter_with_an_unknown_unit_is_422_naming_the_field(

@@ -25,6 +25,7 @@ async def test_demo_cases_walk_their_paths_and_each_row_holds_its_own_values(db:
     assert kinds and kinds <= {policy.kind for policy in db.ctx.policies.policies}, kinds
     assert inbox and inbox <= ARRIVAL_KINDS | {
         "referral_sent",
+        "sent_case_result",
         "referral_result",
         "warning",
         "breach",
