@@ -5,8 +5,8 @@ handed off, delegated or referred it to the court) keeps a read-only view of it.
 read from its audit events; these partial indexes hold only the events that sent a case away, so a
 unit's "sent by us" list reads its own entries instead of scanning the trail.
 
-Revision ID: 0014_sight
-Revises: 0013_signin
+Revision ID: 0015_sight
+Revises: 0014_crime_reports
 Create Date: 2026-12-07 04:30:00
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014_sight"
-down_revision: str | None = "0013_signin"
+revision: str = "0015_sight"
+down_revision: str | None = "0014_crime_reports"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
