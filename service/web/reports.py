@@ -13,6 +13,7 @@ from service import clock
 from service.cases import reports
 from service.cases import service as cases
 from service.cases.report_schemas import AcknowledgementIn, CrimeReportIn
+from service.cases.schemas import SentCase
 from service.db import EngineDep
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
 from service.web.render import Page
@@ -37,6 +38,8 @@ async def new_report_form(
     request: Request, case_id: CaseId, session: SessionDep, engine: EngineDep, ctx: CtxDep
 ) -> Response:
     case = await cases.get_case(engine, ctx, case_id, session.actor)
+    if isinstance(case, SentCase):  # a unit that sent the case on follows it, it does not act on it
+        return RedirectResponse(f"/cases/{case_id}", status_code=303)
     page = Page(request, ctx, session)
     values = {"mass_incident": "1" if "group_dispute" in case.flags else ""}
     return page.render("crime_report_new.html", case=case, values=values, errors={})
@@ -58,6 +61,8 @@ async def file_report(
         )
     except ValidationError as exc:
         case = await cases.get_case(engine, ctx, case_id, session.actor)
+        if isinstance(case, SentCase):
+            return RedirectResponse(f"/cases/{case_id}", status_code=303)
         page = Page(request, ctx, session)
         return page.render("crime_report_new.html", status=422, case=case, values=values, errors=_errors(exc))
     await reports.file_report(engine, ctx, case_id, body, session.actor, now=clock.now(), if_match=None)

@@ -73,7 +73,9 @@ async def test_triage_files_the_reports_with_the_case_and_the_police_station_is_
 ) -> None:
     station, city, police = await cast(auth)
 
-    case = await crime_risk_case(client, station)
+    sent = await crime_risk_case(client, station)
+    assert sent["view"] == "sent" and sent["unit_code"] == CITY  # the station follows it from afar
+    case = (await client.get(f"/api/v1/cases/{sent['id']}", headers=city)).json()
 
     assert case["unit_code"] == CITY and case["triage"]["report"] is True
     assert case["version"] == 3  # registered, then one audited event per report
@@ -118,7 +120,8 @@ async def test_the_police_station_reads_the_report_with_a_masked_brief_but_not_t
 
 
 async def test_the_report_texts_are_sealed_at_rest(client: httpx.AsyncClient, auth, db: Backend) -> None:
-    case = await crime_risk_case(client, await auth("dashi.mediator"))
+    sent = await crime_risk_case(client, await auth("dashi.mediator"))
+    case = (await client.get(f"/api/v1/cases/{sent['id']}", headers=await auth("city.coordinator"))).json()
 
     async with db.engine.connect() as conn:
         stored = (await conn.execute(sa.select(crime_report.c.statement))).scalars().all()
