@@ -49,5 +49,6 @@ def snapshot(row: CaseRow) -> CaseSnapshot:
         clocks=tuple(_clock(d) for d in live),
         breached_clocks=frozenset(d.id for d in live if d.status == DeadlineStatus.breached),
         referrals=row.open_referrals,
+        party_names=tuple(p.name for p in row.parties),
         recorded=recorded(row),
     )
