@@ -83,8 +83,25 @@ async def court_page(
         limit=50,
         offset=0,
     )
+    # Judicial-confirmation applications: the case stays with its mediation unit, the court decides.
+    applications = await cases.list_cases(
+        engine,
+        ctx,
+        session.actor,
+        CaseFilter(state=[CaseState.confirming.value]),
+        unit=None,
+        limit=50,
+        offset=0,
+    )
     page = Page(request, ctx, session)
-    return page.render("court.html", queue=queue, total=total, held=held.items, empty=empty)
+    return page.render(
+        "court.html",
+        queue=queue,
+        total=total,
+        held=held.items,
+        applications=applications.items,
+        empty=empty,
+    )
 
 
 @router.post("/court/claim")
