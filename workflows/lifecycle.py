@@ -497,6 +497,8 @@ def _rule(
 
 E = Effects
 TERMINATION_REASON = Copy("termination_reason", "termination_reason", default=TerminationReason.other.value)
+# settle takes no termination_reason field: the column is cleared.
+CLEARS_TERMINATION = Copy("termination_reason", "termination_reason", default=None)
 # Rules into a result state: the referrals the case works on are completed (see Effects).
 _RESULT = E(completes_referrals=True)
 
@@ -566,6 +568,8 @@ TRANSITIONS: list[Rule] = [
             unit=UnitRule.court_desk,
             queue=Queue.enqueue,
             agreement=Agreement.record,
+            # The settlement supersedes the failure that first brought the case to the court.
+            copies=(CLEARS_TERMINATION,),
             completes_referrals=True,
             announce="delegation_settled",
         ),

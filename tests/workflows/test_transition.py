@@ -231,7 +231,10 @@ EXPECTED: dict[str, Expected] = {
     "resume suspended -> mediating": Expected("case"),
     # 委托调解: the agreement answers the court's delegation and the case waits in the court's queue.
     "settle mediating -> referred": Expected(
-        DESK, {"agreement": ANY, **ENQUEUED}, completes=True, announced=((DESK, "delegation_settled"),)
+        DESK,
+        {"agreement": ANY, "termination_reason": None, **ENQUEUED},
+        completes=True,
+        announced=((DESK, "delegation_settled"),),
     ),
     "settle mediating -> settled": Expected("case", {"agreement": ANY}, completes=True),
     "terminate mediating|suspended -> terminated": Expected(
