@@ -346,7 +346,7 @@ def _check_confirmation_window(case: CaseSnapshot, applied_at: datetime, calenda
 def _check_application(
     case: CaseSnapshot, fields: Mapping[str, Any], now: datetime, planning: Planning
 ) -> None:
-    """The parties' joint application (人民调解法 art. 33; 民事诉讼法 art. 205; 民诉解释 arts. 351, 354):
+    """The parties' joint application (人民调解法 art. 33; 民事诉讼法 art. 205; 司法确认规定 (2011) art. 3):
     filed on a day not in the future and inside the window, by every party in person or by an agent
     with a written authority, to a court, for an agreement a court may confirm."""
     today = now.astimezone(SHANGHAI).date()
@@ -372,7 +372,7 @@ def _check_application(
 
 def _check_applicants(case: CaseSnapshot, applicants: list[Mapping[str, Any]]) -> None:
     """Both sides apply jointly: every party of the case, each once, in person or by an agent who
-    holds a written authority (民诉解释 art. 354 ¶2 for agents; local forms name the document)."""
+    holds a written authority signed or sealed by the party (司法确认规定 (2011) art. 3)."""
     seen: set[str] = set()
     for index, applicant in enumerate(applicants):
         name = applicant["party"]
