@@ -11,6 +11,7 @@ import httpx
 from openpyxl import load_workbook
 
 from service.clock import SHANGHAI
+from tests.api.test_referrals import delegated_by_court
 from tests.builders import (
     CITY,
     CONFIRMABLE_AGREEMENT,
@@ -458,19 +459,7 @@ async def test_a_court_delegated_settlement_counts_at_the_court_until_and_after_
     # Failed at the station, referred, delegated back after filing, settled: back at the court.
     closing = {"mediation_statement": True, "withdrawn": True, "other_court": True, "litigated": False}
     for outcome in [*closing, None]:
-        case = await move(client, station, await open_case(client, station), "accept")
-        case = await move(client, station, case, "terminate", termination_reason="gap_too_wide")
-        case = await move(client, station, case, "refer_to_court", reason="诉前")
-        case = await move(client, clerk, case, "claim")
-        case = await move(
-            client,
-            clerk,
-            case,
-            "delegate",
-            target_unit=DASHI,
-            court_case_number="(2026)苏0583民初9号",
-            procedure="ordinary",
-        )
+        case = await delegated_by_court(client, station, clerk, "(2026)苏0583民初9号", "ordinary")
         case = await move(client, station, case, "accept")
         case = await move(client, station, case, "settle", agreement=CONFIRMABLE_AGREEMENT)
         if outcome is not None:
