@@ -18,10 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.cases import service as cases
 from service.cases.models import Case
 from service.cases.schemas import CaseCreate, PartyIn, TransitionIn
+from service.clock import SHANGHAI
 from service.context import AppContext
 from service.errors import ServiceError
 from service.users.models import User
 from service.users.security import hash_password
+from workflows.agreement import LABOUR_TYPES
 from workflows.lifecycle import Actor, CaseState, Role
 from workflows.org import UnitKind
 from workflows.vocab import DisputeType, Flag, PartyRole, Source
@@ -285,16 +287,36 @@ async def _walk(
             case = await _fire(engine, ctx, case_id, worker, at, "suspend", reason="等待伤情鉴定结果")
         elif step == "settle":
             terms = f"被申请人于十五日内一次性支付申请人人民币 {rng.choice([800, 2000, 5000, 12000])} 元，双方再无其他争议。"
-            form = "written" if rng.random() < 0.8 else "oral"
-            case = await _fire(
-                engine, ctx, case_id, worker, at, "settle", agreement={"form": form, "terms": terms}
-            )
+            # Labour agreements are always written, signed and sealed (劳动争议调解仲裁法 art. 14).
+            labour = case.dispute_type in LABOUR_TYPES
+            written = labour or rng.random() < 0.8
+            agreement: dict[str, object] = {"form": "written" if written else "oral", "terms": terms}
+            if written:
+                agreement |= {
+                    "facts": first.summary,
+                    "performance_manner": "一次性转账",
+                    "performance_deadline": (at + timedelta(days=15)).date().isoformat(),
+                    "signed_by_parties": True,
+                    "signed_by_mediator": True,
+                    "sealed": True,
+                }
+            case = await _fire(engine, ctx, case_id, worker, at, "settle", agreement=agreement)
         elif step == "perform":
             case = await _fire(
                 engine, ctx, case_id, worker, at, "record_performance", performance="performed"
             )
         elif step == "request_confirmation":
-            case = await _fire(engine, ctx, case_id, worker, at, "request_confirmation")
+            case = await _fire(
+                engine,
+                ctx,
+                case_id,
+                worker,
+                at,
+                "request_confirmation",
+                applicants=[{"party": p.name} for p in first.parties],
+                applied_on=at.astimezone(SHANGHAI).date().isoformat(),
+                materials=["人民调解协议书", "当事人身份证明"],
+            )
         elif step == "terminate":
             reason = rng.choice(["gap_too_wide", "party_refused", "party_unreachable"])
             case = await _fire(engine, ctx, case_id, worker, at, "terminate", termination_reason=reason)

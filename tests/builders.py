@@ -103,3 +103,34 @@ async def hand_to_station(
         reason="邻里纠纷，适宜人民调解",
         referral_payload={"police_report_number": "JQ2026030200123"},
     )
+
+
+# A written agreement with every content 人民调解法 art. 29 names, signed and sealed, touching
+# nothing 民诉解释 art. 355 excludes: a court may confirm it.
+CONFIRMABLE_AGREEMENT: dict[str, Any] = {
+    "form": "written",
+    "terms": "被申请人于十五日内支付申请人维修费 2000 元",
+    "amount_yuan": 2000,
+    "facts": "楼上卫生间漏水致楼下墙面霉变，双方就维修费用争执",
+    "performance_manner": "一次性转账",
+    "performance_deadline": "2026-12-31",
+    "signatories": ["王秀英", "李建国", "调解员 王芳"],
+    "signed_by_parties": True,
+    "signed_by_mediator": True,
+    "sealed": True,
+    "touches": [],
+}
+
+
+def application(applied_on: str, **overrides: Any) -> dict[str, Any]:
+    """The joint application of both parties of ``case_body`` (李建国 through an agent)."""
+    fields: dict[str, Any] = {
+        "applicants": [
+            {"party": "王秀英"},
+            {"party": "李建国", "agent": "张明律师", "authority_document": "授权委托书(2026)第12号"},
+        ],
+        "applied_on": applied_on,
+        "materials": ["人民调解协议书", "双方身份证明", "授权委托书"],
+    }
+    fields.update(overrides)
+    return fields

@@ -67,7 +67,10 @@ class Trigger(StrEnum):
     request_confirmation = "request_confirmation"
     accept_confirmation = "accept_confirmation"
     confirm = "confirm"
+    refuse_confirmation = "refuse_confirmation"
     reject_confirmation = "reject_confirmation"
+    withdraw_confirmation = "withdraw_confirmation"
+    amend = "amend"
     record_performance = "record_performance"
     withdraw = "withdraw"
     close = "close"
@@ -91,7 +94,10 @@ TRIGGER_LABELS: dict[Trigger, str] = {
     Trigger.request_confirmation: "申请司法确认",
     Trigger.accept_confirmation: "受理确认申请",
     Trigger.confirm: "确认有效",
-    Trigger.reject_confirmation: "不予确认",
+    Trigger.refuse_confirmation: "不予受理确认申请",
+    Trigger.reject_confirmation: "驳回确认申请",
+    Trigger.withdraw_confirmation: "撤回确认申请",
+    Trigger.amend: "变更调解协议",
     Trigger.record_performance: "履行回访",
     Trigger.withdraw: "撤回",
     Trigger.close: "结案",
@@ -105,6 +111,9 @@ class Outcome(StrEnum):
     litigated = "litigated"  # 转入诉讼/审理
     other_route = "other_route"  # 引导仲裁/行政/信访途径
     rejected = "rejected"  # 不予受理
+    # A court-delegated (委托) settlement closed by the court:
+    mediation_statement = "mediation_statement"  # 出具调解书
+    other_court = "other_court"  # 其他方式结案
 
 
 OUTCOME_LABELS: dict[Outcome, str] = {
@@ -114,6 +123,8 @@ OUTCOME_LABELS: dict[Outcome, str] = {
     Outcome.litigated: "转入诉讼",
     Outcome.other_route: "引导其他途径",
     Outcome.rejected: "不予受理",
+    Outcome.mediation_statement: "出具调解书",
+    Outcome.other_court: "法院以其他方式结案",
 }
 
 
@@ -171,6 +182,11 @@ class CaseFacts:
     returns_to_code: str | None = None
     court_linked: bool = False
     claimed_by: str | None = None  # the court clerk whose lease the case is under (in_court)
+    # An accepted 委托调解 (after filing: ordinary or simplified procedure) is open: its agreement
+    # goes back to the court, not into judicial confirmation.
+    delegated_after_filing: bool = False
+    application: str | None = None  # the open judicial-confirmation application: offered | accepted
+    agreement_confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -330,6 +346,25 @@ def delegate_target_valid(ctx: TransitionContext) -> bool:
     return ctx.target is not None and ctx.target.kind in _MEDIATION_KINDS
 
 
+def settles_for_the_court(ctx: TransitionContext) -> bool:
+    """特邀调解规定 art. 20; 司法确认规定 (2011) art. 13: a settlement in 委托调解 goes back to the
+    court that delegated it (调解书, withdrawal or another closure), not into judicial confirmation."""
+    return ctx.case.delegated_after_filing
+
+
+def application_awaits_acceptance(ctx: TransitionContext) -> bool:
+    return ctx.case.application == "offered"
+
+
+def application_accepted(ctx: TransitionContext) -> bool:
+    return ctx.case.application == "accepted"
+
+
+def agreement_not_confirmed(ctx: TransitionContext) -> bool:
+    """A confirmed agreement is enforceable as it stands: no second application, no amendment."""
+    return not ctx.case.agreement_confirmed
+
+
 def performance_complete(ctx: TransitionContext) -> bool:
     return ctx.fields.get("performance") == Performance.performed
 
@@ -381,6 +416,11 @@ class Agreement(StrEnum):
     keep = "keep"
     record = "record"  # the fields' agreement, dated (effective_on defaults to today in Kunshan)
     confirm = "confirm"  # the court's confirmation stamped on the agreement
+    # What became of an application that did not end in confirmation, added to the agreement's
+    # ``confirmation_results`` (the agreement itself stands: 人民调解法 art. 33 ¶3).
+    not_accepted = "not_accepted"  # 不予受理
+    rejected = "rejected"  # 驳回
+    withdrawn = "withdrawn"  # 撤回申请
 
 
 class Offer(StrEnum):
@@ -397,6 +437,8 @@ class Answer(StrEnum):
 
     accept_arrival = "accept_arrival"  # the offer made to the unit that holds the case
     accept_confirmation = "accept_confirmation"  # the open judicial-confirmation application
+    refuse_confirmation = "refuse_confirmation"  # 不予受理: the application, declined with a reason
+    withdraw_confirmation = "withdraw_confirmation"  # the parties take the application back
     # The offer made to the unit it leaves: declined by a person, returned by the sweep.
     decline_arrival = "decline_arrival"
 
@@ -430,6 +472,7 @@ class Effects:
     # case is working on and sends each sender its result.
     completes_referrals: bool = False
     announce: str | None = None  # the inbox kind announced to the unit that holds the case after
+    announce_court: str | None = None  # an inbox kind announced to the court desk (the case stays)
 
 
 @dataclass(frozen=True)
@@ -454,6 +497,8 @@ def _rule(
 
 E = Effects
 TERMINATION_REASON = Copy("termination_reason", "termination_reason", default=TerminationReason.other.value)
+# settle takes no termination_reason field: the column is cleared.
+CLEARS_TERMINATION = Copy("termination_reason", "termination_reason", default=None)
 # Rules into a result state: the referrals the case works on are completed (see Effects).
 _RESULT = E(completes_referrals=True)
 
@@ -511,6 +556,24 @@ TRANSITIONS: list[Rule] = [
     ),
     _rule(T.suspend, S.mediating, S.suspended, handles_case),
     _rule(T.resume, S.suspended, S.mediating, handles_case),
+    # 委托调解 after filing: the agreement answers the court's referral and the case waits in the
+    # court's queue for the clerk to close it; no confirmation window, no follow-up clock.
+    _rule(
+        T.settle,
+        S.mediating,
+        S.referred,
+        handles_case,
+        settles_for_the_court,
+        effects=E(
+            unit=UnitRule.court_desk,
+            queue=Queue.enqueue,
+            agreement=Agreement.record,
+            # The settlement supersedes the failure that first brought the case to the court.
+            copies=(CLEARS_TERMINATION,),
+            completes_referrals=True,
+            announce="delegation_settled",
+        ),
+    ),
     _rule(
         T.settle,
         S.mediating,
@@ -560,20 +623,53 @@ TRANSITIONS: list[Rule] = [
             announce="delegation",
         ),
     ),
+    # The parties' joint application (人民调解法 art. 33; 民事诉讼法 art. 205), recorded by the
+    # mediation unit: the case stays with it, the court desk sees the application.
     _rule(
         T.request_confirmation,
         S.settled,
         S.confirming,
         handles_case,
-        effects=E(court_linked=True, offer=Offer.judicial_confirmation),
+        agreement_not_confirmed,
+        effects=E(
+            court_linked=True,
+            offer=Offer.judicial_confirmation,
+            announce_court="confirmation_application",
+        ),
     ),
-    # The court accepts the application (3 days), which starts its decision clock (15 + 10 days).
+    # The court accepts the application once (3 days), which starts its decision clock (15 + 10 days)...
     _rule(
         T.accept_confirmation,
         S.confirming,
         S.confirming,
         is_court_clerk,
+        application_awaits_acceptance,
         effects=E(answer=Answer.accept_confirmation),
+    ),
+    # ...or refuses to accept it (不予受理). The agreement stands; the parties choose again.
+    _rule(
+        T.refuse_confirmation,
+        S.confirming,
+        S.settled,
+        is_court_clerk,
+        application_awaits_acceptance,
+        effects=E(
+            agreement=Agreement.not_accepted,
+            answer=Answer.refuse_confirmation,
+            announce="confirmation_refused",
+        ),
+    ),
+    # The parties withdraw the application before a ruling (recorded by the mediation unit).
+    _rule(
+        T.withdraw_confirmation,
+        S.confirming,
+        S.settled,
+        handles_case,
+        effects=E(
+            agreement=Agreement.withdrawn,
+            answer=Answer.withdraw_confirmation,
+            announce_court="confirmation_withdrawn",
+        ),
     ),
     # The ruling makes the agreement enforceable; performance is still followed up (回访), and the
     # case closes as `confirmed` when the follow-up finds it performed (see the planner).
@@ -582,15 +678,21 @@ TRANSITIONS: list[Rule] = [
         S.confirming,
         S.settled,
         is_court_clerk,
+        application_accepted,
         effects=E(agreement=Agreement.confirm, completes_referrals=True),
     ),
+    # 驳回 after acceptance (民事诉讼法 art. 206): not a failed mediation. The parties may change the
+    # agreement through mediation or reach a new one, or sue (人民调解法 art. 33 ¶3).
     _rule(
         T.reject_confirmation,
         S.confirming,
-        S.terminated,
+        S.settled,
         is_court_clerk,
-        effects=E(copies=(TERMINATION_REASON,), completes_referrals=True),
+        application_accepted,
+        effects=E(agreement=Agreement.rejected, completes_referrals=True),
     ),
+    # The parties change the agreement through mediation (人民调解法 art. 33 ¶3).
+    _rule(T.amend, S.settled, S.mediating, handles_case, agreement_not_confirmed),
     _rule(
         T.record_performance,
         S.settled,
@@ -629,7 +731,7 @@ TRANSITIONS: list[Rule] = [
 CLOSE_OUTCOMES: dict[CaseState, tuple[Outcome, ...]] = {
     S.registered: (Outcome.rejected, Outcome.other_route),
     S.terminated: (Outcome.other_route, Outcome.litigated, Outcome.rejected),
-    S.in_court: (Outcome.litigated, Outcome.withdrawn),
+    S.in_court: (Outcome.litigated, Outcome.withdrawn, Outcome.mediation_statement, Outcome.other_court),
     S.settled: (Outcome.withdrawn, Outcome.litigated, Outcome.other_route),
 }
 

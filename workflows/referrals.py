@@ -17,6 +17,7 @@ class ReferralStatus(StrEnum):
     declined = "declined"  # by the receiver, with a reason
     returned = "returned"  # not accepted in time: back to the sender
     completed = "completed"  # the result went back to the sender
+    withdrawn = "withdrawn"  # the sender took it back (the parties withdrew a confirmation application)
 
 
 REFERRAL_LABELS: dict[ReferralKind, str] = {

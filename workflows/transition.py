@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from workflows.agreement import eligibility, labour_problem, touches
 from workflows.calendar import SHANGHAI, BusinessCalendar
 from workflows.deadlines import CaseClockFacts, OpenDeadline, Plan, PolicySet, plan
 from workflows.lifecycle import (
@@ -43,7 +44,7 @@ from workflows.lifecycle import (
 )
 from workflows.org import Channel, OrgTree, Unit
 from workflows.referrals import REFERRAL_LABELS, REQUIRED_PAYLOAD, RETURNS, ReferralStatus, direction_problem
-from workflows.vocab import DisputeType, ReferralKind
+from workflows.vocab import CourtProcedure, DisputeType, ReferralKind
 
 # --- what the planner reads ----------------------------------------------------------------------
 
@@ -82,6 +83,7 @@ class CaseSnapshot:
     # The units that sent the case on (``SENDING_TRIGGERS``, or a registration that triage sent
     # elsewhere), read from its audit events: they keep a read-only view and are told the result.
     senders: tuple[str, ...] = ()
+    party_names: tuple[str, ...] = ()  # the parties as registered, in id order
     # What the case's events vouch for (``workflows.chain.recorded_facts``): the next event
     # carries a keyed digest of these facts with the change applied.
     recorded: Mapping[str, Any] = field(default_factory=dict)
@@ -94,7 +96,19 @@ class CaseSnapshot:
             returns_to_code=self.returns_to_code,
             court_linked=self.court_linked,
             claimed_by=self.claimed_by,
+            delegated_after_filing=any(
+                r.kind == ReferralKind.court_delegation and r.status == ReferralStatus.accepted
+                for r in self.referrals
+            )
+            and self.court_procedure in _AFTER_FILING,
+            application=next(
+                (r.status.value for r in self.referrals if r.kind == ReferralKind.judicial_confirmation), None
+            ),
+            agreement_confirmed=bool((self.agreement or {}).get("confirmed_at")),
         )
+
+
+_AFTER_FILING = frozenset({CourtProcedure.ordinary.value, CourtProcedure.simplified.value})
 
 
 @dataclass(frozen=True)
@@ -240,6 +254,14 @@ class ConfirmationWindowClosed(Refused):
         self.last_day = last_day
 
 
+class NotConfirmable(Refused):
+    """The agreement is outside judicial confirmation (民诉解释 art. 355; 人民调解法 arts. 29, 33)."""
+
+    def __init__(self, reasons: tuple[str, ...]) -> None:
+        super().__init__("This agreement cannot be confirmed by a court: " + "；".join(reasons))
+        self.reasons = reasons
+
+
 _TARGET_MESSAGES = {
     Trigger.dispatch: "must be a unit under your hub other than the one holding the case",
     Trigger.hand_off: "must be a unit of another channel or a sectoral committee",
@@ -314,8 +336,12 @@ def _check(
     planning: Planning,
 ) -> None:
     """The rules a row's guards do not express: each needs the fields, the agreement or a date."""
+    if rule.effects.agreement == Agreement.record:
+        problem = labour_problem(fields["agreement"], case.dispute_type)
+        if problem is not None:
+            raise FieldRejected("body.agreement", problem)
     if rule.effects.offer == Offer.judicial_confirmation:
-        _check_confirmation_window(case, now, planning.calendar)
+        _check_application(case, fields, now, planning)
     if rule.effects.offer == Offer.hand_off and target is not None:
         _check_hand_off(case, target, fields, planning.org)
     if rule.dest == CaseState.closed and rule.effects.outcome is None:
@@ -325,17 +351,72 @@ def _check(
             raise FieldRejected("body.outcome", f"a {case.state.value} case closes as one of: {names}")
 
 
-def _check_confirmation_window(case: CaseSnapshot, now: datetime, calendar: BusinessCalendar) -> None:
-    """人民调解法 art. 33: apply within 30 days of the agreement taking effect (art. 85 rules)."""
+def _effective_on(case: CaseSnapshot) -> str:
     agreement = case.agreement or {}
-    effective = agreement.get("effective_on") or (agreement.get("effective_at") or "")[:10]
+    return str(agreement.get("effective_on") or (agreement.get("effective_at") or "")[:10])
+
+
+def _check_confirmation_window(case: CaseSnapshot, applied_at: datetime, calendar: BusinessCalendar) -> None:
+    """人民调解法 art. 33: apply within 30 days of the agreement taking effect (art. 85 rules)."""
+    effective = _effective_on(case)
     if not effective:
         return
     start = datetime.combine(date.fromisoformat(effective), time(12), tzinfo=SHANGHAI)
     closes_at = calendar.add(start, 30, "days")
-    if now >= closes_at:
+    if applied_at >= closes_at:
         last_day = (closes_at.astimezone(SHANGHAI) - timedelta(microseconds=1)).date()
         raise ConfirmationWindowClosed(effective, last_day)
+
+
+def _check_application(
+    case: CaseSnapshot, fields: Mapping[str, Any], now: datetime, planning: Planning
+) -> None:
+    """The parties' joint application (人民调解法 art. 33; 民事诉讼法 art. 205; 司法确认规定 (2011) art. 3):
+    filed on a day not in the future and inside the window, by every party in person or by an agent
+    with a written authority, to a court, for an agreement a court may confirm."""
+    today = now.astimezone(SHANGHAI).date()
+    applied_on = date.fromisoformat(str(fields["applied_on"]))
+    if applied_on > today:
+        raise FieldRejected("body.applied_on", f"the application date {applied_on} is in the future")
+    effective = _effective_on(case)
+    if effective and applied_on < date.fromisoformat(effective):
+        raise FieldRejected(
+            "body.applied_on", f"the agreement took effect on {effective}, after {applied_on}"
+        )
+    # The day the parties applied counts, not the day it is recorded (end of that day).
+    applied_at = datetime.combine(applied_on, time(23, 59), tzinfo=SHANGHAI)
+    _check_confirmation_window(case, min(applied_at, now), planning.calendar)
+    court = fields.get("court")
+    if court is not None and court not in planning.org.court_units():
+        raise FieldRejected("body.court", f"{court!r} is not a court of this deployment")
+    _check_applicants(case, fields["applicants"])
+    verdict = eligibility(case.agreement or {}, case.dispute_type, len(case.party_names))
+    if not verdict.confirmable:
+        raise NotConfirmable(verdict.reasons)
+
+
+def _check_applicants(case: CaseSnapshot, applicants: list[Mapping[str, Any]]) -> None:
+    """Both sides apply jointly: every party of the case, each once, in person or by an agent who
+    holds a written authority signed or sealed by the party (司法确认规定 (2011) art. 3)."""
+    seen: set[str] = set()
+    for index, applicant in enumerate(applicants):
+        name = applicant["party"]
+        if name not in case.party_names:
+            raise FieldRejected(f"body.applicants[{index}].party", f"{name!r} is not a party of this case")
+        if name in seen:
+            raise FieldRejected(f"body.applicants[{index}].party", f"{name!r} is listed twice")
+        seen.add(name)
+        if applicant.get("agent") and not applicant.get("authority_document"):
+            raise FieldRejected(
+                f"body.applicants[{index}].authority_document",
+                "an agent applies with a written authority (授权委托书): name the document",
+            )
+    missing = [name for name in case.party_names if name not in seen]
+    if missing:
+        raise FieldRejected(
+            "body.applicants",
+            "both sides apply jointly (人民调解法 第33条; 民事诉讼法 第205条): missing " + "、".join(missing),
+        )
 
 
 def _check_hand_off(case: CaseSnapshot, target: Unit, fields: Mapping[str, Any], org: OrgTree) -> None:
@@ -402,12 +483,30 @@ def _changes(
         case Agreement.record:
             agreement = dict(fields["agreement"])
             agreement.setdefault("effective_on", now.astimezone(SHANGHAI).date().isoformat())
-            changes["agreement"] = {**agreement, "recorded_at": now.isoformat()}
+            agreement["touches"] = [m.value for m in touches(agreement, case.dispute_type)]
+            verdict = eligibility(agreement, case.dispute_type, len(case.party_names))
+            changes["agreement"] = {
+                **agreement,
+                "confirmation_eligibility": verdict.recorded(),
+                "recorded_at": now.isoformat(),
+            }
         case Agreement.confirm:
             changes["agreement"] = {
                 **(case.agreement or {}),
                 "confirmed_at": now.isoformat(),
                 "confirmed_by": actor.username,
+            }
+        case Agreement.not_accepted | Agreement.rejected | Agreement.withdrawn:
+            agreement = dict(case.agreement or {})
+            result = {
+                "result": effects.agreement.value,
+                "reason": fields.get("reason"),
+                "at": now.isoformat(),
+                "by": actor.username,
+            }
+            changes["agreement"] = {
+                **agreement,
+                "confirmation_results": [*agreement.get("confirmation_results", []), result],
             }
         case Agreement.keep:
             pass
@@ -449,7 +548,13 @@ def _opened(
             if desk is None:
                 return None
             agreement = changes.get("agreement", case.agreement)
-            payload = {"agreement": None if agreement is None else dict(agreement)}
+            payload = {
+                "agreement": None if agreement is None else dict(agreement),
+                "applicants": [dict(a) for a in fields["applicants"]],
+                "court": fields.get("court") or desk.parent_code or desk.code,  # the desk's own court
+                "applied_on": str(fields["applied_on"]),
+                "materials": list(fields["materials"]),
+            }
             return ReferralOpened(
                 ReferralKind.judicial_confirmation, case.unit_code, desk.code, payload, reason
             )
@@ -468,6 +573,13 @@ def _answered(
         case Answer.accept_confirmation:
             ids = tuple(r.id for r in offered if r.kind == ReferralKind.judicial_confirmation)
             return ReferralAnswered(ids, ReferralStatus.accepted)
+        case Answer.refuse_confirmation:
+            ids = tuple(r.id for r in offered if r.kind == ReferralKind.judicial_confirmation)
+            return ReferralAnswered(ids, ReferralStatus.declined, fields.get("reason"))
+        case Answer.withdraw_confirmation:
+            # Before a ruling, accepted or not.
+            ids = tuple(r.id for r in case.referrals if r.kind == ReferralKind.judicial_confirmation)
+            return ReferralAnswered(ids, ReferralStatus.withdrawn, fields.get("reason"))
         case Answer.decline_arrival:
             # The sweep returns a referral nobody accepted in time; a person declines it.
             by_sweep = actor.username == SYSTEM_ACTOR_NAME
@@ -492,7 +604,7 @@ def _working_on(case: CaseSnapshot) -> tuple[OpenReferral, ...]:
 def referral_result(to_state: CaseState, trigger: Trigger, after: Mapping[str, Any]) -> dict[str, Any]:
     """What a completed referral's sender is told (``after``: the case's new column values)."""
     result: dict[str, Any] = {"event": trigger.value, "state": to_state.value}
-    if to_state == CaseState.settled:
+    if to_state in (CaseState.settled, CaseState.referred) and after.get("agreement") is not None:
         result["agreement"] = after.get("agreement")
     if after.get("termination_reason") and to_state == CaseState.terminated:
         result["termination_reason"] = after["termination_reason"]
@@ -609,6 +721,21 @@ def _plan(
                 case.senders, actor_unit=_person_unit(actor), holder=dest.code, told=told
             )
         ]
+    desk = planning.org.court_desk()
+    if effects.announce_court is not None and desk is not None:
+        announcements.append(
+            arrival(
+                case.id,
+                case.number,
+                case.dispute_type,
+                desk.code,
+                effects.announce_court,
+                rule.dest,
+                case.unit_code,
+                reason,
+                actor,
+            )
+        )
     if effects.announce is not None:
         announcements.append(
             arrival(
@@ -707,5 +834,9 @@ def plan_opening(
 
 # The inbox kinds announced to the unit a case arrives at: a new case's, and each rule's.
 ARRIVAL_KINDS: frozenset[str] = frozenset(
-    {"new_case", *(r.effects.announce for r in TRANSITIONS if r.effects.announce is not None)}
+    {
+        "new_case",
+        *(r.effects.announce for r in TRANSITIONS if r.effects.announce is not None),
+        *(r.effects.announce_court for r in TRANSITIONS if r.effects.announce_court is not None),
+    }
 )

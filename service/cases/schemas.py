@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstr
 
 from service.deadlines.schemas import DeadlinePublic
 from service.safe_text import NoBidi
+from workflows.agreement import Art355
 from workflows.lifecycle import (
     CaseState,
     Outcome,
@@ -393,6 +394,17 @@ class AgreementIn(Strict):
     effective_on: date | None = Field(
         default=None, description="the day the agreement took effect (default: today, Asia/Shanghai)"
     )
+    # 人民调解法 art. 29 (and 劳动争议调解仲裁法 art. 14 for labour disputes):
+    facts: Text | None = Field(default=None, description="纠纷的主要事实、争议事项")
+    signed_by_parties: bool = Field(default=False, description="每方当事人签名、盖章或者按指印")
+    signed_by_mediator: bool = Field(default=False, description="调解员签名")
+    sealed: bool = Field(default=False, description="调解委员会(调解组织)印章")
+    touches: list[Art355] | None = Field(
+        default=None,
+        max_length=len(Art355),
+        description="民诉解释 第355条: content a court does not confirm (婚姻、收养、亲子关系, 物权、知识产权归属); "
+        "not given: assumed from the dispute type (marriage for 婚姻家庭)",
+    )
 
 
 class SettleFields(Strict):
@@ -413,6 +425,30 @@ class DelegateFields(Strict):
     procedure: CourtProcedure
     materials: list[PayloadValue] = Field(
         default_factory=list, max_length=50, description="案卷材料 handed over"
+    )
+    reason: Reason | None = None
+
+
+class ApplicantIn(Strict):
+    """One party of the case applying, in person or through an agent with a written authority."""
+
+    party: ShortText = Field(description="the party's name as registered on the case")
+    agent: ShortText | None = Field(
+        default=None, description="委托代理人, when the party applies through one"
+    )
+    authority_document: ShortText | None = Field(default=None, description="授权委托书 (its number or title)")
+
+
+class RequestConfirmationFields(Strict):
+    """The parties' joint application for judicial confirmation, recorded by the mediation unit."""
+
+    applicants: list[ApplicantIn] = Field(min_length=1, max_length=50)
+    court: UnitCode | None = Field(
+        default=None, description="the competent court (default: the desk's court)"
+    )
+    applied_on: date = Field(description="the day the parties applied (not in the future)")
+    materials: list[PayloadValue] = Field(
+        min_length=1, max_length=50, description="申请材料: 调解协议书, 身份证明, 授权委托书 …"
     )
     reason: Reason | None = None
 
@@ -442,10 +478,13 @@ TRIGGER_FIELDS: dict[Trigger, type[Strict]] = {
     Trigger.release: NoFields,
     Trigger.docket: NoFields,
     Trigger.delegate: DelegateFields,
-    Trigger.request_confirmation: NoFields,
+    Trigger.request_confirmation: RequestConfirmationFields,
     Trigger.accept_confirmation: NoFields,
     Trigger.confirm: NoFields,
+    Trigger.refuse_confirmation: ReasonRequired,
     Trigger.reject_confirmation: ReasonRequired,
+    Trigger.withdraw_confirmation: ReasonRequired,
+    Trigger.amend: ReasonRequired,
     Trigger.record_performance: RecordPerformanceFields,
     Trigger.withdraw: ReasonRequired,
     Trigger.close: CloseFields,

@@ -73,6 +73,7 @@ from workflows.transition import ConfirmationWindowClosed as WindowClosed
 from workflows.transition import (
     FieldRejected,
     NotAllowed,
+    NotConfirmable,
     OpeningPlan,
     PayloadMissing,
     Refused,
@@ -605,6 +606,11 @@ class ConfirmationWindowClosed(TransitionNotAllowed):
     title = "The 30-day window for judicial confirmation has closed"
 
 
+class AgreementNotConfirmable(InvalidInput):
+    slug = "agreement-not-confirmable"
+    title = "The agreement cannot be confirmed by a court"
+
+
 def _problem(refused: Refused) -> ServiceError:
     """The problem a refusal of the planner is answered with."""
     if isinstance(refused, NotAllowed):
@@ -618,6 +624,9 @@ def _problem(refused: Refused) -> ServiceError:
         return ConfirmationWindowClosed(
             str(refused), effective_on=refused.effective_on, last_day=refused.last_day.isoformat(), allowed=[]
         )
+    if isinstance(refused, NotConfirmable):
+        errors = [{"field": "body.agreement", "message": r} for r in refused.reasons]
+        return AgreementNotConfirmable(str(refused), errors)
     raise AssertionError(f"unmapped refusal {refused!r}")
 
 

@@ -50,5 +50,6 @@ def snapshot(row: CaseRow) -> CaseSnapshot:
         breached_clocks=frozenset(d.id for d in live if d.status == DeadlineStatus.breached),
         referrals=row.open_referrals,
         senders=row.senders,
+        party_names=tuple(p.name for p in row.parties),
         recorded=recorded(row),
     )

@@ -286,7 +286,8 @@ def _plan_statement(shape: tuple[Any, ...]) -> sa.Select[Any]:
             .where(
                 referral.c.case_id == upd.c.id,
                 referral.c.id == _ids("q_ids"),
-                referral.c.status == sa.literal_column(f"'{ReferralStatus.offered.value}'"),
+                # Offered, or (a withdrawn confirmation application) accepted: the planner chose which.
+                referral.c.status.in_(OPEN),
             )
             .values(values)
             .cte("ref_answer")

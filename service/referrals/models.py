@@ -26,7 +26,7 @@ class Referral(SQLModel, table=True):
     kind: str = Field(max_length=32)
     from_unit_code: str = Field(max_length=32)
     to_unit_code: str = Field(max_length=32)
-    status: str = Field(max_length=16)  # offered | accepted | declined | returned | completed
+    status: str = Field(max_length=16)  # offered | accepted | declined | returned | withdrawn | completed
     payload: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     offered_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

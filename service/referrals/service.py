@@ -29,7 +29,7 @@ from workflows.vocab import ReferralKind
 referral = Referral.__table__  # type: ignore[attr-defined]
 
 OPEN = (ReferralStatus.offered.value, ReferralStatus.accepted.value)
-_DECLINES = (ReferralStatus.declined, ReferralStatus.returned)
+_DECLINES = (ReferralStatus.declined, ReferralStatus.returned, ReferralStatus.withdrawn)
 
 
 def opened_row(plan: TransitionPlan, *, now: datetime) -> dict[str, Any]:
@@ -71,7 +71,7 @@ async def write(conn: AsyncConnection, plans: Sequence[TransitionPlan], *, now: 
                 sa.update(referral)
                 .where(
                     referral.c.id.in_(p.answered.referral_ids),
-                    referral.c.status == ReferralStatus.offered.value,
+                    referral.c.status.in_(OPEN),
                 )
                 .values(values)
             )

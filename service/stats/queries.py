@@ -6,8 +6,11 @@ Definitions (the API docs and the monthly report say the same):
   month in Asia/Shanghai time), as those cases stand now — except ``closed`` and the average
   days to close, which count the cases *closed* in the period (closed_at), whenever registered.
 - 调解成功 (settled): an agreement was reached and stands — the case is ``settled`` or
-  ``confirming``, or it closed as ``performed`` or ``confirmed``. An agreement later abandoned
-  (closed as withdrawn / litigated / other route) or refused confirmation is not a success.
+  ``confirming`` (also after a court refused, rejected or the parties withdrew a confirmation
+  application: the agreement stands), or it closed as ``performed`` or ``confirmed``; or a
+  court-delegated (委托) settlement went back to the court and waits there or was closed by it as
+  ``mediation_statement``, ``withdrawn`` or ``other_court``. An agreement later abandoned (closed as
+  withdrawn / litigated / other route by the mediation unit) or reopened (``amend``) is not a success.
 - 终止 (terminated): a termination reason is recorded and no agreement stands (this includes
   cases terminated and then referred to court or closed).
 - concluded = settled + terminated; success rate = settled / concluded.
@@ -57,6 +60,8 @@ deadline = Deadline.__table__  # type: ignore[attr-defined]
 
 SUCCESS_STATES = ("settled", "confirming")
 SUCCESS_OUTCOMES = ("performed", "confirmed")
+AFTER_FILING = ("ordinary", "simplified")  # 委托调解's court procedures
+COURT_CLOSURES = ("mediation_statement", "withdrawn", "other_court")
 MAX_MONTHS = 36
 CITY_ROW_NAME = "市级及部门"
 
@@ -195,9 +200,21 @@ def days_between(start: Any, end: Any, dialect: str) -> sa.ColumnElement[Any]:
 
 
 # Never NULL (an open case has no outcome), so that NOT SUCCESS is true for it.
+# A court-delegated (委托) settlement went back to the court: it stands while it waits there and
+# when the court closes it by 调解书, withdrawal (撤诉) or otherwise — not when the court tries it.
+# The agreement column is JSON: a case without one holds JSON null, read as text 'null'.
+_HAS_AGREEMENT = sa.func.coalesce(sa.cast(cases.c.agreement, sa.Text), sa.literal_column("'null'")) != "null"
+DELEGATED_SETTLEMENT: sa.ColumnElement[bool] = sa.and_(
+    cases.c.termination_reason.is_(None),
+    cases.c.court_procedure.in_(AFTER_FILING),
+    cases.c.state.in_(("referred", "in_court", "closed")),
+    sa.func.coalesce(cases.c.outcome, sa.literal_column("''")).in_(("", *COURT_CLOSURES)),
+    _HAS_AGREEMENT,
+)
 SUCCESS: sa.ColumnElement[bool] = sa.or_(
     cases.c.state.in_(SUCCESS_STATES),
     sa.func.coalesce(cases.c.outcome, sa.literal_column("''")).in_(SUCCESS_OUTCOMES),
+    DELEGATED_SETTLEMENT,
 )
 TERMINATED: sa.ColumnElement[bool] = sa.and_(cases.c.termination_reason.is_not(None), sa.not_(SUCCESS))
 

@@ -93,7 +93,9 @@ async def overview(q: QueryDep, engine: EngineDep) -> Overview:
     they stand now — except `closed` and `avg_days_to_close`, which count cases *closed* in it.
 
     - **settled (调解成功)**: an agreement was reached and stands: state `settled` or `confirming`,
-      or closed as `performed` or `confirmed`.
+      or closed as `performed` or `confirmed`, or a court-delegated (委托) settlement back at the
+      court (waiting, or closed as `mediation_statement`, `withdrawn` or `other_court`). A refused,
+      rejected or withdrawn confirmation application leaves the agreement standing (`settled`).
     - **terminated (终止)**: a termination reason is recorded and no agreement stands.
     - **success_rate** = settled / (settled + terminated).
     - **overdue (逾期)**: a deadline breached, or still running past its due time now;

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -74,17 +74,25 @@ async def court_page(
     empty: bool = False,
 ) -> Response:
     queue, total = await court.list_queue(engine, session.actor, limit=50, offset=0)
-    held = await cases.list_cases(
-        engine,
-        ctx,
-        session.actor,
-        CaseFilter(state=[CaseState.in_court.value]),
-        unit=None,
-        limit=50,
-        offset=0,
-    )
+
+    async def in_state(state: CaseState) -> list[Any]:
+        found = await cases.list_cases(
+            engine, ctx, session.actor, CaseFilter(state=[state.value]), unit=None, limit=50, offset=0
+        )
+        return list(found.items)
+
+    held = await in_state(CaseState.in_court)
+    # Judicial-confirmation applications: the case stays with its mediation unit, the court decides.
+    applications = await in_state(CaseState.confirming)
     page = Page(request, ctx, session)
-    return page.render("court.html", queue=queue, total=total, held=held.items, empty=empty)
+    return page.render(
+        "court.html",
+        queue=queue,
+        total=total,
+        held=held,
+        applications=applications,
+        empty=empty,
+    )
 
 
 @router.post("/court/claim")

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from service.cases.schemas import TRIGGER_FIELDS
+from workflows.agreement import Art355
 from workflows.lifecycle import TransitionContext, Trigger, target_choices
 from workflows.org import Unit
 from workflows.referrals import HAND_OFF_KINDS, REQUIRED_PAYLOAD
@@ -28,7 +29,9 @@ class FormField:
     name: str  # the HTML form name
     path: tuple[str, ...]  # where it goes in the API body
     label: str  # catalogue key
-    widget: str  # text | textarea | number | date | select | lines | units
+    # text | textarea | number | date | select | lines | units | courts | checks (one box per member
+    # of the vocabulary) | check (one yes/no box) | applicants (one line per applying party)
+    widget: str
     vocabulary: str | None = None  # for select: a catalogue vocabulary
     required: bool = False
     choices: tuple[str, ...] | None = None  # restrict a vocabulary to these members
@@ -63,6 +66,19 @@ _SPECS: dict[Trigger, list[FormField]] = {
             "performance_deadline", ("agreement", "performance_deadline"), "act.performance_deadline", "date"
         ),
         FormField("signatories", ("agreement", "signatories"), "act.signatories", "lines"),
+        FormField("agreement_facts", ("agreement", "facts"), "act.agreement_facts", "textarea"),
+        FormField("signed_by_parties", ("agreement", "signed_by_parties"), "act.signed_by_parties", "check"),
+        FormField(
+            "signed_by_mediator", ("agreement", "signed_by_mediator"), "act.signed_by_mediator", "check"
+        ),
+        FormField("sealed", ("agreement", "sealed"), "act.sealed", "check"),
+        FormField("touches", ("agreement", "touches"), "act.touches", "checks", vocabulary="art355"),
+    ],
+    Trigger.request_confirmation: [
+        FormField("applicants", ("applicants",), "act.applicants", "applicants"),
+        FormField("court", ("court",), "act.court", "courts"),
+        FormField("applied_on", ("applied_on",), "act.applied_on", "date"),
+        FormField("application_materials", ("materials",), "act.application_materials", "lines"),
     ],
     Trigger.terminate: [
         FormField(
@@ -132,14 +148,46 @@ def _lines(value: str) -> list[str]:
     return [line.strip() for line in value.replace("\r", "").split("\n") if line.strip()]
 
 
+def _applicants(value: str) -> list[dict[str, str]]:
+    """ "姓名" or "姓名 | 代理人 | 授权委托书" per line (a full-width ｜ too)."""
+    applicants = []
+    for line in _lines(value):
+        parts = [p.strip() for p in line.replace("｜", "|").split("|")]
+        applicant = {"party": parts[0]}
+        for key, part in zip(("agent", "authority_document"), parts[1:3], strict=False):
+            if part:
+                applicant[key] = part
+        applicants.append(applicant)
+    return applicants
+
+
+def check_name(field: FormField, member: str) -> str:
+    """The form name of one box of a ``checks`` field (one name per box: a form keeps one value a name)."""
+    return f"{field.name}_{member}"
+
+
+def _value(field: FormField, form: Mapping[str, str]) -> Any:
+    """The field's API value from the form, or None to leave it out."""
+    if field.widget == "checks":
+        # The boxes are always shown, so none ticked is an answer: "touches none of these".
+        return [m.value for m in Art355 if form.get(check_name(field, m.value))]
+    raw = (form.get(field.name) or "").strip()
+    if not raw:
+        return None
+    if field.widget == "check":
+        return True
+    if field.widget == "applicants":
+        return _applicants(raw)
+    return _lines(raw) if field.widget == "lines" else raw
+
+
 def transition_body(trigger: Trigger, form: Mapping[str, str]) -> dict[str, Any]:
     """The API's JSON body from a submitted form; empty optional fields are left out."""
     body: dict[str, Any] = {"trigger": trigger.value}
     for field in fields_for(trigger):
-        raw = (form.get(field.name) or "").strip()
-        if not raw:
+        value = _value(field, form)
+        if value is None:
             continue
-        value: Any = _lines(raw) if field.widget == "lines" else raw
         target = body
         for part in field.path[:-1]:
             target = target.setdefault(part, {})

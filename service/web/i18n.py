@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from workflows.agreement import ART355_LABELS, Art355
 from workflows.lifecycle import (
     OUTCOME_LABELS,
     STATE_LABELS,
@@ -58,6 +59,7 @@ VOCABULARIES: dict[str, tuple[type[StrEnum], Mapping[Any, str] | None]] = {
     "risk": (RiskColour, RISK_LABELS),
     "outcome": (Outcome, OUTCOME_LABELS),
     "referral_kind": (ReferralKind, REFERRAL_LABELS),
+    "art355": (Art355, ART355_LABELS),
     "termination_reason": (TerminationReason, None),
     "performance": (Performance, None),
     "agreement_form": (AgreementForm, None),

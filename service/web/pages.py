@@ -46,9 +46,10 @@ from service.web.session import (
     set_session_cookie,
 )
 from service.web.views import badge, urgent_deadlines
+from workflows.agreement import PRE_TICKED
 from workflows.lifecycle import CLOSE_OUTCOMES, CaseFacts, CaseState, Role, TransitionContext, Trigger
 from workflows.org import Channel, UnitKind
-from workflows.vocab import Flag, Source
+from workflows.vocab import DisputeType, Flag, Source
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -436,6 +437,7 @@ def _render_action(
     errors: dict[str, str] | None = None,
     changes: list[Any] | None = None,
     status: int = 200,
+    detail: str | None = None,
 ) -> Response:
     assert page.session is not None
     facts = CaseFacts(state=CaseState(case.state), unit_code=case.unit_code, channel=Channel(case.channel))
@@ -445,6 +447,12 @@ def _render_action(
     # case: litigated or withdrawn), not the whole vocabulary.
     allowed = tuple(o.value for o in CLOSE_OUTCOMES.get(CaseState(case.state), ()))
     fields = [replace(f, choices=allowed) if f.name == "outcome" else f for f in fields]
+    # The court the desk belongs to first (the default), then any other court of the deployment.
+    desk = ctx.org.court_desk()
+    first = desk.parent_code if desk is not None else None
+    courts = sorted((ctx.org.get(c) for c in ctx.org.court_units()), key=lambda u: (u.code != first, u.code))
+    # 民诉解释 art. 355 boxes ticked in advance for the dispute type (a family dispute: marriage).
+    prechecked = {f"touches_{m.value}": True for m in PRE_TICKED.get(DisputeType(case.dispute_type), ())}
     return page.render(
         "action.html",
         status=status,
@@ -457,6 +465,9 @@ def _render_action(
         seen=seen,
         errors=errors or {},
         changes=changes,
+        courts=courts,
+        prechecked=prechecked,
+        detail=detail,
     )
 
 
@@ -491,7 +502,9 @@ async def act(
     version = int(form_text(form, "version")) if form_text(form, "version").isdigit() else None
     seen = int(form_text(form, "seen")) if form_text(form, "seen").isdigit() else 0
 
-    async def again(status: int, errors: dict[str, str] | None = None, stale: bool = False) -> Response:
+    async def again(
+        status: int, errors: dict[str, str] | None = None, stale: bool = False, detail: str | None = None
+    ) -> Response:
         """The form once more, with what was typed. A stale form moves to the current version and
         lists the events since it was opened; otherwise it keeps the version the user saw."""
         case = await cases.get_case(engine, ctx, case_id, session.actor)
@@ -511,6 +524,7 @@ async def act(
             errors=errors,
             changes=changes,
             status=status,
+            detail=detail,
         )
 
     body = transition_body(trigger, values)
@@ -536,7 +550,7 @@ async def act(
         for error in exc.extra.get("errors", []):
             name = form_name(fields, error["field"].split(".")) or "reason"
             mapped.setdefault(name, "field.bad_target" if name == "target_unit" else "field.invalid")
-        return await again(422, mapped)
+        return await again(422, mapped, detail=exc.detail)
     if isinstance(after, SentCase):
         return _redirect(f"/cases/{case_id}?done=sent")  # it left the user's unit: where it went
     return _redirect(f"/cases/{case_id}?done={trigger.value}")

@@ -442,7 +442,7 @@ async def test_workflow_lists_all_states_triggers_and_a_mermaid_diagram(
     triggers = {t["trigger"] for t in workflow["triggers"]}
     # The 18 triggers of docs/domain.md, plus the court desk's lease release, its acceptance of a
     # confirmation application, and docketing a case for trial (issue 4).
-    assert len(workflow["triggers"]) == 21
+    assert len(workflow["triggers"]) == 24
     assert triggers == {
         "dispatch",
         "accept",
@@ -458,7 +458,10 @@ async def test_workflow_lists_all_states_triggers_and_a_mermaid_diagram(
         "delegate",
         "request_confirmation",
         "confirm",
+        "refuse_confirmation",
         "reject_confirmation",
+        "withdraw_confirmation",
+        "amend",
         "record_performance",
         "withdraw",
         "close",

@@ -9,10 +9,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from service.clock import SHANGHAI
 from service.personal.crypto import DataCipher, new_key_line
 from service.privacy.parties import reseal_all
 from tests.builders import DASHI, move, open_case
-from tests.conftest import FIXED_NOW, TEST_DATA_KEY, Backend
+from tests.conftest import FIXED_NOW, TEST_DATA_KEY, Backend, FrozenClock
 
 pytestmark = pytest.mark.usefixtures("trail_stays_intact")
 
@@ -212,8 +213,23 @@ async def test_closed_cases_past_retention_lose_their_personal_data_but_not_thei
 
 # --- the court desk reveals only while the court has the case ----------------------------------
 
-AGREEMENT = {"form": "written", "terms": "被申请人支付维修费 2000 元", "amount_yuan": 2000}
 PARTY_IDS: dict[int, int] = {}  # case id → its first party
+AGREEMENT = {
+    "form": "written",
+    "terms": "被申请人支付维修费 2000 元",
+    "amount_yuan": 2000,
+    "facts": "楼上漏水致楼下墙面受损",
+    "performance_manner": "一次性转账",
+    "performance_deadline": "2026-12-31",
+    "signed_by_parties": True,
+    "signed_by_mediator": True,
+    "sealed": True,
+    "touches": [],
+}
+APPLICATION = {
+    "applicants": [{"party": "王秀英"}, {"party": "李建国"}],
+    "materials": ["调解协议书"],
+}
 
 
 async def _clerk_reveal(client: httpx.AsyncClient, clerk: dict[str, str], case: dict[str, Any]) -> int:
@@ -256,13 +272,10 @@ async def test_a_court_clerk_reveals_at_each_step_the_court_holds(
     case = await move(client, station, case, "accept")
     seen["delegated, mediating"] = await _clerk_reveal(client, clerk, case)
     case = await move(client, station, case, "settle", agreement=AGREEMENT)
-    seen["delegation settled"] = await _clerk_reveal(client, clerk, case)
-    case = await move(client, station, case, "request_confirmation")
-    seen["confirmation applied for"] = await _clerk_reveal(client, clerk, case)
-    case = await move(client, clerk, case, "accept_confirmation")
-    seen["confirmation accepted"] = await _clerk_reveal(client, clerk, case)
-    case = await move(client, clerk, case, "confirm")
-    seen["confirmed"] = await _clerk_reveal(client, clerk, case)
+    seen["delegation settled, back at the court"] = await _clerk_reveal(client, clerk, case)
+    case = await move(client, clerk, case, "claim")
+    case = await move(client, clerk, case, "close", outcome="mediation_statement")
+    seen["closed by a mediation statement"] = await _clerk_reveal(client, clerk, case)
 
     assert seen == {
         "mediating at the station": 404,  # never the court's: not even seen
@@ -270,7 +283,29 @@ async def test_a_court_clerk_reveals_at_each_step_the_court_holds(
         "claimed": 200,
         "delegated, offered": 200,
         "delegated, mediating": 200,
-        "delegation settled": 403,  # the court still reads it, masked, but no longer in full
+        "delegation settled, back at the court": 200,
+        "closed by a mediation statement": 403,  # the court still reads it, masked, but no longer in full
+    }
+
+
+async def test_a_court_clerk_reveals_while_a_confirmation_application_is_before_the_court(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    station, clerk = await auth("dashi.mediator"), await auth("court.clerk")
+    seen: dict[str, int] = {}
+    case = await move(client, station, await open_case(client, station), "accept")
+    case = await move(client, station, case, "settle", agreement=AGREEMENT)
+    seen["settled"] = await _clerk_reveal(client, clerk, case)
+    today = frozen_clock.at.astimezone(SHANGHAI).date().isoformat()
+    case = await move(client, station, case, "request_confirmation", applied_on=today, **APPLICATION)
+    seen["confirmation applied for"] = await _clerk_reveal(client, clerk, case)
+    case = await move(client, clerk, case, "accept_confirmation")
+    seen["confirmation accepted"] = await _clerk_reveal(client, clerk, case)
+    case = await move(client, clerk, case, "confirm")
+    seen["confirmed"] = await _clerk_reveal(client, clerk, case)
+
+    assert seen == {
+        "settled": 404,  # never the court's until the parties apply
         "confirmation applied for": 200,
         "confirmation accepted": 200,
         "confirmed": 403,

@@ -8,11 +8,14 @@ from typing import Any
 import httpx
 import pytest
 
+from service.clock import SHANGHAI
 from service.sweep import sweep
 from tests.builders import (
+    CONFIRMABLE_AGREEMENT,
     COURT_DESK,
     DASHI,
     POLICE,
+    application,
     fire,
     hand_to_station,
     move,
@@ -212,10 +215,13 @@ async def test_court_delegation_round_trip(
     settled = await move(
         client, station, accepted, "settle", agreement={"form": "written", "terms": "原告撤诉"}
     )
+    # The agreement answers the court's delegation and the case waits in the court's queue.
+    assert (settled["state"], settled["unit_code"]) == ("referred", COURT_DESK)
     assert (await referrals(client, clerk, settled))[0]["status"] == "completed"
-    assert "referral_result" in await inbox_kinds(client, clerk, COURT_DESK)
+    assert {"referral_result", "delegation_settled"} <= set(await inbox_kinds(client, clerk, COURT_DESK))
 
-    closed = await move(client, clerk, settled, "close", outcome="withdrawn", reason="原告撤诉")
+    claimed = await move(client, clerk, settled, "claim")
+    closed = await move(client, clerk, claimed, "close", outcome="withdrawn", reason="原告撤诉")
     assert (closed["state"], closed["outcome"]) == ("closed", "withdrawn")
 
 
@@ -224,16 +230,19 @@ async def test_judicial_confirmation_is_a_referral_to_the_court(
 ) -> None:
     station, clerk = await auth("dashi.mediator"), await auth("court.clerk")
     case = await move(client, station, await open_case(client, station), "accept")
-    case = await move(client, station, case, "settle", agreement={"form": "written", "terms": "赔偿 2000 元"})
-    requested = await move(client, station, case, "request_confirmation")
+    case = await move(client, station, case, "settle", agreement=CONFIRMABLE_AGREEMENT)
+    today = frozen_clock.at.astimezone(SHANGHAI).date().isoformat()
+    requested = await move(client, station, case, "request_confirmation", **application(today))
     [offer] = await referrals(client, station, requested)
     assert (offer["kind"], offer["to_unit_code"], offer["status"]) == (
         "judicial_confirmation",
         COURT_DESK,
         "offered",
     )
+    assert offer["payload"]["court"] == "COURT-320583" and offer["payload"]["applied_on"] == today
 
-    confirmed = await move(client, clerk, requested, "confirm")
+    accepted = await move(client, clerk, requested, "accept_confirmation")
+    confirmed = await move(client, clerk, accepted, "confirm")
 
     assert (await referrals(client, station, confirmed))[0]["status"] == "completed"
     assert "referral_result" in await inbox_kinds(client, station, DASHI)

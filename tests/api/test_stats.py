@@ -10,7 +10,20 @@ from typing import Any
 import httpx
 from openpyxl import load_workbook
 
-from tests.builders import CITY, DASHI, WULIAN, YUSHAN, ZHANGPU, ZHOUXIANG, move, open_case
+from service.clock import SHANGHAI
+from tests.api.test_referrals import delegated_by_court
+from tests.builders import (
+    CITY,
+    CONFIRMABLE_AGREEMENT,
+    DASHI,
+    WULIAN,
+    YUSHAN,
+    ZHANGPU,
+    ZHOUXIANG,
+    application,
+    move,
+    open_case,
+)
 from tests.conftest import FIXED_NOW, Backend, FrozenClock
 from workflows.vocab import DisputeType
 
@@ -411,3 +424,50 @@ async def test_an_empty_month_reports_a_zero_total(client: httpx.AsyncClient, au
 
     assert report["rows"] == []
     assert (report["total"]["registered"], report["total"]["success_rate"]) == (0, None)
+
+
+async def test_a_refused_or_rejected_confirmation_is_not_a_failure(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    station, clerk = await auth("dashi.mediator"), await auth("court.clerk")
+    today = FIXED_NOW.astimezone(SHANGHAI).date().isoformat()
+    endings = [("refuse_confirmation", False), ("reject_confirmation", True), ("withdraw_confirmation", True)]
+    for ending, accept_first in endings:
+        case = await move(client, station, await open_case(client, station), "accept")
+        case = await move(client, station, case, "settle", agreement=CONFIRMABLE_AGREEMENT)
+        case = await move(client, station, case, "request_confirmation", **application(today))
+        case = (await client.get(f"/api/v1/cases/{case['id']}", headers=clerk)).json()
+        if accept_first:
+            case = await move(client, clerk, case, "accept_confirmation")
+        await move(
+            client, station if ending == "withdraw_confirmation" else clerk, case, ending, reason="理由"
+        )
+
+    body = await stats(client, station, "overview")
+
+    assert (body["registered"], body["settled"], body["terminated"], body["success_rate"]) == (3, 3, 0, 1.0)
+
+
+async def test_a_court_delegated_settlement_counts_at_the_court_until_and_after_it_closes(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    station, clerk, city = (
+        await auth("dashi.mediator"),
+        await auth("court.clerk"),
+        await auth("city.coordinator"),
+    )
+    # Failed at the station, referred, delegated back after filing, settled: back at the court.
+    closing = {"mediation_statement": True, "withdrawn": True, "other_court": True, "litigated": False}
+    for outcome in [*closing, None]:
+        case = await delegated_by_court(client, station, clerk, "(2026)苏0583民初9号", "ordinary")
+        case = await move(client, station, case, "accept")
+        case = await move(client, station, case, "settle", agreement=CONFIRMABLE_AGREEMENT)
+        if outcome is not None:
+            case = await move(client, clerk, case, "claim")
+            await move(client, clerk, case, "close", outcome=outcome)
+
+    body = await stats(client, city, "overview")
+
+    # Waiting at the court, or closed by 调解书 / 撤诉 / otherwise: the agreement stands (4). Tried
+    # by the court after all (litigated): neither a success nor a termination.
+    assert (body["registered"], body["settled"], body["terminated"], body["closed"]) == (5, 4, 0, 4)

@@ -66,7 +66,7 @@ def test_the_real_file_loads_with_every_clock() -> None:
 def test_the_real_file_reads_into_the_policy_the_brief_describes() -> None:
     people = load_deadlines(DEADLINES_YAML).by_kind("people_mediation")
 
-    assert people.starts_on == {"accept"}
+    assert people.starts_on == {"accept", "amend"}  # amend: after a refused judicial confirmation
     assert people.applies == Applies(
         not_dispute_types=frozenset({DisputeType.LABOUR_WAGE_ARREARS, DisputeType.LABOUR_OTHER}),
         channels=frozenset({Channel.people}),

@@ -7,7 +7,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.builders import DASHI
+from tests.builders import CONFIRMABLE_AGREEMENT, DASHI, application
 from tests.web.conftest import Api, Web
 
 
@@ -58,8 +58,13 @@ def test_court_clerk_claims_delegates_and_closes_referred_cases(web: Web) -> Non
     claim_next(page)
     page.get_by_role("link", name="结案", exact=True).click()
     outcome = page.get_by_label("结案结果")
-    # From the court only these two outcomes are possible, so only they are offered.
-    assert outcome.locator("option:not([value=''])").all_inner_texts() == ["撤回", "转入诉讼"]
+    # From the court only these outcomes are possible, so only they are offered.
+    assert outcome.locator("option:not([value=''])").all_inner_texts() == [
+        "撤回",
+        "转入诉讼",
+        "出具调解书",
+        "法院以其他方式结案",
+    ]
     outcome.select_option("litigated")
     page.get_by_label("说明").fill("当事人坚持起诉，转立案")
     page.get_by_role("button", name="确认办理").click()
@@ -73,8 +78,9 @@ def test_court_clerk_claims_delegates_and_closes_referred_cases(web: Web) -> Non
 def test_court_clerk_accepts_and_decides_an_application_for_judicial_confirmation(web: Web) -> None:
     station = web.api("dashi.mediator")
     case = station.fire(station.open_case(summary="赡养费分担纠纷，已达成书面协议"), "accept")
-    case = station.fire(case, "settle", agreement={"form": "written", "terms": "三子女每月各付赡养费 800 元"})
-    case = station.fire(case, "request_confirmation")
+    agreement = {**CONFIRMABLE_AGREEMENT, "terms": "三子女每月各付赡养费 800 元"}
+    case = station.fire(case, "settle", agreement=agreement)
+    case = station.fire(case, "request_confirmation", **application(case["agreement"]["effective_on"]))
 
     page = web.page("court.clerk")
     page.goto(f"/cases/{case['id']}")

@@ -113,7 +113,9 @@ def test_village_mediator_registers_a_dispute_on_a_phone_then_accepts_and_settle
     # Settle: only the agreement's fields; a missing required one is named, not lost.
     page.get_by_role("link", name="达成协议", exact=True).click()
     expect(page.get_by_label("协议形式")).to_be_visible()
-    expect(page.locator("main form").locator("select, textarea, input:not([type=hidden])")).to_have_count(7)
+    # Form, terms, amount, manner, deadline, signatories, facts, three signature/seal boxes, five
+    # 民诉解释 art. 355 boxes and the note.
+    expect(page.locator("main form").locator("select, textarea, input:not([type=hidden])")).to_have_count(16)
     page.get_by_label("协议内容").fill("被申请人将空调外机移至北侧，并赔偿申请人 500 元。")
     page.locator("main form").evaluate("form => form.noValidate = true")  # let the server judge
     web.expect_status(422)

@@ -470,15 +470,24 @@ def test_confirmation_acceptance_counts_calendar_days_and_flags_the_court_desk()
 
 @pytest.mark.parametrize(
     ("event", "to_state"),
-    [("accept_confirmation", S.confirming), ("confirm", S.closed), ("reject_confirmation", S.terminated)],
+    [("accept_confirmation", S.confirming), ("refuse_confirmation", S.settled)],
 )
-def test_confirmation_acceptance_is_met_by_the_courts_acceptance_or_decision(
+def test_confirmation_acceptance_is_met_by_the_courts_acceptance_or_refusal(
     event: str, to_state: CaseState
 ) -> None:
     result = step(
         event, S.confirming, to_state, open_deadlines=[running(5, "confirmation_acceptance", at(2025, 3, 3))]
     )
     assert result.met == [5]
+
+
+def test_a_withdrawn_application_cancels_the_courts_clocks() -> None:
+    clocks = [
+        running(5, "confirmation_acceptance", at(2025, 3, 3)),
+        running(6, "confirmation_decision", at(2025, 3, 5)),
+    ]
+    result = step("withdraw_confirmation", S.confirming, S.settled, open_deadlines=clocks)
+    assert (result.met, sorted(result.cancelled)) == ([], [5, 6])
 
 
 def test_accepting_the_application_starts_the_decision_clock() -> None:
@@ -496,9 +505,7 @@ def test_accepting_the_application_starts_the_decision_clock() -> None:
     assert POLICIES.by_kind("confirmation_decision").breach == BreachAction.flag_overdue
 
 
-@pytest.mark.parametrize(
-    ("event", "to_state"), [("confirm", S.closed), ("reject_confirmation", S.terminated)]
-)
+@pytest.mark.parametrize(("event", "to_state"), [("confirm", S.settled), ("reject_confirmation", S.settled)])
 def test_confirmation_decision_is_met_by_the_ruling(event: str, to_state: CaseState) -> None:
     result = step(
         event, S.confirming, to_state, open_deadlines=[running(6, "confirmation_decision", at(2025, 3, 5))]

@@ -93,6 +93,9 @@ def context(
     court_linked: bool = False,
     claimed_by: str | None = None,
     fields: Mapping[str, Any] | None = None,
+    delegated_after_filing: bool = False,
+    application: str | None = None,
+    agreement_confirmed: bool = False,
 ) -> TransitionContext:
     """A context on Kunshan's tree; the case's channel is its unit's channel, as the service sets it."""
     return TransitionContext(
@@ -104,6 +107,9 @@ def context(
             returns_to_code=returns_to,
             court_linked=court_linked,
             claimed_by=claimed_by,
+            delegated_after_filing=delegated_after_filing,
+            application=application,
+            agreement_confirmed=agreement_confirmed,
         ),
         org=ORG,
         now=NOW,
@@ -135,6 +141,8 @@ class Setup:
     court_linked: bool | None = None
     holds_claim: bool | None = None  # the case is claimed by the actor
     fields: Mapping[str, Any] | None = None
+    delegated_after_filing: bool | None = None
+    application: str | None = None
 
 
 _CASE_WORKER = Setup(role=Role.mediator, actor_unit=DASHI, case_unit=DASHI)
@@ -160,6 +168,10 @@ GUARD_SETUPS: dict[Guard, Setup] = {
     lifecycle.delegate_target_valid: Setup(target=DASHI),
     lifecycle.performance_complete: Setup(fields={"performance": Performance.performed}),
     lifecycle.performance_incomplete: Setup(fields={"performance": Performance.partially}),
+    lifecycle.settles_for_the_court: Setup(delegated_after_filing=True, court_linked=True),
+    lifecycle.application_awaits_acceptance: Setup(application="offered", court_linked=True),
+    lifecycle.application_accepted: Setup(application="accepted", court_linked=True),
+    lifecycle.agreement_not_confirmed: Setup(),
 }
 
 # Where a case sits in a state when no guard says otherwise: court states sit at the court desk.
@@ -193,6 +205,8 @@ def satisfying_context(rule: Rule, state: CaseState) -> TransitionContext:
         court_linked=bool(setup.court_linked),
         claimed_by=actor.username if setup.holds_claim else None,
         fields=setup.fields,
+        delegated_after_filing=bool(setup.delegated_after_filing),
+        application=setup.application,
     )
 
 
@@ -317,7 +331,9 @@ def test_auditors_and_admins_can_fire_nothing(role: Role, state: CaseState) -> N
 def test_a_village_mediator_cannot_do_court_work(
     trigger: Trigger, state: CaseState, case_unit: str, target: str | None
 ) -> None:
-    ctx = context(state, DASHI_MEDIATOR, case_unit=case_unit, target=target, court_linked=True)
+    ctx = context(
+        state, DASHI_MEDIATOR, case_unit=case_unit, target=target, court_linked=True, application="accepted"
+    )
     assert fire(trigger, ctx) is None
     assert trigger not in allowed_triggers(ctx)
     assert fire(trigger, as_actor(ctx, DESK_CLERK)) is not None  # the court clerk can
@@ -413,7 +429,8 @@ def test_a_role_named_system_needs_the_system_role_not_the_name() -> None:
                 S.assigned: {T.accept, T.decline, T.escalate, T.hand_off, T.withdraw},
                 S.mediating: {T.escalate, T.hand_off, T.suspend, T.settle, T.terminate, T.withdraw},
                 S.suspended: {T.resume, T.terminate, T.withdraw},
-                S.settled: {T.request_confirmation, T.record_performance, T.close},
+                S.settled: {T.request_confirmation, T.record_performance, T.close, T.amend},
+                S.confirming: {T.withdraw_confirmation},
                 S.terminated: {T.hand_off, T.refer_to_court, T.withdraw, T.close},
             },
         ),
@@ -424,7 +441,8 @@ def test_a_role_named_system_needs_the_system_role_not_the_name() -> None:
                 S.assigned: {T.escalate, T.hand_off, T.withdraw},
                 S.mediating: {T.escalate, T.hand_off, T.suspend, T.settle, T.terminate, T.withdraw},
                 S.suspended: {T.resume, T.terminate, T.withdraw},
-                S.settled: {T.request_confirmation, T.record_performance, T.close},
+                S.settled: {T.request_confirmation, T.record_performance, T.close, T.amend},
+                S.confirming: {T.withdraw_confirmation},
                 S.terminated: {T.hand_off, T.refer_to_court, T.withdraw, T.close},
             },
         ),
@@ -432,7 +450,8 @@ def test_a_role_named_system_needs_the_system_role_not_the_name() -> None:
             DESK_CLERK,
             {
                 S.settled: {T.close},
-                S.confirming: {T.accept_confirmation, T.confirm, T.reject_confirmation},
+                # An application the court has not accepted yet: accept it once, or refuse it.
+                S.confirming: {T.accept_confirmation, T.refuse_confirmation},
                 S.referred: {T.claim, T.withdraw},
                 S.in_court: {T.delegate, T.withdraw, T.close, T.release, T.docket},
             },
@@ -453,8 +472,37 @@ def test_allowed_triggers_per_state_for_a_dashi_case(
             returns_to=ZHANGPU,
             court_linked=True,
             claimed_by=DESK_CLERK.username if state == S.in_court else None,  # the desk clerk's claim
+            application="offered" if state == S.confirming else None,
         )
         assert set(allowed_triggers(ctx)) == expected.get(state, set()), state
+
+
+def test_the_court_rules_only_on_an_accepted_application_and_accepts_it_once() -> None:
+    offered = context(S.confirming, DESK_CLERK, court_linked=True, application="offered")
+    accepted = context(S.confirming, DESK_CLERK, court_linked=True, application="accepted")
+
+    assert set(allowed_triggers(offered)) == {T.accept_confirmation, T.refuse_confirmation}
+    assert set(allowed_triggers(accepted)) == {T.confirm, T.reject_confirmation}
+    assert fire(T.accept_confirmation, accepted) is None  # a second acceptance is refused
+    assert fire(T.refuse_confirmation, accepted) is None  # 不予受理 only before acceptance
+    assert fire(T.confirm, offered) is None
+    assert fire(T.reject_confirmation, accepted) == S.settled  # 驳回 is not a failed mediation
+
+
+def test_a_confirmed_agreement_is_neither_applied_for_again_nor_amended() -> None:
+    confirmed = context(S.settled, DASHI_MEDIATOR, agreement_confirmed=True)
+    assert set(allowed_triggers(confirmed)) == {T.record_performance, T.close}
+    assert fire(T.request_confirmation, confirmed) is None
+    assert fire(T.amend, confirmed) is None
+
+
+def test_a_settlement_under_a_court_delegation_goes_back_to_the_court_desk() -> None:
+    delegated = context(S.mediating, DASHI_MEDIATOR, court_linked=True, delegated_after_filing=True)
+    assigned = context(S.mediating, DASHI_MEDIATOR, court_linked=True)  # 委派 or no delegation
+
+    rule = fire_rule(T.settle, delegated)
+    assert rule is not None and (rule.dest, destination(rule, delegated)) == (S.referred, DESK)
+    assert fire(T.settle, assigned) == S.settled
 
 
 # dispatch
@@ -829,9 +877,11 @@ def test_destination_of_each_row(rule: Rule, source: CaseState) -> None:
         T.decline: ctx.case.returns_to_code,
         T.refer_to_court: DESK,
     }.get(rule.trigger, ctx.case.unit_code)
+    if rule.dest == S.referred and rule.trigger == T.settle:
+        expected = DESK  # a court-delegated settlement goes back to the court
     assert expected is not None
     assert destination(rule, ctx) == expected
-    if rule.trigger not in MOVING_TRIGGERS:
+    if rule.trigger not in MOVING_TRIGGERS and rule.dest != S.referred:
         assert destination(rule, ctx) == ctx.case.unit_code
 
 
@@ -859,8 +909,17 @@ def test_claim_keeps_the_case_at_the_court_desk() -> None:
         (S.assigned, {T.accept, T.decline, T.escalate, T.hand_off, T.withdraw}),
         (S.mediating, {T.escalate, T.hand_off, T.suspend, T.settle, T.terminate, T.withdraw}),
         (S.suspended, {T.resume, T.terminate, T.withdraw}),
-        (S.settled, {T.request_confirmation, T.record_performance, T.close}),
-        (S.confirming, {T.accept_confirmation, T.confirm, T.reject_confirmation}),
+        (S.settled, {T.request_confirmation, T.record_performance, T.close, T.amend}),
+        (
+            S.confirming,
+            {
+                T.accept_confirmation,
+                T.refuse_confirmation,
+                T.confirm,
+                T.reject_confirmation,
+                T.withdraw_confirmation,
+            },
+        ),
         (S.terminated, {T.hand_off, T.refer_to_court, T.withdraw, T.close}),
         (S.referred, {T.claim, T.withdraw}),
         (S.in_court, {T.delegate, T.withdraw, T.close, T.release, T.docket}),

@@ -44,9 +44,13 @@ TOWN_MEDIATOR = person(Role.mediator, ZHANGPU)
 
 
 def test_the_rules_that_send_a_case_on() -> None:
-    # A decline gives a case back: the decliner does not follow it.
-    assert SENDING_TRIGGERS == {T.dispatch, T.escalate, T.hand_off, T.delegate, T.refer_to_court}
-    assert all(r.effects.unit.value != "stay" for r in TRANSITIONS if r.trigger in SENDING_TRIGGERS)
+    # A decline gives a case back: the decliner does not follow it. A court-delegated (委托)
+    # settlement goes back to the court desk: the unit that mediated it follows it there.
+    assert SENDING_TRIGGERS == {T.dispatch, T.escalate, T.hand_off, T.delegate, T.refer_to_court, T.settle}
+    assert all(
+        any(r.effects.unit.value != "stay" for r in TRANSITIONS if r.trigger == trigger)
+        for trigger in SENDING_TRIGGERS
+    )
 
 
 @pytest.mark.parametrize(

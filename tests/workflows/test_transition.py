@@ -46,6 +46,7 @@ from workflows.lifecycle import (
     CLOSE_OUTCOMES,
     TRANSITIONS,
     Actor,
+    Agreement,
     CaseState,
     Outcome,
     Role,
@@ -59,6 +60,7 @@ from workflows.transition import (
     ConfirmationWindowClosed,
     FieldRejected,
     NotAllowed,
+    NotConfirmable,
     OpenReferral,
     PayloadMissing,
     Planning,
@@ -77,16 +79,45 @@ PLANNING = Planning(ORG, POLICIES, BusinessCalendar(seeded_years()), court_lease
 # The case's open referrals: an offer waiting at the unit that holds the case, a hand-off it
 # accepted earlier, and a confirmation application the court has not accepted yet.
 WAITING, ACCEPTED, APPLIED = 11, 12, 13
-AGREEMENT = {"form": "written", "terms": "赔偿维修费 2000 元", "effective_on": "2026-03-01"}
+# A written agreement with everything 人民调解法 art. 29 asks for: a court may confirm it.
+AGREEMENT = {
+    "form": "written",
+    "terms": "赔偿维修费 2000 元",
+    "facts": "楼上漏水致楼下墙面受损，双方就维修费争执",
+    "performance_manner": "一次性转账",
+    "performance_deadline": "2026-03-31",
+    "signed_by_parties": True,
+    "signed_by_mediator": True,
+    "sealed": True,
+    "touches": [],
+    "effective_on": "2026-03-01",
+}
+PARTIES = ("王秀英", "李建国")
+APPLICATION = {
+    "applicants": [
+        {"party": "王秀英"},
+        {"party": "李建国", "agent": "张律师", "authority_document": "授权委托书"},
+    ],
+    "applied_on": "2026-03-02",
+    "materials": ["调解协议书", "身份证明"],
+}
 
 
 def snapshot(ctx: TransitionContext, **extra: Any) -> CaseSnapshot:
+    """The case behind ``ctx``: its referrals say what the context's facts say (a court delegation
+    it works on, an application accepted or not)."""
+    delegated = ctx.case.delegated_after_filing
+    application = ReferralStatus.accepted if ctx.case.application == "accepted" else ReferralStatus.offered
     referrals = (
         OpenReferral(WAITING, ReferralKind.sectoral, ReferralStatus.offered, ZHOUXIANG, ctx.case.unit_code),
-        OpenReferral(ACCEPTED, ReferralKind.police, ReferralStatus.accepted, PS_ZHANGPU, ctx.case.unit_code),
         OpenReferral(
-            APPLIED, ReferralKind.judicial_confirmation, ReferralStatus.offered, ctx.case.unit_code, DESK
+            ACCEPTED,
+            ReferralKind.court_delegation if delegated else ReferralKind.police,
+            ReferralStatus.accepted,
+            DESK if delegated else PS_ZHANGPU,
+            ctx.case.unit_code,
         ),
+        OpenReferral(APPLIED, ReferralKind.judicial_confirmation, application, ctx.case.unit_code, DESK),
     )
     values: dict[str, Any] = {
         "id": 7,
@@ -102,6 +133,8 @@ def snapshot(ctx: TransitionContext, **extra: Any) -> CaseSnapshot:
         "claimed_by": ctx.case.claimed_by,
         "agreement": AGREEMENT,
         "referrals": referrals,
+        "party_names": PARTIES,
+        "court_procedure": "ordinary" if delegated else None,
         **extra,
     }
     return CaseSnapshot(**values)
@@ -118,8 +151,10 @@ def fields_for(rule: Rule, source: CaseState, ctx: TransitionContext) -> dict[st
         given.update(procedure="ordinary", court_case_number="(2026)苏0583民初1号", materials=["起诉状"])
     if rule.trigger == T.settle:
         given["agreement"] = {"form": "written", "terms": "赔偿维修费 2000 元"}
-    if rule.trigger in (T.terminate, T.reject_confirmation):
+    if rule.trigger == T.terminate:
         given["termination_reason"] = "gap_too_wide"
+    if rule.trigger == T.request_confirmation:
+        given.update(APPLICATION)
     if rule.trigger == T.close:
         given["outcome"] = CLOSE_OUTCOMES[source][0].value
     return given
@@ -155,9 +190,11 @@ LEASE_ENDED = {"lease_expires_at": None}
 CLOSED = {"closed_at": NOW}
 
 
-def completed_notes(case_unit: str) -> tuple[tuple[str, str], ...]:
-    """The senders of the accepted hand-off and of the pending application hear the result."""
-    return ((PS_ZHANGPU, "referral_result"), (case_unit, "referral_result"))
+def completed_notes(ctx: TransitionContext) -> tuple[tuple[str, str], ...]:
+    """The senders of the accepted hand-off (or court delegation) and of the pending application
+    hear the result."""
+    sender = DESK if ctx.case.delegated_after_filing else PS_ZHANGPU
+    return ((sender, "referral_result"), (ctx.case.unit_code, "referral_result"))
 
 
 EXPECTED: dict[str, Expected] = {
@@ -192,6 +229,13 @@ EXPECTED: dict[str, Expected] = {
     ),
     "suspend mediating -> suspended": Expected("case"),
     "resume suspended -> mediating": Expected("case"),
+    # 委托调解: the agreement answers the court's delegation and the case waits in the court's queue.
+    "settle mediating -> referred": Expected(
+        DESK,
+        {"agreement": ANY, "termination_reason": None, **ENQUEUED},
+        completes=True,
+        announced=((DESK, "delegation_settled"),),
+    ),
     "settle mediating -> settled": Expected("case", {"agreement": ANY}, completes=True),
     "terminate mediating|suspended -> terminated": Expected(
         "case", {"termination_reason": "gap_too_wide"}, completes=True
@@ -227,15 +271,26 @@ EXPECTED: dict[str, Expected] = {
         "case",
         {"court_linked": True},
         opened=ReferralKind.judicial_confirmation,
-        announced=(("case", "referral_sent"),),
+        announced=(("case", "referral_sent"), (DESK, "confirmation_application")),
     ),
     "accept_confirmation confirming -> confirming": Expected(
         "case", answered=((APPLIED,), ReferralStatus.accepted)
     ),
-    "confirm confirming -> settled": Expected("case", {"agreement": ANY}, completes=True),
-    "reject_confirmation confirming -> terminated": Expected(
-        "case", {"termination_reason": "gap_too_wide"}, completes=True
+    "refuse_confirmation confirming -> settled": Expected(
+        "case",
+        {"agreement": ANY},
+        answered=((APPLIED,), ReferralStatus.declined),
+        announced=(("case", "confirmation_refused"),),
     ),
+    "withdraw_confirmation confirming -> settled": Expected(
+        "case",
+        {"agreement": ANY},
+        answered=((APPLIED,), ReferralStatus.withdrawn),
+        announced=((DESK, "confirmation_withdrawn"),),
+    ),
+    "confirm confirming -> settled": Expected("case", {"agreement": ANY}, completes=True),
+    "reject_confirmation confirming -> settled": Expected("case", {"agreement": ANY}, completes=True),
+    "amend settled -> mediating": Expected("case"),
     "record_performance settled -> closed": Expected(
         "case", {**CLOSED, "outcome": "performed"}, completes=True
     ),
@@ -310,7 +365,7 @@ def test_each_row_plans_what_its_effects_declare(rule: Rule, source: CaseState) 
     if result.completed is not None:
         assert result.completed.referral_ids == (ACCEPTED, APPLIED)
         assert result.completed.result["state"] == rule.dest.value
-    announced = expected.announced + (completed_notes(ctx.case.unit_code) if expected.completes else ())
+    announced = (completed_notes(ctx) if expected.completes else ()) + expected.announced
     assert [(a.unit_code, a.kind) for a in result.announcements] == [
         (_unit(unit, ctx), kind) for unit, kind in announced
     ]
@@ -373,7 +428,7 @@ def test_an_agreement_is_dated_today_in_kunshan_unless_it_says_otherwise() -> No
 
 
 def test_confirmation_stamps_the_agreement_it_confirms() -> None:
-    ctx = context(S.confirming, DESK_CLERK, court_linked=True)
+    ctx = context(S.confirming, DESK_CLERK, court_linked=True, application="accepted")
     result = plan_transition(snapshot(ctx), DESK_CLERK, T.confirm, {}, now=NOW, planning=PLANNING)
     assert result.changes["agreement"] == {
         **AGREEMENT,
@@ -509,7 +564,7 @@ def test_confirmation_is_refused_after_its_thirty_day_window() -> None:
             snapshot(ctx, agreement=old),
             DASHI_MEDIATOR,
             T.request_confirmation,
-            {},
+            APPLICATION,
             now=NOW,
             planning=PLANNING,
         )
@@ -520,5 +575,175 @@ def test_confirmation_is_refused_after_its_thirty_day_window() -> None:
 def test_exactly_the_rules_that_reach_a_result_complete_referrals() -> None:
     results = {S.settled, S.terminated, S.closed}  # an agreement, a failure, an ending
     for rule in TRANSITIONS:
-        reaches = rule.dest in results and any(source != rule.dest for source in rule.source)
+        # An agreement that goes back to the court answers its delegation; an application refused
+        # or withdrawn is answered, not completed.
+        result = rule.dest in results or rule.effects.agreement == Agreement.record
+        reaches = (
+            result and any(source != rule.dest for source in rule.source) and rule.effects.answer is None
+        )
         assert rule.effects.completes_referrals == reaches, rule_id(rule)
+
+
+# --- judicial confirmation as the parties' application, and 委托 settlements -----------------------
+
+
+def _apply(agreement: Mapping[str, Any] | None = None, **changes: Any) -> TransitionPlan:
+    ctx = context(S.settled, DASHI_MEDIATOR)
+    case = snapshot(ctx, agreement=AGREEMENT if agreement is None else agreement)
+    return plan_transition(
+        case, DASHI_MEDIATOR, T.request_confirmation, {**APPLICATION, **changes}, now=NOW, planning=PLANNING
+    )
+
+
+def test_the_application_carries_the_parties_court_date_and_materials() -> None:
+    result = _apply(court="COURT-320583")
+    assert result.opened is not None
+    assert result.opened.payload["applicants"] == APPLICATION["applicants"]
+    assert (result.opened.payload["court"], result.opened.payload["applied_on"]) == (
+        "COURT-320583",
+        "2026-03-02",
+    )
+    assert result.opened.payload["materials"] == ["调解协议书", "身份证明"]
+    assert _apply().opened.payload["court"] == "COURT-320583"  # type: ignore[union-attr]  # the desk's court
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"applicants": [{"party": "王秀英"}]}, "body.applicants"),  # one side alone
+        ({"applicants": [{"party": "王秀英"}, {"party": "张三"}]}, "body.applicants[1].party"),
+        ({"applicants": [{"party": "王秀英"}, {"party": "王秀英"}]}, "body.applicants[1].party"),
+        (
+            {"applicants": [{"party": "王秀英"}, {"party": "李建国", "agent": "张律师"}]},
+            "body.applicants[1].authority_document",
+        ),
+        ({"applied_on": "2026-03-03"}, "body.applied_on"),  # tomorrow in Kunshan
+        ({"applied_on": "2026-02-27"}, "body.applied_on"),  # before the agreement took effect
+        ({"court": "320583"}, "body.court"),  # the city centre is no court
+    ],
+    ids=[
+        "one-side",
+        "stranger",
+        "twice",
+        "agent-without-authority",
+        "future",
+        "before-agreement",
+        "not-a-court",
+    ],
+)
+def test_an_application_the_law_does_not_allow_names_its_field(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(FieldRejected) as refused:
+        _apply(**changes)
+    assert refused.value.field == field
+
+
+def test_an_application_on_time_counts_even_when_recorded_after_the_window() -> None:
+    ctx = context(S.settled, DASHI_MEDIATOR)
+    later = NOW + timedelta(days=40)
+    fields = {**APPLICATION, "applied_on": "2026-03-20"}
+    result = plan_transition(
+        snapshot(ctx), DASHI_MEDIATOR, T.request_confirmation, fields, now=later, planning=PLANNING
+    )
+    assert result.to_state == S.confirming
+    with pytest.raises(ConfirmationWindowClosed):
+        late = {**APPLICATION, "applied_on": "2026-04-08"}
+        plan_transition(
+            snapshot(ctx), DASHI_MEDIATOR, T.request_confirmation, late, now=later, planning=PLANNING
+        )
+
+
+@pytest.mark.parametrize(
+    ("agreement", "article"),
+    [
+        ({**AGREEMENT, "touches": ["marriage"]}, "第355条"),
+        ({**AGREEMENT, "touches": ["property_ownership"]}, "第355条"),
+        ({**AGREEMENT, "sealed": False}, "第29条"),
+        ({**AGREEMENT, "form": "oral"}, "第28、29条"),
+    ],
+    ids=["marriage", "property-ownership", "unsealed", "oral"],
+)
+def test_an_agreement_a_court_does_not_confirm_is_refused_with_the_article(
+    agreement: dict[str, Any], article: str
+) -> None:
+    with pytest.raises(NotConfirmable) as refused:
+        _apply(agreement)
+    assert article in str(refused.value)
+
+
+def test_settle_records_whether_the_agreement_may_be_confirmed() -> None:
+    ctx = context(S.mediating, DASHI_MEDIATOR)
+    complete = {k: v for k, v in AGREEMENT.items() if k != "effective_on"}
+    ok = plan_transition(
+        snapshot(ctx), DASHI_MEDIATOR, T.settle, {"agreement": complete}, now=NOW, planning=PLANNING
+    )
+    family = plan_transition(
+        snapshot(ctx, dispute_type=DisputeType.MARRIAGE_FAMILY),
+        DASHI_MEDIATOR,
+        T.settle,
+        {"agreement": {k: v for k, v in complete.items() if k != "touches"}},
+        now=NOW,
+        planning=PLANNING,
+    )
+    assert ok.changes["agreement"]["confirmation_eligibility"] == {"confirmable": True, "reasons": []}
+    assert family.changes["agreement"]["touches"] == ["marriage"]  # pre-ticked for a family dispute
+    eligibility = family.changes["agreement"]["confirmation_eligibility"]
+    assert eligibility["confirmable"] is False and "婚姻关系" in eligibility["reasons"][0]
+
+
+@pytest.mark.parametrize("missing", ["form", "signed_by_parties", "signed_by_mediator", "sealed"], ids=str)
+def test_a_labour_agreement_must_be_written_signed_and_sealed(missing: str) -> None:
+    ctx = context(S.mediating, DASHI_MEDIATOR)
+    agreement = {**AGREEMENT, missing: "oral" if missing == "form" else False}
+    with pytest.raises(FieldRejected) as refused:
+        plan_transition(
+            snapshot(ctx, dispute_type=DisputeType.LABOUR_WAGE_ARREARS),
+            DASHI_MEDIATOR,
+            T.settle,
+            {"agreement": agreement},
+            now=NOW,
+            planning=PLANNING,
+        )
+    assert refused.value.field == "body.agreement" and "第14条" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("trigger", "actor", "application", "result"),
+    [
+        (T.refuse_confirmation, DESK_CLERK, "offered", "not_accepted"),
+        (T.reject_confirmation, DESK_CLERK, "accepted", "rejected"),
+        (T.withdraw_confirmation, DASHI_MEDIATOR, "accepted", "withdrawn"),
+    ],
+    ids=["not-accepted", "rejected", "withdrawn"],
+)
+def test_an_application_that_ends_without_confirmation_is_recorded_on_the_agreement(
+    trigger: Trigger, actor: Actor, application: str, result: str
+) -> None:
+    ctx = context(S.confirming, actor, court_linked=True, application=application)
+    planned_ = plan_transition(snapshot(ctx), actor, trigger, {"reason": "理由"}, now=NOW, planning=PLANNING)
+    assert planned_.to_state == S.settled and "termination_reason" not in planned_.changes
+    assert planned_.changes["agreement"]["confirmation_results"] == [
+        {"result": result, "reason": "理由", "at": NOW.isoformat(), "by": actor.username}
+    ]
+    assert planned_.changes["agreement"]["terms"] == AGREEMENT["terms"]  # the agreement stands
+
+
+def test_a_court_delegated_settlement_starts_no_confirmation_or_follow_up_clock() -> None:
+    ctx = context(S.mediating, DASHI_MEDIATOR, court_linked=True, delegated_after_filing=True)
+    delegated = snapshot(ctx)
+    result = plan_transition(
+        delegated, DASHI_MEDIATOR, T.settle, {"agreement": AGREEMENT}, now=NOW, planning=PLANNING
+    )
+    ordinary = plan_transition(
+        snapshot(context(S.mediating, DASHI_MEDIATOR)),
+        DASHI_MEDIATOR,
+        T.settle,
+        {"agreement": AGREEMENT},
+        now=NOW,
+        planning=PLANNING,
+    )
+    assert (result.to_state, result.to_unit) == (S.referred, DESK)
+    assert [p.kind for p, _ in result.clocks.plan.start] == []
+    assert {p.kind for p, _ in ordinary.clocks.plan.start} == {"confirmation_window", "performance_followup"}
+    assert (
+        result.completed is not None and result.completed.result["agreement"] == result.changes["agreement"]
+    )
