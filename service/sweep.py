@@ -35,6 +35,7 @@ from service.deadlines.service import warnings_json
 from service.errors import ServiceError
 from service.notifications import service as notifications
 from workflows.deadlines import BreachAction, DeadlineStatus, Policy, Warning
+from workflows.labour import opened_by_breach
 from workflows.lifecycle import SYSTEM_ACTOR_NAME, Actor, CaseState, Role, TerminationReason, Trigger
 from workflows.transition import Announcement, TransitionPlan
 
@@ -196,12 +197,17 @@ def _breach_notes(ctx: AppContext, row: DueClock, case: CaseRow, policy: Policy)
     """The unit holding the case hears of a breach, and so does its supervisor when the policy
     notifies or escalates."""
     reason = breach_reason(policy)
-    payload = {
+    payload: dict[str, Any] = {
         "number": case.number,
         "deadline": policy.kind,
         "due_at": row.due_at.isoformat(),
         "action": policy.breach.value,
     }
+    opened = opened_by_breach(policy.kind)
+    if opened is not None:
+        # The moment the law opens another route (labour: arbitration) is told once, with the breach.
+        payload["route"] = opened
+        reason = f"{reason}；{opened['text']}"
     notes = [Announcement(case.unit_code, row.case_id, "breach", reason, payload)]
     supervisor = ctx.org.parent(case.unit_code)
     if policy.breach in (BreachAction.notify, BreachAction.escalate) and supervisor is not None:
