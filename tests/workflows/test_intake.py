@@ -247,7 +247,7 @@ def test_consent_to_an_earlier_mediation_does_not_stand_for_a_delegation() -> No
     case = snapshot(ctx, parties=PARTIES, consents=(record(WANG), record(LI)))
     fields = {"target_unit": DASHI, "court_case_number": "(2026)苏0583民初1号", "procedure": "ordinary"}
 
-    with pytest.raises(ConsentMissing, match="王秀英.*李建国"):
+    with pytest.raises(ConsentMissing, match=r"王秀英.*李建国"):
         plan_transition(case, DESK_CLERK, T.delegate, fields, now=NOW, planning=PLANNING)
 
 
