@@ -668,7 +668,8 @@ async def open_cases_for_transitions(server: Fleet, token: str, count: int) -> l
                 json={
                     "trigger": "accept",
                     "consents": [
-                        {"party_id": p["id"], "manner": "in_person", "on": "2026-03-02"} for p in case["parties"]
+                        {"party_id": p["id"], "manner": "in_person", "on": "2026-03-02"}
+                        for p in case["parties"]
                     ],
                 },
                 headers={"If-Match": created.headers["ETag"]},

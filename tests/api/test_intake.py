@@ -52,7 +52,9 @@ async def test_registration_without_the_declaration_is_refused_naming_it(
     assert "body.prior_proceedings" in [e["field"] for e in response.json()["errors"]]
 
 
-async def test_a_declared_acceptance_must_name_the_authority(client: httpx.AsyncClient, auth, db: Backend) -> None:
+async def test_a_declared_acceptance_must_name_the_authority(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
     mediator = await auth("dashi.mediator")
 
     response = await client.post(
@@ -133,7 +135,11 @@ async def test_accept_names_each_party_whose_consent_is_missing(
     assert [e["field"] for e in only_one.json()["errors"]] == [f"body.consents.{respondent['id']}"]
     assert respondent["name"] in only_one.json()["errors"][0]["message"]
     bad_manner = await fire(
-        client, mediator, case, "accept", consents=[{"party_id": applicant["id"], "manner": "telepathy", "on": "2026-03-02"}]
+        client,
+        mediator,
+        case,
+        "accept",
+        consents=[{"party_id": applicant["id"], "manner": "telepathy", "on": "2026-03-02"}],
     )
     assert bad_manner.status_code == 422
     assert bad_manner.json()["errors"][0]["field"] == "body.consents.0.manner"
@@ -152,7 +158,9 @@ async def test_accept_records_each_partys_consent_on_the_case_and_its_trail(
 
     accepted = await move(client, mediator, case, "accept", consents=given)
 
-    assert [(c["party_name"], c["decision"], c["manner"], c["on"], c["step"]) for c in accepted["consents"]] == [
+    assert [
+        (c["party_name"], c["decision"], c["manner"], c["on"], c["step"]) for c in accepted["consents"]
+    ] == [
         (applicant["name"], "given", "written", "2026-03-02", "accept"),
         (respondent["name"], "given", "phone", "2026-03-03", "accept"),
     ]
@@ -161,7 +169,9 @@ async def test_accept_records_each_partys_consent_on_the_case_and_its_trail(
     assert trail[-1]["trigger"] == "accept" and trail[-1]["payload"]["consents"] == given
 
 
-async def test_a_partys_refusal_is_recorded_and_ends_mediation(client: httpx.AsyncClient, auth, db: Backend) -> None:
+async def test_a_partys_refusal_is_recorded_and_ends_mediation(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
     mediator = await auth("dashi.mediator")
     case = await move(client, mediator, await open_case(client, mediator), "accept")
     respondent = case["parties"][1]
@@ -173,7 +183,11 @@ async def test_a_partys_refusal_is_recorded_and_ends_mediation(client: httpx.Asy
     )
     assert recorded.status_code == 201, recorded.text
     refusal = recorded.json()["consents"][-1]
-    assert (refusal["party_name"], refusal["decision"], refusal["on"]) == (respondent["name"], "refused", "2026-03-04")
+    assert (refusal["party_name"], refusal["decision"], refusal["on"]) == (
+        respondent["name"],
+        "refused",
+        "2026-03-04",
+    )
     assert (await events(client, mediator, case))[-1]["kind"] == "consent"
 
     ended = await move(
@@ -188,7 +202,9 @@ async def test_a_partys_refusal_is_recorded_and_ends_mediation(client: httpx.Asy
     assert [c["decision"] for c in ended["consents"]] == ["given", "given", "refused", "refused"]
 
 
-async def test_a_refusal_naming_no_party_of_the_case_is_refused(client: httpx.AsyncClient, auth, db: Backend) -> None:
+async def test_a_refusal_naming_no_party_of_the_case_is_refused(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
     mediator = await auth("dashi.mediator")
     case = await open_case(client, mediator)
 
@@ -202,7 +218,9 @@ async def test_a_refusal_naming_no_party_of_the_case_is_refused(client: httpx.As
     assert response.json()["errors"][0]["field"] == "body.party_id"
 
 
-async def test_a_police_hand_off_needs_the_parties_agreement(client: httpx.AsyncClient, auth, db: Backend) -> None:
+async def test_a_police_hand_off_needs_the_parties_agreement(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
     police = await auth("zhangpu.police")
     case = await police_case(client, police)
 
@@ -219,11 +237,15 @@ async def test_a_police_hand_off_needs_the_parties_agreement(client: httpx.Async
     )
 
     assert response.status_code == 422
-    assert {e["field"] for e in response.json()["errors"]} == {f"body.consents.{p['id']}" for p in case["parties"]}
+    assert {e["field"] for e in response.json()["errors"]} == {
+        f"body.consents.{p['id']}" for p in case["parties"]
+    }
     assert case["unit_code"] == POLICE
 
 
-async def test_a_court_delegation_needs_each_partys_consent(client: httpx.AsyncClient, auth, db: Backend) -> None:
+async def test_a_court_delegation_needs_each_partys_consent(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
     mediator, clerk = await auth("dashi.mediator"), await auth("court.clerk")
     case = await move(client, mediator, await open_case(client, mediator), "accept")
     case = await move(client, mediator, case, "terminate", termination_reason="gap_too_wide")

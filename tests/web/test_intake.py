@@ -33,9 +33,13 @@ def test_a_dispute_the_police_accepted_is_refused_and_another_is_accepted_with_c
     page.get_by_role("button", name="登记", exact=True).click()
 
     expect(page).to_have_url(re.compile(r"/cases/\d+\?done=created$"))
-    expect(page.locator("#prior-proceedings")).to_contain_text("公安机关已受理 · 昆山市公安局张浦派出所 · 2026-03-01")
+    expect(page.locator("#prior-proceedings")).to_contain_text(
+        "公安机关已受理 · 昆山市公安局张浦派出所 · 2026-03-01"
+    )
     # The page says before anyone tries: people's mediation does not accept it, and what to do.
-    expect(page.locator("#prior-bar")).to_contain_text("人民调解委员会不予受理（人民调解工作若干规定 第22条）")
+    expect(page.locator("#prior-bar")).to_contain_text(
+        "人民调解委员会不予受理（人民调解工作若干规定 第22条）"
+    )
     web.shot(page, "2-barred-case")
 
     page.get_by_role("link", name="受理", exact=True).click()
