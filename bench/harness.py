@@ -665,7 +665,13 @@ async def open_cases_for_transitions(server: Fleet, token: str, count: int) -> l
             case = created.json()
             accepted = await client.post(
                 f"/api/v1/cases/{case['id']}/transitions",
-                json={"trigger": "accept"},
+                json={
+                    "trigger": "accept",
+                    "consents": [
+                        {"party_id": p["id"], "manner": "in_person", "on": "2026-03-02"}
+                        for p in case["parties"]
+                    ],
+                },
                 headers={"If-Match": created.headers["ETag"]},
             )
             assert accepted.status_code == 200, accepted.text

@@ -44,6 +44,7 @@ CREATE_BODY: dict[str, Any] = {
         {"name": "王秀英", "role": "applicant", "phone": "13800001234", "id_number": "320583198001011234"},
         {"name": "李建国", "role": "respondent"},
     ],
+    "prior_proceedings": {"authority": "none"},
 }
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.cases import service as cases
 from service.cases.models import Case
-from service.cases.schemas import CaseCreate, PartyIn, TransitionIn
+from service.cases.schemas import CaseCreate, PartyIn, PriorProceedingsIn, TransitionIn
 from service.clock import SHANGHAI
 from service.context import AppContext
 from service.errors import ServiceError
@@ -26,7 +26,7 @@ from service.users.security import hash_password
 from workflows.agreement import LABOUR_TYPES
 from workflows.lifecycle import Actor, CaseState, Role
 from workflows.org import UnitKind
-from workflows.vocab import DisputeType, Flag, PartyRole, Source
+from workflows.vocab import DisputeType, Flag, PartyRole, PriorAuthority, Source
 
 
 @dataclass(frozen=True)
@@ -249,6 +249,7 @@ def _case_body(rng: random.Random, dispute_type: DisputeType, location_code: str
         flags=flags,
         source=rng.choice([Source.application, Source.application, Source.self_initiated, Source.police]),
         parties=parties,
+        prior_proceedings=PriorProceedingsIn(authority=PriorAuthority.none),
     )
 
 
@@ -282,7 +283,10 @@ async def _walk(
         worker = _actor_at(case.unit_code)
         clerk = Actor("court.clerk", Role.court_clerk, "COURT-320583-DESK")
         if step == "accept":
-            case = await _fire(engine, ctx, case_id, worker, at, "accept")
+            # Both parties agreed to mediation (人民调解法 art. 17), in person on the day it was accepted.
+            day = at.astimezone(SHANGHAI).date().isoformat()
+            agreed = [{"party_id": p.id, "manner": "in_person", "on": day} for p in first.parties]
+            case = await _fire(engine, ctx, case_id, worker, at, "accept", consents=agreed)
         elif step == "suspend":
             case = await _fire(engine, ctx, case_id, worker, at, "suspend", reason="等待伤情鉴定结果")
         elif step == "settle":

@@ -36,6 +36,7 @@ from service.deadlines.service import warnings_json
 from service.errors import ServiceError
 from service.notifications import service as notifications
 from workflows.deadlines import BreachAction, DeadlineStatus, Policy, Warning
+from workflows.labour import opened_by_breach
 from workflows.lifecycle import SYSTEM_ACTOR_NAME, Actor, CaseState, Role, TerminationReason, Trigger
 from workflows.transition import Announcement, TransitionPlan
 
@@ -221,6 +222,11 @@ def _breach_notes(ctx: AppContext, row: DueClock, case: CaseRow, policy: Policy)
     if policy.breach == BreachAction.prompt:
         payload["options"] = ["extend", "terminate"]
         payload["deadline_id"] = row.id
+    opened = opened_by_breach(policy.kind)
+    if opened is not None:
+        # The moment the law opens another route (labour: arbitration) is told once, with the breach.
+        payload["route"] = opened
+        reason = f"{reason}；{opened['text']}"
     notes = [Announcement(case.unit_code, row.case_id, "breach", reason, payload)]
     supervisor = ctx.org.parent(case.unit_code)
     told = (BreachAction.notify, BreachAction.escalate, BreachAction.prompt)

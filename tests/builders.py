@@ -35,9 +35,20 @@ def case_body(**overrides: Any) -> dict[str, Any]:
             },
             {"name": "李建国", "role": "respondent"},
         ],
+        "prior_proceedings": {"authority": "none"},
     }
     body.update(overrides)
     return body
+
+
+CONSENT_DAY = "2026-03-02"
+# The steps that record each party's consent (people's mediation, 警调/访调/检调, court delegation).
+CONSENTED_TRIGGERS = frozenset({"accept", "hand_off", "delegate"})
+
+
+def consents(case: dict[str, Any], manner: str = "in_person", on: str = CONSENT_DAY) -> list[dict[str, Any]]:
+    """Every party's consent, given in person: what a test that is not about consent records."""
+    return [{"party_id": p["id"], "manner": manner, "on": on} for p in case.get("parties", [])]
 
 
 async def open_case(client: httpx.AsyncClient, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
@@ -54,6 +65,10 @@ async def fire(
     trigger: str,
     **fields: Any,
 ) -> httpx.Response:
+    """Fire ``trigger``; a step that records consent gets every party's unless the test gives its own
+    (``consents=[]`` to give none)."""
+    if trigger in CONSENTED_TRIGGERS and "consents" not in fields and case.get("parties"):
+        fields["consents"] = consents(case)
     return await client.post(
         f"/api/v1/cases/{case['id']}/transitions",
         json={"trigger": trigger, **fields},

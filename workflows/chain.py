@@ -107,6 +107,13 @@ CASE_DIGEST_FIELDS = (
     "created_at",
     "closed_at",
 )
+# Facts recorded since the keyed digest was introduced: digested once they hold a value, so the
+# trails signed before them (where they are empty) still verify, and clearing one is a change the
+# digest catches. The intake's declaration of prior proceedings and the parties' consent records
+# (workflows.intake), and the last follow-up's performance (the 支付令 route, workflows.labour).
+DIGEST_FIELDS_WHEN_SET = ("prior_proceedings", "consents", "performance")
+# Every column a case's recorded facts may read.
+RECORDED_COLUMNS = (*CASE_DIGEST_FIELDS, *DIGEST_FIELDS_WHEN_SET)
 # A party by what it is, not by its row id (a new case's parties get theirs only as they are written).
 PARTY_DIGEST_FIELDS = ("role", "kind", "name", "id_type")
 
@@ -152,6 +159,7 @@ def recorded_facts(case: Mapping[str, Any], parties: Iterable[Mapping[str, Any]]
     """What a case event vouches for, in JSON-normal form: the case's recorded facts and its
     parties' names and roles."""
     facts = {f: _plain(case.get(f)) for f in CASE_DIGEST_FIELDS}
+    facts.update({f: _plain(case[f]) for f in DIGEST_FIELDS_WHEN_SET if case.get(f) is not None})
     facts["parties"] = sorted(
         ({f: _plain(p.get(f)) for f in PARTY_DIGEST_FIELDS} for p in parties),
         key=lambda p: json.dumps(p, sort_keys=True, ensure_ascii=False),
@@ -162,6 +170,7 @@ def recorded_facts(case: Mapping[str, Any], parties: Iterable[Mapping[str, Any]]
 def case_digest(key: bytes, recorded: Mapping[str, Any]) -> str:
     """The keyed digest of ``recorded_facts`` (after a change: the facts with the change applied)."""
     facts = {f: _plain(recorded.get(f)) for f in CASE_DIGEST_FIELDS}
+    facts.update({f: _plain(recorded[f]) for f in DIGEST_FIELDS_WHEN_SET if recorded.get(f) is not None})
     facts["parties"] = recorded.get("parties") or []
     body = json.dumps(facts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()

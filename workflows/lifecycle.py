@@ -432,6 +432,15 @@ class Offer(StrEnum):
     judicial_confirmation = "judicial_confirmation"  # to the court desk; the case stays
 
 
+class ConsentStep(StrEnum):
+    """Where the parties' consent is recorded (人民调解法 arts. 17, 18; 特邀调解规定 art. 11): each
+    party's consent is checked by the planner, which also appends the records to the case."""
+
+    accept = "accept"  # acceptance into people's mediation (also where prior proceedings bar it)
+    referral = "referral"  # a 警调/访调/检调 hand-off: the parties agreed to be referred
+    delegation = "delegation"  # the court delegates (委托/委派): court-invited mediation
+
+
 class Answer(StrEnum):
     """Which open referral a rule answers, and how."""
 
@@ -473,6 +482,7 @@ class Effects:
     completes_referrals: bool = False
     announce: str | None = None  # the inbox kind announced to the unit that holds the case after
     announce_court: str | None = None  # an inbox kind announced to the court desk (the case stays)
+    consent: ConsentStep | None = None  # the parties' consent this step needs (see the planner)
 
 
 @dataclass(frozen=True)
@@ -499,6 +509,7 @@ E = Effects
 TERMINATION_REASON = Copy("termination_reason", "termination_reason", default=TerminationReason.other.value)
 # settle takes no termination_reason field: the column is cleared.
 CLEARS_TERMINATION = Copy("termination_reason", "termination_reason", default=None)
+PERFORMANCE = Copy("performance", "performance")
 # Rules into a result state: the referrals the case works on are completed (see Effects).
 _RESULT = E(completes_referrals=True)
 
@@ -511,7 +522,13 @@ TRANSITIONS: list[Rule] = [
         dispatch_target_in_scope,
         effects=E(unit=UnitRule.target, returns_to=ReturnsTo.actor_unit, announce="dispatch"),
     ),
-    _rule(T.accept, S.assigned, S.mediating, works_at_case_unit, effects=E(answer=Answer.accept_arrival)),
+    _rule(
+        T.accept,
+        S.assigned,
+        S.mediating,
+        works_at_case_unit,
+        effects=E(answer=Answer.accept_arrival, consent=ConsentStep.accept),
+    ),
     *(
         _rule(
             T.decline,
@@ -552,6 +569,7 @@ TRANSITIONS: list[Rule] = [
             returns_to=ReturnsTo.previous_unit,  # a declined referral goes back to its sender
             offer=Offer.hand_off,
             announce="hand_off",
+            consent=ConsentStep.referral,
         ),
     ),
     _rule(T.suspend, S.mediating, S.suspended, handles_case),
@@ -621,6 +639,7 @@ TRANSITIONS: list[Rule] = [
             copies=(Copy("court_procedure", "procedure"), Copy("court_case_number", "court_case_number")),
             offer=Offer.court_delegation,
             announce="delegation",
+            consent=ConsentStep.delegation,
         ),
     ),
     # The parties' joint application (人民调解法 art. 33; 民事诉讼法 art. 205), recorded by the
@@ -699,9 +718,18 @@ TRANSITIONS: list[Rule] = [
         S.closed,
         handles_case,
         performance_complete,
-        effects=E(outcome=Outcome.performed, completes_referrals=True),
+        effects=E(outcome=Outcome.performed, copies=(PERFORMANCE,), completes_referrals=True),
     ),
-    _rule(T.record_performance, S.settled, S.settled, handles_case, performance_incomplete),
+    # Not (fully) performed: followed up again; on a labour agreement the worker may now apply for a
+    # 支付令 (workflows.labour), which is why the finding is kept on the case.
+    _rule(
+        T.record_performance,
+        S.settled,
+        S.settled,
+        handles_case,
+        performance_incomplete,
+        effects=E(copies=(PERFORMANCE,)),
+    ),
     _rule(
         T.withdraw,
         [S.registered, S.assigned, S.mediating, S.suspended, S.terminated],
@@ -717,6 +745,15 @@ TRANSITIONS: list[Rule] = [
         effects=E(queue=Queue.end_lease, outcome=Outcome.withdrawn, completes_referrals=True),
     ),
     _rule(T.close, [S.registered, S.terminated], S.closed, handles_case, effects=_RESULT),
+    # 不予受理 by the unit a case was sent to (e.g. another authority already accepted it: 2002
+    # 规定 art. 22); the offer that brought it there is answered as declined.
+    _rule(
+        T.close,
+        S.assigned,
+        S.closed,
+        works_at_case_unit,
+        effects=E(answer=Answer.decline_arrival, completes_referrals=True),
+    ),
     _rule(
         T.close,
         S.in_court,
@@ -730,6 +767,7 @@ TRANSITIONS: list[Rule] = [
 # Outcomes a person may choose on `close`, by the state it closes from.
 CLOSE_OUTCOMES: dict[CaseState, tuple[Outcome, ...]] = {
     S.registered: (Outcome.rejected, Outcome.other_route),
+    S.assigned: (Outcome.rejected,),
     S.terminated: (Outcome.other_route, Outcome.litigated, Outcome.rejected),
     S.in_court: (Outcome.litigated, Outcome.withdrawn, Outcome.mediation_statement, Outcome.other_court),
     S.settled: (Outcome.withdrawn, Outcome.litigated, Outcome.other_route),

@@ -18,6 +18,14 @@ from typing import Any
 from workflows.agreement import eligibility, labour_problem, touches
 from workflows.calendar import SHANGHAI, BusinessCalendar
 from workflows.deadlines import CaseClockFacts, OpenDeadline, Plan, PolicySet, plan
+from workflows.intake import (
+    PartyRef,
+    PriorProceedingsBar,
+    acceptance_bar,
+    consent_records,
+    missing_consent,
+    unknown_parties,
+)
 from workflows.lifecycle import (
     CLOSE_OUTCOMES,
     OUTCOME_LABELS,
@@ -29,12 +37,14 @@ from workflows.lifecycle import (
     Answer,
     CaseFacts,
     CaseState,
+    ConsentStep,
     Effects,
     Offer,
     Outcome,
     Queue,
     ReturnsTo,
     Rule,
+    TerminationReason,
     TransitionContext,
     Trigger,
     UnitRule,
@@ -44,7 +54,7 @@ from workflows.lifecycle import (
 )
 from workflows.org import Channel, OrgTree, Unit
 from workflows.referrals import REFERRAL_LABELS, REQUIRED_PAYLOAD, RETURNS, ReferralStatus, direction_problem
-from workflows.vocab import CourtProcedure, DisputeType, ReferralKind
+from workflows.vocab import ConsentDecision, CourtProcedure, DisputeType, PriorAuthority, ReferralKind
 
 # --- what the planner reads ----------------------------------------------------------------------
 
@@ -87,6 +97,11 @@ class CaseSnapshot:
     # What the case's events vouch for (``workflows.chain.recorded_facts``): the next event
     # carries a keyed digest of these facts with the change applied.
     recorded: Mapping[str, Any] = field(default_factory=dict)
+    # Intake and consent (``workflows.intake``): the declaration of prior proceedings (None on a
+    # case registered before intake asked), the consent records so far, and the parties.
+    prior_proceedings: Mapping[str, Any] | None = None
+    consents: tuple[Mapping[str, Any], ...] = ()
+    parties: tuple[PartyRef, ...] = ()
 
     def facts(self) -> CaseFacts:
         return CaseFacts(
@@ -262,6 +277,39 @@ class NotConfirmable(Refused):
         self.reasons = reasons
 
 
+class AcceptanceBarred(Refused):
+    """人民调解工作若干规定 (2002) art. 22: another authority already accepted the matter (or the
+    declaration is still unanswered); the message names the options."""
+
+    def __init__(self, bar: PriorProceedingsBar) -> None:
+        super().__init__(str(bar))
+        self.authority = bar.authority
+
+
+class ConsentMissing(Refused):
+    """A step that needs the parties' consent without it: one problem per party."""
+
+    def __init__(self, trigger: Trigger, parties: list[PartyRef]) -> None:
+        names = ", ".join(f"{p.name} ({p.role.value}, party {p.id})" for p in parties)
+        super().__init__(f"{trigger.value} needs the consent of each party; none on record for {names}")
+        self.fields = [
+            (f"body.consents.{p.id}", f"no consent of {p.name} ({p.role.value}) recorded for this step")
+            for p in parties
+        ]
+
+
+# The referral kinds by which the authority a declaration names sends a matter it accepted to
+# mediation itself (警调, 访调, 委托/委派): then the authority chose mediation, and the bar is lifted.
+_REFERRED_BY: dict[PriorAuthority, frozenset[ReferralKind]] = {
+    PriorAuthority.police: frozenset({ReferralKind.police}),
+    PriorAuthority.petition: frozenset({ReferralKind.petition}),
+    PriorAuthority.court: frozenset({ReferralKind.court_delegation, ReferralKind.court_assignment}),
+    PriorAuthority.other: frozenset({ReferralKind.administrative, ReferralKind.procuratorate}),
+}
+# Hand-offs that carry the parties' agreement to be referred (三调联动 from an authority).
+CONSENTED_HAND_OFFS = frozenset({ReferralKind.police, ReferralKind.petition, ReferralKind.procuratorate})
+
+
 _TARGET_MESSAGES = {
     Trigger.dispatch: "must be a unit under your hub other than the one holding the case",
     Trigger.hand_off: "must be a unit of another channel or a sectoral committee",
@@ -344,6 +392,10 @@ def _check(
         _check_application(case, fields, now, planning)
     if rule.effects.offer == Offer.hand_off and target is not None:
         _check_hand_off(case, target, fields, planning.org)
+    if rule.effects.consent is not None:
+        _check_consent(rule.trigger, rule.effects.consent, case, fields)
+    if "refused_by" in fields:
+        _check_refusal(case, fields)
     if rule.dest == CaseState.closed and rule.effects.outcome is None:
         allowed = CLOSE_OUTCOMES[case.state]
         if Outcome(fields["outcome"]) not in allowed:
@@ -431,6 +483,80 @@ def _check_hand_off(case: CaseSnapshot, target: Unit, fields: Mapping[str, Any],
         raise PayloadMissing(kind, missing)
 
 
+def consent_needed(step: ConsentStep, case: CaseSnapshot, fields: Mapping[str, Any]) -> bool:
+    """Whether this step needs each party's consent on record: acceptance into people's mediation
+    (人民调解法 art. 17), a 警调/访调/检调 hand-off, a court delegation (特邀调解规定 art. 11)."""
+    match step:
+        case ConsentStep.accept:
+            return case.channel == Channel.people
+        case ConsentStep.referral:
+            return ReferralKind(fields["referral_kind"]) in CONSENTED_HAND_OFFS
+        case ConsentStep.delegation:
+            return True
+
+
+def _check_consent(
+    trigger: Trigger, step: ConsentStep, case: CaseSnapshot, fields: Mapping[str, Any]
+) -> None:
+    given = fields.get("consents") or []
+    strangers = unknown_parties(given, case.parties)
+    if strangers:
+        raise FieldRejected("body.consents", f"not parties of this case: {', '.join(map(str, strangers))}")
+    if step == ConsentStep.accept and case.channel == Channel.people:
+        bar = acceptance_bar(case.prior_proceedings)
+        if bar is not None and not _referred_by_that_authority(case, bar.authority):
+            raise AcceptanceBarred(bar)
+    if not consent_needed(step, case, fields):
+        return
+    # At acceptance, consent recorded at an earlier step (the parties agreed to the referral or the
+    # court's delegation that brought the case here) still stands unless the party refused since. A
+    # referral or delegation is a new step the parties agree to, each of them, there and then.
+    on_record = case.consents if step == ConsentStep.accept else ()
+    now_given = [{**item, "decision": ConsentDecision.given.value} for item in given]
+    missing = missing_consent(case.parties, on_record, now_given)
+    if missing:
+        raise ConsentMissing(trigger, missing)
+
+
+def _referred_by_that_authority(case: CaseSnapshot, authority: PriorAuthority) -> bool:
+    kinds = _REFERRED_BY.get(authority, frozenset())
+    return any(
+        r.kind in kinds and r.to_unit_code == case.unit_code and r.status == ReferralStatus.offered
+        for r in case.referrals
+    )
+
+
+def _check_refusal(case: CaseSnapshot, fields: Mapping[str, Any]) -> None:
+    """A refusal recorded with the termination it causes names a party, and the reason is theirs."""
+    if fields.get("termination_reason") != TerminationReason.party_refused.value:
+        raise FieldRejected("body.refused_by", "a party's refusal ends mediation with reason party_refused")
+    strangers = unknown_parties([fields["refused_by"]], case.parties)
+    if strangers:
+        raise FieldRejected("body.refused_by.party_id", f"not a party of this case: {strangers[0]}")
+
+
+def _consents_after(
+    rule: Rule, case: CaseSnapshot, actor: Actor, fields: Mapping[str, Any], now: datetime
+) -> list[dict[str, Any]]:
+    """The consent records this step adds: the consents given, or the refusal that ends mediation."""
+    at = now.isoformat()
+    added: list[dict[str, Any]] = []
+    if rule.effects.consent is not None and fields.get("consents"):
+        added += consent_records(
+            fields["consents"], case.parties, step=rule.trigger.value, actor=actor.username, recorded_at=at
+        )
+    if "refused_by" in fields:
+        added += consent_records(
+            [fields["refused_by"]],
+            case.parties,
+            step=rule.trigger.value,
+            actor=actor.username,
+            recorded_at=at,
+            decision=ConsentDecision.refused,
+        )
+    return added
+
+
 def _returns_to(effects: Effects, case: CaseSnapshot, actor: Actor, dest: Unit, org: OrgTree) -> str | None:
     match effects.returns_to:
         case ReturnsTo.keep:
@@ -510,6 +636,9 @@ def _changes(
             }
         case Agreement.keep:
             pass
+    added = _consents_after(rule, case, actor, fields, now)
+    if added:
+        changes["consents"] = [*case.consents, *added]
     if rule.dest == CaseState.closed:
         closing = effects.outcome or Outcome(fields["outcome"])
         if closing == Outcome.performed and (case.agreement or {}).get("confirmed_at"):

@@ -163,3 +163,54 @@ class CourtProcedure(StrEnum):
     ordinary = "ordinary"  # 普通程序: 15 days
     simplified = "simplified"  # 简易程序: 7 days
     assignment = "assignment"  # 委派调解 (pre-filing, legacy): 30 days
+
+
+class PriorAuthority(StrEnum):
+    """Who had already accepted the matter when it was registered (人民调解工作若干规定 (2002) art. 22)."""
+
+    none = "none"  # 未经其他机关受理
+    court = "court"  # 人民法院已受理
+    police = "police"  # 公安机关已受理
+    petition = "petition"  # 信访部门已受理
+    other = "other"  # 其他机关已受理
+    unknown = "unknown"  # 登记时未能确认：受理前须补正
+
+
+PRIOR_AUTHORITY_LABELS: dict[PriorAuthority, str] = {
+    PriorAuthority.none: "未经其他机关受理",
+    PriorAuthority.court: "人民法院已受理",
+    PriorAuthority.police: "公安机关已受理",
+    PriorAuthority.petition: "信访部门已受理",
+    PriorAuthority.other: "其他机关已受理",
+    PriorAuthority.unknown: "尚未确认",
+}
+
+
+class ConsentManner(StrEnum):
+    """How a party's consent (or refusal) was given."""
+
+    written = "written"  # 书面
+    oral = "oral"  # 口头
+    in_person = "in_person"  # 当面
+    phone = "phone"  # 电话
+
+
+CONSENT_MANNER_LABELS: dict[ConsentManner, str] = {
+    ConsentManner.written: "书面",
+    ConsentManner.oral: "口头",
+    ConsentManner.in_person: "当面",
+    ConsentManner.phone: "电话",
+}
+
+
+class ConsentDecision(StrEnum):
+    given = "given"  # 同意
+    refused = "refused"  # 拒绝/不再同意
+
+
+class LabourMatter(StrEnum):
+    """What a labour agreement settles, as far as 劳动争议调解仲裁法 art. 16 (支付令) cares."""
+
+    wages = "wages"  # 拖欠劳动报酬
+    medical_costs = "medical_costs"  # 工伤医疗费
+    compensation = "compensation"  # 经济补偿或者赔偿金

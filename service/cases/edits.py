@@ -12,12 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.cases import queries
 from service.cases.rows import CaseRow
-from service.cases.schemas import CaseEdit, CasePublic, PartyEdit, PartyIn
-from service.cases.service import case_public, lost_race, transition_context, visible_row
+from service.cases.schemas import CaseEdit, CasePublic, ConsentRecordIn, PartyEdit, PartyIn
+from service.cases.service import case_public, lost_race, prior_declaration, transition_context, visible_row
+from service.cases.snapshot import snapshot
 from service.context import AppContext
 from service.errors import Conflict, NotFound, StaleVersion, TransitionNotAllowed, field_error
 from service.personal.masking import MASKS
 from service.personal.sealing import seal, unseal
+from workflows.intake import consent_records, unknown_parties
 from workflows.lifecycle import Actor, CaseState, handles_case
 from workflows.vocab import SENSITIVE_FLAGS, Flag
 
@@ -37,11 +39,11 @@ def _check_editable(ctx: AppContext, row: CaseRow, actor: Actor, now: datetime, 
 
 
 def _event(
-    row: CaseRow, actor: Actor, now: datetime, reason: str | None, payload: dict[str, Any]
+    row: CaseRow, actor: Actor, now: datetime, reason: str | None, payload: dict[str, Any], kind: str = "edit"
 ) -> dict[str, Any]:
     return queries.record_event(
         row,
-        kind="edit",
+        kind=kind,
         at=now,
         actor=actor.username,
         actor_role=actor.role.value,
@@ -99,7 +101,13 @@ async def edit_case(
         raise field_error("body", "name at least one field to change")
     columns: dict[str, Any] = {}
     for name, value in given.items():
-        if name == "flags":
+        if name == "prior_proceedings":
+            if body.prior_proceedings is None:
+                raise field_error(
+                    "body.prior_proceedings", "cannot be emptied; answer unknown if it is not known"
+                )
+            columns[name] = prior_declaration(body.prior_proceedings)
+        elif name == "flags":
             chosen = set(value or [])
             columns.update({f"flag_{flag.value}": flag in chosen for flag in Flag})
             columns["sensitive"] = bool(chosen & SENSITIVE_FLAGS)
@@ -179,3 +187,37 @@ async def add_party(
 
     after = [*(p.stored() for p in row.parties), values]
     return await _write(engine, ctx, row, {"updated_at": now}, event, insert, after)
+
+
+async def record_consent(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    case_id: int,
+    body: ConsentRecordIn,
+    actor: Actor,
+    *,
+    now: datetime,
+    if_match: int | None,
+) -> CasePublic:
+    """A party's consent or refusal at any time (人民调解法 arts. 17, 26): a record naming the party,
+    how and when, on the case's trail. A refusal does not end mediation by itself: the unit then
+    ends it (``terminate``, reason ``party_refused``, which can carry the refusal in one step) or,
+    before acceptance, closes the case as not accepted."""
+    row = await visible_row(engine, ctx, case_id, actor)
+    _check_editable(ctx, row, actor, now, if_match)
+    parties = snapshot(row).parties
+    if unknown_parties([{"party_id": body.party_id}], parties):
+        raise field_error("body.party_id", f"case {case_id} has no party {body.party_id}")
+    given = body.model_dump(mode="json", include={"party_id", "manner", "on"})
+    added = consent_records(
+        [given],
+        parties,
+        step="record",
+        actor=actor.username,
+        recorded_at=now.isoformat(),
+        decision=body.decision,
+    )
+    event = _event(row, actor, now, body.reason, {"consent": added[0]}, kind="consent")
+    return await _write(
+        engine, ctx, row, {"consents": [*(row.consents or []), *added], "updated_at": now}, event
+    )

@@ -107,6 +107,13 @@ class Case(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # Intake (workflows.intake): whether a court, police, petition office or other authority had
+    # already accepted the matter (None: registered before intake asked), and each party's consent
+    # or refusal as recorded at acceptance, hand-off, delegation or at any time.
+    prior_proceedings: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
+    consents: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
+    # The last follow-up's finding (performed | partially | not_performed): the 支付令 route.
+    performance: str | None = Field(default=None, max_length=16)
 
 
 class Party(SQLModel, table=True):

@@ -17,6 +17,7 @@ from service.cases.schemas import (
     CaseEdit,
     CasePage,
     CasePublic,
+    ConsentRecordIn,
     EventPublic,
     OwedReturn,
     PartyEdit,
@@ -260,6 +261,30 @@ async def add_party(
 ) -> CasePublic:
     """Add a party (e.g. a third party who joined the mediation)."""
     case = await edits.add_party(
+        engine, ctx, case_id, body, actor, now=clock.now(), if_match=_parse_if_match(if_match)
+    )
+    response.headers["ETag"] = etag(case.version)
+    return case
+
+
+@router.post(
+    "/cases/{case_id}/consents",
+    status_code=201,
+    response_model=CasePublic,
+    operation_id="record_consent",
+    responses=EDIT_ERRORS,
+)
+async def record_consent(
+    case_id: CaseId,
+    body: ConsentRecordIn,
+    actor: ActorDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> CasePublic:
+    """Record a party's consent to mediation, or refusal, at any time (人民调解法 arts. 17, 26)."""
+    case = await edits.record_consent(
         engine, ctx, case_id, body, actor, now=clock.now(), if_match=_parse_if_match(if_match)
     )
     response.headers["ETag"] = etag(case.version)

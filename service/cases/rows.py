@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 
 from service.deadlines.rows import DeadlineRow, deadline_row, listed
-from workflows.chain import CASE_DIGEST_FIELDS, recorded_facts
+from workflows.chain import RECORDED_COLUMNS, recorded_facts
 from workflows.lifecycle import CaseState, Outcome, TerminationReason, Trigger
 from workflows.org import Channel, Tier
 from workflows.referrals import ReferralStatus
@@ -114,6 +114,9 @@ class CaseRecord:
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    prior_proceedings: dict[str, Any] | None  # the intake's declaration (JSON; None before it was asked)
+    consents: list[dict[str, Any]] | None  # the parties' consent records (JSON)
+    performance: str | None  # the last follow-up's finding
     parties: tuple[PartyRow, ...]
     deadlines: tuple[DeadlineRow, ...]
     last_event_hash: str | None
@@ -322,7 +325,7 @@ def recorded(
     """What the case's events vouch for (``workflows.chain.recorded_facts``): as read, or, given
     ``changes``, after them with the version moved on (``parties``: its parties afterwards, when
     the change touches them)."""
-    case = {name: getattr(row, name) for name in CASE_DIGEST_FIELDS}
+    case = {name: getattr(row, name) for name in RECORDED_COLUMNS}
     if changes is not None:
         case.update(changes)
         case["version"] = row.version + 1

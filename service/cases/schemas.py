@@ -21,12 +21,16 @@ from workflows.lifecycle import (
 from workflows.org import Channel, Tier
 from workflows.vocab import (
     AgreementForm,
+    ConsentDecision,
+    ConsentManner,
     CourtProcedure,
     DisputeType,
     Flag,
     IdType,
+    LabourMatter,
     PartyKind,
     PartyRole,
+    PriorAuthority,
     ReferralKind,
     RiskColour,
     Source,
@@ -88,6 +92,16 @@ class PartyIn(Strict):
     address: Address | None = None
 
 
+class PriorProceedingsIn(Strict):
+    """人民调解工作若干规定 (2002) art. 22: has a court, public security organ, petition office or other
+    authority already accepted this matter? ``unknown`` holds acceptance until an edit answers it."""
+
+    authority: PriorAuthority
+    authority_name: ShortText | None = Field(default=None, description="e.g. 昆山市公安局张浦派出所")
+    accepted_on: date | None = Field(default=None, description="the day that authority accepted the matter")
+    case_number: ShortText | None = Field(default=None, description="its case or receipt number, if any")
+
+
 class CaseCreate(Strict):
     dispute_type: DisputeType
     summary: Text
@@ -97,6 +111,10 @@ class CaseCreate(Strict):
     flags: list[Flag] = Field(default_factory=list, max_length=len(Flag))
     source: Source = Source.application
     parties: list[PartyIn] = Field(min_length=1, max_length=100)
+    prior_proceedings: PriorProceedingsIn = Field(
+        description="required: whether another authority already accepted the matter (none | court | police "
+        "| petition | other | unknown)"
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -114,6 +132,7 @@ class CaseCreate(Strict):
                         {"name": "王秀英", "role": "applicant", "phone": "13800001234"},
                         {"name": "李建国", "role": "respondent"},
                     ],
+                    "prior_proceedings": {"authority": "none"},
                 }
             ]
         },
@@ -129,6 +148,7 @@ class CaseEdit(Strict):
     people_involved: int | None = Field(default=None, ge=1, le=1_000_000)
     flags: list[Flag] | None = Field(default=None, max_length=len(Flag))
     source: Source | None = None
+    prior_proceedings: PriorProceedingsIn | None = None
     reason: Reason | None = None
 
     model_config = ConfigDict(
@@ -219,6 +239,16 @@ class CasePublic(CaseSummary):
     court_procedure: str | None = None
     court_case_number: str | None = None
     deadlines: list[DeadlinePublic] = Field(default_factory=list)
+    prior_proceedings: dict[str, Any] | None = Field(
+        default=None, description="the intake's declaration; null on cases registered before it was asked"
+    )
+    consents: list[dict[str, Any]] = Field(
+        default_factory=list, description="each party's consent or refusal, in the order recorded"
+    )
+    labour_routes: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="routes the law has opened on a labour dispute (arbitration: art. 14; 支付令: art. 16)",
+    )
 
 
 class CasePage(BaseModel):
@@ -380,6 +410,37 @@ class HandOffFields(Strict):
         max_length=20,
         description="what the kind requires, e.g. police_report_number for 警调, petition_number for 访调",
     )
+    consents: Consents
+
+
+class ConsentIn(Strict):
+    """A party's answer: who (a party of the case), how, and on which day."""
+
+    party_id: int = Field(ge=1)
+    manner: ConsentManner
+    on: date = Field(description="the day the party gave (or refused) consent")
+
+
+Consents = Annotated[
+    list[ConsentIn],
+    Field(
+        default_factory=list,
+        max_length=100,
+        description="each party's consent to this step (人民调解法 arts. 17-18; 特邀调解规定 art. 11)",
+    ),
+]
+
+
+class ConsentRecordIn(ConsentIn):
+    """A party's consent or refusal recorded at any time (``POST /cases/{id}/consents``)."""
+
+    decision: ConsentDecision
+    reason: Reason | None = None
+
+
+class AcceptFields(Strict):
+    consents: Consents
+    reason: Reason | None = None
 
 
 class AgreementIn(Strict):
@@ -405,6 +466,11 @@ class AgreementIn(Strict):
         description="民诉解释 第355条: content a court does not confirm (婚姻、收养、亲子关系, 物权、知识产权归属); "
         "not given: assumed from the dispute type (marriage for 婚姻家庭)",
     )
+    labour_matters: list[LabourMatter] = Field(
+        default_factory=list,
+        max_length=len(LabourMatter),
+        description="on a labour agreement: wages, medical costs or compensation it settles (支付令, art. 16)",
+    )
 
 
 class SettleFields(Strict):
@@ -414,6 +480,9 @@ class SettleFields(Strict):
 
 class TerminateFields(Strict):
     termination_reason: TerminationReason
+    refused_by: ConsentIn | None = Field(
+        default=None, description="with party_refused: the party who refused, how and when (recorded)"
+    )
     reason: Reason | None = None
 
 
@@ -426,6 +495,7 @@ class DelegateFields(Strict):
     materials: list[PayloadValue] = Field(
         default_factory=list, max_length=50, description="案卷材料 handed over"
     )
+    consents: Consents
     reason: Reason | None = None
 
 
@@ -465,7 +535,7 @@ class CloseFields(Strict):
 
 TRIGGER_FIELDS: dict[Trigger, type[Strict]] = {
     Trigger.dispatch: DispatchFields,
-    Trigger.accept: NoFields,
+    Trigger.accept: AcceptFields,
     Trigger.decline: ReasonRequired,
     Trigger.escalate: ReasonRequired,
     Trigger.hand_off: HandOffFields,

@@ -30,6 +30,7 @@ from service.cases.schemas import (
     EventPublic,
     OwedReturn,
     PartyPublic,
+    PriorProceedingsIn,
     SentCase,
     SentPage,
     SentStep,
@@ -56,6 +57,8 @@ from service.errors import (
     field_error,
 )
 from service.personal.sealing import mask, seal, unseal
+from workflows.intake import declaration_problem
+from workflows.labour import Clock, labour_routes
 from workflows.lifecycle import (
     STATE_LABELS,
     TRIGGER_LABELS,
@@ -69,8 +72,9 @@ from workflows.lifecycle import (
 )
 from workflows.org import OrgTree
 from workflows.referrals import REFERRAL_LABELS, RETURNS
-from workflows.transition import ConfirmationWindowClosed as WindowClosed
 from workflows.transition import (
+    AcceptanceBarred,
+    ConsentMissing,
     FieldRejected,
     NotAllowed,
     NotConfirmable,
@@ -83,6 +87,7 @@ from workflows.transition import (
     plan_transition,
     refusal,
 )
+from workflows.transition import ConfirmationWindowClosed as WindowClosed
 from workflows.triage import TriageDecision, TriageFacts, UnknownLocation, triage
 from workflows.vocab import SENSITIVE_FLAGS, Flag, RiskColour
 
@@ -122,6 +127,8 @@ def preview_triage(ctx: AppContext, body: TriagePreview) -> TriagePublic:
 def case_public(row: CaseRecord, ctx: AppContext, *, now: datetime) -> CasePublic:
     org = ctx.org
     unit = org.find(row.unit_code)
+    deadlines = deadline_views(row.deadlines, ctx, now=now)
+    clocks = [Clock(d.kind, d.status, d.due_at) for d in deadlines]
     return CasePublic(
         id=row.id,
         number=row.number,
@@ -154,7 +161,10 @@ def case_public(row: CaseRecord, ctx: AppContext, *, now: datetime) -> CasePubli
         triage=_triage_public(row.triage, org),
         court_procedure=row.court_procedure,
         court_case_number=row.court_case_number,
-        deadlines=deadline_views(row.deadlines, ctx, now=now),
+        deadlines=deadlines,
+        prior_proceedings=row.prior_proceedings,
+        consents=row.consents or [],
+        labour_routes=labour_routes(row.dispute_type, row.state, clocks, row.agreement, row.performance, now),
     )
 
 
@@ -422,6 +432,15 @@ def _agency_intake(ctx: AppContext, decision: TriageDecision, actor: Actor) -> T
     )
 
 
+def prior_declaration(given: PriorProceedingsIn) -> dict[str, Any]:
+    """The intake's declaration as stored (人民调解工作若干规定 art. 22), or the 422 naming what is missing."""
+    prior = given.model_dump(mode="json", exclude_none=True)
+    problem = declaration_problem(prior)
+    if problem is not None:
+        raise field_error(f"body.prior_proceedings.{problem[0]}", problem[1])
+    return prior
+
+
 def _request_hash(body: CaseCreate) -> str:
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -439,6 +458,7 @@ async def open_case(
     """Register a dispute, triage it, and record who did; (case, replayed). A case triage sends
     to another unit is answered with the registrar's read-only view of it."""
     require_registrar(actor)
+    prior = prior_declaration(body.prior_proceedings)
     request_hash = _request_hash(body)
     if idempotency_key:
         replay = await _replay(engine, ctx, actor, idempotency_key, request_hash)
@@ -468,6 +488,7 @@ async def open_case(
         "triage": decision.as_dict(),
         "registered_by": actor.username,
         "registered_unit_code": actor.unit_code,
+        "prior_proceedings": prior,
         "version": 1,
         "created_at": now,
         "updated_at": now,
@@ -486,7 +507,7 @@ async def open_case(
         "from_unit_code": None,
         "to_unit_code": unit.code,
         "reason": None,
-        "payload": {"triage": decision.as_dict()},
+        "payload": {"triage": decision.as_dict(), "prior_proceedings": prior},
     }
     key = None if not idempotency_key else (actor.username, idempotency_key, request_hash)
 
@@ -601,6 +622,11 @@ def _not_allowed(refused: NotAllowed) -> TransitionNotAllowed:
     )
 
 
+class PriorProceedings(TransitionNotAllowed):
+    slug = "prior-proceedings"
+    title = "Another authority has already accepted this dispute"
+
+
 class ConfirmationWindowClosed(TransitionNotAllowed):
     slug = "confirmation-window-closed"
     title = "The 30-day window for judicial confirmation has closed"
@@ -619,6 +645,13 @@ def _problem(refused: Refused) -> ServiceError:
         return field_error(refused.field, refused.message)
     if isinstance(refused, PayloadMissing):
         errors = [{"field": f, "message": "required for this referral kind"} for f in refused.fields]
+        return InvalidInput(str(refused), errors)
+    if isinstance(refused, AcceptanceBarred):
+        return PriorProceedings(
+            str(refused), authority=refused.authority.value, allowed=["hand_off", "close", "decline"]
+        )
+    if isinstance(refused, ConsentMissing):
+        errors = [{"field": f, "message": m} for f, m in refused.fields]
         return InvalidInput(str(refused), errors)
     if isinstance(refused, WindowClosed):
         return ConfirmationWindowClosed(

@@ -6,6 +6,7 @@ from service.cases.rows import CaseRow, recorded
 from service.context import AppContext
 from service.deadlines.rows import DeadlineRow
 from workflows.deadlines import DeadlineStatus, OpenDeadline
+from workflows.intake import PartyRef
 from workflows.transition import CaseSnapshot, Planning
 
 _LIVE = (DeadlineStatus.active, DeadlineStatus.paused, DeadlineStatus.breached)
@@ -52,4 +53,7 @@ def snapshot(row: CaseRow) -> CaseSnapshot:
         senders=row.senders,
         party_names=tuple(p.name for p in row.parties),
         recorded=recorded(row),
+        prior_proceedings=row.prior_proceedings,
+        consents=tuple(row.consents or ()),
+        parties=tuple(PartyRef(p.id, p.name, p.role) for p in row.parties),
     )

@@ -55,7 +55,9 @@ async def export_person(
     """Every party record with this ID number, the cases they are in, and those cases' events."""
     index = ctx.cipher.blind_index(id_number, "id_number")
     async with engine.begin() as conn:
-        rows = (await conn.execute(sa.select(party).where(party.c.id_number_index == index))).all()
+        rows = (
+            await conn.execute(sa.select(party).where(party.c.id_number_index == index).order_by(party.c.id))
+        ).all()
         found: list[dict[str, Any]] = []
         for row in rows:
             case = await queries.fetch_case(conn, row.case_id)

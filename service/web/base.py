@@ -52,6 +52,9 @@ def error_page(request: Request, error: ServiceError) -> Response:
     if isinstance(error, TransitionNotAllowed):
         allowed = [page.label("trigger", t) for t in error.extra.get("allowed", [])]
         message = page.t("act.not_allowed", allowed="、".join(allowed) or page.t("act.none_allowed"))
+        if error.slug == "prior-proceedings":
+            # The law's reason and the options are the message itself (2002 规定 art. 22).
+            message = f"{error.detail} {message}"
     fields = error.extra.get("errors", []) if isinstance(error, InvalidInput) else []
     response = page.render(
         "error.html",

@@ -37,12 +37,18 @@ class FormField:
     choices: tuple[str, ...] | None = None  # restrict a vocabulary to these members
 
 
+# The parties' consent (accept, 警调/访调/检调 hand-off, delegation): one choice of manner per party
+# and the day, drawn by the page from the case's parties; errors on any consent land here.
+CONSENT = FormField("consent_on", ("consents",), "act.consents", "consent")
+
+
 def _reason(required: bool) -> FormField:
     return FormField("reason", ("reason",), "act.reason", "textarea", required=required)
 
 
 _SPECS: dict[Trigger, list[FormField]] = {
     Trigger.dispatch: [FormField("target_unit", ("target_unit",), "act.target_unit", "units")],
+    Trigger.accept: [CONSENT],
     Trigger.hand_off: [
         FormField(
             "referral_kind",
@@ -54,6 +60,7 @@ _SPECS: dict[Trigger, list[FormField]] = {
         ),
         FormField("target_unit", ("target_unit",), "act.target_unit", "units"),
         *[FormField(name, ("referral_payload", name), f"act.{name}", "text") for name in PAYLOAD_FIELDS],
+        CONSENT,
     ],
     Trigger.settle: [
         FormField("agreement_form", ("agreement", "form"), "act.agreement_form", "select", "agreement_form"),
@@ -94,6 +101,7 @@ _SPECS: dict[Trigger, list[FormField]] = {
         FormField("court_case_number", ("court_case_number",), "act.court_case_number", "text"),
         FormField("procedure", ("procedure",), "act.procedure", "select", "procedure"),
         FormField("materials", ("materials",), "act.materials", "lines"),
+        CONSENT,
     ],
     Trigger.record_performance: [
         FormField("performance", ("performance",), "act.performance", "select", "performance")
@@ -185,6 +193,8 @@ def transition_body(trigger: Trigger, form: Mapping[str, str]) -> dict[str, Any]
     """The API's JSON body from a submitted form; empty optional fields are left out."""
     body: dict[str, Any] = {"trigger": trigger.value}
     for field in fields_for(trigger):
+        if field.widget == "consent":  # each party's consent is read by consent_body
+            continue
         value = _value(field, form)
         if value is None:
             continue
@@ -193,6 +203,21 @@ def transition_body(trigger: Trigger, form: Mapping[str, str]) -> dict[str, Any]
             target = target.setdefault(part, {})
         target[field.path[-1]] = value
     return body
+
+
+def consent_body(form: Mapping[str, str], party_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Each party's consent as the form gives it (a manner chosen for the party), on the form's day."""
+    on = (form.get("consent_on") or "").strip()
+    given = []
+    for party_id in party_ids:
+        manner = (form.get(f"consent_{party_id}") or "").strip()
+        if manner:
+            given.append({"party_id": party_id, "manner": manner, "on": on})
+    return given
+
+
+def takes_consents(trigger: Trigger) -> bool:
+    return any(f.widget == "consent" for f in _SPECS.get(trigger, []))
 
 
 ERROR_MESSAGES = {

@@ -31,15 +31,20 @@ from workflows.lifecycle import (
 )
 from workflows.referrals import REFERRAL_LABELS
 from workflows.vocab import (
+    CONSENT_MANNER_LABELS,
     DISPUTE_TYPE_LABELS,
     FLAG_LABELS,
+    PRIOR_AUTHORITY_LABELS,
     RISK_LABELS,
     SOURCE_LABELS,
     AgreementForm,
+    ConsentDecision,
+    ConsentManner,
     CourtProcedure,
     DisputeType,
     Flag,
     PartyRole,
+    PriorAuthority,
     ReferralKind,
     RiskColour,
     Source,
@@ -65,6 +70,9 @@ VOCABULARIES: dict[str, tuple[type[StrEnum], Mapping[Any, str] | None]] = {
     "agreement_form": (AgreementForm, None),
     "procedure": (CourtProcedure, None),
     "party_role": (PartyRole, None),
+    "prior_authority": (PriorAuthority, PRIOR_AUTHORITY_LABELS),
+    "consent_manner": (ConsentManner, CONSENT_MANNER_LABELS),
+    "consent_decision": (ConsentDecision, None),
 }
 
 

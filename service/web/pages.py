@@ -29,9 +29,11 @@ from service.users.service import attempt_sign_in, revoke_token
 from service.users.throttle import ThrottlePolicy, TooManyAttempts
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
 from service.web.forms import (
+    consent_body,
     error_key,
     fields_for,
     form_name,
+    takes_consents,
     transition_body,
     unit_choices,
     validation_errors,
@@ -47,6 +49,8 @@ from service.web.session import (
 )
 from service.web.views import badge, urgent_deadlines
 from workflows.agreement import PRE_TICKED
+from workflows.calendar import SHANGHAI
+from workflows.intake import acceptance_bar
 from workflows.lifecycle import CLOSE_OUTCOMES, CaseFacts, CaseState, Role, TransitionContext, Trigger
 from workflows.org import Channel, UnitKind
 from workflows.vocab import DisputeType, Flag, Source
@@ -204,6 +208,11 @@ CASE_FORM_FIELDS = {
     ("parties", "1", "phone"): "respondent_phone",
     ("parties", "1", "id_number"): "respondent_id",
     ("parties",): "applicant_name",
+    ("prior_proceedings", "authority"): "prior_authority",
+    ("prior_proceedings", "authority_name"): "prior_authority_name",
+    ("prior_proceedings", "accepted_on"): "prior_accepted_on",
+    ("prior_proceedings", "case_number"): "prior_case_number",
+    ("prior_proceedings",): "prior_authority",
 }
 
 
@@ -240,7 +249,18 @@ def _case_body(form: FormData) -> dict[str, Any]:
     }
     if form_text(form, "amount_yuan"):
         body["amount_yuan"] = form_text(form, "amount_yuan")
+    if form_text(form, "prior_authority"):
+        body["prior_proceedings"] = prior_body(form)
     return body
+
+
+def prior_body(form: FormData) -> dict[str, Any]:
+    """The intake's declaration from the form; empty boxes are left out."""
+    prior: dict[str, Any] = {"authority": form_text(form, "prior_authority")}
+    for key in ("authority_name", "accepted_on", "case_number"):
+        if form_text(form, f"prior_{key}"):
+            prior[key] = form_text(form, f"prior_{key}")
+    return prior
 
 
 def _case_errors(exc: ValidationError) -> dict[str, str]:
@@ -377,8 +397,12 @@ async def case_page(
         for d in case.deadlines
         if d.status in ("active", "breached", "paused")
     }
+    # Acceptance into people's mediation is barred (2002 规定 art. 22): say so before anyone tries.
+    barred = case.state == CaseState.assigned and case.channel == Channel.people
+    bar = acceptance_bar(case.prior_proceedings) if barred else None
     return page.render(
         "case.html",
+        bar=None if bar is None else str(bar),
         case=case,
         events=list(reversed(events)),
         options=options,
@@ -489,7 +513,9 @@ async def action_form(
     case = await cases.get_case(engine, ctx, case_id, session.actor)
     events = await cases.case_events(engine, ctx, case_id, session.actor)
     page = Page(request, ctx, session)
-    return _render_action(page, ctx, case, trigger, values={}, version=case.version, seen=len(events))
+    today = clock.now().astimezone(SHANGHAI).date().isoformat()
+    values = {"consent_on": today} if takes_consents(trigger) else {}
+    return _render_action(page, ctx, case, trigger, values=values, version=case.version, seen=len(events))
 
 
 @router.post("/cases/{case_id}/act/{trigger}", response_class=HTMLResponse)
@@ -528,6 +554,10 @@ async def act(
         )
 
     body = transition_body(trigger, values)
+    if takes_consents(trigger):
+        shown = await cases.get_case(engine, ctx, case_id, session.actor)
+        parties = [] if isinstance(shown, SentCase) else [p.id for p in shown.parties]
+        body["consents"] = consent_body(values, parties)
     errors = validation_errors(trigger, body)
     if errors:
         return await again(422, errors)
@@ -549,7 +579,8 @@ async def act(
         mapped: dict[str, str] = {}
         for error in exc.extra.get("errors", []):
             name = form_name(fields, error["field"].split(".")) or "reason"
-            mapped.setdefault(name, "field.bad_target" if name == "target_unit" else "field.invalid")
+            problem = {"target_unit": "field.bad_target", "consent_on": "field.consent_missing"}.get(name)
+            mapped.setdefault(name, problem or "field.invalid")
         return await again(422, mapped, detail=exc.detail)
     if isinstance(after, SentCase):
         return _redirect(f"/cases/{case_id}?done=sent")  # it left the user's unit: where it went

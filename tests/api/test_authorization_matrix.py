@@ -41,7 +41,18 @@ import pytest
 
 from service.config.settings import Settings
 from service.main import create_app
-from tests.builders import CITY, COURT_DESK, DASHI, WULIAN, ZHANGPU, ZHOUXIANG, case_body, move, open_case
+from tests.builders import (
+    CITY,
+    COURT_DESK,
+    DASHI,
+    WULIAN,
+    ZHANGPU,
+    ZHOUXIANG,
+    case_body,
+    consents,
+    move,
+    open_case,
+)
 from tests.conftest import CONFIG_DIR, TEST_AUDIT_KEY, TEST_DATA_KEY, TEST_PASSWORD, Backend
 
 Outcome = Literal["allowed", "refused", "forbidden", "hidden", "unauthenticated"]
@@ -160,6 +171,7 @@ RULES: dict[str, dict[str, Rule]] = {
     "edit_case": CASE_CORRECT,
     "add_party": CASE_CORRECT,
     "edit_party": CASE_CORRECT,
+    "record_consent": CASE_CORRECT,  # a party's consent or refusal, recorded by the unit handling it
     "apply_transition": {
         "mediator": (ALLOWED, HIDDEN, ALLOWED),  # accept, at the station
         "coordinator": (ALLOWED, HIDDEN, ALLOWED),  # escalate, from a station of the town
@@ -664,9 +676,21 @@ async def _reveal(w: World, role: str, scope: Scope) -> Call:
     )
 
 
+async def _record_consent(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    party = case["parties"][1]["id"]
+    return Call(
+        params={"case_id": case["id"]},
+        json={"party_id": party, "decision": "given", "manner": "phone", "on": "2026-03-02"},
+    )
+
+
 async def _apply_transition(w: World, role: str, scope: Scope) -> Call:
     case = await _in_or_out_case(w, role, scope)
-    return Call(params={"case_id": case["id"]}, json=HOLDER_MOVE[role])
+    move: dict[str, Any] = dict(HOLDER_MOVE[role])
+    if move["trigger"] == "accept":
+        move["consents"] = consents(case)  # both parties agreed (人民调解法 art. 17)
+    return Call(params={"case_id": case["id"]}, json=move)
 
 
 async def _extend(w: World, role: str, scope: Scope) -> Call:
@@ -785,6 +809,7 @@ REQUESTS: dict[str, Factory] = {
     "edit_case": _edit_case,
     "add_party": _add_party,
     "edit_party": _edit_party,
+    "record_consent": _record_consent,
     "apply_transition": _apply_transition,
     "extend_deadline": _extend,
     "reveal_party": _reveal,

@@ -219,7 +219,7 @@ async def test_allowed_transitions_list_fields_each_trigger_needs(
     options = (await client.get(f"/api/v1/cases/{case['id']}/transitions", headers=mediator)).json()
 
     by_trigger = {o["trigger"]: o for o in options}
-    assert set(by_trigger) == {"accept", "decline", "escalate", "hand_off", "withdraw"}
+    assert set(by_trigger) == {"accept", "decline", "escalate", "hand_off", "withdraw", "close"}
     assert by_trigger["decline"]["required"] == ["reason"]
     assert set(by_trigger["hand_off"]["required"]) == {"target_unit", "referral_kind", "reason"}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.builders import DASHI, case_body
+from tests.builders import DASHI, case_body, consents
 from tests.live_server import Server
 
 
@@ -37,7 +37,7 @@ def test_serve_prints_logins_and_the_first_journey_works_over_http_and_survives_
 
     accepted = httpx.post(
         f"{server.base}/api/v1/cases/{case['id']}/transitions",
-        json={"trigger": "accept"},
+        json={"trigger": "accept", "consents": consents(case)},
         headers={**mediator, "If-Match": '"1"'},
         timeout=10,
     )

@@ -181,6 +181,7 @@ def register_form(web: httpx.AsyncClient, **overrides: str) -> dict[str, str]:
         "respondent_name": "李建国",
         "people_involved": "2",
         "source": "application",
+        "prior_authority": "none",
         "action": "save",
     }
     form.update(overrides)
@@ -290,7 +291,16 @@ async def test_actions_offered_are_the_lifecycles_and_each_asks_only_its_fields(
 
     offered = re.findall(rf'href="/cases/{case["id"]}/act/(\w+)"', page)
     assert "accept" in offered and "settle" not in offered
-    assert form_fields(accept_form) == ["csrf_token", "version", "seen", "reason"]
+    applicant, respondent = (p["id"] for p in case["parties"])
+    assert form_fields(accept_form) == [
+        "csrf_token",
+        "version",
+        "seen",
+        f"consent_{applicant}",
+        f"consent_{respondent}",
+        "consent_on",
+        "reason",
+    ]
     assert 'name="reason"' in decline_form and "required" in decline_form.split('name="reason"')[1][:80]
     assert settle_early.status_code == 409 and "受理" in settle_early.text
 
@@ -301,8 +311,10 @@ async def test_accept_then_settle_through_the_forms(
     case = await open_case(client, await auth("dashi.mediator"))
     web = await browser("dashi.mediator")
 
+    consented = {f"consent_{p['id']}": "in_person" for p in case["parties"]}
     accepted = await web.post(
-        f"/cases/{case['id']}/act/accept", data={"csrf_token": csrf(web), "version": "1", "seen": "1"}
+        f"/cases/{case['id']}/act/accept",
+        data={"csrf_token": csrf(web), "version": "1", "seen": "1", "consent_on": "2026-03-02", **consented},
     )
     settled = await web.post(
         f"/cases/{case['id']}/act/settle",

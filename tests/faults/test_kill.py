@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from tests.builders import case_body
+from tests.builders import case_body, consents
 from tests.faults.conftest import Api, Proc, Tally, run_jiefen, service_env, sign_in
 
 MEDIATOR = "dashi.mediator"
@@ -90,6 +90,8 @@ async def transition(
 ) -> dict[str, Any] | None:
     """One attempt (a transition is not idempotent): acknowledged or not, never retried."""
     body: dict[str, Any] = {"trigger": trigger}
+    if trigger == "accept":
+        body["consents"] = consents(case)
     if trigger == "settle":
         body["agreement"] = {"form": "written", "terms": "赔偿 2000 元"}
     try:

@@ -30,7 +30,18 @@ from service.integrity.verify import verify_audit
 from service.notifications.service import inbox, outbox
 from service.referrals.service import referral
 from service.sweep import claim_due, plan_breaches
-from tests.builders import COURT_DESK, DASHI, POLICE, ZHANGPU, hand_to_station, move, open_case, police_case
+from tests.builders import (
+    CONSENTED_TRIGGERS,
+    COURT_DESK,
+    DASHI,
+    POLICE,
+    ZHANGPU,
+    consents,
+    hand_to_station,
+    move,
+    open_case,
+    police_case,
+)
 from tests.conftest import Backend, FrozenClock
 from tests.rows import subscribe
 from workflows.lifecycle import Actor, Role
@@ -99,6 +110,8 @@ async def plan(
     """The plan a person's transition makes, as ``apply_transition`` decides it."""
     row = await queries.read_case(db.engine, case["id"])
     assert row is not None
+    if trigger in CONSENTED_TRIGGERS and "consents" not in fields:
+        fields["consents"] = consents(case)  # every party consented, as tests/builders.py does
     body = TransitionIn.model_validate({"trigger": trigger, **fields})
     return decide_transition(db.ctx, row, body, actor, now=NOW, if_match=None)
 

@@ -32,7 +32,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.builders import case_body
+from tests.builders import CONSENTED_TRIGGERS, case_body, consents
 from tests.live_server import DEMO_PASSWORD, Server
 
 CHROMIUM = os.environ.get("JIEFEN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -181,6 +181,8 @@ class Api:
         return found
 
     def fire(self, case: dict[str, Any], trigger: str, **fields: Any) -> dict[str, Any]:
+        if trigger in CONSENTED_TRIGGERS and "consents" not in fields:
+            fields["consents"] = consents(case)  # every party consented, as tests/builders.py does
         response = httpx.post(
             f"{self.base}/api/v1/cases/{case['id']}/transitions",
             json={"trigger": trigger, **fields},

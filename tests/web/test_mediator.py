@@ -58,6 +58,7 @@ def test_village_mediator_registers_a_dispute_on_a_phone_then_accepts_and_settle
     page.get_by_label("联系电话").first.fill("13912345678")
     page.get_by_label("姓名或名称").nth(1).fill("钱丽萍")
     page.get_by_label("涉及金额（元）").fill("1500")
+    page.get_by_label("受理情况").select_option("none")  # no other authority has it (2002 规定 art. 22)
     web.shot(page, "3-form-filled")
     page.get_by_role("button", name="登记", exact=True).click()
 
@@ -78,12 +79,14 @@ def test_village_mediator_registers_a_dispute_on_a_phone_then_accepts_and_settle
     fits_phone(page)
     web.shot(page, "4-registered")
 
-    # Accept: the form asks for nothing but an optional note.
+    # Accept: each party's consent (how, and the day, today by default) and an optional note.
     page.get_by_role("link", name="受理", exact=True).click()
     expect(page).to_have_url(re.compile(r"/act/accept$"))
     form = page.locator("main form")
-    expect(form.locator("select, textarea, input:not([type=hidden])")).to_have_count(1)
+    expect(form.locator("select, textarea, input:not([type=hidden])")).to_have_count(4)
     expect(page.get_by_label("说明")).not_to_have_attribute("required", "")
+    page.get_by_label("周晓东（申请人）同意方式").select_option("in_person")
+    page.get_by_label("钱丽萍（被申请人）同意方式").select_option("oral")
     fits_phone(page)
     web.shot(page, "5-accept-form")
     page.get_by_role("button", name="确认办理").click()

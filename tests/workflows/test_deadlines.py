@@ -205,7 +205,7 @@ def test_acceptance_does_not_start_otherwise(
     [facts(), facts(WAGES, Channel.administrative), facts(court="ordinary"), facts(DisputeType.MEDICAL)],
 )
 def test_acceptance_applies_to_every_case(case: CaseClockFacts) -> None:
-    assert started(step("dispatch", S.registered, S.assigned, case=case)) == ["acceptance"]
+    assert "acceptance" in started(step("dispatch", S.registered, S.assigned, case=case))
 
 
 def test_acceptance_dispatched_on_the_friday_before_national_day_counts_the_make_up_sunday() -> None:
@@ -349,7 +349,54 @@ def test_labour_mediation_ending_in_the_national_day_holiday_rolls_past_it() -> 
     [facts(WAGES), facts(LABOUR), facts(WAGES, Channel.administrative), facts(LABOUR, Channel.judicial)],
 )
 def test_labour_mediation_applies_to_both_labour_types_in_any_channel(case: CaseClockFacts) -> None:
-    assert started(step("accept", S.assigned, S.mediating, case=case)) == ["labour_mediation"]
+    assert started(step("open", None, S.assigned, case=case)) == ["acceptance", "labour_mediation"]
+
+
+@pytest.mark.parametrize(
+    ("event", "from_state"),
+    [
+        ("open", None),
+        ("dispatch", S.registered),
+        ("escalate", S.mediating),
+        ("hand_off", S.mediating),
+        ("decline", S.assigned),
+    ],
+)
+def test_labour_mediation_counts_from_the_day_a_unit_receives_the_application(
+    event: str, from_state: CaseState | None
+) -> None:
+    """劳动争议调解仲裁法 art. 14 ¶3: fifteen days from receipt of the application, not from acceptance."""
+    result = step(event, from_state, S.assigned, case=facts(WAGES), now=at(2025, 3, 3))
+
+    started_at = dict((p.kind, s) for p, s in result.start)
+    assert started_at["labour_mediation"].due_at == sched("labour_mediation", at(2025, 3, 3)).due_at
+
+
+def test_the_labour_clock_started_on_receipt_runs_on_through_acceptance_and_is_met_by_agreement() -> None:
+    received = running(4, "labour_mediation", at(2025, 3, 3))
+
+    accepted = step("accept", S.assigned, S.mediating, case=facts(WAGES), open_deadlines=[received])
+    settled = step("settle", S.mediating, S.settled, case=facts(WAGES), open_deadlines=[received])
+
+    assert "labour_mediation" not in started(accepted)
+    assert (accepted.met, accepted.cancelled, accepted.paused) == ([], [], [])
+    assert settled.met == [4]
+
+
+def test_the_labour_clock_pauses_while_suspended_and_ends_with_the_unit_that_received_it() -> None:
+    received = running(4, "labour_mediation", at(2025, 3, 3))
+
+    suspended = step("suspend", S.mediating, S.suspended, case=facts(WAGES), open_deadlines=[received])
+    escalated = step("escalate", S.mediating, S.assigned, case=facts(WAGES), open_deadlines=[received])
+
+    assert suspended.paused == [4]
+    assert escalated.cancelled == [4] and started(escalated) == ["acceptance", "labour_mediation"]
+
+
+def test_a_labour_application_received_on_the_3rd_of_march_is_due_at_the_end_of_the_18th() -> None:
+    s = sched("labour_mediation", at(2025, 3, 3, 16, 0))
+
+    assert s.due_at == at(2025, 3, 19, 0, 0)
 
 
 def test_labour_mediation_gives_way_to_the_court_clock_for_a_delegated_labour_case() -> None:
@@ -793,8 +840,9 @@ def test_the_planner_selects_one_mediation_clock_by_dispute_type_channel_and_cou
         return started(step("accept", S.assigned, S.mediating, case=case))
 
     assert on_accept(facts(NEIGHBOUR, Channel.people)) == ["people_mediation"]
-    assert on_accept(facts(WAGES, Channel.people)) == ["labour_mediation"]
-    assert on_accept(facts(LABOUR, Channel.administrative)) == ["labour_mediation"]
+    # The labour clock started when the application arrived (see above), not on acceptance.
+    assert on_accept(facts(WAGES, Channel.people)) == []
+    assert on_accept(facts(LABOUR, Channel.administrative)) == []
     assert on_accept(facts(NEIGHBOUR, Channel.administrative)) == []  # no statutory period
     assert on_accept(facts(NEIGHBOUR, Channel.people, "ordinary")) == ["court_delegation_ordinary"]
     assert on_accept(facts(WAGES, Channel.people, "simplified")) == ["court_delegation_simplified"]

@@ -426,7 +426,7 @@ def test_a_role_named_system_needs_the_system_role_not_the_name() -> None:
             DASHI_MEDIATOR,
             {
                 S.registered: {T.hand_off, T.withdraw, T.close},
-                S.assigned: {T.accept, T.decline, T.escalate, T.hand_off, T.withdraw},
+                S.assigned: {T.accept, T.decline, T.escalate, T.hand_off, T.withdraw, T.close},
                 S.mediating: {T.escalate, T.hand_off, T.suspend, T.settle, T.terminate, T.withdraw},
                 S.suspended: {T.resume, T.terminate, T.withdraw},
                 S.settled: {T.request_confirmation, T.record_performance, T.close, T.amend},
@@ -906,7 +906,7 @@ def test_claim_keeps_the_case_at_the_court_desk() -> None:
     ("state", "expected"),
     [
         (S.registered, {T.dispatch, T.hand_off, T.withdraw, T.close}),
-        (S.assigned, {T.accept, T.decline, T.escalate, T.hand_off, T.withdraw}),
+        (S.assigned, {T.accept, T.decline, T.escalate, T.hand_off, T.withdraw, T.close}),
         (S.mediating, {T.escalate, T.hand_off, T.suspend, T.settle, T.terminate, T.withdraw}),
         (S.suspended, {T.resume, T.terminate, T.withdraw}),
         (S.settled, {T.request_confirmation, T.record_performance, T.close, T.amend}),

@@ -292,9 +292,9 @@ EXPECTED: dict[str, Expected] = {
     "reject_confirmation confirming -> settled": Expected("case", {"agreement": ANY}, completes=True),
     "amend settled -> mediating": Expected("case"),
     "record_performance settled -> closed": Expected(
-        "case", {**CLOSED, "outcome": "performed"}, completes=True
+        "case", {**CLOSED, "outcome": "performed", "performance": "performed"}, completes=True
     ),
-    "record_performance settled -> settled": Expected("case"),
+    "record_performance settled -> settled": Expected("case", {"performance": ANY}),
     "withdraw registered|assigned|mediating|suspended|terminated -> closed": Expected(
         "case", {**CLOSED, "outcome": "withdrawn"}, completes=True
     ),
@@ -302,6 +302,13 @@ EXPECTED: dict[str, Expected] = {
         "case", {**LEASE_ENDED, **CLOSED, "outcome": "withdrawn"}, completes=True
     ),
     "close registered|terminated -> closed": Expected("case", {**CLOSED, "outcome": ANY}, completes=True),
+    # 不予受理 at the unit it was sent to: the offer that brought it is declined.
+    "close assigned -> closed": Expected(
+        "case",
+        {**CLOSED, "outcome": "rejected"},
+        answered=((WAITING,), ReferralStatus.declined),
+        completes=True,
+    ),
     "close in_court -> closed": Expected("case", {**LEASE_ENDED, **CLOSED, "outcome": ANY}, completes=True),
     "close settled -> closed": Expected("case", {**CLOSED, "outcome": ANY}, completes=True),
 }
