@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.builders import CONFIRMABLE_AGREEMENT, COURT_DESK, application, fire, move, open_case
+from tests.builders import CONFIRMABLE_AGREEMENT, COURT_DESK, application, fire, move, open_case, read_case
 from tests.conftest import Backend, FrozenClock
 
 pytestmark = pytest.mark.usefixtures("trail_stays_intact")
@@ -197,7 +197,7 @@ async def test_a_labour_agreement_must_be_written_signed_and_sealed(
     station = await auth("dashi.mediator")
     case = await open_case(client, station, dispute_type="LABOUR_OTHER")
     worker = await auth_for_unit(client, auth, case)
-    case = await move(client, worker, case, "accept")
+    case = await move(client, worker, await read_case(client, worker, case), "accept")
 
     oral = await fire(client, worker, case, "settle", agreement={"form": "oral", "terms": "补发工资 3000 元"})
     unsealed = await fire(

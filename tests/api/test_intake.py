@@ -19,6 +19,7 @@ from tests.builders import (
     move,
     open_case,
     police_case,
+    read_case,
 )
 from tests.conftest import Backend
 
@@ -95,7 +96,7 @@ async def test_the_police_channel_is_not_bound_and_may_refer_the_matter_back_wit
     accepted_by_police = await move(client, police, case, "accept")
     assert accepted_by_police["state"] == "mediating"
 
-    at_station = await hand_to_station(client, police, accepted_by_police)
+    at_station = await read_case(client, mediator, await hand_to_station(client, police, accepted_by_police))
     assert [c["step"] for c in at_station["consents"]] == ["accept", "accept", "hand_off", "hand_off"]
 
     accepted = await move(client, mediator, at_station, "accept", consents=[])

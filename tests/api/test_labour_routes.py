@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from service.sweep import sweep
-from tests.builders import move, open_case
+from tests.builders import CONFIRMABLE_AGREEMENT, move, open_case, read_case
 from tests.conftest import Backend, FrozenClock
 
 pytestmark = pytest.mark.usefixtures("trail_stays_intact")
@@ -35,8 +35,8 @@ async def wage_case(client: httpx.AsyncClient, auth) -> dict[str, Any]:  # type:
         summary="装修公司拖欠三名工人两个月工资",
         people_involved=3,
     )
-    assert case["unit_code"] == LABOUR_COMMITTEE, case["triage"]
-    return case
+    assert (case["view"], case["unit_code"]) == ("sent", LABOUR_COMMITTEE)  # the station follows it
+    return await read_case(client, await auth("m.sc-labour"), case)
 
 
 def labour_clock(case: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +90,8 @@ async def test_an_unperformed_wage_agreement_opens_the_payment_order_route(
         committee,
         case,
         "settle",
-        agreement={"form": "written", "terms": "公司于3月15日前支付三名工人工资合计 36000 元"},
+        # Written, signed by both parties and the mediator, sealed (劳动争议调解仲裁法 art. 14).
+        agreement={**CONFIRMABLE_AGREEMENT, "terms": "公司于3月15日前支付三名工人工资合计 36000 元"},
     )
     assert settled["labour_routes"] == []
 

@@ -26,6 +26,7 @@ def test_a_crime_risk_is_reported_at_registration_and_the_police_station_acknowl
     centre.get_by_label("纠纷简要情况").fill(SUMMARY)
     centre.get_by_label("姓名或名称").first.fill("沈建华")
     centre.get_by_label("联系电话").first.fill("13912345678")
+    centre.get_by_label("受理情况").select_option("none")  # no other authority has it (2002 规定 art. 22)
     centre.get_by_role("button", name="登记", exact=True).click()
     expect(centre).to_have_url(re.compile(r"/cases/\d+\?done=created$"))
     case_url = centre.url.split("?")[0]

@@ -21,6 +21,7 @@ def test_a_registration_sent_to_the_town_stays_in_sight_until_its_result(web: We
     page.get_by_label("姓名或名称").first.fill("陈国华")
     page.get_by_label("联系电话").first.fill("13911112222")
     page.get_by_label("姓名或名称").nth(1).fill("孙美玲")
+    page.get_by_label("受理情况").select_option("none")  # no other authority has it (2002 规定 art. 22)
     page.get_by_role("button", name="登记", exact=True).click()
 
     # Not "没有找到此案件": where it went, read only, without the parties' data.
@@ -49,7 +50,7 @@ def test_a_registration_sent_to_the_town_stays_in_sight_until_its_result(web: We
     # Later the town accepts and settles it; the station sees the result and is told.
     case_id = int(case_url.rsplit("/", 1)[1])
     town = web.api("zhangpu.coordinator")
-    accepted = town.fire({"id": case_id, "version": 1}, "accept")
+    accepted = town.fire(town.case(case_id), "accept")
     town.fire(accepted, "settle", agreement={"form": "written", "terms": "拆除越界围墙并赔偿 3000 元"})
     page.reload()
     card = page.locator("li.card", has_text=number)

@@ -583,11 +583,11 @@ def test_exactly_the_rules_that_reach_a_result_complete_referrals() -> None:
     results = {S.settled, S.terminated, S.closed}  # an agreement, a failure, an ending
     for rule in TRANSITIONS:
         # An agreement that goes back to the court answers its delegation; an application refused
-        # or withdrawn is answered, not completed.
+        # or withdrawn is answered, not completed. Closing a case that was only offered (不予受理 under
+        # the prior-proceedings rule) declines the offer and completes what the case worked on before.
         result = rule.dest in results or rule.effects.agreement == Agreement.record
-        reaches = (
-            result and any(source != rule.dest for source in rule.source) and rule.effects.answer is None
-        )
+        answered = rule.effects.answer is not None and rule.dest != S.closed
+        reaches = result and any(source != rule.dest for source in rule.source) and not answered
         assert rule.effects.completes_referrals == reaches, rule_id(rule)
 
 
