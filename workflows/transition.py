@@ -719,14 +719,21 @@ def _answered(
             return None
 
 
-def _working_on(case: CaseSnapshot) -> tuple[OpenReferral, ...]:
+def _working_on(case: CaseSnapshot, rule: Rule) -> tuple[OpenReferral, ...]:
     """The referrals a result completes: those accepted, and a confirmation application the
-    court may rule on without a separate acceptance."""
+    court may rule on without a separate acceptance. A case that ends (``closed``) before an offer
+    was accepted — withdrawn at the unit it was handed to — completes that offer too, so its sender
+    is told how it ended instead of waiting for a result forever; unless the rule answers the offer
+    itself (不予受理 declines it)."""
+    ends_offers = rule.dest == CaseState.closed and rule.effects.answer is None
     return tuple(
         r
         for r in case.referrals
         if r.status == ReferralStatus.accepted
-        or (r.status == ReferralStatus.offered and r.kind == ReferralKind.judicial_confirmation)
+        or (
+            r.status == ReferralStatus.offered
+            and (ends_offers or r.kind == ReferralKind.judicial_confirmation)
+        )
     )
 
 
@@ -816,8 +823,8 @@ def _plan(
                 },
             )
         )
-    elif effects.completes_referrals and _working_on(case):
-        working = _working_on(case)
+    elif effects.completes_referrals and _working_on(case, rule):
+        working = _working_on(case, rule)
         result = referral_result(rule.dest, rule.trigger, after)
         completed = ReferralCompleted(tuple(r.id for r in working), result)
         # The return message each sender is owed: agreement copy, failure report, ruling.

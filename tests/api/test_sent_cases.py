@@ -209,11 +209,23 @@ async def test_a_police_hand_off_is_owed_until_its_result_goes_back(
     )
     kinds = [i["kind"] for i in await inbox(client, police, POLICE) if i["case_id"] == settling["id"]]
     assert kinds.count("referral_result") == 1 and "sent_case_result" not in kinds
-    # The other is closed at the station without a return message: still owed.
+    # The other is withdrawn at the station before it was accepted: ending the case completes the
+    # offer, and the police station is told how it ended; nothing is owed any more.
     await move(client, station, await read_case(client, station, withdrawn), "withdraw", reason="申请人撤回")
     assert (await read_case(client, police, withdrawn))["state"] == "closed"
-    assert await owed(police) == [(withdrawn["id"], "offered")]
-    assert await owed(town) == [(withdrawn["id"], "offered")]
+    [told] = [
+        i
+        for i in await inbox(client, police, POLICE)
+        if i["case_id"] == withdrawn["id"] and i["kind"] == "referral_result"
+    ]
+    assert (told["payload"]["result"]["state"], told["payload"]["result"]["outcome"]) == (
+        "closed",
+        "withdrawn",
+    )
+    [referral] = (await client.get(f"/api/v1/cases/{withdrawn['id']}/referrals", headers=police)).json()
+    assert referral["status"] == "completed"
+    assert await owed(police) == []
+    assert await owed(town) == []
 
 
 async def test_the_admin_has_no_sent_cases(client: httpx.AsyncClient, auth: Any, db: Backend) -> None:

@@ -190,11 +190,17 @@ LEASE_ENDED = {"lease_expires_at": None}
 CLOSED = {"closed_at": NOW}
 
 
-def completed_notes(ctx: TransitionContext) -> tuple[tuple[str, str], ...]:
+def ends_offers(rule: Rule) -> bool:
+    """A rule that ends the case without answering the offer waiting at its unit completes it too."""
+    return rule.dest == CaseState.closed and rule.effects.answer is None
+
+
+def completed_notes(ctx: TransitionContext, rule: Rule) -> tuple[tuple[str, str], ...]:
     """The senders of the accepted hand-off (or court delegation) and of the pending application
-    hear the result."""
+    hear the result; so does the sender of an offer the case ended before accepting."""
     sender = DESK if ctx.case.delegated_after_filing else PS_ZHANGPU
-    return ((sender, "referral_result"), (ctx.case.unit_code, "referral_result"))
+    waiting = ((ZHOUXIANG, "referral_result"),) if ends_offers(rule) else ()
+    return (*waiting, (sender, "referral_result"), (ctx.case.unit_code, "referral_result"))
 
 
 EXPECTED: dict[str, Expected] = {
@@ -370,9 +376,10 @@ def test_each_row_plans_what_its_effects_declare(rule: Rule, source: CaseState) 
     assert answered == expected.answered
     assert (result.completed is not None) == expected.completes
     if result.completed is not None:
-        assert result.completed.referral_ids == (ACCEPTED, APPLIED)
+        waiting = (WAITING,) if ends_offers(rule) else ()
+        assert result.completed.referral_ids == (*waiting, ACCEPTED, APPLIED)
         assert result.completed.result["state"] == rule.dest.value
-    announced = (completed_notes(ctx) if expected.completes else ()) + expected.announced
+    announced = (completed_notes(ctx, rule) if expected.completes else ()) + expected.announced
     assert [(a.unit_code, a.kind) for a in result.announcements] == [
         (_unit(unit, ctx), kind) for unit, kind in announced
     ]
