@@ -189,6 +189,14 @@ async def add_party(
     return await _write(engine, ctx, row, {"updated_at": now}, event, insert, after)
 
 
+async def may_record_consent(
+    engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, *, now: datetime
+) -> bool:
+    """Whether the actor may record a party's consent or refusal now (the case page offers the form)."""
+    row = await visible_row(engine, ctx, case_id, actor)
+    return row.state != CaseState.closed and handles_case(transition_context(ctx, row, actor, now))
+
+
 async def record_consent(
     engine: AsyncEngine,
     ctx: AppContext,

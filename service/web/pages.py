@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from service import clock
-from service.cases import reports
+from service.cases import edits, reports
 from service.cases import service as cases
 from service.cases.queries import CaseFilter
 from service.cases.schemas import CaseCreate, SentCase, TransitionIn, TriagePreview
@@ -384,6 +384,7 @@ async def case_page(
         referrals = await list_referrals(conn, case_id)
     crime_reports = await reports.case_reports(engine, ctx, case_id, session.actor, now=now)
     may_report = await reports.may_file(engine, ctx, case_id, session.actor, now=now)
+    may_consent = await edits.may_record_consent(engine, ctx, case_id, session.actor, now=now)
     page = Page(request, ctx, session)
     notice = None
     if done == "created":
@@ -392,6 +393,8 @@ async def case_page(
         notice = page.t("case.done", action=page.label("trigger", done))
     elif done == "crime_report":
         notice = page.t("report.filed")
+    elif done == "consent":
+        notice = page.t("consent.recorded")
     badges = {
         d.id: badge(d.status, d.due_at, d.name, ctx, now, d.started_at)
         for d in case.deadlines
@@ -411,6 +414,7 @@ async def case_page(
         badges=badges,
         crime_reports=crime_reports,
         may_report=may_report,
+        may_consent=may_consent,
     )
 
 
