@@ -754,10 +754,11 @@ def _person_unit(actor: Actor) -> str | None:
     return None if actor.username == SYSTEM_ACTOR_NAME else actor.unit_code
 
 
-def _result_note(state: CaseState, after: Mapping[str, Any]) -> str:
-    """The line a sender reads in its inbox: 案件结果：已结案（协议履行完毕）."""
+def _result_note(state: CaseState, after: Mapping[str, Any], of: str = "案件") -> str:
+    """The line a sender reads in its inbox, in words, never codes: 案件结果：已结案（协议履行完毕）,
+    警调对接结果：达成协议."""
     outcome = after.get("outcome")
-    note = f"案件结果：{STATE_LABELS[state]}"
+    note = f"{of}结果：{STATE_LABELS[state]}"
     return f"{note}（{OUTCOME_LABELS[Outcome(outcome)]}）" if outcome else note
 
 
@@ -833,7 +834,7 @@ def _plan(
                 r.from_unit_code,
                 case.id,
                 "referral_result",
-                f"{REFERRAL_LABELS[r.kind]}结果: {rule.dest.value}",
+                _result_note(rule.dest, after, REFERRAL_LABELS[r.kind]),
                 {"number": case.number, "referral_id": r.id, "referral_kind": r.kind.value, "result": result},
             )
             for r in working

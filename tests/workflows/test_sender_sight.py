@@ -131,7 +131,9 @@ def test_a_hand_off_sender_is_told_once_through_its_referral() -> None:
     accepted = OpenReferral(3, ReferralKind.police, ReferralStatus.accepted, PS_ZHANGPU, DASHI)
     case = _case(S.mediating, DASHI, senders=(PS_ZHANGPU,), referrals=(accepted,))
     plan = _plan(case, DASHI_MEDIATOR, T.terminate, termination_reason="party_refused")
-    assert [a.unit_code for a in plan.announcements if a.kind == "referral_result"] == [PS_ZHANGPU]
+    [told] = [a for a in plan.announcements if a.kind == "referral_result"]
+    assert told.unit_code == PS_ZHANGPU
+    assert told.reason == "警调对接结果：调解终止"  # in words, never a state code
     assert _notes(plan, "sent_case_result") == []
 
 
