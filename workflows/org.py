@@ -90,6 +90,11 @@ class OrgTree:
     def find(self, code: str | None) -> Unit | None:
         return self.units.get(code) if code is not None else None
 
+    def name_of(self, code: str | None) -> str | None:
+        """The unit's name, or None for a code the tree does not hold (a unit since removed)."""
+        unit = self.find(code)
+        return unit.name if unit else None
+
     def parent(self, code: str) -> Unit | None:
         return self.find(self.units[code].handled_by)
 

@@ -57,16 +57,15 @@ class ReportAlreadyAcknowledged(Conflict):
 
 def report_public(ctx: AppContext, row: ReportRow, *, now: datetime) -> CrimeReportPublic:
     hours = ctx.settings.crime_report_ack_hours
-    sender, receiver = ctx.org.find(row.from_unit_code), ctx.org.find(row.to_unit_code)
     return CrimeReportPublic(
         id=row.id,
         case_id=row.case_id,
         raised_by=RaisedBy(row.raised_by),
         raised_by_label=RAISED_BY_LABELS[RaisedBy(row.raised_by)],
         from_unit_code=row.from_unit_code,
-        from_unit_name=sender.name if sender else None,
+        from_unit_name=ctx.org.name_of(row.from_unit_code),
         to_unit_code=row.to_unit_code,
-        to_unit_name=receiver.name if receiver else None,
+        to_unit_name=ctx.org.name_of(row.to_unit_code),
         addressee=Addressee(row.addressee),
         addressee_label=ADDRESSEE_LABELS[Addressee(row.addressee)],
         reported_at=row.reported_at,
@@ -82,18 +81,17 @@ def report_public(ctx: AppContext, row: ReportRow, *, now: datetime) -> CrimeRep
 
 
 def case_brief(ctx: AppContext, row: CaseRecord) -> CaseBrief:
-    place, unit = ctx.org.find(row.location_code), ctx.org.find(row.unit_code)
     return CaseBrief(
         id=row.id,
         number=row.number,
         dispute_type=row.dispute_type,
         summary=row.summary,
         location_code=row.location_code,
-        location_name=place.name if place else None,
+        location_name=ctx.org.name_of(row.location_code),
         state=row.state,
         state_label=STATE_LABELS[row.state],
         unit_code=row.unit_code,
-        unit_name=unit.name if unit else None,
+        unit_name=ctx.org.name_of(row.unit_code),
         risk=row.risk,
         people_involved=row.people_involved,
         flags=row.flags(),
@@ -209,8 +207,7 @@ async def acknowledge(
             current = await reports.read_report(conn, report_id)
             assert current is not None
             raise _acknowledged(current)
-        receiver_unit = ctx.org.find(found.to_unit_code)
-        name = receiver_unit.name if receiver_unit else found.to_unit_code
+        name = ctx.org.name_of(found.to_unit_code) or found.to_unit_code
         await record_event(
             conn,
             case_id,
@@ -296,13 +293,12 @@ async def notify_overdue(engine: AsyncEngine, ctx: AppContext, *, now: datetime)
         }
         notes = []
         for r in claimed:
-            receiver = ctx.org.find(r.to_unit_code)
             notes.append(
                 Announcement(
                     supervisor_of(ctx.org, r.from_unit_code).code,
                     r.case_id,
                     "crime_report_overdue",
-                    f"{receiver.name if receiver else r.to_unit_code}未在 {ctx.settings.crime_report_ack_hours} "
+                    f"{ctx.org.name_of(r.to_unit_code) or r.to_unit_code}未在 {ctx.settings.crime_report_ack_hours} "
                     f"小时内确认收到 {numbers.get(r.case_id, r.case_id)} 的民转刑风险报告，请跟进",
                     {
                         "number": numbers.get(r.case_id),

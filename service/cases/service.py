@@ -113,8 +113,7 @@ def decide(ctx: AppContext, body: CaseCreate | TriagePreview) -> TriageDecision:
 
 
 def _triage_public(data: Mapping[str, Any], org: OrgTree) -> TriagePublic:
-    unit = org.find(str(data.get("unit_code")))
-    return TriagePublic.model_validate({**data, "unit_name": unit.name if unit else None})
+    return TriagePublic.model_validate({**data, "unit_name": org.name_of(str(data.get("unit_code")))})
 
 
 def preview_triage(ctx: AppContext, body: TriagePreview) -> TriagePublic:
@@ -126,7 +125,6 @@ def preview_triage(ctx: AppContext, body: TriagePreview) -> TriagePublic:
 
 def case_public(row: CaseRecord, ctx: AppContext, *, now: datetime) -> CasePublic:
     org = ctx.org
-    unit = org.find(row.unit_code)
     deadlines = deadline_views(row.deadlines, ctx, now=now)
     clocks = [Clock(d.kind, d.status, d.due_at) for d in deadlines]
     return CasePublic(
@@ -149,7 +147,7 @@ def case_public(row: CaseRecord, ctx: AppContext, *, now: datetime) -> CasePubli
         people_involved=row.people_involved,
         flags=row.flags(),
         source=row.source,
-        unit_name=unit.name if unit else None,
+        unit_name=org.name_of(row.unit_code),
         termination_reason=row.termination_reason,
         returns_to_code=row.returns_to_code,
         court_linked=row.court_linked,
@@ -232,7 +230,6 @@ async def visible_row(engine: AsyncEngine, ctx: AppContext, case_id: int, actor:
 
 
 def _sent_step(row: EventRow, org: OrgTree) -> SentStep:
-    unit = org.find(row.to_unit_code)
     return SentStep(
         at=row.at,
         trigger=row.trigger,
@@ -242,7 +239,7 @@ def _sent_step(row: EventRow, org: OrgTree) -> SentStep:
         to_state_label=STATE_LABELS[row.to_state],
         from_unit_code=row.from_unit_code,
         to_unit_code=row.to_unit_code,
-        to_unit_name=unit.name if unit else None,
+        to_unit_name=org.name_of(row.to_unit_code),
     )
 
 
@@ -256,7 +253,6 @@ async def sent_view(engine: AsyncEngine, ctx: AppContext, row: CaseRecord) -> Se
     nothing personal or actionable can slip in with a new column."""
     async with reading(engine) as conn:
         events = await queries.list_events(conn, row.id)
-    unit = ctx.org.find(row.unit_code)
     return SentCase(
         id=row.id,
         number=row.number,
@@ -265,7 +261,7 @@ async def sent_view(engine: AsyncEngine, ctx: AppContext, row: CaseRecord) -> Se
         state=row.state,
         state_label=STATE_LABELS[row.state],
         unit_code=row.unit_code,
-        unit_name=unit.name if unit else None,
+        unit_name=ctx.org.name_of(row.unit_code),
         tier=row.tier,
         channel=row.channel,
         outcome=row.outcome,
@@ -297,7 +293,6 @@ async def case_events(engine: AsyncEngine, ctx: AppContext, case_id: int, actor:
 
 
 def _sent_summary(row: CaseListRow, org: OrgTree) -> SentSummary:
-    unit = org.find(row.unit_code)
     return SentSummary(
         id=row.id,
         number=row.number,
@@ -305,7 +300,7 @@ def _sent_summary(row: CaseListRow, org: OrgTree) -> SentSummary:
         state=row.state,
         state_label=STATE_LABELS[row.state],
         unit_code=row.unit_code,
-        unit_name=unit.name if unit else None,
+        unit_name=org.name_of(row.unit_code),
         outcome=row.outcome,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -343,18 +338,13 @@ async def owed_returns(
 ) -> list[OwedReturn]:
     """The 警调/访调/检调 hand-offs whose result is still owed: those the actor's units sent, and
     those sent to them (a coordinator: their subtree), oldest first."""
-    scope_filter(actor, ctx.org)
+    scope_filter(actor, ctx.org)  # the roles that do not work on cases are refused here
     units = sender_units(actor, ctx.org)
     if not units:
         return []
     async with reading(engine) as conn:
         rows = await queries.owed_referrals(conn, units)
     org = ctx.org
-
-    def name(code: str) -> str | None:
-        unit = org.find(code)
-        return unit.name if unit else None
-
     return [
         OwedReturn(
             referral_id=r.id,
@@ -364,9 +354,9 @@ async def owed_returns(
             label=REFERRAL_LABELS[r.kind],
             status=r.status.value,
             from_unit_code=r.from_unit_code,
-            from_unit_name=name(r.from_unit_code),
+            from_unit_name=org.name_of(r.from_unit_code),
             to_unit_code=r.to_unit_code,
-            to_unit_name=name(r.to_unit_code),
+            to_unit_name=org.name_of(r.to_unit_code),
             offered_at=r.offered_at,
             offered_by=r.offered_by,
             expects_back=RETURNS[r.kind],

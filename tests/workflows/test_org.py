@@ -82,6 +82,13 @@ def test_subtree_follows_the_handling_parent_not_the_legal_one() -> None:
     assert tree.subtree(CITY) == set(tree.units)
 
 
+def test_a_unit_is_named_by_its_code_and_an_unknown_code_has_no_name() -> None:
+    tree = small_tree()
+
+    assert tree.name_of(DASHI) == tree.get(DASHI).name
+    assert tree.name_of("NO-SUCH-UNIT") is None and tree.name_of(None) is None
+
+
 def test_subtree_of_a_leaf_is_just_the_leaf() -> None:
     assert small_tree().subtree(DASHI) == {DASHI}
 
