@@ -17,6 +17,7 @@ from service.cases.schemas import CasePublic, ConsentRecordIn
 from service.context import AppContext
 from service.db import EngineDep
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
+from service.web.forms import field_errors
 from service.web.render import Page
 from service.web.session import WebSession
 
@@ -24,14 +25,6 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 FIELDS = ("party_id", "decision", "manner", "on", "reason")
-
-
-def _errors(exc: ValidationError) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for error in exc.errors():
-        name = str(error["loc"][0]) if error["loc"] else "party_id"
-        found.setdefault(name if name in FIELDS else "party_id", "field.invalid")
-    return found
 
 
 async def _form(
@@ -68,6 +61,8 @@ async def record_consent(
     try:
         body = ConsentRecordIn.model_validate({k: v for k, v in values.items() if v})
     except ValidationError as exc:
-        return await _form(request, case_id, session, engine, ctx, values, _errors(exc))
+        return await _form(
+            request, case_id, session, engine, ctx, values, field_errors(exc, FIELDS, "party_id")
+        )
     await edits.record_consent(engine, ctx, case_id, body, session.actor, now=clock.now(), if_match=None)
     return RedirectResponse(f"/cases/{case_id}?done=consent#consents", status_code=303)

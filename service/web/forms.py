@@ -248,6 +248,16 @@ def error_key(error: Mapping[str, Any]) -> str:
     return ERROR_MESSAGES.get(str(error["type"]), "field.invalid")
 
 
+def field_errors(exc: ValidationError, fields: Sequence[str], fallback: str) -> dict[str, str]:
+    """Form field → catalogue key for a flat form validated by an API model; an error on no named
+    field (the model as a whole) shows at ``fallback``."""
+    found: dict[str, str] = {}
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else fallback
+        found.setdefault(name if name in fields else fallback, error_key(error))
+    return found
+
+
 def form_name(fields: Sequence[FormField], location: Sequence[str | int]) -> str | None:
     """The form field an API error location (``body.agreement.terms``) belongs to."""
     path = tuple(str(p) for p in location if p != "body")

@@ -16,6 +16,7 @@ from service.cases.report_schemas import AcknowledgementIn, CrimeReportIn
 from service.cases.schemas import SentCase
 from service.db import EngineDep
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
+from service.web.forms import field_errors
 from service.web.render import Page
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -23,14 +24,6 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 ReportId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 FIELDS = ("statement", "preventive_steps")
-
-
-def _errors(exc: ValidationError) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for error in exc.errors():
-        name = str(error["loc"][0]) if error["loc"] else "statement"
-        found.setdefault(name if name in FIELDS else "statement", "field.invalid")
-    return found
 
 
 @router.get("/cases/{case_id}/crime-reports/new", response_class=HTMLResponse)
@@ -64,7 +57,13 @@ async def file_report(
         if isinstance(case, SentCase):
             return RedirectResponse(f"/cases/{case_id}", status_code=303)
         page = Page(request, ctx, session)
-        return page.render("crime_report_new.html", status=422, case=case, values=values, errors=_errors(exc))
+        return page.render(
+            "crime_report_new.html",
+            status=422,
+            case=case,
+            values=values,
+            errors=field_errors(exc, FIELDS, "statement"),
+        )
     await reports.file_report(engine, ctx, case_id, body, session.actor, now=clock.now(), if_match=None)
     return RedirectResponse(f"/cases/{case_id}?done=crime_report", status_code=303)
 
