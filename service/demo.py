@@ -21,10 +21,12 @@ from service.cases.schemas import CaseCreate, PartyIn, PriorProceedingsIn, Trans
 from service.clock import SHANGHAI
 from service.context import AppContext
 from service.errors import ServiceError
+from service.mediators.models import Mediator, MediatorUnit
 from service.users.models import User
 from service.users.security import hash_password
 from workflows.agreement import LABOUR_TYPES
 from workflows.lifecycle import Actor, CaseState, Role
+from workflows.mediators import Employment
 from workflows.org import UnitKind
 from workflows.vocab import DisputeType, Flag, PartyRole, PriorAuthority, Source
 
@@ -59,6 +61,8 @@ DEMO_USERS = [
 
 users = User.__table__  # type: ignore[attr-defined]
 case_table = Case.__table__  # type: ignore[attr-defined]
+mediators = Mediator.__table__  # type: ignore[attr-defined]
+mediator_units = MediatorUnit.__table__  # type: ignore[attr-defined]
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英建华建国志强海燕玉兰春梅国庆文斌红梅晓东丽萍"
@@ -182,7 +186,71 @@ async def seed_users(engine: AsyncEngine, ctx: AppContext, password: str, now: d
         ]
         if rows:
             await conn.execute(sa.insert(users), rows)
+    await seed_mediators(engine, ctx, now)
     return DEMO_USERS
+
+
+async def seed_mediators(engine: AsyncEngine, ctx: AppContext, now: datetime, seed: int = 2026) -> int:
+    """The demo roster: every demo mediator's sign-in is a mediator on its unit's roster, and each
+    village station and town centre also has a part-time mediator without a sign-in (as most
+    stations do). Skipped when the roster has anyone on it; returns how many were added."""
+    rng = random.Random(seed)
+    async with engine.begin() as conn:
+        if (await conn.execute(sa.select(sa.func.count()).select_from(mediators))).scalar_one():
+            return 0
+        signed_in = (
+            await conn.execute(
+                sa.select(users.c.id, users.c.display_name, users.c.unit_code).where(
+                    users.c.role == Role.mediator.value
+                )
+            )
+        ).all()
+        people: list[tuple[dict[str, object], str]] = []
+        for user in signed_in:
+            unit = ctx.org.find(user.unit_code)
+            if unit is None:
+                continue
+            # "五联村调解员 李强" names its person; the generated station logins get a name here.
+            name = user.display_name.split()[-1] if " " in user.display_name else _name(rng)
+            specialties = [DisputeType(unit.sector)] if unit.sector else rng.sample(sorted(SUMMARIES), 2)
+            people.append(
+                (_mediator(name, Employment.full_time, specialties, now, user_id=user.id), unit.code)
+            )
+        for unit in ctx.org.of_kind(UnitKind.village_station, UnitKind.town_centre):
+            people.append(
+                (
+                    _mediator(_name(rng), Employment.part_time, rng.sample(sorted(SUMMARIES), 1), now),
+                    unit.code,
+                )
+            )
+        for row, unit_code in people:
+            mediator_id = (
+                await conn.execute(sa.insert(mediators).values(row).returning(mediators.c.id))
+            ).scalar_one()
+            await conn.execute(sa.insert(mediator_units).values(mediator_id=mediator_id, unit_code=unit_code))
+    return len(people)
+
+
+def _mediator(
+    name: str,
+    employment: Employment,
+    specialties: list[DisputeType],
+    now: datetime,
+    user_id: int | None = None,
+) -> dict[str, object]:
+    return {
+        "name": name,
+        "user_id": user_id,
+        "employment": employment.value,
+        "specialties": [s.value for s in specialties],
+        "languages": ["普通话", "昆山话"],
+        "qualifications": "",
+        "grade": "",
+        "active": True,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+    }
 
 
 def _actor_at(unit_code: str) -> Actor:

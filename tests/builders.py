@@ -149,3 +149,98 @@ def application(applied_on: str, **overrides: Any) -> dict[str, Any]:
     }
     fields.update(overrides)
     return fields
+
+
+# --- The roster, written straight to the tables (for tests about who handles a case) ------------
+
+
+async def add_mediator(
+    engine: Any,
+    name: str,
+    units: list[str],
+    *,
+    username: str | None = None,
+    employment: str = "full_time",
+    specialties: list[str] | None = None,
+    languages: list[str] | None = None,
+    active: bool = True,
+) -> int:
+    """A mediator on the roster of ``units``, signed in as ``username`` when given (that demo
+    user's own roster record, from the demo seed, is unlinked first: one record per login)."""
+    import sqlalchemy as sa
+
+    from service.clock import now as clock_now
+    from service.mediators.models import Mediator, MediatorUnit
+    from service.users.models import User
+
+    mediators = Mediator.__table__  # type: ignore[attr-defined]
+    at = clock_now()
+    async with engine.begin() as conn:
+        user_id = None
+        if username is not None:
+            users = User.__table__  # type: ignore[attr-defined]
+            user_id = (
+                await conn.execute(sa.select(users.c.id).where(users.c.username == username))
+            ).scalar_one()
+            await conn.execute(
+                sa.update(mediators).where(mediators.c.user_id == user_id).values(user_id=None)
+            )
+        mediator_id: int = (
+            await conn.execute(
+                sa.insert(mediators)
+                .values(
+                    name=name,
+                    user_id=user_id,
+                    employment=employment,
+                    specialties=specialties or [],
+                    languages=languages or [],
+                    qualifications="",
+                    grade="",
+                    active=active,
+                    deactivated_at=None if active else at,
+                    created_at=at,
+                    updated_at=at,
+                    version=1,
+                )
+                .returning(mediators.c.id)
+            )
+        ).scalar_one()
+        await conn.execute(
+            sa.insert(MediatorUnit.__table__),  # type: ignore[attr-defined]
+            [{"mediator_id": mediator_id, "unit_code": code} for code in units],
+        )
+    return mediator_id
+
+
+async def assign_mediator(
+    engine: Any,
+    case_id: int,
+    mediator_id: int,
+    *,
+    role: str = "lead",
+    unit_code: str = DASHI,
+    by: str = "test",
+) -> int:
+    """A current assignment row, as the assignment service writes it (no event, no version bump)."""
+    import sqlalchemy as sa
+
+    from service.clock import now as clock_now
+    from service.mediators.models import CaseMediator
+
+    table = CaseMediator.__table__  # type: ignore[attr-defined]
+    async with engine.begin() as conn:
+        assignment_id: int = (
+            await conn.execute(
+                sa.insert(table)
+                .values(
+                    case_id=case_id,
+                    mediator_id=mediator_id,
+                    role=role,
+                    unit_code=unit_code,
+                    assigned_at=clock_now(),
+                    assigned_by=by,
+                )
+                .returning(table.c.id)
+            )
+        ).scalar_one()
+    return assignment_id

@@ -41,9 +41,12 @@ FIXED_NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Kunshan
 # "gw0", "gw1", … under pytest-xdist; "main" when the suite runs in one process (-n 0).
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
-# Tables a test may write to; units and users are seeded once per backend and kept. Emptied in this
-# order (a table before the ones it refers to) before every test that uses `db`.
+# Tables a test may write to; units, users and the demo roster are seeded once per backend and kept
+# (a test adds mediators of its own; those are removed again, see `reset_statements`). Emptied in
+# this order (a table before the ones it refers to) before every test that uses `db`.
 CASE_TABLES = [
+    "case_mediator",
+    "mediator_decision",
     "role_grant",
     "sign_in_throttle",
     "security_event",
@@ -199,8 +202,19 @@ async def reset_statements(engine: AsyncEngine) -> tuple[sa.TextClause, ...]:
     # The security events' chain starts again; the audit key's fingerprint row stays.
     chain = "UPDATE audit_chain SET seq = 0, last_hash = '', anchor_hash = ''"
     chain += " WHERE name = 'security' AND (seq <> 0 OR last_hash <> '' OR anchor_hash <> '')"
+    # The demo roster stays; the mediators a test added go (their assignments went with CASE_TABLES).
+    async with engine.connect() as conn:
+        seeded = (await conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM mediator"))).scalar_one()
+    roster = (
+        f"DELETE FROM mediator_unit WHERE mediator_id > {seeded}",
+        f"DELETE FROM mediator WHERE id > {seeded}",
+    )
     if engine.dialect.name != "postgresql":
-        return (*(sa.text(f"DELETE FROM {table}") for table in CASE_TABLES), sa.text(chain))
+        return (
+            *(sa.text(f"DELETE FROM {table}") for table in CASE_TABLES),
+            *(sa.text(statement) for statement in roster),
+            sa.text(chain),
+        )
     async with engine.connect() as conn:
         sequences = (
             await conn.execute(
@@ -225,7 +239,8 @@ async def reset_statements(engine: AsyncEngine) -> tuple[sa.TextClause, ...]:
     truncate = f"TRUNCATE {', '.join(CASE_TABLES)} RESTART IDENTITY CASCADE;"
     return (
         sa.text(
-            f"DO $reset$ BEGIN IF {bulk} THEN {truncate} ELSE {deletes} {restarts} END IF; {chain}; END $reset$"
+            f"DO $reset$ BEGIN IF {bulk} THEN {truncate} ELSE {deletes} {restarts} END IF;"
+            f" {'; '.join(roster)}; {chain}; END $reset$"
         ),
     )
 

@@ -160,13 +160,16 @@ def senders_to_tell(
 
 @dataclass(frozen=True)
 class Announcement:
-    """An inbox item for a unit (and an outbox message per webhook subscription of that unit)."""
+    """An inbox item for a unit (and an outbox message per webhook subscription of that unit).
+    ``addressee`` names the one person (a username) it is for, when it is for a person: it is
+    still the unit's item, shown to that person first."""
 
     unit_code: str
     case_id: int
     kind: str
     reason: str | None
     payload: Mapping[str, Any]
+    addressee: str | None = None
 
 
 @dataclass(frozen=True)

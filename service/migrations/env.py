@@ -11,6 +11,7 @@ from sqlmodel import SQLModel
 import service.audit.models
 import service.cases.models
 import service.deadlines.models
+import service.mediators.models
 import service.notifications.models
 import service.referrals.models
 import service.reporting.models

@@ -36,6 +36,10 @@ class InboxItem(SQLModel, table=True):
     audience: str | None = Field(default=None, max_length=32)
     # At most one item per key: an alert raised again the same day is not repeated.
     dedupe_key: str | None = Field(default=None, max_length=200)
+    # The one person (username) the item is for, when it is for a person (an assignment, say).
+    addressee: str | None = Field(default=None, max_length=64)
+    # Who caused it (username; None for the system): that person is not notified of their own act.
+    caused_by: str | None = Field(default=None, max_length=64)
 
 
 class WebhookSubscription(SQLModel, table=True):

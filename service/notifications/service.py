@@ -58,6 +58,7 @@ async def notify_many(conn: AsyncConnection, notes: Sequence[Announcement], *, n
                 "reason": n.reason,
                 "payload": dict(n.payload),
                 "created_at": now,
+                "addressee": n.addressee,
             }
             for n in notes
         ],
