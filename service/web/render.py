@@ -104,7 +104,7 @@ class Page:
         unit = self.ctx.org.find(code)
         if unit is None:
             return code
-        return (unit.name_en or unit.name) if self.lang == "en" else unit.name
+        return unit.name_in(self.lang)
 
     def unit_path(self, code: str) -> str:
         """A village reads better with its town: 张浦镇 · 大市社区."""
