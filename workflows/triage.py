@@ -63,7 +63,142 @@ LOCATION_KIND_LABELS: dict[UnitKind, str] = {
     UnitKind.town_centre: "镇(未指明村/社区)",
 }
 
-REPORT_REASON = "存在民转刑风险, 须立即报告(《人民调解法》第二十五条)"
+# Every reason triage (and an agency's intake) gives, in Chinese and English, by key. The Chinese is
+# what is stored with the case and shown by default; the English is produced from the stored Chinese
+# when a reader chose English (``reason_in_english``), so cases registered before it had English read
+# in English too. Placeholders: {unit} is "name(code)", {place}/{agency}/{suggested} a unit's name,
+# {dispute_type}/{sector}/{flags}/{source}/{tier}/{location_kind}/{scope} Chinese labels, the rest numbers.
+REASONS: dict[str, tuple[str, str]] = {
+    "catch_all": ("未匹配其他分流规则(兜底规则)", "No other routing rule matched (the catch-all rule)"),
+    "report": (
+        "存在民转刑风险, 须立即报告(《人民调解法》第二十五条)",
+        "Risk of the dispute turning criminal: to be reported at once (People's Mediation Law, art. 25)",
+    ),
+    "station": (
+        "分派至纠纷发生地调解组织: {unit}",
+        "Assigned to the mediation committee where the dispute arose: {unit}",
+    ),
+    "town_only": (
+        "发生地仅登记到镇, 未指明村(社区), 由{unit}处理",
+        "The place is known only to the town, not the village or community; handled by {unit}",
+    ),
+    "town": ("分派至镇级中心: {unit}", "Assigned to the town centre: {unit}"),
+    "no_town": ("发生地不属任何镇, 由{unit}处理", "The place belongs to no town; handled by {unit}"),
+    "city": ("分派至市级中心: {unit}", "Assigned to the city centre: {unit}"),
+    "manual": ("登记后交由{unit}人工分派", "Registered for {unit} to assign by hand"),
+    "sector_of": (
+        "{dispute_type}纠纷由{sector}类调委会受理",
+        "{dispute_type} disputes are heard by the {sector} committee",
+    ),
+    "no_committee": (
+        "无{sector}类行业性专业性调委会, 转由{unit}处理",
+        "There is no sectoral committee for {sector}; handled by {unit}",
+    ),
+    "committee": (
+        "分派至{scope}行业性专业性调委会: {unit}",
+        "Assigned to {scope} sectoral committee: {unit}",
+    ),
+    "dispute_type": ("纠纷类型: {dispute_type}", "Dispute type: {dispute_type}"),
+    "amount_at_least": (
+        "争议金额 {amount} 元 ≥ {limit} 元",
+        "Amount in dispute {amount} yuan ≥ {limit} yuan",
+    ),
+    "no_amount": (
+        "未涉及争议金额(视为低于 {limit} 元)",
+        "No amount in dispute (taken as below {limit} yuan)",
+    ),
+    "amount_below": ("争议金额 {amount} 元 < {limit} 元", "Amount in dispute {amount} yuan < {limit} yuan"),
+    "people_at_least": ("涉及人数 {people} 人 ≥ {limit} 人", "People involved: {people} ≥ {limit}"),
+    "people_below": ("涉及人数 {people} 人 < {limit} 人", "People involved: {people} < {limit}"),
+    "flags": ("标记: {flags}", "Flags: {flags}"),
+    "source": ("来源: {source}", "Source: {source}"),
+    "requested_tier": (
+        "当事人请求由{tier}调解组织处理",
+        "A party asked for a mediation body at {tier} level",
+    ),
+    "location_kind": ("发生地为{location_kind}: {place}", "The place is a {location_kind}: {place}"),
+    "agency_intake": ("由{agency}受理登记（行政调解）", "Registered by {agency} (administrative mediation)"),
+    "agency_suggestion": (
+        "分级诊疗建议: {suggested}（规则 {rule}）",
+        "Triage suggested: {suggested} (rule {rule})",
+    ),
+}
+
+REPORT_REASON = REASONS["report"][0]
+LOCATION_KIND_EN: dict[UnitKind, str] = {
+    UnitKind.village_station: "village or community",
+    UnitKind.town_centre: "town (no village or community given)",
+}
+SCOPE_EN = {"本镇": "the town's", "全市": "the city's"}
+
+
+def say(key: str, **values: str) -> str:
+    """The Chinese reason ``key`` with its values filled in."""
+    return REASONS[key][0].format(**values)
+
+
+@dataclass(frozen=True)
+class EnglishWords:
+    """Where the English of a reason's values comes from: the units and the catalogue's labels."""
+
+    unit: Callable[[str], str | None]  # by code
+    unit_named: Callable[[str], str | None]  # by Chinese name
+    label: Callable[[str, str], str]  # (vocabulary, member value) -> English
+    tier: Callable[[Tier], str]
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", template)
+    regex = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts))
+    return re.compile(regex)
+
+
+_PATTERNS = [(key, _pattern(zh), en) for key, (zh, en) in REASONS.items()]
+_UNIT_WITH_CODE = re.compile(r"(?P<name>.+)\((?P<code>[0-9A-Z-]+)\)")
+_BY_LABEL: dict[str, dict[str, str]] = {
+    "dispute_type": {label: member.value for member, label in DISPUTE_TYPE_LABELS.items()},
+    "flag": {label: member.value for member, label in FLAG_LABELS.items()},
+    "source": {label: member.value for member, label in SOURCE_LABELS.items()},
+}
+
+
+def reason_in_english(text: str, words: EnglishWords) -> str | None:
+    """The English of one reason triage gave, or None when ``text`` is not one of ``REASONS``."""
+    for _key, pattern, english in _PATTERNS:
+        found = pattern.fullmatch(text)
+        if found is None:
+            continue
+        values = {name: _value_in_english(name, value, words) for name, value in found.groupdict().items()}
+        if all(value is not None for value in values.values()):
+            return english.format(**values)
+    return None
+
+
+def _value_in_english(name: str, value: str, words: EnglishWords) -> str | None:
+    if name == "unit":
+        found = _UNIT_WITH_CODE.fullmatch(value)
+        english = words.unit(found.group("code")) if found else None
+        return f"{english} ({found.group('code')})" if found and english else None
+    if name in ("place", "agency", "suggested"):
+        return words.unit_named(value) or (value if value.isascii() else None)
+    if name in ("dispute_type", "sector"):
+        member = _BY_LABEL["dispute_type"].get(value)
+        return words.label("dispute_type", member) if member else None
+    if name == "flags":
+        members = [_BY_LABEL["flag"].get(part) for part in value.split("、")]
+        return ", ".join(words.label("flag", m) for m in members if m) if all(members) else None
+    if name == "source":
+        member = _BY_LABEL["source"].get(value)
+        return words.label("source", member) if member else None
+    if name == "tier":
+        tier = next((t for t, label in TIER_LABELS.items() if label == value), None)
+        return words.tier(tier) if tier else None
+    if name == "location_kind":
+        kind = next((k for k, label in LOCATION_KIND_LABELS.items() if label == value), None)
+        return LOCATION_KIND_EN[kind] if kind else None
+    if name == "scope":
+        return SCOPE_EN.get(value)
+    return value if value.isascii() else None
 
 
 class UnknownLocation(ValueError):
@@ -204,11 +339,11 @@ def triage(facts: TriageFacts, rules: RuleSet, org: OrgTree) -> TriageDecision:
         if reasons is None:
             continue
         if not reasons:  # the catch-all: say so, so the explanation is never empty
-            reasons = ["未匹配其他分流规则(兜底规则)"]
+            reasons = [say("catch_all")]
         unit, notes = _receiving_unit(rule.action.route, facts, location, hub, rules, org)
         reasons.extend(notes)
         if rule.action.report:
-            reasons.append(REPORT_REASON)
+            reasons.append(say("report"))
         return TriageDecision(
             rule=rule.id,
             reasons=tuple(reasons),
@@ -252,18 +387,18 @@ def _receiving_unit(
     """The unit a route lands on, plus notes explaining any fallback taken."""
     if route == Route.station:
         if location.kind == UnitKind.village_station:
-            return location, [f"分派至纠纷发生地调解组织: {_describe(location)}"]
-        return hub, [f"发生地仅登记到镇, 未指明村(社区), 由{_describe(hub)}处理"]
+            return location, [say("station", unit=_describe(location))]
+        return hub, [say("town_only", unit=_describe(hub))]
     if route == Route.town:
         if hub.kind == UnitKind.town_centre:
-            return hub, [f"分派至镇级中心: {_describe(hub)}"]
-        return hub, [f"发生地不属任何镇, 由{_describe(hub)}处理"]
+            return hub, [say("town", unit=_describe(hub))]
+        return hub, [say("no_town", unit=_describe(hub))]
     if route == Route.city:
         city = org.city_centre()
-        return city, [f"分派至市级中心: {_describe(city)}"]
+        return city, [say("city", unit=_describe(city))]
     if route == Route.sectoral:
         return _sectoral_route(facts, location, hub, rules, org)
-    return hub, [f"登记后交由{_describe(hub)}人工分派"]
+    return hub, [say("manual", unit=_describe(hub))]
 
 
 def _sectoral_route(
@@ -273,15 +408,19 @@ def _sectoral_route(
     notes: list[str] = []
     if sector != facts.dispute_type:
         notes.append(
-            f"{DISPUTE_TYPE_LABELS[facts.dispute_type]}纠纷由{DISPUTE_TYPE_LABELS[sector]}类调委会受理"
+            say(
+                "sector_of",
+                dispute_type=DISPUTE_TYPE_LABELS[facts.dispute_type],
+                sector=DISPUTE_TYPE_LABELS[sector],
+            )
         )
     committee = org.sectoral_committee(sector.value, near=location.code)
     if committee is None:
         # docs/domain.md, Triage: the sectoral committee when one exists, else the town centre.
-        notes.append(f"无{DISPUTE_TYPE_LABELS[sector]}类行业性专业性调委会, 转由{_describe(hub)}处理")
+        notes.append(say("no_committee", sector=DISPUTE_TYPE_LABELS[sector], unit=_describe(hub)))
         return hub, notes
     scope = "本镇" if hub.kind == UnitKind.town_centre and committee.code in org.subtree(hub.code) else "全市"
-    notes.append(f"分派至{scope}行业性专业性调委会: {_describe(committee)}")
+    notes.append(say("committee", scope=scope, unit=_describe(committee)))
     return committee, notes
 
 
@@ -313,7 +452,7 @@ def _check_dispute_type(c: Conditions, facts: TriageFacts, _: Unit) -> list[str]
         return []
     if facts.dispute_type not in c.dispute_types:
         return None
-    return [f"纠纷类型: {DISPUTE_TYPE_LABELS[facts.dispute_type]}"]
+    return [say("dispute_type", dispute_type=DISPUTE_TYPE_LABELS[facts.dispute_type])]
 
 
 def _check_amount(c: Conditions, facts: TriageFacts, _: Unit) -> list[str] | None:
@@ -323,13 +462,13 @@ def _check_amount(c: Conditions, facts: TriageFacts, _: Unit) -> list[str] | Non
         # An unknown/absent amount is never "large": only a stated amount can push a case up.
         if amount is None or amount < c.amount_at_least:
             return None
-        reasons.append(f"争议金额 {_yuan(amount)} 元 ≥ {_yuan(c.amount_at_least)} 元")
+        reasons.append(say("amount_at_least", amount=_yuan(amount), limit=_yuan(c.amount_at_least)))
     if c.amount_below is not None:
         if amount is None:
             # No money claimed counts as small, so a noise dispute still goes to the village.
-            reasons.append(f"未涉及争议金额(视为低于 {_yuan(c.amount_below)} 元)")
+            reasons.append(say("no_amount", limit=_yuan(c.amount_below)))
         elif amount < c.amount_below:
-            reasons.append(f"争议金额 {_yuan(amount)} 元 < {_yuan(c.amount_below)} 元")
+            reasons.append(say("amount_below", amount=_yuan(amount), limit=_yuan(c.amount_below)))
         else:
             return None
     return reasons
@@ -341,11 +480,11 @@ def _check_people(c: Conditions, facts: TriageFacts, _: Unit) -> list[str] | Non
     if c.people_at_least is not None:
         if people < c.people_at_least:
             return None
-        reasons.append(f"涉及人数 {people} 人 ≥ {c.people_at_least} 人")
+        reasons.append(say("people_at_least", people=str(people), limit=str(c.people_at_least)))
     if c.people_below is not None:
         if people >= c.people_below:
             return None
-        reasons.append(f"涉及人数 {people} 人 < {c.people_below} 人")
+        reasons.append(say("people_below", people=str(people), limit=str(c.people_below)))
     return reasons
 
 
@@ -359,11 +498,11 @@ def _check_flags(c: Conditions, facts: TriageFacts, _: Unit) -> list[str] | None
         present = c.flags_any & facts.flags
         if not present:
             return None
-        reasons.append(f"标记: {_flag_names(present)}")
+        reasons.append(say("flags", flags=_flag_names(present)))
     if c.flags_all is not None:
         if not c.flags_all <= facts.flags:
             return None
-        reasons.append(f"标记: {_flag_names(c.flags_all)}")
+        reasons.append(say("flags", flags=_flag_names(c.flags_all)))
     return reasons
 
 
@@ -372,7 +511,7 @@ def _check_source(c: Conditions, facts: TriageFacts, _: Unit) -> list[str] | Non
         return []
     if facts.source not in c.sources:
         return None
-    return [f"来源: {SOURCE_LABELS[facts.source]}"]
+    return [say("source", source=SOURCE_LABELS[facts.source])]
 
 
 def _check_requested_tier(c: Conditions, facts: TriageFacts, _: Unit) -> list[str] | None:
@@ -380,7 +519,7 @@ def _check_requested_tier(c: Conditions, facts: TriageFacts, _: Unit) -> list[st
         return []
     if facts.requested_tier != c.requested_tier:
         return None
-    return [f"当事人请求由{TIER_LABELS[c.requested_tier]}调解组织处理"]
+    return [say("requested_tier", tier=TIER_LABELS[c.requested_tier])]
 
 
 def _check_location_kind(c: Conditions, _: TriageFacts, location: Unit) -> list[str] | None:
@@ -388,7 +527,7 @@ def _check_location_kind(c: Conditions, _: TriageFacts, location: Unit) -> list[
         return []
     if location.kind != c.location_kind:
         return None
-    return [f"发生地为{LOCATION_KIND_LABELS[location.kind]}: {location.name}"]
+    return [say("location_kind", location_kind=LOCATION_KIND_LABELS[location.kind], place=location.name)]
 
 
 _CHECKS: tuple[_Check, ...] = (

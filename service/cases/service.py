@@ -88,7 +88,7 @@ from workflows.transition import (
     refusal,
 )
 from workflows.transition import ConfirmationWindowClosed as WindowClosed
-from workflows.triage import TriageDecision, TriageFacts, UnknownLocation, triage
+from workflows.triage import TriageDecision, TriageFacts, UnknownLocation, say, triage
 from workflows.vocab import SENSITIVE_FLAGS, Flag, RiskColour
 
 # --- triage -----------------------------------------------------------------------------------
@@ -407,13 +407,13 @@ def _agency_intake(ctx: AppContext, decision: TriageDecision, actor: Actor) -> T
     agency hands it on (警调对接 …) if it chooses. Triage's suggestion is kept in the explanation."""
     agency = ctx.org.get(actor.unit_code)
     suggested = ctx.org.find(decision.unit_code)
-    suggestion = (
-        f"分级诊疗建议: {suggested.name if suggested else decision.unit_code}（规则 {decision.rule}）"
+    suggestion = say(
+        "agency_suggestion", suggested=suggested.name if suggested else decision.unit_code, rule=decision.rule
     )
     return replace(
         decision,
         rule="agency-intake",
-        reasons=(f"由{agency.name}受理登记（行政调解）", suggestion, *decision.reasons),
+        reasons=(say("agency_intake", agency=agency.name), suggestion, *decision.reasons),
         unit_code=agency.code,
         tier=agency.tier,
         channel=agency.channel,

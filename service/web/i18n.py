@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from workflows.agreement import ART355_LABELS, Art355
+from workflows.org import OrgTree, Tier
 from workflows.lifecycle import (
     OUTCOME_LABELS,
     STATE_LABELS,
@@ -30,6 +31,7 @@ from workflows.lifecycle import (
     Trigger,
 )
 from workflows.referrals import REFERRAL_LABELS
+from workflows.triage import EnglishWords, reason_in_english
 from workflows.vocab import (
     CONSENT_MANNER_LABELS,
     DISPUTE_TYPE_LABELS,
@@ -150,3 +152,38 @@ def pick_language(cookie: str | None, accept_language: str | None) -> str:
     if cookie in LANGUAGES:
         return str(cookie)
     return DEFAULT_LANGUAGE
+
+
+# Server-made texts join several reasons with a full-width semicolon (the case's "created" event,
+# an inbox item); each part is put in English on its own.
+_PARTS = "；"
+
+
+def english_words(cat: Catalogue, org: OrgTree) -> EnglishWords:
+    named = {unit.name: unit for unit in org}
+
+    def unit_named(name: str) -> str | None:
+        unit = named.get(name)
+        return unit.name_in("en") if unit else None
+
+    def tier(value: Tier) -> str:
+        return cat.text("en", f"tier.{value.value}").lower()
+
+    return EnglishWords(
+        unit=lambda code: org.name_of(code, "en"),
+        unit_named=unit_named,
+        label=lambda vocabulary, value: cat.label("en", vocabulary, value),
+        tier=tier,
+    )
+
+
+def server_text(lang: str, text: str, cat: Catalogue, org: OrgTree) -> str:
+    """A text the server wrote in Chinese (a triage reason, …) in the reader's language.
+
+    Texts it does not know are returned as they are: what people typed stays as typed.
+    """
+    if lang != "en" or not text:
+        return text
+    words = english_words(cat, org)
+    parts = [reason_in_english(part, words) or part for part in text.split(_PARTS)]
+    return "; ".join(parts)

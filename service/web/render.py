@@ -13,7 +13,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from service.clock import SHANGHAI
 from service.context import AppContext
-from service.web.i18n import HTML_LANG, LANGUAGES, catalogue, pick_language
+from service.web.i18n import HTML_LANG, LANGUAGES, catalogue, pick_language, server_text
 from service.web.session import LANGUAGE_COOKIE, WebSession
 from workflows.lifecycle import Role
 
@@ -105,6 +105,10 @@ class Page:
         if unit is None:
             return code
         return unit.name_in(self.lang)
+
+    def server_text(self, text: str | None) -> str:
+        """A text the server made in Chinese (a triage reason, a notice) in the reader's language."""
+        return server_text(self.lang, text or "", self.cat, self.ctx.org)
 
     def unit_path(self, code: str) -> str:
         """A village reads better with its town: 张浦镇 · 大市社区."""

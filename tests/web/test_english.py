@@ -116,10 +116,14 @@ def roster_names(data_dir: Path) -> list[str]:
     return names
 
 
-def typed_in(case: dict[str, Any]) -> list[str]:
+def typed_in(case: dict[str, Any], events: list[dict[str, Any]]) -> list[str]:
+    """The case's summary, its parties' names and addresses, the agreement's terms and the reasons
+    people gave for what they did (a transition's reason; the server's own reasons are not typed)."""
     typed = [case.get("summary") or ""]
     for party in case.get("parties", []):
         typed += [party.get("name") or "", party.get("address") or ""]
+    typed += [str(value) for value in (case.get("agreement") or {}).values() if isinstance(value, str)]
+    typed += [event.get("reason") or "" for event in events if event.get("trigger")]
     return typed
 
 
@@ -139,7 +143,13 @@ def every_case(server: Server) -> list[dict[str, Any]]:
         offset += len(listing["items"])
         if not listing["items"] or offset >= listing["total"]:
             break
-    return [httpx.get(f"{server.base}/api/v1/cases/{i}", headers=headers, timeout=10).json() for i in found]
+    cases = [httpx.get(f"{server.base}/api/v1/cases/{i}", headers=headers, timeout=10).json() for i in found]
+    for case in cases:
+        response = httpx.get(f"{server.base}/api/v1/cases/{case['id']}/events", headers=headers, timeout=10)
+        assert response.status_code == 200, response.text
+        listed = response.json()
+        case["_events"] = listed["items"] if isinstance(listed, dict) else listed
+    return cases
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +190,7 @@ def test_every_page_in_english_has_no_chinese_but_what_people_typed(english_serv
     assert {"closed", "mediating", "assigned", "settled"} <= set(cases), sorted(cases)
     names = Names([u.display_name for u in DEMO_USERS] + roster_names(english_server.data_dir))
     for case in everything:
-        names.add(*typed_in(case))
+        names.add(*typed_in(case, case["_events"]))
 
     offences: dict[str, dict[str, list[str]]] = {}
     with signed_in_english(english_server, None) as client:
