@@ -19,7 +19,6 @@ from typing import Any
 import yaml
 
 from workflows.agreement import ART355_LABELS, Art355
-from workflows.org import OrgTree, Tier
 from workflows.lifecycle import (
     OUTCOME_LABELS,
     STATE_LABELS,
@@ -30,6 +29,7 @@ from workflows.lifecycle import (
     TerminationReason,
     Trigger,
 )
+from workflows.org import OrgTree, Tier
 from workflows.referrals import REFERRAL_LABELS
 from workflows.triage import EnglishWords, reason_in_english
 from workflows.vocab import (

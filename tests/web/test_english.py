@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from contextlib import contextmanager
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -110,7 +110,9 @@ def roster_names(data_dir: Path) -> list[str]:
     names: list[str] = []
     for database in data_dir.rglob("*.db"):
         with sqlite3.connect(database) as connection:
-            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            tables = {
+                row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
             if "mediator" in tables:
                 names += [row[0] for row in connection.execute("SELECT name FROM mediator")]
     return names
@@ -134,7 +136,10 @@ def every_case(server: Server) -> list[dict[str, Any]]:
     offset = 0
     while True:
         response = httpx.get(
-            f"{server.base}/api/v1/cases", params={"limit": 200, "offset": offset}, headers=headers, timeout=10
+            f"{server.base}/api/v1/cases",
+            params={"limit": 200, "offset": offset},
+            headers=headers,
+            timeout=10,
         )
         assert response.status_code == 200, response.text
         listing = response.json()
@@ -164,7 +169,9 @@ def english_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
 
 @contextmanager
 def signed_in_english(server: Server, username: str | None) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base, timeout=20, headers={"Origin": server.base}, follow_redirects=True) as client:
+    with httpx.Client(
+        base_url=server.base, timeout=20, headers={"Origin": server.base}, follow_redirects=True
+    ) as client:
         if username:
             response = client.post("/signin", data={"username": username, "password": DEMO_PASSWORD})
             assert response.status_code == 200 and "/signin" not in str(response.url), response.text
@@ -224,6 +231,8 @@ def test_every_page_in_english_has_no_chinese_but_what_people_typed(english_serv
             offences["city.coordinator (a case in every state)"] = found
 
     report = [
-        f"{who} {path}: {' | '.join(texts[:15])}" for who, pages in offences.items() for path, texts in pages.items()
+        f"{who} {path}: {' | '.join(texts[:15])}"
+        for who, pages in offences.items()
+        for path, texts in pages.items()
     ]
     assert not report, "Chinese on English pages:\n" + "\n".join(report)
