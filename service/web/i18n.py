@@ -10,7 +10,7 @@ not by a user.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -87,6 +87,7 @@ class Catalogue:
     messages: dict[str, dict[str, str]]
     labels: dict[str, dict[str, dict[str, str]]]  # vocabulary → member → language → text
     deadline_names_en: dict[str, str]  # policy kind → English (Chinese: the policy's own name)
+    legal_texts_en: dict[str, str] = field(default_factory=dict)  # a legal source's Chinese → English
 
     def text(self, lang: str, key: str, **values: Any) -> str:
         entry = self.messages.get(key)
@@ -103,6 +104,15 @@ class Catalogue:
 
     def deadline_name(self, lang: str, kind: str, chinese: str) -> str:
         return self.deadline_names_en.get(kind, chinese) if lang == "en" else chinese
+
+    def legal_text(self, lang: str, chinese: str) -> str:
+        """A deadline's legal source or local decision in ``lang``; each known text is replaced,
+        longest first, so a source joined from several ("…; …") reads in English too."""
+        if lang != "en" or not chinese:
+            return chinese
+        for known in sorted(self.legal_texts_en, key=len, reverse=True):
+            chinese = chinese.replace(known, self.legal_texts_en[known])
+        return chinese
 
     def options(self, lang: str, vocabulary: str) -> list[tuple[str, str]]:
         """(value, label) for every member, in the vocabulary's own order."""
@@ -136,8 +146,12 @@ def _parse(raw: Any) -> Catalogue:
     if problems:
         raise CatalogueError("messages.yaml: " + "; ".join(problems))
     names = raw.get("deadline_names_en") or {}
+    legal = raw.get("legal_texts_en") or {}
     return Catalogue(
-        messages=messages, labels=labels, deadline_names_en={str(k): str(v) for k, v in names.items()}
+        messages=messages,
+        labels=labels,
+        deadline_names_en={str(k): str(v) for k, v in names.items()},
+        legal_texts_en={str(k): str(v) for k, v in legal.items()},
     )
 
 

@@ -106,6 +106,9 @@ class Page:
             return code
         return unit.name_in(self.lang)
 
+    def legal(self, text: str | None) -> str:
+        return self.cat.legal_text(self.lang, text or "")
+
     def server_text(self, text: str | None) -> str:
         """A text the server made in Chinese (a triage reason, a notice) in the reader's language."""
         return server_text(self.lang, text or "", self.cat, self.ctx.org)
