@@ -45,6 +45,9 @@ async def inbox_page(
     )
     page = Page(request, ctx, session)
     pages = max(1, -(-items.total // INBOX_PAGE))
+    # An item's reason is written in Chinese when it is made; in English it is read in English.
+    read = [item.model_copy(update={"reason": page.server_text(item.reason)}) for item in items.items]
+    items = items.model_copy(update={"items": read})
     return page.render("inbox.html", inbox=items, code=code, unread=unread, page_no=page_no, pages=pages)
 
 

@@ -9,8 +9,10 @@ not by a user.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -18,7 +20,9 @@ from typing import Any
 
 import yaml
 
-from workflows.agreement import ART355_LABELS, Art355
+from service.clock import SHANGHAI
+from workflows.agreement import ART29_CONTENTS, ART355_LABELS, Art355
+from workflows.labour import ARBITRATION, PAYMENT_ORDER, ROUTE_TEXT
 from workflows.lifecycle import (
     OUTCOME_LABELS,
     STATE_LABELS,
@@ -31,6 +35,7 @@ from workflows.lifecycle import (
 )
 from workflows.org import OrgTree, Tier
 from workflows.referrals import REFERRAL_LABELS
+from workflows.reporting import ADDRESSEE_LABELS
 from workflows.triage import EnglishWords, reason_in_english
 from workflows.vocab import (
     CONSENT_MANNER_LABELS,
@@ -168,9 +173,88 @@ def pick_language(cookie: str | None, accept_language: str | None) -> str:
     return DEFAULT_LANGUAGE
 
 
+# Other texts the server writes in Chinese and keeps (an event's or an inbox item's reason, a
+# report's statement, the agreement's eligibility): each Chinese template with its English.
+# A placeholder's name says what it holds and so how it is put in English (``_value``).
+SERVER_TEXTS: tuple[tuple[str, str], ...] = (
+    (
+        "依《人民调解法》第二十五条报告{unit_name}（{addressee}）",
+        "Reported to {unit_name} under the People's Mediation Law, art. 25 ({addressee})",
+    ),
+    (
+        "民转刑风险报告（{addressee}）：{number}，请查阅并确认收到",
+        "Report of a risk of crime ({addressee}): {number}; please read it and confirm receipt",
+    ),
+    ("{reason}。登记摘要：{summary}", "{reason}. Summary at registration: {summary}"),
+    ("{unit_name}确认收到民转刑风险报告", "{unit_name} confirmed receipt of the report of a risk of crime"),
+    (
+        "{unit_name}已确认收到 {number} 的民转刑风险报告",
+        "{unit_name} has confirmed receipt of the report of a risk of crime on {number}",
+    ),
+    (
+        "{unit_name}未在 {hours} 小时内确认收到 {number} 的民转刑风险报告，请跟进",
+        "{unit_name} has not confirmed receipt of the report of a risk of crime on {number} within {hours} "
+        "hours; please follow up",
+    ),
+    ("{policy}将于 {due} 届满（{source}）", "{policy} ends {due} ({source})"),
+    (
+        "{policy}已届满（{source}）。依法可选：经双方当事人同意延长调解期限；"
+        "或终止调解（期满未同意延长），并告知当事人可以依法通过仲裁、行政、司法等途径维护权利"
+        "（人民调解法 第26条）。办理前本案显示为已逾期。",
+        "{policy} has ended ({source}). The law allows: extending the period with both parties' consent; "
+        "or ending mediation (period expired, no extension agreed) and telling the parties they may use "
+        "arbitration, administrative or judicial routes (People's Mediation Law, art. 26). Until then the "
+        "case shows as overdue.",
+    ),
+    ("{policy}已届满（{source}）", "{policy} has ended ({source})"),
+    (
+        "口头协议: 申请司法确认须先制作书面调解协议书 (本地做法; 人民调解法 第28、29条)",
+        "An oral agreement: a written agreement must be made before applying for judicial confirmation "
+        "(local practice; People's Mediation Law, arts. 28 and 29)",
+    ),
+    (
+        "书面调解协议缺少: {contents} (人民调解法 第29条)",
+        "The written agreement lacks: {contents} (People's Mediation Law, art. 29)",
+    ),
+    (
+        "协议涉及{art355}，不属于司法确认范围 (民诉解释 第355条)",
+        "The agreement concerns {art355}, which judicial confirmation does not cover "
+        "(SPC Interpretation of the Civil Procedure Law, art. 355)",
+    ),
+    (
+        ROUTE_TEXT[ARBITRATION],
+        "Without an agreement within fifteen days of receiving the application for mediation, either party "
+        "may apply for labour dispute arbitration (Labour Dispute Mediation and Arbitration Law, art. 14(3))",
+    ),
+    (
+        ROUTE_TEXT[PAYMENT_ORDER],
+        "Where the employer does not perform, within the agreed period, an agreement on unpaid wages, "
+        "medical costs of a work injury, economic compensation or damages, the worker may apply to the "
+        "people's court for a payment order with the agreement (Labour Dispute Mediation and Arbitration "
+        "Law, art. 16)",
+    ),
+)
+
 # Server-made texts join several reasons with a full-width semicolon (the case's "created" event,
-# an inbox item); each part is put in English on its own.
+# an inbox item); each part is put in English on its own when the whole is not one known text.
 _PARTS = "；"
+_ADDRESSEES = {label: member.value for member, label in ADDRESSEE_LABELS.items()}
+_ART29 = {label: key for key, label in ART29_CONTENTS.items()}
+_ART355 = {label: member.value for member, label in ART355_LABELS.items()}
+
+
+def _template(zh: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", zh)
+    # A value never spans the full-width semicolon that joins texts, except the typed summary at the end.
+    return re.compile(
+        "".join(
+            re.escape(p) if i % 2 == 0 else f"(?P<{p}>{'.+' if p == 'summary' else '[^；]+?'})"
+            for i, p in enumerate(parts)
+        )
+    )
+
+
+_SERVER_PATTERNS = [(_template(zh), en) for zh, en in SERVER_TEXTS]
 
 
 def english_words(cat: Catalogue, org: OrgTree) -> EnglishWords:
@@ -191,13 +275,68 @@ def english_words(cat: Catalogue, org: OrgTree) -> EnglishWords:
     )
 
 
-def server_text(lang: str, text: str, cat: Catalogue, org: OrgTree) -> str:
-    """A text the server wrote in Chinese (a triage reason, …) in the reader's language.
+@dataclass(frozen=True)
+class _Reader:
+    cat: Catalogue
+    words: EnglishWords
+    policy_names: Mapping[str, str]  # a deadline policy's Chinese name → its kind
+
+    def text(self, text: str) -> str | None:
+        """``text`` in English, or None where it is not a text the server makes."""
+        english = reason_in_english(text, self.words)
+        if english is not None:
+            return english
+        for pattern, template in _SERVER_PATTERNS:
+            found = pattern.fullmatch(text)
+            if found is None:
+                continue
+            values = {name: self._value(name, value) for name, value in found.groupdict().items()}
+            if all(value is not None for value in values.values()):
+                return template.format(**values)
+        return None
+
+    def _value(self, name: str, value: str) -> str | None:
+        if name == "unit_name":
+            return self.words.unit_named(value)
+        if name == "addressee":
+            member = _ADDRESSEES.get(value)
+            return self.cat.text("en", f"report.addressee.{member}") if member else None
+        if name == "reason":
+            return reason_in_english(value, self.words)
+        if name == "policy":
+            kind = self.policy_names.get(value)
+            return self.cat.deadline_names_en.get(kind) if kind else None
+        if name == "source":
+            return self.cat.legal_text("en", value)
+        if name == "due":
+            try:
+                return datetime.fromisoformat(value).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+            except ValueError:
+                return None
+        if name == "contents":
+            keys = [_ART29.get(part) for part in value.split("、")]
+            return ", ".join(self.cat.text("en", f"art29.{k}") for k in keys if k) if all(keys) else None
+        if name == "art355":
+            members = [_ART355.get(part) for part in value.split("、")]
+            return (
+                ", ".join(self.cat.label("en", "art355", m) for m in members if m) if all(members) else None
+            )
+        if name == "summary":
+            return value  # as the person registering it typed it
+        return value if value.isascii() else None
+
+
+def server_text(
+    lang: str, text: str, cat: Catalogue, org: OrgTree, policy_names: Mapping[str, str] | None = None
+) -> str:
+    """A text the server wrote in Chinese (a triage reason, a notice, …) in the reader's language.
 
     Texts it does not know are returned as they are: what people typed stays as typed.
     """
     if lang != "en" or not text:
         return text
-    words = english_words(cat, org)
-    parts = [reason_in_english(part, words) or part for part in text.split(_PARTS)]
-    return "; ".join(parts)
+    reader = _Reader(cat, english_words(cat, org), policy_names or {})
+    whole = reader.text(text)
+    if whole is not None:
+        return whole
+    return "; ".join(reader.text(part) or part for part in text.split(_PARTS))

@@ -54,7 +54,8 @@ def money(value: Decimal | float | int | None) -> str:
 
 def nav_items(role: Role) -> list[tuple[str, str]]:
     """(path, catalogue key) of the navigation a role needs, in the order they use it."""
-    items = [("/cases", "nav.cases")]
+    # An administrator manages accounts and sees no case (the case list refuses them).
+    items = [] if role == Role.admin else [("/cases", "nav.cases")]
     if role in (Role.mediator, Role.coordinator, Role.agency_officer, Role.court_clerk):
         items.append(("/cases/new", "nav.new"))
     if role in (Role.mediator, Role.coordinator, Role.agency_officer, Role.court_clerk, Role.auditor):
@@ -111,7 +112,8 @@ class Page:
 
     def server_text(self, text: str | None) -> str:
         """A text the server made in Chinese (a triage reason, a notice) in the reader's language."""
-        return server_text(self.lang, text or "", self.cat, self.ctx.org)
+        names = {policy.name: policy.kind for policy in self.ctx.policies.policies}
+        return server_text(self.lang, text or "", self.cat, self.ctx.org, names)
 
     def unit_path(self, code: str) -> str:
         """A village reads better with its town: 张浦镇 · 大市社区."""
