@@ -56,6 +56,7 @@ from service.errors import (
     TransitionNotAllowed,
     field_error,
 )
+from service.language import answer_language
 from service.personal.sealing import mask, seal, unseal
 from workflows.intake import declaration_problem
 from workflows.labour import Clock, labour_routes
@@ -113,7 +114,9 @@ def decide(ctx: AppContext, body: CaseCreate | TriagePreview) -> TriageDecision:
 
 
 def _triage_public(data: Mapping[str, Any], org: OrgTree) -> TriagePublic:
-    return TriagePublic.model_validate({**data, "unit_name": org.name_of(str(data.get("unit_code")))})
+    return TriagePublic.model_validate(
+        {**data, "unit_name": org.name_of(str(data.get("unit_code")), answer_language())}
+    )
 
 
 def preview_triage(ctx: AppContext, body: TriagePreview) -> TriagePublic:
@@ -147,7 +150,7 @@ def case_public(row: CaseRecord, ctx: AppContext, *, now: datetime) -> CasePubli
         people_involved=row.people_involved,
         flags=row.flags(),
         source=row.source,
-        unit_name=org.name_of(row.unit_code),
+        unit_name=org.name_of(row.unit_code, answer_language()),
         termination_reason=row.termination_reason,
         returns_to_code=row.returns_to_code,
         court_linked=row.court_linked,
@@ -239,7 +242,7 @@ def _sent_step(row: EventRow, org: OrgTree) -> SentStep:
         to_state_label=STATE_LABELS[row.to_state],
         from_unit_code=row.from_unit_code,
         to_unit_code=row.to_unit_code,
-        to_unit_name=org.name_of(row.to_unit_code),
+        to_unit_name=org.name_of(row.to_unit_code, answer_language()),
     )
 
 
@@ -261,7 +264,7 @@ async def sent_view(engine: AsyncEngine, ctx: AppContext, row: CaseRecord) -> Se
         state=row.state,
         state_label=STATE_LABELS[row.state],
         unit_code=row.unit_code,
-        unit_name=ctx.org.name_of(row.unit_code),
+        unit_name=ctx.org.name_of(row.unit_code, answer_language()),
         tier=row.tier,
         channel=row.channel,
         outcome=row.outcome,
@@ -300,7 +303,7 @@ def _sent_summary(row: CaseListRow, org: OrgTree) -> SentSummary:
         state=row.state,
         state_label=STATE_LABELS[row.state],
         unit_code=row.unit_code,
-        unit_name=org.name_of(row.unit_code),
+        unit_name=org.name_of(row.unit_code, answer_language()),
         outcome=row.outcome,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -354,9 +357,9 @@ async def owed_returns(
             label=REFERRAL_LABELS[r.kind],
             status=r.status.value,
             from_unit_code=r.from_unit_code,
-            from_unit_name=org.name_of(r.from_unit_code),
+            from_unit_name=org.name_of(r.from_unit_code, answer_language()),
             to_unit_code=r.to_unit_code,
-            to_unit_name=org.name_of(r.to_unit_code),
+            to_unit_name=org.name_of(r.to_unit_code, answer_language()),
             offered_at=r.offered_at,
             offered_by=r.offered_by,
             expects_back=RETURNS[r.kind],

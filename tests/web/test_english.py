@@ -236,3 +236,21 @@ def test_every_page_in_english_has_no_chinese_but_what_people_typed(english_serv
         for path, texts in pages.items()
     ]
     assert not report, "Chinese on English pages:\n" + "\n".join(report)
+
+
+def test_the_api_names_units_in_english_when_english_is_asked_for(english_server: Server) -> None:
+    headers = english_server.token("dashi.mediator")
+    listing = httpx.get(f"{english_server.base}/api/v1/cases", headers=headers, timeout=10).json()
+    case_id = listing["items"][0]["id"]
+
+    def unit_names(language: str | None) -> tuple[str, str]:
+        asked = {**headers, **({"Accept-Language": language} if language else {})}
+        case = httpx.get(f"{english_server.base}/api/v1/cases/{case_id}", headers=asked, timeout=10).json()
+        assert case["unit_code"] == "320583106005"  # the mediator's own station
+        return case["unit_name"], case["triage"]["unit_name"]
+
+    assert unit_names("en") == ("Dashi Community",) * 2
+    assert unit_names("en-GB,en;q=0.9,zh-CN;q=0.8") == ("Dashi Community",) * 2
+    assert unit_names(None) == ("大市社区",) * 2
+    assert unit_names("zh-CN,zh;q=0.9,en;q=0.8") == ("大市社区",) * 2
+    assert unit_names("fr, en;q=nonsense") == ("大市社区",) * 2
