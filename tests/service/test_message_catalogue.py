@@ -17,6 +17,7 @@ import yaml
 from service.config.units import cjk_in, load_units
 from service.web.i18n import LANGUAGES, catalogue, english_words, server_text
 from workflows.org import OrgTree, Tier, UnitKind
+from workflows.referrals import RETURNS
 from workflows.triage import REASONS, RuleSet, TriageFacts, parse_rules, reason_in_english, say, triage
 from workflows.vocab import DisputeType, Flag, Source
 
@@ -163,3 +164,14 @@ def test_an_agencys_intake_reasons_read_in_english(org: OrgTree) -> None:
 
 def test_what_people_typed_is_left_as_typed(org: OrgTree) -> None:
     assert server_text("en", "等待伤情鉴定结果", catalogue(), org) == "等待伤情鉴定结果"
+
+
+def test_what_each_hand_off_owes_back_is_in_both_languages_as_the_workflow_says_it() -> None:
+    messages = catalogue().messages
+    problems = [
+        f"referral.returns.{kind.value}: {messages.get(f'referral.returns.{kind.value}')!r} vs {chinese!r}"
+        for kind, chinese in RETURNS.items()
+        if messages.get(f"referral.returns.{kind.value}", {}).get("zh") != chinese
+    ]
+
+    assert problems == []

@@ -222,11 +222,21 @@ def test_every_page_in_english_has_no_chinese_but_what_people_typed(english_serv
             if found:
                 offences[username] = found
 
-    # Every state's case page, as the city coordinator who may open all of them.
+    # Every state's case page, as the city coordinator who may open all of them, and the forms it
+    # links to (the actions the state allows, recording a consent, reporting a risk of crime).
     with signed_in_english(english_server, "city.coordinator") as client:
         found = {}
+        forms: list[str] = []
         for _state, case in sorted(cases.items()):
-            check(client, f"/cases/{case['id']}", names, found)
+            page = check(client, f"/cases/{case['id']}", names, found)
+            forms += [
+                link
+                for link in page.links
+                if re.fullmatch(r"/cases/\d+/(act/\w+|consents/new|crime-reports/new)", link)
+            ]
+        assert forms
+        for path in dict.fromkeys(forms):
+            check(client, path, names, found)
         if found:
             offences["city.coordinator (a case in every state)"] = found
 
