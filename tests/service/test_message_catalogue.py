@@ -175,3 +175,15 @@ def test_what_each_hand_off_owes_back_is_in_both_languages_as_the_workflow_says_
     ]
 
     assert problems == []
+
+
+def test_chinese_and_english_fill_in_the_same_values() -> None:
+    """An English text that drops {unit} says less than the Chinese; one that adds {x} fails at run time."""
+    fields = string.Formatter()
+    problems = []
+    for key, texts in catalogue().messages.items():
+        names = {lang: {name for _, name, _, _ in fields.parse(texts[lang]) if name} for lang in LANGUAGES}
+        if names["zh"] != names["en"]:
+            problems.append(f"{key}: zh {sorted(names['zh'])}, en {sorted(names['en'])}")
+
+    assert problems == []
