@@ -662,6 +662,8 @@ def test_import_output_loads_with_the_rest_of_the_directory(units_dir: Path, tmp
 
     assert len(after) == len(before) + 2
     assert after.get("320583106030").name == "新建社区"
+    # The statistical list has no English: a placeholder naming the code stands until the pinyin is written.
+    assert after.get("320583106030").name_en == "Station 320583106030"
     assert after.escalation_target("320583106250") == after.get(ZHANGPU)
 
 
