@@ -221,6 +221,9 @@ SERVER_TEXTS: tuple[tuple[str, str], ...] = (
         "The agreement concerns {art355}, which judicial confirmation does not cover "
         "(SPC Interpretation of the Civil Procedure Law, art. 355)",
     ),
+    # What became of a case or hand-off the reader's unit sent (workflows.transition._result_note).
+    ("{of}结果：{state}（{outcome}）", "{of} result: {state} ({outcome})"),
+    ("{of}结果：{state}", "{of} result: {state}"),
     (
         ROUTE_TEXT[ARBITRATION],
         "Without an agreement within fifteen days of receiving the application for mediation, either party "
@@ -241,6 +244,9 @@ _PARTS = "；"
 _ADDRESSEES = {label: member.value for member, label in ADDRESSEE_LABELS.items()}
 _ART29 = {label: key for key, label in ART29_CONTENTS.items()}
 _ART355 = {label: member.value for member, label in ART355_LABELS.items()}
+_STATES = {label: member.value for member, label in STATE_LABELS.items()}
+_OUTCOMES = {label: member.value for member, label in OUTCOME_LABELS.items()}
+_REFERRALS = {label: member.value for member, label in REFERRAL_LABELS.items()}
 
 
 def _template(zh: str) -> re.Pattern[str]:
@@ -319,8 +325,19 @@ class _Reader:
         if name == "art355":
             members = [_ART355.get(part) for part in value.split("、")]
             return (
-                ", ".join(self.cat.label("en", "art355", m) for m in members if m) if all(members) else None
+                # mid-sentence: "concerns marital status, adoption"
+                ", ".join(self.cat.label("en", "art355", m).lower() for m in members if m)
+                if all(members)
+                else None
             )
+        if name == "of":
+            if value == "案件":
+                return self.cat.text("en", "case.result_of_case")
+            kind = _REFERRALS.get(value)
+            return self.cat.label("en", "referral_kind", kind) if kind else None
+        if name in ("state", "outcome"):
+            member = (_STATES if name == "state" else _OUTCOMES).get(value)
+            return self.cat.label("en", name, member) if member else None
         if name == "summary":
             return value  # as the person registering it typed it
         return value if value.isascii() else None

@@ -187,3 +187,29 @@ def test_chinese_and_english_fill_in_the_same_values() -> None:
             problems.append(f"{key}: zh {sorted(names['zh'])}, en {sorted(names['en'])}")
 
     assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("chinese", "english"),
+    [
+        ("案件结果：已结案（协议履行完毕）", "Case result: Closed (Agreement performed)"),
+        ("警调对接结果：调解中", "Police referral result: Mediating"),
+        (
+            "依《人民调解法》第二十五条报告张浦镇（司法所 / 镇矛调中心）",
+            "Reported to Zhangpu Town under the People's Mediation Law, art. 25 (Justice office / town centre)",
+        ),
+        (
+            "人民调解期限将于 2026-12-14T16:00:00+00:00 届满（人民调解法 第33条; 民事诉讼法 第205条）",
+            "People's mediation period ends 2026-12-15 00:00 (People's Mediation Law, art. 33; Civil Procedure Law, art. 205)",
+        ),
+        (
+            "协议涉及婚姻关系、收养关系，不属于司法确认范围 (民诉解释 第355条)",
+            "The agreement concerns marital status, adoption, which judicial confirmation does not cover "
+            "(SPC Interpretation of the Civil Procedure Law, art. 355)",
+        ),
+    ],
+)
+def test_server_notices_read_in_english(org: OrgTree, chinese: str, english: str) -> None:
+    policies = {"人民调解期限": "people_mediation"}
+
+    assert server_text("en", chinese, catalogue(), org, policies) == english
