@@ -117,8 +117,7 @@ def rank(candidates: Iterable[Candidate], needs: CaseNeeds) -> list[Suggestion]:
     the name, so the order is stable), then the excluded with why."""
     judged = [(_judge(c, needs), c) for c in candidates]
     return [
-        s
-        for s, _ in sorted(judged, key=lambda sc: (sc[0].excluded, -sc[0].score, sc[1].load, sc[1].name))
+        s for s, _ in sorted(judged, key=lambda sc: (sc[0].excluded, -sc[0].score, sc[1].load, sc[1].name))
     ]
 
 

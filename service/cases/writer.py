@@ -218,9 +218,7 @@ def _auto_lead() -> sa.Insert:
             ~sa.exists().where(
                 current.c.case_id == case_id,
                 current.c.ended_at.is_(None),
-                sa.or_(
-                    current.c.role == AssignmentRole.lead.value, current.c.mediator_id == mediator.c.id
-                ),
+                sa.or_(current.c.role == AssignmentRole.lead.value, current.c.mediator_id == mediator.c.id),
             ),
             ~sa.exists().where(
                 barring.c.case_id == case_id,
