@@ -80,9 +80,8 @@ class NeedsRow:
 
 
 def _roster_columns(unit_code: str) -> list[Any]:
-    serves = sa.exists().where(
-        mediator_unit.c.mediator_id == mediator.c.id, mediator_unit.c.unit_code == unit_code
-    )
+    on_roster = mediator_unit.alias("on_roster")
+    serves = sa.exists().where(on_roster.c.mediator_id == mediator.c.id, on_roster.c.unit_code == unit_code)
     return [
         mediator.c.id,
         mediator.c.name,

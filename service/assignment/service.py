@@ -35,7 +35,7 @@ from service.cases.scope import scope_filter
 from service.cases.service import transition_context, visible_row
 from service.context import AppContext
 from service.db import reading
-from service.errors import Conflict, Forbidden, field_error
+from service.errors import Conflict, Forbidden, TransitionNotAllowed, field_error
 from service.notifications.service import notify_many
 from workflows.lifecycle import Actor, CaseState, Role, handles_case
 from workflows.mediators import (
@@ -158,8 +158,9 @@ async def _changeable(
     if row.state == CaseState.closed:
         raise Conflict("A closed case's record is final: its mediators cannot change.")
     if not handles_case(transition_context(ctx, row, actor, now)):
-        raise Forbidden(
-            f"{actor.username} may read case {row.number} but only the unit handling it changes its mediators."
+        raise TransitionNotAllowed(
+            f"{actor.username} may read case {row.number}, but only the unit handling it changes its mediators.",
+            allowed=[],
         )
     return row
 
@@ -403,7 +404,7 @@ async def record_decision(
         row,
         actor,
         now=now,
-        kind="mediator_decision",
+        kind="mediator_choice",
         reason=body.note,
         payload=payload,
         work=work,
