@@ -38,48 +38,78 @@ ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.get("/cases/{case_id}/mediators", response_model=CaseMediators, responses=ERRORS)
-async def case_mediators(
+@router.get(
+    "/cases/{case_id}/mediators",
+    response_model=CaseMediators,
+    responses=ERRORS,
+    operation_id="get_case_mediators",
+)
+async def get_case_mediators(
     case_id: CaseId, actor: ActorDep, engine: EngineDep, ctx: ContextDep
 ) -> CaseMediators:
     """The case's lead and co-mediators, past assignments with their end, and the decisions."""
     return await service.case_mediators(engine, ctx, case_id, actor, now=clock.now())
 
 
-@router.post("/cases/{case_id}/mediators/assign", response_model=CaseMediators, responses=ERRORS)
-async def assign(
+@router.post(
+    "/cases/{case_id}/mediators/assign",
+    response_model=CaseMediators,
+    responses=ERRORS,
+    operation_id="assign_mediator",
+)
+async def assign_mediator(
     case_id: CaseId, body: AssignIn, actor: ActorDep, engine: EngineDep, ctx: ContextDep
 ) -> CaseMediators:
     """Put an active mediator of the case's unit on the case, as lead or co-mediator."""
     return await service.assign(engine, ctx, case_id, body, actor, now=clock.now())
 
 
-@router.post("/cases/{case_id}/mediators/reassign-lead", response_model=CaseMediators, responses=ERRORS)
-async def reassign_lead(
+@router.post(
+    "/cases/{case_id}/mediators/reassign-lead",
+    response_model=CaseMediators,
+    responses=ERRORS,
+    operation_id="reassign_lead_mediator",
+)
+async def reassign_lead_mediator(
     case_id: CaseId, body: ReassignLeadIn, actor: ActorDep, engine: EngineDep, ctx: ContextDep
 ) -> CaseMediators:
     """Replace the lead mediator, with a reason."""
     return await service.reassign_lead(engine, ctx, case_id, body, actor, now=clock.now())
 
 
-@router.post("/cases/{case_id}/mediators/remove", response_model=CaseMediators, responses=ERRORS)
-async def remove(
+@router.post(
+    "/cases/{case_id}/mediators/remove",
+    response_model=CaseMediators,
+    responses=ERRORS,
+    operation_id="remove_mediator",
+)
+async def remove_mediator(
     case_id: CaseId, body: RemoveIn, actor: ActorDep, engine: EngineDep, ctx: ContextDep
 ) -> CaseMediators:
     """Take a mediator off the case, with a reason."""
     return await service.remove(engine, ctx, case_id, body, actor, now=clock.now())
 
 
-@router.post("/cases/{case_id}/mediators/decisions", response_model=CaseMediators, responses=ERRORS)
-async def record_decision(
+@router.post(
+    "/cases/{case_id}/mediators/decisions",
+    response_model=CaseMediators,
+    responses=ERRORS,
+    operation_id="record_mediator_decision",
+)
+async def record_mediator_decision(
     case_id: CaseId, body: DecisionIn, actor: ActorDep, engine: EngineDep, ctx: ContextDep
 ) -> CaseMediators:
     """A party's choice or refusal of a mediator, or a mediator's withdrawal (回避)."""
     return await service.record_decision(engine, ctx, case_id, body, actor, now=clock.now())
 
 
-@router.get("/cases/{case_id}/mediator-suggestions", response_model=list[SuggestionPublic], responses=ERRORS)
-async def suggestions(
+@router.get(
+    "/cases/{case_id}/mediator-suggestions",
+    response_model=list[SuggestionPublic],
+    responses=ERRORS,
+    operation_id="suggest_mediators",
+)
+async def suggest_mediators(
     case_id: CaseId,
     actor: ActorDep,
     engine: EngineDep,
@@ -93,7 +123,14 @@ async def suggestions(
     return await service.suggestions(engine, ctx, case_id, actor, languages=wanted)
 
 
-@router.get("/mediators/needs-reassignment", response_model=list[NeedsReassignment], responses=ERRORS)
-async def needs_reassignment(actor: ActorDep, engine: EngineDep, ctx: ContextDep) -> list[NeedsReassignment]:
+@router.get(
+    "/mediators/needs-reassignment",
+    response_model=list[NeedsReassignment],
+    responses=ERRORS,
+    operation_id="list_needs_reassignment",
+)
+async def list_needs_reassignment(
+    actor: ActorDep, engine: EngineDep, ctx: ContextDep
+) -> list[NeedsReassignment]:
     """Open cases in your units whose lead is inactive, or in mediation with no lead."""
     return await service.needs_reassignment(engine, ctx, actor)
