@@ -3,6 +3,7 @@ mediators' withdrawals (回避), suggestions, the cases needing a new lead; on b
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -10,8 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from service.mediators.models import Mediator
+from service.web.session import LANGUAGE_COOKIE, SESSION_COOKIE, csrf_token
 from tests.builders import DASHI, WULIAN, ZHANGPU, add_mediator, move, open_case
-from tests.conftest import Backend
+from tests.conftest import Backend, token_for
 
 pytestmark = pytest.mark.usefixtures("trail_stays_intact")
 
@@ -328,3 +330,65 @@ async def test_a_closed_case_keeps_its_mediators(client: httpx.AsyncClient, auth
     assert after.status_code == 409
     view = (await client.get(url(case), headers=mediator)).json()
     assert view["may_change"] is False and view["past"][0]["end"] == "closed"
+
+
+# --- the case page's section, as a browser without JavaScript uses it ------------------------------
+
+CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+async def page_client(db: Backend, client: httpx.AsyncClient, username: str, lang: str) -> httpx.AsyncClient:
+    token = await token_for(client, db, username)
+    web = httpx.AsyncClient(transport=httpx.ASGITransport(app=db.app), base_url="http://jiefen.test")
+    web.cookies.set(SESSION_COOKIE, token)
+    web.cookies.set(LANGUAGE_COOKIE, lang)
+    web.headers["X-Test-Csrf"] = csrf_token(token)
+    return web
+
+
+def section_of(html: str) -> str:
+    part = html.split('id="mediators"', 1)[1].split("</section>", 1)[0]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", part))
+
+
+async def test_the_mediators_section_in_english_names_the_barred_rule_at_the_field(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    refused = await add_mediator(db.engine, "孙红", [DASHI], specialties=["NEIGHBOUR"])
+    case = await open_case(client, mediator)
+    party = case["parties"][0]
+    await post(client, mediator, case, "assign", mediator_id=refused)
+    await post(
+        client, mediator, case, "decisions", kind="party_refused", mediator_id=refused, party_id=party["id"]
+    )
+    co = await add_mediator(db.engine, "周强", [DASHI])
+    await post(client, mediator, case, "assign", mediator_id=co, role="co")
+    web = await page_client(db, client, "dashi.mediator", "en")
+    try:
+        page = await web.get(f"/cases/{case['id']}")
+        again = await web.post(
+            f"/cases/{case['id']}/mediators/assign",
+            data={"csrf_token": web.headers["X-Test-Csrf"], "mediator_id": str(refused), "role": "lead"},
+        )
+        no_reason = await web.post(
+            f"/cases/{case['id']}/mediators/remove",
+            data={"csrf_token": web.headers["X-Test-Csrf"], "mediator_id": str(co)},
+        )
+    finally:
+        await web.aclose()
+
+    assert page.status_code == 200
+    shown = section_of(page.text)
+    assert "Mediators" in shown and "No lead mediator yet" in shown
+    assert "Refused by a party or withdrew on this case" in shown  # the suggestion says why not
+    assert "refused by a party" in shown  # the history
+    roster = (await client.get(f"/api/v1/cases/{case['id']}/mediator-suggestions", headers=mediator)).json()
+    leftover = shown
+    for name in {*(s["name"] for s in roster), "孙红", *(p["name"] for p in case["parties"])}:
+        leftover = leftover.replace(name, "")
+    assert again.status_code == 409
+    assert 'aria-invalid="true"' in again.text.split('id="assign-mediator_id"', 1)[1].split(">", 1)[0]
+    assert "cannot handle this case again" in section_of(again.text)
+    assert no_reason.status_code == 422
+    assert 'id="reason-error">is required<' in no_reason.text
