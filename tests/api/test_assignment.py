@@ -3,6 +3,7 @@ mediators' withdrawals (回避), suggestions, the cases needing a new lead; on b
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -392,3 +393,24 @@ async def test_the_mediators_section_in_english_names_the_barred_rule_at_the_fie
     assert "cannot handle this case again" in section_of(again.text)
     assert no_reason.status_code == 422
     assert 'id="reason-error">is required<' in no_reason.text
+
+
+async def test_two_people_assigning_a_lead_at_once_leave_one_lead(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    coordinator = await auth("zhangpu.coordinator")
+    first = await add_mediator(db.engine, "孙红", [DASHI])
+    second = await add_mediator(db.engine, "钱亮", [DASHI])
+    case = await open_case(client, mediator)
+
+    responses = await asyncio.gather(
+        post(client, mediator, case, "assign", mediator_id=first),
+        post(client, coordinator, case, "assign", mediator_id=second),
+    )
+
+    codes = sorted(r.status_code for r in responses)
+    assert codes[0] == 200 and codes[1] in (409, 412), [r.text for r in responses]
+    view = (await client.get(url(case), headers=mediator)).json()
+    winner = next(r for r in responses if r.status_code == 200).json()["lead"]["mediator_id"]
+    assert view["lead"]["mediator_id"] == winner and view["co"] == [] and view["past"] == []
