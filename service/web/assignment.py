@@ -106,13 +106,16 @@ async def mediators_page(
     return await _page(request, case_id, session, engine, ctx)
 
 
-def _refusal(error: ServiceError, names: tuple[str, ...]) -> dict[str, str]:
+def _refusal(error: ServiceError, form: str, names: tuple[str, ...]) -> dict[str, str]:
     """A problem of the service as form errors: its fields, or the rule it names."""
     if isinstance(error, InvalidInput):
         found: dict[str, str] = {}
         for e in error.extra.get("errors", []):
             name = str(e.get("field", "")).removeprefix("body.")
-            found.setdefault(name if name in names else "form", f"mediators.error.{name}")
+            shown = name if name in names else "form"
+            if form == "remove" and shown == "mediator_id":
+                found.setdefault(shown, "mediators.error.not_on_case")
+            found.setdefault(shown, f"mediators.error.{shown}")
         return found
     rule = error.extra.get("rule")
     if isinstance(error, Conflict) and isinstance(rule, str) and rule in RULE_MESSAGES:
@@ -150,7 +153,7 @@ async def change_mediators(
         else:
             await assignment.record_decision(engine, ctx, case_id, body, actor, now=now)
     except (InvalidInput, Conflict) as error:
-        errors = _refusal(error, names)
+        errors = _refusal(error, form, names)
         status = 422 if isinstance(error, InvalidInput) else 409
         return await _page(
             request, case_id, session, engine, ctx, form=form, values=values, errors=errors, status=status

@@ -414,3 +414,37 @@ async def test_two_people_assigning_a_lead_at_once_leave_one_lead(
     view = (await client.get(url(case), headers=mediator)).json()
     winner = next(r for r in responses if r.status_code == 200).json()["lead"]["mediator_id"]
     assert view["lead"]["mediator_id"] == winner and view["co"] == [] and view["past"] == []
+
+
+async def test_a_withdrawal_without_its_ground_is_sent_back_with_the_choices_kept(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    relative = await add_mediator(db.engine, "李梅", [DASHI])
+    case = await open_case(client, mediator)
+    web = await page_client(db, client, "dashi.mediator", "zh")
+    form = {"csrf_token": web.headers["X-Test-Csrf"], "kind": "withdrawal", "mediator_id": str(relative)}
+    try:
+        missing = await web.post(f"/cases/{case['id']}/mediators/decision", data=form)
+        recorded = await web.post(
+            f"/cases/{case['id']}/mediators/decision",
+            data={**form, "ground": "interest", "note": "其子为申请人雇员"},
+        )
+        shown = await web.get(f"/cases/{case['id']}")
+    finally:
+        await web.aclose()
+
+    assert missing.status_code == 422
+    assert 'id="ground-error">回避须写明事由' in missing.text
+    assert f'<option value="{relative}" selected>李梅</option>' in missing.text
+    assert recorded.status_code == 303 and recorded.headers["location"] == f"/cases/{case['id']}#mediators"
+    history = section_of(shown.text)
+    assert "调解员回避：李梅" in history and "与纠纷有利害关系" in history
+    barred = next(
+        s
+        for s in (
+            await client.get(f"/api/v1/cases/{case['id']}/mediator-suggestions", headers=mediator)
+        ).json()
+        if s["mediator_id"] == relative
+    )
+    assert barred["excluded"] and barred["reasons"][0]["code"] == "barred"
