@@ -25,7 +25,7 @@ from workflows.mediators import EMPLOYMENT_LABELS, Employment
 from workflows.org import OrgTree
 from workflows.vocab import DISPUTE_TYPE_LABELS, DisputeType
 
-MAX_BYTES = 2 * 1024 * 1024
+MAX_BYTES = 1_000_000  # under the app's request limit (1 MiB), so this message is the one read
 MAX_ROWS = 5000
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
