@@ -3,6 +3,7 @@ deactivation, personal data sealed and masked, and every change in the security 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -292,3 +293,156 @@ async def test_a_town_coordinator_keeps_units_outside_their_scope_on_a_shared_re
 
     assert moved.status_code == 200, moved.text
     assert moved.json()["units"] == sorted([ZHOUXIANG, WULIAN])
+
+
+# --- the pages, as a browser without JavaScript uses them --------------------------------------
+
+
+@pytest.fixture
+async def pages(db: Backend, client: httpx.AsyncClient) -> Any:
+    """``await pages("zhangpu.coordinator")``: a cookie-carrying client signed in as that user."""
+    from service.web.session import LANGUAGE_COOKIE, SESSION_COOKIE, csrf_token
+    from tests.conftest import token_for
+
+    opened: list[httpx.AsyncClient] = []
+
+    async def make(username: str, lang: str | None = None) -> httpx.AsyncClient:
+        web = httpx.AsyncClient(transport=httpx.ASGITransport(app=db.app), base_url="http://jiefen.test")
+        token = await token_for(client, db, username)
+        web.cookies.set(SESSION_COOKIE, token)
+        web.headers["X-Test-Csrf"] = csrf_token(token)
+        if lang:
+            web.cookies.set(LANGUAGE_COOKIE, lang)
+        opened.append(web)
+        return web
+
+    yield make
+    for web in opened:
+        await web.aclose()
+
+
+def form(web: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    return {"csrf_token": web.headers["X-Test-Csrf"], **fields}
+
+
+async def test_a_coordinator_adds_edits_and_deactivates_on_the_pages(pages: Any, db: Backend) -> None:
+    web = await pages("zhangpu.coordinator")
+
+    blank = await web.get("/roster/new")
+    assert blank.status_code == 200
+    wrong = await web.post(
+        "/roster/new",
+        data=form(
+            web,
+            name="郑和",
+            units=[DASHI],
+            employment="full_time",
+            court_roster_from="2027-01-01",
+            court_roster_until="2026-01-01",
+            id_number="320583198001011239",
+            languages="普通话；昆山话",
+        ),
+    )
+    assert wrong.status_code == 422
+    assert "身份证号不正确" in wrong.text and 'value="郑和"' in wrong.text
+
+    added = await web.post(
+        "/roster/new",
+        data=form(
+            web,
+            name="郑和",
+            units=[DASHI, ZHOUXIANG],
+            employment="full_time",
+            specialties=["NEIGHBOUR"],
+            court_roster_no="TY-9",
+            court_roster_from="2026-01-01",
+            court_roster_until="2027-06-30",
+            id_number=ID_NUMBER,
+            phone=PHONE,
+            languages="普通话；昆山话",
+        ),
+    )
+    assert added.status_code == 303, added.text
+    shown = await web.get(added.headers["location"])
+    assert shown.status_code == 200
+    assert "已添加" in shown.text and "2027年6月30日" in shown.text and "138****5678" in shown.text
+    assert PHONE not in shown.text and ID_NUMBER not in shown.text
+    mediator_id = int(added.headers["location"].split("/")[2].split("?")[0])
+
+    edit_form = await web.get(f"/roster/{mediator_id}/edit")
+    assert edit_form.status_code == 200 and 'name="version" value="1"' in edit_form.text
+    stale = await web.post(
+        f"/roster/{mediator_id}/edit",
+        data=form(web, name="郑和", units=[DASHI], employment="part_time", version="0", languages=""),
+    )
+    assert stale.status_code == 412 and "已被他人修改" in stale.text
+    saved = await web.post(
+        f"/roster/{mediator_id}/edit",
+        data=form(web, name="郑和", units=[DASHI], employment="part_time", version="1", languages="普通话"),
+    )
+    assert saved.status_code == 303, saved.text
+    after = (await web.get(f"/roster/{mediator_id}")).text
+    assert "兼职" in after and "138****5678" in after  # a blank phone kept the one on file
+
+    gone = await web.post(f"/roster/{mediator_id}/deactivate", data=form(web, reason="退休"))
+    assert gone.status_code == 303
+    page = (await web.get(gone.headers["location"])).text
+    assert "已停用，记录仍保留" in page and "恢复在册" in page
+    listed = await web.get("/roster", params={"active": "no", "unit": DASHI})
+    assert "郑和" in listed.text
+
+
+async def test_a_mediator_reads_the_roster_page_without_buttons_to_change_it(pages: Any, db: Backend) -> None:
+    web = await pages("dashi.mediator")
+
+    listed = await web.get("/roster")
+    add = await web.get("/roster/new")
+    imports = await web.get("/roster/import")
+
+    assert listed.status_code == 200
+    assert "调解员名册" in listed.text and "王芳" in listed.text
+    assert "/roster/new" not in listed.text
+    assert add.status_code == 403 and imports.status_code == 403
+
+
+async def test_the_roster_pages_read_in_english(pages: Any, db: Backend) -> None:
+    web = await pages("zhangpu.coordinator", lang="en")
+
+    listed = await web.get("/roster")
+    imports = await web.get("/roster/import")
+
+    assert listed.status_code == 200 and "Mediator roster" in listed.text
+    assert "Full-time" in listed.text or "Part-time" in listed.text
+    assert imports.status_code == 200 and "Preview only" in imports.text
+
+
+async def test_the_import_page_lists_every_bad_row_and_imports_a_good_file(pages: Any, db: Backend) -> None:
+    web = await pages("zhangpu.coordinator")
+    header = "姓名,单位,专兼职,擅长\n"
+    bad = header + f"甲,{DASHI},专职,邻里\n乙,NOWHERE,临时,算命\n丙,{WULIAN},兼职,\n"
+
+    rejected = await web.post(
+        "/roster/import", data=form(web), files={"file": ("名册.csv", bad.encode(), "text/csv")}
+    )
+
+    assert rejected.status_code == 422
+    rows = re.findall(r"<tr><td>(\d+)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", rejected.text)
+    assert rows == [
+        ("3", "专兼职", "请填写“专职”或“兼职”"),
+        ("3", "单位", "没有这个单位代码"),
+        ("3", "擅长", "不是纠纷类型（如 邻里、婚姻家庭）"),
+        ("4", "单位", "该单位不在您的管理范围内"),
+    ]
+    good = header + f"甲,{DASHI},专职,邻里\n乙,{ZHOUXIANG},兼职,合同\n"
+    preview = await web.post(
+        "/roster/import", data=form(web, dry_run="1"), files={"file": ("名册.csv", good.encode(), "text/csv")}
+    )
+    assert preview.status_code == 200 and "预览：将新增 2 人" in preview.text
+    done = await web.post(
+        "/roster/import", data=form(web), files={"file": ("名册.csv", good.encode(), "text/csv")}
+    )
+    assert done.status_code == 200 and "已导入：新增 2 人" in done.text
+    pdf = await web.post(
+        "/roster/import", data=form(web), files={"file": ("a.pdf", b"%PDF", "application/pdf")}
+    )
+    assert pdf.status_code == 415 and "只能导入 CSV 或 XLSX" in pdf.text
