@@ -93,7 +93,9 @@ def _render(page: Page, template: str, *, status: int = 200, **values: Any) -> H
         day=lambda value: cn_date(page.lang, value),
         employment_label=lambda value: page.t(f"roster.employment.{value}"),
         units_text=lambda codes: page.t("roster.sep").join(page.unit_path(c) for c in codes),
-        specialties_text=lambda items: page.t("roster.sep").join(page.label("dispute_type", s) for s in items),
+        specialties_text=lambda items: page.t("roster.sep").join(
+            page.label("dispute_type", s) for s in items
+        ),
         **values,
     )
 
@@ -153,7 +155,10 @@ async def new_mediator_form(request: Request, session: SessionDep, ctx: CtxDep) 
     page = Page(request, ctx, session)
     scope = roster.writable_units(session.actor, ctx.org)
     own = session.actor.unit_code
-    values: dict[str, Any] = {"units": [own] if own in _units_for(ctx, scope) else [], "employment": "full_time"}
+    values: dict[str, Any] = {
+        "units": [own] if own in _units_for(ctx, scope) else [],
+        "employment": "full_time",
+    }
     return _form(page, ctx, scope, None, values, {})
 
 
