@@ -78,6 +78,7 @@ class RowError:
     column: str
     rule: str  # a stable code the pages translate: required, unknown_unit, bad_date, ...
     message: str  # in English, for the API's problem details
+    position: int = -1  # the column's place in the file, to list a line's problems left to right
 
     def as_problem(self) -> dict[str, str]:
         return {
@@ -94,6 +95,12 @@ class ParsedRoster:
     rows: list[tuple[int, MediatorIn]] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)  # field → header as written
+    positions: dict[str, int] = field(default_factory=dict)  # field → its column's index
+
+    def error(self, line: int, name: str, rule: str, message: str) -> RowError:
+        return RowError(
+            line, self.columns.get(name, COLUMNS[name][0]), rule, message, self.positions.get(name, -1)
+        )
 
 
 # --- reading the file -----------------------------------------------------------------------------
@@ -226,6 +233,7 @@ def parse_roster(
         else:
             positions[name] = index
             parsed.columns[name] = word
+            parsed.positions[name] = index
     for name in REQUIRED:
         if name not in positions:
             parsed.errors.append(
@@ -261,7 +269,9 @@ def _parse_row(
         return cells[index] if index is not None and index < len(cells) else None
 
     def fail(name: str, rule: str, message: str) -> None:
-        errors.append(RowError(line, columns.get(name, COLUMNS[name][0]), rule, message))
+        errors.append(
+            RowError(line, columns.get(name, COLUMNS[name][0]), rule, message, positions.get(name, -1))
+        )
 
     before = len(errors)
     data: dict[str, Any] = {}

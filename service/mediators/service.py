@@ -443,7 +443,7 @@ class RosterRejected(InvalidInput):
     title = "The roster has bad rows; nothing was imported"
 
     def __init__(self, errors: Sequence[RowError]) -> None:
-        ordered = sorted(errors, key=lambda e: (e.line, e.column))
+        ordered = sorted(errors, key=lambda e: (e.line, e.position))
         lines = sorted({e.line for e in ordered})
         super().__init__(
             f"{len(ordered)} problem(s) on line(s) {', '.join(map(str, lines))}; nothing was imported.",
@@ -456,7 +456,6 @@ async def _plan(
     conn: AsyncConnection, ctx: AppContext, parsed: ParsedRoster, scope: frozenset[str] | None
 ) -> tuple[list[_Plan], list[RowError]]:
     errors = list(parsed.errors)
-    column = parsed.columns
     users = await queries.user_ids(conn, {row.username for _, row in parsed.rows if row.username})
     linked = await queries.linked_mediators(conn, set(users.values()))
     seen_ids: dict[str, int] = {}
@@ -470,9 +469,9 @@ async def _plan(
         if index is not None:
             if index in seen_ids:
                 errors.append(
-                    RowError(
+                    parsed.error(
                         line,
-                        column["id_number"],
+                        "id_number",
                         "duplicate",
                         f"the same id number as line {seen_ids[index]}",
                     )
@@ -483,7 +482,7 @@ async def _plan(
                 first = seen_names.setdefault((row.name, code), line)
                 if first != line:
                     errors.append(
-                        RowError(line, column["name"], "duplicate", f"the same name and unit as line {first}")
+                        parsed.error(line, "name", "duplicate", f"the same name and unit as line {first}")
                     )
                     break
         existing = (
@@ -493,9 +492,9 @@ async def _plan(
         )
         if existing is not None and not _in(existing.units, scope):
             errors.append(
-                RowError(
+                parsed.error(
                     line,
-                    column.get("id_number", column["name"]),
+                    "id_number" if index is not None else "name",
                     "outside_scope_person",
                     "this person is on the roster of a unit you do not manage; ask its coordinator",
                 )
@@ -504,16 +503,16 @@ async def _plan(
         if row.username:
             if row.username not in users:
                 errors.append(
-                    RowError(line, column["username"], "unknown_user", f"no sign-in named {row.username!r}")
+                    parsed.error(line, "username", "unknown_user", f"no sign-in named {row.username!r}")
                 )
             else:
                 user_id = users[row.username]
                 holder = linked.get(user_id)
                 if holder is not None and (existing is None or holder != existing.id):
                     errors.append(
-                        RowError(
+                        parsed.error(
                             line,
-                            column["username"],
+                            "username",
                             "user_linked",
                             "this sign-in is linked to another mediator",
                         )
@@ -521,7 +520,7 @@ async def _plan(
                 first = seen_users.setdefault(row.username, line)
                 if first != line:
                     errors.append(
-                        RowError(line, column["username"], "duplicate", f"the same sign-in as line {first}")
+                        parsed.error(line, "username", "duplicate", f"the same sign-in as line {first}")
                     )
         if len(errors) == bad:
             plans.append(_Plan(line, row, existing, user_id))

@@ -428,8 +428,8 @@ async def test_the_import_page_lists_every_bad_row_and_imports_a_good_file(pages
     assert rejected.status_code == 422
     rows = re.findall(r"<tr><td>(\d+)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", rejected.text)
     assert rows == [
-        ("3", "专兼职", "请填写“专职”或“兼职”"),
         ("3", "单位", "没有这个单位代码"),
+        ("3", "专兼职", "请填写“专职”或“兼职”"),
         ("3", "擅长", "不是纠纷类型（如 邻里、婚姻家庭）"),
         ("4", "单位", "该单位不在您的管理范围内"),
     ]
