@@ -160,15 +160,16 @@ async def find_by_id_index(conn: AsyncConnection, index: str) -> MediatorRow | N
 
 
 async def find_by_name_in_units(
-    conn: AsyncConnection, name: str, units: Collection[str]
+    conn: AsyncConnection, name: str, units: Collection[str], *, without_id_number: bool
 ) -> MediatorRow | None:
-    """The person of that name on the roster of one of ``units``, who has no id number on file."""
+    """The person of that name on the roster of one of ``units`` (``without_id_number``: only one
+    with no id number on file, who may be the same person as a row that now gives one)."""
     rows = (
         await conn.execute(
             _select()
             .where(
                 mediator.c.name == name,
-                mediator.c.id_number_index.is_(None),
+                mediator.c.id_number_index.is_(None) if without_id_number else sa.true(),
                 mediator.c.id.in_(
                     sa.select(mediator_unit.c.mediator_id).where(mediator_unit.c.unit_code.in_(sorted(units)))
                 ),

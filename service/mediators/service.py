@@ -485,11 +485,14 @@ async def _plan(
                         parsed.error(line, "name", "duplicate", f"the same name and unit as line {first}")
                     )
                     break
-        existing = (
-            await queries.find_by_id_index(conn, index)
-            if index is not None
-            else await queries.find_by_name_in_units(conn, row.name, row.units)
-        )
+        # The same person: the same id number; else the same name in one of the row's units (a
+        # row without an id number matches whoever has that name there, one with an id number only
+        # someone whose number was never recorded).
+        existing = await queries.find_by_id_index(conn, index) if index is not None else None
+        if existing is None:
+            existing = await queries.find_by_name_in_units(
+                conn, row.name, row.units, without_id_number=index is not None
+            )
         if existing is not None and not _in(existing.units, scope):
             errors.append(
                 parsed.error(

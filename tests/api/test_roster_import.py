@@ -213,3 +213,35 @@ async def test_a_mediator_cannot_import(client: httpx.AsyncClient, auth: Any, db
 
     assert response.status_code == 403
     assert await roster_count(db) == before
+
+
+async def test_a_reimport_matches_by_name_and_unit_when_either_side_lacks_the_id_number(
+    client: httpx.AsyncClient, auth: Any, db: Backend
+) -> None:
+    coordinator = await auth("zhangpu.coordinator")
+    with_id = await upload(client, coordinator, csv_file(GOOD_ROWS[0]))
+    assert with_id.json()["created"] == 1
+    mediator_id = with_id.json()["rows"][0]["mediator_id"]
+    before = await roster_count(db)
+
+    # The same person from a sheet that has no id numbers: updated, not added again.
+    short = await upload(client, coordinator, csv_file(f"孙丽,{DASHI},兼职", header="姓名,单位,专兼职"))
+    # A person first entered without a number, then listed with one: the number is recorded.
+    await upload(client, coordinator, csv_file(f"吴九,{ZHOUXIANG},兼职", header="姓名,单位,专兼职"))
+    numbered = await upload(
+        client,
+        coordinator,
+        csv_file(f"吴九,{ZHOUXIANG},兼职,320583197505122340", header="姓名,单位,专兼职,身份证号"),
+    )
+
+    assert [(r["action"], r["mediator_id"]) for r in short.json()["rows"]] == [("update", mediator_id)]
+    assert numbered.json()["rows"][0]["action"] == "update"
+    assert await roster_count(db) == before + 1
+    wu = (
+        await client.get(
+            f"/api/v1/mediators/{numbered.json()['rows'][0]['mediator_id']}", headers=coordinator
+        )
+    ).json()
+    assert wu["id_number"] == "320583********2340"
+    sun = (await client.get(f"/api/v1/mediators/{mediator_id}", headers=coordinator)).json()
+    assert (sun["employment"], sun["grade"], sun["id_number"]) == ("part_time", "一级", "320583********1238")
