@@ -227,3 +227,24 @@ async def set_units(conn: AsyncConnection, mediator_id: int, units: Sequence[str
         await conn.execute(
             sa.insert(mediator_unit), [{"mediator_id": mediator_id, "unit_code": code} for code in units]
         )
+
+
+async def sealed_after(
+    conn: AsyncConnection, last_id: int, *, limit: int
+) -> list[tuple[int, str | None, str | None]]:
+    """(id, sealed id number, sealed phone) of the next mediators holding either, by id."""
+    result = await conn.execute(
+        sa.select(mediator.c.id, mediator.c.id_number, mediator.c.phone)
+        .where(
+            mediator.c.id > last_id,
+            sa.or_(mediator.c.id_number.is_not(None), mediator.c.phone.is_not(None)),
+        )
+        .order_by(mediator.c.id)
+        .limit(limit)
+    )
+    return [(row.id, row.id_number, row.phone) for row in result]
+
+
+async def reseal(conn: AsyncConnection, mediator_id: int, values: dict[str, Any]) -> None:
+    """Personal fields re-sealed in place: the record's content is unchanged, so is its version."""
+    await conn.execute(sa.update(mediator).where(mediator.c.id == mediator_id).values(**values))

@@ -31,6 +31,7 @@ from service.mediators.schemas import (
     MediatorPage,
     MediatorPublic,
 )
+from service.personal.crypto import DataCipher
 from service.personal.masking import mask_id_number, mask_phone
 from service.personal.sealing import seal
 from workflows.lifecycle import Actor, Role
@@ -621,3 +622,28 @@ async def _write_row(
     kept = [code for code in existing.units if scope is not None and code not in scope]
     await queries.set_units(conn, existing.id, sorted(set(row.units) | set(kept)))
     return ImportedRow(line=plan.line, action="update", name=row.name, mediator_id=existing.id)
+
+
+# --- key rotation -------------------------------------------------------------------------------
+
+
+async def reseal_mediators(engine: AsyncEngine, cipher: DataCipher) -> int:
+    """Re-encrypt every mediator's id number and phone under the key ring's current key, and
+    recompute their blind indexes (derived from that key): after a rotation, a re-import and a
+    conflict check find the person by the same number again. Returns how many were re-sealed."""
+    changed = 0
+    last_id = 0
+    while True:
+        async with engine.begin() as conn:
+            rows = await queries.sealed_after(conn, last_id, limit=500)
+            for mediator_id, id_number, phone in rows:
+                opened = {
+                    "id_number": cipher.decrypt(id_number, "id_number"),
+                    "phone": cipher.decrypt(phone, "phone"),
+                }
+                values = seal({k: v for k, v in opened.items() if v}, cipher)
+                await queries.reseal(conn, mediator_id, values)
+                changed += 1
+        if len(rows) < 500:
+            return changed
+        last_id = rows[-1][0]

@@ -446,3 +446,32 @@ async def test_the_import_page_lists_every_bad_row_and_imports_a_good_file(pages
         "/roster/import", data=form(web), files={"file": ("a.pdf", b"%PDF", "application/pdf")}
     )
     assert pdf.status_code == 415 and "只能导入 CSV 或 XLSX" in pdf.text
+
+
+async def test_a_key_rotation_reseals_mediators_and_their_blind_index_follows(
+    client: httpx.AsyncClient, auth: Any, db: Backend
+) -> None:
+    from service.mediators.service import reseal_mediators
+    from service.personal.crypto import DataCipher, new_key_line
+    from tests.conftest import TEST_DATA_KEY
+
+    coordinator = await auth("zhangpu.coordinator")
+    created = (await client.post("/api/v1/mediators", json=person(), headers=coordinator)).json()
+    k2 = new_key_line("k2")
+    rotated = DataCipher.from_text(f"{k2},{TEST_DATA_KEY}")
+
+    assert await reseal_mediators(db.engine, rotated) >= 1
+
+    async with db.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.text("SELECT id_number, phone, id_number_index FROM mediator WHERE id = :id"),
+                {"id": created["id"]},
+            )
+        ).one()
+    assert row.id_number.split(":")[1] == "k2"
+    assert rotated.decrypt(row.id_number, "id_number") == ID_NUMBER
+    assert rotated.decrypt(row.phone, "phone") == PHONE
+    assert row.id_number_index == rotated.blind_index(ID_NUMBER, "id_number")
+    # Back under the test key, so the rest of the run reads what it wrote.
+    await reseal_mediators(db.engine, DataCipher.from_text(f"{TEST_DATA_KEY},{k2}"))
