@@ -182,13 +182,18 @@ async def find_by_name_in_units(
     return found[0] if found else None
 
 
-async def user_ids(conn: AsyncConnection, usernames: Collection[str]) -> dict[str, int]:
+async def user_ids(
+    conn: AsyncConnection, usernames: Collection[str], units: frozenset[str] | None
+) -> dict[str, int]:
+    """username → id of the sign-ins named, among those of ``units`` (None: any unit)."""
     if not usernames:
         return {}
     result = await conn.execute(
-        sa.select(app_user.c.username, app_user.c.id).where(app_user.c.username.in_(sorted(usernames)))
+        sa.select(app_user.c.username, app_user.c.id, app_user.c.unit_code).where(
+            app_user.c.username.in_(sorted(usernames))
+        )
     )
-    return {username: user_id for username, user_id in result}
+    return {row.username: row.id for row in result if units is None or row.unit_code in units}
 
 
 async def linked_mediators(conn: AsyncConnection, user_id_list: Collection[int]) -> dict[int, int]:

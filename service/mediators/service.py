@@ -166,10 +166,14 @@ def _check_dates(since: date | None, until: date | None) -> None:
         )
 
 
-async def _user_to_link(conn: AsyncConnection, username: str, mediator_id: int | None) -> int:
-    found = await queries.user_ids(conn, [username])
+async def _user_to_link(
+    conn: AsyncConnection, username: str, mediator_id: int | None, scope: frozenset[str] | None
+) -> int:
+    # A coordinator links only the sign-ins of their own units: one of another town's people would
+    # otherwise be given this record (and, with it, its cases).
+    found = await queries.user_ids(conn, [username], scope)
     if username not in found:
-        raise field_error("body.username", f"no sign-in named {username!r}")
+        raise field_error("body.username", f"no sign-in named {username!r} in the units you manage")
     user_id = found[username]
     linked = (await queries.linked_mediators(conn, [user_id])).get(user_id)
     if linked is not None and linked != mediator_id:
@@ -243,7 +247,7 @@ async def create_mediator(
     values = _sealed(_columns(body), ctx)
     try:
         async with engine.begin() as conn:
-            user_id = await _user_to_link(conn, body.username, None) if body.username else None
+            user_id = await _user_to_link(conn, body.username, None, scope) if body.username else None
             mediator_id = await queries.insert_mediator(
                 conn,
                 {
@@ -360,7 +364,9 @@ async def edit_mediator(
     try:
         async with engine.begin() as conn:
             if "username" in given:
-                user_id = await _user_to_link(conn, given["username"], row.id) if given["username"] else None
+                user_id = (
+                    await _user_to_link(conn, given["username"], row.id, scope) if given["username"] else None
+                )
                 if user_id != row.user_id:
                     changes["user_id"] = user_id
                     changed.append("username")
@@ -457,7 +463,7 @@ async def _plan(
     conn: AsyncConnection, ctx: AppContext, parsed: ParsedRoster, scope: frozenset[str] | None
 ) -> tuple[list[_Plan], list[RowError]]:
     errors = list(parsed.errors)
-    users = await queries.user_ids(conn, {row.username for _, row in parsed.rows if row.username})
+    users = await queries.user_ids(conn, {row.username for _, row in parsed.rows if row.username}, scope)
     linked = await queries.linked_mediators(conn, set(users.values()))
     seen_ids: dict[str, int] = {}
     seen_names: dict[tuple[str, str], int] = {}

@@ -475,3 +475,21 @@ async def test_a_key_rotation_reseals_mediators_and_their_blind_index_follows(
     assert row.id_number_index == rotated.blind_index(ID_NUMBER, "id_number")
     # Back under the test key, so the rest of the run reads what it wrote.
     await reseal_mediators(db.engine, DataCipher.from_text(f"{TEST_DATA_KEY},{k2}"))
+
+
+async def test_a_coordinator_links_only_the_sign_ins_of_their_own_units(
+    client: httpx.AsyncClient, auth: Any, db: Backend
+) -> None:
+    coordinator = await auth("zhangpu.coordinator")
+
+    other_town = await client.post(
+        "/api/v1/mediators", json=person(username="wulian.mediator", id_number=None), headers=coordinator
+    )
+    own = await client.post(
+        "/api/v1/mediators", json=person(username="zhangpu.coordinator", id_number=None), headers=coordinator
+    )
+
+    assert other_town.status_code == 422
+    assert [e["field"] for e in other_town.json()["errors"]] == ["body.username"]
+    assert own.status_code == 201, own.text
+    assert own.json()["username"] == "zhangpu.coordinator"
