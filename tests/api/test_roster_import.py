@@ -245,3 +245,31 @@ async def test_a_reimport_matches_by_name_and_unit_when_either_side_lacks_the_id
     assert wu["id_number"] == "320583********2340"
     sun = (await client.get(f"/api/v1/mediators/{mediator_id}", headers=coordinator)).json()
     assert (sun["employment"], sun["grade"], sun["id_number"]) == ("part_time", "一级", "320583********1238")
+
+
+async def test_a_csv_saved_by_a_chinese_excel_and_an_id_number_excel_turned_into_a_number(
+    client: httpx.AsyncClient, auth: Any, db: Backend
+) -> None:
+    coordinator = await auth("zhangpu.coordinator")
+    gbk = csv_file(f"冯十,{DASHI},专职,邻里", header="姓名,单位,专兼职,擅长").decode().encode("gb18030")
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["姓名", "单位", "专兼职", "身份证号"])
+    sheet.append(["陈十一", DASHI, "专职", 320583198001011238])  # Excel keeps 15 significant digits
+    sheet["D2"].data_type = "n"
+    sheet["D2"].value = 3.20583198001011e17
+    buffer = io.BytesIO()
+    book.save(buffer)
+
+    from_excel = await upload(client, coordinator, gbk, name="名册.csv")
+    number = await upload(
+        client, coordinator, buffer.getvalue(), name="名册.xlsx", kind="application/octet-stream"
+    )
+
+    assert from_excel.status_code == 200, from_excel.text
+    assert from_excel.json()["rows"][0]["name"] == "冯十"
+    assert number.status_code == 422
+    assert [(e["line"], e["column"], e["rule"]) for e in number.json()["errors"]] == [
+        ("2", "身份证号", "id_number_as_number")
+    ]
