@@ -363,7 +363,8 @@ async def edit_mediator(
     changes.update(_sealed(personal, ctx))
     try:
         async with engine.begin() as conn:
-            if "username" in given:
+            # The sign-in already linked stays linked even if its unit is outside the editor's scope.
+            if "username" in given and given["username"] != row.username:
                 user_id = (
                     await _user_to_link(conn, given["username"], row.id, scope) if given["username"] else None
                 )
@@ -510,7 +511,9 @@ async def _plan(
                 )
             )
         user_id = None
-        if row.username:
+        if existing is not None and row.username and row.username == existing.username:
+            user_id = existing.user_id  # already this person's sign-in
+        elif row.username:
             if row.username not in users:
                 errors.append(
                     parsed.error(line, "username", "unknown_user", f"no sign-in named {row.username!r}")

@@ -493,3 +493,40 @@ async def test_a_coordinator_links_only_the_sign_ins_of_their_own_units(
     assert [e["field"] for e in other_town.json()["errors"]] == ["body.username"]
     assert own.status_code == 201, own.text
     assert own.json()["username"] == "zhangpu.coordinator"
+
+
+async def test_a_sign_in_outside_the_editors_scope_stays_linked_through_an_edit(
+    client: httpx.AsyncClient, auth: Any, db: Backend, pages: Any
+) -> None:
+    admin = await auth("admin")
+    linked = (
+        await client.post("/api/v1/mediators", json=person(username="city.coordinator"), headers=admin)
+    ).json()
+    coordinator = await auth("zhangpu.coordinator")
+    web = await pages("zhangpu.coordinator")
+    page_form = await web.get(f"/roster/{linked['id']}/edit")
+    assert 'value="city.coordinator"' in page_form.text
+
+    api_edit = await client.patch(
+        f"/api/v1/mediators/{linked['id']}",
+        json={"grade": "一级", "username": "city.coordinator"},
+        headers=coordinator,
+    )
+    page_edit = await web.post(
+        f"/roster/{linked['id']}/edit",
+        data=form(
+            web,
+            name="赵敏",
+            units=[DASHI],
+            employment="part_time",
+            version="2",
+            grade="特级",
+            username="city.coordinator",
+            languages="",
+        ),
+    )
+
+    assert api_edit.status_code == 200, api_edit.text
+    assert page_edit.status_code == 303, page_edit.text
+    after = (await client.get(f"/api/v1/mediators/{linked['id']}", headers=coordinator)).json()
+    assert (after["grade"], after["username"]) == ("特级", "city.coordinator")
