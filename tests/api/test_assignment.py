@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import re
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
 from service.mediators.models import Mediator
+from service.users.models import User
 from service.web.session import LANGUAGE_COOKIE, SESSION_COOKIE, csrf_token
 from tests.builders import DASHI, WULIAN, ZHANGPU, add_mediator, move, open_case
 from tests.conftest import Backend, token_for
@@ -19,6 +21,7 @@ from tests.conftest import Backend, token_for
 pytestmark = pytest.mark.usefixtures("trail_stays_intact")
 
 mediators = Mediator.__table__  # type: ignore[attr-defined]
+users = User.__table__  # type: ignore[attr-defined]
 
 
 def url(case: dict[str, Any], tail: str = "") -> str:
@@ -38,11 +41,36 @@ async def events_of(client: httpx.AsyncClient, headers: dict[str, str], case: di
     return events
 
 
+async def demo_record(db: Backend, username: str) -> int:
+    """The demo roster's record of a demo sign-in (tests keep it linked: the roster tests count on it)."""
+    async with db.engine.connect() as conn:
+        found: int = (
+            await conn.execute(
+                sa.select(mediators.c.id)
+                .join(users, users.c.id == mediators.c.user_id)
+                .where(users.c.username == username)
+            )
+        ).scalar_one()
+    return found
+
+
+async def new_login(client: httpx.AsyncClient, auth, unit: str) -> str:
+    """A new mediator's sign-in at ``unit`` (users outlive a test, so the name is unique)."""
+    username = f"assign.{uuid4().hex[:10]}"
+    response = await client.post(
+        "/api/v1/admin/users",
+        json={"username": username, "password": "Assign-Pass 2026 测试", "role": "mediator", "unit": unit},
+        headers=await auth("admin"),
+    )
+    assert response.status_code == 201, response.text
+    return username
+
+
 async def test_accepting_a_case_makes_the_accepting_mediator_its_lead(
     client: httpx.AsyncClient, auth, db: Backend
 ) -> None:
     mediator = await auth("dashi.mediator")
-    me = await add_mediator(db.engine, "王芳", [DASHI], username="dashi.mediator")
+    me = await demo_record(db, "dashi.mediator")
     case = await open_case(client, mediator)
 
     await move(client, mediator, case, "accept")
@@ -57,8 +85,8 @@ async def test_assigning_a_co_mediator_and_reassigning_the_lead_with_a_reason_is
     client: httpx.AsyncClient, auth, db: Backend
 ) -> None:
     mediator = await auth("dashi.mediator")
-    await add_mediator(db.engine, "王芳", [DASHI], username="dashi.mediator")
-    co = await add_mediator(db.engine, "陈静", [DASHI], username="zhouxiang.mediator")
+    login = await new_login(client, auth, DASHI)
+    co = await add_mediator(db.engine, "陈静", [DASHI], username=login)
     other = await add_mediator(db.engine, "赵磊", [DASHI])
     case = await move(client, mediator, await open_case(client, mediator), "accept")
 
@@ -94,7 +122,7 @@ async def test_assigning_a_co_mediator_and_reassigning_the_lead_with_a_reason_is
             )
         ).all()
     assert [(i.addressee, i.caused_by) for i in items] == [
-        ("zhouxiang.mediator", "dashi.mediator"),
+        (login, "dashi.mediator"),
         (None, "dashi.mediator"),
     ]
     assert "陈静" in items[0].reason
@@ -240,7 +268,6 @@ async def test_suggestions_rank_by_specialty_and_load_and_exclude_a_mediator_who
 
 async def test_escalating_a_case_ends_its_assignments(client: httpx.AsyncClient, auth, db: Backend) -> None:
     mediator = await auth("dashi.mediator")
-    await add_mediator(db.engine, "王芳", [DASHI], username="dashi.mediator")
     co = await add_mediator(db.engine, "陈静", [DASHI])
     case = await move(client, mediator, await open_case(client, mediator), "accept")
     await post(client, mediator, case, "assign", mediator_id=co, role="co")
@@ -263,9 +290,11 @@ async def test_a_deactivated_lead_puts_the_case_on_the_needs_reassignment_list(
     lead = await add_mediator(db.engine, "冯军", [DASHI])
     case = await open_case(client, mediator)
     await post(client, mediator, case, "assign", mediator_id=lead)
-    unled = await move(
-        client, mediator, await open_case(client, mediator), "accept"
-    )  # dashi.mediator unlinked
+    # In mediation, its lead (the accepting mediator) taken off: no lead.
+    unled = await move(client, mediator, await open_case(client, mediator), "accept")
+    await post(
+        client, mediator, unled, "remove", mediator_id=await demo_record(db, "dashi.mediator"), reason="休假"
+    )
     before = (await client.get("/api/v1/mediators/needs-reassignment", headers=mediator)).json()
 
     async with db.engine.begin() as conn:
@@ -280,8 +309,7 @@ async def test_a_deactivated_lead_puts_the_case_on_the_needs_reassignment_list(
     assert case["id"] not in {n["case_id"] for n in before}
     found = {n["case_id"]: n for n in mine}
     assert found[case["id"]]["why"] == "lead_inactive" and found[case["id"]]["lead_name"] == "冯军"
-    if unled["id"] in found:  # the demo roster's record of dashi.mediator may be unlinked by now
-        assert found[unled["id"]]["why"] == "no_lead"
+    assert found[unled["id"]]["why"] == "no_lead" and found[unled["id"]]["lead_name"] is None
     assert case["id"] in {n["case_id"] for n in town.json()}
     assert other_town.json() == []
     assert police.status_code == 403
