@@ -17,6 +17,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from service import clock, migrate
 from service.admission import Admission
+from service.assignment.routes import router as assignment_router
 from service.audit.keys import AuditKey, AuditKeyError, engine_options, new_key_text
 from service.auditor.routes import router as auditor_router
 from service.cases.report_routes import router as crime_reports_router
@@ -221,6 +222,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     install_trusted_proxies(app, settings.trusted_proxy_networks)
     app.include_router(auth_router)
     app.include_router(cases_router)
+    app.include_router(assignment_router)
     app.include_router(crime_reports_router)
     app.include_router(units_router)
     app.include_router(inbox_router)

@@ -48,6 +48,7 @@ from tests.builders import (
     WULIAN,
     ZHANGPU,
     ZHOUXIANG,
+    add_mediator,
     case_body,
     consents,
     move,
@@ -214,6 +215,18 @@ RULES: dict[str, dict[str, Rule]] = {
         "auditor": (FORBIDDEN, FORBIDDEN, HIDDEN),  # audits who saw what; never reads it in full
     },
     "preview_triage": EVERYONE,  # pure function of the public org tree and triage rules
+    # --- who handles a case (issue 18): read as the case, changed by the unit handling it ---
+    "get_case_mediators": CASE_READ,
+    "suggest_mediators": CASE_READ,
+    "assign_mediator": CASE_CORRECT,
+    "reassign_lead_mediator": CASE_CORRECT,
+    "remove_mediator": CASE_CORRECT,
+    "record_mediator_decision": CASE_CORRECT,
+    "list_needs_reassignment": {
+        **dict.fromkeys(ROLES, FORBIDDEN),
+        "mediator": ALLOWED,
+        "coordinator": ALLOWED,
+    },
     # --- reports of a risk of crime (人民调解法 art. 25) ---
     "file_crime_report": {
         "mediator": (ALLOWED, HIDDEN, ALLOWED),
@@ -779,6 +792,64 @@ async def _acknowledge(w: World, role: str, scope: Scope) -> Call:
     return Call(params=call.params, json={"note": "已收到，安排民警走访"})
 
 
+# Who handles a case: the holder of each case, to arrange a lead or a co-mediator before the call.
+HOLDERS = {DASHI: "dashi.mediator", ZHANGPU_POLICE: "zhangpu.police", WULIAN: "wulian.mediator"}
+
+
+async def _mediator_on_roster(w: World, case: dict[str, Any]) -> int:
+    """A new mediator on the roster of the case's unit (the police station has none in the demo)."""
+    engine = w.client._transport.app.state.engine  # type: ignore[attr-defined]  # the test's own app
+    return await add_mediator(engine, f"矩阵{uuid4().hex[:6]}", [case["unit_code"]])
+
+
+async def _on_case(w: World, case: dict[str, Any], role: str) -> int:
+    """A mediator put on the case by its holder: a lead if it has none, else a co-mediator."""
+    mediator_id = await _mediator_on_roster(w, case)
+    holder = HOLDERS.get(case["unit_code"])
+    if holder is not None:
+        headers = await w.as_user(holder)
+        view = (await w.client.get(f"/api/v1/cases/{case['id']}/mediators", headers=headers)).json()
+        response = await w.client.post(
+            f"/api/v1/cases/{case['id']}/mediators/assign",
+            json={"mediator_id": mediator_id, "role": "co" if view["lead"] else role},
+            headers=headers,
+        )
+        assert response.status_code == 200, response.text
+    return mediator_id
+
+
+async def _assign_mediator(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    return Call(
+        params={"case_id": case["id"]}, json={"mediator_id": await _mediator_on_roster(w, case), "role": "co"}
+    )
+
+
+async def _reassign_lead(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    await _on_case(w, case, "lead")
+    return Call(
+        params={"case_id": case["id"]},
+        json={"mediator_id": await _mediator_on_roster(w, case), "reason": "原主办调解员外出培训"},
+    )
+
+
+async def _remove_mediator(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    return Call(
+        params={"case_id": case["id"]},
+        json={"mediator_id": await _on_case(w, case, "co"), "reason": "工作调整"},
+    )
+
+
+async def _mediator_decision(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    return Call(
+        params={"case_id": case["id"]},
+        json={"kind": "withdrawal", "mediator_id": await _mediator_on_roster(w, case), "ground": "interest"},
+    )
+
+
 async def _preview_triage(w: World, role: str, scope: Scope) -> Call:
     return Call(json={"dispute_type": "NEIGHBOUR", "location_code": DASHI, "amount_yuan": 3000})
 
@@ -882,6 +953,13 @@ REQUESTS: dict[str, Factory] = {
     "extend_deadline": _extend,
     "reveal_party": _reveal,
     "preview_triage": _preview_triage,
+    "get_case_mediators": _case_only,
+    "suggest_mediators": _case_only,
+    "assign_mediator": _assign_mediator,
+    "reassign_lead_mediator": _reassign_lead,
+    "remove_mediator": _remove_mediator,
+    "record_mediator_decision": _mediator_decision,
+    "list_needs_reassignment": _nothing,
     "file_crime_report": _file_report,
     "list_case_crime_reports": _case_only,
     "get_crime_report": _report,
