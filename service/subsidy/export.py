@@ -8,6 +8,9 @@ import csv
 import io
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
+
+from fastapi import Response
 
 from service.clock import SHANGHAI
 from service.safe_text import looks_like_formula, spreadsheet_text
@@ -131,3 +134,24 @@ def to_xlsx(out: SubsidyMonthOut, unit_name: str) -> bytes:
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+MEDIA_TYPES = {
+    ExportFormat.csv: "text/csv; charset=utf-8",
+    ExportFormat.xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def export_response(out: SubsidyMonthOut, unit_name: str, fmt: ExportFormat) -> Response:
+    content = to_csv(out, unit_name) if fmt == ExportFormat.csv else to_xlsx(out, unit_name)
+    filename = f"jiefen-subsidy-{out.unit_code}-{out.month}.{fmt.value}"
+    return Response(
+        content,
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+    )

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.cases.models import Case, Party
-from service.mediators.models import CaseMediator, Mediator
+from service.mediators.models import CaseMediator, Mediator, MediatorUnit
 from service.subsidy.models import SubsidyCase, SubsidyLine, SubsidyMonth
 from workflows.mediators import AssignmentEnd
 from workflows.subsidy import CaseFile
@@ -273,3 +273,16 @@ async def insert_rows(
 async def insert_line(conn: AsyncConnection, values: dict[str, Any]) -> int:
     line_id: int = (await conn.execute(sa.insert(lines).values(**values).returning(lines.c.id))).scalar_one()
     return line_id
+
+
+async def roster(conn: AsyncConnection, units: Collection[str]) -> list[tuple[int, str]]:
+    """(id, name) of the mediators serving any of ``units``, by name: whom a correction may name."""
+    serving = MediatorUnit.__table__  # type: ignore[attr-defined]
+    stmt = (
+        sa.select(mediators.c.id, mediators.c.name)
+        .where(
+            mediators.c.id.in_(sa.select(serving.c.mediator_id).where(serving.c.unit_code.in_(sorted(units))))
+        )
+        .order_by(mediators.c.name, mediators.c.id)
+    )
+    return [(row.id, row.name) for row in await conn.execute(stmt)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -11,8 +10,8 @@ from service import clock
 from service.context import ContextDep
 from service.db import EngineDep
 from service.errors import PROBLEM_CONTENT
-from service.subsidy import export
 from service.subsidy import service as subsidy
+from service.subsidy.export import MEDIA_TYPES, ExportFormat, export_response
 from service.subsidy.schemas import ApprovalIn, CorrectionIn, CorrectionOut, SubsidyMonthOut
 from service.users.deps import ActorDep, ClientAddress
 from workflows.subsidy import SubsidyRules
@@ -103,27 +102,6 @@ async def add_correction(
     )
 
 
-class ExportFormat(StrEnum):
-    csv = "csv"
-    xlsx = "xlsx"
-
-
-MEDIA_TYPES = {
-    ExportFormat.csv: "text/csv; charset=utf-8",
-    ExportFormat.xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
-
-
-async def export_response(out: SubsidyMonthOut, unit_name: str, fmt: ExportFormat) -> Response:
-    content = export.to_csv(out, unit_name) if fmt == ExportFormat.csv else export.to_xlsx(out, unit_name)
-    filename = f"jiefen-subsidy-{out.unit_code}-{out.month}.{fmt.value}"
-    return Response(
-        content,
-        media_type=MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
-    )
-
-
 @router.get(
     "/{unit_code}/{month}/export",
     operation_id="export_subsidy_month",
@@ -149,4 +127,4 @@ async def export_month(
     """The month for finance, as the reader may see it (computed, or frozen once approved)."""
     out = await subsidy.read_month(engine, ctx.org, rules, actor, unit_code, month)
     await subsidy.record_export(engine, actor, out, format.value, now=clock.now(), client_ip=client_ip)
-    return await export_response(out, ctx.org.name_of(unit_code) or unit_code, format)
+    return export_response(out, ctx.org.name_of(unit_code) or unit_code, format)

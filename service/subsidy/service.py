@@ -472,3 +472,10 @@ async def record_export(
             client_ip=client_ip,
             now=now,
         )
+
+
+async def roster(engine: AsyncEngine, org: OrgTree, actor: Actor, unit_code: str) -> list[tuple[int, str]]:
+    """The mediators a coordinator's correction may name: those serving the unit's subtree."""
+    unit, _, _ = check_access(actor, org, unit_code)
+    async with engine.connect() as conn:
+        return await queries.roster(conn, org.subtree(unit))
