@@ -268,3 +268,91 @@ async def test_the_export_gives_finance_totals_and_case_lines_in_csv_and_xlsx(
     assert [world["one"]["number"], "邻里", "简易", "2026年3月2日", 100.0, "张伟", "协办", 40.0] in lines
     assert await security_kinds(db) == ["subsidy_approved", "subsidy_exported", "subsidy_exported"]
     assert Decimal("100.00") == sum(Decimal(str(row[7])) for row in lines)
+
+
+# --- the pages, as a browser without JavaScript uses them -----------------------------------------
+
+
+async def page_client(
+    client: httpx.AsyncClient, db: Backend, username: str, lang: str | None = None
+) -> httpx.AsyncClient:
+    from service.web.session import LANGUAGE_COOKIE, SESSION_COOKIE, csrf_token
+    from tests.conftest import token_for
+
+    web = httpx.AsyncClient(transport=httpx.ASGITransport(app=db.app), base_url="http://jiefen.test")
+    token = await token_for(client, db, username)
+    web.cookies.set(SESSION_COOKIE, token)
+    web.headers["X-Csrf"] = csrf_token(token)
+    if lang:
+        web.cookies.set(LANGUAGE_COOKIE, lang)
+    return web
+
+
+def main_text(html: str) -> str:
+    import re
+
+    main = html.split('<main id="main">', 1)[1]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", main))
+
+
+async def test_the_month_page_approves_only_when_confirmed_and_shows_a_mediator_their_own_line(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    world = await march_with_two_closed_cases(client, auth, db, frozen_clock)
+    coordinator = await page_client(client, db, "zhangpu.coordinator")
+    page = await coordinator.get("/subsidy", params={"unit": ZHANGPU, "month": "2026-03"})
+    assert page.status_code == 200
+    text = main_text(page.text)
+    assert "试算" in text and world["one"]["number"] in text and "未登记调解员" in text
+    assert "王芳（主办）60.00" in text and "2026年3月2日" in text
+    form = {"csrf_token": coordinator.headers["X-Csrf"], "unit": ZHANGPU, "month": "2026-03"}
+
+    mediator = await page_client(client, db, "dashi.mediator")
+    own = main_text((await mediator.get("/subsidy", params={"month": "2026-03"})).text)
+    assert "仅显示您本人的补贴记录" in own and "王芳（主办）60.00" in own and "张伟" not in own
+    assert "审核并冻结" not in own
+    refused = await mediator.post(
+        "/subsidy/approve", data={**form, "csrf_token": mediator.headers["X-Csrf"], "confirm": "1"}
+    )
+    assert refused.status_code == 404  # the town's ledger is outside a station mediator's scope
+
+    unconfirmed = await coordinator.post("/subsidy/approve", data={**form, "reviewed_total_yuan": "100.00"})
+    assert unconfirmed.status_code == 422 and "请先勾选确认已核对" in unconfirmed.text
+    stale = await coordinator.post(
+        "/subsidy/approve", data={**form, "confirm": "1", "reviewed_total_yuan": "80.00"}
+    )
+    assert stale.status_code == 409 and "金额已更新" in stale.text
+    done = await coordinator.post(
+        "/subsidy/approve", data={**form, "confirm": "1", "reviewed_total_yuan": "100.00"}
+    )
+    assert done.status_code == 303
+    frozen = await coordinator.get(done.headers["location"])
+    assert "已审核并冻结（zhangpu.coordinator，2026年4月1日 10:00）" in main_text(frozen.text)
+
+    zero = await coordinator.post(
+        "/subsidy/corrections",
+        data={**form, "mediator_id": str(world["co"]), "amount_yuan": "0", "reason": "补发"},
+    )
+    assert zero.status_code == 422 and "金额不能为零" in zero.text
+    added = await coordinator.post(
+        "/subsidy/corrections",
+        data={**form, "mediator_id": str(world["co"]), "amount_yuan": "8.8", "reason": "补发"},
+    )
+    assert added.status_code == 303
+
+    police = await page_client(client, db, "zhangpu.police")
+    assert (await police.get("/subsidy")).status_code == 403
+
+    english = await page_client(client, db, "zhangpu.coordinator", lang="en")
+    shown = main_text((await english.get("/subsidy", params={"unit": ZHANGPU, "month": "2026-03"})).text)
+    assert "Approved and frozen by zhangpu.coordinator on 1 Apr 2026 10:00" in shown
+    # Chinese only in proper names: the mediators' names (and the rules' document number).
+    import re
+
+    # (Unit names are proper names too: the unit picker lists villages that have no English name yet.)
+    # What people typed (a correction's reason) is theirs; the correction form lists the roster.
+    labels = shown.split(" Month ", 1)[1].split(" Record a correction ", 1)[0]
+    leftover = re.sub(r"王芳|张伟|财行〔2007〕179号|补发", "", labels)
+    assert re.findall(r"[\u4e00-\u9fff]+", leftover) == []
+    for web in (coordinator, mediator, police, english):
+        await web.aclose()
