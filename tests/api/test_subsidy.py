@@ -20,7 +20,7 @@ from service.subsidy.models import SubsidyCase
 from tests.builders import DASHI, ZHANGPU, add_mediator, assign_mediator, move, open_case
 from tests.conftest import Backend, FrozenClock
 
-pytestmark = pytest.mark.usefixtures("frozen_clock")
+pytestmark = pytest.mark.usefixtures("frozen_clock", "trail_stays_intact")
 
 MARCH = f"/api/v1/subsidy/{ZHANGPU}/2026-03"
 APRIL_1 = datetime(2026, 4, 1, 2, 0, tzinfo=UTC)  # 10:00 in Kunshan: March is over
@@ -356,3 +356,28 @@ async def test_the_month_page_approves_only_when_confirmed_and_shows_a_mediator_
     assert re.findall(r"[\u4e00-\u9fff]+", leftover) == []
     for web in (coordinator, mediator, police, english):
         await web.aclose()
+
+
+def test_the_service_does_not_start_with_an_invalid_subsidy_configuration(tmp_path: Any) -> None:
+    import shutil
+
+    from service.config.settings import Settings
+    from service.main import create_app
+    from tests.conftest import CONFIG_DIR, TEST_AUDIT_KEY, TEST_DATA_KEY
+
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config)
+    text = (config / "subsidy.yaml").read_text(encoding="utf-8")
+    (config / "subsidy.yaml").write_text(
+        text.replace("lead_share: 0.60", "lead_share: 1.5"), encoding="utf-8"
+    )
+    settings = Settings(
+        database_url="sqlite+aiosqlite:///:memory:",
+        config_dir=config,
+        run_scheduler=False,
+        data_key=TEST_DATA_KEY,
+        audit_key=TEST_AUDIT_KEY,
+    )
+    with pytest.raises(SystemExit) as stopped:
+        create_app(settings)
+    assert "subsidy.yaml: split.lead_share: Input should be less than or equal to 1" in str(stopped.value)
