@@ -77,7 +77,7 @@ REASON_LABELS: dict[Reason, str] = {
     Reason.file_incomplete: "卷宗不完整",
     Reason.not_followed_up: "未回访履行情况",
     Reason.no_mediator: "未登记调解员",
-    Reason.already_paid: "已在其他月份发放",
+    Reason.already_paid: "已由其他台账发放",
 }
 
 

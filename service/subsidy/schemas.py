@@ -36,8 +36,11 @@ class CaseLine(BaseModel):
     amount_yuan: Decimal
     reasons: list[Label] = []
     missing_file: list[str] = []  # the file checks it failed
-    paid_in: str | None = None  # "unit code YYYY-MM" of the ledger that already paid it
+    # The approved ledger (unit, month) that already paid it.
+    paid_in_unit: str | None = None
+    paid_in_month: str | None = None
     shares: list[Share] = []
+    mediator_ids: list[int] = []  # who mediated it to its outcome, paid or not
 
 
 class MediatorTotal(BaseModel):

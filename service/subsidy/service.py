@@ -130,8 +130,10 @@ async def _computed(
                 amount_yuan=amount,
                 reasons=[Label(code=r.value, label=REASON_LABELS[r]) for r in reasons],
                 missing_file=[c.value for c in result.missing],
-                paid_in=f"{earlier.unit_code} {earlier.month}" if earlier else None,
+                paid_in_unit=earlier.unit_code if earlier else None,
+                paid_in_month=earlier.month if earlier else None,
                 shares=shares,
+                mediator_ids=[m.mediator_id for m in on_case],
             )
         )
     return out, _totals(out, [])
@@ -211,6 +213,7 @@ async def _frozen(
             eligible=True,
             amount_yuan=c.amount_yuan,
             shares=shares.get(c.case_id, []),
+            mediator_ids=[share.mediator_id for share in shares.get(c.case_id, [])],
         )
         for c in await queries.ledger_cases(conn, month.id)
     ]
@@ -218,16 +221,18 @@ async def _frozen(
 
 
 def _only_own(out: SubsidyMonthOut, mediator_id: int | None) -> SubsidyMonthOut:
-    """A mediator's view: the cases they shared in, their own share and corrections only."""
+    """A mediator's view: the cases they mediated (paid, or why not), their own share and
+    corrections only."""
     cases = [
         c.model_copy(
             update={
                 "shares": [s for s in c.shares if s.mediator_id == mediator_id],
                 "amount_yuan": sum((s.amount_yuan for s in c.shares if s.mediator_id == mediator_id), ZERO),
+                "mediator_ids": [mediator_id],
             }
         )
         for c in out.cases
-        if any(s.mediator_id == mediator_id for s in c.shares)
+        if mediator_id in c.mediator_ids
     ]
     corrections = [c for c in out.corrections if c.mediator_id == mediator_id]
     mediators = [m for m in out.mediators if m.mediator_id == mediator_id]
@@ -236,7 +241,7 @@ def _only_own(out: SubsidyMonthOut, mediator_id: int | None) -> SubsidyMonthOut:
             "cases": cases,
             "corrections": corrections,
             "mediators": mediators,
-            "eligible_cases": len(cases),
+            "eligible_cases": sum(1 for c in cases if c.eligible),
             "total_yuan": sum((m.total_yuan for m in mediators), ZERO),
         }
     )

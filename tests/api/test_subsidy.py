@@ -219,12 +219,23 @@ async def test_a_case_pays_once_whichever_ledger_approves_it_first(
     assert (await client.post(f"{station}/approval", json={}, headers=coordinator)).status_code == 201
     town = (await client.get(MARCH, headers=coordinator)).json()
     paid = next(c for c in town["cases"] if c["case_id"] == world["one"]["id"])
-    assert (paid["eligible"], paid["paid_in"], [r["code"] for r in paid["reasons"]]) == (
+    assert (
+        paid["eligible"],
+        paid["paid_in_unit"],
+        paid["paid_in_month"],
+        [r["code"] for r in paid["reasons"]],
+    ) == (
         False,
-        f"{DASHI} 2026-03",
+        DASHI,
+        "2026-03",
         ["already_paid"],
     )
     assert town["total_yuan"] == "0.00"
+    # The lead reads their station's month: their case, paid, with their share only.
+    own = (await client.get(station, headers=await auth("dashi.mediator"))).json()
+    assert [(c["number"], c["amount_yuan"], [s["name"] for s in c["shares"]]) for c in own["cases"]] == [
+        (world["one"]["number"], "60.00", ["王芳"])
+    ]
     approved = (await client.post(f"{MARCH}/approval", json={}, headers=coordinator)).json()
     assert (approved["status"], approved["cases"], approved["total_yuan"]) == ("approved", [], "0.00")
 
@@ -327,6 +338,9 @@ async def test_the_month_page_approves_only_when_confirmed_and_shows_a_mediator_
     )
     assert done.status_code == 303
     frozen = await coordinator.get(done.headers["location"])
+    # The station's month now tells its mediator why the case is not paid there.
+    after = main_text((await mediator.get("/subsidy", params={"month": "2026-03"})).text)
+    assert "已由其他台账发放（张浦镇 2026-03）" in after and "0.00" in after
     assert "已审核并冻结（zhangpu.coordinator，2026年4月1日 10:00）" in main_text(frozen.text)
 
     zero = await coordinator.post(
