@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from playwright.sync_api import expect
 
-from tests.web.conftest import Web
+from tests.web.conftest import Web, fits_phone
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -123,3 +123,14 @@ def test_coordinator_computes_approves_sees_frozen_corrects_and_exports_a_month(
     expect(page.locator("#ledger-status")).to_contain_text("Approved and frozen")
     expect(page.get_by_role("link", name="Export CSV (finance)")).to_be_visible()
     web.shot(page, "4-english")
+
+
+def test_a_mediator_reads_their_stations_month_on_a_phone(web: Web) -> None:
+    page = web.page("dashi.mediator", phone=True)
+    page.goto("/subsidy")
+    expect(page.locator("h1")).to_contain_text("大市社区")
+    expect(page.get_by_text("仅显示您本人的补贴记录。")).to_be_visible()
+    expect(page.get_by_role("button", name="审核并冻结")).to_have_count(0)
+    expect(page.get_by_role("link", name="导出 CSV（财务）")).to_be_visible()
+    fits_phone(page)
+    web.shot(page, "1-phone")
