@@ -151,6 +151,13 @@ async def test_a_month_is_computed_approved_frozen_and_corrected(
     ]
     assert [c["reason"] for c in corrected["corrections"]] == ["补记回访工作量", "重复计发扣回"]
     assert await security_kinds(db) == ["subsidy_approved", "subsidy_corrected", "subsidy_corrected"]
+    log = await client.get(
+        "/api/v1/security-events", params={"kind": "subsidy_corrected"}, headers=await auth("auditor")
+    )
+    assert [(e["actor"], e["reason"]) for e in log.json()["items"]] == [
+        ("zhangpu.coordinator", "重复计发扣回"),
+        ("zhangpu.coordinator", "补记回访工作量"),
+    ]
 
 
 async def test_corrections_and_approvals_that_cannot_be_made_are_refused_with_the_reason(
