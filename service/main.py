@@ -48,6 +48,8 @@ from service.privacy.parties import reseal_all
 from service.privacy.routes import router as privacy_router
 from service.scheduler import build_scheduler, http_client
 from service.stats.routes import router as stats_router
+from service.subsidy.routes import router as subsidy_router
+from service.subsidy.rules import load_rules as load_subsidy_rules
 from service.units.routes import router as units_router
 from service.units.sync import sync_units
 from service.users.routes import router as auth_router
@@ -161,6 +163,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     settings = settings or get_settings()
     try:
         context = load_context(settings)
+        subsidy_rules = load_subsidy_rules(settings.config_dir / "subsidy.yaml")
         load_audit_key(settings)  # fail here, naming the setting, not inside the lifespan
     except ConfigError as exc:
         raise SystemExit(f"Configuration is invalid:\n{exc}") from exc
@@ -212,6 +215,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
         redoc_url=None,
     )
     app.state.context = context
+    app.state.subsidy_rules = subsidy_rules
     install_handlers(app)
     # Added first, so innermost: an oversized request is refused before it takes a turn, and a
     # request that waits its turn is still timed and logged.
@@ -234,6 +238,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(stats_router)
     app.include_router(auditor_router)
     app.include_router(mediators_router)
+    app.include_router(subsidy_router)
     _install_docs(app)
     install_web(app)
     return app

@@ -53,6 +53,9 @@ KNOWN_KINDS = (
     "mediator_deactivated",
     "mediator_reactivated",
     "roster_imported",
+    "subsidy_approved",
+    "subsidy_corrected",
+    "subsidy_exported",
 )
 
 

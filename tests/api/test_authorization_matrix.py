@@ -139,6 +139,21 @@ ROSTER_KEEP: dict[str, Rule] = {
     "admin": (ALLOWED, ALLOWED),
     "auditor": FORBIDDEN,
 }
+# 以案定补 ledger of a unit's month (in: 大市社区, out: 五联村): coordinators of the unit keep it,
+# a mediator reads their own station's (their own lines only), an auditor reads every unit's.
+SUBSIDY_READ: dict[str, Rule] = {
+    "mediator": (ALLOWED, HIDDEN),
+    "coordinator": (ALLOWED, HIDDEN),
+    "agency_officer": (FORBIDDEN, FORBIDDEN),
+    "court_clerk": (FORBIDDEN, FORBIDDEN),
+    "admin": (FORBIDDEN, FORBIDDEN),
+    "auditor": (ALLOWED, ALLOWED),
+}
+SUBSIDY_WRITE: dict[str, Rule] = {
+    **SUBSIDY_READ,
+    "mediator": (FORBIDDEN, HIDDEN),  # only coordinators approve or correct
+    "auditor": (FORBIDDEN, FORBIDDEN),
+}
 
 RULES: dict[str, dict[str, Rule]] = {
     # --- sign-in ---
@@ -311,6 +326,11 @@ RULES: dict[str, dict[str, Rule]] = {
             "stats_monthly_report",
         )
     },
+    # --- 以案定补 ledger ---
+    "get_subsidy_month": SUBSIDY_READ,
+    "export_subsidy_month": SUBSIDY_READ,
+    "approve_subsidy_month": SUBSIDY_WRITE,
+    "correct_subsidy_month": SUBSIDY_WRITE,
     # --- administration ---
     "list_webhooks": ADMIN_ONLY,
     "create_webhook": ADMIN_ONLY,
@@ -879,6 +899,34 @@ async def _stats(w: World, role: str, scope: Scope) -> Call:
     return Call(query={"unit": IN_UNIT[role] if scope == "in" else OUT_UNIT, "month": "2026-03"})
 
 
+SUBSIDY_MONTH = "2026-03"  # over, whatever the day the tests run
+
+
+def _subsidy_params(role: str, scope: Scope) -> dict[str, Any]:
+    return {"unit_code": IN_UNIT[role] if scope == "in" else OUT_UNIT, "month": SUBSIDY_MONTH}
+
+
+async def _subsidy_read(w: World, role: str, scope: Scope) -> Call:
+    return Call(params=_subsidy_params(role, scope))
+
+
+async def _subsidy_approve(w: World, role: str, scope: Scope) -> Call:
+    return Call(params=_subsidy_params(role, scope), json={})
+
+
+async def _subsidy_correct(w: World, role: str, scope: Scope) -> Call:
+    # A correction needs an approved month: the coordinator of 张浦 approves 大市社区's first.
+    approval = await w.client.post(
+        f"/api/v1/subsidy/{DASHI}/{SUBSIDY_MONTH}/approval",
+        json={},
+        headers=await w.as_user("zhangpu.coordinator"),
+    )
+    assert approval.status_code in (201, 409), approval.text
+    # Mediator 1 is on the demo roster every backend is seeded with.
+    body = {"mediator_id": 1, "amount_yuan": "10.00", "reason": "补记工作量"}
+    return Call(params=_subsidy_params(role, scope), json=body)
+
+
 async def _create_webhook(w: World, role: str, scope: Scope) -> Call:
     return Call(json={"unit_code": DASHI, "url": WEBHOOK_URL})
 
@@ -972,6 +1020,10 @@ REQUESTS: dict[str, Factory] = {
     "list_court_queue": _court_queue,
     "claim_next_court_case": _court_queue,
     **{op: _stats for op, rule in RULES.items() if rule is STATS_READ},
+    "get_subsidy_month": _subsidy_read,
+    "export_subsidy_month": _subsidy_read,
+    "approve_subsidy_month": _subsidy_approve,
+    "correct_subsidy_month": _subsidy_correct,
     "list_webhooks": _nothing,
     "create_webhook": _create_webhook,
     "disable_webhook": _disable_webhook,
@@ -1001,6 +1053,8 @@ PLACEHOLDERS = {
     "grant_id": 1,
     "report_id": 1,
     "mediator_id": 1,
+    "unit_code": DASHI,
+    "month": "2026-03",
 }
 
 
