@@ -17,6 +17,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from service import clock, migrate
 from service.admission import Admission
+from service.assignment.routes import router as assignment_router
 from service.audit.keys import AuditKey, AuditKeyError, engine_options, new_key_text
 from service.auditor.routes import router as auditor_router
 from service.cases.report_routes import router as crime_reports_router
@@ -37,6 +38,7 @@ from service.http_safety import install as install_http_safety
 from service.http_safety import install_trusted_proxies
 from service.inbox.routes import router as inbox_router
 from service.integrity.backfill import UnsignedTrail, check_audit_key
+from service.mediators.routes import router as mediators_router
 from service.notifications.routes import admin as webhooks_router
 from service.notifications.secrets import seal_secrets
 from service.notifications.sync import sync_webhooks
@@ -46,6 +48,8 @@ from service.privacy.parties import reseal_all
 from service.privacy.routes import router as privacy_router
 from service.scheduler import build_scheduler, http_client
 from service.stats.routes import router as stats_router
+from service.subsidy.routes import router as subsidy_router
+from service.subsidy.rules import load_rules as load_subsidy_rules
 from service.units.routes import router as units_router
 from service.units.sync import sync_units
 from service.users.routes import router as auth_router
@@ -159,6 +163,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     settings = settings or get_settings()
     try:
         context = load_context(settings)
+        subsidy_rules = load_subsidy_rules(settings.config_dir / "subsidy.yaml")
         load_audit_key(settings)  # fail here, naming the setting, not inside the lifespan
     except ConfigError as exc:
         raise SystemExit(f"Configuration is invalid:\n{exc}") from exc
@@ -210,6 +215,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
         redoc_url=None,
     )
     app.state.context = context
+    app.state.subsidy_rules = subsidy_rules
     install_handlers(app)
     # Added first, so innermost: an oversized request is refused before it takes a turn, and a
     # request that waits its turn is still timed and logged.
@@ -220,6 +226,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     install_trusted_proxies(app, settings.trusted_proxy_networks)
     app.include_router(auth_router)
     app.include_router(cases_router)
+    app.include_router(assignment_router)
     app.include_router(crime_reports_router)
     app.include_router(units_router)
     app.include_router(inbox_router)
@@ -230,6 +237,8 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(health_router)
     app.include_router(stats_router)
     app.include_router(auditor_router)
+    app.include_router(mediators_router)
+    app.include_router(subsidy_router)
     _install_docs(app)
     install_web(app)
     return app

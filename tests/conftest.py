@@ -30,6 +30,7 @@ from service.context import AppContext
 from service.demo import seed_users
 from service.integrity.backfill import check_audit_key
 from service.main import create_app
+from service.mediators.models import Mediator
 
 PG_ADMIN_URL = os.environ.get("JIEFEN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_POSTGRES = os.environ.get("JIEFEN_REQUIRE_POSTGRES") == "1"
@@ -45,6 +46,9 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 # (a test adds mediators of its own; those are removed again, see `reset_statements`). Emptied in
 # this order (a table before the ones it refers to) before every test that uses `db`.
 CASE_TABLES = [
+    "subsidy_line",
+    "subsidy_case",
+    "subsidy_month",
     "case_mediator",
     "mediator_decision",
     "role_grant",
@@ -202,12 +206,28 @@ async def reset_statements(engine: AsyncEngine) -> tuple[sa.TextClause, ...]:
     # The security events' chain starts again; the audit key's fingerprint row stays.
     chain = "UPDATE audit_chain SET seq = 0, last_hash = '', anchor_hash = ''"
     chain += " WHERE name = 'security' AND (seq <> 0 OR last_hash <> '' OR anchor_hash <> '')"
-    # The demo roster stays; the mediators a test added go (their assignments went with CASE_TABLES).
-    async with engine.connect() as conn:
+    # The demo roster stays as seeded: the mediators a test added go (their assignments went with
+    # CASE_TABLES), and a demo record a test changed (edited, deactivated, its sign-in moved to a
+    # new record, its units changed) is put back from a copy taken once, after the seed.
+    async with engine.begin() as conn:
         seeded = (await conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM mediator"))).scalar_one()
+        await conn.execute(sa.text("CREATE TABLE test_seed_mediator AS SELECT * FROM mediator"))
+        await conn.execute(sa.text("CREATE TABLE test_seed_mediator_unit AS SELECT * FROM mediator_unit"))
+    columns = ", ".join(
+        c.name
+        for c in Mediator.__table__.columns
+        if c.name != "id"  # type: ignore[attr-defined]
+    )
+    changed = "(s.version, coalesce(s.user_id, 0), s.active) <> (mediator.version, coalesce(mediator.user_id, 0), mediator.active)"
+    same_unit = "u.mediator_id = s.mediator_id AND u.unit_code = s.unit_code"
     roster = (
-        f"DELETE FROM mediator_unit WHERE mediator_id > {seeded}",
+        "DELETE FROM mediator_unit WHERE NOT EXISTS (SELECT 1 FROM test_seed_mediator_unit s"
+        " WHERE s.mediator_id = mediator_unit.mediator_id AND s.unit_code = mediator_unit.unit_code)",
         f"DELETE FROM mediator WHERE id > {seeded}",
+        f"UPDATE mediator SET ({columns}) = (SELECT {columns} FROM test_seed_mediator s WHERE s.id = mediator.id)"
+        f" WHERE EXISTS (SELECT 1 FROM test_seed_mediator s WHERE s.id = mediator.id AND {changed})",
+        "INSERT INTO mediator_unit SELECT * FROM test_seed_mediator_unit s"
+        f" WHERE NOT EXISTS (SELECT 1 FROM mediator_unit u WHERE {same_unit})",
     )
     if engine.dialect.name != "postgresql":
         return (

@@ -170,6 +170,7 @@ class Announcement:
     reason: str | None
     payload: Mapping[str, Any]
     addressee: str | None = None
+    caused_by: str | None = None  # the username whose act it announces (None: the system)
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,32 @@ class ClockChanges:
 
 
 @dataclass(frozen=True)
+class MediatorChanges:
+    """What a transition does to the mediators handling the case: ``end_current`` ends every
+    current assignment (end ``closed``: the case closed or left the unit); ``lead_user_id`` makes
+    the accepting person's roster record the lead, when the case has none yet."""
+
+    end_current: bool = False
+    lead_user_id: int | None = None
+
+    @property
+    def any(self) -> bool:
+        return self.end_current or self.lead_user_id is not None
+
+
+# States in which the unit no longer mediates the case: its mediators stop handling it.
+MEDIATORS_END_IN: frozenset[CaseState] = frozenset({CaseState.closed, CaseState.referred, CaseState.in_court})
+
+
+def mediator_changes(rule: Rule, from_unit: str, to_unit: str, actor: Actor) -> MediatorChanges:
+    if to_unit != from_unit or rule.dest in MEDIATORS_END_IN:
+        return MediatorChanges(end_current=True)
+    if rule.trigger == Trigger.accept and actor.user_id is not None:
+        return MediatorChanges(lead_user_id=actor.user_id)
+    return MediatorChanges()
+
+
+@dataclass(frozen=True)
 class TransitionPlan:
     case_id: int
     expected_version: int
@@ -223,6 +250,7 @@ class TransitionPlan:
     announcements: tuple[Announcement, ...]
     now: datetime
     recorded_after: Mapping[str, Any] = field(default_factory=dict)  # the recorded facts afterwards
+    mediators: MediatorChanges = field(default_factory=MediatorChanges)
 
     @property
     def trigger(self) -> Trigger:
@@ -908,6 +936,7 @@ def _plan(
         announcements=tuple(announcements),
         now=now,
         recorded_after={**case.recorded, **changes, "version": case.version + 1},
+        mediators=mediator_changes(rule, case.unit_code, dest.code, actor),
     )
 
 

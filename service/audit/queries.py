@@ -48,6 +48,14 @@ KNOWN_KINDS = (
     "security_events_exported",
     "security_events_purged",
     "audit_trail_signed",
+    "mediator_created",
+    "mediator_changed",
+    "mediator_deactivated",
+    "mediator_reactivated",
+    "roster_imported",
+    "subsidy_approved",
+    "subsidy_corrected",
+    "subsidy_exported",
 )
 
 

@@ -229,3 +229,23 @@ async def record_consent(
     return await _write(
         engine, ctx, row, {"consents": [*(row.consents or []), *added], "updated_at": now}, event
     )
+
+
+async def record_case_event(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    row: CaseRow,
+    actor: Actor,
+    *,
+    now: datetime,
+    kind: str,
+    reason: str | None,
+    payload: dict[str, Any],
+    work: Callable[[AsyncConnection], Awaitable[None]],
+) -> CasePublic:
+    """Something another package records about a case without moving it (who handles it, say):
+    ``work`` runs in the same transaction as the case's version bump and its hash-chained event
+    (``kind``, ``payload``), and only when the case is still at ``row``'s version (else 412). The
+    caller has checked who may do it."""
+    event = _event(row, actor, now, reason, _jsonable(payload), kind=kind)
+    return await _write(engine, ctx, row, {"updated_at": now}, event, work)

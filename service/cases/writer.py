@@ -32,14 +32,22 @@ from service.db import reading
 from service.deadlines import service as deadlines
 from service.deadlines.rows import deadline_row, listed
 from service.deadlines.service import LIVE, deadline
+from service.mediators.models import CaseMediator, Mediator, MediatorDecision, MediatorUnit
 from service.notifications import service as notifications
 from service.notifications.service import inbox, outbox, subscriptions
 from service.referrals import service as referrals
 from service.referrals.service import OPEN, referral
 from workflows.calendar import SHANGHAI
 from workflows.chain import GENESIS
+from workflows.lifecycle import TRIGGER_LABELS
+from workflows.mediators import BARRING_DECISIONS, BARRING_ENDS, AssignmentEnd, AssignmentRole
 from workflows.referrals import ReferralStatus
 from workflows.transition import ClockChanges, OpeningPlan, TransitionPlan
+
+case_mediator = CaseMediator.__table__  # type: ignore[attr-defined]
+mediator = Mediator.__table__  # type: ignore[attr-defined]
+mediator_unit = MediatorUnit.__table__  # type: ignore[attr-defined]
+decision = MediatorDecision.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,10 @@ async def write(conn: AsyncConnection, plan: TransitionPlan) -> Written | None:
         )
         statement, params = _one_statement(plan, event)
         row = (await conn.execute(statement, params)).first()
-        return None if row is None else Written(int(row.version), row, event["hash"])
+        if row is None:
+            return None
+        await write_mediator_changes(conn, [plan])  # the caller's transaction (``apply`` opens one)
+        return Written(int(row.version), row, event["hash"])
     version = await queries.apply_change(
         conn,
         plan.case_id,
@@ -85,7 +96,8 @@ async def apply(engine: AsyncEngine, plan: TransitionPlan, read: CaseRow) -> Cas
     """A transition on its own: the plan written (autocommit on PostgreSQL, where it is one
     statement; a transaction on SQLite), then the case as it now is, or None when the case moved
     since ``read`` (the case the plan was made from)."""
-    one_statement = engine.dialect.name == "postgresql"
+    # A plan that changes who handles the case needs a transaction for its second statement.
+    one_statement = engine.dialect.name == "postgresql" and not plan.mediators.any
     async with reading(engine) if one_statement else engine.begin() as conn:
         written = await write(conn, plan)
         if written is None:
@@ -145,6 +157,95 @@ async def _consequences(conn: AsyncConnection, plans: Sequence[TransitionPlan], 
     await deadlines.write_clocks(conn, [p.clocks for p in plans], now=now)
     await referrals.write(conn, plans, now=now)
     await notifications.notify_many(conn, [a for p in plans for a in p.announcements], now=now)
+    await write_mediator_changes(conn, plans)
+
+
+async def write_mediator_changes(conn: AsyncConnection, plans: Sequence[TransitionPlan]) -> None:
+    """The plans' effects on who handles their cases (``MediatorChanges``): current assignments end
+    (``closed``) when a case closes or leaves the unit; the person who accepts a case becomes its
+    lead when they are an active mediator on the unit's roster, not barred on it, and the case has
+    no lead yet. Conditions the planner cannot see are in the statements."""
+    ending = [p for p in plans if p.mediators.end_current]
+    if ending:
+        await conn.execute(
+            sa.update(case_mediator)
+            .where(
+                case_mediator.c.case_id == sa.bindparam("b_case_id"),
+                case_mediator.c.ended_at.is_(None),
+            )
+            .values(
+                ended_at=sa.bindparam("b_at"),
+                ended_by=sa.bindparam("b_by"),
+                end=AssignmentEnd.closed.value,
+                end_reason=sa.bindparam("b_reason"),
+            ),
+            [
+                {
+                    "b_case_id": p.case_id,
+                    "b_at": p.now,
+                    "b_by": p.event["actor"],
+                    "b_reason": TRIGGER_LABELS[p.trigger],
+                }
+                for p in ending
+            ],
+        )
+    for p in plans:
+        if p.mediators.lead_user_id is not None:
+            await conn.execute(_auto_lead(), _auto_lead_params(p))
+
+
+@cache
+def _auto_lead() -> sa.Insert:
+    case_id = sa.bindparam("b_case_id", type_=sa.BigInteger)
+    current = case_mediator.alias("current")
+    barring = case_mediator.alias("barring")
+    eligible = (
+        sa.select(
+            case_id,
+            mediator.c.id,
+            sa.literal(AssignmentRole.lead.value),
+            sa.bindparam("b_unit", type_=sa.String),
+            sa.bindparam("b_at", type_=case_mediator.c.assigned_at.type),
+            sa.bindparam("b_by", type_=sa.String),
+            sa.bindparam("b_reason", type_=sa.Text),
+        )
+        .select_from(mediator.join(mediator_unit, mediator_unit.c.mediator_id == mediator.c.id))
+        .where(
+            mediator.c.user_id == sa.bindparam("b_user_id", type_=sa.Integer),
+            mediator.c.active.is_(True),
+            mediator_unit.c.unit_code == sa.bindparam("b_unit", type_=sa.String),
+            # No lead yet, and not already on the case (as a co-mediator, say).
+            ~sa.exists().where(
+                current.c.case_id == case_id,
+                current.c.ended_at.is_(None),
+                sa.or_(current.c.role == AssignmentRole.lead.value, current.c.mediator_id == mediator.c.id),
+            ),
+            ~sa.exists().where(
+                barring.c.case_id == case_id,
+                barring.c.mediator_id == mediator.c.id,
+                barring.c.end.in_([e.value for e in BARRING_ENDS]),
+            ),
+            ~sa.exists().where(
+                decision.c.case_id == case_id,
+                decision.c.mediator_id == mediator.c.id,
+                decision.c.kind.in_([k.value for k in BARRING_DECISIONS]),
+            ),
+        )
+    )
+    return sa.insert(case_mediator).from_select(
+        ["case_id", "mediator_id", "role", "unit_code", "assigned_at", "assigned_by", "reason"], eligible
+    )
+
+
+def _auto_lead_params(plan: TransitionPlan) -> dict[str, Any]:
+    return {
+        "b_case_id": plan.case_id,
+        "b_user_id": plan.mediators.lead_user_id,
+        "b_unit": plan.to_unit,
+        "b_at": plan.now,
+        "b_by": plan.event["actor"],
+        "b_reason": TRIGGER_LABELS[plan.trigger],
+    }
 
 
 async def write_opening(

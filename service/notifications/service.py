@@ -59,6 +59,7 @@ async def notify_many(conn: AsyncConnection, notes: Sequence[Announcement], *, n
                 "payload": dict(n.payload),
                 "created_at": now,
                 "addressee": n.addressee,
+                "caused_by": n.caused_by,
             }
             for n in notes
         ],

@@ -28,13 +28,16 @@ class CompressPages:
 
 
 def install(app: FastAPI) -> None:
-    from service.web import audit, consents, dashboard, desk, pages, reports
+    from service.web import assignment, audit, consents, dashboard, desk, pages, reports, roster, subsidy
 
     app.include_router(reports.router)  # before pages: /cases/{id}/crime-reports/new is not a case
     app.include_router(consents.router)
+    app.include_router(assignment.router)  # before pages: /cases/{id}/mediators is not a case
     app.include_router(pages.router)
     app.include_router(desk.router)
     app.include_router(dashboard.router)
     app.include_router(audit.router)
+    app.include_router(roster.router)
+    app.include_router(subsidy.router)
     app.mount("/static/app", StaticFiles(directory=STATIC), name="web-static")
     app.add_middleware(CompressPages)

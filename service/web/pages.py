@@ -27,6 +27,7 @@ from service.http_safety import client_ip
 from service.referrals.service import list_referrals
 from service.users.service import attempt_sign_in, revoke_token
 from service.users.throttle import ThrottlePolicy, TooManyAttempts
+from service.web import assignment
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
 from service.web.forms import (
     consent_body,
@@ -385,6 +386,7 @@ async def case_page(
     crime_reports = await reports.case_reports(engine, ctx, case_id, session.actor, now=now)
     may_report = await reports.may_file(engine, ctx, case_id, session.actor, now=now)
     may_consent = await edits.may_record_consent(engine, ctx, case_id, session.actor, now=now)
+    mediators = await assignment.section(engine, ctx, case, session.actor, now=now)
     page = Page(request, ctx, session)
     notice = None
     if done == "created":
@@ -415,6 +417,7 @@ async def case_page(
         crime_reports=crime_reports,
         may_report=may_report,
         may_consent=may_consent,
+        mediators=mediators,
     )
 
 

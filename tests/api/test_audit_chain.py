@@ -235,7 +235,10 @@ async def test_removals_that_leave_every_chain_intact_are_found_by_a_checkpoint(
     await _sql(
         db,
         "DELETE FROM deadline_action WHERE deadline_id IN (SELECT id FROM deadline WHERE case_id = :c)",
-        *(f"DELETE FROM {t} WHERE case_id = :c" for t in ("deadline", "inbox_item", "referral", "party")),
+        *(
+            f"DELETE FROM {t} WHERE case_id = :c"
+            for t in ("deadline", "inbox_item", "referral", "party", "case_mediator")
+        ),
         "DELETE FROM idempotency_key WHERE case_id = :c",
         "DELETE FROM case_event WHERE case_id = :c",
         "DELETE FROM cases WHERE id = :c",

@@ -48,6 +48,7 @@ from tests.builders import (
     WULIAN,
     ZHANGPU,
     ZHOUXIANG,
+    add_mediator,
     case_body,
     consents,
     move,
@@ -120,6 +121,38 @@ STATS_READ: dict[str, Rule] = {
     "court_clerk": (FORBIDDEN, FORBIDDEN),  # the court desk works from its queue
     "admin": (ALLOWED, ALLOWED),
     "auditor": (ALLOWED, ALLOWED),
+}
+
+ROSTER_READ: dict[str, Rule] = {
+    "mediator": (ALLOWED, HIDDEN),
+    "coordinator": (ALLOWED, HIDDEN),
+    "agency_officer": FORBIDDEN,
+    "court_clerk": FORBIDDEN,
+    "admin": (ALLOWED, ALLOWED),
+    "auditor": (ALLOWED, ALLOWED),
+}
+ROSTER_KEEP: dict[str, Rule] = {
+    "mediator": FORBIDDEN,  # reads the roster, never changes it
+    "coordinator": (ALLOWED, HIDDEN),
+    "agency_officer": FORBIDDEN,
+    "court_clerk": FORBIDDEN,
+    "admin": (ALLOWED, ALLOWED),
+    "auditor": FORBIDDEN,
+}
+# 以案定补 ledger of a unit's month (in: 大市社区, out: 五联村): coordinators of the unit keep it,
+# a mediator reads their own station's (their own lines only), an auditor reads every unit's.
+SUBSIDY_READ: dict[str, Rule] = {
+    "mediator": (ALLOWED, HIDDEN),
+    "coordinator": (ALLOWED, HIDDEN),
+    "agency_officer": (FORBIDDEN, FORBIDDEN),
+    "court_clerk": (FORBIDDEN, FORBIDDEN),
+    "admin": (FORBIDDEN, FORBIDDEN),
+    "auditor": (ALLOWED, ALLOWED),
+}
+SUBSIDY_WRITE: dict[str, Rule] = {
+    **SUBSIDY_READ,
+    "mediator": (FORBIDDEN, HIDDEN),  # only coordinators approve or correct
+    "auditor": (FORBIDDEN, FORBIDDEN),
 }
 
 RULES: dict[str, dict[str, Rule]] = {
@@ -197,6 +230,18 @@ RULES: dict[str, dict[str, Rule]] = {
         "auditor": (FORBIDDEN, FORBIDDEN, HIDDEN),  # audits who saw what; never reads it in full
     },
     "preview_triage": EVERYONE,  # pure function of the public org tree and triage rules
+    # --- who handles a case (issue 18): read as the case, changed by the unit handling it ---
+    "get_case_mediators": CASE_READ,
+    "suggest_mediators": CASE_READ,
+    "assign_mediator": CASE_CORRECT,
+    "reassign_lead_mediator": CASE_CORRECT,
+    "remove_mediator": CASE_CORRECT,
+    "record_mediator_decision": CASE_CORRECT,
+    "list_needs_reassignment": {
+        **dict.fromkeys(ROLES, FORBIDDEN),
+        "mediator": ALLOWED,
+        "coordinator": ALLOWED,
+    },
     # --- reports of a risk of crime (人民调解法 art. 25) ---
     "file_crime_report": {
         "mediator": (ALLOWED, HIDDEN, ALLOWED),
@@ -281,12 +326,29 @@ RULES: dict[str, dict[str, Rule]] = {
             "stats_monthly_report",
         )
     },
+    # --- 以案定补 ledger ---
+    "get_subsidy_month": SUBSIDY_READ,
+    "export_subsidy_month": SUBSIDY_READ,
+    "approve_subsidy_month": SUBSIDY_WRITE,
+    "correct_subsidy_month": SUBSIDY_WRITE,
     # --- administration ---
     "list_webhooks": ADMIN_ONLY,
     "create_webhook": ADMIN_ONLY,
     "disable_webhook": ADMIN_ONLY,
     "change_webhook": ADMIN_ONLY,
     "rotate_webhook_secret": ADMIN_ONLY,
+    # --- the mediators' roster: a mediator reads their unit's, a coordinator keeps the subtree's ---
+    "list_mediators": ROSTER_READ,
+    "get_mediator": ROSTER_READ,
+    "create_mediator": ROSTER_KEEP,
+    "edit_mediator": ROSTER_KEEP,
+    "deactivate_mediator": ROSTER_KEEP,
+    "reactivate_mediator": ROSTER_KEEP,
+    "import_mediators": {  # an out-of-scope unit in a file is a bad row (422), not a hidden one
+        **dict.fromkeys(ROLES, FORBIDDEN),
+        "coordinator": ALLOWED,
+        "admin": ALLOWED,
+    },
     # --- public ---
     "get_workflow": EVERYONE,
     "healthz": EVERYONE,
@@ -412,6 +474,7 @@ class Call:
     data: dict[str, str] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] | None = None
+    files: dict[str, tuple[str, bytes, str]] | None = None
     # Replaces the role's cached token (sign-in and revoke use their own).
     auth: dict[str, str] | None = None
 
@@ -426,6 +489,19 @@ class World:
         self.webhook_id: int | None = None
         self.throwaway_user: str | None = None
         self.reports: dict[str, list[dict[str, Any]]] = {}
+        self.mediators: dict[str, int] = {}
+
+    async def mediator(self, unit: str) -> int:
+        """A person on the roster of ``unit``, added by an administrator."""
+        if unit not in self.mediators:
+            response = await self.client.post(
+                "/api/v1/mediators",
+                json={"name": f"矩阵调解员{unit[-3:]}", "units": [unit], "employment": "part_time"},
+                headers=await self.as_user("admin"),
+            )
+            assert response.status_code == 201, response.text
+            self.mediators[unit] = response.json()["id"]
+        return self.mediators[unit]
 
     async def as_user(self, username: str) -> dict[str, str]:
         return await self.auth(username)
@@ -736,6 +812,64 @@ async def _acknowledge(w: World, role: str, scope: Scope) -> Call:
     return Call(params=call.params, json={"note": "已收到，安排民警走访"})
 
 
+# Who handles a case: the holder of each case, to arrange a lead or a co-mediator before the call.
+HOLDERS = {DASHI: "dashi.mediator", ZHANGPU_POLICE: "zhangpu.police", WULIAN: "wulian.mediator"}
+
+
+async def _mediator_on_roster(w: World, case: dict[str, Any]) -> int:
+    """A new mediator on the roster of the case's unit (the police station has none in the demo)."""
+    engine = w.client._transport.app.state.engine  # type: ignore[attr-defined]  # the test's own app
+    return await add_mediator(engine, f"矩阵{uuid4().hex[:6]}", [case["unit_code"]])
+
+
+async def _on_case(w: World, case: dict[str, Any], role: str) -> int:
+    """A mediator put on the case by its holder: a lead if it has none, else a co-mediator."""
+    mediator_id = await _mediator_on_roster(w, case)
+    holder = HOLDERS.get(case["unit_code"])
+    if holder is not None:
+        headers = await w.as_user(holder)
+        view = (await w.client.get(f"/api/v1/cases/{case['id']}/mediators", headers=headers)).json()
+        response = await w.client.post(
+            f"/api/v1/cases/{case['id']}/mediators/assign",
+            json={"mediator_id": mediator_id, "role": "co" if view["lead"] else role},
+            headers=headers,
+        )
+        assert response.status_code == 200, response.text
+    return mediator_id
+
+
+async def _assign_mediator(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    return Call(
+        params={"case_id": case["id"]}, json={"mediator_id": await _mediator_on_roster(w, case), "role": "co"}
+    )
+
+
+async def _reassign_lead(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    await _on_case(w, case, "lead")
+    return Call(
+        params={"case_id": case["id"]},
+        json={"mediator_id": await _mediator_on_roster(w, case), "reason": "原主办调解员外出培训"},
+    )
+
+
+async def _remove_mediator(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    return Call(
+        params={"case_id": case["id"]},
+        json={"mediator_id": await _on_case(w, case, "co"), "reason": "工作调整"},
+    )
+
+
+async def _mediator_decision(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    return Call(
+        params={"case_id": case["id"]},
+        json={"kind": "withdrawal", "mediator_id": await _mediator_on_roster(w, case), "ground": "interest"},
+    )
+
+
 async def _preview_triage(w: World, role: str, scope: Scope) -> Call:
     return Call(json={"dispute_type": "NEIGHBOUR", "location_code": DASHI, "amount_yuan": 3000})
 
@@ -765,6 +899,34 @@ async def _stats(w: World, role: str, scope: Scope) -> Call:
     return Call(query={"unit": IN_UNIT[role] if scope == "in" else OUT_UNIT, "month": "2026-03"})
 
 
+SUBSIDY_MONTH = "2026-03"  # over, whatever the day the tests run
+
+
+def _subsidy_params(role: str, scope: Scope) -> dict[str, Any]:
+    return {"unit_code": IN_UNIT[role] if scope == "in" else OUT_UNIT, "month": SUBSIDY_MONTH}
+
+
+async def _subsidy_read(w: World, role: str, scope: Scope) -> Call:
+    return Call(params=_subsidy_params(role, scope))
+
+
+async def _subsidy_approve(w: World, role: str, scope: Scope) -> Call:
+    return Call(params=_subsidy_params(role, scope), json={})
+
+
+async def _subsidy_correct(w: World, role: str, scope: Scope) -> Call:
+    # A correction needs an approved month: the coordinator of 张浦 approves 大市社区's first.
+    approval = await w.client.post(
+        f"/api/v1/subsidy/{DASHI}/{SUBSIDY_MONTH}/approval",
+        json={},
+        headers=await w.as_user("zhangpu.coordinator"),
+    )
+    assert approval.status_code in (201, 409), approval.text
+    # Mediator 1 is on the demo roster every backend is seeded with.
+    body = {"mediator_id": 1, "amount_yuan": "10.00", "reason": "补记工作量"}
+    return Call(params=_subsidy_params(role, scope), json=body)
+
+
 async def _create_webhook(w: World, role: str, scope: Scope) -> Call:
     return Call(json={"unit_code": DASHI, "url": WEBHOOK_URL})
 
@@ -779,6 +941,31 @@ async def _rotate_webhook_secret(w: World, role: str, scope: Scope) -> Call:
 
 async def _disable_webhook(w: World, role: str, scope: Scope) -> Call:
     return Call(params={"subscription_id": await w.webhook()})
+
+
+def _roster_unit(role: str, scope: Scope) -> str:
+    return IN_UNIT[role] if scope == "in" else OUT_UNIT
+
+
+async def _list_mediators(w: World, role: str, scope: Scope) -> Call:
+    return Call(query={"unit": _roster_unit(role, scope)})
+
+
+async def _create_mediator(w: World, role: str, scope: Scope) -> Call:
+    return Call(json={"name": "新调解员", "units": [_roster_unit(role, scope)], "employment": "full_time"})
+
+
+async def _a_mediator(w: World, role: str, scope: Scope) -> Call:
+    return Call(params={"mediator_id": await w.mediator(_roster_unit(role, scope))})
+
+
+async def _edit_mediator(w: World, role: str, scope: Scope) -> Call:
+    return Call(params={"mediator_id": await w.mediator(_roster_unit(role, scope))}, json={"grade": "一级"})
+
+
+async def _import_mediators(w: World, role: str, scope: Scope) -> Call:
+    content = f"姓名,单位,专兼职\n导入调解员,{_roster_unit(role, scope)},兼职\n".encode()
+    return Call(files={"file": ("roster.csv", content, "text/csv")})
 
 
 REQUESTS: dict[str, Factory] = {
@@ -814,6 +1001,13 @@ REQUESTS: dict[str, Factory] = {
     "extend_deadline": _extend,
     "reveal_party": _reveal,
     "preview_triage": _preview_triage,
+    "get_case_mediators": _case_only,
+    "suggest_mediators": _case_only,
+    "assign_mediator": _assign_mediator,
+    "reassign_lead_mediator": _reassign_lead,
+    "remove_mediator": _remove_mediator,
+    "record_mediator_decision": _mediator_decision,
+    "list_needs_reassignment": _nothing,
     "file_crime_report": _file_report,
     "list_case_crime_reports": _case_only,
     "get_crime_report": _report,
@@ -826,11 +1020,22 @@ REQUESTS: dict[str, Factory] = {
     "list_court_queue": _court_queue,
     "claim_next_court_case": _court_queue,
     **{op: _stats for op, rule in RULES.items() if rule is STATS_READ},
+    "get_subsidy_month": _subsidy_read,
+    "export_subsidy_month": _subsidy_read,
+    "approve_subsidy_month": _subsidy_approve,
+    "correct_subsidy_month": _subsidy_correct,
     "list_webhooks": _nothing,
     "create_webhook": _create_webhook,
     "disable_webhook": _disable_webhook,
     "change_webhook": _change_webhook,
     "rotate_webhook_secret": _rotate_webhook_secret,
+    "list_mediators": _list_mediators,
+    "get_mediator": _a_mediator,
+    "create_mediator": _create_mediator,
+    "edit_mediator": _edit_mediator,
+    "deactivate_mediator": _a_mediator,
+    "reactivate_mediator": _a_mediator,
+    "import_mediators": _import_mediators,
     "get_workflow": _nothing,
     "healthz": _nothing,
     "readyz": _nothing,
@@ -847,6 +1052,9 @@ PLACEHOLDERS = {
     "code": DASHI,
     "grant_id": 1,
     "report_id": 1,
+    "mediator_id": 1,
+    "unit_code": DASHI,
+    "month": "2026-03",
 }
 
 
@@ -857,6 +1065,7 @@ async def send(client: httpx.AsyncClient, op: Operation, call: Call, auth: dict[
         params=call.query,
         json=call.json,
         data=call.data,
+        files=call.files,
         headers={**auth, **call.headers},
     )
 

@@ -59,6 +59,8 @@ def test_dynamic_keys_have_an_entry_for_every_value() -> None:
         | {f"role.{r.value}" for r in Role}
         | {f"tier.{t.value}" for t in Tier}
         | {f"case.referral.status.{s.value}" for s in ReferralStatus}
+        | {f"roster.filter.active.{v}" for v in ("yes", "no", "all")}
+        | {f"roster.import.action.{a}" for a in ("create", "update")}
     )
 
     assert sorted(expected - set(messages)) == []

@@ -1,0 +1,1 @@
+"""以案定补: the monthly subsidy ledger for mediators (rules in workflows.subsidy)."""
