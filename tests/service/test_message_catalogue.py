@@ -213,3 +213,17 @@ def test_server_notices_read_in_english(org: OrgTree, chinese: str, english: str
     policies = {"人民调解期限": "people_mediation"}
 
     assert server_text("en", chinese, catalogue(), org, policies) == english
+
+
+def test_templates_hold_no_chinese_of_their_own() -> None:
+    """A page's words and punctuation come from the catalogue, so English has its own; comments may explain in Chinese."""
+    problems = []
+    for path in sorted(WEB.glob("templates/*.html")):
+        text = re.sub(
+            r"\{#.*?#\}", lambda m: "\n" * m.group().count("\n"), path.read_text(encoding="utf-8"), flags=re.S
+        )
+        for number, line in enumerate(text.splitlines(), 1):
+            if (found := cjk_in(line)) is not None:
+                problems.append(f"{path.name}:{number}: {found!r} in {line.strip()[:80]!r}")
+
+    assert problems == []
