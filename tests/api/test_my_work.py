@@ -1,0 +1,157 @@
+"""A mediator's own cases and deadlines over HTTP (issue 18, part 3): only theirs, sorted by what
+is due, overdue first, in local time words; a person without a roster record gets an empty list
+that says why."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from tests.builders import DASHI, ZHOUXIANG, add_mediator, assign_mediator, move, open_case
+from tests.conftest import FIXED_NOW, Backend, FrozenClock
+
+Headers = dict[str, str]
+
+
+async def mine(client: httpx.AsyncClient, h: Headers, what: str) -> dict[str, Any]:
+    response = await client.get(f"/api/v1/me/{what}", headers=h)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def two_mediators_at_work(
+    client: httpx.AsyncClient, auth: Any, db: Backend, clock: FrozenClock
+) -> dict[str, Any]:
+    """王芳 (dashi.mediator) leads three cases and co-mediates a fourth, led by 陈军
+    (zhouxiang.mediator), who also leads one of his own; a fifth case of 王芳's is closed."""
+    station = await auth("dashi.mediator")
+    wang = await add_mediator(db.engine, "王芳", [DASHI], username="dashi.mediator")
+    chen = await add_mediator(db.engine, "陈军", [DASHI, ZHOUXIANG], username="zhouxiang.mediator")
+    accepted = await move(client, station, await open_case(client, station), "accept")  # 1 month
+    waiting = await open_case(client, station)  # acceptance: 3 working days from Monday 2 March
+    gone = await open_case(client, station)
+    clock.set(FIXED_NOW + timedelta(days=3))  # Thursday 5 March
+    later = await open_case(client, station)  # acceptance from Thursday
+    shared = await open_case(client, station)
+    his = await open_case(client, station)
+    for case in (accepted, waiting, later, gone):
+        await assign_mediator(db.engine, case["id"], wang)
+    await assign_mediator(db.engine, shared["id"], chen)
+    await assign_mediator(db.engine, shared["id"], wang, role="co")
+    await assign_mediator(db.engine, his["id"], chen)
+    gone = await move(client, station, gone, "accept")
+    gone = await move(client, station, gone, "terminate", termination_reason="gap_too_wide")
+    await move(client, station, gone, "close", outcome="other_route")
+    return {
+        "wang": wang,
+        "chen": chen,
+        "accepted": accepted,
+        "waiting": waiting,
+        "later": later,
+        "shared": shared,
+        "his": his,
+        "gone": gone,
+    }
+
+
+MONDAY_NOON = FIXED_NOW + timedelta(days=7, hours=2)  # Monday 9 March 2026, 12:00 in Kunshan
+
+
+async def test_each_mediator_sees_only_their_cases_sorted_by_what_is_due_next(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    w = await two_mediators_at_work(client, auth, db, frozen_clock)
+    frozen_clock.set(MONDAY_NOON)
+
+    wang = await mine(client, await auth("dashi.mediator"), "cases")
+    chen = await mine(client, await auth("zhouxiang.mediator"), "cases")
+
+    assert (wang["mediator_id"], wang["mediator_name"], wang["message"]) == (w["wang"], "王芳", None)
+    # The overdue acceptance first, then the two due Wednesday (in the order assigned), the month-long
+    # mediation last; the closed case and 陈军's own are not there.
+    assert [(c["case_id"], c["role"], c["overdue"]) for c in wang["cases"]] == [
+        (w["waiting"]["id"], "lead", True),
+        (w["later"]["id"], "lead", False),
+        (w["shared"]["id"], "co", False),
+        (w["accepted"]["id"], "lead", False),
+    ]
+    first = wang["cases"][0]
+    assert (first["state_label"], first["role_label"], first["unit_name"]) == (
+        "待受理",
+        "主办调解员",
+        "大市社区",
+    )
+    assert [c["next_deadline"]["due_text"] for c in wang["cases"]] == [
+        "已于 3月6日 00:00 届满",
+        "3月11日 00:00 前",
+        "3月11日 00:00 前",
+        "4月3日 00:00 前",
+    ]
+    assert [c["next_deadline"]["name"] for c in wang["cases"]] == [
+        "受理期限",
+        "受理期限",
+        "受理期限",
+        "人民调解期限",
+    ]
+    assert wang["cases"][1]["next_deadline"]["due_date"] == "2026-03-10"  # the last day itself
+    assert [(c["case_id"], c["role"]) for c in chen["cases"]] == [
+        (w["shared"]["id"], "lead"),
+        (w["his"]["id"], "lead"),
+    ]
+
+
+async def test_my_deadlines_come_overdue_first_then_soonest(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    w = await two_mediators_at_work(client, auth, db, frozen_clock)
+    frozen_clock.set(MONDAY_NOON)
+
+    wang = await mine(client, await auth("dashi.mediator"), "deadlines")
+    chen = await mine(client, await auth("zhouxiang.mediator"), "deadlines")
+
+    assert [(d["case_id"], d["kind"], d["overdue"], d["working_days_left"]) for d in wang["deadlines"]] == [
+        (w["waiting"]["id"], "acceptance", True, -2),
+        (w["later"]["id"], "acceptance", False, 2),
+        (w["shared"]["id"], "acceptance", False, 2),
+        (w["accepted"]["id"], "people_mediation", False, 19),
+    ]
+    assert [d["number"] for d in wang["deadlines"]] == [
+        w[k]["number"] for k in ("waiting", "later", "shared", "accepted")
+    ]
+    assert {d["case_id"] for d in chen["deadlines"]} == {w["shared"]["id"], w["his"]["id"]}
+    assert all(not d["overdue"] for d in chen["deadlines"])
+
+    # A week on, the two Wednesday clocks have run out too: still the overdue first, soonest first.
+    frozen_clock.set(MONDAY_NOON + timedelta(days=7))
+    later = await mine(client, await auth("dashi.mediator"), "deadlines")
+    assert [(d["case_id"], d["overdue"]) for d in later["deadlines"]] == [
+        (w["waiting"]["id"], True),
+        (w["later"]["id"], True),
+        (w["shared"]["id"], True),
+        (w["accepted"]["id"], False),
+    ]
+    assert later["deadlines"][1]["due_text"] == "已于 3月11日 00:00 届满"
+
+
+async def test_someone_not_on_the_roster_gets_an_empty_list_that_says_why(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    await two_mediators_at_work(client, auth, db, frozen_clock)
+
+    for who in ("admin", "zhangpu.coordinator"):
+        h = await auth(who)
+        cases, deadlines = await mine(client, h, "cases"), await mine(client, h, "deadlines")
+        assert (cases["mediator_id"], cases["cases"]) == (None, [])
+        assert (deadlines["mediator_id"], deadlines["deadlines"]) == (None, [])
+        assert "not on the mediators' roster" in cases["message"]
+        assert deadlines["message"] == cases["message"]
+
+
+async def test_my_cases_need_a_sign_in(client: httpx.AsyncClient, db: Backend) -> None:
+    for what in ("cases", "deadlines"):
+        response = await client.get(f"/api/v1/me/{what}")
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
