@@ -281,6 +281,20 @@ RULES: dict[str, dict[str, Rule]] = {
             "stats_monthly_report",
         )
     },
+    # --- a person's own work; the caseload and figures by mediator (issue 18) ---
+    "list_my_cases": EVERYONE,  # one's own: empty, with a message, without a roster record
+    "list_my_deadlines": EVERYONE,
+    **{
+        op: {
+            "mediator": (FORBIDDEN, FORBIDDEN),
+            "coordinator": (ALLOWED, HIDDEN),
+            "agency_officer": (FORBIDDEN, FORBIDDEN),
+            "court_clerk": (FORBIDDEN, FORBIDDEN),
+            "admin": (ALLOWED, ALLOWED),
+            "auditor": (ALLOWED, ALLOWED),
+        }
+        for op in ("mediator_caseload", "stats_by_mediator")
+    },
     # --- administration ---
     "list_webhooks": ADMIN_ONLY,
     "create_webhook": ADMIN_ONLY,
@@ -826,6 +840,10 @@ REQUESTS: dict[str, Factory] = {
     "list_court_queue": _court_queue,
     "claim_next_court_case": _court_queue,
     **{op: _stats for op, rule in RULES.items() if rule is STATS_READ},
+    "list_my_cases": _nothing,
+    "list_my_deadlines": _nothing,
+    "mediator_caseload": _stats,
+    "stats_by_mediator": _stats,
     "list_webhooks": _nothing,
     "create_webhook": _create_webhook,
     "disable_webhook": _disable_webhook,
