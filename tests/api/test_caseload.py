@@ -239,3 +239,31 @@ async def test_who_may_read_the_caseload_and_the_figures_by_mediator(
         body = await get(client, await auth(who), "/api/v1/mediators/caseload", unit=DASHI)
         assert body["unit_code"] == DASHI
         assert any(r["name"] == "王芳" for r in body["rows"])
+
+
+async def test_the_caseload_page_shows_each_mediator_and_refuses_a_mediator(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    from tests.api.test_my_work import page
+
+    m = await march_of_two_mediators(client, auth, db, frozen_clock)
+
+    zh = await page(db, client, "zhangpu.coordinator", f"/mediators/caseload?unit={DASHI}")
+    en = await page(db, client, "zhangpu.coordinator", "/mediators/caseload", lang="en")
+    refused = await page(db, client, "dashi.mediator", "/mediators/caseload")
+
+    assert zh.status_code == en.status_code == 200
+    carried = zh.text.split('<table class="caseload">', 1)[1].split("</table>", 1)[0]
+    wang = carried.split(f'data-mediator="{m["wang"]}"', 1)[1].split("</tr>", 1)[0]
+    assert [c for c in (cell.split(">", 1)[1].split("<", 1)[0] for cell in wang.split("<td")[2:])] == [
+        "2",
+        "0",
+        "",  # the overdue count is a red badge: <span class="due overdue">1</span>
+        "3",
+    ]
+    assert '<span class="due overdue">1</span>' in wang
+    stats = zh.text.split('<table class="by-mediator">', 1)[1].split("</table>", 1)[0]
+    assert "<td>王芳</td><td>5</td><td>4</td><td>1</td><td>3</td><td>3</td>" in stats
+    assert "2026-03 按调解员统计" in zh.text
+    assert "By mediator, 2026-03" in en.text and "Median days to close" in en.text
+    assert refused.status_code == 403

@@ -155,3 +155,55 @@ async def test_my_cases_need_a_sign_in(client: httpx.AsyncClient, db: Backend) -
         response = await client.get(f"/api/v1/me/{what}")
         assert response.status_code == 401
         assert response.headers["content-type"] == "application/problem+json"
+
+
+# --- the pages --------------------------------------------------------------------------------
+
+
+async def page(
+    db: Backend, client: httpx.AsyncClient, username: str, path: str, lang: str = "zh"
+) -> httpx.Response:
+    """``path`` as ``username`` reads it in a browser (the session cookie, the language cookie)."""
+    from service.web.session import LANGUAGE_COOKIE, SESSION_COOKIE
+    from tests.conftest import token_for
+
+    token = await token_for(client, db, username)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=db.app), base_url="http://jiefen.test"
+    ) as web:
+        web.cookies.set(SESSION_COOKIE, token)
+        web.cookies.set(LANGUAGE_COOKIE, lang)
+        return await web.get(path)
+
+
+async def test_the_me_page_shows_my_cases_and_deadlines_overdue_in_red_in_both_languages(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    w = await two_mediators_at_work(client, auth, db, frozen_clock)
+    frozen_clock.set(MONDAY_NOON)
+
+    zh = await page(db, client, "dashi.mediator", "/me")
+    en = await page(db, client, "dashi.mediator", "/me", lang="en")
+
+    assert zh.status_code == en.status_code == 200
+    cases = zh.text.split('class="cards my-cases"', 1)[1].split("</ul>", 1)[0]
+    numbers = [w[k]["number"] for k in ("waiting", "later", "shared", "accepted")]
+    assert [cases.index(n) for n in numbers] == sorted(cases.index(n) for n in numbers)
+    assert w["his"]["number"] not in zh.text and w["gone"]["number"] not in zh.text
+    assert '<li class="card edge-red overdue" data-case="{}">'.format(w["waiting"]["id"]) in zh.text
+    assert '<span class="due overdue">已于 3月6日 00:00 届满</span>' in zh.text
+    assert "3月11日 00:00 前" in zh.text and "协办" in zh.text and "人民调解期限" in zh.text
+    assert 'href="/me" aria-current="page"' in zh.text
+    assert "fell due 6 Mar 00:00" in en.text and "before 11 Mar 00:00" in en.text
+    assert "Co-mediator" in en.text and "My deadlines" in en.text
+    assert "T16:00" not in zh.text + en.text  # never an ISO instant
+
+
+async def test_the_me_page_of_someone_not_on_the_roster_says_why(
+    client: httpx.AsyncClient, db: Backend
+) -> None:
+    response = await page(db, client, "zhangpu.coordinator", "/me")
+
+    assert response.status_code == 200
+    assert "您尚未列入调解员名册" in response.text
+    assert 'href="/mediators/caseload"' in response.text  # a coordinator's way to the caseload
