@@ -1,0 +1,82 @@
+"""A station mediator's own work on a phone (issue 18, part 3): /me lists only the cases the
+mediator is assigned to, with their deadlines in local time; a colleague's case is not there."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.web.conftest import Web
+
+# The phone of the brief: an iPhone-sized viewport.
+VIEWPORT = {"width": 375, "height": 812}
+
+
+def assign(web: Web, case: dict[str, Any], username: str, role: str = "lead") -> None:
+    """What the assignment service writes: a current row for ``username``'s roster record (the
+    demo roster links every demo mediator's sign-in to one), straight into the server's database."""
+    at = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    with sqlite3.connect(web.server.data_dir / "jiefen.db", timeout=10) as db:
+        (mediator_id,) = db.execute(
+            "SELECT m.id FROM mediator m JOIN app_user u ON u.id = m.user_id WHERE u.username = ?",
+            (username,),
+        ).fetchone()
+        db.execute(
+            "INSERT INTO case_mediator (case_id, mediator_id, role, unit_code, assigned_at, assigned_by)"
+            " VALUES (?, ?, ?, ?, ?, 'test')",
+            (case["id"], mediator_id, role, case["unit_code"], at),
+        )
+
+
+def test_a_mediator_sees_only_their_own_cases_and_deadlines_on_a_phone(web: Web) -> None:
+    station = web.api("dashi.mediator")
+    mine = station.open_case(summary="手机测试：楼上漏水，指派给本人")
+    colleague = station.open_case(summary="手机测试：同站另一起纠纷，指派给同事")
+    assign(web, mine, "dashi.mediator")
+    assign(web, colleague, "zhouxiang.mediator")
+
+    context = web.context(phone=True)
+    page = context.new_page()
+    page.set_viewport_size(VIEWPORT)
+    page.goto("/signin")
+    page.get_by_label("用户名").fill("dashi.mediator")
+    page.get_by_label("密码").fill("jiefen2026")
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(lambda url: "/signin" not in url)
+
+    page.get_by_role("link", name="我的案件", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/me$"))
+    expect(page.locator("nav [aria-current=page]")).to_have_text("我的案件")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("我的案件")
+
+    cases = page.locator("ul.my-cases > li")
+    expect(cases).to_have_count(1)
+    card = cases.first
+    expect(card).to_contain_text(mine["number"])
+    expect(card).to_contain_text("待受理")
+    expect(card).to_contain_text("主办")
+    # The acceptance clock in Kunshan time, in words: "12月10日 00:00 前", never an ISO instant.
+    expect(card.locator(".due")).to_have_text(re.compile(r"^(\d{4}年)?\d{1,2}月\d{1,2}日 \d{2}:\d{2} 前$"))
+    expect(page.locator("main")).not_to_contain_text(colleague["number"])
+    deadlines = page.locator("ul.my-deadlines > li")
+    expect(deadlines).to_have_count(1)
+    expect(deadlines.first).to_contain_text("受理期限")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= VIEWPORT["width"], f"/me is {width}px wide on a 375px phone"
+    web.shot(page, "1-my-cases")
+
+    # The same page in English.
+    page.get_by_role("link", name="English").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("My cases")
+    expect(page.locator("ul.my-cases > li .due")).to_have_text(re.compile(r"^before \d{1,2} \w{3}"))
+    expect(page.locator("ul.my-deadlines > li")).to_contain_text("Acceptance")
+    web.shot(page, "2-my-cases-en")
+
+    # The case opens from its card.
+    page.get_by_role("link", name="中文").click()
+    page.locator("ul.my-cases > li a").first.click()
+    expect(page).to_have_url(re.compile(rf"/cases/{mine['id']}$"))
