@@ -232,6 +232,9 @@ async def test_who_may_read_the_caseload_and_the_figures_by_mediator(
     unknown = await client.get("/api/v1/mediators/caseload", params={"unit": "nowhere"}, headers=yushan)
     assert unknown.status_code == 422
     assert unknown.json()["errors"][0]["field"] == "query.unit"
+    bad_month = await client.get("/api/v1/stats/by-mediator", params={"from": "2026-13"}, headers=yushan)
+    assert bad_month.status_code == 422
+    assert bad_month.json()["errors"][0]["field"] == "query.from"
     # A coordinator's own unit by default; the city's coordinator and the auditor see any unit.
     own = await get(client, yushan, "/api/v1/mediators/caseload")
     assert own["unit_code"] == "320583100"
