@@ -270,3 +270,16 @@ async def test_the_caseload_page_shows_each_mediator_and_refuses_a_mediator(
     assert "2026-03 按调解员统计" in zh.text
     assert "By mediator, 2026-03" in en.text and "Median days to close" in en.text
     assert refused.status_code == 403
+
+
+async def test_the_dashboard_leads_a_coordinator_to_the_caseload(
+    client: httpx.AsyncClient, db: Backend
+) -> None:
+    from tests.api.test_my_work import page
+
+    coordinator = await page(db, client, "zhangpu.coordinator", "/dashboard")
+    auditor = await page(db, client, "auditor", f"/dashboard?unit={ZHANGPU}")
+
+    assert 'href="/mediators/caseload"' in coordinator.text
+    assert "月报文件含按调解员统计" in coordinator.text
+    assert f'href="/mediators/caseload?unit={ZHANGPU}"' in auditor.text
