@@ -31,6 +31,8 @@ NOT_ON_ROSTER = (
     "You are not on the mediators' roster: no roster record is linked to your sign-in, so no case "
     "is assigned to you. A coordinator adds you to the roster."
 )
+# Not strftime's %b: that follows the process's locale.
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 FAR = datetime.max.replace(tzinfo=UTC)
 CASELOAD_READERS = frozenset({Role.coordinator, Role.admin, Role.auditor, Role.system})
 
@@ -40,7 +42,9 @@ def due_words(due_at: datetime, now: datetime, lang: str = "zh") -> str:
     it is not this year — 3月7日 00:00 前, or 已于 3月7日 00:00 届满 once past."""
     local, today = due_at.astimezone(SHANGHAI), now.astimezone(SHANGHAI)
     if lang == "en":
-        day = local.strftime("%-d %b") + (f" {local.year}" if local.year != today.year else "")
+        day = f"{local.day} {MONTHS_EN[local.month - 1]}" + (
+            f" {local.year}" if local.year != today.year else ""
+        )
         at = f"{day} {local:%H:%M}"
         return f"fell due {at}" if due_at <= now else f"before {at}"
     day = (f"{local.year}年" if local.year != today.year else "") + f"{local.month}月{local.day}日"

@@ -11,7 +11,8 @@ Definitions (the API docs, the coordinator's page and the monthly report say the
 - Outcomes as in ``service.stats.queries``: ``settled`` (an agreement stands), ``terminated`` (a
   termination reason and no agreement that stands); ``other`` is the rest (still being
   mediated, or ended another way: referred, withdrawn).
-- ``closed``: handled cases closed in the period; the days to close (median and mean, from
+- ``closed``: handled cases closed in the period, also by the outcome recorded when each closed
+  (``closed_by_outcome``: every outcome, zeros included); the days to close (median and mean, from
   registration to closing, as the overview's ``avg_days_to_close``) are over those.
 - ``overdue``: handled cases with a deadline breached, or running past its due time now.
 
@@ -41,7 +42,7 @@ from service.stats.queries import (
     rate,
 )
 from service.stats.schemas import MediatorStatsRow
-from workflows.lifecycle import Actor, Role
+from workflows.lifecycle import Actor, Outcome, Role
 
 case_mediator = CaseMediator.__table__  # type: ignore[attr-defined]
 mediator = Mediator.__table__  # type: ignore[attr-defined]
@@ -95,6 +96,10 @@ async def by_mediator(conn: AsyncConnection, q: StatsQuery) -> list[MediatorStat
             count_if(SUCCESS).label("settled"),
             count_if(TERMINATED).label("terminated"),
             count_if(closed_in_period).label("closed"),
+            *[
+                count_if(sa.and_(closed_in_period, cases.c.outcome == o.value)).label(f"outcome_{o.value}")
+                for o in Outcome
+            ],
             count_if(overdue(q.now)).label("overdue"),
         )
         .select_from(
@@ -146,6 +151,7 @@ async def by_mediator(conn: AsyncConnection, q: StatsQuery) -> list[MediatorStat
                 other=handled - settled - terminated,
                 success_rate=rate(settled, settled + terminated),
                 closed=int(r["closed"]),
+                closed_by_outcome={o.value: int(r[f"outcome_{o.value}"]) for o in Outcome},
                 median_days_to_close=round(statistics.median(spans), 1) if spans else None,
                 mean_days_to_close=round(statistics.fmean(spans), 1) if spans else None,
                 overdue=int(r["overdue"]),

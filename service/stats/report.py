@@ -36,7 +36,7 @@ from service.stats.queries import (
     town_of,
 )
 from service.stats.schemas import MonthlyReport, ReportColumn
-from workflows.lifecycle import Actor, TerminationReason
+from workflows.lifecycle import OUTCOME_LABELS, Actor, Outcome, TerminationReason
 from workflows.org import OrgTree
 from workflows.vocab import DISPUTE_TYPE_LABELS, SOURCE_LABELS, AgreementForm, DisputeType, Source
 
@@ -191,6 +191,7 @@ MEDIATOR_COLUMNS = [
     ("other", "其他(办理中或另行处理)"),
     (RATE_KEY, "调解成功率"),
     ("closed", "结案数"),
+    *[(f"outcome_{o.value}", f"结案:{OUTCOME_LABELS[o]}") for o in Outcome],
     ("median_days_to_close", "结案天数中位数"),
     ("mean_days_to_close", "平均结案天数"),
     ("overdue", "逾期数"),
@@ -203,6 +204,7 @@ def _mediator_cells(report: MonthlyReport) -> list[list[str | int | float | None
     for row in report.mediators:
         values = row.model_dump()
         values["unit_codes"] = "、".join(row.unit_codes)
+        values.update({f"outcome_{k}": n for k, n in row.closed_by_outcome.items()})
         cells.append([values[k] for k, _ in MEDIATOR_COLUMNS])
     return cells
 

@@ -133,6 +133,10 @@ class MediatorStatsRow(BaseModel):
     other: int = Field(description="neither yet: still in mediation, or ended another way")
     success_rate: Rate = None
     closed: int = Field(description="结案数: handled cases closed in the period")
+    closed_by_outcome: dict[str, int] = Field(
+        description="those closed, by the outcome recorded at closing (every outcome, zeros included)",
+        examples=[{"performed": 3, "confirmed": 1, "withdrawn": 0, "other_route": 2}],
+    )
     median_days_to_close: float | None = Field(description="over the handled cases closed in the period")
     mean_days_to_close: float | None = Field(description="over the handled cases closed in the period")
     overdue: int = Field(description="逾期: handled cases with a deadline breached or running past due now")

@@ -18,6 +18,19 @@ from tests.conftest import FIXED_NOW, Backend, FrozenClock
 
 Headers = dict[str, str]
 assignments = CaseMediator.__table__  # type: ignore[attr-defined]
+NO_OUTCOMES = dict.fromkeys(
+    [
+        "performed",
+        "confirmed",
+        "withdrawn",
+        "litigated",
+        "other_route",
+        "rejected",
+        "mediation_statement",
+        "other_court",
+    ],
+    0,
+)
 NOW = FIXED_NOW + timedelta(days=18)  # Friday 20 March 2026, 10:00 in Kunshan
 
 
@@ -28,10 +41,16 @@ async def set_assignment(engine: Any, assignment_id: int, **values: Any) -> None
 
 
 async def close(
-    client: httpx.AsyncClient, h: Headers, db: Backend, case: dict[str, Any], ids: list[int], at: datetime
+    client: httpx.AsyncClient,
+    h: Headers,
+    db: Backend,
+    case: dict[str, Any],
+    ids: list[int],
+    at: datetime,
+    outcome: str = "other_route",
 ) -> None:
     """Close a terminated case at ``at``; its assignments end with it."""
-    await move(client, h, case, "close", outcome="other_route")
+    await move(client, h, case, "close", outcome=outcome)
     for assignment_id in ids:
         await set_assignment(db.engine, assignment_id, ended_at=at, ended_by="test", end="closed")
 
@@ -62,10 +81,14 @@ async def march_of_two_mediators(
         "s4chen": await assign_mediator(db.engine, s4["id"], chen, role="co"),
     }
     await set_assignment(db.engine, a["s4chen"], assigned_at=datetime(2026, 4, 5, 2, 0, tzinfo=UTC))
-    for name, days, ids in (("s2", 2, [a["s2"], a["s2co"]]), ("s3", 5, [a["s3"]]), ("s5", 11, [a["s5"]])):
+    for name, days, ids, outcome in (
+        ("s2", 2, [a["s2"], a["s2co"]], "other_route"),
+        ("s3", 5, [a["s3"]], "litigated"),
+        ("s5", 11, [a["s5"]], "other_route"),
+    ):
         at = FIXED_NOW + timedelta(days=days)
         clock.set(at)
-        await close(client, station, db, ended[name], ids, at)
+        await close(client, station, db, ended[name], ids, at, outcome)
     clock.set(NOW)
     return {"wang": wang, "chen": chen, "s1": s1, "s4": s4, **ended}
 
@@ -138,6 +161,7 @@ async def test_statistics_by_mediator_are_exact(
         "other": 1,
         "success_rate": 0.25,
         "closed": 3,
+        "closed_by_outcome": {**NO_OUTCOMES, "other_route": 2, "litigated": 1},
         "median_days_to_close": 5.0,  # 2, 5 and 11 days
         "mean_days_to_close": 6.0,
         "overdue": 1,
@@ -153,6 +177,7 @@ async def test_statistics_by_mediator_are_exact(
         "other": 0,
         "success_rate": 0.0,
         "closed": 1,
+        "closed_by_outcome": {**NO_OUTCOMES, "other_route": 1},
         "median_days_to_close": 2.0,
         "mean_days_to_close": 2.0,
         "overdue": 0,
@@ -196,7 +221,25 @@ async def test_the_monthly_report_has_a_section_by_mediator(
     at = lines.index(["按调解员统计"])
     assert lines[at - 1] == []
     assert lines[at + 1][:3] == ["调解员", "所属单位代码", "承办案件数"]
-    assert lines[at + 2] == ["王芳", DASHI, "5", "4", "1", "3", "1", "25.00%", "3", "5.0", "6.0", "1"]
+    headings = lines[at + 1]
+    wang = dict(zip(headings, lines[at + 2], strict=True))
+    assert wang == {
+        **{h: "0" for h in headings if h.startswith("结案:")},
+        "调解员": "王芳",
+        "所属单位代码": DASHI,
+        "承办案件数": "5",
+        "其中主办": "4",
+        "调解成功数": "1",
+        "终止数": "3",
+        "其他(办理中或另行处理)": "1",
+        "调解成功率": "25.00%",
+        "结案数": "3",
+        "结案:引导其他途径": "2",
+        "结案:转入诉讼": "1",
+        "结案天数中位数": "5.0",
+        "平均结案天数": "6.0",
+        "逾期数": "1",
+    }
     assert lines[at + 3][:3] == ["陈军", DASHI, "1"]
 
     response = await client.get(
@@ -206,7 +249,8 @@ async def test_the_monthly_report_has_a_section_by_mediator(
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][0] == "调解员"
     assert rows[1][:4] == ("王芳", DASHI, 5, 4)
-    assert rows[1][7] == 0.25 and rows[1][9] == 5.0
+    cells = dict(zip(rows[0], rows[1], strict=True))
+    assert (cells["调解成功率"], cells["结案天数中位数"], cells["结案:转入诉讼"]) == (0.25, 5.0, 1)
     assert len(rows) == 3
     assert m["wang"] != m["chen"]
 

@@ -8,6 +8,7 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from playwright.sync_api import expect
 
 from tests.web.conftest import Web
@@ -53,18 +54,23 @@ def test_a_mediator_sees_only_their_own_cases_and_deadlines_on_a_phone(web: Web)
     expect(page.locator("nav [aria-current=page]")).to_have_text("我的案件")
     expect(page.get_by_role("heading", level=1)).to_contain_text("我的案件")
 
+    # Exactly the cases the API gives this mediator (other journeys on this server may assign
+    # more): the one assigned here among them, the colleague's not.
+    listed = httpx.get(f"{web.server.base}/api/v1/me/cases", headers=station.headers, timeout=10).json()
+    numbers = [c["number"] for c in listed["cases"]]
+    assert mine["number"] in numbers and colleague["number"] not in numbers
     cases = page.locator("ul.my-cases > li")
-    expect(cases).to_have_count(1)
-    card = cases.first
+    expect(cases.locator(".number")).to_have_text(numbers)
+    card = cases.filter(has_text=mine["number"])
     expect(card).to_contain_text(mine["number"])
     expect(card).to_contain_text("待受理")
     expect(card).to_contain_text("主办")
     # The acceptance clock in Kunshan time, in words: "12月10日 00:00 前", never an ISO instant.
     expect(card.locator(".due")).to_have_text(re.compile(r"^(\d{4}年)?\d{1,2}月\d{1,2}日 \d{2}:\d{2} 前$"))
     expect(page.locator("main")).not_to_contain_text(colleague["number"])
-    deadlines = page.locator("ul.my-deadlines > li")
+    deadlines = page.locator("ul.my-deadlines > li", has_text=mine["number"])
     expect(deadlines).to_have_count(1)
-    expect(deadlines.first).to_contain_text("受理期限")
+    expect(deadlines).to_contain_text("受理期限")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= VIEWPORT["width"], f"/me is {width}px wide on a 375px phone"
     web.shot(page, "1-my-cases")
@@ -72,11 +78,14 @@ def test_a_mediator_sees_only_their_own_cases_and_deadlines_on_a_phone(web: Web)
     # The same page in English.
     page.get_by_role("link", name="English").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("My cases")
-    expect(page.locator("ul.my-cases > li .due")).to_have_text(re.compile(r"^before \d{1,2} \w{3}"))
-    expect(page.locator("ul.my-deadlines > li")).to_contain_text("Acceptance")
+    english = page.locator("ul.my-cases > li", has_text=mine["number"])
+    expect(english.locator(".due")).to_have_text(
+        re.compile(r"^before \d{1,2} [A-Z][a-z]{2}( \d{4})? \d{2}:\d{2}$")
+    )
+    expect(page.locator("ul.my-deadlines > li", has_text=mine["number"])).to_contain_text("Acceptance")
     web.shot(page, "2-my-cases-en")
 
     # The case opens from its card.
     page.get_by_role("link", name="中文").click()
-    page.locator("ul.my-cases > li a").first.click()
+    page.locator("ul.my-cases > li", has_text=mine["number"]).locator("a").click()
     expect(page).to_have_url(re.compile(rf"/cases/{mine['id']}$"))
