@@ -90,7 +90,6 @@ async def by_mediator(conn: AsyncConnection, q: StatsQuery) -> list[MediatorStat
     stmt = (
         sa.select(
             pairs.c.mediator_id,
-            mediator.c.name,
             sa.func.count().label("handled"),
             sa.func.coalesce(sa.func.sum(pairs.c.led), 0).label("lead"),
             count_if(SUCCESS).label("settled"),
@@ -102,12 +101,8 @@ async def by_mediator(conn: AsyncConnection, q: StatsQuery) -> list[MediatorStat
             ],
             count_if(overdue(q.now)).label("overdue"),
         )
-        .select_from(
-            pairs.join(cases, cases.c.id == pairs.c.case_id).join(
-                mediator, mediator.c.id == pairs.c.mediator_id
-            )
-        )
-        .group_by(pairs.c.mediator_id, mediator.c.name)
+        .select_from(pairs.join(cases, cases.c.id == pairs.c.case_id))
+        .group_by(pairs.c.mediator_id)
     )
     rows = (await conn.execute(stmt)).mappings().all()
     if not rows:
@@ -126,6 +121,12 @@ async def by_mediator(conn: AsyncConnection, q: StatsQuery) -> list[MediatorStat
         days[int(mediator_id)].append(float(value))
     units: dict[int, list[str]] = defaultdict(list)
     ids = [int(r["mediator_id"]) for r in rows]
+    names = {
+        int(i): str(n)
+        for i, n in (
+            await conn.execute(sa.select(mediator.c.id, mediator.c.name).where(mediator.c.id.in_(ids)))
+        )
+    }
     for mediator_id, unit_code in (
         await conn.execute(
             sa.select(mediator_unit.c.mediator_id, mediator_unit.c.unit_code)
@@ -142,7 +143,7 @@ async def by_mediator(conn: AsyncConnection, q: StatsQuery) -> list[MediatorStat
         result.append(
             MediatorStatsRow(
                 mediator_id=mediator_id,
-                name=str(r["name"]),
+                name=names.get(mediator_id, ""),
                 unit_codes=units.get(mediator_id, []),
                 handled=handled,
                 lead=int(r["lead"]),
