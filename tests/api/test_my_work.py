@@ -207,3 +207,36 @@ async def test_the_me_page_of_someone_not_on_the_roster_says_why(
     assert response.status_code == 200
     assert "您尚未列入调解员名册" in response.text
     assert 'href="/mediators/caseload"' in response.text  # a coordinator's way to the caseload
+
+
+async def test_a_case_handed_to_a_colleague_leaves_my_list_and_joins_theirs(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    import sqlalchemy as sa
+
+    from service.mediators.models import CaseMediator
+
+    w = await two_mediators_at_work(client, auth, db, frozen_clock)
+    station = await auth("dashi.mediator")
+    handed = await open_case(client, station)
+    first = await assign_mediator(db.engine, handed["id"], w["wang"])
+    table = CaseMediator.__table__  # type: ignore[attr-defined]
+    async with db.engine.begin() as conn:  # what a reassignment writes: the old row ends
+        await conn.execute(
+            sa.update(table)
+            .where(table.c.id == first)
+            .values(
+                ended_at=FIXED_NOW + timedelta(days=3, hours=1),
+                ended_by="zhangpu.coordinator",
+                end="reassigned",
+            )
+        )
+    await assign_mediator(db.engine, handed["id"], w["chen"])
+
+    wang = await mine(client, station, "cases")
+    chen = await mine(client, await auth("zhouxiang.mediator"), "cases")
+    wang_deadlines = await mine(client, station, "deadlines")
+
+    assert handed["id"] not in {c["case_id"] for c in wang["cases"]}
+    assert handed["id"] not in {d["case_id"] for d in wang_deadlines["deadlines"]}
+    assert handed["id"] in {c["case_id"] for c in chen["cases"]}
