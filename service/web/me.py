@@ -59,4 +59,6 @@ async def caseload_page(
     )
     page = Page(request, ctx, session)
     choices = [(code, page.unit_path(code)) for code in sorted(scope)]
-    return page.render("caseload.html", load=load, choices=choices)
+    year, month = (int(part) for part in load.month.split("-"))
+    month_label = f"{year}年{month}月" if page.lang == "zh" else f"{caseload.MONTHS_EN[month - 1]} {year}"
+    return page.render("caseload.html", load=load, choices=choices, month=month_label)

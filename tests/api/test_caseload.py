@@ -311,8 +311,9 @@ async def test_the_caseload_page_shows_each_mediator_and_refuses_a_mediator(
     assert '<span class="due overdue">1</span>' in wang
     stats = zh.text.split('<table class="by-mediator">', 1)[1].split("</table>", 1)[0]
     assert "<td>王芳</td><td>5</td><td>4</td><td>1</td><td>3</td><td>3</td>" in stats
-    assert "2026-03 按调解员统计" in zh.text
-    assert "By mediator, 2026-03" in en.text and "Median days to close" in en.text
+    assert "2026年3月按调解员统计" in zh.text and "2026年3月结案" in zh.text
+    assert "By mediator, Mar 2026" in en.text and "Median days to close" in en.text
+    assert "大市社区 · 专职" in wang
     assert refused.status_code == 403
 
 

@@ -89,3 +89,40 @@ def test_a_mediator_sees_only_their_own_cases_and_deadlines_on_a_phone(web: Web)
     page.get_by_role("link", name="中文").click()
     page.locator("ul.my-cases > li", has_text=mine["number"]).locator("a").click()
     expect(page).to_have_url(re.compile(rf"/cases/{mine['id']}$"))
+
+
+def test_a_town_coordinator_sees_each_mediators_caseload(web: Web) -> None:
+    station = web.api("dashi.mediator")
+    case = station.open_case(summary="工作量测试：指派给王芳")
+    assign(web, case, "dashi.mediator")
+    api = httpx.get(
+        f"{web.server.base}/api/v1/mediators/caseload",
+        headers=web.server.token("zhangpu.coordinator"),
+        timeout=10,
+    ).json()
+    wang = next(r for r in api["rows"] if r["name"] == "王芳")
+    assert wang["open_lead"] >= 1
+
+    page = web.page("zhangpu.coordinator")
+    page.goto("/dashboard")
+    page.get_by_role("link", name="调解员工作量").click()
+    expect(page).to_have_url(re.compile(r"/mediators/caseload$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("张浦镇")
+    row = page.locator(f"table.caseload tr[data-mediator='{wang['mediator_id']}']")
+    expect(row).to_contain_text("王芳")
+    expect(row.locator("td").nth(1)).to_have_text(str(wang["open_lead"]))
+    # Each mediator of the town and its villages has a row, as in the API.
+    expect(page.locator("table.caseload tbody tr")).to_have_count(len(api["rows"]))
+    web.shot(page, "1-caseload")
+
+    # A village's own roster, chosen from the list.
+    page.get_by_label("单位").select_option("320583106005")
+    page.get_by_role("button", name="筛选").click()
+    expect(page).to_have_url(re.compile(r"unit=320583106005"))
+    expect(page.locator("table.caseload")).to_contain_text("王芳")
+
+    # A mediator who tries the page is told it is not for their role.
+    web.expect_status(403)
+    mediator = web.page("dashi.mediator")
+    response = mediator.goto("/mediators/caseload")
+    assert response is not None and response.status == 403
