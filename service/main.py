@@ -38,6 +38,7 @@ from service.http_safety import install as install_http_safety
 from service.http_safety import install_trusted_proxies
 from service.inbox.routes import router as inbox_router
 from service.integrity.backfill import UnsignedTrail, check_audit_key
+from service.mediators.routes import router as mediators_router
 from service.notifications.routes import admin as webhooks_router
 from service.notifications.secrets import seal_secrets
 from service.notifications.sync import sync_webhooks
@@ -233,6 +234,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(health_router)
     app.include_router(stats_router)
     app.include_router(auditor_router)
+    app.include_router(mediators_router)
     _install_docs(app)
     install_web(app)
     return app

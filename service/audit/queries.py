@@ -48,6 +48,11 @@ KNOWN_KINDS = (
     "security_events_exported",
     "security_events_purged",
     "audit_trail_signed",
+    "mediator_created",
+    "mediator_changed",
+    "mediator_deactivated",
+    "mediator_reactivated",
+    "roster_imported",
 )
 
 

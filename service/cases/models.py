@@ -164,6 +164,22 @@ class CaseEvent(SQLModel, table=True):
             postgresql_where=text(REGISTERED_ELSEWHERE),
             sqlite_where=text(REGISTERED_ELSEWHERE),
         ),
+        # The same events keyed by the case: one case's senders (``queries.case_select``) are an
+        # index lookup, not a scan of the case's whole trail.
+        Index(
+            "ix_case_event_case_sent",
+            "case_id",
+            "from_unit_code",
+            postgresql_where=text(SENT_FROM),
+            sqlite_where=text(SENT_FROM),
+        ),
+        Index(
+            "ix_case_event_case_registered_elsewhere",
+            "case_id",
+            "actor_unit_code",
+            postgresql_where=text(REGISTERED_ELSEWHERE),
+            sqlite_where=text(REGISTERED_ELSEWHERE),
+        ),
     )
 
     id: int | None = Field(

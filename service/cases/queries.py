@@ -104,8 +104,9 @@ def json_rows(
 # sent the case from one unit to another (``SENDING_TRIGGERS``; the sender is its from-unit), and a
 # registration that triage sent elsewhere (the sender is the registering person's unit). Each has a
 # partial index (``ix_case_event_sent_from``, ``ix_case_event_registered_elsewhere``) holding only
-# such events, so a unit's "sent by us" list reads its own entries and never scans the trail; one
-# case's senders are read along the (case_id, seq) key.
+# such events, so a unit's "sent by us" list reads its own entries and never scans the trail; the
+# same events keyed by the case (``ix_case_event_case_sent``, ``ix_case_event_case_registered_
+# elsewhere``) give one case's senders without reading its whole trail.
 
 SENDING = sorted(t.value for t in SENDING_TRIGGERS)
 

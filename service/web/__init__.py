@@ -28,7 +28,7 @@ class CompressPages:
 
 
 def install(app: FastAPI) -> None:
-    from service.web import audit, consents, dashboard, desk, me, pages, reports
+    from service.web import audit, consents, dashboard, desk, me, pages, reports, roster
 
     app.include_router(reports.router)  # before pages: /cases/{id}/crime-reports/new is not a case
     app.include_router(consents.router)
@@ -37,5 +37,6 @@ def install(app: FastAPI) -> None:
     app.include_router(dashboard.router)
     app.include_router(audit.router)
     app.include_router(me.router)
+    app.include_router(roster.router)
     app.mount("/static/app", StaticFiles(directory=STATIC), name="web-static")
     app.add_middleware(CompressPages)

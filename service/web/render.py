@@ -69,6 +69,8 @@ def nav_items(role: Role) -> list[tuple[str, str]]:
         items.append(("/reports", "nav.reports"))
     if role == Role.court_clerk:
         items.insert(0, ("/court", "nav.court"))
+    if role in (Role.mediator, Role.coordinator, Role.admin, Role.auditor):
+        items.append(("/roster", "nav.roster"))
     if role in (Role.coordinator, Role.auditor, Role.admin):
         items.append(("/dashboard", "nav.dashboard"))
     if role == Role.auditor:

@@ -122,6 +122,23 @@ STATS_READ: dict[str, Rule] = {
     "auditor": (ALLOWED, ALLOWED),
 }
 
+ROSTER_READ: dict[str, Rule] = {
+    "mediator": (ALLOWED, HIDDEN),
+    "coordinator": (ALLOWED, HIDDEN),
+    "agency_officer": FORBIDDEN,
+    "court_clerk": FORBIDDEN,
+    "admin": (ALLOWED, ALLOWED),
+    "auditor": (ALLOWED, ALLOWED),
+}
+ROSTER_KEEP: dict[str, Rule] = {
+    "mediator": FORBIDDEN,  # reads the roster, never changes it
+    "coordinator": (ALLOWED, HIDDEN),
+    "agency_officer": FORBIDDEN,
+    "court_clerk": FORBIDDEN,
+    "admin": (ALLOWED, ALLOWED),
+    "auditor": FORBIDDEN,
+}
+
 RULES: dict[str, dict[str, Rule]] = {
     # --- sign-in ---
     "sign_in": EVERYONE,
@@ -301,6 +318,18 @@ RULES: dict[str, dict[str, Rule]] = {
     "disable_webhook": ADMIN_ONLY,
     "change_webhook": ADMIN_ONLY,
     "rotate_webhook_secret": ADMIN_ONLY,
+    # --- the mediators' roster: a mediator reads their unit's, a coordinator keeps the subtree's ---
+    "list_mediators": ROSTER_READ,
+    "get_mediator": ROSTER_READ,
+    "create_mediator": ROSTER_KEEP,
+    "edit_mediator": ROSTER_KEEP,
+    "deactivate_mediator": ROSTER_KEEP,
+    "reactivate_mediator": ROSTER_KEEP,
+    "import_mediators": {  # an out-of-scope unit in a file is a bad row (422), not a hidden one
+        **dict.fromkeys(ROLES, FORBIDDEN),
+        "coordinator": ALLOWED,
+        "admin": ALLOWED,
+    },
     # --- public ---
     "get_workflow": EVERYONE,
     "healthz": EVERYONE,
@@ -426,6 +455,7 @@ class Call:
     data: dict[str, str] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] | None = None
+    files: dict[str, tuple[str, bytes, str]] | None = None
     # Replaces the role's cached token (sign-in and revoke use their own).
     auth: dict[str, str] | None = None
 
@@ -440,6 +470,19 @@ class World:
         self.webhook_id: int | None = None
         self.throwaway_user: str | None = None
         self.reports: dict[str, list[dict[str, Any]]] = {}
+        self.mediators: dict[str, int] = {}
+
+    async def mediator(self, unit: str) -> int:
+        """A person on the roster of ``unit``, added by an administrator."""
+        if unit not in self.mediators:
+            response = await self.client.post(
+                "/api/v1/mediators",
+                json={"name": f"矩阵调解员{unit[-3:]}", "units": [unit], "employment": "part_time"},
+                headers=await self.as_user("admin"),
+            )
+            assert response.status_code == 201, response.text
+            self.mediators[unit] = response.json()["id"]
+        return self.mediators[unit]
 
     async def as_user(self, username: str) -> dict[str, str]:
         return await self.auth(username)
@@ -795,6 +838,31 @@ async def _disable_webhook(w: World, role: str, scope: Scope) -> Call:
     return Call(params={"subscription_id": await w.webhook()})
 
 
+def _roster_unit(role: str, scope: Scope) -> str:
+    return IN_UNIT[role] if scope == "in" else OUT_UNIT
+
+
+async def _list_mediators(w: World, role: str, scope: Scope) -> Call:
+    return Call(query={"unit": _roster_unit(role, scope)})
+
+
+async def _create_mediator(w: World, role: str, scope: Scope) -> Call:
+    return Call(json={"name": "新调解员", "units": [_roster_unit(role, scope)], "employment": "full_time"})
+
+
+async def _a_mediator(w: World, role: str, scope: Scope) -> Call:
+    return Call(params={"mediator_id": await w.mediator(_roster_unit(role, scope))})
+
+
+async def _edit_mediator(w: World, role: str, scope: Scope) -> Call:
+    return Call(params={"mediator_id": await w.mediator(_roster_unit(role, scope))}, json={"grade": "一级"})
+
+
+async def _import_mediators(w: World, role: str, scope: Scope) -> Call:
+    content = f"姓名,单位,专兼职\n导入调解员,{_roster_unit(role, scope)},兼职\n".encode()
+    return Call(files={"file": ("roster.csv", content, "text/csv")})
+
+
 REQUESTS: dict[str, Factory] = {
     "sign_in": _sign_in,
     "revoke_token": _revoke,
@@ -849,6 +917,13 @@ REQUESTS: dict[str, Factory] = {
     "disable_webhook": _disable_webhook,
     "change_webhook": _change_webhook,
     "rotate_webhook_secret": _rotate_webhook_secret,
+    "list_mediators": _list_mediators,
+    "get_mediator": _a_mediator,
+    "create_mediator": _create_mediator,
+    "edit_mediator": _edit_mediator,
+    "deactivate_mediator": _a_mediator,
+    "reactivate_mediator": _a_mediator,
+    "import_mediators": _import_mediators,
     "get_workflow": _nothing,
     "healthz": _nothing,
     "readyz": _nothing,
@@ -865,6 +940,7 @@ PLACEHOLDERS = {
     "code": DASHI,
     "grant_id": 1,
     "report_id": 1,
+    "mediator_id": 1,
 }
 
 
@@ -875,6 +951,7 @@ async def send(client: httpx.AsyncClient, op: Operation, call: Call, auth: dict[
         params=call.query,
         json=call.json,
         data=call.data,
+        files=call.files,
         headers={**auth, **call.headers},
     )
 

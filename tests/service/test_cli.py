@@ -258,6 +258,7 @@ def test_a_data_key_that_cannot_open_stored_data_is_refused_and_a_rotation_works
     rotating = {"JIEFEN_DATA_KEY": f"{second},{first}"}
     rotated = run("privacy", "rotate-key", tmp_path=tmp_path, env=rotating)
     assert rotated.returncode == 0, rotated.stderr
+    assert " mediators and " in rotated.stdout, rotated.stdout  # the roster's sealed numbers too
     assert (
         run("migrate", tmp_path=tmp_path, env={"JIEFEN_DATA_KEY": second}).returncode == 0
     )  # old key retired
