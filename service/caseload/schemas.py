@@ -23,7 +23,8 @@ class MyDeadline(BaseModel):
     due_text: str = Field(
         examples=["3月7日 00:00 前"],
         description="when it falls due in local time, in words (Asia/Shanghai); for one overdue: "
-        "when it fell due",
+        "when it fell due; for a paused one: when it would have, had it not been paused (it moves "
+        "when the clock runs again)",
     )
     overdue: bool = Field(description="breached, or running past its due time now")
     working_days_left: int | None = Field(description="null while paused")

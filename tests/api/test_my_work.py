@@ -240,3 +240,27 @@ async def test_a_case_handed_to_a_colleague_leaves_my_list_and_joins_theirs(
     assert handed["id"] not in {c["case_id"] for c in wang["cases"]}
     assert handed["id"] not in {d["case_id"] for d in wang_deadlines["deadlines"]}
     assert handed["id"] in {c["case_id"] for c in chen["cases"]}
+
+
+async def test_a_paused_clock_comes_after_the_running_ones_and_reads_paused(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    w = await two_mediators_at_work(client, auth, db, frozen_clock)
+    station = await auth("dashi.mediator")
+    # The month-long mediation waits for an appraisal: its clock stops.
+    await move(client, station, w["accepted"], "suspend", reason="等待伤情鉴定")
+    frozen_clock.set(MONDAY_NOON)
+
+    cases = await mine(client, station, "cases")
+    deadlines = await mine(client, station, "deadlines")
+    html = (await page(db, client, "dashi.mediator", "/me")).text
+
+    assert cases["cases"][-1]["case_id"] == w["accepted"]["id"]
+    assert cases["cases"][-1]["next_deadline"]["status"] == "paused"
+    assert [(d["case_id"], d["status"], d["working_days_left"]) for d in deadlines["deadlines"]][-1] == (
+        w["accepted"]["id"],
+        "paused",
+        None,
+    )
+    card = html.split(f'data-case="{w["accepted"]["id"]}"', 1)[1].split("</li>", 1)[0]
+    assert '<span class="due paused">已暂停</span>' in card
