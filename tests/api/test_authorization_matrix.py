@@ -331,6 +331,20 @@ RULES: dict[str, dict[str, Rule]] = {
     "export_subsidy_month": SUBSIDY_READ,
     "approve_subsidy_month": SUBSIDY_WRITE,
     "correct_subsidy_month": SUBSIDY_WRITE,
+    # --- a person's own work; the caseload and figures by mediator (issue 18) ---
+    "list_my_cases": EVERYONE,  # one's own: empty, with a message, without a roster record
+    "list_my_deadlines": EVERYONE,
+    **{
+        op: {
+            "mediator": (FORBIDDEN, FORBIDDEN),
+            "coordinator": (ALLOWED, HIDDEN),
+            "agency_officer": (FORBIDDEN, FORBIDDEN),
+            "court_clerk": (FORBIDDEN, FORBIDDEN),
+            "admin": (ALLOWED, ALLOWED),
+            "auditor": (ALLOWED, ALLOWED),
+        }
+        for op in ("mediator_caseload", "stats_by_mediator")
+    },
     # --- administration ---
     "list_webhooks": ADMIN_ONLY,
     "create_webhook": ADMIN_ONLY,
@@ -1024,6 +1038,10 @@ REQUESTS: dict[str, Factory] = {
     "export_subsidy_month": _subsidy_read,
     "approve_subsidy_month": _subsidy_approve,
     "correct_subsidy_month": _subsidy_correct,
+    "list_my_cases": _nothing,
+    "list_my_deadlines": _nothing,
+    "mediator_caseload": _stats,
+    "stats_by_mediator": _stats,
     "list_webhooks": _nothing,
     "create_webhook": _create_webhook,
     "disable_webhook": _disable_webhook,
