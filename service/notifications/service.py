@@ -37,6 +37,8 @@ def announcement_values(note: Announcement, *, now: datetime) -> dict[str, Any]:
         "kind": note.kind,
         "reason": note.reason,
         "payload": dict(note.payload),
+        "addressee": note.addressee,
+        "caused_by": note.caused_by,
         "body": body,
         "key": f"{uuid.uuid4()}:",
     }
@@ -59,6 +61,7 @@ async def notify_many(conn: AsyncConnection, notes: Sequence[Announcement], *, n
                 "payload": dict(n.payload),
                 "created_at": now,
                 "addressee": n.addressee,
+                "caused_by": n.caused_by,
             }
             for n in notes
         ],
