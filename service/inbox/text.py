@@ -20,6 +20,7 @@ from workflows.org import OrgTree
 # words come from the payload alone. Other kinds' reasons are what the person typed.
 GENERATED_REASONS = frozenset(
     {
+        "new_case",  # the triage's explanation, shown in words on the case page
         "referral_result",
         "sent_case_result",
         "warning",
