@@ -28,6 +28,7 @@ from bench.load import percentile
 
 TOWN = "320583106"  # 张浦镇
 COORDINATOR = "bench-town-coordinator"
+NEWCOMER = "bench-town-newcomer"  # a second coordinator who has read nothing: 100,000 unread
 PASSWORD = "Bench-Passw0rd!2026"
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
 CALLS = 50
@@ -71,17 +72,31 @@ async def load(url: str, cases: int, items: int, villages: list[str], town_villa
         await conn.execute(CASES, NOW, cases, villages, len(villages))
         await conn.execute("SELECT setval(pg_get_serial_sequence('cases', 'id'), $1)", cases)
         await conn.execute(ITEMS, TOWN, NOW, COORDINATOR, items, town_villages)
-        # The coordinator has read nine items in ten, all but the newest.
+        # The coordinator marked all read a while ago (the 2,000 newest items came after), and has
+        # read nine in ten of those since, one by one, all but the newest 200.
+        await conn.execute(
+            "INSERT INTO inbox_read_through (username, unit_code, item_id, read_at)"
+            " SELECT $1, $2, max(id) - 2000, $3 FROM inbox_item",
+            COORDINATOR,
+            TOWN,
+            NOW,
+        )
         await conn.execute(
             "INSERT INTO inbox_read (item_id, username, read_at)"
             " SELECT id, $1, created_at FROM inbox_item WHERE unit_code = $2 AND id % 10 <> 0"
-            " AND id < (SELECT max(id) - 200 FROM inbox_item)",
+            " AND id > (SELECT max(id) - 2000 FROM inbox_item) AND id < (SELECT max(id) - 200 FROM inbox_item)",
             COORDINATOR,
             TOWN,
         )
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
+
+
+async def sign_in(client: httpx.AsyncClient, username: str) -> str:
+    signed = await client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
+    signed.raise_for_status()
+    return str(signed.json()["access_token"])
 
 
 async def timed(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> list[float]:
@@ -120,15 +135,16 @@ async def run(args: argparse.Namespace, name: str) -> list[tuple[str, list[float
         villages = sorted(u.code for u in ctx.org.of_kind(UnitKind.village_station))
         town_villages = [v for v in villages if v in ctx.org.subtree(TOWN)]
         async with app.state.engine.begin() as conn:
-            await create_user(
-                conn,
-                username=COORDINATOR,
-                password=PASSWORD,
-                role="coordinator",
-                unit_code=TOWN,
-                org=ctx.org,
-                now=NOW,
-            )
+            for username in (COORDINATOR, NEWCOMER):
+                await create_user(
+                    conn,
+                    username=username,
+                    password=PASSWORD,
+                    role="coordinator",
+                    unit_code=TOWN,
+                    org=ctx.org,
+                    now=NOW,
+                )
         started = time.perf_counter()
         await load(asyncpg_url(args.pg, name), args.cases, args.items, villages, town_villages)
         print(
@@ -137,14 +153,10 @@ async def run(args: argparse.Namespace, name: str) -> list[tuple[str, list[float
         )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://jiefen.bench") as client:
-            signed = await client.post(
-                "/api/v1/auth/token", data={"username": COORDINATOR, "password": PASSWORD}
-            )
-            signed.raise_for_status()
-            token = signed.json()["access_token"]
+            token, newcomer = [await sign_in(client, u) for u in (COORDINATOR, NEWCOMER)]
             bearer = {"Authorization": f"Bearer {token}"}
             first = (await client.get(f"/api/v1/units/{TOWN}/inbox", headers=bearer)).json()
-            print(f"the coordinator sees {first['total']:,} items, {first['unread']:,} unread", flush=True)
+            print(f"the coordinator sees {first['total']:,}+ items, {first['unread']:,} unread", flush=True)
             older = f"/api/v1/units/{TOWN}/inbox?before={first['items'][0]['id'] - args.items // 2}"
             rows.append(
                 ("API, first page (50 items)", await timed(client, f"/api/v1/units/{TOWN}/inbox", bearer))
@@ -157,6 +169,13 @@ async def run(args: argparse.Namespace, name: str) -> list[tuple[str, list[float
                 (
                     "API, first page in English",
                     await timed(client, f"/api/v1/units/{TOWN}/inbox?lang=en", bearer),
+                )
+            )
+            fresh = {"Authorization": f"Bearer {newcomer}"}
+            rows.append(
+                (
+                    "API, a reader with everything unread",
+                    await timed(client, f"/api/v1/units/{TOWN}/inbox", fresh),
                 )
             )
             client.cookies.set(SESSION_COOKIE, token)

@@ -70,7 +70,8 @@ async def inbox_page(
         for_=for_.value if for_ else "",
         before=before,
         back=_back(code, session.actor.unit_code, unread=unread, for_=for_.value if for_ else None),
-        newest=found.items[0].id if found.items and before is None else None,
+        newest=found.newest,
+        unread_shown=f"{found.unread}+" if found.unread_capped else str(found.unread),
     )
 
 

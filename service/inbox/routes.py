@@ -12,7 +12,7 @@ from service import clock
 from service.context import AppContext, ContextDep
 from service.db import EngineDep
 from service.inbox import service
-from service.inbox.service import For, InboxList, InboxQuery
+from service.inbox.service import COUNT_CAP, For, InboxList, InboxQuery
 from service.inbox.text import item_text, note_of, words
 from service.users.deps import ActorDep
 from workflows.lifecycle import Actor
@@ -41,13 +41,18 @@ class InboxItemPublic(BaseModel):
 
 class InboxPage(BaseModel):
     items: list[InboxItemPublic]
-    unread: int = Field(description="Items unread by you among those you see (any kind, any addressee)")
-    total: int
+    unread: int = Field(
+        description=f"Items unread by you among those you see (any kind), counted up to {COUNT_CAP:,}"
+    )
+    unread_capped: bool = Field(description=f"There are {COUNT_CAP:,} or more: show it as {COUNT_CAP:,}+")
+    total: int = Field(description=f"Items listed with these filters, counted up to {COUNT_CAP:,}")
+    total_capped: bool
     next_before: int | None = Field(description="Pass as `before` for the next, older page; None at the end")
+    newest: int | None = Field(description="The unit's newest item id: pass as `through` to mark all read")
 
 
 class MarkedAll(BaseModel):
-    marked: int
+    through: int | None = Field(description="Everything up to this item id is read for you (None: no items)")
 
 
 def language(lang: Language | None, accept_language: str | None) -> str:
@@ -77,8 +82,11 @@ def public(found: InboxList, actor: Actor, ctx: AppContext, lang: str) -> InboxP
             for r in found.items
         ],
         unread=found.unread,
+        unread_capped=found.unread_capped,
         total=found.total,
+        total_capped=found.total_capped,
         next_before=found.next_before,
+        newest=found.newest,
     )
 
 
@@ -139,5 +147,5 @@ async def mark_all_read(
     ] = None,
 ) -> MarkedAll:
     """Mark every item you see at the unit read, for you (up to `through`)."""
-    marked = await service.mark_all_read(engine, actor, code, ctx.org, through=through, now=clock.now())
-    return MarkedAll(marked=marked)
+    upto = await service.mark_all_read(engine, actor, code, ctx.org, through=through, now=clock.now())
+    return MarkedAll(through=upto)

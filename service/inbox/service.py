@@ -16,12 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from service.cases.models import Case
 from service.cases.scope import scope_filter
 from service.errors import Forbidden, NotFound
-from service.notifications.models import InboxItem, InboxRead
+from service.notifications.models import InboxItem, InboxRead, InboxReadThrough
 from workflows.lifecycle import Actor, Role
 from workflows.org import OrgTree
 
 inbox = InboxItem.__table__  # type: ignore[attr-defined]
 reads = InboxRead.__table__  # type: ignore[attr-defined]
+through_table = InboxReadThrough.__table__  # type: ignore[attr-defined]
+# The counts stop here: past it the page says "1,000+" (a count of a town's 100,000 items would
+# cost more than the page; nobody reads past the thousandth unread item one by one).
+COUNT_CAP = 1000
 cases = Case.__table__  # type: ignore[attr-defined]
 
 
@@ -60,9 +64,37 @@ class InboxRow:
 @dataclass(frozen=True)
 class InboxList:
     items: list[InboxRow]
-    unread: int
-    total: int
+    unread: int  # at most COUNT_CAP
+    total: int  # at most COUNT_CAP
     next_before: int | None  # the cursor of the next (older) page; None at the end
+    newest: int | None  # the newest item id at the unit: what "mark all read" marks up to
+
+    @property
+    def unread_capped(self) -> bool:
+        return self.unread >= COUNT_CAP
+
+    @property
+    def total_capped(self) -> bool:
+        return self.total >= COUNT_CAP
+
+
+@dataclass(frozen=True)
+class ReadThrough:
+    """Everything at the unit up to ``item_id`` is read for this person (since ``read_at``)."""
+
+    item_id: int = 0
+    read_at: datetime | None = None
+
+
+async def read_through(conn: AsyncConnection, username: str, code: str) -> ReadThrough:
+    found = (
+        await conn.execute(
+            sa.select(through_table.c.item_id, through_table.c.read_at).where(
+                through_table.c.username == username, through_table.c.unit_code == code
+            )
+        )
+    ).first()
+    return ReadThrough(found.item_id, found.read_at) if found else ReadThrough()
 
 
 def may_read(actor: Actor, code: str, org: OrgTree) -> bool:
@@ -80,7 +112,7 @@ def check(actor: Actor, code: str, org: OrgTree) -> None:
 
 def _not_hidden_sensitive(actor: Actor, org: OrgTree) -> sa.ColumnElement[bool]:
     """Items about a sensitive case show only to those who may still open the case (PIPL art. 28)."""
-    sensitive_cases = sa.select(cases.c.id).where(cases.c.sensitive.is_(True))
+    sensitive_cases = sa.select(cases.c.id).where(cases.c.sensitive)  # the partial index ix_cases_sensitive
     if actor.role == Role.system:
         return sa.true()
     if actor.role in (Role.auditor, Role.admin):
@@ -118,8 +150,18 @@ def _for_person(actor: Actor, for_: For | None) -> list[sa.ColumnElement[bool]]:
     return where
 
 
-def _unread_by(username: str) -> sa.ColumnElement[bool]:
-    return ~sa.exists().where(reads.c.item_id == inbox.c.id, reads.c.username == username)
+def _unread_by(username: str, through: ReadThrough) -> sa.ColumnElement[bool]:
+    """Unread: after the reader's "all read" mark, and not read one by one."""
+    return sa.and_(
+        inbox.c.id > through.item_id,
+        ~sa.exists().where(reads.c.item_id == inbox.c.id, reads.c.username == username),
+    )
+
+
+async def _capped_count(conn: AsyncConnection, where: list[sa.ColumnElement[bool]]) -> int:
+    """How many, up to COUNT_CAP: reads at most that many index entries past the filters."""
+    found = sa.select(inbox.c.id).where(*where).order_by(inbox.c.id.desc()).limit(COUNT_CAP).subquery()
+    return int((await conn.execute(sa.select(sa.func.count()).select_from(found))).scalar_one())
 
 
 def visible(actor: Actor, code: str, org: OrgTree, q: InboxQuery) -> list[sa.ColumnElement[bool]]:
@@ -135,15 +177,18 @@ def visible(actor: Actor, code: str, org: OrgTree, q: InboxQuery) -> list[sa.Col
 
 
 async def list_inbox(engine: AsyncEngine, actor: Actor, code: str, org: OrgTree, q: InboxQuery) -> InboxList:
-    """A page of the inbox, newest first (by id), with this reader's unread count and the total."""
+    """A page of the inbox, newest first (by id), with this reader's unread count and the total
+    (each counted up to COUNT_CAP)."""
     check(actor, code, org)
     where = visible(actor, code, org, q)
-    listed = [*where, _unread_by(actor.username)] if q.unread else where
-    page = listed if q.before is None else [*listed, inbox.c.id < q.before]
     mine = reads.c.item_id == inbox.c.id
     read_at = sa.select(reads.c.read_at).where(mine, reads.c.username == actor.username).scalar_subquery()
     columns = [c for c in inbox.c if c.name not in ("read_at", "read_by", "dedupe_key")]
     async with engine.connect() as conn:
+        through = await read_through(conn, actor.username, code)
+        unread = _unread_by(actor.username, through)
+        listed = [*where, unread] if q.unread else where
+        page = listed if q.before is None else [*listed, inbox.c.id < q.before]
         rows = (
             await conn.execute(
                 sa.select(*columns, read_at.label("read_at"))
@@ -153,17 +198,19 @@ async def list_inbox(engine: AsyncEngine, actor: Actor, code: str, org: OrgTree,
                 .offset(q.offset)
             )
         ).all()
-        total = (
-            await conn.execute(sa.select(sa.func.count()).select_from(inbox).where(*listed))
-        ).scalar_one()
-        unread = (
-            await conn.execute(
-                sa.select(sa.func.count()).select_from(inbox).where(*where, _unread_by(actor.username))
-            )
+        total = await _capped_count(conn, listed)
+        unread_count = await _capped_count(conn, [*where, unread])
+        newest = (
+            await conn.execute(sa.select(sa.func.max(inbox.c.id)).where(inbox.c.unit_code == code))
         ).scalar_one()
     more = len(rows) > q.limit
-    items = [InboxRow(**r._mapping) for r in rows[: q.limit]]
-    return InboxList(items, unread, total, items[-1].id if more and items else None)
+    items = [
+        InboxRow(
+            **{**r._mapping, "read_at": r.read_at or (through.read_at if r.id <= through.item_id else None)}
+        )
+        for r in rows[: q.limit]
+    ]
+    return InboxList(items, unread_count, total, items[-1].id if more and items else None, newest)
 
 
 async def _item(conn: AsyncConnection, actor: Actor, code: str, item_id: int) -> None:
@@ -202,10 +249,28 @@ async def mark_read(
 
 
 async def mark_unread(engine: AsyncEngine, actor: Actor, code: str, org: OrgTree, item_id: int) -> None:
-    """The item is unread again, for this reader only."""
+    """The item is unread again, for this reader only. Below their "all read" mark, the mark
+    moves down to just before it and the items between stay read, one row each."""
     check(actor, code, org)
     async with engine.begin() as conn:
         await _item(conn, actor, code, item_id)
+        through = await read_through(conn, actor.username, code)
+        if item_id <= through.item_id:
+            between = sa.select(
+                inbox.c.id,
+                sa.literal(actor.username),
+                sa.literal(through.read_at, type_=reads.c.read_at.type),
+            ).where(inbox.c.unit_code == code, inbox.c.id > item_id, inbox.c.id <= through.item_id)
+            await conn.execute(
+                _insert_reads(conn)
+                .from_select(["item_id", "username", "read_at"], between)
+                .on_conflict_do_nothing()
+            )
+            await conn.execute(
+                sa.update(through_table)
+                .where(through_table.c.username == actor.username, through_table.c.unit_code == code)
+                .values(item_id=item_id - 1)
+            )
         await conn.execute(
             sa.delete(reads).where(reads.c.item_id == item_id, reads.c.username == actor.username)
         )
@@ -213,23 +278,41 @@ async def mark_unread(engine: AsyncEngine, actor: Actor, code: str, org: OrgTree
 
 async def mark_all_read(
     engine: AsyncEngine, actor: Actor, code: str, org: OrgTree, *, through: int | None, now: datetime
-) -> int:
-    """Every item this reader sees at the unit is read, up to ``through`` (the newest id on their
-    screen, so what arrived meanwhile stays unread). An auditor marks only the auditors' alerts.
-    Returns how many became read."""
+) -> int | None:
+    """Every item at the unit is read for this reader, up to ``through`` (the newest id on their
+    screen, so what arrived meanwhile stays unread): one row however many items. An auditor
+    marks only the auditors' alerts, one row each. Returns the id marked up to (None: nothing)."""
     check(actor, code, org)
-    where = [*visible(actor, code, org, InboxQuery()), _unread_by(actor.username)]
-    if actor.role == Role.auditor:
-        where.append(inbox.c.audience == Role.auditor.value)
-    if through is not None:
-        where.append(inbox.c.id <= through)
-    chosen = sa.select(
-        inbox.c.id, sa.literal(actor.username), sa.literal(now, type_=reads.c.read_at.type)
-    ).where(*where)
     async with engine.begin() as conn:
-        done = await conn.execute(
-            _insert_reads(conn)
-            .from_select(["item_id", "username", "read_at"], chosen)
-            .on_conflict_do_nothing()
+        newest = (
+            await conn.execute(sa.select(sa.func.max(inbox.c.id)).where(inbox.c.unit_code == code))
+        ).scalar_one()
+        upto = newest if through is None or newest is None else min(through, newest)
+        if upto is None:
+            return None
+        if actor.role == Role.auditor:
+            alerts = sa.select(
+                inbox.c.id, sa.literal(actor.username), sa.literal(now, type_=reads.c.read_at.type)
+            ).where(
+                *visible(actor, code, org, InboxQuery()),
+                inbox.c.audience == Role.auditor.value,
+                inbox.c.id <= upto,
+            )
+            await conn.execute(
+                _insert_reads(conn)
+                .from_select(["item_id", "username", "read_at"], alerts)
+                .on_conflict_do_nothing()
+            )
+            return upto
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        mark = insert(through_table).values(
+            username=actor.username, unit_code=code, item_id=upto, read_at=now
         )
-    return int(done.rowcount or 0)
+        await conn.execute(
+            mark.on_conflict_do_update(
+                index_elements=["username", "unit_code"],
+                set_={"item_id": mark.excluded.item_id, "read_at": mark.excluded.read_at},
+                where=through_table.c.item_id < mark.excluded.item_id,
+            )
+        )
+    return upto

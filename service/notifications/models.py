@@ -64,6 +64,19 @@ class InboxRead(SQLModel, table=True):
     read_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class InboxReadThrough(SQLModel, table=True):
+    """ "Mark all read": every item of the unit up to ``item_id`` is read for this person, without a
+    row per item, so a town's 100,000 items cost one row and the unread count reads only what
+    arrived after it (plus the rows of inbox_read above it)."""
+
+    __tablename__ = "inbox_read_through"
+
+    username: str = Field(max_length=64, primary_key=True)
+    unit_code: str = Field(max_length=32, primary_key=True)
+    item_id: int = Field(sa_column=Column(BigId, nullable=False))
+    read_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 class WebhookSubscription(SQLModel, table=True):
     __tablename__ = "webhook_subscription"
 
