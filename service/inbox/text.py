@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from service.clock import SHANGHAI
@@ -67,6 +67,10 @@ class Words:
             return self.t("inbox.when_year", year=local.year, **values)
         return self.t("inbox.when", **values)
 
+    def on_day(self, day: date) -> str:
+        month = self.t("inbox.months").split()[day.month - 1]
+        return self.t("inbox.date", month=month, day=day.day)
+
 
 def words(lang: str, org: OrgTree, policies: PolicySet, *, now: datetime) -> Words:
     return Words(lang, org, policies, now, catalogue())
@@ -108,8 +112,42 @@ def _deadline(w: Words, kind: str, payload: Mapping[str, Any]) -> str | None:
     return w.t(key, deadline=w.deadline(str(payload["deadline"])), when=w.when(due))
 
 
+def _alert(w: Words, kind: str, payload: Mapping[str, Any]) -> str | None:
+    """The auditors' alerts (service.audit.alerts), each in its own sentence."""
+    user = str(payload.get("user", ""))
+    if kind == "role_granted":
+        requested, approved = payload.get("requested_by"), payload.get("approved_by")
+        by = (
+            w.t("inbox.text.by_approved", requested=requested, approved=approved)
+            if approved
+            else w.t("inbox.text.by_created", requested=requested)
+        )
+        role_key = f"role.{payload.get('role')}"
+        role = w.t(role_key) if role_key in w.cat.messages else str(payload.get("role"))
+        unit = w.unit(str(payload.get("unit_code", "")))
+        return w.t("inbox.text.role_granted", user=user, role=role, unit=unit, by=by)
+    if kind == "reveal_after_hours" and (at := _time(payload.get("at"))) is not None:
+        return w.t("inbox.text.reveal_after_hours", user=user, when=w.when(at))
+    if kind == "reveal_volume":
+        try:
+            day = w.on_day(date.fromisoformat(str(payload.get("day"))))
+        except ValueError:
+            return None
+        return w.t(
+            "inbox.text.reveal_volume",
+            user=user,
+            day=day,
+            count=payload.get("count"),
+            limit=payload.get("limit"),
+        )
+    return None
+
+
 def item_text(w: Words, kind: str, payload: Mapping[str, Any]) -> str:
     """One line: what happened, to which case, from or to whom, and by when."""
+    alert = _alert(w, kind, payload)
+    if alert is not None:
+        return w.t("inbox.text.head", kind=kind_label(w, kind), rest=alert)
     parts: list[str] = []
     if payload.get("number"):
         parts.append(str(payload["number"]))

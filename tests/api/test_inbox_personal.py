@@ -139,13 +139,23 @@ async def test_read_state_is_each_persons_own(
     )
     assert marked.status_code == 200 and marked.json() == {"through": items[0]["id"]}
     after = await page(client, b)
-    assert after["unread"] == 1 and [i["read_at"] is None for i in after["items"]] == [True, False, False, False]
+    assert after["unread"] == 1 and [i["read_at"] is None for i in after["items"]] == [
+        True,
+        False,
+        False,
+        False,
+    ]
     assert (await page(client, a))["unread"] == 4
     # One item below the "all read" mark made unread again: the others stay read.
     again = await client.delete(f"/api/v1/units/{DASHI}/inbox/{items[1]['id']}/read", headers=b)
     assert again.status_code == 204
     after = await page(client, b)
-    assert after["unread"] == 2 and [i["read_at"] is None for i in after["items"]] == [True, False, True, False]
+    assert after["unread"] == 2 and [i["read_at"] is None for i in after["items"]] == [
+        True,
+        False,
+        True,
+        False,
+    ]
 
     missing = await client.post(f"/api/v1/units/{DASHI}/inbox/999999/read", headers=a)
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
