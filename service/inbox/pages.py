@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from service import clock
 from service.db import EngineDep
+from service.errors import field_error
 from service.inbox import service
 from service.inbox.service import For, InboxQuery
 from service.inbox.text import item_text, note_of, words
@@ -38,9 +39,13 @@ async def inbox_page(
     ctx: CtxDep,
     unit: Annotated[str | None, Query(max_length=32)] = None,
     unread: bool = False,
-    for_: Annotated[For | None, Query(alias="for")] = None,
+    for_text: Annotated[str, Query(alias="for", max_length=8)] = "",
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> Response:
+    # The form's "all" sends for= (empty): everything.
+    if for_text and for_text not in {f.value for f in For}:
+        raise field_error("for", "me, unit or empty")
+    for_ = For(for_text) if for_text else None
     code = unit or session.actor.unit_code
     found = await service.list_inbox(
         engine,

@@ -14,8 +14,9 @@ import sqlalchemy as sa
 
 from service.notifications.models import InboxItem
 from service.notifications.service import notify_many
+from service.web.session import LANGUAGE_COOKIE, SESSION_COOKIE
 from tests.builders import DASHI, ZHANGPU, add_colleague, move, open_case
-from tests.conftest import Backend, FrozenClock
+from tests.conftest import Backend, FrozenClock, token_for
 from workflows.transition import Announcement
 from workflows.vocab import DisputeType
 
@@ -267,3 +268,39 @@ async def test_no_text_holds_an_iso_time_or_a_raw_code(
     zh = {i["kind"]: i["text"] for i in (await page(client, reader))["items"]}
     assert "已于 2025年12月1日 00:00 届满" in zh["breach"]
     assert "协议履行完毕" in zh["sent_case_result"]
+
+
+async def test_the_page_reads_in_local_time_in_both_languages(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    frozen_clock.set(datetime(2026, 12, 1, 2, 0, tzinfo=UTC))
+    case = await open_case(client, await auth("zhangpu.coordinator"))
+    due = "2026-12-03T16:00:00+00:00"
+    await announce(
+        db,
+        frozen_clock(),
+        Announcement(
+            DASHI,
+            case["id"],
+            "warning",
+            f"将于 {due} 届满",
+            {"number": case["number"], "deadline": "acceptance", "due_at": due},
+        ),
+    )
+    token = await token_for(client, db, "dashi.mediator")
+
+    texts = {}
+    for lang in ("zh", "en"):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=db.app), base_url="http://jiefen.test"
+        ) as web:
+            web.cookies.set(SESSION_COOKIE, token)
+            web.cookies.set(LANGUAGE_COOKIE, lang)
+            response = await web.get("/inbox")
+        assert response.status_code == 200
+        main = response.text.split('<main id="main">', 1)[1]
+        texts[lang] = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", main))
+        assert not ISO.search(texts[lang]), texts[lang]
+    assert "12月4日 00:00 前届满" in texts["zh"] and "12月1日 10:00" in texts["zh"]
+    assert "before 4 Dec 00:00" in texts["en"] and "1 Dec 10:00" in texts["en"]
+    assert "Deadline warning" in texts["en"] and "期限预警" not in texts["en"]

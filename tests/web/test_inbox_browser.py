@@ -26,7 +26,7 @@ def test_mediator_reads_the_inbox_with_an_unread_badge_and_marks_items_read(web:
     expect(card).to_have_count(1)
     expect(card).to_have_class(re.compile(r"\bunread\b"))
     expect(card.locator("p.text")).to_contain_text("新案件：")
-    expect(card.locator("p.text")).to_contain_text("邻里纠纷")
+    expect(card.locator("p.text")).to_contain_text("，邻里，状态：待受理")
     expect(card.locator("time")).to_have_text(re.compile(r"^\d{1,2}月\d{1,2}日 \d{2}:\d{2}$"))
     # The case the mediator registered is not news to them.
     expect(page.locator("li.card", has_text=own["number"])).to_have_count(0)
