@@ -107,7 +107,7 @@ async def get_inbox(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     lang: Language | None = None,
-    accept_language: Annotated[str | None, Header(max_length=200)] = None,
+    accept_language: Annotated[str | None, Header()] = None,
 ) -> InboxPage:
     """What arrived at a unit — new cases, dispatches, escalations, hand-offs, warnings, breaches —
     newest first, without what you did yourself, with each item in words (`lang`, else the
