@@ -54,6 +54,8 @@ CASE_TABLES = [
     "referral",
     "deadline_action",
     "deadline",
+    "inbox_read_through",
+    "inbox_read",
     "inbox_item",
     "outbox",
     "webhook_subscription",

@@ -5,7 +5,7 @@ Kunshan, labels instead of codes — in Chinese and in English."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from service.notifications.models import InboxItem
 from service.notifications.service import notify_many
+from service.sweep import sweep
 from service.web.session import LANGUAGE_COOKIE, SESSION_COOKIE
 from tests.builders import DASHI, ZHANGPU, add_colleague, move, open_case
 from tests.conftest import Backend, FrozenClock, token_for
@@ -68,16 +69,18 @@ async def test_what_the_sweeper_writes_reaches_everyone(
     client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
 ) -> None:
     mediator = await auth("dashi.mediator")
-    case = await open_case(client, mediator)
-    await announce(
-        db,
-        frozen_clock(),
-        Announcement(
-            DASHI, case["id"], "warning", None, {"number": case["number"], "deadline": "acceptance"}
-        ),
-    )
+    await open_case(client, mediator)
 
-    assert [i["kind"] for i in (await page(client, mediator))["items"]] == ["warning"]
+    # Nobody swept for two weeks: the acceptance clock warned and ran out, the system's doing.
+    await sweep(db.engine, db.ctx, now=frozen_clock() + timedelta(days=14))
+
+    kinds = {i["kind"] for i in (await page(client, mediator))["items"]}
+    assert "breach" in kinds and "new_case" not in kinds
+    async with db.engine.connect() as conn:
+        swept = (
+            await conn.execute(sa.select(inbox_items.c.caused_by).where(inbox_items.c.kind == "breach"))
+        ).scalars()
+        assert set(swept) == {None}
 
 
 async def test_an_item_for_one_person_shows_to_them_alone(
