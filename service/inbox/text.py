@@ -28,6 +28,7 @@ GENERATED_REASONS = frozenset(
         "crime_report",
         "crime_report_acknowledged",
         "crime_report_overdue",
+        "mediator_assigned",  # service.assignment's sentence; the payload names the mediator and role
     }
 )
 
@@ -155,6 +156,12 @@ def item_text(w: Words, kind: str, payload: Mapping[str, Any]) -> str:
         parts.append(w.label("dispute_type", payload["dispute_type"]))
     if payload.get("referral_kind") and kind != "referral_result":
         parts.append(w.label("referral_kind", payload["referral_kind"]))
+    if payload.get("mediator") and kind == "mediator_assigned":
+        role_key = f"inbox.mediator_role.{payload.get('role')}"
+        if role_key in w.cat.messages:
+            parts.append(w.t("inbox.text.mediator", mediator=payload["mediator"], role=w.t(role_key)))
+        else:
+            parts.append(str(payload["mediator"]))
     if payload.get("from_unit_code"):
         parts.append(w.t("inbox.text.from", unit=w.unit(str(payload["from_unit_code"]))))
     if payload.get("to_unit_code"):

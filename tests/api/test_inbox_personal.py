@@ -94,12 +94,18 @@ async def test_an_item_for_one_person_shows_to_them_alone(
         db,
         frozen_clock(),
         Announcement(
-            DASHI, case["id"], "assignment", None, {"number": case["number"]}, addressee="dashi.colleague"
+            DASHI,
+            case["id"],
+            "mediator_assigned",
+            None,
+            {"number": case["number"], "mediator": "王芳", "role": "lead"},
+            addressee="dashi.colleague",
         ),
     )
 
     mine = await page(client, colleague, **{"for": "me"})
-    assert [i["kind"] for i in mine["items"]] == ["assignment"] and mine["items"][0][
+    assert mine["items"][0]["text"] == f"指派调解员：{case['number']}，王芳任主办调解员"
+    assert [i["kind"] for i in mine["items"]] == ["mediator_assigned"] and mine["items"][0][
         "addressee"
     ] == "dashi.colleague"
     assert [i["kind"] for i in (await page(client, colleague, **{"for": "unit"}))["items"]] == ["new_case"]
@@ -108,9 +114,9 @@ async def test_an_item_for_one_person_shows_to_them_alone(
     assert [i["kind"] for i in other["items"]] == ["new_case"] and other["unread"] == 1
     assert (await page(client, mediator, **{"for": "me"}))["items"] == []
     town = await page(client, opener, DASHI)
-    assert "assignment" not in [i["kind"] for i in town["items"]]
+    assert "mediator_assigned" not in [i["kind"] for i in town["items"]]
     # The auditor checks every inbox, addressed items included.
-    assert "assignment" in [i["kind"] for i in (await page(client, await auth("auditor")))["items"]]
+    assert "mediator_assigned" in [i["kind"] for i in (await page(client, await auth("auditor")))["items"]]
 
     refused = await client.get(f"/api/v1/units/{DASHI}/inbox", headers=colleague, params={"for": "everyone"})
     assert refused.status_code == 422 and "for" in refused.text
