@@ -37,6 +37,7 @@ from service.errors import PROBLEM_RESPONSES, install_handlers
 from service.health import router as health_router
 from service.http_safety import install as install_http_safety
 from service.http_safety import install_trusted_proxies
+from service.inbox.pages import router as inbox_pages_router
 from service.inbox.routes import router as inbox_router
 from service.integrity.backfill import UnsignedTrail, check_audit_key
 from service.mediators.routes import router as mediators_router
@@ -244,6 +245,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(subsidy_router)
     _install_docs(app)
     install_web(app)
+    app.include_router(inbox_pages_router)  # the inbox's page: service.inbox renders through service.web
     return app
 
 

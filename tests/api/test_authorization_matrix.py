@@ -296,6 +296,22 @@ RULES: dict[str, dict[str, Rule]] = {
         "admin": (HIDDEN, HIDDEN),
         "auditor": (FORBIDDEN, FORBIDDEN),  # reads every inbox, changes none
     },
+    "mark_inbox_item_unread": {
+        "mediator": (ALLOWED, HIDDEN),
+        "coordinator": (ALLOWED, HIDDEN),
+        "agency_officer": (ALLOWED, HIDDEN),
+        "court_clerk": (ALLOWED, HIDDEN),
+        "admin": (HIDDEN, HIDDEN),
+        "auditor": (FORBIDDEN, FORBIDDEN),
+    },
+    "mark_inbox_read_all": {  # read state is the reader's own; an auditor's marks only auditors' alerts
+        "mediator": (ALLOWED, HIDDEN),
+        "coordinator": (ALLOWED, HIDDEN),
+        "agency_officer": (ALLOWED, HIDDEN),
+        "court_clerk": (ALLOWED, HIDDEN),
+        "admin": (HIDDEN, HIDDEN),
+        "auditor": (ALLOWED, ALLOWED),
+    },
     # --- the court desk ---
     "list_court_queue": {
         "mediator": FORBIDDEN,
@@ -1031,6 +1047,8 @@ REQUESTS: dict[str, Factory] = {
     "get_unit": _get_unit,
     "get_unit_inbox": _inbox,
     "mark_inbox_item_read": _mark_read,
+    "mark_inbox_item_unread": _mark_read,
+    "mark_inbox_read_all": _inbox,
     "list_court_queue": _court_queue,
     "claim_next_court_case": _court_queue,
     **{op: _stats for op, rule in RULES.items() if rule is STATS_READ},
