@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench                       # the full run (the 1,000,000-case sweep takes minutes)
     .venv/bin/python -m bench --quick               # a small smoke run (about 3 minutes)
-    .venv/bin/python -m bench --only pgbench,http   # parts: pgbench, http, transitions, court, sqlite, sweep
+    .venv/bin/python -m bench --only pgbench,http   # parts: pgbench, http, transitions, court, sqlite, sweep, inbox
 
 On PostgreSQL (``--pg``, a throw-away database created and dropped here; schema and units loaded
 the service's own way): pgbench runs a transition's whole database work
@@ -15,7 +15,8 @@ Then over HTTP, with a load generator in a separate process (``bench/load.py``) 
 ``--replicas``): create, read, list a unit's cases, and claim from the court
 queue at 16 and 64 clients; the court queue drained by 16 clerks (every case claimed exactly once,
 checked in SQL); the embedded SQLite default (create and transition at 16 clients); the API
-process's resident size afterwards; and the deadline sweep (``bench/sweep.py``, run as is).
+process's resident size afterwards; the deadline sweep (``bench/sweep.py``, run as is); and a
+town's inbox with 100,000 items behind it, API and page (``bench/inbox.py``, run as is).
 
 Results go to ``bench/results/`` (JSON and Markdown, git-ignored); docs/benchmarks.md keeps the
 reference run. Not part of the test run.
@@ -65,7 +66,7 @@ VILLAGE = "320583106005"  # 大市社区: the benchmark mediator's station
 LIST_STATION = "320583106009"
 LIST_STATION_CASES = 10_000  # a busy station's several years of cases
 PASSWORD = "Bench-Passw0rd!2026"
-PARTS = ("pgbench", "http", "transitions", "court", "sqlite", "sweep")
+PARTS = ("pgbench", "http", "transitions", "court", "sqlite", "sweep", "inbox")
 # "transitions": only the HTTP transitions (with pgbench beside them when asked): the tuning loop.
 
 
@@ -79,10 +80,20 @@ class Sizes:
     sweep_cases: int
     sweep_due: int
     max_requests: int = 500_000
+    inbox_items: int = 100_000  # behind one town's inbox
+    inbox_cases: int = 200_000
 
 
 QUICK = Sizes(
-    seconds=5, warmup=1, background=20_000, drain=1_000, claim_pool=15_000, sweep_cases=20_000, sweep_due=500
+    seconds=5,
+    warmup=1,
+    background=20_000,
+    drain=1_000,
+    claim_pool=15_000,
+    sweep_cases=20_000,
+    sweep_due=500,
+    inbox_items=10_000,
+    inbox_cases=20_000,
 )
 FULL = Sizes(
     seconds=15,
@@ -1249,6 +1260,52 @@ async def sweep_part(opts: argparse.Namespace, sizes: Sizes, report: Report) -> 
     log(f"sweep: nothing due {idle_ms:.1f} ms; {escalated:,} escalations in {busy_s:.1f} s")
 
 
+INBOX_TARGET_MS = 100  # a town's inbox, API or page, p99
+
+
+async def inbox_part(opts: argparse.Namespace, sizes: Sizes, report: Report) -> None:
+    """bench/inbox.py as it stands, in its own process; its table is parsed."""
+    report.load("before the inbox")
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.inbox",
+        "--items",
+        str(sizes.inbox_items),
+        "--cases",
+        str(sizes.inbox_cases),
+        "--pg",
+        opts.pg,
+    ]
+    log("running " + " ".join(cmd[1:]))
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=ROOT
+    )
+    out_bytes, _ = await proc.communicate()
+    out = out_bytes.decode()
+    (RESULTS / "inbox.log").write_text(out)
+    rows = re.findall(r"^\| ((?:API|page)[^|]*) \| [\d,]+ \| ([\d.]+) \| ([\d.]+) \|", out, re.MULTILINE)
+    if proc.returncode != 0 or not rows:
+        report.notes.append(
+            f"inbox: could not run or parse bench/inbox.py (exit {proc.returncode}); see bench/results/inbox.log"
+        )
+        log(out[-2000:])
+        report.rows.append(Row("inbox", measured="failed, see bench/results/inbox.log", passed=False))
+        return
+    for label, p50, p99 in rows:
+        report.rows.append(
+            Row(
+                f"inbox of a town, {sizes.inbox_items:,} items: {label.strip()}",
+                clients=1,
+                p50_ms=float(p50),
+                p99_ms=float(p99),
+                target=f"p99 < {INBOX_TARGET_MS} ms",
+                passed=float(p99) < INBOX_TARGET_MS,
+            )
+        )
+    log("inbox: " + "; ".join(f"{label.strip()} p50 {p50} ms" for label, p50, _ in rows))
+
+
 # --- the table ---------------------------------------------------------------------------------
 
 
@@ -1301,6 +1358,8 @@ async def main_async(opts: argparse.Namespace) -> int:
             await sqlite_part(sizes, report)
         if "sweep" in parts:
             await sweep_part(opts, sizes, report)
+        if "inbox" in parts:
+            await inbox_part(opts, sizes, report)
         report.load("end")
         info = machine(await pg_settings(opts.pg))
         text = table(report.rows)

@@ -20,6 +20,7 @@ from service.admission import Admission
 from service.assignment.routes import router as assignment_router
 from service.audit.keys import AuditKey, AuditKeyError, engine_options, new_key_text
 from service.auditor.routes import router as auditor_router
+from service.caseload.routes import router as caseload_router
 from service.cases.report_routes import router as crime_reports_router
 from service.cases.routes import router as cases_router
 from service.config.calendars import calendar_warnings, load_calendar
@@ -36,6 +37,7 @@ from service.errors import PROBLEM_RESPONSES, install_handlers
 from service.health import router as health_router
 from service.http_safety import install as install_http_safety
 from service.http_safety import install_trusted_proxies
+from service.inbox.pages import router as inbox_pages_router
 from service.inbox.routes import router as inbox_router
 from service.integrity.backfill import UnsignedTrail, check_audit_key
 from service.mediators.routes import router as mediators_router
@@ -226,6 +228,8 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     install_trusted_proxies(app, settings.trusted_proxy_networks)
     app.include_router(auth_router)
     app.include_router(cases_router)
+    # Before any /api/v1/mediators/{id} route: "caseload" is not a mediator's id.
+    app.include_router(caseload_router)
     app.include_router(assignment_router)
     app.include_router(crime_reports_router)
     app.include_router(units_router)
@@ -241,6 +245,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(subsidy_router)
     _install_docs(app)
     install_web(app)
+    app.include_router(inbox_pages_router)  # the inbox's page: service.inbox renders through service.web
     return app
 
 

@@ -244,3 +244,25 @@ async def assign_mediator(
             )
         ).scalar_one()
     return assignment_id
+
+
+# --- A second person at a unit (for tests about whose inbox shows what) --------------------------
+
+
+async def add_colleague(engine: Any, of: str, username: str) -> str:
+    """A login like ``of``'s (same role, unit and demo password) named ``username``; kept across
+    tests like the demo users, so made once."""
+    import sqlalchemy as sa
+
+    from service.users.models import User
+
+    users = User.__table__  # type: ignore[attr-defined]
+    async with engine.begin() as conn:
+        if (await conn.execute(sa.select(users.c.id).where(users.c.username == username))).first():
+            return username
+        model = (await conn.execute(sa.select(users).where(users.c.username == of))).one()._mapping
+        values = {k: v for k, v in model.items() if k != "id"}
+        await conn.execute(
+            sa.insert(users).values({**values, "username": username, "display_name": username})
+        )
+    return username

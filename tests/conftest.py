@@ -58,6 +58,8 @@ CASE_TABLES = [
     "referral",
     "deadline_action",
     "deadline",
+    "inbox_read_through",
+    "inbox_read",
     "inbox_item",
     "outbox",
     "webhook_subscription",

@@ -43,6 +43,7 @@ from workflows.lifecycle import (
     Outcome,
     Queue,
     ReturnsTo,
+    Role,
     Rule,
     TerminationReason,
     TransitionContext,
@@ -170,7 +171,13 @@ class Announcement:
     reason: str | None
     payload: Mapping[str, Any]
     addressee: str | None = None
-    caused_by: str | None = None  # the username whose act it announces (None: the system)
+    # The person whose act it announces (None: the system, e.g. the sweeper); they are not told.
+    caused_by: str | None = None
+
+
+def caused_by(actor: Actor) -> str | None:
+    """Who an act's announcements are from: the person, or None for the sweeper."""
+    return None if actor.username == SYSTEM_ACTOR_NAME or actor.role == Role.system else actor.username
 
 
 @dataclass(frozen=True)
@@ -933,7 +940,7 @@ def _plan(
         opened=opened,
         answered=answered,
         completed=completed,
-        announcements=tuple(announcements),
+        announcements=tuple(replace(a, caused_by=caused_by(actor)) for a in announcements),
         now=now,
         recorded_after={**case.recorded, **changes, "version": case.version + 1},
         mediators=mediator_changes(rule, case.unit_code, dest.code, actor),
@@ -964,6 +971,7 @@ def arrival(
             "actor": actor.username,
             "dispute_type": dispute_type.value,
         },
+        caused_by=caused_by(actor),
     )
 
 

@@ -34,6 +34,14 @@ class Case(SQLModel, table=True):
         Index("ix_cases_state", "state"),
         Index("ix_cases_created_at", "created_at"),
         Index("ix_cases_dispute_type", "dispute_type"),
+        # The few sensitive cases, for the lists that hide them (the inbox: service.inbox.service).
+        Index(
+            "ix_cases_sensitive",
+            "unit_code",
+            "id",
+            postgresql_where=text("sensitive"),
+            sqlite_where=text("sensitive"),
+        ),
         # A unit's list, newest activity first: read backwards along the index, stop at the page.
         Index("ix_cases_unit_updated", "unit_code", "updated_at", "id"),
         Index("ix_cases_updated", "updated_at", "id"),

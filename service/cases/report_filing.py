@@ -20,7 +20,7 @@ from service.reporting import queries as reports
 from service.reporting.queries import SEALED, ReportRow
 from workflows.lifecycle import Actor
 from workflows.reporting import ADDRESSEE_LABELS, RaisedBy, recipients
-from workflows.transition import Announcement
+from workflows.transition import Announcement, caused_by
 from workflows.triage import REPORT_REASON, TriageDecision
 
 # --- sealing ----------------------------------------------------------------------------------
@@ -144,6 +144,7 @@ async def file_reports(
                     "from_unit_code": from_unit_code,
                     "addressee": recipient.addressee.value,
                 },
+                caused_by=caused_by(actor),
             )
         )
     await notifications.notify_many(conn, notes, now=now)

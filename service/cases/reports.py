@@ -45,7 +45,7 @@ from workflows.reporting import (
     is_overdue,
     supervisor_of,
 )
-from workflows.transition import Announcement
+from workflows.transition import Announcement, caused_by
 
 FILERS = frozenset({Role.mediator, Role.coordinator})
 RECEIVERS = frozenset({Role.agency_officer, Role.mediator, Role.coordinator, Role.court_clerk})
@@ -227,6 +227,7 @@ async def acknowledge(
                     "crime_report_acknowledged",
                     f"{name}已确认收到 {case.number} 的民转刑风险报告",
                     {"number": case.number, "report_id": report_id, "from_unit_code": found.to_unit_code},
+                    caused_by=caused_by(actor),
                 )
             ],
             now=now,

@@ -544,6 +544,8 @@ def _announcement_ctes(i: int, guard: sa.CTE, case_id: Any) -> tuple[sa.CTE, sa.
             "reason": sa.bindparam(f"a{i}_reason", type_=sa.String),
             "payload": sa.bindparam(f"a{i}_payload", type_=inbox.c.payload.type),
             "created_at": now,
+            "addressee": sa.bindparam(f"a{i}_addressee", type_=sa.String),
+            "caused_by": sa.bindparam(f"a{i}_caused_by", type_=sa.String),
         },
         guard,
     ).cte(f"inbox{i}")

@@ -1,85 +1,93 @@
-"""A unit's inbox: what arrived, read and unread, as its members are allowed to see it."""
+"""A unit's inbox: what arrived, read and unread, as each of its members is allowed to see it."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-import sqlalchemy as sa
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from service import clock
-from service.cases.models import Case
-from service.cases.scope import scope_filter
-from service.context import ContextDep
+from service.context import AppContext, ContextDep
 from service.db import EngineDep
-from service.errors import Forbidden, NotFound
-from service.notifications.models import InboxItem
+from service.inbox import service
+from service.inbox.service import COUNT_CAP, For, InboxList, InboxQuery
+from service.inbox.text import item_text, note_of, words
 from service.users.deps import ActorDep
-from workflows.lifecycle import Actor, Role
-from workflows.org import OrgTree
+from workflows.lifecycle import Actor
 
 router = APIRouter(prefix="/api/v1", tags=["inbox"])
 
-inbox = InboxItem.__table__  # type: ignore[attr-defined]
-cases = Case.__table__  # type: ignore[attr-defined]
-
 UnitCode = Annotated[str, Path(max_length=32)]
+ItemId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Language = Literal["zh", "en"]
 
 
 class InboxItemPublic(BaseModel):
     id: int
     case_id: int | None = Field(description="None for an alert to the auditors (its payload names the case)")
     kind: str
-    reason: str | None
+    text: str = Field(description="The item in words, in the language asked for (local time, labels, names)")
+    note: str | None = Field(description="What the person who acted wrote, when they wrote something")
+    reason: str | None = Field(description="As stored when the item was written (Chinese); prefer text")
     payload: dict[str, Any]
     created_at: datetime
-    read_at: datetime | None
-    read_by: str | None
+    read_at: datetime | None = Field(description="When you read it; None: unread for you")
+    read_by: str | None = Field(description="You, when you have read it (read state is per person)")
     audience: str | None = Field(default=None, description="only this role sees the item (auditor: an alert)")
+    addressee: str | None = Field(default=None, description="the one person the item is for; None: the unit")
 
 
 class InboxPage(BaseModel):
     items: list[InboxItemPublic]
-    unread: int
-    total: int
+    unread: int = Field(
+        description=f"Items unread by you among those you see (any kind), counted up to {COUNT_CAP:,}"
+    )
+    unread_capped: bool = Field(description=f"There are {COUNT_CAP:,} or more: show it as {COUNT_CAP:,}+")
+    total: int = Field(description=f"Items listed with these filters, counted up to {COUNT_CAP:,}")
+    total_capped: bool
+    next_before: int | None = Field(description="Pass as `before` for the next, older page; None at the end")
+    newest: int | None = Field(description="The unit's newest item id: pass as `through` to mark all read")
 
 
-def _may_read(actor: Actor, code: str, org: OrgTree) -> bool:
-    if actor.role in (Role.auditor, Role.system):
-        return True
-    if actor.role == Role.coordinator:
-        return code in org.subtree(actor.unit_code)
-    return actor.role != Role.admin and actor.unit_code == code
+class MarkedAll(BaseModel):
+    through: int | None = Field(description="Everything up to this item id is read for you (None: no items)")
 
 
-def _not_hidden_sensitive(actor: Actor, org: OrgTree) -> sa.ColumnElement[bool]:
-    """Items about a sensitive case show only to those who may still open the case (PIPL art. 28)."""
-    sensitive_cases = sa.select(cases.c.id).where(cases.c.sensitive.is_(True))
-    if actor.role == Role.system:
-        return sa.true()
-    if actor.role in (Role.auditor, Role.admin):
-        return sa.or_(inbox.c.case_id.is_(None), inbox.c.case_id.not_in(sensitive_cases))
-    units = scope_filter(actor, org).unit_codes
-    if units is None:
-        return sa.true()
-    hidden = sensitive_cases.where(cases.c.unit_code.not_in(sorted(units)))
-    # A report of a risk of crime reaches the 派出所 or 司法所 it is addressed to whatever the case
-    # (人民调解法 art. 25); they read the report and a masked brief, never the case itself.
-    return sa.or_(inbox.c.case_id.is_(None), inbox.c.kind == "crime_report", inbox.c.case_id.not_in(hidden))
+def language(lang: Language | None, accept_language: str | None) -> str:
+    if lang is not None:
+        return lang
+    return "en" if (accept_language or "").lower().startswith("en") else "zh"
 
 
-def _for_audience(actor: Actor) -> sa.ColumnElement[bool]:
-    """An item addressed to one role (the auditors' alerts) shows to that role only."""
-    if actor.role == Role.system:
-        return sa.true()
-    return sa.or_(inbox.c.audience.is_(None), inbox.c.audience == actor.role.value)
-
-
-def _check(actor: Actor, code: str, org: OrgTree) -> None:
-    if code not in org or not _may_read(actor, code, org):
-        raise NotFound(f"No inbox for unit {code!r}.")
+def public(found: InboxList, actor: Actor, ctx: AppContext, lang: str) -> InboxPage:
+    w = words(lang, ctx.org, ctx.policies, now=clock.now())
+    return InboxPage(
+        items=[
+            InboxItemPublic(
+                id=r.id,
+                case_id=r.case_id,
+                kind=r.kind,
+                text=item_text(w, r.kind, r.payload),
+                note=note_of(r.kind, r.reason, r.caused_by),
+                reason=r.reason,
+                payload=r.payload,
+                created_at=r.created_at,
+                read_at=r.read_at,
+                read_by=actor.username if r.read_at else None,
+                audience=r.audience,
+                addressee=r.addressee,
+            )
+            for r in found.items
+        ],
+        unread=found.unread,
+        unread_capped=found.unread_capped,
+        total=found.total,
+        total_capped=found.total_capped,
+        next_before=found.next_before,
+        newest=found.newest,
+    )
 
 
 @router.get("/units/{code}/inbox", response_model=InboxPage, operation_id="get_unit_inbox")
@@ -90,66 +98,54 @@ async def get_inbox(
     ctx: ContextDep,
     unread: bool = False,
     kind: Annotated[str | None, Query(max_length=32)] = None,
+    for_: Annotated[
+        For | None, Query(alias="for", description="me: addressed to you; unit: to the unit")
+    ] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="next_before of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    lang: Language | None = None,
+    accept_language: Annotated[str | None, Header()] = None,
 ) -> InboxPage:
-    """What arrived at a unit — new cases, dispatches, escalations, hand-offs, warnings, breaches — newest first."""
-    _check(actor, code, ctx.org)
-    where = [inbox.c.unit_code == code, _not_hidden_sensitive(actor, ctx.org), _for_audience(actor)]
-    if kind:
-        where.append(inbox.c.kind == kind)
-    listed = [*where, inbox.c.read_at.is_(None)] if unread else where
-    async with engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(inbox)
-                .where(*listed)
-                .order_by(inbox.c.created_at.desc(), inbox.c.id.desc())
-                .limit(limit)
-                .offset(offset)
-            )
-        ).all()
-        total = (
-            await conn.execute(sa.select(sa.func.count()).select_from(inbox).where(*listed))
-        ).scalar_one()
-        unread_count = (
-            await conn.execute(
-                sa.select(sa.func.count()).select_from(inbox).where(*where, inbox.c.read_at.is_(None))
-            )
-        ).scalar_one()
-    return InboxPage(
-        items=[InboxItemPublic.model_validate(dict(r._mapping)) for r in rows],
-        unread=unread_count,
-        total=total,
-    )
+    """What arrived at a unit — new cases, dispatches, escalations, hand-offs, warnings, breaches —
+    newest first, without what you did yourself, with each item in words (`lang`, else the
+    Accept-Language: zh or en)."""
+    q = InboxQuery(unread=unread, kind=kind, for_=for_, before=before, offset=offset, limit=limit)
+    found = await service.list_inbox(engine, actor, code, ctx.org, q)
+    return public(found, actor, ctx, language(lang, accept_language))
 
 
 @router.post("/units/{code}/inbox/{item_id}/read", status_code=204, operation_id="mark_inbox_item_read")
 async def mark_read(
+    code: UnitCode, item_id: ItemId, actor: ActorDep, engine: EngineDep, ctx: ContextDep
+) -> Response:
+    """Mark one inbox item read, for you (colleagues keep their own read state). An auditor marks
+    only the alerts addressed to auditors."""
+    await service.mark_read(engine, actor, code, ctx.org, item_id, now=clock.now())
+    return Response(status_code=204)
+
+
+@router.delete("/units/{code}/inbox/{item_id}/read", status_code=204, operation_id="mark_inbox_item_unread")
+async def mark_unread(
+    code: UnitCode, item_id: ItemId, actor: ActorDep, engine: EngineDep, ctx: ContextDep
+) -> Response:
+    """Mark one inbox item unread again, for you."""
+    await service.mark_unread(engine, actor, code, ctx.org, item_id)
+    return Response(status_code=204)
+
+
+@router.post("/units/{code}/inbox/read", response_model=MarkedAll, operation_id="mark_inbox_read_all")
+async def mark_all_read(
     code: UnitCode,
-    item_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     actor: ActorDep,
     engine: EngineDep,
     ctx: ContextDep,
-) -> Response:
-    """Mark one inbox item read (by you, now). Reading again keeps the first reader. An auditor
-    marks only the alerts addressed to auditors."""
-    _check(actor, code, ctx.org)
-    async with engine.begin() as conn:
-        found = (
-            await conn.execute(
-                sa.select(inbox.c.id, inbox.c.audience).where(
-                    inbox.c.id == item_id, inbox.c.unit_code == code, _for_audience(actor)
-                )
-            )
-        ).first()
-        if actor.role == Role.auditor and (found is None or found.audience != Role.auditor.value):
-            raise Forbidden("An auditor reads the inbox but changes only the alerts addressed to auditors.")
-        if found is None:
-            raise NotFound(f"No inbox item {item_id} at {code}.")
-        await conn.execute(
-            sa.update(inbox)
-            .where(inbox.c.id == item_id, inbox.c.read_at.is_(None))
-            .values(read_at=clock.now(), read_by=actor.username)
-        )
-    return Response(status_code=204)
+    through: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="the newest item id you saw")
+    ] = None,
+) -> MarkedAll:
+    """Mark every item you see at the unit read, for you (up to `through`)."""
+    upto = await service.mark_all_read(engine, actor, code, ctx.org, through=through, now=clock.now())
+    return MarkedAll(through=upto)

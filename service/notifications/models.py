@@ -16,7 +16,14 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 class InboxItem(SQLModel, table=True):
     __tablename__ = "inbox_item"
     __table_args__ = (
-        Index("ix_inbox_unit_created", "unit_code", "created_at"),
+        # A unit's inbox, newest first, a page at a time by id (keyset); the columns every reader's
+        # filter reads ride along, so the counts of a town's 100,000 items scan the index alone.
+        Index(
+            "ix_inbox_unit_id",
+            "unit_code",
+            "id",
+            postgresql_include=["case_id", "kind", "audience", "addressee", "caused_by"],
+        ),
         Index("ux_inbox_dedupe_key", "dedupe_key", unique=True),
     )
 
@@ -30,6 +37,7 @@ class InboxItem(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     payload: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # No longer written: who read what is per person, in inbox_read (migration 0018 moved these).
     read_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     read_by: str | None = Field(default=None, max_length=64)
     # Only this role sees the item (auditor: an alert); None: everyone who reads the unit's inbox.
@@ -40,6 +48,33 @@ class InboxItem(SQLModel, table=True):
     addressee: str | None = Field(default=None, max_length=64)
     # Who caused it (username; None for the system): that person is not notified of their own act.
     caused_by: str | None = Field(default=None, max_length=64)
+
+
+class InboxRead(SQLModel, table=True):
+    """One person has read one inbox item: read state is per person, so a colleague reading an
+    item leaves it unread for everyone else."""
+
+    __tablename__ = "inbox_read"
+    __table_args__ = (Index("ix_inbox_read_username", "username", "item_id"),)
+
+    item_id: int = Field(
+        sa_column=Column(BigId, ForeignKey("inbox_item.id", ondelete="CASCADE"), primary_key=True)
+    )
+    username: str = Field(max_length=64, primary_key=True)
+    read_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class InboxReadThrough(SQLModel, table=True):
+    """ "Mark all read": every item of the unit up to ``item_id`` is read for this person, without a
+    row per item, so a town's 100,000 items cost one row and the unread count reads only what
+    arrived after it (plus the rows of inbox_read above it)."""
+
+    __tablename__ = "inbox_read_through"
+
+    username: str = Field(max_length=64, primary_key=True)
+    unit_code: str = Field(max_length=32, primary_key=True)
+    item_id: int = Field(sa_column=Column(BigId, nullable=False))
+    read_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class WebhookSubscription(SQLModel, table=True):

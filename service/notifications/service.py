@@ -37,6 +37,8 @@ def announcement_values(note: Announcement, *, now: datetime) -> dict[str, Any]:
         "kind": note.kind,
         "reason": note.reason,
         "payload": dict(note.payload),
+        "addressee": note.addressee,
+        "caused_by": note.caused_by,
         "body": body,
         "key": f"{uuid.uuid4()}:",
     }

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.audit.events import record_security_event
 from service.safe_text import looks_like_formula, spreadsheet_text
+from service.stats.by_mediator import by_mediator as mediator_rows
 from service.stats.queries import (
     SUCCESS,
     TERMINATED,
@@ -35,7 +36,7 @@ from service.stats.queries import (
     town_of,
 )
 from service.stats.schemas import MonthlyReport, ReportColumn
-from workflows.lifecycle import Actor, TerminationReason
+from workflows.lifecycle import OUTCOME_LABELS, Actor, Outcome, TerminationReason
 from workflows.org import OrgTree
 from workflows.vocab import DISPUTE_TYPE_LABELS, SOURCE_LABELS, AgreementForm, DisputeType, Source
 
@@ -129,8 +130,11 @@ class _Tally:
         }
 
 
-async def monthly_report(conn: AsyncConnection, org: OrgTree, q: StatsQuery) -> MonthlyReport:
-    """The report for ``q.period`` (normally one month, see ``Period.month``) within ``q.units``."""
+async def monthly_report(
+    conn: AsyncConnection, org: OrgTree, q: StatsQuery, *, by_mediator: bool = False
+) -> MonthlyReport:
+    """The report for ``q.period`` (normally one month, see ``Period.month``) within ``q.units``;
+    ``by_mediator``: with each mediator's figures (for a reader who may see them by person)."""
     stmt = (
         sa.select(cases.c.unit_code, cases.c.dispute_type, *_count_expressions(q.now))
         .where(*cohort_where(q))
@@ -172,7 +176,37 @@ async def monthly_report(conn: AsyncConnection, org: OrgTree, q: StatsQuery) -> 
             "dispute_type_label": "",
             **total.values(),
         },
+        mediators=await mediator_rows(conn, q) if by_mediator else [],
     )
+
+
+# The 按调解员 section: (key of MediatorStatsRow, heading).
+MEDIATOR_COLUMNS = [
+    ("name", "调解员"),
+    ("unit_codes", "所属单位代码"),
+    ("handled", "承办案件数"),
+    ("lead", "其中主办"),
+    ("settled", "调解成功数"),
+    ("terminated", "终止数"),
+    ("other", "其他(办理中或另行处理)"),
+    (RATE_KEY, "调解成功率"),
+    ("closed", "结案数"),
+    *[(f"outcome_{o.value}", f"结案:{OUTCOME_LABELS[o]}") for o in Outcome],
+    ("median_days_to_close", "结案天数中位数"),
+    ("mean_days_to_close", "平均结案天数"),
+    ("overdue", "逾期数"),
+]
+MEDIATOR_SECTION = "按调解员统计"
+
+
+def _mediator_cells(report: MonthlyReport) -> list[list[str | int | float | None]]:
+    cells = []
+    for row in report.mediators:
+        values = row.model_dump()
+        values["unit_codes"] = "、".join(row.unit_codes)
+        values.update({f"outcome_{k}": n for k, n in row.closed_by_outcome.items()})
+        cells.append([values[k] for k, _ in MEDIATOR_COLUMNS])
+    return cells
 
 
 def report_period(month: str) -> Period:
@@ -195,6 +229,16 @@ def to_csv(report: MonthlyReport) -> bytes:
         value = cells[rate_at]
         cells[rate_at] = "" if value is None else f"{float(value) * 100:.2f}%"
         writer.writerow(["" if v is None else spreadsheet_text(v) for v in cells])
+    if report.mediators:
+        # A section of its own below the table: a blank line, its title, its headings.
+        writer.writerow([])
+        writer.writerow([MEDIATOR_SECTION])
+        writer.writerow([h for _, h in MEDIATOR_COLUMNS])
+        rate_at = [k for k, _ in MEDIATOR_COLUMNS].index(RATE_KEY)
+        for cells in _mediator_cells(report):
+            value = cells[rate_at]
+            cells[rate_at] = "" if value is None else f"{float(value) * 100:.2f}%"
+            writer.writerow(["" if v is None else spreadsheet_text(v) for v in cells])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
@@ -234,9 +278,31 @@ def to_xlsx(report: MonthlyReport) -> bytes:
         elif column.key == AMOUNT_KEY:
             for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
                 cell.number_format = "#,##0.00"
+    if report.mediators:
+        _mediator_sheet(workbook.create_sheet(MEDIATOR_SECTION), report)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def _mediator_sheet(sheet: Any, report: MonthlyReport) -> None:
+    """The 按调解员 sheet: a mediator's name is typed by people, so it is kept text as above."""
+    from openpyxl.styles import Font
+
+    sheet.append([h for _, h in MEDIATOR_COLUMNS])
+    for cells in _mediator_cells(report):
+        sheet.append(cells)
+    for row in sheet.iter_rows(min_row=2):
+        for cell in row:
+            if isinstance(cell.value, str) and looks_like_formula(cell.value):
+                cell.data_type = "s"
+                cell.quotePrefix = True
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "B2"
+    rate_at = [k for k, _ in MEDIATOR_COLUMNS].index(RATE_KEY) + 1
+    for (cell,) in sheet.iter_rows(min_row=2, min_col=rate_at, max_col=rate_at):
+        cell.number_format = "0.00%"
 
 
 async def record_export(

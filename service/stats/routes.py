@@ -10,8 +10,10 @@ The web pages call the same functions without HTTP (each takes an open ``AsyncCo
 - ``queries.overview(conn, q) -> Overview``; ``queries.monthly(conn, q) -> list[MonthRow]``;
   ``queries.by_type(conn, q) -> list[TypeRow]``; ``queries.by_tier(conn, q) -> list[TierRow]``;
   ``queries.by_town(conn, org, q) -> list[TownRow]``; ``queries.by_source(conn, q) -> list[SourceRow]``.
-- ``report.monthly_report(conn, org, q) -> MonthlyReport``; ``report.to_csv(report) -> bytes``;
-  ``report.to_xlsx(report) -> bytes``.
+- ``report.monthly_report(conn, org, q, by_mediator=False) -> MonthlyReport``
+  ``report.to_csv(report) -> bytes``; ``report.to_xlsx(report) -> bytes``.
+- ``by_mediator.by_mediator(conn, q) -> list[MediatorStatsRow]`` (``require_by_mediator_reader(actor)``
+  first: only coordinators, auditors and administrators read figures by mediator).
 - ``charts.bar_chart / hbar_chart / grouped_bar_chart / line_chart(...) -> str`` (SVG).
 """
 
@@ -26,9 +28,11 @@ from service import clock
 from service.context import ContextDep
 from service.db import EngineDep
 from service.errors import PROBLEM_CONTENT
+from service.stats import by_mediator as mediator_stats
 from service.stats import queries, report
 from service.stats.queries import Period, StatsQuery
 from service.stats.schemas import (
+    MediatorStats,
     MonthlyReport,
     MonthlyStats,
     Overview,
@@ -151,6 +155,49 @@ async def by_source(q: QueryDep, engine: EngineDep) -> SourceStats:
         return SourceStats(period=q.period.public(), rows=await queries.by_source(conn, q))
 
 
+async def by_mediator_query(
+    actor: ActorDep,
+    ctx: ContextDep,
+    unit: UnitParam = None,
+    from_month: Annotated[
+        str | None,
+        Query(alias="from", max_length=16, description="first month, YYYY-MM", examples=["2026-03"]),
+    ] = None,
+    to_month: Annotated[
+        str | None, Query(alias="to", max_length=16, description="last month, YYYY-MM", examples=["2026-03"])
+    ] = None,
+) -> StatsQuery:
+    # The role first: a mediator asking about another unit learns it may not ask at all (403),
+    # not whether the unit is in its scope.
+    mediator_stats.require_by_mediator_reader(actor)
+    return await stats_query(actor, ctx, unit, from_month, to_month)
+
+
+@router.get(
+    "/by-mediator",
+    response_model=MediatorStats,
+    operation_id="stats_by_mediator",
+    responses={
+        **STATS_ERRORS,
+        403: {
+            "description": "figures by mediator are for coordinators, auditors, administrators",
+            **PROBLEM_CONTENT,
+        },
+    },
+)
+async def by_mediator(
+    q: Annotated[StatsQuery, Depends(by_mediator_query)], engine: EngineDep
+) -> MediatorStats:
+    """Each mediator who handled a case in the period (an assignment, lead or co, overlapping it),
+    counted where the assignment was made (the unit holding the case then), within your scope:
+    cases handled and led, settled / terminated / other (as the overview defines them), success
+    rate, cases closed in the period with the median and mean days from registration to closing,
+    and cases overdue now. Co-mediators each count the case. Coordinators (their subtree),
+    auditors and administrators; mediators, agency officers and the court desk: 403."""
+    async with engine.connect() as conn:
+        return MediatorStats(period=q.period.public(), rows=await mediator_stats.by_mediator(conn, q))
+
+
 class ReportFormat(StrEnum):
     json = "json"
     csv = "csv"
@@ -188,11 +235,15 @@ async def monthly_report(
 ) -> MonthlyReport | Response:
     """月度统计报表: one row per (town, dispute type) with cases registered in the month, then a
     total row: 受理数, 调解成功数 and rate, 终止数 by reason, oral / written agreements, amount,
-    people, 防止民转刑 and 防止群体性上访 (cases / people), 逾期数, and the intake sources."""
+    people, 防止民转刑 and 防止群体性上访 (cases / people), 逾期数, and the intake sources.
+    For coordinators, auditors and administrators also 按调解员: each mediator's figures for the
+    month (as `/stats/by-mediator`), a section of its own in the CSV and a second sheet in the XLSX."""
     units = queries.resolve_units(actor, ctx.org, unit)
     q = StatsQuery(report.report_period(month), now=clock.now(), units=units)
     async with engine.connect() as conn:
-        result = await report.monthly_report(conn, ctx.org, q)
+        result = await report.monthly_report(
+            conn, ctx.org, q, by_mediator=mediator_stats.may_read_by_mediator(actor)
+        )
     if format == ReportFormat.json:
         return result
     content = report.to_csv(result) if format == ReportFormat.csv else report.to_xlsx(result)

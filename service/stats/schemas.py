@@ -120,6 +120,33 @@ class SourceStats(BaseModel):
     rows: list[SourceRow]
 
 
+class MediatorStatsRow(BaseModel):
+    """What one mediator handled in the period (``service.stats.by_mediator`` defines each figure)."""
+
+    mediator_id: int
+    name: str = Field(examples=["王芳"])
+    unit_codes: list[str] = Field(description="the units whose roster the mediator is on")
+    handled: int = Field(description="承办案件数: cases assigned to the mediator at any time in the period")
+    lead: int = Field(description="of those, the cases the mediator led (主办)")
+    settled: int = Field(description="调解成功: an agreement was reached and stands")
+    terminated: int = Field(description="终止: ended without an agreement that stands")
+    other: int = Field(description="neither yet: still in mediation, or ended another way")
+    success_rate: Rate = None
+    closed: int = Field(description="结案数: handled cases closed in the period")
+    closed_by_outcome: dict[str, int] = Field(
+        description="those closed, by the outcome recorded at closing (every outcome, zeros included)",
+        examples=[{"performed": 3, "confirmed": 1, "withdrawn": 0, "other_route": 2}],
+    )
+    median_days_to_close: float | None = Field(description="over the handled cases closed in the period")
+    mean_days_to_close: float | None = Field(description="over the handled cases closed in the period")
+    overdue: int = Field(description="逾期: handled cases with a deadline breached or running past due now")
+
+
+class MediatorStats(BaseModel):
+    period: PeriodPublic
+    rows: list[MediatorStatsRow]
+
+
 class ReportColumn(BaseModel):
     key: str
     heading: str
@@ -132,3 +159,7 @@ class MonthlyReport(BaseModel):
     columns: list[ReportColumn]
     rows: list[dict[str, str | int | float | None]]
     total: dict[str, str | int | float | None]
+    mediators: list[MediatorStatsRow] = Field(
+        default_factory=list,
+        description="按调解员: each mediator's figures for the month (coordinators, auditors, administrators)",
+    )

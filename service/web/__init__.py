@@ -28,7 +28,7 @@ class CompressPages:
 
 
 def install(app: FastAPI) -> None:
-    from service.web import assignment, audit, consents, dashboard, desk, pages, reports, roster, subsidy
+    from service.web import assignment, audit, consents, dashboard, desk, me, pages, reports, roster, subsidy
 
     app.include_router(reports.router)  # before pages: /cases/{id}/crime-reports/new is not a case
     app.include_router(consents.router)
@@ -37,6 +37,7 @@ def install(app: FastAPI) -> None:
     app.include_router(desk.router)
     app.include_router(dashboard.router)
     app.include_router(audit.router)
+    app.include_router(me.router)
     app.include_router(roster.router)
     app.include_router(subsidy.router)
     app.mount("/static/app", StaticFiles(directory=STATIC), name="web-static")

@@ -13,6 +13,7 @@ from service.db import EngineDep
 from service.errors import InvalidInput
 from service.http_safety import client_ip
 from service.stats import charts, queries, report
+from service.stats.by_mediator import may_read_by_mediator
 from service.stats.queries import Period, StatsQuery
 from service.web.base import CtxDep, SessionDep, WebRoute
 from service.web.render import Page
@@ -166,7 +167,9 @@ async def report_download(
     period = report.report_period(month) if month else Period.of(None, None, now=now)
     q = StatsQuery(Period(period.last, period.last), now=now, units=units)
     async with engine.connect() as conn:
-        result = await report.monthly_report(conn, ctx.org, q)
+        result = await report.monthly_report(
+            conn, ctx.org, q, by_mediator=may_read_by_mediator(session.actor)
+        )
     content = report.to_csv(result) if fmt == "csv" else report.to_xlsx(result)
     async with engine.begin() as conn:
         await report.record_export(

@@ -56,6 +56,8 @@ def nav_items(role: Role) -> list[tuple[str, str]]:
     """(path, catalogue key) of the navigation a role needs, in the order they use it."""
     # An administrator manages accounts and sees no case (the case list refuses them).
     items = [] if role == Role.admin else [("/cases", "nav.cases")]
+    if role in (Role.mediator, Role.coordinator):
+        items.insert(0, ("/me", "nav.me"))  # issue 18: a mediator's own cases and deadlines
     if role in (Role.mediator, Role.coordinator, Role.agency_officer, Role.court_clerk):
         items.append(("/cases/new", "nav.new"))
     if role in (Role.mediator, Role.coordinator, Role.agency_officer, Role.court_clerk, Role.auditor):

@@ -296,6 +296,22 @@ RULES: dict[str, dict[str, Rule]] = {
         "admin": (HIDDEN, HIDDEN),
         "auditor": (FORBIDDEN, FORBIDDEN),  # reads every inbox, changes none
     },
+    "mark_inbox_item_unread": {
+        "mediator": (ALLOWED, HIDDEN),
+        "coordinator": (ALLOWED, HIDDEN),
+        "agency_officer": (ALLOWED, HIDDEN),
+        "court_clerk": (ALLOWED, HIDDEN),
+        "admin": (HIDDEN, HIDDEN),
+        "auditor": (FORBIDDEN, FORBIDDEN),
+    },
+    "mark_inbox_read_all": {  # read state is the reader's own; an auditor's marks only auditors' alerts
+        "mediator": (ALLOWED, HIDDEN),
+        "coordinator": (ALLOWED, HIDDEN),
+        "agency_officer": (ALLOWED, HIDDEN),
+        "court_clerk": (ALLOWED, HIDDEN),
+        "admin": (HIDDEN, HIDDEN),
+        "auditor": (ALLOWED, ALLOWED),
+    },
     # --- the court desk ---
     "list_court_queue": {
         "mediator": FORBIDDEN,
@@ -331,6 +347,20 @@ RULES: dict[str, dict[str, Rule]] = {
     "export_subsidy_month": SUBSIDY_READ,
     "approve_subsidy_month": SUBSIDY_WRITE,
     "correct_subsidy_month": SUBSIDY_WRITE,
+    # --- a person's own work; the caseload and figures by mediator (issue 18) ---
+    "list_my_cases": EVERYONE,  # one's own: empty, with a message, without a roster record
+    "list_my_deadlines": EVERYONE,
+    **{
+        op: {
+            "mediator": (FORBIDDEN, FORBIDDEN),
+            "coordinator": (ALLOWED, HIDDEN),
+            "agency_officer": (FORBIDDEN, FORBIDDEN),
+            "court_clerk": (FORBIDDEN, FORBIDDEN),
+            "admin": (ALLOWED, ALLOWED),
+            "auditor": (ALLOWED, ALLOWED),
+        }
+        for op in ("mediator_caseload", "stats_by_mediator")
+    },
     # --- administration ---
     "list_webhooks": ADMIN_ONLY,
     "create_webhook": ADMIN_ONLY,
@@ -1017,6 +1047,8 @@ REQUESTS: dict[str, Factory] = {
     "get_unit": _get_unit,
     "get_unit_inbox": _inbox,
     "mark_inbox_item_read": _mark_read,
+    "mark_inbox_item_unread": _mark_read,
+    "mark_inbox_read_all": _inbox,
     "list_court_queue": _court_queue,
     "claim_next_court_case": _court_queue,
     **{op: _stats for op, rule in RULES.items() if rule is STATS_READ},
@@ -1024,6 +1056,10 @@ REQUESTS: dict[str, Factory] = {
     "export_subsidy_month": _subsidy_read,
     "approve_subsidy_month": _subsidy_approve,
     "correct_subsidy_month": _subsidy_correct,
+    "list_my_cases": _nothing,
+    "list_my_deadlines": _nothing,
+    "mediator_caseload": _stats,
+    "stats_by_mediator": _stats,
     "list_webhooks": _nothing,
     "create_webhook": _create_webhook,
     "disable_webhook": _disable_webhook,

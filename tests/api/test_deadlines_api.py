@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from service.sweep import sweep
-from tests.builders import DASHI, ZHANGPU, move, open_case
+from tests.builders import DASHI, ZHANGPU, add_colleague, move, open_case
 from tests.conftest import Backend, FrozenClock
 
 pytestmark = pytest.mark.usefixtures("trail_stays_intact")
@@ -164,8 +164,10 @@ async def test_overdue_and_due_before_filters(
 async def test_inbox_is_scoped_and_items_are_marked_read_once(
     client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
 ) -> None:
-    station, other = await auth("dashi.mediator"), await auth("wulian.mediator")
-    await open_case(client, station)
+    opener, other = await auth("dashi.mediator"), await auth("wulian.mediator")
+    # The one who opened the case is not told of it; a colleague at the station is.
+    station = await auth(await add_colleague(db.engine, "dashi.mediator", "dashi.colleague"))
+    await open_case(client, opener)
     items = (await inbox(client, station, DASHI))["items"]
     assert [i["kind"] for i in items] == ["new_case"]
 
@@ -173,7 +175,7 @@ async def test_inbox_is_scoped_and_items_are_marked_read_once(
     marked = await client.post(f"/api/v1/units/{DASHI}/inbox/{items[0]['id']}/read", headers=station)
     assert marked.status_code == 204
     page = await inbox(client, station, DASHI)
-    assert page["unread"] == 0 and page["items"][0]["read_by"] == "dashi.mediator"
+    assert page["unread"] == 0 and page["items"][0]["read_by"] == "dashi.colleague"
     assert (await inbox(client, await auth("zhangpu.coordinator"), DASHI))[
         "total"
     ] == 1  # the town sees below

@@ -15,6 +15,7 @@ from tests.builders import (
     COURT_DESK,
     DASHI,
     POLICE,
+    add_colleague,
     application,
     fire,
     hand_to_station,
@@ -105,7 +106,10 @@ async def test_police_referral_round_trip_returns_the_agreement_to_the_police_st
     assert (offered["kind"], offered["label"], offered["status"]) == ("police", "警调对接", "offered")
     assert offered["payload"] == {"police_report_number": "JQ2026030200123"}
     assert "hand_off" in await inbox_kinds(client, station, DASHI)
-    assert "referral_sent" in await inbox_kinds(client, police, POLICE)
+    # The officer who sent it is not told of their own act; a colleague at the station is.
+    colleague = await auth(await add_colleague(db.engine, "zhangpu.police", "zhangpu.police2"))
+    assert "referral_sent" in await inbox_kinds(client, colleague, POLICE)
+    assert "referral_sent" not in await inbox_kinds(client, police, POLICE)
     assert any(d["kind"] == "referral_acceptance" for d in handed["deadlines"])
 
     accepted = await move(client, station, handed, "accept")

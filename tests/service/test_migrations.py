@@ -97,3 +97,46 @@ async def test_upgrading_gives_never_expiring_machine_tokens_an_expiry(tmp_path:
     assert expiry["dated"] == later
     assert expiry["revoked"] is None
     assert account == "court.system"
+
+
+async def test_upgrading_moves_who_read_an_inbox_item_into_the_read_state_per_person(tmp_path: Path) -> None:
+    """0018_inbox: an item's first reader (inbox_item.read_at / read_by) becomes that person's row in
+    inbox_read; downgrading puts the first reader back on the item."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from service.db import create_engine
+    from service.migrate import alembic_config
+
+    def to(revision: str, down: bool = False) -> Callable[[Connection], None]:
+        def run(connection: Connection) -> None:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            (command.downgrade if down else command.upgrade)(config, revision)
+
+        return run
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(to("0017_mediators"))
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO inbox_item (id, unit_code, kind, payload, created_at, read_at, read_by) VALUES"
+                    " (1, 'U', 'breach', '{}', '2026-01-01 00:00:00', '2026-01-02 00:00:00', 'dashi.mediator'),"
+                    " (2, 'U', 'breach', '{}', '2026-01-01 00:00:00', NULL, NULL)"
+                )
+            )
+        async with engine.begin() as conn:
+            await conn.run_sync(to("0018_inbox"))
+        async with engine.connect() as conn:
+            moved = (await conn.execute(sa.text("SELECT item_id, username FROM inbox_read"))).all()
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("UPDATE inbox_item SET read_at = NULL, read_by = NULL"))
+            await conn.run_sync(to("0017_mediators", down=True))
+        async with engine.connect() as conn:
+            back = (await conn.execute(sa.text("SELECT id, read_by FROM inbox_item ORDER BY id"))).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in moved] == [(1, "dashi.mediator")]
+    assert [tuple(r) for r in back] == [(1, "dashi.mediator"), (2, None)]

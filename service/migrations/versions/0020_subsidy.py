@@ -4,7 +4,7 @@
 pays once) and ``subsidy_line`` (a mediator's share of a case, or a correction with its reason).
 
 Revision ID: 0020_subsidy
-Revises: 0021_case_senders
+Revises: 0019_case_senders
 Create Date: 2026-12-07 09:45:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0020_subsidy"
-down_revision: str | None = "0021_case_senders"
+down_revision: str | None = "0019_case_senders"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -6,8 +6,8 @@ read by case they were scanned whole, or the case's whole trail was read instead
 events for a long-lived case). These hold the same few events keyed by the case, so one case's
 senders are an index lookup whatever the size of the trail.
 
-Revision ID: 0021_case_senders
-Revises: 0017_mediators
+Revision ID: 0019_case_senders
+Revises: 0018_inbox
 Create Date: 2026-12-07 09:40:00
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0021_case_senders"
-down_revision: str | None = "0017_mediators"
+revision: str = "0019_case_senders"
+down_revision: str | None = "0018_inbox"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
