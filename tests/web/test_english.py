@@ -108,13 +108,16 @@ class Names:
 def roster_names(data_dir: Path) -> list[str]:
     """The mediators' names: the roster is data, read from the server's database."""
     names: list[str] = []
-    for database in data_dir.rglob("*.db"):
+    databases = list(data_dir.rglob("*.db"))
+    assert databases, f"no SQLite database under {data_dir}"
+    for database in databases:
         with sqlite3.connect(database) as connection:
             tables = {
                 row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
             if "mediator" in tables:
                 names += [row[0] for row in connection.execute("SELECT name FROM mediator")]
+    assert names, "the demo seeds a roster"
     return names
 
 
