@@ -84,7 +84,7 @@ def test_every_deadline_policy_has_an_english_name() -> None:
 
 def test_every_key_templates_and_code_ask_for_exists() -> None:
     messages = catalogue().messages
-    sources = [*WEB.glob("templates/*.html"), *WEB.glob("*.py")]
+    sources = [*WEB.glob("templates/*.html"), *(ROOT / "service").rglob("*.py")]
     asked = {(path.name, key) for path in sources for key in ASKED.findall(path.read_text(encoding="utf-8"))}
 
     missing = sorted(f"{name}: {key}" for name, key in asked if key not in messages)
