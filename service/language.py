@@ -41,9 +41,8 @@ def language_of(accept_language: str | None) -> str:
 async def read_accept_language(
     accept_language: Annotated[
         str | None,
-        Header(
-            description="en for English unit names in the answer; Chinese (zh-CN) otherwise", max_length=200
-        ),
+        # No length limit: a browser's long header is read (its first 200 characters), not refused.
+        Header(description="en for English unit names in the answer; Chinese (zh-CN) otherwise"),
     ] = None,
 ) -> None:
     _reading.set(language_of(accept_language))

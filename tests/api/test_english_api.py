@@ -59,3 +59,20 @@ async def test_a_sent_case_names_where_it_is_now_in_english(client: httpx.AsyncC
     mine = next(item for item in sent["items"] if item["id"] == case["id"])
 
     assert (mine["unit_code"], mine["unit_name"]) == (ZHANGPU, "Zhangpu Town")
+
+
+async def test_a_long_or_odd_accept_language_is_read_not_refused(
+    client: httpx.AsyncClient, auth: Any
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+    odd = ["en;q=x, zh", "x" * 5000, ", ,;;", "en-US;q=0.1, zh-CN;q=0.9", "EN"]
+
+    names = [
+        (await read(client, {**mediator, "Accept-Language": header}, f"/api/v1/cases/{case['id']}"))[
+            "unit_name"
+        ]
+        for header in odd
+    ]
+
+    assert names == ["大市社区", "大市社区", "大市社区", "大市社区", "Dashi Community"]
