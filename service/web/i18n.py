@@ -36,7 +36,7 @@ from workflows.lifecycle import (
 from workflows.org import OrgTree, Tier
 from workflows.referrals import REFERRAL_LABELS
 from workflows.reporting import ADDRESSEE_LABELS
-from workflows.triage import EnglishWords, reason_in_english
+from workflows.triage_reasons import EnglishWords, reason_in_english
 from workflows.vocab import (
     CONSENT_MANNER_LABELS,
     DISPUTE_TYPE_LABELS,

@@ -18,7 +18,8 @@ from service.config.units import cjk_in, load_units
 from service.web.i18n import LANGUAGES, catalogue, english_words, server_text
 from workflows.org import OrgTree, Tier, UnitKind
 from workflows.referrals import RETURNS
-from workflows.triage import REASONS, RuleSet, TriageFacts, parse_rules, reason_in_english, say, triage
+from workflows.triage import RuleSet, TriageFacts, parse_rules, triage
+from workflows.triage_reasons import REASONS, reason_in_english, say
 from workflows.vocab import DisputeType, Flag, Source
 
 ROOT = Path(__file__).parents[2]
