@@ -17,7 +17,15 @@ from sqlalchemy.exc import IntegrityError
 
 from service.audit.models import SecurityEvent
 from service.subsidy.models import SubsidyCase
-from tests.builders import DASHI, ZHANGPU, add_mediator, assign_mediator, move, open_case
+from tests.builders import (
+    DASHI,
+    ZHANGPU,
+    add_colleague,
+    add_mediator,
+    assign_mediator,
+    move,
+    open_case,
+)
 from tests.conftest import Backend, FrozenClock
 
 pytestmark = pytest.mark.usefixtures("frozen_clock", "trail_stays_intact")
@@ -27,7 +35,8 @@ APRIL_1 = datetime(2026, 4, 1, 2, 0, tzinfo=UTC)  # 10:00 in Kunshan: March is o
 
 
 async def closed_with_agreement(client: httpx.AsyncClient, mediator: dict[str, str]) -> dict[str, Any]:
-    """A neighbour dispute at 大市社区, mediated to an oral agreement, performed and so closed."""
+    """A neighbour dispute at 大市社区, accepted by ``mediator`` (who thereby leads it when on the
+    station's roster) and mediated to an oral agreement."""
     case = await move(client, mediator, await open_case(client, mediator), "accept")
     case = await move(client, mediator, case, "settle", agreement={"form": "oral", "terms": "道歉并修复墙面"})
     return case
@@ -45,15 +54,19 @@ async def march_with_two_closed_cases(
     client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
 ) -> dict[str, Any]:
     """Case one: 王芳 (dashi.mediator's roster record) leads, 张伟 co-mediates; case two: nobody
-    recorded as mediating it; case three still open. Then the clock moves to 1 April."""
+    recorded as mediating it; case three still open. Then the clock moves to 1 April.
+
+    Accepting a case makes the acceptor's roster record its lead, and closing it ends every
+    assignment (end ``closed``): 王芳 leads case one by accepting it, and case two is accepted by a
+    colleague at the station whose sign-in has no roster record, so nobody is assigned to it."""
     mediator = await auth("dashi.mediator")
+    colleague = await auth(await add_colleague(db.engine, "dashi.mediator", "dashi.colleague"))
     lead = await add_mediator(db.engine, "王芳", [DASHI], username="dashi.mediator")
     co = await add_mediator(db.engine, "张伟", [DASHI], employment="part_time")
     one = await closed_with_agreement(client, mediator)
-    await assign_mediator(db.engine, one["id"], lead, role="lead")
     await assign_mediator(db.engine, one["id"], co, role="co")
     one = await perform(client, mediator, one)
-    two = await perform(client, mediator, await closed_with_agreement(client, mediator))
+    two = await perform(client, colleague, await closed_with_agreement(client, colleague))
     await open_case(client, mediator)
     frozen_clock.set(APRIL_1)
     return {"one": one, "two": two, "lead": lead, "co": co}
