@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from service.audit.models import SecurityEvent
+from service.mediators.models import CaseMediator
 from service.subsidy.models import SubsidyCase
 from tests.builders import (
     DASHI,
@@ -299,6 +300,44 @@ async def test_the_export_gives_finance_totals_and_case_lines_in_csv_and_xlsx(
     assert [world["one"]["number"], "邻里", "简易", "2026年3月2日", 100.0, "张伟", "协办", 40.0] in lines
     assert await security_kinds(db) == ["subsidy_approved", "subsidy_exported", "subsidy_exported"]
     assert Decimal("100.00") == sum(Decimal(str(row[7])) for row in lines)
+
+
+async def test_only_the_mediators_on_the_case_when_it_closed_share_its_subsidy(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    """王芳 leads a case at 大市社区 by accepting it; the station escalates it to 张浦镇, which ends
+    her assignment (end ``closed``: the case left the unit), and the town's 李明 mediates it to its
+    close. Both assignments ended ``closed``, but only 李明's ended with the closing."""
+    station = await auth("dashi.mediator")
+    town = await auth("zhangpu.coordinator")
+    wang = await add_mediator(db.engine, "王芳", [DASHI], username="dashi.mediator")
+    li = await add_mediator(db.engine, "李明", [ZHANGPU])
+    case = await move(client, station, await open_case(client, station), "accept")
+    frozen_clock.set(datetime(2026, 3, 3, 2, 0, tzinfo=UTC))
+    case = await move(client, station, case, "escalate", reason="涉及多户村民，需要镇里协调")
+    await assign_mediator(db.engine, case["id"], li, unit_code=ZHANGPU)
+    case = await move(client, town, case, "accept")
+    case = await move(client, town, case, "settle", agreement={"form": "oral", "terms": "道歉并修复墙面"})
+    frozen_clock.set(datetime(2026, 3, 5, 2, 0, tzinfo=UTC))
+    case = await move(client, town, case, "record_performance", performance="performed")
+    assert (case["state"], case["unit_code"]) == ("closed", ZHANGPU)
+    table = CaseMediator.__table__  # type: ignore[attr-defined]
+    async with db.engine.connect() as conn:
+        ends = (
+            await conn.execute(
+                sa.select(table.c.mediator_id, table.c.end)
+                .where(table.c.case_id == case["id"])
+                .order_by(table.c.id)
+            )
+        ).all()
+    assert [tuple(e) for e in ends] == [(wang, "closed"), (li, "closed")]
+    frozen_clock.set(APRIL_1)
+
+    month = (await client.get(MARCH, headers=town)).json()
+    [line] = month["cases"]
+    assert (line["case_id"], line["eligible"], line["amount_yuan"]) == (case["id"], True, "200.00")
+    assert [(s["name"], s["role"], s["amount_yuan"]) for s in line["shares"]] == [("李明", "lead", "200.00")]
+    assert [(m["name"], m["total_yuan"]) for m in month["mediators"]] == [("李明", "200.00")]
 
 
 # --- the pages, as a browser without JavaScript uses them -----------------------------------------
