@@ -52,17 +52,20 @@ async def set_assignment(engine: Any, assignment_id: int, **values: Any) -> None
 async def close(
     client: httpx.AsyncClient, h: Headers, db: Backend, case: dict[str, Any], outcome: str = "other_route"
 ) -> None:
-    """Close a terminated case now; the closing itself ends its assignments (end ``closed``)."""
-    await move(client, h, case, "close", outcome=outcome)
+    """Close a terminated case now; the closing itself ends its current assignments (end ``closed``
+    at the case's closing time)."""
+    current = assignments.c.case_id == case["id"], assignments.c.ended_at.is_(None)
+    async with db.engine.connect() as conn:
+        ids = set((await conn.execute(sa.select(assignments.c.id).where(*current))).scalars())
+    closed = await move(client, h, case, "close", outcome=outcome)
     async with db.engine.connect() as conn:
         ends = (
             await conn.execute(
-                sa.select(assignments.c.end, assignments.c.ended_at).where(
-                    assignments.c.case_id == case["id"]
-                )
+                sa.select(assignments.c.end, assignments.c.ended_at).where(assignments.c.id.in_(ids))
             )
         ).all()
-    assert ends and {tuple(e) for e in ends} == {("closed", ends[0].ended_at)}, ends
+    closed_at = datetime.fromisoformat(closed["closed_at"])
+    assert ids and [tuple(e) for e in ends] == [("closed", closed_at)] * len(ids), (ends, closed_at)
 
 
 async def current_assignments(db: Backend) -> set[tuple[int, int, str]]:
@@ -163,6 +166,35 @@ async def test_caseload_counts_each_mediators_open_cases_overdue_deadlines_and_c
     assert all(r["open_lead"] + r["open_co"] == 0 for r in body["rows"] if r["mediator_id"] not in m.values())
     # The month's statistics by mediator come with it.
     assert {r["mediator_id"] for r in body["stats"]} == {m["wang"], m["chen"]}
+
+
+async def test_a_case_that_left_the_station_counts_as_closed_only_for_the_mediator_who_closed_it(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    """王芳 leads a case by accepting it at 大市社区; escalated to 张浦镇, her assignment ends
+    (end ``closed``: the case left the unit) and the town's 李明 takes it to its close. Both rows
+    ended ``closed``; only 李明 was assigned when it closed."""
+    station, town = await auth("dashi.mediator"), await auth("zhangpu.coordinator")
+    wang = await add_mediator(db.engine, "王芳", [DASHI], username="dashi.mediator")
+    li = await add_mediator(db.engine, "李明", [ZHANGPU])
+    case = await move(client, station, await open_case(client, station), "accept")
+    frozen_clock.set(FIXED_NOW + timedelta(days=1))
+    case = await move(client, station, case, "escalate", reason="涉及多户村民，需要镇里协调")
+    await assign_mediator(db.engine, case["id"], li, unit_code=ZHANGPU)
+    case = await move(client, town, case, "accept")
+    case = await move(client, town, case, "terminate", termination_reason="gap_too_wide")
+    frozen_clock.set(FIXED_NOW + timedelta(days=2))
+    await close(client, town, db, case)
+    frozen_clock.set(NOW)
+
+    body = await get(client, town, "/api/v1/mediators/caseload", unit=ZHANGPU)
+    assert (
+        row_of(body["rows"], wang)["closed_this_month"],
+        row_of(body["rows"], li)["closed_this_month"],
+    ) == (
+        0,
+        1,
+    )
 
 
 async def test_statistics_by_mediator_are_exact(
