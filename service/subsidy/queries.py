@@ -149,10 +149,16 @@ async def mediating(
     conn: AsyncConnection, units: Collection[str], start: datetime, end: datetime
 ) -> dict[int, list[Mediating]]:
     """For each case closed in the window, the mediators on it when it closed: assignments still
-    current, or ended by the closing itself. Those reassigned, removed, withdrawn or refused before
-    the end did not mediate it to its outcome."""
+    current, or ended by the closing itself (end ``closed`` at the case's ``closed_at``). Those
+    reassigned, removed, withdrawn or refused before the end did not mediate it to its outcome, nor
+    did those whose assignment ended ``closed`` earlier, when the case left their unit (escalated,
+    handed off) or went to the court, and came back to close elsewhere."""
     ended_by_closing = sa.or_(
-        case_mediators.c.ended_at.is_(None), case_mediators.c.end == AssignmentEnd.closed
+        case_mediators.c.ended_at.is_(None),
+        sa.and_(
+            case_mediators.c.end == AssignmentEnd.closed,
+            case_mediators.c.ended_at >= cases.c.closed_at,
+        ),
     )
     stmt = (
         sa.select(

@@ -163,8 +163,9 @@ async def test_more_reveals_in_a_day_than_the_limit_alert_once_per_person_per_da
 
 
 async def test_reveals_past_the_limit_at_the_same_moment_raise_one_alert(
-    client: httpx.AsyncClient, auth, db: Backend, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    frozen_clock.set(kunshan(2, 10))  # a Monday morning: within office hours, whenever the suite runs
     monkeypatch.setattr(db.ctx.settings, "alert_reveals_per_day", 1)
     mediator = await auth("dashi.mediator")
     case = await open_case(client, mediator)

@@ -13,7 +13,16 @@ import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from service.mediators.models import CaseMediator
-from tests.builders import DASHI, WULIAN, ZHANGPU, add_mediator, assign_mediator, move, open_case
+from tests.builders import (
+    DASHI,
+    WULIAN,
+    ZHANGPU,
+    add_colleague,
+    add_mediator,
+    assign_mediator,
+    move,
+    open_case,
+)
 from tests.conftest import FIXED_NOW, Backend, FrozenClock
 
 Headers = dict[str, str]
@@ -41,18 +50,33 @@ async def set_assignment(engine: Any, assignment_id: int, **values: Any) -> None
 
 
 async def close(
-    client: httpx.AsyncClient,
-    h: Headers,
-    db: Backend,
-    case: dict[str, Any],
-    ids: list[int],
-    at: datetime,
-    outcome: str = "other_route",
+    client: httpx.AsyncClient, h: Headers, db: Backend, case: dict[str, Any], outcome: str = "other_route"
 ) -> None:
-    """Close a terminated case at ``at``; its assignments end with it."""
-    await move(client, h, case, "close", outcome=outcome)
-    for assignment_id in ids:
-        await set_assignment(db.engine, assignment_id, ended_at=at, ended_by="test", end="closed")
+    """Close a terminated case now; the closing itself ends its current assignments (end ``closed``
+    at the case's closing time)."""
+    current = assignments.c.case_id == case["id"], assignments.c.ended_at.is_(None)
+    async with db.engine.connect() as conn:
+        ids = set((await conn.execute(sa.select(assignments.c.id).where(*current))).scalars())
+    closed = await move(client, h, case, "close", outcome=outcome)
+    async with db.engine.connect() as conn:
+        ends = (
+            await conn.execute(
+                sa.select(assignments.c.end, assignments.c.ended_at).where(assignments.c.id.in_(ids))
+            )
+        ).all()
+    closed_at = datetime.fromisoformat(closed["closed_at"])
+    assert ids and [tuple(e) for e in ends] == [("closed", closed_at)] * len(ids), (ends, closed_at)
+
+
+async def current_assignments(db: Backend) -> set[tuple[int, int, str]]:
+    """(case, mediator, role) of every current assignment."""
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(
+            sa.select(assignments.c.case_id, assignments.c.mediator_id, assignments.c.role).where(
+                assignments.c.ended_at.is_(None)
+            )
+        )
+        return {(int(c), int(m), str(r)) for c, m, r in rows}
 
 
 async def march_of_two_mediators(
@@ -60,35 +84,39 @@ async def march_of_two_mediators(
 ) -> dict[str, Any]:
     """March 2026 at 大市社区. 王芳 leads S1 (settled, open), S2 (with 陈军 as co; terminated and
     closed two days after registration), S3 (closed after five days) and S4 (never accepted), and
-    co-mediates S5 (closed after eleven days). 陈军 is put on S4 only in April."""
+    co-mediates S5 (closed after eleven days). 陈军 is put on S4 only in April.
+
+    Accepting makes the acceptor's roster record the lead: 王芳 (dashi.mediator) leads S1, S2 and
+    S3 by accepting them. S5 is accepted by a colleague at the station whose sign-in has no roster
+    record, so it has no lead and 王芳 joins it as co-mediator."""
     station = await auth("dashi.mediator")
+    colleague = await auth(await add_colleague(db.engine, "dashi.mediator", "dashi.colleague"))
     wang = await add_mediator(db.engine, "王芳", [DASHI], username="dashi.mediator")
     chen = await add_mediator(db.engine, "陈军", [DASHI], username="zhouxiang.mediator")
     s1 = await move(client, station, await open_case(client, station), "accept")
     s1 = await move(client, station, s1, "settle", agreement={"form": "written", "terms": "赔偿维修费"})
     ended = {}
-    for name in ("s2", "s3", "s5"):
-        case = await move(client, station, await open_case(client, station), "accept")
+    for name, accepting in (("s2", station), ("s3", station), ("s5", colleague)):
+        case = await move(client, accepting, await open_case(client, station), "accept")
         ended[name] = await move(client, station, case, "terminate", termination_reason="gap_too_wide")
     s4 = await open_case(client, station)
-    a = {
-        "s1": await assign_mediator(db.engine, s1["id"], wang),
-        "s2": await assign_mediator(db.engine, ended["s2"]["id"], wang),
-        "s2co": await assign_mediator(db.engine, ended["s2"]["id"], chen, role="co"),
-        "s3": await assign_mediator(db.engine, ended["s3"]["id"], wang),
-        "s4": await assign_mediator(db.engine, s4["id"], wang),
-        "s5": await assign_mediator(db.engine, ended["s5"]["id"], wang, role="co"),
-        "s4chen": await assign_mediator(db.engine, s4["id"], chen, role="co"),
+    await assign_mediator(db.engine, ended["s2"]["id"], chen, role="co")
+    await assign_mediator(db.engine, s4["id"], wang)
+    await assign_mediator(db.engine, ended["s5"]["id"], wang, role="co")
+    s4chen = await assign_mediator(db.engine, s4["id"], chen, role="co")
+    await set_assignment(db.engine, s4chen, assigned_at=datetime(2026, 4, 5, 2, 0, tzinfo=UTC))
+    assert await current_assignments(db) == {
+        (s1["id"], wang, "lead"),
+        (ended["s2"]["id"], wang, "lead"),
+        (ended["s2"]["id"], chen, "co"),
+        (ended["s3"]["id"], wang, "lead"),
+        (s4["id"], wang, "lead"),
+        (s4["id"], chen, "co"),
+        (ended["s5"]["id"], wang, "co"),
     }
-    await set_assignment(db.engine, a["s4chen"], assigned_at=datetime(2026, 4, 5, 2, 0, tzinfo=UTC))
-    for name, days, ids, outcome in (
-        ("s2", 2, [a["s2"], a["s2co"]], "other_route"),
-        ("s3", 5, [a["s3"]], "litigated"),
-        ("s5", 11, [a["s5"]], "other_route"),
-    ):
-        at = FIXED_NOW + timedelta(days=days)
-        clock.set(at)
-        await close(client, station, db, ended[name], ids, at, outcome)
+    for name, days, outcome in (("s2", 2, "other_route"), ("s3", 5, "litigated"), ("s5", 11, "other_route")):
+        clock.set(FIXED_NOW + timedelta(days=days))
+        await close(client, station, db, ended[name], outcome)
     clock.set(NOW)
     return {"wang": wang, "chen": chen, "s1": s1, "s4": s4, **ended}
 
@@ -138,6 +166,35 @@ async def test_caseload_counts_each_mediators_open_cases_overdue_deadlines_and_c
     assert all(r["open_lead"] + r["open_co"] == 0 for r in body["rows"] if r["mediator_id"] not in m.values())
     # The month's statistics by mediator come with it.
     assert {r["mediator_id"] for r in body["stats"]} == {m["wang"], m["chen"]}
+
+
+async def test_a_case_that_left_the_station_counts_as_closed_only_for_the_mediator_who_closed_it(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    """王芳 leads a case by accepting it at 大市社区; escalated to 张浦镇, her assignment ends
+    (end ``closed``: the case left the unit) and the town's 李明 takes it to its close. Both rows
+    ended ``closed``; only 李明 was assigned when it closed."""
+    station, town = await auth("dashi.mediator"), await auth("zhangpu.coordinator")
+    wang = await add_mediator(db.engine, "王芳", [DASHI], username="dashi.mediator")
+    li = await add_mediator(db.engine, "李明", [ZHANGPU])
+    case = await move(client, station, await open_case(client, station), "accept")
+    frozen_clock.set(FIXED_NOW + timedelta(days=1))
+    case = await move(client, station, case, "escalate", reason="涉及多户村民，需要镇里协调")
+    await assign_mediator(db.engine, case["id"], li, unit_code=ZHANGPU)
+    case = await move(client, town, case, "accept")
+    case = await move(client, town, case, "terminate", termination_reason="gap_too_wide")
+    frozen_clock.set(FIXED_NOW + timedelta(days=2))
+    await close(client, town, db, case)
+    frozen_clock.set(NOW)
+
+    body = await get(client, town, "/api/v1/mediators/caseload", unit=ZHANGPU)
+    assert (
+        row_of(body["rows"], wang)["closed_this_month"],
+        row_of(body["rows"], li)["closed_this_month"],
+    ) == (
+        0,
+        1,
+    )
 
 
 async def test_statistics_by_mediator_are_exact(

@@ -26,7 +26,10 @@ async def two_mediators_at_work(
     client: httpx.AsyncClient, auth: Any, db: Backend, clock: FrozenClock
 ) -> dict[str, Any]:
     """王芳 (dashi.mediator) leads three cases and co-mediates a fourth, led by 陈军
-    (zhouxiang.mediator), who also leads one of his own; a fifth case of 王芳's is closed."""
+    (zhouxiang.mediator), who also leads one of his own; a fifth case of 王芳's is closed.
+
+    王芳 leads the accepted case by accepting it (the acceptor's roster record becomes the lead);
+    the others wait for acceptance, so their leads are assigned. Closing ends the assignments."""
     station = await auth("dashi.mediator")
     wang = await add_mediator(db.engine, "王芳", [DASHI], username="dashi.mediator")
     chen = await add_mediator(db.engine, "陈军", [DASHI, ZHOUXIANG], username="zhouxiang.mediator")
@@ -37,7 +40,7 @@ async def two_mediators_at_work(
     later = await open_case(client, station)  # acceptance from Thursday
     shared = await open_case(client, station)
     his = await open_case(client, station)
-    for case in (accepted, waiting, later, gone):
+    for case in (waiting, later, gone):
         await assign_mediator(db.engine, case["id"], wang)
     await assign_mediator(db.engine, shared["id"], chen)
     await assign_mediator(db.engine, shared["id"], wang, role="co")

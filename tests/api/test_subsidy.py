@@ -16,8 +16,17 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from service.audit.models import SecurityEvent
+from service.mediators.models import CaseMediator
 from service.subsidy.models import SubsidyCase
-from tests.builders import DASHI, ZHANGPU, add_mediator, assign_mediator, move, open_case
+from tests.builders import (
+    DASHI,
+    ZHANGPU,
+    add_colleague,
+    add_mediator,
+    assign_mediator,
+    move,
+    open_case,
+)
 from tests.conftest import Backend, FrozenClock
 
 pytestmark = pytest.mark.usefixtures("frozen_clock", "trail_stays_intact")
@@ -27,7 +36,8 @@ APRIL_1 = datetime(2026, 4, 1, 2, 0, tzinfo=UTC)  # 10:00 in Kunshan: March is o
 
 
 async def closed_with_agreement(client: httpx.AsyncClient, mediator: dict[str, str]) -> dict[str, Any]:
-    """A neighbour dispute at 大市社区, mediated to an oral agreement, performed and so closed."""
+    """A neighbour dispute at 大市社区, accepted by ``mediator`` (who thereby leads it when on the
+    station's roster) and mediated to an oral agreement."""
     case = await move(client, mediator, await open_case(client, mediator), "accept")
     case = await move(client, mediator, case, "settle", agreement={"form": "oral", "terms": "道歉并修复墙面"})
     return case
@@ -45,15 +55,19 @@ async def march_with_two_closed_cases(
     client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
 ) -> dict[str, Any]:
     """Case one: 王芳 (dashi.mediator's roster record) leads, 张伟 co-mediates; case two: nobody
-    recorded as mediating it; case three still open. Then the clock moves to 1 April."""
+    recorded as mediating it; case three still open. Then the clock moves to 1 April.
+
+    Accepting a case makes the acceptor's roster record its lead, and closing it ends every
+    assignment (end ``closed``): 王芳 leads case one by accepting it, and case two is accepted by a
+    colleague at the station whose sign-in has no roster record, so nobody is assigned to it."""
     mediator = await auth("dashi.mediator")
+    colleague = await auth(await add_colleague(db.engine, "dashi.mediator", "dashi.colleague"))
     lead = await add_mediator(db.engine, "王芳", [DASHI], username="dashi.mediator")
     co = await add_mediator(db.engine, "张伟", [DASHI], employment="part_time")
     one = await closed_with_agreement(client, mediator)
-    await assign_mediator(db.engine, one["id"], lead, role="lead")
     await assign_mediator(db.engine, one["id"], co, role="co")
     one = await perform(client, mediator, one)
-    two = await perform(client, mediator, await closed_with_agreement(client, mediator))
+    two = await perform(client, colleague, await closed_with_agreement(client, colleague))
     await open_case(client, mediator)
     frozen_clock.set(APRIL_1)
     return {"one": one, "two": two, "lead": lead, "co": co}
@@ -286,6 +300,44 @@ async def test_the_export_gives_finance_totals_and_case_lines_in_csv_and_xlsx(
     assert [world["one"]["number"], "邻里", "简易", "2026年3月2日", 100.0, "张伟", "协办", 40.0] in lines
     assert await security_kinds(db) == ["subsidy_approved", "subsidy_exported", "subsidy_exported"]
     assert Decimal("100.00") == sum(Decimal(str(row[7])) for row in lines)
+
+
+async def test_only_the_mediators_on_the_case_when_it_closed_share_its_subsidy(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    """王芳 leads a case at 大市社区 by accepting it; the station escalates it to 张浦镇, which ends
+    her assignment (end ``closed``: the case left the unit), and the town's 李明 mediates it to its
+    close. Both assignments ended ``closed``, but only 李明's ended with the closing."""
+    station = await auth("dashi.mediator")
+    town = await auth("zhangpu.coordinator")
+    wang = await add_mediator(db.engine, "王芳", [DASHI], username="dashi.mediator")
+    li = await add_mediator(db.engine, "李明", [ZHANGPU])
+    case = await move(client, station, await open_case(client, station), "accept")
+    frozen_clock.set(datetime(2026, 3, 3, 2, 0, tzinfo=UTC))
+    case = await move(client, station, case, "escalate", reason="涉及多户村民，需要镇里协调")
+    await assign_mediator(db.engine, case["id"], li, unit_code=ZHANGPU)
+    case = await move(client, town, case, "accept")
+    case = await move(client, town, case, "settle", agreement={"form": "oral", "terms": "道歉并修复墙面"})
+    frozen_clock.set(datetime(2026, 3, 5, 2, 0, tzinfo=UTC))
+    case = await move(client, town, case, "record_performance", performance="performed")
+    assert (case["state"], case["unit_code"]) == ("closed", ZHANGPU)
+    table = CaseMediator.__table__  # type: ignore[attr-defined]
+    async with db.engine.connect() as conn:
+        ends = (
+            await conn.execute(
+                sa.select(table.c.mediator_id, table.c.end)
+                .where(table.c.case_id == case["id"])
+                .order_by(table.c.id)
+            )
+        ).all()
+    assert [tuple(e) for e in ends] == [(wang, "closed"), (li, "closed")]
+    frozen_clock.set(APRIL_1)
+
+    month = (await client.get(MARCH, headers=town)).json()
+    [line] = month["cases"]
+    assert (line["case_id"], line["eligible"], line["amount_yuan"]) == (case["id"], True, "200.00")
+    assert [(s["name"], s["role"], s["amount_yuan"]) for s in line["shares"]] == [("李明", "lead", "200.00")]
+    assert [(m["name"], m["total_yuan"]) for m in month["mediators"]] == [("李明", "200.00")]
 
 
 # --- the pages, as a browser without JavaScript uses them -----------------------------------------

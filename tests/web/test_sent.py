@@ -61,5 +61,5 @@ def test_a_registration_sent_to_the_town_stays_in_sight_until_its_result(web: We
     expect(page.locator("main")).not_to_contain_text("拆除越界围墙")  # the terms stay with the town
     page.get_by_role("link", name="收件箱", exact=True).click()
     item = page.locator("li.card", has_text=number).filter(has_text="移送案件结果")
-    expect(item).to_contain_text("案件结果：达成协议")
+    expect(item).to_contain_text("结果：达成协议")
     web.shot(page, "3-told-the-result")
