@@ -56,6 +56,7 @@ from service.errors import (
     TransitionNotAllowed,
     field_error,
 )
+from service.i18n import catalogue, server_text
 from service.language import answer_language
 from service.personal.sealing import mask, seal, unseal
 from workflows.intake import declaration_problem
@@ -114,8 +115,12 @@ def decide(ctx: AppContext, body: CaseCreate | TriagePreview) -> TriageDecision:
 
 
 def _triage_public(data: Mapping[str, Any], org: OrgTree) -> TriagePublic:
+    lang = answer_language()
+    # The reasons are stored in Chinese (the explanation PIPL art. 24 asks for); a reader who asked
+    # for English reads them in English, the same words the English pages show.
+    reasons = [server_text(lang, str(r), catalogue(), org) for r in data.get("reasons", [])]
     return TriagePublic.model_validate(
-        {**data, "unit_name": org.name_of(str(data.get("unit_code")), answer_language())}
+        {**data, "reasons": reasons, "unit_name": org.name_of(str(data.get("unit_code")), lang)}
     )
 
 

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from service.clock import SHANGHAI
-from service.web.i18n import Catalogue, catalogue
+from service.i18n import Catalogue, catalogue
 from workflows.deadlines import PolicySet
 from workflows.org import OrgTree
 

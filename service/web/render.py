@@ -13,7 +13,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from service.clock import SHANGHAI
 from service.context import AppContext
-from service.web.i18n import HTML_LANG, LANGUAGES, catalogue, pick_language, server_text
+from service.i18n import HTML_LANG, LANGUAGES, catalogue, pick_language, server_text
 from service.web.session import LANGUAGE_COOKIE, WebSession
 from workflows.lifecycle import Role
 

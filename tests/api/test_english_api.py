@@ -34,7 +34,14 @@ async def test_a_case_and_its_triage_name_their_units_in_the_language_asked_for(
         "Dashi Community",
         "Dashi Community",
     )
+    assert english["triage"]["reasons"] == [
+        "Dispute type: Neighbours",
+        "Amount in dispute 3000 yuan < 50000 yuan",
+        "People involved: 2 < 5",
+        "Assigned to the mediation committee where the dispute arose: Dashi Community (320583106005)",
+    ]
     assert (chinese["unit_name"], chinese["triage"]["unit_name"]) == ("大市社区", "大市社区")
+    assert chinese["triage"]["reasons"][0] == "纠纷类型: 邻里"
     assert default["unit_name"] == "大市社区"
 
 

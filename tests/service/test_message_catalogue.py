@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from service.config.units import cjk_in, load_units
-from service.web.i18n import LANGUAGES, catalogue, english_words, server_text
+from service.i18n import LANGUAGES, catalogue, english_words, server_text
 from workflows.org import OrgTree, Tier, UnitKind
 from workflows.referrals import RETURNS
 from workflows.triage import RuleSet, TriageFacts, parse_rules, triage

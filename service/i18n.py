@@ -1,4 +1,7 @@
-"""The one translation catalogue of the web pages: zh-CN by default, English as the switch.
+"""The one translation catalogue of the pages and the API: zh-CN by default, English as the switch.
+
+It sits at the top of ``service`` (not in ``service.web``) so the API can answer in English too
+without a domain package importing the pages.
 
 Page strings live in ``messages.yaml``. The workflow's vocabularies (states, triggers, dispute
 types, …) take their Chinese from ``workflows/`` — the same words the API and the audit trail use —
