@@ -147,8 +147,9 @@ PATHS: list[tuple[list[str], int]] = [
 
 
 def _name(rng: random.Random) -> str:
-    given = GIVEN[rng.randrange(len(GIVEN) - 1) : rng.randrange(len(GIVEN) - 1) + rng.choice([1, 2])] or "明"
-    return rng.choice(SURNAMES) + given
+    """A surname and a one- or two-character given name (王芳, 陈建国)."""
+    start = rng.randrange(len(GIVEN) - 1)
+    return rng.choice(SURNAMES) + GIVEN[start : start + rng.choice([1, 2])]
 
 
 def _phone(rng: random.Random) -> str:
