@@ -147,8 +147,9 @@ PATHS: list[tuple[list[str], int]] = [
 
 
 def _name(rng: random.Random) -> str:
-    given = GIVEN[rng.randrange(len(GIVEN) - 1) : rng.randrange(len(GIVEN) - 1) + rng.choice([1, 2])] or "明"
-    return rng.choice(SURNAMES) + given
+    """A surname and a one- or two-character given name (王芳, 陈建国)."""
+    start = rng.randrange(len(GIVEN) - 1)
+    return rng.choice(SURNAMES) + GIVEN[start : start + rng.choice([1, 2])]
 
 
 def _phone(rng: random.Random) -> str:
@@ -253,10 +254,12 @@ def _mediator(
     }
 
 
-def _actor_at(unit_code: str) -> Actor:
+def _actor_at(unit_code: str, user_ids: dict[str, int]) -> Actor:
+    """The station's demo login where it has one (signed in: accepting a case makes them its lead
+    mediator, so their phone page lists their cases), else a mediator without a login."""
     explicit = next((u for u in DEMO_USERS if u.unit_code == unit_code and u.role == Role.mediator), None)
     if explicit is not None:
-        return Actor(explicit.username, Role.mediator, unit_code)
+        return Actor(explicit.username, Role.mediator, unit_code, user_id=user_ids.get(explicit.username))
     return Actor(f"m.{unit_code.lower()}", Role.mediator, unit_code)
 
 
@@ -267,6 +270,11 @@ async def seed_cases(
     async with engine.connect() as conn:
         if (await conn.execute(sa.select(sa.func.count()).select_from(case_table))).scalar_one():
             return 0
+    async with engine.connect() as conn:
+        users = User.__table__  # type: ignore[attr-defined]
+        user_ids = {
+            name: id_ for id_, name in (await conn.execute(sa.select(users.c.id, users.c.username))).all()
+        }
     rng = random.Random(seed)
     locations = [u for u in ctx.org.of_kind(UnitKind.village_station)]
     locations.sort(key=lambda u: u.code)
@@ -281,10 +289,10 @@ async def seed_cases(
         max_age = 330 if path and path[-1] in FINISHING_STEPS else (4 if not path else 35)
         opened_at = now - timedelta(days=rng.randrange(1, max_age), minutes=rng.randrange(600))
         body = _case_body(rng, dispute_type, location.code)
-        registrar = _actor_at(location.code)
+        registrar = _actor_at(location.code, user_ids)
         case, _ = await cases.open_case(engine, ctx, body, registrar, now=opened_at)
         made += 1
-        await _walk(engine, ctx, case.id, path, opened_at, rng, now)
+        await _walk(engine, ctx, case.id, path, opened_at, rng, now, user_ids)
     return made
 
 
@@ -332,6 +340,7 @@ async def _walk(
     at: datetime,
     rng: random.Random,
     now: datetime,
+    user_ids: dict[str, int],
 ) -> None:
     case: cases.CasePublic | cases.SentCase
     case = first = await cases.get_case(engine, ctx, case_id, Actor("system", Role.system, "320583"))
@@ -348,7 +357,7 @@ async def _walk(
         case = await _fire(engine, ctx, case_id, coordinator, at, "dispatch", target_unit=target)
     for step in path:
         at = min(at + timedelta(hours=rng.randrange(4, 24 * 6)), now - timedelta(minutes=len(path)))
-        worker = _actor_at(case.unit_code)
+        worker = _actor_at(case.unit_code, user_ids)
         clerk = Actor("court.clerk", Role.court_clerk, "COURT-320583-DESK")
         if step == "accept":
             # Both parties agreed to mediation (人民调解法 art. 17), in person on the day it was accepted.
