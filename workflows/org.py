@@ -52,6 +52,10 @@ class Unit:
     sector: str | None = None  # for sectoral committees: the dispute type they specialise in
     name_en: str | None = None
 
+    def name_in(self, lang: str) -> str:
+        """The name in ``lang`` ("zh" or "en"); the Chinese one where no English is known."""
+        return (self.name_en or self.name) if lang == "en" else self.name
+
     @property
     def handled_by(self) -> str | None:
         """The unit this one reports to for escalation and supervision."""
@@ -90,10 +94,10 @@ class OrgTree:
     def find(self, code: str | None) -> Unit | None:
         return self.units.get(code) if code is not None else None
 
-    def name_of(self, code: str | None) -> str | None:
-        """The unit's name, or None for a code the tree does not hold (a unit since removed)."""
+    def name_of(self, code: str | None, lang: str = "zh") -> str | None:
+        """The unit's name in ``lang``, or None for a code the tree does not hold (a unit since removed)."""
         unit = self.find(code)
-        return unit.name if unit else None
+        return unit.name_in(lang) if unit else None
 
     def parent(self, code: str) -> Unit | None:
         return self.find(self.units[code].handled_by)

@@ -32,6 +32,7 @@ from workflows.parsing import (
     text,
     unknown_keys,
 )
+from workflows.triage_reasons import LOCATION_KIND_LABELS, TIER_LABELS, say
 from workflows.vocab import (
     DISPUTE_TYPE_LABELS,
     FLAG_LABELS,
@@ -56,14 +57,6 @@ CaseState = Literal["assigned", "registered"]
 # A case is located where the parties live: a village/community, or "somewhere in the town" when
 # intake only knows the town. Other unit kinds (committees, agencies, courts) are never locations.
 LOCATION_KINDS = frozenset({UnitKind.village_station, UnitKind.town_centre})
-
-TIER_LABELS: dict[Tier, str] = {Tier.village: "村(社区)级", Tier.town: "镇级", Tier.city: "市级"}
-LOCATION_KIND_LABELS: dict[UnitKind, str] = {
-    UnitKind.village_station: "村(社区)",
-    UnitKind.town_centre: "镇(未指明村/社区)",
-}
-
-REPORT_REASON = "存在民转刑风险, 须立即报告(《人民调解法》第二十五条)"
 
 
 class UnknownLocation(ValueError):
@@ -204,11 +197,11 @@ def triage(facts: TriageFacts, rules: RuleSet, org: OrgTree) -> TriageDecision:
         if reasons is None:
             continue
         if not reasons:  # the catch-all: say so, so the explanation is never empty
-            reasons = ["未匹配其他分流规则(兜底规则)"]
+            reasons = [say("catch_all")]
         unit, notes = _receiving_unit(rule.action.route, facts, location, hub, rules, org)
         reasons.extend(notes)
         if rule.action.report:
-            reasons.append(REPORT_REASON)
+            reasons.append(say("report"))
         return TriageDecision(
             rule=rule.id,
             reasons=tuple(reasons),
@@ -252,18 +245,18 @@ def _receiving_unit(
     """The unit a route lands on, plus notes explaining any fallback taken."""
     if route == Route.station:
         if location.kind == UnitKind.village_station:
-            return location, [f"分派至纠纷发生地调解组织: {_describe(location)}"]
-        return hub, [f"发生地仅登记到镇, 未指明村(社区), 由{_describe(hub)}处理"]
+            return location, [say("station", unit=_describe(location))]
+        return hub, [say("town_only", unit=_describe(hub))]
     if route == Route.town:
         if hub.kind == UnitKind.town_centre:
-            return hub, [f"分派至镇级中心: {_describe(hub)}"]
-        return hub, [f"发生地不属任何镇, 由{_describe(hub)}处理"]
+            return hub, [say("town", unit=_describe(hub))]
+        return hub, [say("no_town", unit=_describe(hub))]
     if route == Route.city:
         city = org.city_centre()
-        return city, [f"分派至市级中心: {_describe(city)}"]
+        return city, [say("city", unit=_describe(city))]
     if route == Route.sectoral:
         return _sectoral_route(facts, location, hub, rules, org)
-    return hub, [f"登记后交由{_describe(hub)}人工分派"]
+    return hub, [say("manual", unit=_describe(hub))]
 
 
 def _sectoral_route(
@@ -273,15 +266,19 @@ def _sectoral_route(
     notes: list[str] = []
     if sector != facts.dispute_type:
         notes.append(
-            f"{DISPUTE_TYPE_LABELS[facts.dispute_type]}纠纷由{DISPUTE_TYPE_LABELS[sector]}类调委会受理"
+            say(
+                "sector_of",
+                dispute_type=DISPUTE_TYPE_LABELS[facts.dispute_type],
+                sector=DISPUTE_TYPE_LABELS[sector],
+            )
         )
     committee = org.sectoral_committee(sector.value, near=location.code)
     if committee is None:
         # docs/domain.md, Triage: the sectoral committee when one exists, else the town centre.
-        notes.append(f"无{DISPUTE_TYPE_LABELS[sector]}类行业性专业性调委会, 转由{_describe(hub)}处理")
+        notes.append(say("no_committee", sector=DISPUTE_TYPE_LABELS[sector], unit=_describe(hub)))
         return hub, notes
     scope = "本镇" if hub.kind == UnitKind.town_centre and committee.code in org.subtree(hub.code) else "全市"
-    notes.append(f"分派至{scope}行业性专业性调委会: {_describe(committee)}")
+    notes.append(say("committee", scope=scope, unit=_describe(committee)))
     return committee, notes
 
 
@@ -313,7 +310,7 @@ def _check_dispute_type(c: Conditions, facts: TriageFacts, _: Unit) -> list[str]
         return []
     if facts.dispute_type not in c.dispute_types:
         return None
-    return [f"纠纷类型: {DISPUTE_TYPE_LABELS[facts.dispute_type]}"]
+    return [say("dispute_type", dispute_type=DISPUTE_TYPE_LABELS[facts.dispute_type])]
 
 
 def _check_amount(c: Conditions, facts: TriageFacts, _: Unit) -> list[str] | None:
@@ -323,13 +320,13 @@ def _check_amount(c: Conditions, facts: TriageFacts, _: Unit) -> list[str] | Non
         # An unknown/absent amount is never "large": only a stated amount can push a case up.
         if amount is None or amount < c.amount_at_least:
             return None
-        reasons.append(f"争议金额 {_yuan(amount)} 元 ≥ {_yuan(c.amount_at_least)} 元")
+        reasons.append(say("amount_at_least", amount=_yuan(amount), limit=_yuan(c.amount_at_least)))
     if c.amount_below is not None:
         if amount is None:
             # No money claimed counts as small, so a noise dispute still goes to the village.
-            reasons.append(f"未涉及争议金额(视为低于 {_yuan(c.amount_below)} 元)")
+            reasons.append(say("no_amount", limit=_yuan(c.amount_below)))
         elif amount < c.amount_below:
-            reasons.append(f"争议金额 {_yuan(amount)} 元 < {_yuan(c.amount_below)} 元")
+            reasons.append(say("amount_below", amount=_yuan(amount), limit=_yuan(c.amount_below)))
         else:
             return None
     return reasons
@@ -341,11 +338,11 @@ def _check_people(c: Conditions, facts: TriageFacts, _: Unit) -> list[str] | Non
     if c.people_at_least is not None:
         if people < c.people_at_least:
             return None
-        reasons.append(f"涉及人数 {people} 人 ≥ {c.people_at_least} 人")
+        reasons.append(say("people_at_least", people=str(people), limit=str(c.people_at_least)))
     if c.people_below is not None:
         if people >= c.people_below:
             return None
-        reasons.append(f"涉及人数 {people} 人 < {c.people_below} 人")
+        reasons.append(say("people_below", people=str(people), limit=str(c.people_below)))
     return reasons
 
 
@@ -359,11 +356,11 @@ def _check_flags(c: Conditions, facts: TriageFacts, _: Unit) -> list[str] | None
         present = c.flags_any & facts.flags
         if not present:
             return None
-        reasons.append(f"标记: {_flag_names(present)}")
+        reasons.append(say("flags", flags=_flag_names(present)))
     if c.flags_all is not None:
         if not c.flags_all <= facts.flags:
             return None
-        reasons.append(f"标记: {_flag_names(c.flags_all)}")
+        reasons.append(say("flags", flags=_flag_names(c.flags_all)))
     return reasons
 
 
@@ -372,7 +369,7 @@ def _check_source(c: Conditions, facts: TriageFacts, _: Unit) -> list[str] | Non
         return []
     if facts.source not in c.sources:
         return None
-    return [f"来源: {SOURCE_LABELS[facts.source]}"]
+    return [say("source", source=SOURCE_LABELS[facts.source])]
 
 
 def _check_requested_tier(c: Conditions, facts: TriageFacts, _: Unit) -> list[str] | None:
@@ -380,7 +377,7 @@ def _check_requested_tier(c: Conditions, facts: TriageFacts, _: Unit) -> list[st
         return []
     if facts.requested_tier != c.requested_tier:
         return None
-    return [f"当事人请求由{TIER_LABELS[c.requested_tier]}调解组织处理"]
+    return [say("requested_tier", tier=TIER_LABELS[c.requested_tier])]
 
 
 def _check_location_kind(c: Conditions, _: TriageFacts, location: Unit) -> list[str] | None:
@@ -388,7 +385,7 @@ def _check_location_kind(c: Conditions, _: TriageFacts, location: Unit) -> list[
         return []
     if location.kind != c.location_kind:
         return None
-    return [f"发生地为{LOCATION_KIND_LABELS[location.kind]}: {location.name}"]
+    return [say("location_kind", location_kind=LOCATION_KIND_LABELS[location.kind], place=location.name)]
 
 
 _CHECKS: tuple[_Check, ...] = (

@@ -21,7 +21,8 @@ from service.reporting.queries import SEALED, ReportRow
 from workflows.lifecycle import Actor
 from workflows.reporting import ADDRESSEE_LABELS, RaisedBy, recipients
 from workflows.transition import Announcement, caused_by
-from workflows.triage import REPORT_REASON, TriageDecision
+from workflows.triage import TriageDecision
+from workflows.triage_reasons import REPORT_REASON
 
 # --- sealing ----------------------------------------------------------------------------------
 

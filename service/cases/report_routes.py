@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from service import clock
 from service.cases import reports
@@ -18,9 +18,10 @@ from service.cases.report_schemas import (
 from service.cases.routes import CASE_ERRORS, PROBLEM, CaseId, IfMatch, _parse_if_match
 from service.context import ContextDep
 from service.db import EngineDep
+from service.language import read_accept_language
 from service.users.deps import ActorDep
 
-router = APIRouter(prefix="/api/v1", tags=["crime reports"])
+router = APIRouter(prefix="/api/v1", tags=["crime reports"], dependencies=[Depends(read_accept_language)])
 
 ReportId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the report's id")]
 REPORT_ERRORS: dict[int | str, dict[str, object]] = {

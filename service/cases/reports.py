@@ -29,6 +29,7 @@ from service.cases.service import transition_context, visible_row
 from service.context import AppContext
 from service.db import reading
 from service.errors import Conflict, Forbidden, NotFound, ServiceError, StaleVersion
+from service.language import answer_language
 from service.notifications import service as notifications
 from service.personal.crypto import DataCipher
 from service.personal.sealing import mask, unseal
@@ -63,9 +64,9 @@ def report_public(ctx: AppContext, row: ReportRow, *, now: datetime) -> CrimeRep
         raised_by=RaisedBy(row.raised_by),
         raised_by_label=RAISED_BY_LABELS[RaisedBy(row.raised_by)],
         from_unit_code=row.from_unit_code,
-        from_unit_name=ctx.org.name_of(row.from_unit_code),
+        from_unit_name=ctx.org.name_of(row.from_unit_code, answer_language()),
         to_unit_code=row.to_unit_code,
-        to_unit_name=ctx.org.name_of(row.to_unit_code),
+        to_unit_name=ctx.org.name_of(row.to_unit_code, answer_language()),
         addressee=Addressee(row.addressee),
         addressee_label=ADDRESSEE_LABELS[Addressee(row.addressee)],
         reported_at=row.reported_at,
@@ -87,11 +88,11 @@ def case_brief(ctx: AppContext, row: CaseRecord) -> CaseBrief:
         dispute_type=row.dispute_type,
         summary=row.summary,
         location_code=row.location_code,
-        location_name=ctx.org.name_of(row.location_code),
+        location_name=ctx.org.name_of(row.location_code, answer_language()),
         state=row.state,
         state_label=STATE_LABELS[row.state],
         unit_code=row.unit_code,
-        unit_name=ctx.org.name_of(row.unit_code),
+        unit_name=ctx.org.name_of(row.unit_code, answer_language()),
         risk=row.risk,
         people_involved=row.people_involved,
         flags=row.flags(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from pydantic import BaseModel
 
 from service import clock
@@ -33,6 +33,7 @@ from service.cases.scope import sender_units
 from service.context import ContextDep
 from service.db import EngineDep
 from service.errors import PROBLEM_CONTENT, field_error
+from service.language import read_accept_language
 from service.referrals.service import list_referrals
 from service.users.deps import ActorDep
 from workflows.lifecycle import CaseState, Outcome
@@ -40,7 +41,7 @@ from workflows.org import Tier
 from workflows.referrals import REFERRAL_LABELS, RETURNS
 from workflows.vocab import DisputeType, ReferralKind
 
-router = APIRouter(prefix="/api/v1", tags=["cases"])
+router = APIRouter(prefix="/api/v1", tags=["cases"], dependencies=[Depends(read_accept_language)])
 
 PROBLEM: dict[str, object] = PROBLEM_CONTENT
 CASE_ERRORS: dict[int | str, dict[str, object]] = {

@@ -56,6 +56,8 @@ from service.errors import (
     TransitionNotAllowed,
     field_error,
 )
+from service.i18n import catalogue, server_text
+from service.language import answer_language
 from service.personal.sealing import mask, seal, unseal
 from workflows.intake import declaration_problem
 from workflows.labour import Clock, labour_routes
@@ -88,7 +90,7 @@ from workflows.transition import (
     refusal,
 )
 from workflows.transition import ConfirmationWindowClosed as WindowClosed
-from workflows.triage import TriageDecision, TriageFacts, UnknownLocation, triage
+from workflows.triage import TriageDecision, TriageFacts, UnknownLocation, say, triage
 from workflows.vocab import SENSITIVE_FLAGS, Flag, RiskColour
 
 # --- triage -----------------------------------------------------------------------------------
@@ -113,7 +115,13 @@ def decide(ctx: AppContext, body: CaseCreate | TriagePreview) -> TriageDecision:
 
 
 def _triage_public(data: Mapping[str, Any], org: OrgTree) -> TriagePublic:
-    return TriagePublic.model_validate({**data, "unit_name": org.name_of(str(data.get("unit_code")))})
+    lang = answer_language()
+    # The reasons are stored in Chinese (the explanation PIPL art. 24 asks for); a reader who asked
+    # for English reads them in English, the same words the English pages show.
+    reasons = [server_text(lang, str(r), catalogue(), org) for r in data.get("reasons", [])]
+    return TriagePublic.model_validate(
+        {**data, "reasons": reasons, "unit_name": org.name_of(str(data.get("unit_code")), lang)}
+    )
 
 
 def preview_triage(ctx: AppContext, body: TriagePreview) -> TriagePublic:
@@ -147,7 +155,7 @@ def case_public(row: CaseRecord, ctx: AppContext, *, now: datetime) -> CasePubli
         people_involved=row.people_involved,
         flags=row.flags(),
         source=row.source,
-        unit_name=org.name_of(row.unit_code),
+        unit_name=org.name_of(row.unit_code, answer_language()),
         termination_reason=row.termination_reason,
         returns_to_code=row.returns_to_code,
         court_linked=row.court_linked,
@@ -239,7 +247,7 @@ def _sent_step(row: EventRow, org: OrgTree) -> SentStep:
         to_state_label=STATE_LABELS[row.to_state],
         from_unit_code=row.from_unit_code,
         to_unit_code=row.to_unit_code,
-        to_unit_name=org.name_of(row.to_unit_code),
+        to_unit_name=org.name_of(row.to_unit_code, answer_language()),
     )
 
 
@@ -261,7 +269,7 @@ async def sent_view(engine: AsyncEngine, ctx: AppContext, row: CaseRecord) -> Se
         state=row.state,
         state_label=STATE_LABELS[row.state],
         unit_code=row.unit_code,
-        unit_name=ctx.org.name_of(row.unit_code),
+        unit_name=ctx.org.name_of(row.unit_code, answer_language()),
         tier=row.tier,
         channel=row.channel,
         outcome=row.outcome,
@@ -300,7 +308,7 @@ def _sent_summary(row: CaseListRow, org: OrgTree) -> SentSummary:
         state=row.state,
         state_label=STATE_LABELS[row.state],
         unit_code=row.unit_code,
-        unit_name=org.name_of(row.unit_code),
+        unit_name=org.name_of(row.unit_code, answer_language()),
         outcome=row.outcome,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -354,9 +362,9 @@ async def owed_returns(
             label=REFERRAL_LABELS[r.kind],
             status=r.status.value,
             from_unit_code=r.from_unit_code,
-            from_unit_name=org.name_of(r.from_unit_code),
+            from_unit_name=org.name_of(r.from_unit_code, answer_language()),
             to_unit_code=r.to_unit_code,
-            to_unit_name=org.name_of(r.to_unit_code),
+            to_unit_name=org.name_of(r.to_unit_code, answer_language()),
             offered_at=r.offered_at,
             offered_by=r.offered_by,
             expects_back=RETURNS[r.kind],
@@ -407,13 +415,13 @@ def _agency_intake(ctx: AppContext, decision: TriageDecision, actor: Actor) -> T
     agency hands it on (警调对接 …) if it chooses. Triage's suggestion is kept in the explanation."""
     agency = ctx.org.get(actor.unit_code)
     suggested = ctx.org.find(decision.unit_code)
-    suggestion = (
-        f"分级诊疗建议: {suggested.name if suggested else decision.unit_code}（规则 {decision.rule}）"
+    suggestion = say(
+        "agency_suggestion", suggested=suggested.name if suggested else decision.unit_code, rule=decision.rule
     )
     return replace(
         decision,
         rule="agency-intake",
-        reasons=(f"由{agency.name}受理登记（行政调解）", suggestion, *decision.reasons),
+        reasons=(say("agency_intake", agency=agency.name), suggestion, *decision.reasons),
         unit_code=agency.code,
         tier=agency.tier,
         channel=agency.channel,

@@ -20,13 +20,22 @@ from service.config.loading import ConfigError, ConfigProblem, read_yaml
 from workflows.org import TIER_RANK, Channel, OrgTree, Tier, Unit, UnitKind
 from workflows.vocab import DisputeType
 
-REQUIRED_KEYS = ("code", "name", "kind", "tier", "channel")
-OPTIONAL_KEYS = ("name_en", "parent", "handling_parent", "sector")
+REQUIRED_KEYS = ("code", "name", "name_en", "kind", "tier", "channel")
+OPTIONAL_KEYS = ("parent", "handling_parent", "sector")
 ALLOWED_KEYS = (*REQUIRED_KEYS, *OPTIONAL_KEYS)
 
 CODE_PATTERN = re.compile(r"[0-9A-Z][0-9A-Z-]*")
 TOWN_CODE_PATTERN = re.compile(r"[0-9]{9}")
 VILLAGE_CODE_PATTERN = re.compile(r"[0-9]{12}")
+# Han characters, CJK punctuation and full-width forms: none belongs in an English name.
+CJK_PATTERN = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+
+
+def cjk_in(text: str) -> str | None:
+    """The first CJK character in ``text``, or None: English texts are checked with it."""
+    found = CJK_PATTERN.search(text)
+    return found.group() if found else None
+
 
 # The three centre kinds *are* the tiers of the 市/镇/村 network; other kinds may sit on any tier.
 KIND_TIER = {
@@ -179,7 +188,10 @@ def _read_entry(file: str, index: int, raw: object, problems: _Problems) -> _Ent
     if entry.code is not None and not CODE_PATTERN.fullmatch(entry.code):
         problems.at(entry, "code", f"{entry.code!r} is not a valid code: use digits, capital letters and '-'")
     entry.name = _name(raw, "name", entry, problems, required=True)
-    entry.name_en = _name(raw, "name_en", entry, problems, required=False)
+    entry.name_en = _name(raw, "name_en", entry, problems, required=True)
+    if entry.name_en is not None and (found := cjk_in(entry.name_en)) is not None:
+        # English pages show this name; a Chinese character in it would be the half-translated page.
+        problems.at(entry, "name_en", f"must be English (pinyin for places), found {found!r}")
     entry.kind = _enum(raw, "kind", UnitKind, entry, problems)
     entry.tier = _enum(raw, "tier", Tier, entry, problems)
     entry.channel = _enum(raw, "channel", Channel, entry, problems)
@@ -387,7 +399,7 @@ def _arrows(cycle: list[str]) -> str:
 
 def _to_unit(entry: _Entry) -> Unit:
     # Only called when validation found nothing wrong, so every required field is present.
-    assert entry.code is not None and entry.name is not None
+    assert entry.code is not None and entry.name is not None and entry.name_en is not None
     assert entry.kind is not None and entry.tier is not None and entry.channel is not None
     return Unit(
         code=entry.code,

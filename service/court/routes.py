@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
 from service import clock
@@ -13,9 +13,10 @@ from service.cases.schemas import CasePublic, CaseSummary
 from service.context import ContextDep
 from service.court import service
 from service.db import EngineDep
+from service.language import read_accept_language
 from service.users.deps import ActorDep
 
-router = APIRouter(prefix="/api/v1/court", tags=["court"])
+router = APIRouter(prefix="/api/v1/court", tags=["court"], dependencies=[Depends(read_accept_language)])
 
 
 class QueuePage(BaseModel):

@@ -60,7 +60,8 @@ async def inbox_page(
         {
             "row": r,
             "text": item_text(w, r.kind, r.payload),
-            "note": note_of(r.kind, r.reason, r.caused_by),
+            # A person's reason stays as typed; a triage reason carried with it reads in English.
+            "note": page.server_text(note_of(r.kind, r.reason, r.caused_by)),
             "when": w.when(r.created_at),
             "read_when": w.when(r.read_at) if r.read_at else None,
         }

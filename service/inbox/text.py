@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from service.clock import SHANGHAI
-from service.web.i18n import Catalogue, catalogue
+from service.i18n import Catalogue, catalogue
 from workflows.deadlines import PolicySet
 from workflows.org import OrgTree
 
@@ -53,7 +53,7 @@ class Words:
         unit = self.org.find(code)
         if unit is None:
             return code
-        return (unit.name_en or unit.name) if self.lang == "en" else unit.name
+        return unit.name_in(self.lang)
 
     def deadline(self, kind: str) -> str:
         policy = self.policies.get(kind)

@@ -151,7 +151,17 @@ class _Importer:
         other = self.by_parent_name.get((town.code, name))
         if other is not None:
             raise _Reject(f"{town.name} already has a unit named {name} with code {other}")
-        unit = Unit(code, name, UnitKind.village_station, Tier.village, Channel.people, parent_code=town.code)
+        # The statistical list has no English; the loader requires one, so a placeholder naming the
+        # code stands until someone writes the pinyin name into the file.
+        unit = Unit(
+            code,
+            name,
+            UnitKind.village_station,
+            Tier.village,
+            Channel.people,
+            parent_code=town.code,
+            name_en=f"Station {code}",
+        )
         self.names[code] = name
         self.by_parent_name[(town.code, name)] = code
         return unit

@@ -79,15 +79,29 @@ def _charts(page: Page, figures: dict[str, Any]) -> list[tuple[str, Markup]]:
         fmt=charts.percent_format,
         colour=charts.PALETTE[3],
     )
+    drawn = {
+        "per-month": per_month,
+        "success": success,
+        "by-type": by_type,
+        "by-tier": by_tier,
+        "by-town": towns_compared,
+        "overdue": overdue,
+    }
     # The chart module escapes every label it draws; the SVG is safe to place in the page as is.
-    return [
-        ("per-month", Markup(per_month)),
-        ("success", Markup(success)),
-        ("by-type", Markup(by_type)),
-        ("by-tier", Markup(by_tier)),
-        ("by-town", Markup(towns_compared)),
-        ("overdue", Markup(overdue)),
-    ]
+    return [(name, Markup(_in_language(page, svg))) for name, svg in drawn.items()]
+
+
+# The chart module writes its descriptions with Chinese punctuation and says "no data" in Chinese.
+_ENGLISH_PUNCTUATION = {"；": "; ", "，": ", ", "：": ": "}
+
+
+def _in_language(page: Page, svg: str) -> str:
+    if page.lang != "en":
+        return svg
+    svg = svg.replace(charts.NO_DATA, page.t("dash.no_data"))
+    for chinese, english in _ENGLISH_PUNCTUATION.items():
+        svg = svg.replace(chinese, english)
+    return svg
 
 
 @router.get("/dashboard", response_class=HTMLResponse)

@@ -24,6 +24,7 @@ from service.cases.schemas import CaseCreate, SentCase, TransitionIn, TriagePrev
 from service.db import EngineDep
 from service.errors import InvalidInput, ServiceError, StaleVersion, TransitionNotAllowed
 from service.http_safety import client_ip
+from service.i18n import LANGUAGES
 from service.referrals.service import list_referrals
 from service.users.service import attempt_sign_in, revoke_token
 from service.users.throttle import ThrottlePolicy, TooManyAttempts
@@ -39,7 +40,6 @@ from service.web.forms import (
     unit_choices,
     validation_errors,
 )
-from service.web.i18n import LANGUAGES
 from service.web.render import Page
 from service.web.session import (
     LANGUAGE_COOKIE,

@@ -13,7 +13,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from service.clock import SHANGHAI
 from service.context import AppContext
-from service.web.i18n import HTML_LANG, LANGUAGES, catalogue, pick_language
+from service.i18n import HTML_LANG, LANGUAGES, catalogue, pick_language, server_text
 from service.web.session import LANGUAGE_COOKIE, WebSession
 from workflows.lifecycle import Role
 
@@ -54,7 +54,8 @@ def money(value: Decimal | float | int | None) -> str:
 
 def nav_items(role: Role) -> list[tuple[str, str]]:
     """(path, catalogue key) of the navigation a role needs, in the order they use it."""
-    items = [("/cases", "nav.cases")]
+    # An administrator manages accounts and sees no case (the case list refuses them).
+    items = [] if role == Role.admin else [("/cases", "nav.cases")]
     if role in (Role.mediator, Role.coordinator):
         items.insert(0, ("/me", "nav.me"))  # issue 18: a mediator's own cases and deadlines
     if role in (Role.mediator, Role.coordinator, Role.agency_officer, Role.court_clerk):
@@ -110,7 +111,15 @@ class Page:
         unit = self.ctx.org.find(code)
         if unit is None:
             return code
-        return (unit.name_en or unit.name) if self.lang == "en" else unit.name
+        return unit.name_in(self.lang)
+
+    def legal(self, text: str | None) -> str:
+        return self.cat.legal_text(self.lang, text or "")
+
+    def server_text(self, text: str | None) -> str:
+        """A text the server made in Chinese (a triage reason, a notice) in the reader's language."""
+        names = {policy.name: policy.kind for policy in self.ctx.policies.policies}
+        return server_text(self.lang, text or "", self.cat, self.ctx.org, names)
 
     def unit_path(self, code: str) -> str:
         """A village reads better with its town: 张浦镇 · 大市社区."""

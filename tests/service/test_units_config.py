@@ -175,7 +175,8 @@ def test_real_config_city_agencies_and_judicial_units(
 
 
 def unit(code: str, name: str, kind: str, tier: str, parent: str | None, **extra: str) -> dict[str, str]:
-    fields = {"code": code, "name": name, "kind": kind, "tier": tier, "channel": "people"}
+    fields = {"code": code, "name": name, "name_en": f"Unit {code}", "kind": kind, "tier": tier}
+    fields["channel"] = "people"
     if parent is not None:
         fields["parent"] = parent
     return fields | extra
@@ -402,6 +403,29 @@ def test_names_must_not_be_blank(tmp_path: Path, name: str) -> None:
     _, problems = broken(tmp_path, 3, name=name)
 
     assert "blank" in problem_at(problems, "units[3].name").message
+
+
+def test_every_unit_needs_an_english_name(tmp_path: Path) -> None:
+    _, problems = broken(tmp_path, 3, name_en=None)
+
+    assert problem_at(problems, "units[3].name_en").message == "missing (required)"
+
+
+@pytest.mark.parametrize("name_en", ["大市 Community", "Dashi（Community）", "Dashi、Dazhi"])
+def test_english_names_hold_no_chinese_characters(tmp_path: Path, name_en: str) -> None:
+    _, problems = broken(tmp_path, 3, name_en=name_en)
+
+    assert "must be English" in problem_at(problems, "units[3].name_en").message
+
+
+def test_the_real_tree_names_every_unit_in_pinyin_english(real_tree: OrgTree) -> None:
+    assert real_tree.get(ZHANGPU).name_en == "Zhangpu Town"
+    assert real_tree.get("320583100").name_en == "Yushan Town (Kunshan High-tech Zone)"
+    assert real_tree.get(DASHI).name_en == "Dashi Community"
+    # Polyphonic characters read as the place is said: 朝阳 cháo, 长云 cháng.
+    assert real_tree.get("320583100001").name_en == "Chaoyang Community"
+    assert real_tree.get("320583401201").name_en == "Changyun Village"
+    assert real_tree.name_of(DASHI, "en") == "Dashi Community" and real_tree.name_of(DASHI) == "大市社区"
 
 
 @pytest.mark.parametrize("code", ["ps-320583106", "-PS", "PS 1", "PS_1"])
@@ -638,6 +662,8 @@ def test_import_output_loads_with_the_rest_of_the_directory(units_dir: Path, tmp
 
     assert len(after) == len(before) + 2
     assert after.get("320583106030").name == "新建社区"
+    # The statistical list has no English: a placeholder naming the code stands until the pinyin is written.
+    assert after.get("320583106030").name_en == "Station 320583106030"
     assert after.escalation_target("320583106250") == after.get(ZHANGPU)
 
 

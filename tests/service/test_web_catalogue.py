@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.web.i18n import LANGUAGES, VOCABULARIES, CatalogueError, _parse, catalogue
+from service.i18n import LANGUAGES, VOCABULARIES, CatalogueError, _parse, catalogue
 from workflows.lifecycle import Role
 from workflows.org import Tier
 from workflows.referrals import ReferralStatus

@@ -17,7 +17,6 @@ import yaml
 
 from workflows.org import Channel, OrgTree, Tier, Unit, UnitKind
 from workflows.triage import (
-    REPORT_REASON,
     Action,
     Conditions,
     Route,
@@ -30,6 +29,7 @@ from workflows.triage import (
     parse_rules,
     triage,
 )
+from workflows.triage_reasons import REPORT_REASON
 from workflows.vocab import DisputeType, Flag, RiskColour, Source
 
 REPO = Path(__file__).resolve().parents[2]
