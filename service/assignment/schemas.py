@@ -104,6 +104,7 @@ class ReasonPublic(BaseModel):
 class SuggestionPublic(BaseModel):
     mediator_id: int
     name: str
+    languages: list[str]  # the languages and dialects the mediator speaks (the roster's)
     score: float
     excluded: bool
     reasons: list[ReasonPublic]

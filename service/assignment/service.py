@@ -449,10 +449,12 @@ async def suggestions(
         )
         for m in roster
     ]
+    spoken = {m.id: list(m.languages) for m in roster}
     return [
         SuggestionPublic(
             mediator_id=s.mediator_id,
             name=s.name,
+            languages=spoken.get(s.mediator_id, []),
             score=s.score,
             excluded=s.excluded,
             reasons=[ReasonPublic(code=r.why, text=r.text(), load=r.load) for r in s.reasons],

@@ -14,6 +14,7 @@ from service.db import EngineDep
 from service.inbox import service
 from service.inbox.service import COUNT_CAP, For, InboxList, InboxQuery
 from service.inbox.text import item_text, note_of, words
+from service.language import language_of
 from service.users.deps import ActorDep
 from workflows.lifecycle import Actor
 
@@ -56,9 +57,8 @@ class MarkedAll(BaseModel):
 
 
 def language(lang: Language | None, accept_language: str | None) -> str:
-    if lang is not None:
-        return lang
-    return "en" if (accept_language or "").lower().startswith("en") else "zh"
+    """``?lang=`` when given, else the Accept-Language header read as every other API route reads it."""
+    return lang if lang is not None else language_of(accept_language)
 
 
 def public(found: InboxList, actor: Actor, ctx: AppContext, lang: str) -> InboxPage:

@@ -65,17 +65,36 @@ class Section:
     form: str | None = None
     values: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    language: str | None = None  # the language the parties need, chosen on the page to rank by
+    languages: list[str] = field(default_factory=list)  # those the unit's roster speaks, to choose from
 
 
 async def section(
-    engine: AsyncEngine, ctx: AppContext, case: CasePublic, actor: Actor, *, now: datetime
+    engine: AsyncEngine,
+    ctx: AppContext,
+    case: CasePublic,
+    actor: Actor,
+    *,
+    now: datetime,
+    language: str | None = None,
 ) -> Section:
     view = await assignment.case_mediators(engine, ctx, case.id, actor, now=now)
-    suggestions = await assignment.suggestions(engine, ctx, case.id, actor) if view.may_change else []
+    wanted = frozenset({language}) if language else frozenset()
+    suggestions = (
+        await assignment.suggestions(engine, ctx, case.id, actor, languages=wanted) if view.may_change else []
+    )
     names = {s.mediator_id: s.name for s in suggestions}
     for a in [*([view.lead] if view.lead else []), *view.co]:
         names.setdefault(a.mediator_id, a.mediator_name)
-    return Section(view, suggestions, [(p.id, p.name) for p in case.parties], names)
+    spoken = sorted({lang for s in suggestions for lang in s.languages})
+    return Section(
+        view,
+        suggestions,
+        [(p.id, p.name) for p in case.parties],
+        names,
+        language=language if language in spoken else None,
+        languages=spoken,
+    )
 
 
 async def _page(

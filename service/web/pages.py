@@ -374,6 +374,7 @@ async def case_page(
     engine: EngineDep,
     ctx: CtxDep,
     done: Annotated[str | None, Query(max_length=40)] = None,
+    language: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     now = clock.now()
     case = await cases.get_case(engine, ctx, case_id, session.actor)
@@ -386,7 +387,7 @@ async def case_page(
     crime_reports = await reports.case_reports(engine, ctx, case_id, session.actor, now=now)
     may_report = await reports.may_file(engine, ctx, case_id, session.actor, now=now)
     may_consent = await edits.may_record_consent(engine, ctx, case_id, session.actor, now=now)
-    mediators = await assignment.section(engine, ctx, case, session.actor, now=now)
+    mediators = await assignment.section(engine, ctx, case, session.actor, now=now, language=language)
     page = Page(request, ctx, session)
     notice = None
     if done == "created":

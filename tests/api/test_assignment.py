@@ -476,3 +476,31 @@ async def test_a_withdrawal_without_its_ground_is_sent_back_with_the_choices_kep
         if s["mediator_id"] == relative
     )
     assert barred["excluded"] and barred["reasons"][0]["code"] == "barred"
+
+
+async def test_the_case_page_ranks_by_the_language_the_parties_need(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    """The parties' language is chosen on the page from those the unit's roster speaks; the
+    suggestions then put the mediator who speaks it first, saying so, and the choice stays."""
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+    await add_mediator(db.engine, "顾阿大", [DASHI], languages=["苏北话"])
+    web = await page_client(db, client, "dashi.mediator", "zh")
+    try:
+        plain = (await web.get(f"/cases/{case['id']}")).text
+        chosen = await web.get(f"/cases/{case['id']}", params={"language": "苏北话"})
+        unknown = await web.get(f"/cases/{case['id']}", params={"language": "火星语"})
+    finally:
+        await web.aclose()
+
+    assert '<option value="苏北话">苏北话</option>' in plain  # offered, not chosen
+    assert chosen.status_code == 200
+    assert '<option value="苏北话" selected>苏北话</option>' in chosen.text
+    ranked = re.findall(
+        r"<li[^>]*><strong>([^<]+)</strong>", chosen.text.split('id="mediators-suggestions"')[1]
+    )
+    assert ranked[0] == "顾阿大", ranked
+    assert "会说当事人需要的语言" in chosen.text.split("顾阿大", 1)[1].split("</li>", 1)[0]
+    # A language nobody on the roster speaks is not kept as a choice.
+    assert unknown.status_code == 200 and " selected>火星语" not in unknown.text
