@@ -230,8 +230,14 @@ class MediatorChanges:
 MEDIATORS_END_IN: frozenset[CaseState] = frozenset({CaseState.closed, CaseState.referred, CaseState.in_court})
 
 
-def mediator_changes(rule: Rule, from_unit: str, to_unit: str, actor: Actor) -> MediatorChanges:
-    if to_unit != from_unit or rule.dest in MEDIATORS_END_IN:
+def mediator_changes(
+    rule: Rule, from_state: CaseState, from_unit: str, to_unit: str, actor: Actor
+) -> MediatorChanges:
+    """Assignments end when the case leaves the unit, stops being mediated there, or closes. A move
+    between two states that are both past mediation (the court desk claiming a referred case, or
+    handing it back to the queue) has none left to end, and is written without that statement."""
+    leaves_mediation = rule.dest in MEDIATORS_END_IN and from_state not in MEDIATORS_END_IN
+    if to_unit != from_unit or leaves_mediation or rule.dest == CaseState.closed:
         return MediatorChanges(end_current=True)
     if rule.trigger == Trigger.accept and actor.user_id is not None:
         return MediatorChanges(lead_user_id=actor.user_id)
@@ -943,7 +949,7 @@ def _plan(
         announcements=tuple(replace(a, caused_by=caused_by(actor)) for a in announcements),
         now=now,
         recorded_after={**case.recorded, **changes, "version": case.version + 1},
-        mediators=mediator_changes(rule, case.unit_code, dest.code, actor),
+        mediators=mediator_changes(rule, case.state, case.unit_code, dest.code, actor),
     )
 
 

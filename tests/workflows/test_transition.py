@@ -761,3 +761,21 @@ def test_a_court_delegated_settlement_starts_no_confirmation_or_follow_up_clock(
     assert (
         result.completed is not None and result.completed.result["agreement"] == result.changes["agreement"]
     )
+
+
+@pytest.mark.parametrize(("rule", "source"), ROWS, ids=ROW_IDS)
+def test_assignments_end_only_when_the_unit_stops_mediating_the_case(rule: Rule, source: CaseState) -> None:
+    """A case's mediators stop handling it when it leaves the unit, goes to the court or closes;
+    the court desk claiming a referred case, or giving it back to the queue, ends nothing (the
+    referral already did), so it stays one statement on PostgreSQL."""
+    _, result = planned(rule, source)
+    past_mediation = {CaseState.referred, CaseState.in_court}
+    between_court_states = source in past_mediation and rule.dest in past_mediation
+    ends = (
+        result.from_unit != result.to_unit
+        or rule.dest == CaseState.closed
+        or (rule.dest in past_mediation and not between_court_states)
+    )
+    assert result.mediators.end_current is ends
+    if rule.trigger in (Trigger.claim, Trigger.release) and source in past_mediation:
+        assert not result.mediators.any
