@@ -1,0 +1,90 @@
+"""Reads and writes of ``case_attachment``: listings never carry the bytes; the bytes are read
+in slices, so a download holds neither a 10 MB value in memory nor a connection while it is sent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.attachments.models import CaseAttachment
+
+attachment: sa.Table = CaseAttachment.__table__  # type: ignore[attr-defined]
+
+META = [c for c in attachment.c if c.name != "content"]
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRow:
+    id: int
+    case_id: int
+    kind: str
+    media_type: str
+    filename: str
+    size_bytes: int
+    sha256: str
+    note: str | None
+    uploaded_at: datetime
+    uploaded_by: str
+    uploaded_by_unit: str | None
+    withdrawn_at: datetime | None
+    withdrawn_by: str | None
+    withdrawn_reason: str | None
+
+
+def _row(row: sa.Row[Any]) -> AttachmentRow:
+    return AttachmentRow(**row._mapping)
+
+
+async def insert(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    new_id = (
+        await conn.execute(sa.insert(attachment).values(values).returning(attachment.c.id))
+    ).scalar_one()
+    return int(new_id)
+
+
+async def list_for_case(conn: AsyncConnection, case_id: int) -> list[AttachmentRow]:
+    rows = await conn.execute(
+        sa.select(*META).where(attachment.c.case_id == case_id).order_by(attachment.c.id)
+    )
+    return [_row(r) for r in rows]
+
+
+async def get(conn: AsyncConnection, case_id: int, attachment_id: int) -> AttachmentRow | None:
+    found = await conn.execute(
+        sa.select(*META).where(attachment.c.case_id == case_id, attachment.c.id == attachment_id)
+    )
+    row = found.first()
+    return None if row is None else _row(row)
+
+
+async def read_slice(conn: AsyncConnection, attachment_id: int, start: int, length: int) -> bytes:
+    """``length`` bytes of the content from ``start`` (0-based): substr on bytea and on BLOB alike."""
+    part = sa.func.substr(attachment.c.content, start + 1, length, type_=sa.LargeBinary)
+    value = (await conn.execute(sa.select(part).where(attachment.c.id == attachment_id))).scalar_one()
+    return bytes(value or b"")
+
+
+async def mark_withdrawn(
+    conn: AsyncConnection, attachment_id: int, *, at: datetime, by: str, reason: str
+) -> bool:
+    """Withdraw once: False if it was withdrawn meanwhile."""
+    done = await conn.execute(
+        sa.update(attachment)
+        .where(attachment.c.id == attachment_id, attachment.c.withdrawn_at.is_(None))
+        .values(withdrawn_at=at, withdrawn_by=by, withdrawn_reason=reason)
+    )
+    return done.rowcount == 1
+
+
+async def count_for_cases(conn: AsyncConnection, case_ids: Sequence[int]) -> dict[int, int]:
+    rows = await conn.execute(
+        sa.select(attachment.c.case_id, sa.func.count())
+        .where(attachment.c.case_id.in_(list(case_ids)))
+        .group_by(attachment.c.case_id)
+    )
+    return {int(case_id): int(n) for case_id, n in rows}

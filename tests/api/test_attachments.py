@@ -1,0 +1,313 @@
+"""Signed scans and other files on a case: typed by content, bounded, hashed into the case's
+audit chain, readable only by those who see the case, never deleted."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from service.attachments.sniff import display_name
+from tests.builders import hand_to_station, open_case, police_case
+from tests.conftest import Backend
+
+pytestmark = pytest.mark.usefixtures("trail_stays_intact")
+
+
+# --- files as a phone or a scanner makes them (small, but well formed) --------------------------
+
+
+def pdf_bytes(body: bytes = b"1 0 obj << /Type /Catalog >> endobj") -> bytes:
+    return b"%PDF-1.7\n" + body + b"\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_bytes(width: int = 2, height: int = 1) -> bytes:
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(rows))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def jpeg_bytes(width: int = 640, height: int = 480) -> bytes:
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + app0 + sof0 + b"\x00" * 64 + b"\xff\xd9"
+
+
+async def upload(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    case_id: int,
+    name: str,
+    data: bytes,
+    declared: str = "application/octet-stream",
+    kind: str = "signed_agreement",
+    note: str | None = None,
+) -> httpx.Response:
+    form: dict[str, Any] = {"kind": kind}
+    if note is not None:
+        form["note"] = note
+    return await client.post(
+        f"/api/v1/cases/{case_id}/attachments",
+        files={"file": (name, data, declared)},
+        data=form,
+        headers=headers,
+    )
+
+
+# --- accepted -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "maker", "media_type", "kind"),
+    [
+        ("调解协议书（签字）.pdf", pdf_bytes, "application/pdf", "signed_agreement"),
+        ("IMG_0001.JPG", jpeg_bytes, "image/jpeg", "party_id"),
+        ("现场照片.png", png_bytes, "image/png", "evidence"),
+    ],
+)
+async def test_a_pdf_jpeg_or_png_is_kept_with_its_hash_and_the_upload_is_a_chained_case_event(
+    client: httpx.AsyncClient, auth, db: Backend, name: str, maker: Any, media_type: str, kind: str
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+    data = maker()
+
+    response = await upload(client, mediator, case["id"], name, data, kind=kind, note="双方当场签字")
+
+    assert response.status_code == 201, response.text
+    kept = response.json()
+    digest = hashlib.sha256(data).hexdigest()
+    assert (kept["media_type"], kept["filename"], kept["size_bytes"], kept["sha256"]) == (
+        media_type,
+        name.rsplit(".", 1)[0]
+        + {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}[media_type],
+        len(data),
+        digest,
+    )
+    assert (kept["kind"], kept["note"], kept["uploaded_by"], kept["withdrawn"]) == (
+        kind,
+        "双方当场签字",
+        "dashi.mediator",
+        False,
+    )
+    events = (await client.get(f"/api/v1/cases/{case['id']}/events", headers=mediator)).json()
+    assert events[-1]["kind"] == "attachment"
+    assert events[-1]["payload"] == {
+        "attachment_id": kept["id"],
+        "sha256": digest,
+        "size_bytes": len(data),
+        "kind": kind,
+        "filename": kept["filename"],
+        "media_type": media_type,
+    }
+    async with db.engine.connect() as conn:  # chained: the trail's check (trail_stays_intact) re-hashes it
+        links = (
+            await conn.execute(
+                sa.text("SELECT seq, prev_hash, hash FROM case_event WHERE case_id = :c ORDER BY seq"),
+                {"c": case["id"]},
+            )
+        ).all()
+    assert [seq for seq, _, _ in links] == [1, 2] and links[1].prev_hash == links[0].hash
+    # The download is the same bytes, as an attachment of the real type, never sniffed.
+    got = await client.get(kept["content_url"], headers=mediator)
+    assert got.status_code == 200
+    assert got.content == data
+    assert got.headers["content-type"].startswith(media_type)
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert got.headers["content-disposition"].startswith("attachment;")
+    assert "filename*=UTF-8''" in got.headers["content-disposition"]
+    listed = (await client.get(f"/api/v1/cases/{case['id']}/attachments", headers=mediator)).json()
+    assert [a["id"] for a in listed] == [kept["id"]]
+
+
+async def test_a_file_larger_than_one_download_slice_comes_back_whole(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+    data = pdf_bytes(bytes(range(256)) * 5000)  # 1.28 MB: three slices
+
+    kept = (await upload(client, mediator, case["id"], "scan.pdf", data)).json()
+    got = await client.get(kept["content_url"], headers=mediator)
+
+    assert hashlib.sha256(got.content).hexdigest() == kept["sha256"] == hashlib.sha256(data).hexdigest()
+    assert got.headers["content-length"] == str(len(data))
+
+
+async def test_the_name_shown_is_sanitised_and_never_a_path(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+
+    traversal = await upload(client, mediator, case["id"], "../../etc/pass\u200bwd\u202e.pdf", pdf_bytes())
+    windows = await upload(client, mediator, case["id"], "C:\\Users\\王\\" + "长" * 300 + ".exe", png_bytes())
+
+    assert traversal.json()["filename"] == "passwd.pdf"
+    assert display_name("a\x00b\x07c\r\n.pdf", "application/pdf") == "abc.pdf"  # what a client may not send
+    long_name = windows.json()["filename"]
+    assert long_name.endswith(".png") and len(long_name) == 120 and "\\" not in long_name
+
+
+# --- refused ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "declared", "rule"),
+    [
+        ("协议.pdf", png_bytes(), "application/pdf", None),  # a PNG named .pdf is kept as the PNG it is
+        ("photo.jpg", "这不是图片，是文字".encode(), "image/jpeg", "signature"),
+        ("scan.pdf", pdf_bytes()[:-7], "application/pdf", "pdf-trailer"),  # cut short: no %%EOF
+        ("fake.pdf", b"%PDF-x.y\n%%EOF", "application/pdf", "pdf-header"),
+        ("cut.png", png_bytes()[:-12], "image/png", "png-end"),
+        ("zero.jpg", jpeg_bytes(width=0), "image/jpeg", "jpeg-header"),
+        ("page.html", b"<html><script>alert(1)</script></html>", "image/png", "signature"),
+        ("empty.png", b"", "image/png", "empty"),
+    ],
+)
+async def test_the_type_is_judged_by_content_never_by_name_or_declared_type(
+    client: httpx.AsyncClient, auth, db: Backend, name: str, data: bytes, declared: str, rule: str | None
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+
+    response = await upload(client, mediator, case["id"], name, data, declared)
+
+    if rule is None:
+        assert response.status_code == 201, response.text
+        assert (response.json()["media_type"], response.json()["filename"]) == ("image/png", "协议.png")
+        return
+    assert response.status_code == 415, response.text
+    problem = response.json()
+    assert problem["rule"] == rule and problem["errors"][0]["field"] == "file"
+    assert response.headers["content-type"] == "application/problem+json"
+    events = (await client.get(f"/api/v1/cases/{case['id']}/events", headers=mediator)).json()
+    assert [e["kind"] for e in events] == ["created"]  # nothing written
+
+
+async def test_a_file_over_the_limit_is_413_and_nothing_is_kept(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+    limit = db.ctx.settings.attachment_max_bytes
+    just_over = pdf_bytes(b"0" * (limit - len(pdf_bytes(b"")) + 1))
+    far_over = b"%PDF-1.7\n" + b"0" * (limit * 2)
+
+    over = await upload(client, mediator, case["id"], "big.pdf", just_over)
+    refused_early = await upload(client, mediator, case["id"], "huge.pdf", far_over)
+    at_limit = await upload(client, mediator, case["id"], "ok.pdf", just_over[:9] + just_over[10:])
+
+    assert over.status_code == 413, over.text
+    assert over.json()["errors"][0]["field"] == "file" and over.json()["limit_bytes"] == limit
+    assert refused_early.status_code == 413  # by its Content-Length, before the body is read
+    assert at_limit.status_code == 201 and at_limit.json()["size_bytes"] == limit
+    listed = (await client.get(f"/api/v1/cases/{case['id']}/attachments", headers=mediator)).json()
+    assert [a["filename"] for a in listed] == ["ok.pdf"]
+
+
+async def test_unknown_kind_and_missing_file_are_422_naming_the_field(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+
+    bad_kind = await upload(client, mediator, case["id"], "a.pdf", pdf_bytes(), kind="selfie")
+    no_file = await client.post(
+        f"/api/v1/cases/{case['id']}/attachments", data={"kind": "evidence"}, headers=mediator
+    )
+
+    assert bad_kind.status_code == no_file.status_code == 422
+    assert "kind" in bad_kind.json()["errors"][0]["field"]
+    assert "file" in no_file.json()["errors"][0]["field"]
+
+
+# --- who ----------------------------------------------------------------------------------------------
+
+
+async def test_another_station_and_a_unit_that_sent_the_case_on_see_nothing(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    police = await auth("zhangpu.police")
+    mediator = await auth("dashi.mediator")
+    other_station = await auth("zhouxiang.mediator")
+    case = await hand_to_station(client, police, await police_case(client, police))
+    kept = (await upload(client, mediator, case["id"], "id.jpg", jpeg_bytes(), kind="party_id")).json()
+    paths = [
+        f"/api/v1/cases/{case['id']}/attachments",
+        f"/api/v1/cases/{case['id']}/attachments/{kept['id']}/content",
+    ]
+
+    for headers in (other_station, police):
+        for path in paths:
+            assert (await client.get(path, headers=headers)).status_code == 404, path
+        assert (await upload(client, headers, case["id"], "x.pdf", pdf_bytes())).status_code == 404
+        withdrawal = await client.post(
+            f"{paths[0]}/{kept['id']}/withdrawal", json={"reason": "x"}, headers=headers
+        )
+        assert withdrawal.status_code == 404
+    # The town centre above the station sees the file.
+    town = await auth("zhangpu.coordinator")
+    assert (await client.get(paths[1], headers=town)).content == jpeg_bytes()
+
+
+async def test_the_auditor_reads_the_files_but_adds_none(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    auditor = await auth("auditor")
+    case = await open_case(client, mediator)
+    await upload(client, mediator, case["id"], "a.pdf", pdf_bytes())
+
+    listed = await client.get(f"/api/v1/cases/{case['id']}/attachments", headers=auditor)
+    added = await upload(client, auditor, case["id"], "b.pdf", pdf_bytes())
+
+    assert listed.status_code == 200 and len(listed.json()) == 1
+    assert added.status_code == 403
+
+
+# --- never deleted, withdrawn with a reason --------------------------------------------------------
+
+
+async def test_a_wrong_upload_is_withdrawn_with_a_reason_audited_and_still_readable(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+    kept = (await upload(client, mediator, case["id"], "wrong.png", png_bytes(), kind="evidence")).json()
+    base = f"/api/v1/cases/{case['id']}/attachments/{kept['id']}"
+
+    deleted = await client.delete(base, headers=mediator)
+    no_reason = await client.post(f"{base}/withdrawal", json={"reason": ""}, headers=mediator)
+    withdrawn = await client.post(f"{base}/withdrawal", json={"reason": "传错了案件的照片"}, headers=mediator)
+    again = await client.post(f"{base}/withdrawal", json={"reason": "再撤一次"}, headers=mediator)
+
+    assert deleted.status_code == 405
+    assert no_reason.status_code == 422 and no_reason.json()["errors"][0]["field"].endswith("reason")
+    assert withdrawn.status_code == 200, withdrawn.text
+    body = withdrawn.json()
+    assert (body["withdrawn"], body["withdrawn_by"], body["withdrawn_reason"]) == (
+        True,
+        "dashi.mediator",
+        "传错了案件的照片",
+    )
+    assert again.status_code == 409
+    events = (await client.get(f"/api/v1/cases/{case['id']}/events", headers=mediator)).json()
+    assert events[-1]["kind"] == "file_withdrawn"
+    assert events[-1]["reason"] == "传错了案件的照片"
+    assert events[-1]["payload"]["sha256"] == kept["sha256"]
+    assert (await client.get(f"{base}/content", headers=mediator)).content == png_bytes()
