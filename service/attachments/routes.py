@@ -24,9 +24,11 @@ UPLOAD_PATHS = (re.compile(r"/api/v1/cases/\d+/attachments"), re.compile(r"/case
 FORM_ALLOWANCE = 64 * 1024  # the multipart headers, kind, note and CSRF token around the file
 
 ERRORS: dict[int | str, dict[str, object]] = {
-    403: {"description": "you may read this case but not add or withdraw its files", **PROBLEM_CONTENT},
     404: {"description": "no such case or file, or outside your scope", **PROBLEM_CONTENT},
-    409: {"description": "already withdrawn", **PROBLEM_CONTENT},
+    409: {
+        "description": "you may read the case but not add or withdraw its files; or already withdrawn",
+        **PROBLEM_CONTENT,
+    },
     413: {"description": "the file is larger than JIEFEN_ATTACHMENT_MAX_BYTES", **PROBLEM_CONTENT},
     415: {
         "description": "the content is not a PDF, JPEG or PNG (the rule it broke is named)",

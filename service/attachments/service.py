@@ -30,7 +30,7 @@ from service.cases import queries as case_queries
 from service.cases.rows import CaseRow
 from service.cases.service import lost_race, transition_context, visible_row
 from service.context import AppContext
-from service.errors import Conflict, Forbidden, NotFound, field_error
+from service.errors import Conflict, NotFound, field_error
 from workflows.lifecycle import Actor, handles_case_or_court_clerk_of_linked_case
 
 READ_CHUNK = 64 * 1024
@@ -82,7 +82,7 @@ async def read_bounded(read: Callable[[int], Awaitable[bytes]], limit: int) -> b
 
 def _may_change(ctx: AppContext, row: CaseRow, actor: Actor, now: datetime) -> None:
     if not handles_case_or_court_clerk_of_linked_case(transition_context(ctx, row, actor, now)):
-        raise Forbidden(
+        raise Conflict(
             f"{actor.username} ({actor.role.value}) may read this case's files but not add or withdraw them."
         )
 
