@@ -242,3 +242,11 @@ async def withdraw(
                 return public(stored)
             await conn.rollback()
     raise await lost_race(engine, case_id)
+
+
+async def may_change(
+    engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, *, now: datetime
+) -> bool:
+    """Whether the actor may add files to the case and withdraw them (the case page's form)."""
+    row = await visible_row(engine, ctx, case_id, actor)
+    return handles_case_or_court_clerk_of_linked_case(transition_context(ctx, row, actor, now))

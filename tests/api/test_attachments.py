@@ -4,6 +4,7 @@ audit chain, readable only by those who see the case, never deleted."""
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 import zlib
 from typing import Any
@@ -13,8 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from service.attachments.sniff import display_name
+from service.web.session import LANGUAGE_COOKIE, SESSION_COOKIE, csrf_token
 from tests.builders import hand_to_station, open_case, police_case
-from tests.conftest import Backend
+from tests.conftest import Backend, token_for
 
 pytestmark = pytest.mark.usefixtures("trail_stays_intact")
 
@@ -311,3 +313,83 @@ async def test_a_wrong_upload_is_withdrawn_with_a_reason_audited_and_still_reada
     assert events[-1]["reason"] == "传错了案件的照片"
     assert events[-1]["payload"]["sha256"] == kept["sha256"]
     assert (await client.get(f"{base}/content", headers=mediator)).content == png_bytes()
+
+
+# --- the case page's section, as a browser without JavaScript uses it ------------------------------
+
+
+async def page_client(db: Backend, client: httpx.AsyncClient, username: str, lang: str) -> httpx.AsyncClient:
+    token = await token_for(client, db, username)
+    web = httpx.AsyncClient(transport=httpx.ASGITransport(app=db.app), base_url="http://jiefen.test")
+    web.cookies.set(SESSION_COOKIE, token)
+    web.cookies.set(LANGUAGE_COOKIE, lang)
+    web.headers["X-Test-Csrf"] = csrf_token(token)
+    return web
+
+
+def section_of(html: str) -> str:
+    part = html.split('id="attachments"', 1)[1].split("</section>", 1)[0]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", part))
+
+
+async def test_the_case_page_uploads_refuses_with_a_message_downloads_and_withdraws(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+    web = await page_client(db, client, "dashi.mediator", "zh")
+    csrf = {"csrf_token": web.headers["X-Test-Csrf"]}
+    url = f"/cases/{case['id']}/attachments"
+    try:
+        empty = await web.get(f"/cases/{case['id']}")
+        no_token = await web.post(url, data={"kind": "evidence"}, files={"file": ("a.pdf", pdf_bytes())})
+        lying = await web.post(
+            url, data={**csrf, "kind": "evidence"}, files={"file": ("照片.jpg", b"plain text", "image/jpeg")}
+        )
+        refused_page = await web.get(lying.headers["location"])
+        added = await web.post(
+            url,
+            data={**csrf, "kind": "signed_agreement", "note": "双方签字"},
+            files={"file": ("协议.pdf", pdf_bytes())},
+        )
+        shown = await web.get(added.headers["location"])
+        kept = (await client.get(f"/api/v1/cases/{case['id']}/attachments", headers=mediator)).json()[0]
+        downloaded = await web.get(f"{url}/{kept['id']}/file")
+        withdrawn = await web.post(f"{url}/{kept['id']}/withdrawal", data={**csrf, "reason": "传错了"})
+        after = await web.get(withdrawn.headers["location"])
+    finally:
+        await web.aclose()
+
+    assert "尚无附件" in section_of(empty.text)
+    assert 'accept="image/*,application/pdf" capture' in empty.text
+    assert no_token.status_code in (400, 403)
+    assert lying.status_code == 303 and "attachment=type&rule=signature" in lying.headers["location"]
+    assert "文件内容不是 PDF、JPG 或 PNG" in section_of(refused_page.text)
+    assert added.status_code == 303
+    text = section_of(shown.text)
+    assert "附件已上传" in text and "协议.pdf" in text and "签字协议书" in text and "双方签字" in text
+    assert "上传附件" in shown.text  # the timeline names the event
+    assert downloaded.status_code == 200 and downloaded.content == pdf_bytes()
+    assert downloaded.headers["content-disposition"].startswith("attachment;")
+    assert "由 dashi.mediator 撤回：传错了" in section_of(after.text)
+    assert 'id="withdraw-reason-' not in after.text  # withdrawn once: no second form
+
+
+async def test_the_page_shows_no_form_to_an_auditor_and_no_section_to_another_station(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+    await upload(client, mediator, case["id"], "证据.png", png_bytes(), kind="evidence")
+    auditor = await page_client(db, client, "auditor", "en")
+    other = await page_client(db, client, "zhouxiang.mediator", "zh")
+    try:
+        read_only = await auditor.get(f"/cases/{case['id']}")
+        hidden = await other.get(f"/cases/{case['id']}/attachments/1/file")
+    finally:
+        await auditor.aclose()
+        await other.aclose()
+
+    assert "证据.png" in section_of(read_only.text) and "Evidence" in section_of(read_only.text)
+    assert 'id="form-attachment"' not in read_only.text
+    assert hidden.status_code == 404
