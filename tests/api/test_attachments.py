@@ -393,3 +393,20 @@ async def test_the_page_shows_no_form_to_an_auditor_and_no_section_to_another_st
     assert "证据.png" in section_of(read_only.text) and "Evidence" in section_of(read_only.text)
     assert 'id="form-attachment"' not in read_only.text
     assert hidden.status_code == 404
+
+
+def test_the_proxy_lets_a_file_of_the_default_limit_through_on_the_upload_routes_only() -> None:
+    from pathlib import Path
+
+    from service.attachments.routes import FORM_ALLOWANCE, UPLOAD_PATHS
+    from service.config.settings import Settings
+
+    conf = (Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf").read_text(encoding="utf-8")
+    upload_block = conf.split("location ~ ^/(api/v1/)?cases/[0-9]+/attachments$ {", 1)[1].split("}", 1)[0]
+    allowed = int(re.search(r"client_max_body_size (\d+)m;", upload_block).group(1)) * 1024 * 1024  # type: ignore[union-attr]
+
+    assert allowed >= Settings.model_fields["attachment_max_bytes"].default + FORM_ALLOWANCE
+    location = re.compile(r"^/(api/v1/)?cases/[0-9]+/attachments$")
+    for path in ("/api/v1/cases/7/attachments", "/cases/7/attachments"):
+        assert location.match(path) and any(p.fullmatch(path) for p in UPLOAD_PATHS)
+    assert not location.match("/api/v1/cases/7/attachments/1/withdrawal")
