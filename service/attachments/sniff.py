@@ -106,7 +106,9 @@ def _jpeg(data: bytes) -> Sniffed:
             height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
             if width == 0 or height == 0:
                 raise _refuse("jpeg-header", f"The JPEG says it is {width} × {height} pixels.")
-            if b"\xff\xd9" not in data[-PDF_TAIL:]:
+            # After the frame header (an Exif thumbnail before it has its own end marker); not
+            # necessarily last: a phone's "moving picture" appends its video after it.
+            if data.find(b"\xff\xd9", pos + 9) == -1:
                 raise _refuse("jpeg-end", "The JPEG has no end-of-image marker: it is cut short.")
             return Sniffed(JPEG, {"width": width, "height": height})
         pos += 2 + length
