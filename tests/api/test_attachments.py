@@ -3,6 +3,7 @@ audit chain, readable only by those who see the case, never deleted."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import struct
@@ -410,3 +411,20 @@ def test_the_proxy_lets_a_file_of_the_default_limit_through_on_the_upload_routes
     for path in ("/api/v1/cases/7/attachments", "/cases/7/attachments"):
         assert location.match(path) and any(p.fullmatch(path) for p in UPLOAD_PATHS)
     assert not location.match("/api/v1/cases/7/attachments/1/withdrawal")
+
+
+async def test_uploads_at_the_same_time_are_all_kept_each_with_its_own_link_in_the_chain(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+    photos = [png_bytes(width=w) for w in (3, 4, 5)]
+
+    responses = await asyncio.gather(
+        *(upload(client, mediator, case["id"], f"p{i}.png", p, kind="evidence") for i, p in enumerate(photos))
+    )
+
+    assert sorted(r.status_code for r in responses) == [201, 201, 201], [r.text for r in responses]
+    events = (await client.get(f"/api/v1/cases/{case['id']}/events", headers=mediator)).json()
+    hashes = sorted(e["payload"]["sha256"] for e in events if e["kind"] == "attachment")
+    assert hashes == sorted(hashlib.sha256(p).hexdigest() for p in photos)
