@@ -244,9 +244,12 @@ async def withdraw(
     raise await lost_race(engine, case_id)
 
 
-async def may_change(
+async def page_view(
     engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, *, now: datetime
-) -> bool:
-    """Whether the actor may add files to the case and withdraw them (the case page's form)."""
+) -> tuple[list[AttachmentPublic], bool]:
+    """The case's files and whether the actor may add and withdraw them (the case page), from one
+    read of the case."""
     row = await visible_row(engine, ctx, case_id, actor)
-    return handles_case_or_court_clerk_of_linked_case(transition_context(ctx, row, actor, now))
+    async with engine.connect() as conn:
+        items = [public(r) for r in await queries.list_for_case(conn, case_id)]
+    return items, handles_case_or_court_clerk_of_linked_case(transition_context(ctx, row, actor, now))

@@ -63,9 +63,10 @@ async def section(
 ) -> Section:
     outcome = request.query_params.get("attachment")
     rule = request.query_params.get("rule")
+    items, may_change = await attachments.page_view(engine, ctx, case.id, actor, now=now)
     return Section(
-        items=await attachments.list_attachments(engine, ctx, case.id, actor),
-        may_change=await attachments.may_change(engine, ctx, case.id, actor, now=now),
+        items=items,
+        may_change=may_change,
         kinds=KINDS,
         max_mb=ctx.settings.attachment_max_bytes // (1024 * 1024),
         outcome=outcome if outcome in OUTCOMES else None,
