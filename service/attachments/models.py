@@ -1,7 +1,7 @@
 """A file kept on a case: a signed agreement's scan, a party's ID copy, evidence.
 
-The bytes live in ``case_attachment.content`` (PostgreSQL ``bytea``, SQLite ``BLOB``) beside
-their SHA-256, so the database backup carries them and every API replica reads the same files
+The bytes live in ``case_attachment.content`` (PostgreSQL ``bytea``, SQLite ``BLOB``), sealed
+with the data key like every other piece of personal data (an ID copy is one), beside their SHA-256, so the database backup carries them and every API replica reads the same files
 (docs/attachments.md). A row is never deleted or its bytes changed: a wrong upload is marked
 withdrawn, with who, when and why; the upload and the withdrawal are each a case event.
 """
@@ -30,7 +30,9 @@ class CaseAttachment(SQLModel, table=True):
     size_bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
     sha256: str = Field(max_length=64)
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Sealed with the data key ring (JIEFEN_DATA_KEY), slice by slice: see service.attachments.sealing.
     content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    key_id: str = Field(max_length=16)  # the key the content is sealed under
     uploaded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     uploaded_by: str = Field(max_length=64)
     uploaded_by_unit: str | None = Field(default=None, max_length=32)

@@ -28,6 +28,7 @@ class AttachmentRow:
     size_bytes: int
     sha256: str
     note: str | None
+    key_id: str
     uploaded_at: datetime
     uploaded_by: str
     uploaded_by_unit: str | None
@@ -67,6 +68,37 @@ async def read_slice(conn: AsyncConnection, attachment_id: int, start: int, leng
     part = sa.func.substr(attachment.c.content, start + 1, length, type_=sa.LargeBinary)
     value = (await conn.execute(sa.select(part).where(attachment.c.id == attachment_id))).scalar_one()
     return bytes(value or b"")
+
+
+async def read_content(conn: AsyncConnection, attachment_id: int) -> bytes:
+    value = (
+        await conn.execute(sa.select(attachment.c.content).where(attachment.c.id == attachment_id))
+    ).scalar_one()
+    return bytes(value)
+
+
+async def sealed_under_other_keys(
+    conn: AsyncConnection, kid: str, *, after: int, limit: int
+) -> list[AttachmentRow]:
+    rows = await conn.execute(
+        sa.select(*META)
+        .where(attachment.c.key_id != kid, attachment.c.id > after)
+        .order_by(attachment.c.id)
+        .limit(limit)
+    )
+    return [_row(r) for r in rows]
+
+
+async def replace_content(
+    conn: AsyncConnection, attachment_id: int, old_kid: str, kid: str, content: bytes
+) -> bool:
+    """The same file sealed under another key; False if someone resealed it meanwhile."""
+    done = await conn.execute(
+        sa.update(attachment)
+        .where(attachment.c.id == attachment_id, attachment.c.key_id == old_kid)
+        .values(content=content, key_id=kid)
+    )
+    return done.rowcount == 1
 
 
 async def mark_withdrawn(

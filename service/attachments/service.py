@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.attachments import queries
+from service.attachments import queries, sealing
 from service.attachments.queries import AttachmentRow
 from service.attachments.schemas import (
     KIND_LABELS,
@@ -31,10 +31,10 @@ from service.cases.rows import CaseRow
 from service.cases.service import lost_race, transition_context, visible_row
 from service.context import AppContext
 from service.errors import Conflict, NotFound, field_error
+from service.personal.crypto import DataCipher
 from workflows.lifecycle import Actor, handles_case_or_court_clerk_of_linked_case
 
 READ_CHUNK = 64 * 1024
-SEND_CHUNK = 512 * 1024
 # A case event racing the upload (an edit, a clock) moves the version; the file is written again
 # on the case as it now is, a few times, before the writer is told to try again.
 WRITE_ATTEMPTS = 3
@@ -129,6 +129,7 @@ async def upload(
     found = sniff(data)
     name = display_name(filename, found.media_type)
     digest = hashlib.sha256(data).hexdigest()
+    kid, sealed = sealing.seal(ctx.cipher, data, digest)
     values = {
         "case_id": case_id,
         "kind": kind.value,
@@ -137,7 +138,8 @@ async def upload(
         "size_bytes": len(data),
         "sha256": digest,
         "note": clean_note,
-        "content": data,
+        "content": sealed,
+        "key_id": kid,
         "uploaded_at": now,
         "uploaded_by": actor.username,
         "uploaded_by_unit": actor.unit_code,
@@ -189,11 +191,12 @@ async def get_attachment(
     return public(found)
 
 
-async def _chunks(engine: AsyncEngine, found: AttachmentRow) -> AsyncIterator[bytes]:
+async def _chunks(engine: AsyncEngine, cipher: DataCipher, found: AttachmentRow) -> AsyncIterator[bytes]:
     # One short connection per slice: a slow phone does not hold a pooled connection for minutes.
-    for start in range(0, found.size_bytes, SEND_CHUNK):
+    for index, start, length in sealing.stored_slices(found.size_bytes):
         async with engine.connect() as conn:
-            yield await queries.read_slice(conn, found.id, start, SEND_CHUNK)
+            sealed = await queries.read_slice(conn, found.id, start, length)
+        yield sealing.open_slice(cipher, found.key_id, sealed, found.sha256, index)
 
 
 async def download(
@@ -201,7 +204,7 @@ async def download(
 ) -> Download:
     """The file and its bytes, sent in slices (a withdrawn file is still evidence: it stays readable)."""
     _, found = await _attachment(engine, ctx, case_id, attachment_id, actor)
-    return Download(found, _chunks(engine, found))
+    return Download(found, _chunks(engine, ctx.cipher, found))
 
 
 async def withdraw(
@@ -253,3 +256,22 @@ async def page_view(
     async with engine.connect() as conn:
         items = [public(r) for r in await queries.list_for_case(conn, case_id)]
     return items, handles_case_or_court_clerk_of_linked_case(transition_context(ctx, row, actor, now))
+
+
+async def reseal_attachments(engine: AsyncEngine, cipher: DataCipher) -> int:
+    """Seal every file under the current key (``jiefen privacy rotate-key``), one file per
+    transaction (each holds up to JIEFEN_ATTACHMENT_MAX_BYTES in memory); how many changed."""
+    kid = cipher.current_kid
+    changed, after = 0, 0
+    while True:
+        async with engine.connect() as conn:
+            batch = await queries.sealed_under_other_keys(conn, kid, after=after, limit=100)
+        for found in batch:
+            async with engine.begin() as conn:
+                content = await queries.read_content(conn, found.id)
+                plain = sealing.open_all(cipher, found.key_id, content, found.sha256, found.size_bytes)
+                new_kid, sealed = sealing.seal(cipher, plain, found.sha256)
+                changed += await queries.replace_content(conn, found.id, found.key_id, new_kid, sealed)
+        if len(batch) < 100:
+            return changed
+        after = batch[-1].id

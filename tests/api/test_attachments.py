@@ -4,6 +4,7 @@ audit chain, readable only by those who see the case, never deleted."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import re
 import struct
@@ -14,7 +15,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from service.attachments.service import reseal_attachments
 from service.attachments.sniff import display_name
+from service.personal.crypto import DataCipher, new_key_line
 from service.web.session import LANGUAGE_COOKIE, SESSION_COOKIE, csrf_token
 from tests.builders import hand_to_station, open_case, police_case
 from tests.conftest import Backend, token_for
@@ -428,3 +431,39 @@ async def test_uploads_at_the_same_time_are_all_kept_each_with_its_own_link_in_t
     events = (await client.get(f"/api/v1/cases/{case['id']}/events", headers=mediator)).json()
     hashes = sorted(e["payload"]["sha256"] for e in events if e["kind"] == "attachment")
     assert hashes == sorted(hashlib.sha256(p).hexdigest() for p in photos)
+
+
+# --- sealed with the data key ---------------------------------------------------------------------
+
+
+async def test_the_stored_bytes_are_sealed_and_a_key_rotation_reseals_them_still_readable(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+    data = pdf_bytes(b"\xe8\xba\xab\xe4\xbb\xbd\xe8\xaf\x81 320583199001011234 " * 40000)  # 1.4 MB: 3 slices
+    kept = (await upload(client, mediator, case["id"], "身份证.pdf", data, kind="party_id")).json()
+    async with db.engine.connect() as conn:
+        stored, kid = (
+            await conn.execute(
+                sa.text("SELECT content, key_id FROM case_attachment WHERE id = :i"), {"i": kept["id"]}
+            )
+        ).one()
+    assert b"320583199001011234" not in bytes(stored) and b"%PDF" not in bytes(stored)
+    assert kid == db.ctx.cipher.current_kid
+
+    old = db.ctx.cipher
+    old_ring = ",".join(f"{k}:{base64.b64encode(v).decode()}" for k, v in old.ring)
+    new_key = new_key_line("k9")
+    rotated = DataCipher.from_text(f"{new_key},{old_ring}")
+    try:
+        db.ctx.cipher = rotated
+        resealed = await reseal_attachments(db.engine, rotated)
+        again = await reseal_attachments(db.engine, rotated)
+        got = await client.get(kept["content_url"], headers=mediator)
+    finally:  # back under the suite's key for the tests after this one
+        db.ctx.cipher = old
+        await reseal_attachments(db.engine, DataCipher.from_text(f"{old_ring},{new_key}"))
+
+    assert (resealed, again) == (1, 0)
+    assert got.content == data

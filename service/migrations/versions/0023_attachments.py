@@ -1,6 +1,6 @@
 """attachments: signed scans, ID copies and evidence kept on a case, in the database
 
-``case_attachment``: the file's bytes (bytea / BLOB), its SHA-256, sniffed type, sanitised name,
+``case_attachment``: the file's bytes (bytea / BLOB, sealed with the data key), its SHA-256, sniffed type, sanitised name,
 kind and note; who uploaded it, and who withdrew it and why (never deleted).
 
 Revision ID: 0023_attachments
@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("content", sa.LargeBinary(), nullable=False),
+        sa.Column("key_id", sa.String(length=16), nullable=False),
         sa.Column("uploaded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("uploaded_by", sa.String(length=64), nullable=False),
         sa.Column("uploaded_by_unit", sa.String(length=32), nullable=True),
