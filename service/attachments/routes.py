@@ -15,7 +15,7 @@ from service.attachments.schemas import NOTE_LIMIT, AttachmentKind, AttachmentPu
 from service.context import ContextDep
 from service.db import EngineDep
 from service.errors import PROBLEM_CONTENT
-from service.users.deps import ActorDep
+from service.users.deps import ActorDep, ClientAddress
 
 router = APIRouter(prefix="/api/v1/cases", tags=["attachments"])
 
@@ -130,10 +130,19 @@ async def get_attachment(
     },
 )
 async def download(
-    case_id: CaseId, attachment_id: AttachmentId, actor: ActorDep, engine: EngineDep, ctx: ContextDep
+    case_id: CaseId,
+    attachment_id: AttachmentId,
+    actor: ActorDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+    client_ip: ClientAddress,
 ) -> StreamingResponse:
-    """The file itself, as an attachment with its real type (never shown inline)."""
-    return file_response(await attachments.download(engine, ctx, case_id, attachment_id, actor))
+    """The file itself, as an attachment with its real type (never shown inline). Downloading a
+    party's ID copy is recorded in the security log, as a reveal of personal data is."""
+    found = await attachments.download(
+        engine, ctx, case_id, attachment_id, actor, now=clock.now(), client_ip=client_ip
+    )
+    return file_response(found)
 
 
 @router.post(

@@ -26,6 +26,7 @@ from service.attachments.schemas import (
     WithdrawalIn,
 )
 from service.attachments.sniff import FileTooLarge, display_name, sniff
+from service.audit.events import record_security_event
 from service.cases import queries as case_queries
 from service.cases.rows import CaseRow
 from service.cases.service import lost_race, transition_context, visible_row
@@ -38,6 +39,7 @@ READ_CHUNK = 64 * 1024
 # A case event racing the upload (an edit, a clock) moves the version; the file is written again
 # on the case as it now is, a few times, before the writer is told to try again.
 WRITE_ATTEMPTS = 3
+ID_COPY_VIEWED = "id_copy_viewed"  # the security event of a party's ID copy downloaded
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,10 +202,32 @@ async def _chunks(engine: AsyncEngine, cipher: DataCipher, found: AttachmentRow)
 
 
 async def download(
-    engine: AsyncEngine, ctx: AppContext, case_id: int, attachment_id: int, actor: Actor
+    engine: AsyncEngine,
+    ctx: AppContext,
+    case_id: int,
+    attachment_id: int,
+    actor: Actor,
+    *,
+    now: datetime,
+    client_ip: str | None,
 ) -> Download:
-    """The file and its bytes, sent in slices (a withdrawn file is still evidence: it stays readable)."""
+    """The file and its bytes, sent in slices (a withdrawn file is still evidence: it stays
+    readable). Opening a party's ID copy is personal data seen in full, as a reveal is: it goes
+    into the security log, for the auditor."""
     _, found = await _attachment(engine, ctx, case_id, attachment_id, actor)
+    if found.kind == AttachmentKind.party_id.value:
+        async with engine.begin() as conn:
+            await record_security_event(
+                conn,
+                kind=ID_COPY_VIEWED,
+                actor=actor.username,
+                actor_role=actor.role.value,
+                actor_unit_code=actor.unit_code,
+                case_id=case_id,
+                payload={"attachment_id": found.id, "sha256": found.sha256, "filename": found.filename},
+                client_ip=client_ip,
+                now=now,
+            )
     return Download(found, _chunks(engine, ctx.cipher, found))
 
 

@@ -22,6 +22,7 @@ from service.cases.schemas import CasePublic
 from service.context import AppContext
 from service.db import EngineDep
 from service.errors import InvalidInput
+from service.http_safety import client_ip
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
 from workflows.lifecycle import Actor
 
@@ -115,9 +116,17 @@ async def upload(
 
 @router.get("/cases/{case_id}/attachments/{attachment_id}/file")
 async def download(
-    case_id: CaseId, attachment_id: AttachmentId, session: SessionDep, engine: EngineDep, ctx: CtxDep
+    request: Request,
+    case_id: CaseId,
+    attachment_id: AttachmentId,
+    session: SessionDep,
+    engine: EngineDep,
+    ctx: CtxDep,
 ) -> StreamingResponse:
-    return file_response(await attachments.download(engine, ctx, case_id, attachment_id, session.actor))
+    found = await attachments.download(
+        engine, ctx, case_id, attachment_id, session.actor, now=clock.now(), client_ip=client_ip(request)
+    )
+    return file_response(found)
 
 
 @router.post("/cases/{case_id}/attachments/{attachment_id}/withdrawal")

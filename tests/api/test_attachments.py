@@ -467,3 +467,24 @@ async def test_the_stored_bytes_are_sealed_and_a_key_rotation_reseals_them_still
 
     assert (resealed, again) == (1, 0)
     assert got.content == data
+
+
+async def test_downloading_a_party_id_copy_goes_into_the_security_log_and_other_files_do_not(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    auditor = await auth("auditor")
+    case = await open_case(client, mediator)
+    id_copy = (await upload(client, mediator, case["id"], "身份证.jpg", jpeg_bytes(), kind="party_id")).json()
+    evidence = (await upload(client, mediator, case["id"], "现场.png", png_bytes(), kind="evidence")).json()
+
+    await client.get(id_copy["content_url"], headers=mediator)
+    await client.get(evidence["content_url"], headers=mediator)
+    log = await client.get("/api/v1/security-events", params={"kind": "id_copy_viewed"}, headers=auditor)
+
+    assert log.status_code == 200, log.text
+    items = log.json()["items"] if isinstance(log.json(), dict) else log.json()
+    viewed = [e for e in items if e["kind"] == "id_copy_viewed"]
+    assert len(viewed) == 1
+    assert (viewed[0]["actor"], viewed[0]["case_id"]) == ("dashi.mediator", case["id"])
+    assert viewed[0]["payload"]["attachment_id"] == id_copy["id"]
