@@ -1,0 +1,292 @@
+"""Mediation sessions recorded on a case (调解笔录): record, correct with If-Match, list, read; the
+rules on what a record may say; who may write and read; on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from service.mediators.models import Mediator
+from service.users.models import User
+from tests.builders import DASHI, WULIAN, add_mediator, move, open_case
+from tests.conftest import Backend
+
+pytestmark = pytest.mark.usefixtures("trail_stays_intact")
+
+mediators = Mediator.__table__  # type: ignore[attr-defined]
+users = User.__table__  # type: ignore[attr-defined]
+
+
+def url(case: dict[str, Any], tail: str = "") -> str:
+    return f"/api/v1/cases/{case['id']}/sessions{tail}"
+
+
+def at(hours_ago: float) -> str:
+    return (datetime.now(UTC) - timedelta(hours=hours_ago)).isoformat()
+
+
+async def lead_of(db: Backend, username: str) -> int:
+    async with db.engine.connect() as conn:
+        found: int = (
+            await conn.execute(
+                sa.select(mediators.c.id)
+                .join(users, users.c.id == mediators.c.user_id)
+                .where(users.c.username == username)
+            )
+        ).scalar_one()
+    return found
+
+
+async def mediating(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
+    """A case at 大市社区 accepted by dashi.mediator (who becomes its lead)."""
+    return await move(client, headers, await open_case(client, headers), "accept")
+
+
+def record(case: dict[str, Any], mediator_id: int, **overrides: Any) -> dict[str, Any]:
+    applicant, respondent = (p["id"] for p in case["parties"])
+    body: dict[str, Any] = {
+        "started_at": at(3),
+        "ended_at": at(1.5),
+        "place": "大市社区调解室",
+        "party_ids": [applicant, respondent],
+        "agents": [{"name": "王小明", "party_id": applicant}],
+        "mediator_ids": [mediator_id],
+        "others": [{"name": "赵村委", "role": "村委会主任"}],
+        "statements": [
+            {"party_id": applicant, "text": "楼上漏水三个月，墙面霉变，要求赔偿维修费三千元。"},
+            {"party_id": respondent, "text": "同意维修防水层，但认为三千元过高。"},
+        ],
+        "proposal": "由李建国负责维修防水层，并补偿王秀英一千五百元。",
+        "result": "adjourned",
+        "adjourned_to": (datetime.now(UTC) + timedelta(days=7)).date().isoformat(),
+        "notes": "双方同意一周后再次到场。",
+    }
+    body.update(overrides)
+    return body
+
+
+async def events_of(client: httpx.AsyncClient, headers: dict[str, str], case: dict[str, Any]) -> list[Any]:
+    response = await client.get(f"/api/v1/cases/{case['id']}/events", headers=headers)
+    assert response.status_code == 200, response.text
+    return [e for e in response.json() if e["kind"] == "session"]
+
+
+async def test_a_session_is_recorded_on_the_case_with_who_attended_and_what_was_said(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await mediating(client, mediator)
+    lead = await lead_of(db, "dashi.mediator")
+
+    response = await client.post(url(case), json=record(case, lead), headers=mediator)
+
+    assert response.status_code == 201, response.text
+    written = response.json()
+    assert response.headers["ETag"] == '"1"'
+    assert (written["number"], written["version"], written["recorded_by"]) == (1, 1, "dashi.mediator")
+    assert [p["name"] for p in written["parties"]] == ["王秀英", "李建国"]
+    assert [m["id"] for m in written["mediators"]] == [lead]
+    assert written["agents"] == [
+        {"name": "王小明", "party_id": case["parties"][0]["id"], "party_name": "王秀英"}
+    ]
+    assert [s["party_name"] for s in written["statements"]] == ["王秀英", "李建国"]
+    assert written["result"] == "adjourned" and written["others"][0]["role"] == "村委会主任"
+    listed = (await client.get(url(case), headers=mediator)).json()
+    assert listed["may_record"] is True and [s["id"] for s in listed["sessions"]] == [written["id"]]
+    one = await client.get(url(case, f"/{written['id']}"), headers=mediator)
+    assert one.status_code == 200 and one.json() == written and one.headers["ETag"] == '"1"'
+    (event,) = await events_of(client, mediator, case)
+    assert event["payload"]["action"] == "record" and event["payload"]["number"] == 1
+    assert event["payload"]["record"]["proposal"] == written["proposal"]
+    after = (await client.get(f"/api/v1/cases/{case['id']}", headers=mediator)).json()
+    assert after["version"] == case["version"] + 1
+
+
+async def test_a_second_session_takes_the_next_number(client: httpx.AsyncClient, auth, db: Backend) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await mediating(client, mediator)
+    lead = await lead_of(db, "dashi.mediator")
+
+    first = await client.post(
+        url(case), json=record(case, lead, started_at=at(50), ended_at=at(49)), headers=mediator
+    )
+    second = await client.post(
+        url(case), json=record(case, lead, result="agreement", adjourned_to=None), headers=mediator
+    )
+
+    assert (first.json()["number"], second.json()["number"]) == (1, 2)
+    listed = (await client.get(url(case), headers=mediator)).json()["sessions"]
+    assert [s["number"] for s in listed] == [1, 2]
+
+
+async def test_a_correction_keeps_the_old_text_on_the_trail(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await mediating(client, mediator)
+    lead = await lead_of(db, "dashi.mediator")
+    written = (await client.post(url(case), json=record(case, lead), headers=mediator)).json()
+    corrected_body = record(
+        case,
+        lead,
+        started_at=written["started_at"],
+        ended_at=written["ended_at"],
+        adjourned_to=written["adjourned_to"],
+    )
+    corrected_body["proposal"] = "由李建国维修防水层，并补偿王秀英二千元。"
+
+    response = await client.put(
+        url(case, f"/{written['id']}"),
+        json={**corrected_body, "reason": "补偿金额记错"},
+        headers={**mediator, "If-Match": '"1"'},
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == 2 and response.json()["corrected_by"] == "dashi.mediator"
+    assert response.json()["proposal"] == corrected_body["proposal"]
+    correction = (await events_of(client, mediator, case))[-1]
+    assert correction["payload"]["action"] == "correct" and correction["reason"] == "补偿金额记错"
+    assert correction["payload"]["changes"] == {"proposal": [written["proposal"], corrected_body["proposal"]]}
+
+
+async def test_a_correction_of_an_old_version_is_told_to_reload(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await mediating(client, mediator)
+    lead = await lead_of(db, "dashi.mediator")
+    written = (await client.post(url(case), json=record(case, lead), headers=mediator)).json()
+    path = url(case, f"/{written['id']}")
+    first = await client.put(
+        path, json=record(case, lead, notes="第一次更正"), headers={**mediator, "If-Match": '"1"'}
+    )
+    assert first.status_code == 200, first.text
+
+    stale = await client.put(
+        path, json=record(case, lead, notes="第二次更正"), headers={**mediator, "If-Match": '"1"'}
+    )
+    missing = await client.put(path, json=record(case, lead, notes="第二次更正"), headers=mediator)
+
+    assert stale.status_code == 412 and stale.headers["ETag"] == '"2"'
+    assert stale.headers["content-type"] == "application/problem+json"
+    assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "header.If-Match"
+    assert (await client.get(path, headers=mediator)).json()["notes"] == "第一次更正"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda c, b: b.update(ended_at=b["started_at"]), "body.ended_at"),
+        (lambda c, b: b.update(started_at=at(-2), ended_at=at(-3)), "body.started_at"),
+        (lambda c, b: b.update(ended_at=at(-30), started_at=at(2)), "body.ended_at"),
+        (lambda c, b: b.update(party_ids=[*b["party_ids"], 2**31 - 1]), "body.party_ids[2]"),
+        (lambda c, b: b.update(party_ids=[b["party_ids"][0], b["party_ids"][0]]), "body.party_ids[1]"),
+        (lambda c, b: b.update(mediator_ids=[2**40]), "body.mediator_ids[0]"),
+        (lambda c, b: b.update(agents=[{"name": "某人", "party_id": 2**31 - 1}]), "body.agents[0].party_id"),
+        (lambda c, b: b.update(party_ids=[b["party_ids"][0]], agents=[]), "body.statements[1].party_id"),
+        (lambda c, b: b.update(party_ids=[], agents=[], statements=[]), "body.party_ids"),
+        (lambda c, b: b.update(adjourned_to=None), "body.adjourned_to"),
+        (lambda c, b: b.update(result="agreement"), "body.adjourned_to"),
+        (lambda c, b: b.update(place="调" * 201), "body.place"),
+        (lambda c, b: b.update(place="  "), "body.place"),
+        (lambda c, b: b.update(result="maybe"), "body.result"),
+        (lambda c, b: b.update(started_at="2026-03-02T09:00:00"), "body.started_at"),
+        (lambda c, b: b.update(statements=b["statements"] * 26), "body.statements"),
+        (lambda c, b: b.update(notes="字" * 10001), "body.notes"),
+    ],
+)
+async def test_an_invalid_record_is_refused_naming_the_field(
+    client: httpx.AsyncClient, auth, db: Backend, change: Any, field: str
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await mediating(client, mediator)
+    body = record(case, await lead_of(db, "dashi.mediator"))
+    change(case, body)
+
+    response = await client.post(url(case), json=body, headers=mediator)
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert field in [e["field"] for e in response.json()["errors"]]
+    assert (await client.get(url(case), headers=mediator)).json()["sessions"] == []
+
+
+async def test_attendees_must_be_of_this_case(client: httpx.AsyncClient, auth, db: Backend) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await mediating(client, mediator)
+    other = await mediating(client, mediator)
+    on_roster_only = await add_mediator(db.engine, "周敏", [DASHI])
+    lead = await lead_of(db, "dashi.mediator")
+
+    wrong_party = await client.post(
+        url(case), json=record(case, lead, party_ids=[other["parties"][0]["id"]]), headers=mediator
+    )
+    not_assigned = await client.post(url(case), json=record(case, on_roster_only), headers=mediator)
+
+    assert wrong_party.json()["errors"][0]["field"] == "body.party_ids[0]"
+    assert not_assigned.json()["errors"][0]["field"] == "body.mediator_ids[0]"
+
+
+async def test_only_those_handling_the_case_write_and_those_who_read_it_read(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await mediating(client, mediator)
+    lead = await lead_of(db, "dashi.mediator")
+    written = (await client.post(url(case), json=record(case, lead), headers=mediator)).json()
+    auditor, coordinator, outsider = (
+        await auth("auditor"),
+        await auth("zhangpu.coordinator"),
+        await auth("wulian.mediator"),
+    )
+
+    by_auditor = await client.post(url(case), json=record(case, lead), headers=auditor)
+    auditor_reads = await client.get(url(case, f"/{written['id']}"), headers=auditor)
+    by_coordinator = await client.post(url(case), json=record(case, lead), headers=coordinator)
+    outsider_reads = await client.get(url(case), headers=outsider)
+    outsider_writes = await client.post(url(case), json=record(case, lead), headers=outsider)
+    nobody = await client.get(url(case))
+
+    assert by_auditor.status_code == 409 and auditor_reads.status_code == 200
+    assert (await client.get(url(case), headers=auditor)).json()["may_record"] is False
+    assert by_coordinator.status_code == 201, by_coordinator.text
+    assert outsider_reads.status_code == outsider_writes.status_code == 404
+    assert nobody.status_code == 401
+    assert WULIAN
+
+
+async def test_a_closed_case_sessions_are_final(client: httpx.AsyncClient, auth, db: Backend) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await mediating(client, mediator)
+    lead = await lead_of(db, "dashi.mediator")
+    written = (await client.post(url(case), json=record(case, lead), headers=mediator)).json()
+    closed = await client.post(
+        f"/api/v1/cases/{case['id']}/transitions",
+        json={"trigger": "withdraw", "reason": "当事人撤回申请"},
+        headers=mediator,
+    )
+    assert closed.status_code == 200, closed.text
+
+    added = await client.post(url(case), json=record(case, lead), headers=mediator)
+    corrected = await client.put(
+        url(case, f"/{written['id']}"),
+        json=record(case, lead, notes="改"),
+        headers={**mediator, "If-Match": '"1"'},
+    )
+
+    assert added.status_code == corrected.status_code == 409
+    listed = (await client.get(url(case), headers=mediator)).json()
+    assert listed["may_record"] is False and listed["sessions"][0]["notes"] == written["notes"]
+
+
+async def test_an_unknown_session_is_not_found(client: httpx.AsyncClient, auth, db: Backend) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await mediating(client, mediator)
+
+    response = await client.get(url(case, "/999999"), headers=mediator)
+
+    assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
