@@ -10,10 +10,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from service.clock import SHANGHAI
 from service.mediators.models import Mediator
 from service.users.models import User
+from service.web.session import LANGUAGE_COOKIE, SESSION_COOKIE, csrf_token
 from tests.builders import DASHI, WULIAN, add_mediator, move, open_case
-from tests.conftest import Backend
+from tests.conftest import Backend, token_for
 
 pytestmark = pytest.mark.usefixtures("trail_stays_intact")
 
@@ -290,3 +292,131 @@ async def test_an_unknown_session_is_not_found(client: httpx.AsyncClient, auth, 
     response = await client.get(url(case, "/999999"), headers=mediator)
 
     assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
+
+
+# --- the pages, as a browser without JavaScript uses them -----------------------------------------
+
+
+async def page_client(db: Backend, client: httpx.AsyncClient, username: str, lang: str) -> httpx.AsyncClient:
+    token = await token_for(client, db, username)
+    web = httpx.AsyncClient(transport=httpx.ASGITransport(app=db.app), base_url="http://jiefen.test")
+    web.cookies.set(SESSION_COOKIE, token)
+    web.cookies.set(LANGUAGE_COOKIE, lang)
+    web.headers["X-Test-Csrf"] = csrf_token(token)
+    return web
+
+
+def form_of(case: dict[str, Any], lead: int, csrf: str, **overrides: str) -> dict[str, Any]:
+    applicant, respondent = (p["id"] for p in case["parties"])
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).astimezone(SHANGHAI).date()
+    form: dict[str, Any] = {
+        "csrf_token": csrf,
+        "day": yesterday.isoformat(),
+        "start": "09:30",
+        "end": "11:00",
+        "place": "大市社区调解室",
+        "party_ids": [str(applicant), str(respondent)],
+        "mediator_ids": [str(lead)],
+        f"agent_{applicant}": "王小明",
+        f"statement_{applicant}": "要求赔偿维修费三千元。",
+        f"statement_{respondent}": "同意维修，但金额过高。",
+        "others": "赵建华 村委会主任",
+        "proposal": "补偿一千五百元。",
+        "result": "partial",
+    }
+    form.update(overrides)
+    return form
+
+
+async def test_a_session_added_from_the_form_shows_on_the_case_page_in_beijing_time(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await mediating(client, mediator)
+    lead = await lead_of(db, "dashi.mediator")
+    web = await page_client(db, client, "dashi.mediator", "zh")
+    try:
+        empty = await web.get(f"/cases/{case['id']}")
+        form = await web.get(f"/cases/{case['id']}/sessions/new")
+        sent = await web.post(
+            f"/cases/{case['id']}/sessions", data=form_of(case, lead, web.headers["X-Test-Csrf"])
+        )
+        page = await web.get(f"/cases/{case['id']}")
+        (written,) = (await client.get(url(case), headers=mediator)).json()["sessions"]
+        one = await web.get(f"/cases/{case['id']}/sessions/{written['id']}")
+    finally:
+        await web.aclose()
+
+    assert "添加调解记录" in empty.text and f'href="/cases/{case["id"]}/sessions/new"' in empty.text
+    assert form.status_code == 200 and 'type="checkbox" name="party_ids"' in form.text
+    assert sent.status_code == 303, sent.text
+    assert (
+        written["started_at"].endswith("01:30:00Z") or "T01:30:00" in written["started_at"]
+    )  # 09:30 Beijing
+    assert [a["name"] for a in written["agents"]] == ["王小明"] and written["others"][0][
+        "role"
+    ] == "村委会主任"
+    section = page.text.split('id="sessions"', 1)[1].split("</section>", 1)[0]
+    assert "第1次调解" in section and "09:30–11:00" in section and "部分达成协议" in section
+    assert "年" in section and "T09" not in section
+    assert one.status_code == 200 and "王小明（王秀英的代理人）" in one.text and "更正此记录" in one.text
+
+
+async def test_the_form_names_the_field_a_rule_refuses(client: httpx.AsyncClient, auth, db: Backend) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await mediating(client, mediator)
+    lead = await lead_of(db, "dashi.mediator")
+    web = await page_client(db, client, "dashi.mediator", "en")
+    try:
+        csrf = web.headers["X-Test-Csrf"]
+        silent = {f"{kind}_{p['id']}": "" for p in case["parties"] for kind in ("agent", "statement")}
+        backwards = await web.post(
+            f"/cases/{case['id']}/sessions", data=form_of(case, lead, csrf, end="08:00")
+        )
+        nobody = await web.post(
+            f"/cases/{case['id']}/sessions", data=form_of(case, lead, csrf, party_ids=[], **silent)
+        )
+        adjourned = await web.post(
+            f"/cases/{case['id']}/sessions", data=form_of(case, lead, csrf, result="adjourned")
+        )
+    finally:
+        await web.aclose()
+
+    assert backwards.status_code == nobody.status_code == adjourned.status_code == 422
+    assert 'id="end-error"' in backwards.text and "must be after the start" in backwards.text
+    assert 'id="party_ids-error"' in nobody.text and "tick the case" in nobody.text
+    assert 'id="adjourned_to-error"' in adjourned.text
+    assert "大市社区调解室" in backwards.text  # what was typed is kept
+    assert (await client.get(url(case), headers=mediator)).json()["sessions"] == []
+
+
+async def test_a_correction_from_a_stale_form_is_told_and_keeps_the_typing(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await mediating(client, mediator)
+    lead = await lead_of(db, "dashi.mediator")
+    written = (await client.post(url(case), json=record(case, lead), headers=mediator)).json()
+    web = await page_client(db, client, "dashi.mediator", "zh")
+    try:
+        edit = await web.get(f"/cases/{case['id']}/sessions/{written['id']}/edit")
+        first = await client.put(
+            url(case, f"/{written['id']}"),
+            json=record(case, lead, notes="他人先更正"),
+            headers={**mediator, "If-Match": '"1"'},
+        )
+        assert first.status_code == 200, first.text
+        late = await web.post(
+            f"/cases/{case['id']}/sessions/{written['id']}",
+            data=form_of(
+                case, lead, web.headers["X-Test-Csrf"], version="1", notes="我的更正", result="none"
+            ),
+        )
+    finally:
+        await web.aclose()
+
+    assert edit.status_code == 200 and 'name="version" value="1"' in edit.text
+    assert late.status_code == 412 and "已被他人更正（现为第2版）" in late.text and "我的更正" in late.text
+    assert (await client.get(url(case, f"/{written['id']}"), headers=mediator)).json()[
+        "notes"
+    ] == "他人先更正"
