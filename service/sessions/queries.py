@@ -153,3 +153,20 @@ async def update_session(
         .values(**values, version=version + 1)
     )
     return bool(result.rowcount)
+
+
+async def anonymise_case(conn: AsyncConnection, case_id: int, placeholder: str) -> None:
+    """A case's session records keep when, where, who of the case attended (by id) and the result;
+    what was said and the names of agents and others go (PIPL retention)."""
+    for s in await sessions_of(conn, case_id):
+        await conn.execute(
+            sa.update(session_table)
+            .where(session_table.c.id == s.id)
+            .values(
+                agents=[{**a, "name": placeholder} for a in s.agents],
+                others=[{**o, "name": placeholder} for o in s.others],
+                statements=[{**t, "text": placeholder} for t in s.statements],
+                proposal=None,
+                notes=None,
+            )
+        )

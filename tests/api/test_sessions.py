@@ -420,3 +420,31 @@ async def test_a_correction_from_a_stale_form_is_told_and_keeps_the_typing(
     assert (await client.get(url(case, f"/{written['id']}"), headers=mediator)).json()[
         "notes"
     ] == "他人先更正"
+
+
+async def test_retention_clears_what_was_said_but_keeps_when_who_and_the_result(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    from service.privacy.pipl import anonymise_closed_cases
+
+    mediator = await auth("dashi.mediator")
+    case = await mediating(client, mediator)
+    lead = await lead_of(db, "dashi.mediator")
+    written = (await client.post(url(case), json=record(case, lead), headers=mediator)).json()
+    await move(client, mediator, case | {"version": case["version"] + 1}, "withdraw", reason="撤回")
+
+    later = datetime.now(UTC) + timedelta(days=10_000)
+    assert (
+        await anonymise_closed_cases(db.engine, db.ctx, closed_before_days=1825, actor="test", now=later) >= 1
+    )
+
+    kept = (await client.get(url(case, f"/{written['id']}"), headers=mediator)).json()
+    assert (kept["started_at"], kept["place"], kept["result"]) == (
+        written["started_at"],
+        written["place"],
+        written["result"],
+    )
+    assert [p["id"] for p in kept["parties"]] == [p["id"] for p in written["parties"]]
+    assert {s["text"] for s in kept["statements"]} == {"（已匿名化）"}
+    assert kept["agents"][0]["name"] == kept["others"][0]["name"] == "（已匿名化）"
+    assert kept["proposal"] is None and kept["notes"] is None
