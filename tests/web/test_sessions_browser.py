@@ -29,6 +29,12 @@ def test_a_mediator_records_a_session_on_the_phone_and_a_stale_correction_is_tol
     sessions.get_by_role("link", name="添加调解记录").click()
     expect(page).to_have_url(re.compile(rf"/cases/{case['id']}/sessions/new$"))
     fits_phone(page)
+    unlabelled = page.locator(
+        "main form input:not([type=hidden]), main form select, main form textarea"
+    ).evaluate_all(
+        "els => els.filter(el => ![...el.labels].some(l => l.textContent.trim())).map(el => el.name)"
+    )
+    assert unlabelled == [], f"form controls without a label: {unlabelled}"
 
     page.get_by_label("调解日期").fill(yesterday.isoformat())
     page.get_by_label("开始时间").fill("09:30")
