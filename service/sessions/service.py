@@ -60,8 +60,11 @@ def _check_writable(ctx: AppContext, row: CaseRow, actor: Actor, now: datetime) 
 # --- reading ---------------------------------------------------------------------------------------
 
 
-def _public(s: SessionRow, row: CaseRow, mediators: list[CaseMediatorRow]) -> SessionPublic:
-    parties = {p.id: p.name for p in row.parties}
+def _names(row: CaseRow) -> dict[int, str]:
+    return {p.id: p.name for p in row.parties}
+
+
+def _public(s: SessionRow, parties: dict[int, str], mediators: list[CaseMediatorRow]) -> SessionPublic:
     names = {m.mediator_id: m.name for m in mediators}
     return SessionPublic(
         id=s.id,
@@ -107,9 +110,18 @@ async def list_sessions(
         mediators = await queries.case_mediators(conn, case_id)
     return CaseSessions(
         case_id=case_id,
-        sessions=[_public(s, row, mediators) for s in found],
+        sessions=[_public(s, _names(row), mediators) for s in found],
         may_record=may_record(ctx, row, actor, now),
     )
+
+
+async def sessions_read(engine: AsyncEngine, case_id: int, parties: dict[int, str]) -> list[SessionPublic]:
+    """The sessions of a case the caller has just read in full (the case page: no second read of
+    the case); ``parties`` names the case's parties by id."""
+    async with reading(engine) as conn:
+        found = await queries.sessions_of(conn, case_id)
+        mediators = await queries.case_mediators(conn, case_id) if found else []
+    return [_public(s, parties, mediators) for s in found]
 
 
 async def get_session(
@@ -121,7 +133,7 @@ async def get_session(
         mediators = await queries.case_mediators(conn, case_id)
     if found is None:
         raise NotFound(f"Case {case_id} has no session {session_id}.")
-    return _public(found, row, mediators)
+    return _public(found, _names(row), mediators)
 
 
 # --- writing ---------------------------------------------------------------------------------------
@@ -229,7 +241,7 @@ async def record_session(
     )
     async with reading(engine) as conn:
         written = next(s for s in await queries.sessions_of(conn, case_id) if s.number == number)
-    return _public(written, row, mediators)
+    return _public(written, _names(row), mediators)
 
 
 async def correct_session(
@@ -263,7 +275,7 @@ async def correct_session(
         name: [before[name], after[name]] for name in queries.RECORD_COLUMNS if before[name] != after[name]
     }
     if not changes:
-        return _public(current, row, mediators)
+        return _public(current, _names(row), mediators)
 
     async def work(conn: AsyncConnection) -> None:
         changed = {name: values[name] for name in changes}
@@ -290,4 +302,4 @@ async def correct_session(
     async with reading(engine) as conn:
         written = await queries.find_session(conn, case_id, session_id)
     assert written is not None
-    return _public(written, row, mediators)
+    return _public(written, _names(row), mediators)

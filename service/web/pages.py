@@ -389,7 +389,7 @@ async def case_page(
     may_report = await reports.may_file(engine, ctx, case_id, session.actor, now=now)
     may_consent = await edits.may_record_consent(engine, ctx, case_id, session.actor, now=now)
     mediators = await assignment.section(engine, ctx, case, session.actor, now=now, language=language)
-    session_records = await web_sessions.section(engine, ctx, case, session.actor, now=now)
+    session_records = await web_sessions.section(engine, case, may_record=may_consent)
     page = Page(request, ctx, session)
     notice = None
     if done == "created":

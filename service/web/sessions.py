@@ -113,11 +113,11 @@ class Section:
         return chinese_date(value)
 
 
-async def section(
-    engine: AsyncEngine, ctx: AppContext, case: CasePublic, actor: Actor, *, now: datetime
-) -> Section:
-    """The case page's 调解记录 section."""
-    return Section(await sessions.list_sessions(engine, ctx, case.id, actor, now=now))
+async def section(engine: AsyncEngine, case: CasePublic, *, may_record: bool) -> Section:
+    """The case page's 调解记录 section, for a reader who has the case in full (``may_record``: they
+    handle it and it is open, the rule the case page already read for consents)."""
+    found = await sessions.sessions_read(engine, case.id, {p.id: p.name for p in case.parties})
+    return Section(CaseSessions(case_id=case.id, sessions=found, may_record=may_record))
 
 
 async def _case(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> CasePublic | None:

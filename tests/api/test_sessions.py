@@ -346,6 +346,12 @@ async def test_a_session_added_from_the_form_shows_on_the_case_page_in_beijing_t
         one = await web.get(f"/cases/{case['id']}/sessions/{written['id']}")
     finally:
         await web.aclose()
+    auditor = await page_client(db, client, "auditor", "zh")
+    try:
+        audited = await auditor.get(f"/cases/{case['id']}")
+        audited_one = await auditor.get(f"/cases/{case['id']}/sessions/{written['id']}")
+    finally:
+        await auditor.aclose()
 
     assert "添加调解记录" in empty.text and f'href="/cases/{case["id"]}/sessions/new"' in empty.text
     assert form.status_code == 200 and 'type="checkbox" name="party_ids"' in form.text
@@ -360,6 +366,8 @@ async def test_a_session_added_from_the_form_shows_on_the_case_page_in_beijing_t
     assert "第1次调解" in section and "09:30–11:00" in section and "部分达成协议" in section
     assert "年" in section and "T09" not in section
     assert one.status_code == 200 and "王小明（王秀英的代理人）" in one.text and "更正此记录" in one.text
+    assert "第1次调解" in audited.text and "添加调解记录" not in audited.text
+    assert audited_one.status_code == 200 and "更正此记录" not in audited_one.text
 
 
 async def test_the_form_names_the_field_a_rule_refuses(client: httpx.AsyncClient, auth, db: Backend) -> None:
