@@ -6,14 +6,28 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
+from service.safe_text import NoBidi
+
+
+def _refuse_nul(text: str) -> str:
+    # PostgreSQL's text and jsonb cannot hold NUL: refuse it up front, naming the field.
+    if "\x00" in text:
+        raise PydanticCustomError("nul_character", "contains a NUL character")
+    return text
+
+
+NoNul = AfterValidator(_refuse_nul)
 PartyId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 MediatorId = Annotated[int, Field(ge=1, le=2**63 - 1)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Place = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10000)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), NoBidi, NoNul]
+Place = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoBidi, NoNul]
+LongText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10000), NoBidi, NoNul
+]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), NoBidi, NoNul]
 
 
 class SessionResult(StrEnum):

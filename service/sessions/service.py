@@ -147,7 +147,7 @@ def _unique(ids: list[int], field: str) -> None:
     seen: set[int] = set()
     for i, value in enumerate(ids):
         if value in seen:
-            raise field_error(f"{field}[{i}]", f"{value} is named twice")
+            raise field_error(f"{field}.{i}", f"{value} is named twice")
         seen.add(value)
 
 
@@ -175,16 +175,14 @@ def _validated(
     _unique(body.mediator_ids, "body.mediator_ids")
     for i, party_id in enumerate(body.party_ids):
         if party_id not in parties:
-            raise field_error(f"body.party_ids[{i}]", f"case {row.number} has no party {party_id}")
+            raise field_error(f"body.party_ids.{i}", f"case {row.number} has no party {party_id}")
     for i, agent in enumerate(body.agents):
         if agent.party_id not in parties:
-            raise field_error(
-                f"body.agents[{i}].party_id", f"case {row.number} has no party {agent.party_id}"
-            )
+            raise field_error(f"body.agents.{i}.party_id", f"case {row.number} has no party {agent.party_id}")
     for i, mediator_id in enumerate(body.mediator_ids):
         if mediator_id not in on_case:
             raise field_error(
-                f"body.mediator_ids[{i}]",
+                f"body.mediator_ids.{i}",
                 f"mediator {mediator_id} is not and was not assigned to case {row.number}",
             )
     if not body.party_ids and not body.agents:
@@ -193,11 +191,11 @@ def _validated(
     for i, statement in enumerate(body.statements):
         if statement.party_id not in parties:
             raise field_error(
-                f"body.statements[{i}].party_id", f"case {row.number} has no party {statement.party_id}"
+                f"body.statements.{i}.party_id", f"case {row.number} has no party {statement.party_id}"
             )
         if statement.party_id not in present:
             raise field_error(
-                f"body.statements[{i}].party_id",
+                f"body.statements.{i}.party_id",
                 f"party {statement.party_id} did not attend (nor an agent for them)",
             )
     values = body.model_dump(mode="json", include=set(queries.RECORD_COLUMNS))

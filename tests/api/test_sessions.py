@@ -185,11 +185,11 @@ async def test_a_correction_of_an_old_version_is_told_to_reload(
         (lambda c, b: b.update(ended_at=b["started_at"]), "body.ended_at"),
         (lambda c, b: b.update(started_at=at(-2), ended_at=at(-3)), "body.started_at"),
         (lambda c, b: b.update(ended_at=at(-30), started_at=at(2)), "body.ended_at"),
-        (lambda c, b: b.update(party_ids=[*b["party_ids"], 2**31 - 1]), "body.party_ids[2]"),
-        (lambda c, b: b.update(party_ids=[b["party_ids"][0], b["party_ids"][0]]), "body.party_ids[1]"),
-        (lambda c, b: b.update(mediator_ids=[2**40]), "body.mediator_ids[0]"),
-        (lambda c, b: b.update(agents=[{"name": "某人", "party_id": 2**31 - 1}]), "body.agents[0].party_id"),
-        (lambda c, b: b.update(party_ids=[b["party_ids"][0]], agents=[]), "body.statements[1].party_id"),
+        (lambda c, b: b.update(party_ids=[*b["party_ids"], 2**31 - 1]), "body.party_ids.2"),
+        (lambda c, b: b.update(party_ids=[b["party_ids"][0], b["party_ids"][0]]), "body.party_ids.1"),
+        (lambda c, b: b.update(mediator_ids=[2**40]), "body.mediator_ids.0"),
+        (lambda c, b: b.update(agents=[{"name": "某人", "party_id": 2**31 - 1}]), "body.agents.0.party_id"),
+        (lambda c, b: b.update(party_ids=[b["party_ids"][0]], agents=[]), "body.statements.1.party_id"),
         (lambda c, b: b.update(party_ids=[], agents=[], statements=[]), "body.party_ids"),
         (lambda c, b: b.update(adjourned_to=None), "body.adjourned_to"),
         (lambda c, b: b.update(result="agreement"), "body.adjourned_to"),
@@ -199,6 +199,9 @@ async def test_a_correction_of_an_old_version_is_told_to_reload(
         (lambda c, b: b.update(started_at="2026-03-02T09:00:00"), "body.started_at"),
         (lambda c, b: b.update(statements=b["statements"] * 26), "body.statements"),
         (lambda c, b: b.update(notes="字" * 10001), "body.notes"),
+        (lambda c, b: b["statements"][0].update(text="同意\x00赔偿"), "body.statements.0.text"),
+        (lambda c, b: b.update(place="调解室\u202e"), "body.place"),
+        (lambda c, b: b.update(others=[{"name": "赵建华", "role": ""}]), "body.others.0.role"),
     ],
 )
 async def test_an_invalid_record_is_refused_naming_the_field(
@@ -229,8 +232,8 @@ async def test_attendees_must_be_of_this_case(client: httpx.AsyncClient, auth, d
     )
     not_assigned = await client.post(url(case), json=record(case, on_roster_only), headers=mediator)
 
-    assert wrong_party.json()["errors"][0]["field"] == "body.party_ids[0]"
-    assert not_assigned.json()["errors"][0]["field"] == "body.mediator_ids[0]"
+    assert wrong_party.json()["errors"][0]["field"] == "body.party_ids.0"
+    assert not_assigned.json()["errors"][0]["field"] == "body.mediator_ids.0"
 
 
 async def test_only_those_handling_the_case_write_and_those_who_read_it_read(
