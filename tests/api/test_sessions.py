@@ -3,6 +3,7 @@ rules on what a record may say; who may write and read; on both databases."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -459,3 +460,25 @@ async def test_retention_clears_what_was_said_but_keeps_when_who_and_the_result(
     assert {s["text"] for s in kept["statements"]} == {"（已匿名化）"}
     assert kept["agents"][0]["name"] == kept["others"][0]["name"] == "（已匿名化）"
     assert kept["proposal"] is None and kept["notes"] is None
+
+
+async def test_sessions_recorded_at_once_are_numbered_without_gaps_or_twins(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await mediating(client, mediator)
+    lead = await lead_of(db, "dashi.mediator")
+
+    responses = await asyncio.gather(
+        *(
+            client.post(url(case), json=record(case, lead, notes=f"第{i}份"), headers=mediator)
+            for i in range(6)
+        )
+    )
+
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {201, 412} and 201 in statuses, statuses
+    listed = (await client.get(url(case), headers=mediator)).json()["sessions"]
+    assert sorted(s["number"] for s in listed) == list(range(1, statuses.count(201) + 1))
+    events = await events_of(client, mediator, case)
+    assert len(events) == statuses.count(201)
