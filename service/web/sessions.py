@@ -16,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import FormData
 
 from service import clock
+from service.cases import edits
 from service.cases import service as cases
 from service.cases.schemas import CasePublic
 from service.context import AppContext
 from service.db import EngineDep
-from service.errors import InvalidInput, StaleVersion
+from service.errors import Conflict, InvalidInput, StaleVersion
 from service.sessions import service as sessions
 from service.sessions.schemas import CaseSessions, SessionCorrection, SessionPublic, SessionResult
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
@@ -123,6 +124,14 @@ async def section(engine: AsyncEngine, case: CasePublic, *, may_record: bool) ->
 async def _case(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> CasePublic | None:
     case = await cases.get_case(engine, ctx, case_id, actor)
     return case if isinstance(case, CasePublic) else None
+
+
+async def _writable(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> CasePublic | None:
+    """The case, if the reader may record its sessions now; the error page if they may only read it."""
+    case = await _case(engine, ctx, case_id, actor)
+    if case is not None and not await edits.may_record_consent(engine, ctx, case_id, actor, now=clock.now()):
+        raise Conflict(f"{actor.username} may read case {case.number} but not record its sessions now.")
+    return case
 
 
 async def _choices(engine: AsyncEngine, case: CasePublic, record: SessionPublic | None) -> Form:
@@ -313,7 +322,7 @@ async def _submit(
 async def new_session_form(
     request: Request, case_id: CaseId, session: SessionDep, engine: EngineDep, ctx: CtxDep
 ) -> Response:
-    case = await _case(engine, ctx, case_id, session.actor)
+    case = await _writable(engine, ctx, case_id, session.actor)
     if case is None:
         return RedirectResponse(f"/cases/{case_id}", status_code=303)
     form = await _choices(engine, case, None)
@@ -363,7 +372,7 @@ async def correct_session_form(
     engine: EngineDep,
     ctx: CtxDep,
 ) -> Response:
-    case = await _case(engine, ctx, case_id, session.actor)
+    case = await _writable(engine, ctx, case_id, session.actor)
     if case is None:
         return RedirectResponse(f"/cases/{case_id}", status_code=303)
     record = await sessions.get_session(engine, ctx, case_id, record_id, session.actor)

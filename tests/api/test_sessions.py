@@ -354,6 +354,8 @@ async def test_a_session_added_from_the_form_shows_on_the_case_page_in_beijing_t
     try:
         audited = await auditor.get(f"/cases/{case['id']}")
         audited_one = await auditor.get(f"/cases/{case['id']}/sessions/{written['id']}")
+        audited_form = await auditor.get(f"/cases/{case['id']}/sessions/new")
+        audited_edit = await auditor.get(f"/cases/{case['id']}/sessions/{written['id']}/edit")
     finally:
         await auditor.aclose()
 
@@ -372,6 +374,7 @@ async def test_a_session_added_from_the_form_shows_on_the_case_page_in_beijing_t
     assert one.status_code == 200 and "王小明（王秀英的代理人）" in one.text and "更正此记录" in one.text
     assert "第1次调解" in audited.text and "添加调解记录" not in audited.text
     assert audited_one.status_code == 200 and "更正此记录" not in audited_one.text
+    assert audited_form.status_code == audited_edit.status_code == 409
 
 
 async def test_the_form_names_the_field_a_rule_refuses(client: httpx.AsyncClient, auth, db: Backend) -> None:
