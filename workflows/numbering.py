@@ -108,7 +108,10 @@ def unknown_units(config: NumberingConfig, org: OrgTree) -> list[str]:
     return [code for code in config.units if code not in org]
 
 
-def _short(name: str) -> str:
+def _short(name: str, city: str) -> str:
+    """A unit's first character, after the city's name where it starts with it (昆山市医疗纠纷… -> 医)."""
+    if name.startswith(city) and "市" in name[:4]:
+        name = name[name.index("市") + 1 :] or name
     return name[:1]
 
 
@@ -124,10 +127,10 @@ def default_prefix(config: NumberingConfig, org: OrgTree, unit_code: str) -> str
         return config.city
     town = org.town_of(unit_code)
     if town is None:
-        return config.city + _short(unit.name)
+        return config.city + _short(unit.name, config.city)
     if town.code == unit.code:
-        return config.city + _short(town.name)
-    return config.city + _short(town.name) + _short(unit.name)
+        return config.city + _short(town.name, config.city)
+    return config.city + _short(town.name, config.city) + _short(unit.name, config.city)
 
 
 def prefix_of(config: NumberingConfig, org: OrgTree, unit_code: str) -> str:

@@ -18,9 +18,8 @@ router = APIRouter(prefix="/api/v1", tags=["numbers"])
 
 CASE_ERRORS: dict[int | str, dict[str, object]] = {
     401: {"description": "not signed in", **PROBLEM_CONTENT},
-    403: {"description": "you may read the case but do not handle it", **PROBLEM_CONTENT},
     404: {"description": "no such case, or outside your scope", **PROBLEM_CONTENT},
-    409: {"description": "the case is not closed", **PROBLEM_CONTENT},
+    409: {"description": "the case is not closed, or you read it but do not handle it", **PROBLEM_CONTENT},
     412: {"description": "the case changed while it was being numbered; retry", **PROBLEM_CONTENT},
 }
 REGISTER_ERRORS: dict[int | str, dict[str, object]] = {

@@ -13,7 +13,7 @@ from service.cases import queries as case_queries
 from service.cases.service import lost_race, transition_context, visible_row
 from service.context import AppContext
 from service.db import reading
-from service.errors import Conflict, Forbidden, NotFound, field_error
+from service.errors import Conflict, Forbidden, NotFound, TransitionNotAllowed, field_error
 from service.numbering import queries
 from service.numbering.schemas import NumberOut, RegisterOut
 from workflows.lifecycle import Actor, CaseState, Role, handles_case
@@ -108,8 +108,10 @@ async def give_file_number(
     case's version and the hash-chained ``file_number`` event are one transaction."""
     row = await visible_row(engine, ctx, case_id, actor)
     if not handles_case(transition_context(ctx, row, actor, now)):
-        raise Forbidden(
-            f"{actor.username} may read case {case_id} but does not handle it, so cannot file it."
+        raise TransitionNotAllowed(
+            f"{actor.username} ({actor.role.value}) may read case {case_id} but does not handle it, "
+            "so does not number its file.",
+            allowed=[],
         )
     existing = await _existing_file_number(engine, case_id, numbering)
     if existing is not None:
