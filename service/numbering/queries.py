@@ -31,6 +31,22 @@ async def next_number(conn: AsyncConnection, unit_code: str, kind: str, year: in
     return int((await conn.execute(stmt)).scalar_one())
 
 
+async def hold_case(conn: AsyncConnection, case_id: int, version: int) -> bool:
+    """Lock the case's row (PostgreSQL) if it is still at ``version``: False if it moved on.
+
+    Taken before the counter, so a transaction that numbers something for a case always locks the
+    case first and the counter second, as one that changes the case and then takes a number does
+    (``record_case_event`` with ``take_number`` as its work): two such transactions on one case
+    wait for each other instead of deadlocking. SQLite serialises writers: nothing to lock."""
+    if conn.dialect.name != "postgresql":
+        return True
+    found = await conn.execute(
+        sa.text("SELECT 1 FROM cases WHERE id = :id AND version = :version FOR UPDATE"),
+        {"id": case_id, "version": version},
+    )
+    return found.first() is not None
+
+
 async def record(
     conn: AsyncConnection,
     *,

@@ -99,6 +99,10 @@ async def _existing_file_number(engine: AsyncEngine, case_id: int, numbering: Nu
     return _out(row, numbering) if row is not None else None
 
 
+class _Moved(Exception):
+    """The case moved on since it was read (its transaction rolls back, taking nothing)."""
+
+
 async def give_file_number(
     engine: AsyncEngine, ctx: AppContext, numbering: Numbering, case_id: int, actor: Actor, *, now: datetime
 ) -> tuple[NumberOut, bool]:
@@ -121,6 +125,8 @@ async def give_file_number(
     version: int | None = None
     try:
         async with engine.begin() as conn:
+            if not await queries.hold_case(conn, row.id, row.version):
+                raise _Moved
             taken = await take_number(conn, row.unit_code, FILE, row.id, actor, now, numbering=numbering)
             event = case_queries.record_event(
                 row,
@@ -140,8 +146,8 @@ async def give_file_number(
             version = await case_queries.add_event(conn, row, event, now=now)
             if version is None:
                 await conn.rollback()  # the number goes back with it
-    except IntegrityError:
-        version = None  # another request numbered the case first (the one-file-number index)
+    except (IntegrityError, _Moved):
+        version = None  # another request numbered (or changed) the case first
     if version is None:
         # Lost a race: a concurrent request may have numbered the case; else it moved (412).
         existing = await _existing_file_number(engine, case_id, numbering)

@@ -12,7 +12,11 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.cases import queries as case_queries
+from service.cases.edits import record_case_event
+from service.errors import StaleVersion
 from service.numbering.models import NumberCounter, NumberTaken
 from service.numbering.service import Numbering, take_number
 from tests.builders import DASHI, WULIAN, ZHANGPU, move, open_case
@@ -270,3 +274,41 @@ async def test_concurrent_requests_for_one_case_give_it_one_number(
     assert last == 1  # the losers' numbers went back with their transactions
     events = (await client.get(f"/api/v1/cases/{case['id']}/events", headers=mediator)).json()
     assert [e["kind"] for e in events].count("file_number") == 1
+
+
+async def test_a_document_numbered_on_a_case_that_moved_meanwhile_takes_no_number(
+    client: httpx.AsyncClient, auth: Any, db: Backend
+) -> None:
+    """How issue 19's documents take a number: as the work of the case event that records the
+    document. Written against a stale version, the event is refused (412) in its transaction and
+    no number is used up; on the current version the first number is taken."""
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+    stale = await case_queries.read_case(db.engine, case["id"])
+    assert stale is not None
+    await move(client, mediator, case, "accept")  # the case moves on under the stale read
+    numbering: Numbering = db.app.state.numbering
+    actor = Actor("dashi.mediator", Role.mediator, DASHI)
+    now = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+    got: list[str] = []
+
+    async def number(conn: AsyncConnection) -> None:
+        got.append(
+            (
+                await take_number(conn, DASHI, "rights_notice", case["id"], actor, now, numbering=numbering)
+            ).text
+        )
+
+    with pytest.raises(StaleVersion):
+        await record_case_event(
+            db.engine, db.ctx, stale, actor, now=now, kind="document", reason=None, payload={}, work=number
+        )
+    fresh = await case_queries.read_case(db.engine, case["id"])
+    assert fresh is not None
+    await record_case_event(
+        db.engine, db.ctx, fresh, actor, now=now, kind="document", reason=None, payload={}, work=number
+    )
+
+    assert got == ["(2026)昆张大调告字第 0001 号"]  # the stale write never reached its work
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(sa.select(counter.c.last_number))).scalar_one() == 1
