@@ -3,6 +3,7 @@ from its place), the Kunshan year a number belongs to, and the configuration's v
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,31 @@ def test_unknown_keys_and_a_bad_width_are_refused_together(tmp_path: Path) -> No
     found = problems(tmp_path, data(digits=0, colour="red"))
     assert any(p.startswith("numbering.yaml: digits:") for p in found)
     assert any(p.startswith("numbering.yaml: colour:") for p in found)
+
+
+def test_jiefen_config_check_checks_the_numbering_file(tmp_path: Path) -> None:
+    from tests.service.test_cli import run
+
+    shipped = run("config", "check", tmp_path=tmp_path)
+    assert shipped.returncode == 0, shipped.stderr
+    assert "numbering: 11 kinds, 1 unit prefixes OK" in shipped.stdout
+
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    (config / "numbering.yaml").write_text(
+        yaml.safe_dump(data(units={"320583999": {"prefix": "昆无"}}), allow_unicode=True), encoding="utf-8"
+    )
+    broken = run("config", "check", tmp_path=tmp_path, config_dir=config)
+    assert broken.returncode == 2
+    assert "numbering.yaml: units.320583999: no unit with this code in config/units" in broken.stderr
+
+
+def test_the_service_does_not_start_with_a_broken_numbering_file(tmp_path: Path) -> None:
+    from service.config.settings import Settings
+    from service.main import create_app
+
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    (config / "numbering.yaml").write_text(yaml.safe_dump(data(digits=9)), encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"numbering.yaml: digits: Input should be less than or equal to 8"):
+        create_app(Settings(config_dir=config, data_dir=tmp_path / "data"))
