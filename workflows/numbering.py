@@ -103,6 +103,18 @@ class NumberingConfig(BaseModel):
         return self
 
 
+# The units that keep people's-mediation case files (卷宗): the committees and the centres. An
+# agency, the court or the procuratorate files its own way, not in this register.
+FILING_UNITS = frozenset(
+    {UnitKind.village_station, UnitKind.town_centre, UnitKind.city_centre, UnitKind.sectoral_committee}
+)
+
+
+def keeps_case_files(org: OrgTree, unit_code: str) -> bool:
+    unit = org.find(unit_code)
+    return unit is not None and unit.kind in FILING_UNITS
+
+
 def unknown_units(config: NumberingConfig, org: OrgTree) -> list[str]:
     """The configured unit codes the organisation tree does not have (a typo numbers nobody)."""
     return [code for code in config.units if code not in org]

@@ -17,7 +17,7 @@ from service.errors import Conflict, Forbidden, NotFound, TransitionNotAllowed, 
 from service.numbering import queries
 from service.numbering.schemas import NumberOut, RegisterOut
 from workflows.lifecycle import Actor, CaseState, Role, handles_case
-from workflows.numbering import FILE, NumberingConfig, format_number, prefix_of, year_of
+from workflows.numbering import FILE, NumberingConfig, format_number, keeps_case_files, prefix_of, year_of
 from workflows.org import OrgTree
 
 
@@ -122,6 +122,10 @@ async def give_file_number(
         return existing, False
     if row.state != CaseState.closed:
         raise Conflict("Only a closed case is filed: close it first, then give its case file a number.")
+    if not keeps_case_files(numbering.org, row.unit_code):
+        raise Conflict(
+            f"The case closed at {row.unit_code}, which keeps no people's-mediation case files (卷宗)."
+        )
     version: int | None = None
     try:
         async with engine.begin() as conn:

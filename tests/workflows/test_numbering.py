@@ -14,7 +14,15 @@ import yaml
 from service.config.loading import ConfigError
 from service.config.numbering import load_numbering
 from service.config.units import load_units
-from workflows.numbering import FILE, NumberingConfig, default_prefix, format_number, prefix_of, year_of
+from workflows.numbering import (
+    FILE,
+    NumberingConfig,
+    default_prefix,
+    format_number,
+    keeps_case_files,
+    prefix_of,
+    year_of,
+)
 from workflows.org import OrgTree
 
 REPO = Path(__file__).resolve().parents[2]
@@ -177,3 +185,19 @@ def test_the_service_does_not_start_with_a_broken_numbering_file(tmp_path: Path)
     (config / "numbering.yaml").write_text(yaml.safe_dump(data(digits=9)), encoding="utf-8")
     with pytest.raises(SystemExit, match=r"numbering.yaml: digits: Input should be less than or equal to 8"):
         create_app(Settings(config_dir=config, data_dir=tmp_path / "data"))
+
+
+@pytest.mark.parametrize(
+    ("code", "keeps"),
+    [
+        ("320583106005", True),  # 大市社区's committee
+        ("320583106", True),  # 张浦镇's centre
+        ("320583", True),  # the city centre
+        ("SC-MEDICAL", True),  # a sectoral committee
+        ("PS-320583106", False),  # 张浦派出所: an agency files its own way
+        ("COURT-320583-DESK", False),  # the court desk
+        ("320583999", False),  # no such unit
+    ],
+)
+def test_who_keeps_peoples_mediation_case_files(code: str, keeps: bool) -> None:
+    assert keeps_case_files(ORG, code) is keeps
