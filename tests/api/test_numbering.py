@@ -312,3 +312,36 @@ async def test_a_document_numbered_on_a_case_that_moved_meanwhile_takes_no_numbe
     assert got == ["(2026)昆张大调告字第 0001 号"]  # the stale write never reached its work
     async with db.engine.connect() as conn:
         assert (await conn.execute(sa.select(counter.c.last_number))).scalar_one() == 1
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_a_taker_waits_for_an_open_transaction_and_gets_its_number_when_it_rolls_back(
+    client: httpx.AsyncClient, auth: Any, postgres: Backend
+) -> None:
+    """Across connections (as across replicas): while one transaction holds number n uncommitted,
+    another taker waits; when the first rolls back, the waiting one gets n, not n + 1. Once with
+    a new counter row (the INSERT path), once with an existing one (the UPDATE path)."""
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+    numbering: Numbering = postgres.app.state.numbering
+    actor = Actor("dashi.mediator", Role.mediator, DASHI)
+    now = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+
+    async def take_and_commit() -> int:
+        async with postgres.engine.begin() as conn:
+            return (
+                await take_number(conn, DASHI, "session_record", case["id"], actor, now, numbering=numbering)
+            ).number
+
+    for expected in (1, 2):
+        async with postgres.engine.connect() as first:
+            transaction = await first.begin()
+            held = await take_number(
+                first, DASHI, "session_record", case["id"], actor, now, numbering=numbering
+            )
+            assert held.number == expected
+            waiting = asyncio.create_task(take_and_commit())
+            await asyncio.sleep(0.5)
+            assert not waiting.done()  # blocked on the counter row
+            await transaction.rollback()
+        assert await asyncio.wait_for(waiting, timeout=10) == expected
