@@ -13,6 +13,7 @@ import service.cases.models
 import service.deadlines.models
 import service.mediators.models
 import service.notifications.models
+import service.numbering.models
 import service.referrals.models
 import service.reporting.models
 import service.sessions.models

@@ -354,6 +354,24 @@ RULES: dict[str, dict[str, Rule]] = {
     "export_subsidy_month": SUBSIDY_READ,
     "approve_subsidy_month": SUBSIDY_WRITE,
     "correct_subsidy_month": SUBSIDY_WRITE,
+    # --- document and case-file numbers (issue 19): the 卷宗 number of a closed case ---
+    "give_file_number": {
+        "mediator": (ALLOWED, HIDDEN, ALLOWED),
+        "coordinator": (ALLOWED, HIDDEN, ALLOWED),
+        "agency_officer": (REFUSED, HIDDEN, REFUSED),  # its case is not closed
+        "court_clerk": (REFUSED, HIDDEN, HIDDEN),  # reads a referred case, files nothing
+        "admin": (HIDDEN, HIDDEN, HIDDEN),
+        "auditor": (REFUSED, REFUSED, HIDDEN),  # reads, numbers nothing
+    },
+    "case_numbers": CASE_READ,
+    "number_register": {
+        "mediator": (ALLOWED, HIDDEN),
+        "coordinator": (ALLOWED, HIDDEN),
+        "agency_officer": (FORBIDDEN, FORBIDDEN),
+        "court_clerk": (FORBIDDEN, FORBIDDEN),
+        "admin": (FORBIDDEN, FORBIDDEN),
+        "auditor": (ALLOWED, ALLOWED),
+    },
     # --- a person's own work; the caseload and figures by mediator (issue 18) ---
     "list_my_cases": EVERYONE,  # one's own: empty, with a message, without a roster record
     "list_my_deadlines": EVERYONE,
@@ -564,6 +582,12 @@ class World:
         flags = ["minor"] if tag == "minor" else []
         if base in {"dashi", "dashi2"}:
             return await open_case(client, dashi, flags=flags)
+        if base in {"dashi_closed", "dashi2_closed"}:
+            case = await move(client, dashi, await open_case(client, dashi, flags=flags), "accept")
+            case = await move(
+                client, dashi, case, "settle", agreement={"form": "oral", "terms": "赔偿两千元"}
+            )
+            return await move(client, dashi, case, "record_performance", performance="performed")
         if base in {"dashi_mediating", "dashi2_mediating"}:
             return await move(client, dashi, await open_case(client, dashi, flags=flags), "accept")
         if base == "wulian":
@@ -1030,6 +1054,19 @@ async def _subsidy_correct(w: World, role: str, scope: Scope) -> Call:
     return Call(params=_subsidy_params(role, scope), json=body)
 
 
+async def _file_number(w: World, role: str, scope: Scope) -> Call:
+    # A closed case where the role has one (the stations' and the town's); else its usual case.
+    name = {"in": IN_CASE[role], "out": OUT_CASE, "sensitive": SENSITIVE_CASE[role]}[scope]
+    base, _, tag = name.partition(":")
+    if base in {"dashi", "dashi2"}:
+        name = f"{base}_closed" + (f":{tag}" if tag else "")
+    return Call(params={"case_id": (await w.case(name))["id"]})
+
+
+async def _number_register(w: World, role: str, scope: Scope) -> Call:
+    return Call(params={"unit_code": IN_UNIT[role] if scope == "in" else OUT_UNIT, "year": 2026})
+
+
 async def _create_webhook(w: World, role: str, scope: Scope) -> Call:
     return Call(json={"unit_code": DASHI, "url": WEBHOOK_URL})
 
@@ -1133,6 +1170,9 @@ REQUESTS: dict[str, Factory] = {
     "export_subsidy_month": _subsidy_read,
     "approve_subsidy_month": _subsidy_approve,
     "correct_subsidy_month": _subsidy_correct,
+    "give_file_number": _file_number,
+    "case_numbers": _case_only,
+    "number_register": _number_register,
     "list_my_cases": _nothing,
     "list_my_deadlines": _nothing,
     "mediator_caseload": _stats,
@@ -1169,6 +1209,7 @@ PLACEHOLDERS = {
     "session_id": 1,
     "unit_code": DASHI,
     "month": "2026-03",
+    "year": 2026,
 }
 
 
