@@ -52,6 +52,7 @@ from service.personal.crypto import DataCipher, DataKeyError, load_or_create_key
 from service.privacy.parties import reseal_all
 from service.privacy.routes import router as privacy_router
 from service.scheduler import build_scheduler, http_client
+from service.sessions.routes import router as sessions_router
 from service.stats.routes import router as stats_router
 from service.subsidy.routes import router as subsidy_router
 from service.subsidy.rules import load_rules as load_subsidy_rules
@@ -238,6 +239,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     # Before any /api/v1/mediators/{id} route: "caseload" is not a mediator's id.
     app.include_router(caseload_router)
     app.include_router(assignment_router)
+    app.include_router(sessions_router)
     app.include_router(crime_reports_router)
     app.include_router(units_router)
     app.include_router(inbox_router)

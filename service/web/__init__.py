@@ -28,11 +28,24 @@ class CompressPages:
 
 
 def install(app: FastAPI) -> None:
-    from service.web import assignment, audit, consents, dashboard, desk, me, pages, reports, roster, subsidy
+    from service.web import (
+        assignment,
+        audit,
+        consents,
+        dashboard,
+        desk,
+        me,
+        pages,
+        reports,
+        roster,
+        sessions,
+        subsidy,
+    )
 
     app.include_router(reports.router)  # before pages: /cases/{id}/crime-reports/new is not a case
     app.include_router(consents.router)
     app.include_router(assignment.router)  # before pages: /cases/{id}/mediators is not a case
+    app.include_router(sessions.router)  # issue 19: the case's session records
     app.include_router(pages.router)
     app.include_router(desk.router)
     app.include_router(dashboard.router)

@@ -29,6 +29,7 @@ from service.referrals.service import list_referrals
 from service.users.service import attempt_sign_in, revoke_token
 from service.users.throttle import ThrottlePolicy, TooManyAttempts
 from service.web import assignment
+from service.web import sessions as web_sessions
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
 from service.web.forms import (
     consent_body,
@@ -388,6 +389,7 @@ async def case_page(
     may_report = await reports.may_file(engine, ctx, case_id, session.actor, now=now)
     may_consent = await edits.may_record_consent(engine, ctx, case_id, session.actor, now=now)
     mediators = await assignment.section(engine, ctx, case, session.actor, now=now, language=language)
+    session_records = await web_sessions.section(engine, case, may_record=may_consent)
     page = Page(request, ctx, session)
     notice = None
     if done == "created":
@@ -398,6 +400,8 @@ async def case_page(
         notice = page.t("report.filed")
     elif done == "consent":
         notice = page.t("consent.recorded")
+    elif done == "session":
+        notice = page.t("sessions.recorded")
     badges = {
         d.id: badge(d.status, d.due_at, d.name, ctx, now, d.started_at)
         for d in case.deadlines
@@ -419,6 +423,7 @@ async def case_page(
         may_report=may_report,
         may_consent=may_consent,
         mediators=mediators,
+        sessions=session_records,
     )
 
 

@@ -33,11 +33,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import uuid4
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from service.config.settings import Settings
 from service.main import create_app
@@ -237,6 +239,11 @@ RULES: dict[str, dict[str, Rule]] = {
     "reassign_lead_mediator": CASE_CORRECT,
     "remove_mediator": CASE_CORRECT,
     "record_mediator_decision": CASE_CORRECT,
+    # --- mediation sessions (issue 19): read as the case, recorded by those handling it ---
+    "list_case_sessions": CASE_READ,
+    "get_case_session": CASE_READ,
+    "record_case_session": CASE_CORRECT,
+    "correct_case_session": CASE_CORRECT,
     "list_needs_reassignment": {
         **dict.fromkeys(ROLES, FORBIDDEN),
         "mediator": ALLOWED,
@@ -916,6 +923,72 @@ async def _remove_mediator(w: World, role: str, scope: Scope) -> Call:
     )
 
 
+def _session_body(case: dict[str, Any]) -> dict[str, Any]:
+    started = datetime.now(UTC) - timedelta(hours=2)
+    return {
+        "started_at": started.isoformat(),
+        "ended_at": (started + timedelta(hours=1)).isoformat(),
+        "place": "调解室",
+        "party_ids": [case["parties"][0]["id"]],
+        "result": "none",
+    }
+
+
+async def _session_on(w: World, case: dict[str, Any]) -> int:
+    """A session record on the case, written straight to the table (the court desk's cases have
+    no one who may record one through the API)."""
+    from service.sessions.models import MediationSession
+
+    table = MediationSession.__table__  # type: ignore[attr-defined]
+    engine = w.client._transport.app.state.engine  # type: ignore[attr-defined]  # the test's own app
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        number = (
+            await conn.execute(sa.select(sa.func.count()).where(table.c.case_id == case["id"]))
+        ).scalar_one() + 1
+        found: int = (
+            await conn.execute(
+                sa.insert(table)
+                .values(
+                    case_id=case["id"],
+                    number=number,
+                    started_at=now - timedelta(hours=2),
+                    place="调解室",
+                    party_ids=[case["parties"][0]["id"]],
+                    agents=[],
+                    mediator_ids=[],
+                    others=[],
+                    statements=[],
+                    result="none",
+                    recorded_at=now,
+                    recorded_by="matrix",
+                    version=1,
+                )
+                .returning(table.c.id)
+            )
+        ).scalar_one()
+    return found
+
+
+async def _a_session(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    return Call(params={"case_id": case["id"], "session_id": await _session_on(w, case)})
+
+
+async def _record_session(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    return Call(params={"case_id": case["id"]}, json=_session_body(case))
+
+
+async def _correct_session(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    return Call(
+        params={"case_id": case["id"], "session_id": await _session_on(w, case)},
+        json={**_session_body(case), "notes": "补记", "reason": "补记备注"},
+        headers={"If-Match": '"1"'},
+    )
+
+
 async def _mediator_decision(w: World, role: str, scope: Scope) -> Call:
     case = await _in_or_out_case(w, role, scope)
     return Call(
@@ -1074,6 +1147,10 @@ REQUESTS: dict[str, Factory] = {
     "reassign_lead_mediator": _reassign_lead,
     "remove_mediator": _remove_mediator,
     "record_mediator_decision": _mediator_decision,
+    "list_case_sessions": _case_only,
+    "get_case_session": _a_session,
+    "record_case_session": _record_session,
+    "correct_case_session": _correct_session,
     "list_needs_reassignment": _nothing,
     "file_crime_report": _file_report,
     "list_case_crime_reports": _case_only,
@@ -1129,6 +1206,7 @@ PLACEHOLDERS = {
     "grant_id": 1,
     "report_id": 1,
     "mediator_id": 1,
+    "session_id": 1,
     "unit_code": DASHI,
     "month": "2026-03",
     "year": 2026,

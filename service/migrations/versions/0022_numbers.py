@@ -5,7 +5,7 @@
 number per case).
 
 Revision ID: 0022_numbers
-Revises: 0020_subsidy
+Revises: 0021_sessions
 Create Date: 2026-12-07 10:55:00
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0022_numbers"
-down_revision: str | None = "0020_subsidy"
+down_revision: str | None = "0021_sessions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
