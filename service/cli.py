@@ -318,6 +318,17 @@ def config_check() -> None:
     for warning in warnings:
         typer.echo(f"WARNING: {warning}", err=True)
     typer.echo("calendars: OK" if not warnings else "calendars: INCOMPLETE (see warnings above)")
+    from service.config.numbering import load_numbering
+
+    numbers = settings.config_dir / "numbering.yaml"
+    try:
+        numbering = load_numbering(numbers, ctx.org)
+    except ConfigError as exc:
+        typer.echo(f"Configuration is invalid:\n{exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(
+        f"numbering: {len(numbering.kinds)} kinds, {len(numbering.units)} unit prefixes OK ({numbers})"
+    )
 
 
 @units_app.command("import")

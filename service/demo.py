@@ -278,6 +278,9 @@ async def seed_cases(
     rng = random.Random(seed)
     locations = [u for u in ctx.org.of_kind(UnitKind.village_station)]
     locations.sort(key=lambda u: u.code)
+    # The stations with a demo login get a larger share, so each login has open cases of its own.
+    signed_in = {u.unit_code for u in DEMO_USERS if u.role == Role.mediator}
+    locations += [u for u in locations if u.code in signed_in] * 4
     types = list(WEIGHTS)
     made = 0
     for _ in range(count):

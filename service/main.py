@@ -28,6 +28,7 @@ from service.cases.routes import router as cases_router
 from service.config.calendars import calendar_warnings, load_calendar
 from service.config.deadlines import load_deadlines
 from service.config.loading import ConfigError, ConfigProblem
+from service.config.numbering import load_numbering
 from service.config.settings import Settings, get_settings
 from service.config.triage import load_triage
 from service.config.units import load_units
@@ -46,11 +47,14 @@ from service.mediators.routes import router as mediators_router
 from service.notifications.routes import admin as webhooks_router
 from service.notifications.secrets import seal_secrets
 from service.notifications.sync import sync_webhooks
+from service.numbering.routes import router as numbering_router
+from service.numbering.service import Numbering
 from service.observability import install_observability
 from service.personal.crypto import DataCipher, DataKeyError, load_or_create_key_file, new_key_line
 from service.privacy.parties import reseal_all
 from service.privacy.routes import router as privacy_router
 from service.scheduler import build_scheduler, http_client
+from service.sessions.routes import router as sessions_router
 from service.stats.routes import router as stats_router
 from service.subsidy.routes import router as subsidy_router
 from service.subsidy.rules import load_rules as load_subsidy_rules
@@ -168,6 +172,9 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     try:
         context = load_context(settings)
         subsidy_rules = load_subsidy_rules(settings.config_dir / "subsidy.yaml")
+        numbering = Numbering(
+            load_numbering(settings.config_dir / "numbering.yaml", context.org), context.org
+        )
         load_audit_key(settings)  # fail here, naming the setting, not inside the lifespan
     except ConfigError as exc:
         raise SystemExit(f"Configuration is invalid:\n{exc}") from exc
@@ -220,6 +227,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     )
     app.state.context = context
     app.state.subsidy_rules = subsidy_rules
+    app.state.numbering = numbering
     install_handlers(app)
     # Added first, so innermost: an oversized request is refused before it takes a turn, and a
     # request that waits its turn is still timed and logged.
@@ -235,6 +243,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     # Before any /api/v1/mediators/{id} route: "caseload" is not a mediator's id.
     app.include_router(caseload_router)
     app.include_router(assignment_router)
+    app.include_router(sessions_router)
     app.include_router(crime_reports_router)
     app.include_router(units_router)
     app.include_router(inbox_router)
@@ -248,6 +257,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(mediators_router)
     app.include_router(subsidy_router)
     app.include_router(attachments_router)
+    app.include_router(numbering_router)
     _install_docs(app)
     install_web(app)
     app.include_router(inbox_pages_router)  # the inbox's page: service.inbox renders through service.web

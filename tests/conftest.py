@@ -47,6 +47,9 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 # this order (a table before the ones it refers to) before every test that uses `db`.
 CASE_TABLES = [
     "case_attachment",
+    "mediation_session",
+    "number_taken",
+    "number_counter",
     "subsidy_line",
     "subsidy_case",
     "subsidy_month",

@@ -14,8 +14,10 @@ import service.cases.models
 import service.deadlines.models
 import service.mediators.models
 import service.notifications.models
+import service.numbering.models
 import service.referrals.models
 import service.reporting.models
+import service.sessions.models
 import service.subsidy.models
 import service.units.models
 import service.users.models  # noqa: F401  (registers the tables on SQLModel.metadata)

@@ -39,6 +39,7 @@ def install(app: FastAPI) -> None:
         pages,
         reports,
         roster,
+        sessions,
         subsidy,
     )
 
@@ -46,6 +47,7 @@ def install(app: FastAPI) -> None:
     app.include_router(consents.router)
     app.include_router(assignment.router)  # before pages: /cases/{id}/mediators is not a case
     app.include_router(attachments.router)  # before pages: /cases/{id}/attachments is not a case
+    app.include_router(sessions.router)  # issue 19: the case's session records
     app.include_router(pages.router)
     app.include_router(desk.router)
     app.include_router(dashboard.router)

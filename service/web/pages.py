@@ -30,6 +30,7 @@ from service.users.service import attempt_sign_in, revoke_token
 from service.users.throttle import ThrottlePolicy, TooManyAttempts
 from service.web import assignment
 from service.web import attachments as attachment_pages
+from service.web import sessions as web_sessions
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
 from service.web.forms import (
     consent_body,
@@ -390,6 +391,7 @@ async def case_page(
     may_consent = await edits.may_record_consent(engine, ctx, case_id, session.actor, now=now)
     mediators = await assignment.section(engine, ctx, case, session.actor, now=now, language=language)
     files = await attachment_pages.section(request, engine, ctx, case, session.actor, now=now)
+    session_records = await web_sessions.section(engine, case, may_record=may_consent)
     page = Page(request, ctx, session)
     notice = None
     if done == "created":
@@ -400,6 +402,8 @@ async def case_page(
         notice = page.t("report.filed")
     elif done == "consent":
         notice = page.t("consent.recorded")
+    elif done == "session":
+        notice = page.t("sessions.recorded")
     badges = {
         d.id: badge(d.status, d.due_at, d.name, ctx, now, d.started_at)
         for d in case.deadlines
@@ -422,6 +426,7 @@ async def case_page(
         may_consent=may_consent,
         mediators=mediators,
         attachments=files,
+        sessions=session_records,
     )
 
 

@@ -33,11 +33,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import uuid4
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from service.config.settings import Settings
 from service.main import create_app
@@ -243,6 +245,11 @@ RULES: dict[str, dict[str, Rule]] = {
     "reassign_lead_mediator": CASE_CORRECT,
     "remove_mediator": CASE_CORRECT,
     "record_mediator_decision": CASE_CORRECT,
+    # --- mediation sessions (issue 19): read as the case, recorded by those handling it ---
+    "list_case_sessions": CASE_READ,
+    "get_case_session": CASE_READ,
+    "record_case_session": CASE_CORRECT,
+    "correct_case_session": CASE_CORRECT,
     "list_needs_reassignment": {
         **dict.fromkeys(ROLES, FORBIDDEN),
         "mediator": ALLOWED,
@@ -359,6 +366,24 @@ RULES: dict[str, dict[str, Rule]] = {
     "export_subsidy_month": SUBSIDY_READ,
     "approve_subsidy_month": SUBSIDY_WRITE,
     "correct_subsidy_month": SUBSIDY_WRITE,
+    # --- document and case-file numbers (issue 19): the 卷宗 number of a closed case ---
+    "give_file_number": {
+        "mediator": (ALLOWED, HIDDEN, ALLOWED),
+        "coordinator": (ALLOWED, HIDDEN, ALLOWED),
+        "agency_officer": (REFUSED, HIDDEN, REFUSED),  # its case is not closed
+        "court_clerk": (REFUSED, HIDDEN, HIDDEN),  # reads a referred case, files nothing
+        "admin": (HIDDEN, HIDDEN, HIDDEN),
+        "auditor": (REFUSED, REFUSED, HIDDEN),  # reads, numbers nothing
+    },
+    "case_numbers": CASE_READ,
+    "number_register": {
+        "mediator": (ALLOWED, HIDDEN),
+        "coordinator": (ALLOWED, HIDDEN),
+        "agency_officer": (FORBIDDEN, FORBIDDEN),
+        "court_clerk": (FORBIDDEN, FORBIDDEN),
+        "admin": (FORBIDDEN, FORBIDDEN),
+        "auditor": (ALLOWED, ALLOWED),
+    },
     # --- a person's own work; the caseload and figures by mediator (issue 18) ---
     "list_my_cases": EVERYONE,  # one's own: empty, with a message, without a roster record
     "list_my_deadlines": EVERYONE,
@@ -571,6 +596,12 @@ class World:
         flags = ["minor"] if tag == "minor" else []
         if base in {"dashi", "dashi2"}:
             return await open_case(client, dashi, flags=flags)
+        if base in {"dashi_closed", "dashi2_closed"}:
+            case = await move(client, dashi, await open_case(client, dashi, flags=flags), "accept")
+            case = await move(
+                client, dashi, case, "settle", agreement={"form": "oral", "terms": "赔偿两千元"}
+            )
+            return await move(client, dashi, case, "record_performance", performance="performed")
         if base in {"dashi_mediating", "dashi2_mediating"}:
             return await move(client, dashi, await open_case(client, dashi, flags=flags), "accept")
         if base == "wulian":
@@ -945,6 +976,72 @@ async def _remove_mediator(w: World, role: str, scope: Scope) -> Call:
     )
 
 
+def _session_body(case: dict[str, Any]) -> dict[str, Any]:
+    started = datetime.now(UTC) - timedelta(hours=2)
+    return {
+        "started_at": started.isoformat(),
+        "ended_at": (started + timedelta(hours=1)).isoformat(),
+        "place": "调解室",
+        "party_ids": [case["parties"][0]["id"]],
+        "result": "none",
+    }
+
+
+async def _session_on(w: World, case: dict[str, Any]) -> int:
+    """A session record on the case, written straight to the table (the court desk's cases have
+    no one who may record one through the API)."""
+    from service.sessions.models import MediationSession
+
+    table = MediationSession.__table__  # type: ignore[attr-defined]
+    engine = w.client._transport.app.state.engine  # type: ignore[attr-defined]  # the test's own app
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        number = (
+            await conn.execute(sa.select(sa.func.count()).where(table.c.case_id == case["id"]))
+        ).scalar_one() + 1
+        found: int = (
+            await conn.execute(
+                sa.insert(table)
+                .values(
+                    case_id=case["id"],
+                    number=number,
+                    started_at=now - timedelta(hours=2),
+                    place="调解室",
+                    party_ids=[case["parties"][0]["id"]],
+                    agents=[],
+                    mediator_ids=[],
+                    others=[],
+                    statements=[],
+                    result="none",
+                    recorded_at=now,
+                    recorded_by="matrix",
+                    version=1,
+                )
+                .returning(table.c.id)
+            )
+        ).scalar_one()
+    return found
+
+
+async def _a_session(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    return Call(params={"case_id": case["id"], "session_id": await _session_on(w, case)})
+
+
+async def _record_session(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    return Call(params={"case_id": case["id"]}, json=_session_body(case))
+
+
+async def _correct_session(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    return Call(
+        params={"case_id": case["id"], "session_id": await _session_on(w, case)},
+        json={**_session_body(case), "notes": "补记", "reason": "补记备注"},
+        headers={"If-Match": '"1"'},
+    )
+
+
 async def _mediator_decision(w: World, role: str, scope: Scope) -> Call:
     case = await _in_or_out_case(w, role, scope)
     return Call(
@@ -1008,6 +1105,19 @@ async def _subsidy_correct(w: World, role: str, scope: Scope) -> Call:
     # Mediator 1 is on the demo roster every backend is seeded with.
     body = {"mediator_id": 1, "amount_yuan": "10.00", "reason": "补记工作量"}
     return Call(params=_subsidy_params(role, scope), json=body)
+
+
+async def _file_number(w: World, role: str, scope: Scope) -> Call:
+    # A closed case where the role has one (the stations' and the town's); else its usual case.
+    name = {"in": IN_CASE[role], "out": OUT_CASE, "sensitive": SENSITIVE_CASE[role]}[scope]
+    base, _, tag = name.partition(":")
+    if base in {"dashi", "dashi2"}:
+        name = f"{base}_closed" + (f":{tag}" if tag else "")
+    return Call(params={"case_id": (await w.case(name))["id"]})
+
+
+async def _number_register(w: World, role: str, scope: Scope) -> Call:
+    return Call(params={"unit_code": IN_UNIT[role] if scope == "in" else OUT_UNIT, "year": 2026})
 
 
 async def _create_webhook(w: World, role: str, scope: Scope) -> Call:
@@ -1090,6 +1200,10 @@ REQUESTS: dict[str, Factory] = {
     "reassign_lead_mediator": _reassign_lead,
     "remove_mediator": _remove_mediator,
     "record_mediator_decision": _mediator_decision,
+    "list_case_sessions": _case_only,
+    "get_case_session": _a_session,
+    "record_case_session": _record_session,
+    "correct_case_session": _correct_session,
     "list_needs_reassignment": _nothing,
     "file_crime_report": _file_report,
     "list_case_crime_reports": _case_only,
@@ -1114,6 +1228,9 @@ REQUESTS: dict[str, Factory] = {
     "export_subsidy_month": _subsidy_read,
     "approve_subsidy_month": _subsidy_approve,
     "correct_subsidy_month": _subsidy_correct,
+    "give_file_number": _file_number,
+    "case_numbers": _case_only,
+    "number_register": _number_register,
     "list_my_cases": _nothing,
     "list_my_deadlines": _nothing,
     "mediator_caseload": _stats,
@@ -1147,9 +1264,11 @@ PLACEHOLDERS = {
     "grant_id": 1,
     "report_id": 1,
     "mediator_id": 1,
+    "session_id": 1,
     "unit_code": DASHI,
     "month": "2026-03",
     "attachment_id": 1,
+    "year": 2026,
 }
 
 

@@ -13,6 +13,7 @@ screen reader and the window title. It needs no browser, so it runs wherever the
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -106,7 +107,8 @@ class Names:
 
 
 def roster_names(data_dir: Path) -> list[str]:
-    """The mediators' names: the roster is data, read from the server's database."""
+    """The mediators' names and the languages they speak (昆山话, as the roster has it): the roster
+    is data, read from the server's database."""
     names: list[str] = []
     databases = list(data_dir.rglob("*.db"))
     assert databases, f"no SQLite database under {data_dir}"
@@ -116,7 +118,8 @@ def roster_names(data_dir: Path) -> list[str]:
                 row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
             if "mediator" in tables:
-                names += [row[0] for row in connection.execute("SELECT name FROM mediator")]
+                for name, languages in connection.execute("SELECT name, languages FROM mediator"):
+                    names += [name, *json.loads(languages or "[]")]
     assert names, "the demo seeds a roster"
     return names
 

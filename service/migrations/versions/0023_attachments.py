@@ -4,7 +4,7 @@
 kind and note; who uploaded it, and who withdrew it and why (never deleted).
 
 Revision ID: 0023_attachments
-Revises: 0020_subsidy
+Revises: 0022_numbers
 Create Date: 2026-12-07 10:45:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0023_attachments"
-down_revision: str | None = "0020_subsidy"
+down_revision: str | None = "0022_numbers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
