@@ -63,6 +63,22 @@ async def get(conn: AsyncConnection, case_id: int, attachment_id: int) -> Attach
     return None if row is None else _row(row)
 
 
+async def current_with_hash(conn: AsyncConnection, case_id: int, sha256: str) -> AttachmentRow | None:
+    """The file with these bytes already on the case and not withdrawn, if any."""
+    found = await conn.execute(
+        sa.select(*META)
+        .where(
+            attachment.c.case_id == case_id,
+            attachment.c.sha256 == sha256,
+            attachment.c.withdrawn_at.is_(None),
+        )
+        .order_by(attachment.c.id)
+        .limit(1)
+    )
+    row = found.first()
+    return None if row is None else _row(row)
+
+
 async def read_slice(conn: AsyncConnection, attachment_id: int, start: int, length: int) -> bytes:
     """``length`` bytes of the content from ``start`` (0-based): substr on bytea and on BLOB alike."""
     part = sa.func.substr(attachment.c.content, start + 1, length, type_=sa.LargeBinary)

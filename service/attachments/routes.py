@@ -6,7 +6,7 @@ import re
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Path, UploadFile
+from fastapi import APIRouter, File, Form, Path, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
 from service import clock
@@ -80,15 +80,20 @@ async def upload(
     actor: ActorDep,
     engine: EngineDep,
     ctx: ContextDep,
+    response: Response,
     note: Annotated[str | None, Form(max_length=NOTE_LIMIT)] = None,
 ) -> AttachmentPublic:
     """Keep a file on the case: a signed agreement's scan, a party's ID copy, evidence. Its type
     is read from its content (415 if it is not a sane PDF, JPEG or PNG, whatever its name says);
-    larger than the limit: 413. The upload is a case event carrying the file's SHA-256."""
+    larger than the limit: 413. The upload is a case event carrying the file's SHA-256. The same
+    bytes already on the case (not withdrawn): 200 with that file, nothing written again."""
     data = await attachments.read_bounded(file.read, ctx.settings.attachment_max_bytes)
-    return await attachments.upload(
+    kept, created = await attachments.upload(
         engine, ctx, case_id, actor, kind=kind, note=note, filename=file.filename, data=data, now=clock.now()
     )
+    if not created:
+        response.status_code = 200
+    return kept
 
 
 @router.get(

@@ -122,9 +122,11 @@ async def upload(
     filename: str | None,
     data: bytes,
     now: datetime,
-) -> AttachmentPublic:
+) -> tuple[AttachmentPublic, bool]:
     """Keep ``data`` on the case: its type as its content shows it (415 otherwise), its SHA-256,
-    a display name made safe; and the case event saying so, in one transaction."""
+    a display name made safe; and the case event saying so, in one transaction. The same bytes
+    already kept on the case (and not withdrawn) are not kept twice: a phone that sends the form
+    again after a dropped answer gets the file it sent first; (the file, whether it is new)."""
     row = await visible_row(engine, ctx, case_id, actor)
     _may_change(ctx, row, actor, now)
     clean_note = _clean_note(note)
@@ -148,6 +150,11 @@ async def upload(
     }
     for _ in range(WRITE_ATTEMPTS):
         async with engine.begin() as conn:
+            # Checked in the transaction that writes: every upload moves the case's version, so of
+            # two identical uploads at once the second loses the race, comes back and finds the first.
+            kept = await queries.current_with_hash(conn, case_id, digest)
+            if kept is not None:
+                return public(kept), False
             new_id = await queries.insert(conn, values)
             payload = {
                 "attachment_id": new_id,
@@ -161,7 +168,7 @@ async def upload(
             if await case_queries.add_event(conn, row, event, now=now) is not None:
                 stored = await queries.get(conn, case_id, new_id)
                 assert stored is not None
-                return public(stored)
+                return public(stored), True
             await conn.rollback()
         row = await visible_row(engine, ctx, case_id, actor)
     raise await lost_race(engine, case_id)

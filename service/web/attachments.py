@@ -32,7 +32,9 @@ CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 AttachmentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 KINDS = [kind.value for kind in AttachmentKind]
 # What the page says after an upload or a refusal (?attachment=…): a message key, never raw text.
-OUTCOMES = frozenset({"added", "withdrawn", "too_large", "type", "kind", "missing", "reason", "note"})
+OUTCOMES = frozenset(
+    {"added", "already", "withdrawn", "too_large", "type", "kind", "missing", "reason", "note"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +52,7 @@ class Section:
 
     @property
     def refused(self) -> bool:
-        return self.outcome not in (None, "added", "withdrawn")
+        return self.outcome not in (None, "added", "already", "withdrawn")
 
 
 def size_text(size: int) -> str:
@@ -96,7 +98,7 @@ async def upload(
         return _back(case_id, "note")
     try:
         data = await attachments.read_bounded(file.read, ctx.settings.attachment_max_bytes)
-        await attachments.upload(
+        _, created = await attachments.upload(
             engine,
             ctx,
             case_id,
@@ -111,7 +113,7 @@ async def upload(
         return _back(case_id, "too_large")
     except UnsupportedFileType as refused:
         return _back(case_id, "type", str(refused.extra["rule"]))
-    return _back(case_id, "added")
+    return _back(case_id, "added" if created else "already")
 
 
 @router.get("/cases/{case_id}/attachments/{attachment_id}/file")

@@ -488,3 +488,40 @@ async def test_downloading_a_party_id_copy_goes_into_the_security_log_and_other_
     assert len(viewed) == 1
     assert (viewed[0]["actor"], viewed[0]["case_id"]) == ("dashi.mediator", case["id"])
     assert viewed[0]["payload"]["attachment_id"] == id_copy["id"]
+
+
+async def test_the_same_bytes_sent_again_are_kept_once_until_withdrawn(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+
+    first = await upload(client, mediator, case["id"], "协议.pdf", pdf_bytes())
+    resent = await upload(client, mediator, case["id"], "协议(1).pdf", pdf_bytes(), kind="other")
+    await client.post(
+        f"/api/v1/cases/{case['id']}/attachments/{first.json()['id']}/withdrawal",
+        json={"reason": "扫描不清"},
+        headers=mediator,
+    )
+    after_withdrawal = await upload(client, mediator, case["id"], "协议.pdf", pdf_bytes())
+
+    assert (first.status_code, resent.status_code, after_withdrawal.status_code) == (201, 200, 201)
+    assert resent.json() == first.json()
+    assert after_withdrawal.json()["id"] != first.json()["id"]
+    events = (await client.get(f"/api/v1/cases/{case['id']}/events", headers=mediator)).json()
+    assert [e["kind"] for e in events] == ["created", "attachment", "file_withdrawn", "attachment"]
+
+
+async def test_two_identical_uploads_at_once_keep_one_file(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+
+    responses = await asyncio.gather(
+        *(upload(client, mediator, case["id"], "a.png", png_bytes()) for _ in range(2))
+    )
+
+    assert sorted(r.status_code for r in responses) == [200, 201], [r.text for r in responses]
+    listed = (await client.get(f"/api/v1/cases/{case['id']}/attachments", headers=mediator)).json()
+    assert len(listed) == 1
