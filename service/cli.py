@@ -117,13 +117,16 @@ async def _check_key(engine: object, settings: Settings) -> None:
     """Exit 2 when JIEFEN_DATA_KEY cannot open the personal data already in the database."""
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from service.attachments.service import check_keys as check_file_keys
     from service.main import load_cipher
     from service.personal.crypto import DataKeyError
     from service.privacy.parties import check_key
 
     assert isinstance(engine, AsyncEngine)
     try:
-        await check_key(engine, load_cipher(settings))
+        cipher = load_cipher(settings)
+        await check_key(engine, cipher)
+        await check_file_keys(engine, cipher)
     except ConfigError as exc:
         typer.echo(f"Configuration is invalid:\n{exc}", err=True)
         raise typer.Exit(2) from exc

@@ -136,3 +136,10 @@ async def count_for_cases(conn: AsyncConnection, case_ids: Sequence[int]) -> dic
         .group_by(attachment.c.case_id)
     )
     return {int(case_id): int(n) for case_id, n in rows}
+
+
+async def newest_per_key(conn: AsyncConnection) -> list[AttachmentRow]:
+    """The newest file sealed under each key in use."""
+    newest = sa.select(sa.func.max(attachment.c.id)).group_by(attachment.c.key_id)
+    rows = await conn.execute(sa.select(*META).where(attachment.c.id.in_(newest)).order_by(attachment.c.id))
+    return [_row(r) for r in rows]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.attachments import queries, sealing
@@ -306,3 +307,16 @@ async def reseal_attachments(engine: AsyncEngine, cipher: DataCipher) -> int:
         if len(batch) < 100:
             return changed
         after = batch[-1].id
+
+
+async def check_keys(engine: AsyncEngine, cipher: DataCipher) -> None:
+    """DataKeyError when the key ring cannot open the case files already stored: for each key the
+    files name, the first slice of the newest file under it is opened (a missing key, or another
+    key under the same id, is found before the service starts, not on a download)."""
+    async with engine.connect() as conn:
+        if not await conn.run_sync(lambda sync: sa.inspect(sync).has_table(queries.attachment.name)):
+            return  # a new database, before its migrations
+        for found in await queries.newest_per_key(conn):
+            _, start, length = next(sealing.stored_slices(found.size_bytes))
+            sealed = await queries.read_slice(conn, found.id, start, length)
+            sealing.open_slice(cipher, found.key_id, sealed, found.sha256, 0)

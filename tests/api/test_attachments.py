@@ -15,9 +15,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from service.attachments.service import reseal_attachments
+from service.attachments.service import check_keys, reseal_attachments
 from service.attachments.sniff import display_name
-from service.personal.crypto import DataCipher, new_key_line
+from service.personal.crypto import DataCipher, DataKeyError, new_key_line
 from service.web.session import LANGUAGE_COOKIE, SESSION_COOKIE, csrf_token
 from tests.builders import hand_to_station, open_case, police_case
 from tests.conftest import Backend, token_for
@@ -525,3 +525,18 @@ async def test_two_identical_uploads_at_once_keep_one_file(
     assert sorted(r.status_code for r in responses) == [200, 201], [r.text for r in responses]
     listed = (await client.get(f"/api/v1/cases/{case['id']}/attachments", headers=mediator)).json()
     assert len(listed) == 1
+
+
+async def test_a_key_ring_that_cannot_open_the_stored_files_is_found_before_a_download(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+    await upload(client, mediator, case["id"], "身份证.png", png_bytes(), kind="party_id")
+    kid = db.ctx.cipher.current_kid
+
+    await check_keys(db.engine, db.ctx.cipher)  # the ring in use opens them
+    with pytest.raises(DataKeyError, match=f"no key '{kid}'"):
+        await check_keys(db.engine, DataCipher.from_text(new_key_line("k7")))
+    with pytest.raises(DataKeyError, match="does not verify"):  # another key under the same id
+        await check_keys(db.engine, DataCipher.from_text(new_key_line(kid)))
