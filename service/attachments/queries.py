@@ -3,7 +3,6 @@ in slices, so a download holds neither a 10 MB value in memory nor a connection 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -127,15 +126,6 @@ async def mark_withdrawn(
         .values(withdrawn_at=at, withdrawn_by=by, withdrawn_reason=reason)
     )
     return done.rowcount == 1
-
-
-async def count_for_cases(conn: AsyncConnection, case_ids: Sequence[int]) -> dict[int, int]:
-    rows = await conn.execute(
-        sa.select(attachment.c.case_id, sa.func.count())
-        .where(attachment.c.case_id.in_(list(case_ids)))
-        .group_by(attachment.c.case_id)
-    )
-    return {int(case_id): int(n) for case_id, n in rows}
 
 
 async def newest_per_key(conn: AsyncConnection) -> list[AttachmentRow]:

@@ -4,6 +4,7 @@ Who: those who see all of the case (``service.cases.service.visible_row``: out o
 unit that merely sent the case on, get 404) read its files; those who handle it (its unit, the
 units above, the court desk on a court-linked case) add and withdraw them. Each upload and each
 withdrawal is a case event in the case's hash chain, written in the same transaction as the row.
+The bytes are sealed with the data key ring (``sealing``) and opened slice by slice on download.
 """
 
 from __future__ import annotations
