@@ -117,13 +117,16 @@ async def _check_key(engine: object, settings: Settings) -> None:
     """Exit 2 when JIEFEN_DATA_KEY cannot open the personal data already in the database."""
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from service.attachments.service import check_keys as check_file_keys
     from service.main import load_cipher
     from service.personal.crypto import DataKeyError
     from service.privacy.parties import check_key
 
     assert isinstance(engine, AsyncEngine)
     try:
-        await check_key(engine, load_cipher(settings))
+        cipher = load_cipher(settings)
+        await check_key(engine, cipher)
+        await check_file_keys(engine, cipher)
     except ConfigError as exc:
         typer.echo(f"Configuration is invalid:\n{exc}", err=True)
         raise typer.Exit(2) from exc
@@ -617,8 +620,9 @@ def privacy_new_key(
 
 @privacy_app.command("rotate-key")
 def privacy_rotate_key() -> None:
-    """Re-encrypt every party, crime report, mediator and webhook secret under the first key of
-    JIEFEN_DATA_KEY (older keys must still be listed)."""
+    """Re-encrypt every party, crime report, mediator, webhook secret and case file under the first
+    key of JIEFEN_DATA_KEY (older keys must still be listed)."""
+    from service.attachments.service import reseal_attachments
     from service.cases.reports import reseal_reports
     from service.mediators.service import reseal_mediators
     from service.notifications.secrets import seal_secrets
@@ -627,19 +631,20 @@ def privacy_rotate_key() -> None:
     settings = get_settings()
     ctx = _context(settings)
 
-    async def work(engine: object) -> tuple[int, int, int, int]:
+    async def work(engine: object) -> tuple[int, int, int, int, int]:
         from sqlalchemy.ext.asyncio import AsyncEngine
 
         assert isinstance(engine, AsyncEngine)
         parties = await reseal_all(engine, ctx.cipher, only_plaintext=False)
         reports = await reseal_reports(engine, ctx.cipher)
         mediators = await reseal_mediators(engine, ctx.cipher)
-        return parties, reports, mediators, await seal_secrets(engine, ctx.cipher, only_plaintext=False)
+        secrets = await seal_secrets(engine, ctx.cipher, only_plaintext=False)
+        return parties, reports, mediators, secrets, await reseal_attachments(engine, ctx.cipher)
 
-    count, reports, mediators, secrets = _run(settings, work)
+    count, reports, mediators, secrets, files = _run(settings, work)
     typer.echo(
-        f"re-encrypted {count} parties, {reports} crime reports, {mediators} mediators and {secrets}"
-        " webhook secrets under key "
+        f"re-encrypted {count} parties, {reports} crime reports, {files} case files, {mediators} mediators"
+        f" and {secrets} webhook secrets under key "
         f"{ctx.cipher.current_kid}; the old keys may now be removed"
     )
 

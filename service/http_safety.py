@@ -134,20 +134,32 @@ class BodySizeLimit:
     of the body is read. A body without one (chunked) is counted as the app reads it.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, larger: Sequence[tuple[re.Pattern[str], int]] = ()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # (path pattern of a POST, its own limit): file uploads, which carry more than a form.
+        self.larger = tuple(larger)
 
-    def _detail(self) -> str:
-        return f"The request body is larger than the {self.max_bytes} bytes this service accepts."
+    def _limit(self, scope: Scope) -> int:
+        if scope.get("method") == "POST":
+            for pattern, limit in self.larger:
+                if pattern.fullmatch(scope["path"]):
+                    return limit
+        return self.max_bytes
+
+    def _detail(self, limit: int) -> str:
+        return f"The request body is larger than the {limit} bytes this service accepts."
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope)
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.strip().isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, limit)
             return
 
         received = 0
@@ -158,8 +170,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _StreamTooLarge(self._detail())
+                if received > limit:
+                    raise _StreamTooLarge(self._detail(limit))
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -174,16 +186,23 @@ class BodySizeLimit:
             # Read somewhere the app's handlers do not reach (a middleware, say).
             if started:
                 raise
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(ContentTooLarge(self._detail()), Request(scope))
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = problem_response(ContentTooLarge(self._detail(limit)), Request(scope))
         await response(scope, receive, send)
 
 
-def install(app: FastAPI, *, max_body_bytes: int, docs_path: str = "/docs") -> None:
-    """Add both middlewares; the headers outermost, so the limit's 413 carries them too."""
-    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+def install(
+    app: FastAPI,
+    *,
+    max_body_bytes: int,
+    docs_path: str = "/docs",
+    larger: Sequence[tuple[re.Pattern[str], int]] = (),
+) -> None:
+    """Add both middlewares; the headers outermost, so the limit's 413 carries them too.
+    ``larger``: (path pattern, limit) of the POSTs that may carry more (file uploads)."""
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, larger=larger)
     app.add_middleware(SecurityHeaders, docs_path=docs_path)
 
 

@@ -23,6 +23,7 @@ from service.safe_text import spreadsheet_text
 # Kinds the log holds today, for the filter's choices; the column itself is open text.
 KNOWN_KINDS = (
     "reveal",
+    "id_copy_viewed",
     "privacy_export",
     "closed_cases_anonymised",
     "sign_in",

@@ -146,6 +146,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1, description="larger request bodies are refused with 413 before being read"
     )
+    # --- attachments (issue 19) ---
+    attachment_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="largest file (signed scan, ID copy, evidence) accepted on a case; larger ones get "
+        "413 and are not read further (docs/attachments.md says why 10 MB)",
+    )
     log_format: Literal["text", "json"] = Field(
         default="text", description="text for a terminal; json: one object per line, for log collectors"
     )

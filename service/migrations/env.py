@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+import service.attachments.models
 import service.audit.models
 import service.cases.models
 import service.deadlines.models

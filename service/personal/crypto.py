@@ -120,6 +120,20 @@ class DataCipher:
         except (InvalidTag, ValueError) as exc:  # binascii.Error is a ValueError
             raise DataKeyError(f"{field}: ciphertext does not verify under key {kid!r}") from exc
 
+    def seal_bytes(self, data: bytes, context: bytes) -> tuple[str, bytes]:
+        """Bytes (a slice of a file) under the current key: (its kid, nonce + ciphertext + tag),
+        bound to ``context`` (what the bytes are, and where they sit)."""
+        kid, key = self.ring[0]
+        nonce = secrets.token_bytes(12)
+        return kid, nonce + AESGCM(key).encrypt(nonce, data, context)
+
+    def open_bytes(self, kid: str, sealed: bytes, context: bytes) -> bytes:
+        key = self._key(kid)
+        try:
+            return AESGCM(key).decrypt(sealed[:12], sealed[12:], context)
+        except (InvalidTag, ValueError) as exc:
+            raise DataKeyError(f"{context[:40]!r}: ciphertext does not verify under key {kid!r}") from exc
+
     def is_current(self, token: str | None) -> bool:
         return token is None or token == "" or token.startswith(f"{PREFIX}:{self.current_kid}:")
 

@@ -30,6 +30,7 @@ class CompressPages:
 def install(app: FastAPI) -> None:
     from service.web import (
         assignment,
+        attachments,
         audit,
         consents,
         dashboard,
@@ -45,6 +46,7 @@ def install(app: FastAPI) -> None:
     app.include_router(reports.router)  # before pages: /cases/{id}/crime-reports/new is not a case
     app.include_router(consents.router)
     app.include_router(assignment.router)  # before pages: /cases/{id}/mediators is not a case
+    app.include_router(attachments.router)  # before pages: /cases/{id}/attachments is not a case
     app.include_router(sessions.router)  # issue 19: the case's session records
     app.include_router(pages.router)
     app.include_router(desk.router)

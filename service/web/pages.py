@@ -29,6 +29,7 @@ from service.referrals.service import list_referrals
 from service.users.service import attempt_sign_in, revoke_token
 from service.users.throttle import ThrottlePolicy, TooManyAttempts
 from service.web import assignment
+from service.web import attachments as attachment_pages
 from service.web import sessions as web_sessions
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
 from service.web.forms import (
@@ -389,6 +390,7 @@ async def case_page(
     may_report = await reports.may_file(engine, ctx, case_id, session.actor, now=now)
     may_consent = await edits.may_record_consent(engine, ctx, case_id, session.actor, now=now)
     mediators = await assignment.section(engine, ctx, case, session.actor, now=now, language=language)
+    files = await attachment_pages.section(request, engine, ctx, case, session.actor, now=now)
     session_records = await web_sessions.section(engine, case, may_record=may_consent)
     page = Page(request, ctx, session)
     notice = None
@@ -423,6 +425,7 @@ async def case_page(
         may_report=may_report,
         may_consent=may_consent,
         mediators=mediators,
+        attachments=files,
         sessions=session_records,
     )
 

@@ -102,6 +102,12 @@ CASE_CORRECT: dict[str, Rule] = {
     "admin": (HIDDEN, HIDDEN, HIDDEN),
     "auditor": (REFUSED, REFUSED, HIDDEN),  # an auditor audits: every change is refused
 }
+# Adding a file to a case or withdrawing one: whoever handles the case (the court desk too, on
+# the case it holds); an auditor reads the files and changes nothing.
+ATTACHMENT_WRITE: dict[str, Rule] = {
+    **CASE_CORRECT,
+    "court_clerk": (ALLOWED, HIDDEN, HIDDEN),
+}
 ADMIN_ONLY: dict[str, Rule] = {
     "mediator": FORBIDDEN,
     "coordinator": FORBIDDEN,
@@ -259,6 +265,12 @@ RULES: dict[str, dict[str, Rule]] = {
         "auditor": (FORBIDDEN, FORBIDDEN, HIDDEN),
     },
     "list_case_crime_reports": CASE_READ,
+    # --- files on a case (signed scans, ID copies, evidence) ---
+    "upload_attachment": ATTACHMENT_WRITE,
+    "list_attachments": CASE_READ,
+    "get_attachment": CASE_READ,
+    "download_attachment": CASE_READ,
+    "withdraw_attachment": ATTACHMENT_WRITE,
     # A report on the role's case, or (the 派出所, the 张浦 centre) one addressed to the role's unit.
     "get_crime_report": {
         "mediator": (ALLOWED, HIDDEN, ALLOWED),
@@ -519,6 +531,7 @@ HOME_UNIT = {
     "admin": CITY,
     "auditor": CITY,
 }
+MATRIX_PDF = b"%PDF-1.7\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
 NEW_PASSWORD = "Matrix-Pass 2026 测试"
 
 
@@ -545,6 +558,7 @@ class World:
         self.throwaway_user: str | None = None
         self.reports: dict[str, list[dict[str, Any]]] = {}
         self.mediators: dict[str, int] = {}
+        self.attachments: dict[str, int] = {}
 
     async def mediator(self, unit: str) -> int:
         """A person on the roster of ``unit``, added by an administrator."""
@@ -635,6 +649,22 @@ class World:
             self.reports[case_name] = response.json()
         filed = self.reports[case_name]
         return next((r for r in filed if r["to_unit_code"] == unit), filed[0])
+
+    async def attachment(self, case_name: str, fresh: bool = False) -> tuple[dict[str, Any], int]:
+        """A file on the case, uploaded by the user who holds it (``fresh``: a new one)."""
+        if fresh or case_name not in self.attachments:
+            case = await self.case(case_name)
+            base = case_name.partition(":")[0]
+            holder = {"wulian": "wulian.mediator", "police": "zhangpu.police", "court": "court.clerk"}
+            response = await self.client.post(
+                f"/api/v1/cases/{case['id']}/attachments",
+                files={"file": ("scan.pdf", MATRIX_PDF, "application/pdf")},
+                data={"kind": "signed_agreement"},
+                headers=await self.as_user(holder.get(base, "dashi.mediator")),
+            )
+            assert response.status_code in (200, 201), response.text  # 200: the same bytes, kept once
+            self.attachments[case_name] = response.json()["id"]
+        return await self.case(case_name), self.attachments[case_name]
 
     async def deadline_id(self, case_name: str) -> int:
         case = await self.case(case_name)
@@ -820,6 +850,29 @@ async def _record_consent(w: World, role: str, scope: Scope) -> Call:
         params={"case_id": case["id"]},
         json={"party_id": party, "decision": "given", "manner": "phone", "on": "2026-03-02"},
     )
+
+
+def _case_name(role: str, scope: Scope) -> str:
+    return {"in": IN_CASE[role], "out": OUT_CASE, "sensitive": SENSITIVE_CASE[role]}[scope]
+
+
+async def _upload_attachment(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    return Call(
+        params={"case_id": case["id"]},
+        data={"kind": "evidence"},
+        files={"file": ("photo.pdf", MATRIX_PDF, "application/pdf")},
+    )
+
+
+async def _an_attachment(w: World, role: str, scope: Scope) -> Call:
+    case, attachment_id = await w.attachment(_case_name(role, scope))
+    return Call(params={"case_id": case["id"], "attachment_id": attachment_id})
+
+
+async def _withdraw_attachment(w: World, role: str, scope: Scope) -> Call:
+    case, attachment_id = await w.attachment(_case_name(role, scope), fresh=True)
+    return Call(params={"case_id": case["id"], "attachment_id": attachment_id}, json={"reason": "传错了"})
 
 
 async def _apply_transition(w: World, role: str, scope: Scope) -> Call:
@@ -1154,6 +1207,11 @@ REQUESTS: dict[str, Factory] = {
     "list_needs_reassignment": _nothing,
     "file_crime_report": _file_report,
     "list_case_crime_reports": _case_only,
+    "upload_attachment": _upload_attachment,
+    "list_attachments": _case_only,
+    "get_attachment": _an_attachment,
+    "download_attachment": _an_attachment,
+    "withdraw_attachment": _withdraw_attachment,
     "get_crime_report": _report,
     "acknowledge_crime_report": _acknowledge,
     "list_crime_reports": _nothing,
@@ -1209,6 +1267,7 @@ PLACEHOLDERS = {
     "session_id": 1,
     "unit_code": DASHI,
     "month": "2026-03",
+    "attachment_id": 1,
     "year": 2026,
 }
 
