@@ -32,6 +32,7 @@ def install(app: FastAPI) -> None:
         assignment,
         attachments,
         audit,
+        case_file,
         consents,
         dashboard,
         desk,
@@ -48,6 +49,7 @@ def install(app: FastAPI) -> None:
     app.include_router(assignment.router)  # before pages: /cases/{id}/mediators is not a case
     app.include_router(attachments.router)  # before pages: /cases/{id}/attachments is not a case
     app.include_router(sessions.router)  # issue 19: the case's session records
+    app.include_router(case_file.router)  # before pages: /cases/{id}/file-number is not a case
     app.include_router(pages.router)
     app.include_router(desk.router)
     app.include_router(dashboard.router)

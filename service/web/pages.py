@@ -28,7 +28,7 @@ from service.i18n import LANGUAGES
 from service.referrals.service import list_referrals
 from service.users.service import attempt_sign_in, revoke_token
 from service.users.throttle import ThrottlePolicy, TooManyAttempts
-from service.web import assignment
+from service.web import assignment, case_file
 from service.web import attachments as attachment_pages
 from service.web import sessions as web_sessions
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
@@ -392,6 +392,7 @@ async def case_page(
     mediators = await assignment.section(engine, ctx, case, session.actor, now=now, language=language)
     files = await attachment_pages.section(request, engine, ctx, case, session.actor, now=now)
     session_records = await web_sessions.section(engine, case, may_record=may_consent)
+    file = await case_file.section(request, engine, ctx, case, session.actor, now=now)
     page = Page(request, ctx, session)
     notice = None
     if done == "created":
@@ -404,6 +405,8 @@ async def case_page(
         notice = page.t("consent.recorded")
     elif done == "session":
         notice = page.t("sessions.recorded")
+    elif done in ("file_number", "file_number_refused"):
+        notice = page.t(f"case_file.{done}")
     badges = {
         d.id: badge(d.status, d.due_at, d.name, ctx, now, d.started_at)
         for d in case.deadlines
@@ -427,6 +430,7 @@ async def case_page(
         mediators=mediators,
         attachments=files,
         sessions=session_records,
+        case_file=file,
     )
 
 

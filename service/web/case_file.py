@@ -1,0 +1,63 @@
+"""The 卷宗 of a closed case on its page: its number once given, and for those who handle the case
+a button that gives it (the rules are the API's, service.numbering; these handlers only show a
+refusal as a message on the page)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service import clock
+from service.cases.schemas import CasePublic
+from service.cases.service import transition_context, visible_row
+from service.context import AppContext
+from service.db import EngineDep
+from service.errors import ServiceError
+from service.numbering import service as numbers
+from service.numbering.service import Numbering
+from service.web.base import CtxDep, SessionDep, WebRoute, read_form
+from workflows.lifecycle import Actor, CaseState, handles_case
+from workflows.numbering import FILE, keeps_case_files
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    number: str | None  # as printed: (2026)昆张大调卷字第 0001 号
+    may_give: bool  # a closed case at a committee or centre without a number yet
+
+
+async def section(
+    request: Request, engine: AsyncEngine, ctx: AppContext, case: CasePublic, actor: Actor, *, now: datetime
+) -> Section | None:
+    """None while the case is open, or when it closed where no 卷宗 is kept (an agency, the court).
+    The button is offered to those who handle the case, as the API allows."""
+    numbering: Numbering = request.app.state.numbering
+    if case.state != CaseState.closed or not keeps_case_files(numbering.org, case.unit_code):
+        return None
+    given = [n for n in await numbers.case_numbers(engine, ctx, numbering, case.id, actor) if n.kind == FILE]
+    if given:
+        return Section(number=given[0].text, may_give=False)
+    row = await visible_row(engine, ctx, case.id, actor)
+    return Section(number=None, may_give=handles_case(transition_context(ctx, row, actor, now)))
+
+
+@router.post("/cases/{case_id}/file-number")
+async def give(
+    request: Request, case_id: CaseId, session: SessionDep, engine: EngineDep, ctx: CtxDep
+) -> Response:
+    await read_form(request, session)  # the CSRF check
+    numbering: Numbering = request.app.state.numbering
+    try:
+        await numbers.give_file_number(engine, ctx, numbering, case_id, session.actor, now=clock.now())
+    except ServiceError:
+        return RedirectResponse(f"/cases/{case_id}?done=file_number_refused#case-file", status_code=303)
+    return RedirectResponse(f"/cases/{case_id}?done=file_number#case-file", status_code=303)
