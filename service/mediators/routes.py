@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response, UploadFile
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service import clock
-from service.context import ContextDep
+from service.context import AppContext, ContextDep
 from service.db import EngineDep
 from service.errors import PROBLEM_CONTENT, field_error
 from service.mediators import service
@@ -21,6 +22,7 @@ from service.mediators.schemas import (
     StatusChange,
 )
 from service.users.deps import ActorDep, ClientAddress
+from workflows.lifecycle import Actor
 from workflows.vocab import DisputeType
 
 router = APIRouter(prefix="/api/v1", tags=["mediators"])
@@ -193,18 +195,7 @@ async def deactivate_mediator(
     if_match: IfMatch = None,
 ) -> Response:
     """Take a person off active duty: kept on file, no longer assigned new cases."""
-    changed = await service.set_active(
-        engine,
-        ctx,
-        actor,
-        mediator_id,
-        False,
-        reason=body.reason if body else None,
-        if_match=_parse_if_match(if_match),
-        now=clock.now(),
-        client_ip=address,
-    )
-    return _answer(changed)
+    return await _set_active(engine, ctx, actor, mediator_id, False, body, if_match, address)
 
 
 @router.post(
@@ -222,12 +213,26 @@ async def reactivate_mediator(
     body: StatusChange | None = None,
     if_match: IfMatch = None,
 ) -> Response:
+    """Put a deactivated person back on active duty."""
+    return await _set_active(engine, ctx, actor, mediator_id, True, body, if_match, address)
+
+
+async def _set_active(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    actor: Actor,
+    mediator_id: int,
+    active: bool,
+    body: StatusChange | None,
+    if_match: str | None,
+    address: str | None,
+) -> Response:
     changed = await service.set_active(
         engine,
         ctx,
         actor,
         mediator_id,
-        True,
+        active,
         reason=body.reason if body else None,
         if_match=_parse_if_match(if_match),
         now=clock.now(),
