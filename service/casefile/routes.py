@@ -11,10 +11,11 @@ from service.casefile.schemas import FileCheckOut
 from service.context import ContextDep
 from service.db import EngineDep
 from service.errors import PROBLEM_CONTENT
+from service.language import read_accept_language
 from service.users.deps import ActorDep
 from workflows.case_file import CaseFileRules
 
-router = APIRouter(prefix="/api/v1", tags=["case file"])
+router = APIRouter(prefix="/api/v1", tags=["case file"], dependencies=[Depends(read_accept_language)])
 
 ERRORS: dict[int | str, dict[str, object]] = {
     401: {"description": "not signed in", **PROBLEM_CONTENT},
