@@ -173,8 +173,10 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     settings = settings or get_settings()
     try:
         context = load_context(settings)
-        subsidy_rules = load_subsidy_rules(settings.config_dir / "subsidy.yaml")
         case_file_rules = load_case_file_rules(settings.config_dir / "case_file.yaml")
+        subsidy_rules = load_subsidy_rules(settings.config_dir / "subsidy.yaml").judging_files_by(
+            case_file_rules
+        )
         numbering = Numbering(
             load_numbering(settings.config_dir / "numbering.yaml", context.org), context.org
         )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.casefile import queries
 from service.casefile.schemas import FileCheckOut, FileItemOut
@@ -15,14 +18,45 @@ from workflows.case_file import CaseFileRules, FileCheck, FileFacts, check
 from workflows.lifecycle import Actor
 
 
+def facts(
+    *,
+    state: str,
+    outcome: str | None,
+    termination_reason: str | None,
+    summary: str,
+    parties: tuple[tuple[int, str], ...],
+    consents: tuple[Mapping[str, Any], ...],
+    agreement: Mapping[str, Any] | None,
+    performance: str | None,
+    holding: queries.Holding,
+) -> FileFacts:
+    """The file's facts: the case's own row and what lies beside it (sessions, scans, number)."""
+    return FileFacts(
+        state=state,
+        outcome=outcome,
+        termination_reason=termination_reason,
+        summary=summary,
+        parties=parties,
+        consents=consents,
+        agreement=agreement,
+        performance=performance,
+        sessions=holding.sessions,
+        signed_scans=holding.signed_scans,
+        file_number=holding.file_number,
+        terminated=holding.terminated,
+    )
+
+
+async def holdings(conn: AsyncConnection, case_ids: Collection[int]) -> dict[int, queries.Holding]:
+    """What lies in each case's file beside its row (for a ledger judging many files at once)."""
+    return await queries.holdings(conn, case_ids)
+
+
 async def facts_of(engine: AsyncEngine, row: CaseRecord) -> FileFacts:
     """What the case's file holds today (its row, sessions, signed scans, 卷宗 number, trail)."""
     async with reading(engine) as conn:
-        sessions = await queries.session_count(conn, row.id)
-        scans = await queries.signed_scan_count(conn, row.id)
-        number = await queries.file_number(conn, row.id)
-        terminated = await queries.was_terminated(conn, row.id)
-    return FileFacts(
+        holding = (await queries.holdings(conn, [row.id]))[row.id]
+    return facts(
         state=row.state.value,
         outcome=None if row.outcome is None else row.outcome.value,
         termination_reason=None if row.termination_reason is None else row.termination_reason.value,
@@ -31,10 +65,7 @@ async def facts_of(engine: AsyncEngine, row: CaseRecord) -> FileFacts:
         consents=tuple(row.consents or ()),
         agreement=row.agreement,
         performance=row.performance,
-        sessions=sessions,
-        signed_scans=scans,
-        file_number=number,
-        terminated=terminated,
+        holding=holding,
     )
 
 
