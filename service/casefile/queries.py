@@ -34,55 +34,47 @@ async def holdings(conn: AsyncConnection, case_ids: Collection[int]) -> dict[int
     ids = sorted(set(case_ids))
     if not ids:
         return {}
-    counted_sessions: dict[int, int] = dict(
-        (
-            await conn.execute(
-                sa.select(sessions.c.case_id, sa.func.count())
-                .where(sessions.c.case_id.in_(ids))
-                .group_by(sessions.c.case_id)
+    counted_sessions: dict[int, int] = {
+        row[0]: int(row[1])
+        for row in await conn.execute(
+            sa.select(sessions.c.case_id, sa.func.count())
+            .where(sessions.c.case_id.in_(ids))
+            .group_by(sessions.c.case_id)
+        )
+    }
+    scans: dict[int, int] = {
+        row[0]: int(row[1])
+        for row in await conn.execute(
+            sa.select(attachments.c.case_id, sa.func.count())
+            .where(
+                attachments.c.case_id.in_(ids),
+                attachments.c.kind == "signed_agreement",
+                attachments.c.withdrawn_at.is_(None),
             )
-        ).tuples()
-    )
-    scans: dict[int, int] = dict(
-        (
-            await conn.execute(
-                sa.select(attachments.c.case_id, sa.func.count())
-                .where(
-                    attachments.c.case_id.in_(ids),
-                    attachments.c.kind == "signed_agreement",
-                    attachments.c.withdrawn_at.is_(None),
-                )
-                .group_by(attachments.c.case_id)
+            .group_by(attachments.c.case_id)
+        )
+    }
+    numbers: dict[int, str] = {
+        row[0]: str(row[1])
+        for row in await conn.execute(
+            sa.select(taken.c.case_id, taken.c.text).where(taken.c.case_id.in_(ids), taken.c.kind == "file")
+        )
+    }
+    ended = {
+        row[0]
+        for row in await conn.execute(
+            sa.select(events.c.case_id)
+            .where(
+                events.c.case_id.in_(ids), events.c.kind == "transition", events.c.to_state == "terminated"
             )
-        ).tuples()
-    )
-    numbers: dict[int, str] = dict(
-        (
-            await conn.execute(
-                sa.select(taken.c.case_id, taken.c.text).where(
-                    taken.c.case_id.in_(ids), taken.c.kind == "file"
-                )
-            )
-        ).tuples()
-    )
-    ended = set(
-        (
-            await conn.execute(
-                sa.select(events.c.case_id)
-                .where(
-                    events.c.case_id.in_(ids),
-                    events.c.kind == "transition",
-                    events.c.to_state == "terminated",
-                )
-                .distinct()
-            )
-        ).scalars()
-    )
+            .distinct()
+        )
+    }
     return {
         i: Holding(
-            sessions=int(counted_sessions.get(i, 0)),
-            signed_scans=int(scans.get(i, 0)),
-            file_number=None if numbers.get(i) is None else str(numbers[i]),
+            sessions=counted_sessions.get(i, 0),
+            signed_scans=scans.get(i, 0),
+            file_number=numbers.get(i),
             terminated=i in ended,
         )
         for i in ids
