@@ -3,12 +3,15 @@ one by one until complete; a terminated case needs its reason; those outside the
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
 import pytest
 
+from service.web.session import LANGUAGE_COOKIE
 from tests.api.test_attachments import pdf_bytes, upload
+from tests.api.test_case_file_page import page_client
 from tests.api.test_sessions import lead_of, record
 from tests.builders import move, open_case
 from tests.conftest import Backend
@@ -164,3 +167,30 @@ async def _reload(client: httpx.AsyncClient, headers: dict[str, str], case: dict
     assert response.status_code == 200, response.text
     found: dict[str, Any] = response.json()
     return found
+
+
+async def test_the_case_page_shows_what_the_file_lacks_in_the_readers_language(
+    client: httpx.AsyncClient, auth: Any, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await move(client, mediator, await open_case(client, mediator), "accept")
+    web = await page_client(db, client, "dashi.mediator")
+    try:
+        zh = (await web.get(f"/cases/{case['id']}")).text
+        web.cookies.set(LANGUAGE_COOKIE, "en")
+        en = (await web.get(f"/cases/{case['id']}")).text
+    finally:
+        await web.aclose()
+
+    section = zh[zh.index('id="file-check"') :]
+    assert "卷宗尚缺 1 项。" in section
+    row = re.search(
+        r'<tr id="file-check-session_record" class="file-check-missing">(.*?)</tr>', section, re.S
+    )
+    assert row is not None and "调解记录" in row.group(1) and "尚无调解记录" in row.group(1)
+    assert "<strong>缺少</strong>" in row.group(1)
+    consents = re.search(r'<tr id="file-check-consents" class="file-check-met">(.*?)</tr>', section, re.S)
+    assert consents is not None and "各方当事人均已同意调解" in consents.group(1)
+    english = en[en.index('id="file-check"') :]
+    assert "The file lacks 1 item(s)." in english and "no session record yet" in english
+    assert "Not applicable" in english
