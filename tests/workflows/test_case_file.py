@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -177,3 +178,33 @@ def test_a_bad_file_is_refused_naming_file_and_key(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"follow_up_outcomes\.0"):
         load_case_file_rules(missing)
+
+
+def test_jiefen_config_check_checks_the_case_file_rules(tmp_path: Path) -> None:
+    from tests.service.test_cli import run
+
+    shipped = run("config", "check", tmp_path=tmp_path)
+    assert shipped.returncode == 0, shipped.stderr
+    assert "case file: 9 items OK" in shipped.stdout
+
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG.parent, config)
+    text = CONFIG.read_text(encoding="utf-8")
+    (config / "case_file.yaml").write_text(
+        text.replace("  file_number:\n", "  file_numbr:\n"), encoding="utf-8"
+    )
+    broken = run("config", "check", tmp_path=tmp_path, config_dir=config)
+    assert broken.returncode == 2
+    assert "case_file.yaml: items.file_numbr" in broken.stderr
+
+
+def test_the_service_does_not_start_with_a_broken_case_file_rules_file(tmp_path: Path) -> None:
+    from service.config.settings import Settings
+    from service.main import create_app
+
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG.parent, config)
+    text = CONFIG.read_text(encoding="utf-8")
+    (config / "case_file.yaml").write_text(text.replace("basis: ", "basis_: "), encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"case_file.yaml: basis"):
+        create_app(Settings(config_dir=config, data_dir=tmp_path / "data"))
