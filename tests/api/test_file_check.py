@@ -13,8 +13,9 @@ from service.web.session import LANGUAGE_COOKIE
 from tests.api.test_attachments import pdf_bytes, upload
 from tests.api.test_case_file_page import page_client
 from tests.api.test_sessions import lead_of, record
-from tests.builders import move, open_case
-from tests.conftest import Backend
+from tests.api.test_subsidy import APRIL_1, MARCH
+from tests.builders import DASHI, add_mediator, move, open_case
+from tests.conftest import Backend, FrozenClock
 
 pytestmark = pytest.mark.usefixtures("trail_stays_intact")
 
@@ -194,3 +195,30 @@ async def test_the_case_page_shows_what_the_file_lacks_in_the_readers_language(
     english = en[en.index('id="file-check"') :]
     assert "The file lacks 1 item(s)." in english and "no session record yet" in english
     assert "Not applicable" in english
+
+
+async def test_the_subsidy_ledger_pays_a_case_only_when_its_file_is_complete(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    """The ledger's "file complete" is this check: a performed case without a session record nor
+    its 卷宗 number is not paid, and the month names both gaps; the number fills one of them."""
+    mediator = await auth("dashi.mediator")
+    await add_mediator(db.engine, "王芳", [DASHI], username="dashi.mediator")
+    case = await move(client, mediator, await open_case(client, mediator), "accept")
+    case = await move(client, mediator, case, "settle", agreement={"form": "oral", "terms": "道歉并修复墙面"})
+    case = await move(client, mediator, case, "record_performance", performance="performed")
+    frozen_clock.set(APRIL_1)
+    coordinator = await auth("zhangpu.coordinator")
+
+    line = (await client.get(MARCH, headers=coordinator)).json()["cases"][0]
+    assert (line["eligible"], [r["code"] for r in line["reasons"]], line["missing_file"]) == (
+        False,
+        ["file_incomplete"],
+        ["session_record", "file_number"],
+    )
+    assert line["missing_file"] == (await file_check(client, mediator, case))["missing"]
+
+    given = await client.post(f"/api/v1/cases/{case['id']}/file-number", headers=mediator)
+    assert given.status_code == 201, given.text
+    line = (await client.get(MARCH, headers=coordinator)).json()["cases"][0]
+    assert line["missing_file"] == ["session_record"]
