@@ -332,6 +332,15 @@ def config_check() -> None:
     typer.echo(
         f"numbering: {len(numbering.kinds)} kinds, {len(numbering.units)} unit prefixes OK ({numbers})"
     )
+    from service.config.case_file import load_case_file_rules
+
+    file_rules_path = settings.config_dir / "case_file.yaml"
+    try:
+        file_rules = load_case_file_rules(file_rules_path)
+    except ConfigError as exc:
+        typer.echo(f"Configuration is invalid:\n{exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"case file: {len(file_rules.items)} items OK ({file_rules_path})")
 
 
 @units_app.command("import")

@@ -22,10 +22,12 @@ from service.attachments.routes import router as attachments_router
 from service.attachments.routes import upload_limits
 from service.audit.keys import AuditKey, AuditKeyError, engine_options, new_key_text
 from service.auditor.routes import router as auditor_router
+from service.casefile.routes import router as casefile_router
 from service.caseload.routes import router as caseload_router
 from service.cases.report_routes import router as crime_reports_router
 from service.cases.routes import router as cases_router
 from service.config.calendars import calendar_warnings, load_calendar
+from service.config.case_file import load_case_file_rules
 from service.config.deadlines import load_deadlines
 from service.config.loading import ConfigError, ConfigProblem
 from service.config.numbering import load_numbering
@@ -171,7 +173,10 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     settings = settings or get_settings()
     try:
         context = load_context(settings)
-        subsidy_rules = load_subsidy_rules(settings.config_dir / "subsidy.yaml")
+        case_file_rules = load_case_file_rules(settings.config_dir / "case_file.yaml")
+        subsidy_rules = load_subsidy_rules(settings.config_dir / "subsidy.yaml").judging_files_by(
+            case_file_rules
+        )
         numbering = Numbering(
             load_numbering(settings.config_dir / "numbering.yaml", context.org), context.org
         )
@@ -227,6 +232,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     )
     app.state.context = context
     app.state.subsidy_rules = subsidy_rules
+    app.state.case_file_rules = case_file_rules
     app.state.numbering = numbering
     install_handlers(app)
     # Added first, so innermost: an oversized request is refused before it takes a turn, and a
@@ -258,6 +264,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(subsidy_router)
     app.include_router(attachments_router)
     app.include_router(numbering_router)
+    app.include_router(casefile_router)
     _install_docs(app)
     install_web(app)
     app.include_router(inbox_pages_router)  # the inbox's page: service.inbox renders through service.web

@@ -20,18 +20,18 @@ case when it closed; the mapping is configuration too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from workflows.intake import CONSENTING_ROLES, standing
+from workflows.case_file import CaseFileRules
 from workflows.lifecycle import Outcome
 from workflows.org import Tier
-from workflows.vocab import AgreementForm, ConsentDecision, DisputeType
+from workflows.vocab import AgreementForm, DisputeType
 
 FEN = Decimal("0.01")
 
@@ -47,17 +47,6 @@ DIFFICULTY_LABELS: dict[Difficulty, str] = {
     Difficulty.ordinary: "一般",
     Difficulty.hard: "疑难",
 }
-
-
-class FileCheck(StrEnum):
-    """What a case file needs before it is paid. A stand-in: the file-completeness check of the
-    case file (its own issue) replaces this list once it exists."""
-
-    summary = "summary"  # the dispute is described
-    parties = "parties"  # at least one applicant and one respondent
-    consents = "consents"  # every party's consent to mediation recorded
-    agreement_terms = "agreement_terms"  # the agreement's terms are written down
-    written_signed = "written_signed"  # a written agreement is signed by the parties and the mediator
 
 
 class Reason(StrEnum):
@@ -108,7 +97,9 @@ class Conditions(BaseModel):
 
     outcomes: list[Outcome] = Field(min_length=1)
     agreement_forms: list[AgreementForm] = Field(min_length=1)
-    file_checks: list[FileCheck] = Field(default_factory=list)
+    # true: the case file's own completeness check (workflows.case_file, config/case_file.yaml)
+    # must find no required item missing
+    file_complete: bool = True
     performance_followed_up: bool = False
 
 
@@ -138,6 +129,20 @@ class SubsidyRules(BaseModel):
     amounts: dict[DisputeType, AmountTable] = Field(default_factory=dict)
     conditions: Conditions
     split: Split
+    # The case file rules (config/case_file.yaml) the ledger judges "file complete" by: attached
+    # at start-up (``judging_files_by``), never read from subsidy.yaml.
+    _file_rules: CaseFileRules | None = PrivateAttr(default=None)
+
+    def judging_files_by(self, file_rules: CaseFileRules) -> SubsidyRules:
+        copy = self.model_copy()
+        copy._file_rules = file_rules
+        return copy
+
+    @property
+    def file_rules(self) -> CaseFileRules:
+        if self._file_rules is None:
+            raise RuntimeError("the subsidy rules were not given the case file rules (judging_files_by)")
+        return self._file_rules
 
     @field_validator("difficulty_by_tier")
     @classmethod
@@ -164,10 +169,9 @@ class CaseFile:
     tier: str
     outcome: str | None
     agreement: dict[str, Any] | None
-    summary: str
-    parties: tuple[tuple[int, str], ...]  # (party id, role)
-    consents: tuple[Mapping[str, Any], ...]  # the case's consent records, oldest first
     performance: str | None
+    # the required items the case file check (workflows.case_file.check) finds missing, in order
+    file_gaps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,28 +180,11 @@ class Assessment:
     difficulty: Difficulty
     amount: Decimal  # what the case would pay (zero when it does not qualify)
     reasons: tuple[Reason, ...]  # empty: it qualifies
-    missing: tuple[FileCheck, ...]  # the file checks it failed
+    missing: tuple[str, ...]  # the case file's missing items (workflows.case_file.Item values)
 
     @property
     def eligible(self) -> bool:
         return not self.reasons
-
-
-def file_gaps(case: CaseFile, checks: Sequence[FileCheck]) -> tuple[FileCheck, ...]:
-    agreement = case.agreement or {}
-    roles = {role for _, role in case.parties}
-    latest = standing(case.consents)
-    consenting = [pid for pid, role in case.parties if role in CONSENTING_ROLES]
-    passed = {
-        FileCheck.summary: bool(case.summary.strip()),
-        FileCheck.parties: {"applicant", "respondent"} <= roles,
-        FileCheck.consents: bool(consenting)
-        and all(latest.get(pid, {}).get("decision") == ConsentDecision.given.value for pid in consenting),
-        FileCheck.agreement_terms: bool(str(agreement.get("terms") or "").strip()),
-        FileCheck.written_signed: agreement.get("form") != AgreementForm.written.value
-        or (bool(agreement.get("signed_by_parties")) and bool(agreement.get("signed_by_mediator"))),
-    }
-    return tuple(check for check in checks if not passed[check])
 
 
 def assess(case: CaseFile, rules: SubsidyRules, *, mediators: int) -> Assessment:
@@ -211,7 +198,7 @@ def assess(case: CaseFile, rules: SubsidyRules, *, mediators: int) -> Assessment
     form = (case.agreement or {}).get("form")
     if form not in {f.value for f in conditions.agreement_forms}:
         reasons.append(Reason.agreement_form)
-    missing = file_gaps(case, conditions.file_checks)
+    missing = case.file_gaps if conditions.file_complete else ()
     if missing:
         reasons.append(Reason.file_incomplete)
     if conditions.performance_followed_up and case.performance is None:

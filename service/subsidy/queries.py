@@ -29,11 +29,23 @@ lines = SubsidyLine.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
+class FileRecord:
+    """What the case file check reads from the case's own row (the rest: service.casefile)."""
+
+    state: str
+    termination_reason: str | None
+    summary: str
+    parties: tuple[tuple[int, str], ...]
+    consents: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class ClosedCase:
     file: CaseFile
     number: str
     unit_code: str
     closed_at: datetime
+    record: FileRecord
 
 
 @dataclass(frozen=True)
@@ -111,6 +123,8 @@ async def closed_cases(
                 cases.c.performance,
                 cases.c.unit_code,
                 cases.c.closed_at,
+                cases.c.state,
+                cases.c.termination_reason,
             )
             .where(*where)
             .order_by(cases.c.closed_at, cases.c.id)
@@ -132,14 +146,18 @@ async def closed_cases(
                 tier=str(row.tier),
                 outcome=row.outcome,
                 agreement=row.agreement,
-                summary=row.summary or "",
-                parties=tuple(people[row.id]),
-                consents=tuple(row.consents or ()),
                 performance=row.performance,
             ),
             row.number,
             row.unit_code,
             row.closed_at,
+            FileRecord(
+                state=str(row.state),
+                termination_reason=row.termination_reason,
+                summary=row.summary or "",
+                parties=tuple(people[row.id]),
+                consents=tuple(row.consents or ()),
+            ),
         )
         for row in rows
     ]

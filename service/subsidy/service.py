@@ -12,7 +12,7 @@ Who may do what (the API and the pages alike):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -20,6 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.audit.events import record_security_event
+from service.casefile import service as casefile
+from service.casefile.queries import Holding
 from service.errors import Conflict, Forbidden, NotFound, field_error
 from service.stats.queries import Period
 from service.subsidy import queries
@@ -33,11 +35,13 @@ from service.subsidy.schemas import (
     Share,
     SubsidyMonthOut,
 )
+from workflows.case_file import check
 from workflows.lifecycle import Actor, Role
 from workflows.org import OrgTree
 from workflows.subsidy import (
     DIFFICULTY_LABELS,
     REASON_LABELS,
+    CaseFile,
     Difficulty,
     Reason,
     SubsidyRules,
@@ -91,6 +95,26 @@ def _type_label(code: str) -> str:
     return DISPUTE_TYPE_LABELS.get(DisputeType(code), code) if code in DisputeType.__members__ else code
 
 
+def _with_file_gaps(case: queries.ClosedCase, holding: Holding, rules: SubsidyRules) -> CaseFile:
+    """The case as the rules see it, with what its case file check finds missing."""
+    record = case.record
+    found = check(
+        casefile.facts(
+            state=record.state,
+            outcome=case.file.outcome,
+            termination_reason=record.termination_reason,
+            summary=record.summary,
+            parties=record.parties,
+            consents=record.consents,
+            agreement=case.file.agreement,
+            performance=case.file.performance,
+            holding=holding,
+        ),
+        rules.file_rules,
+    )
+    return replace(case.file, file_gaps=tuple(item.value for item in found.gaps))
+
+
 async def _computed(
     conn: AsyncConnection, rules: SubsidyRules, access: Access, period: Period
 ) -> tuple[list[CaseLine], list[MediatorTotal]]:
@@ -98,10 +122,11 @@ async def _computed(
     closed = await queries.closed_cases(conn, access.units, start, end)
     who = await queries.mediating(conn, access.units, start, end)
     paid = await queries.paid_elsewhere(conn, access.units, start, end)
+    held = await casefile.holdings(conn, [case.file.case_id for case in closed])
     out: list[CaseLine] = []
     for case in closed:
         on_case = who.get(case.file.case_id, [])
-        result = assess(case.file, rules, mediators=len(on_case))
+        result = assess(_with_file_gaps(case, held[case.file.case_id], rules), rules, mediators=len(on_case))
         reasons = list(result.reasons)
         earlier = paid.get(case.file.case_id)
         if earlier is not None:
@@ -129,7 +154,7 @@ async def _computed(
                 eligible=not reasons,
                 amount_yuan=amount,
                 reasons=[Label(code=r.value, label=REASON_LABELS[r]) for r in reasons],
-                missing_file=[c.value for c in result.missing],
+                missing_file=list(result.missing),
                 paid_in_unit=earlier.unit_code if earlier else None,
                 paid_in_month=earlier.month if earlier else None,
                 shares=shares,

@@ -28,7 +28,7 @@ from service.i18n import LANGUAGES
 from service.referrals.service import list_referrals
 from service.users.service import attempt_sign_in, revoke_token
 from service.users.throttle import ThrottlePolicy, TooManyAttempts
-from service.web import assignment, case_file
+from service.web import assignment, case_file, file_check
 from service.web import attachments as attachment_pages
 from service.web import sessions as web_sessions
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
@@ -393,6 +393,7 @@ async def case_page(
     files = await attachment_pages.section(request, engine, ctx, case, session.actor, now=now)
     session_records = await web_sessions.section(engine, case, may_record=may_consent)
     file = await case_file.section(request, engine, ctx, case, session.actor, now=now)
+    check = await file_check.section(request, engine, ctx, case, session.actor)
     page = Page(request, ctx, session)
     notice = None
     if done == "created":
@@ -431,6 +432,7 @@ async def case_page(
         attachments=files,
         sessions=session_records,
         case_file=file,
+        file_check=check,
     )
 
 

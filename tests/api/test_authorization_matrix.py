@@ -376,6 +376,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "auditor": (REFUSED, REFUSED, HIDDEN),  # reads, numbers nothing
     },
     "case_numbers": CASE_READ,
+    "case_file_check": CASE_READ,
     "number_register": {
         "mediator": (ALLOWED, HIDDEN),
         "coordinator": (ALLOWED, HIDDEN),
@@ -1230,6 +1231,7 @@ REQUESTS: dict[str, Factory] = {
     "correct_subsidy_month": _subsidy_correct,
     "give_file_number": _file_number,
     "case_numbers": _case_only,
+    "case_file_check": _case_only,
     "number_register": _number_register,
     "list_my_cases": _nothing,
     "list_my_deadlines": _nothing,

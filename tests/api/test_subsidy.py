@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from service import clock
 from service.audit.models import SecurityEvent
 from service.mediators.models import CaseMediator
 from service.subsidy.models import SubsidyCase
@@ -26,6 +27,7 @@ from tests.builders import (
     assign_mediator,
     move,
     open_case,
+    read_case,
 )
 from tests.conftest import Backend, FrozenClock
 
@@ -46,9 +48,37 @@ async def closed_with_agreement(client: httpx.AsyncClient, mediator: dict[str, s
 async def perform(
     client: httpx.AsyncClient, mediator: dict[str, str], case: dict[str, Any]
 ) -> dict[str, Any]:
+    """The performance followed up and the case closed with a complete file (the case file check
+    wants a session record and, once closed, the 卷宗 number)."""
+    case = await record_session(client, mediator, case)
     done = await move(client, mediator, case, "record_performance", performance="performed")
     assert (done["state"], done["outcome"]) == ("closed", "performed")
-    return done
+    return await give_file_number(client, mediator, done)
+
+
+async def record_session(
+    client: httpx.AsyncClient, headers: dict[str, str], case: dict[str, Any]
+) -> dict[str, Any]:
+    """A session record (调解记录) on the case, an hour long and just over; the case as it is now."""
+    now = clock.now()
+    body = {
+        "started_at": (now - timedelta(hours=2)).isoformat(),
+        "ended_at": (now - timedelta(hours=1)).isoformat(),
+        "place": "大市社区调解室",
+        "party_ids": [p["id"] for p in case["parties"]],
+        "result": "agreement",
+    }
+    written = await client.post(f"/api/v1/cases/{case['id']}/sessions", json=body, headers=headers)
+    assert written.status_code == 201, written.text
+    return await read_case(client, headers, case)
+
+
+async def give_file_number(
+    client: httpx.AsyncClient, headers: dict[str, str], case: dict[str, Any]
+) -> dict[str, Any]:
+    given = await client.post(f"/api/v1/cases/{case['id']}/file-number", headers=headers)
+    assert given.status_code == 201, given.text
+    return await read_case(client, headers, case)
 
 
 async def march_with_two_closed_cases(
@@ -319,7 +349,7 @@ async def test_only_the_mediators_on_the_case_when_it_closed_share_its_subsidy(
     case = await move(client, town, case, "accept")
     case = await move(client, town, case, "settle", agreement={"form": "oral", "terms": "道歉并修复墙面"})
     frozen_clock.set(datetime(2026, 3, 5, 2, 0, tzinfo=UTC))
-    case = await move(client, town, case, "record_performance", performance="performed")
+    case = await perform(client, town, case)
     assert (case["state"], case["unit_code"]) == ("closed", ZHANGPU)
     table = CaseMediator.__table__  # type: ignore[attr-defined]
     async with db.engine.connect() as conn:

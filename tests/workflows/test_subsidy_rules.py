@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
+from service.config.case_file import load_case_file_rules
 from service.config.loading import ConfigError
 from service.subsidy.rules import load_rules
-from workflows.subsidy import CaseFile, Difficulty, FileCheck, Reason, SubsidyRules, assess, split
+from workflows.case_file import FileFacts, check
+from workflows.subsidy import CaseFile, Difficulty, Reason, SubsidyRules, assess, split
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "subsidy.yaml"
 
@@ -35,19 +37,12 @@ def write(tmp_path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-CONSENTED = (
-    {"party_id": 1, "decision": "given"},
-    {"party_id": 2, "decision": "given"},
-)
 PAID = CaseFile(
     case_id=7,
     dispute_type="NEIGHBOUR",
     tier="village",
     outcome="performed",
     agreement={"form": "oral", "terms": "道歉并修复墙面"},
-    summary="楼上漏水",
-    parties=((1, "applicant"), (2, "respondent")),
-    consents=CONSENTED,
     performance="performed",
 )
 
@@ -105,8 +100,8 @@ def test_every_failed_condition_is_named(rules: SubsidyRules) -> None:
             PAID,
             outcome="litigated",
             agreement=None,
-            consents=({"party_id": 1, "decision": "given"}, {"party_id": 2, "decision": "refused"}),
             performance=None,
+            file_gaps=("consents", "session_record"),
         ),
         rules,
         mediators=0,
@@ -119,16 +114,42 @@ def test_every_failed_condition_is_named(rules: SubsidyRules) -> None:
         Reason.not_followed_up,
         Reason.no_mediator,
     )
-    assert failed.missing == (FileCheck.consents, FileCheck.agreement_terms)
+    assert failed.missing == ("consents", "session_record")
 
 
-def test_a_written_agreement_must_be_signed_for_the_file_to_be_complete(rules: SubsidyRules) -> None:
-    unsigned = replace(
-        PAID, agreement={"form": "written", "terms": "赔偿 2000 元", "signed_by_parties": True}
+def test_the_file_is_judged_by_the_case_file_check(rules: SubsidyRules) -> None:
+    """The ledger's "file complete" is the case file check's (config/case_file.yaml): a written
+    agreement without its signed scan leaves the file, and so the payment, incomplete."""
+    file_rules = load_case_file_rules(CONFIG.parent / "case_file.yaml")
+    written = {
+        "form": "written",
+        "terms": "赔偿 2000 元",
+        "facts": "楼上漏水",
+        "performance_manner": "转账",
+        "performance_deadline": "2026-04-30",
+    }
+    held = FileFacts(
+        state="closed",
+        outcome="performed",
+        termination_reason=None,
+        summary="楼上漏水",
+        parties=((1, "applicant"), (2, "respondent")),
+        consents=({"party_id": 1, "decision": "given"}, {"party_id": 2, "decision": "given"}),
+        agreement=written,
+        performance="performed",
+        sessions=1,
+        signed_scans=0,
+        file_number="(2026)昆张大调卷字第 0001 号",
     )
-    assert assess(unsigned, rules, mediators=1).missing == (FileCheck.written_signed,)
-    signed = replace(unsigned, agreement={**(unsigned.agreement or {}), "signed_by_mediator": True})
-    assert assess(signed, rules, mediators=1).eligible
+    gaps = tuple(i.value for i in check(held, file_rules).gaps)
+    unsigned = assess(replace(PAID, agreement=written, file_gaps=gaps), rules, mediators=1)
+    assert (unsigned.reasons, unsigned.missing) == ((Reason.file_incomplete,), ("signed_agreement",))
+    scanned = tuple(i.value for i in check(replace(held, signed_scans=1), file_rules).gaps)
+    assert assess(replace(PAID, agreement=written, file_gaps=scanned), rules, mediators=1).eligible
+    relaxed = rules.model_copy(
+        update={"conditions": rules.conditions.model_copy(update={"file_complete": False})}
+    )
+    assert assess(replace(PAID, file_gaps=("session_record",)), relaxed, mediators=1).eligible
 
 
 def test_follow_up_is_required_only_when_configured(rules: SubsidyRules) -> None:
