@@ -8,6 +8,9 @@ the real use cases (open_case, apply_transition), so its audit trail is genuine.
 from __future__ import annotations
 
 import random
+import struct
+import zlib
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -15,18 +18,26 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.attachments.schemas import AttachmentKind
+from service.attachments.service import upload
 from service.cases import service as cases
 from service.cases.models import Case
 from service.cases.schemas import CaseCreate, PartyIn, PriorProceedingsIn, TransitionIn
 from service.clock import SHANGHAI
+from service.config.numbering import load_numbering
 from service.context import AppContext
 from service.errors import ServiceError
 from service.mediators.models import Mediator, MediatorUnit
+from service.numbering import service as numbers
+from service.numbering.service import Numbering
+from service.sessions.schemas import SessionIn, SessionResult
+from service.sessions.service import record_session
 from service.users.models import User
 from service.users.security import hash_password
 from workflows.agreement import LABOUR_TYPES
 from workflows.lifecycle import Actor, CaseState, Role
 from workflows.mediators import Employment
+from workflows.numbering import keeps_case_files
 from workflows.org import UnitKind
 from workflows.vocab import DisputeType, Flag, PartyRole, PriorAuthority, Source
 
@@ -275,6 +286,7 @@ async def seed_cases(
         user_ids = {
             name: id_ for id_, name in (await conn.execute(sa.select(users.c.id, users.c.username))).all()
         }
+    numbering = Numbering(load_numbering(ctx.settings.config_dir / "numbering.yaml", ctx.org), ctx.org)
     rng = random.Random(seed)
     locations = [u for u in ctx.org.of_kind(UnitKind.village_station)]
     locations.sort(key=lambda u: u.code)
@@ -295,7 +307,7 @@ async def seed_cases(
         registrar = _actor_at(location.code, user_ids)
         case, _ = await cases.open_case(engine, ctx, body, registrar, now=opened_at)
         made += 1
-        await _walk(engine, ctx, case.id, path, opened_at, rng, now, user_ids)
+        await _walk(engine, ctx, case.id, path, opened_at, rng, now, user_ids, numbering)
     return made
 
 
@@ -344,6 +356,7 @@ async def _walk(
     rng: random.Random,
     now: datetime,
     user_ids: dict[str, int],
+    numbering: Numbering,
 ) -> None:
     case: cases.CasePublic | cases.SentCase
     case = first = await cases.get_case(engine, ctx, case_id, Actor("system", Role.system, "320583"))
@@ -384,7 +397,12 @@ async def _walk(
                     "signed_by_mediator": True,
                     "sealed": True,
                 }
+            await _session(
+                engine, ctx, case_id, worker, at - timedelta(hours=2), [p.id for p in first.parties]
+            )
             case = await _fire(engine, ctx, case_id, worker, at, "settle", agreement=agreement)
+            if written:
+                await _signed_scan(engine, ctx, case_id, worker, at)
         elif step == "perform":
             case = await _fire(
                 engine, ctx, case_id, worker, at, "record_performance", performance="performed"
@@ -420,6 +438,65 @@ async def _walk(
             )
         elif step == "withdraw":
             case = await _fire(engine, ctx, case_id, worker, at, "withdraw", reason="申请人撤回调解申请")
+    if case.state == CaseState.closed and keeps_case_files(ctx.org, case.unit_code):
+        # The station files the closed case (卷宗) the day after.
+        with suppress(ServiceError):
+            await numbers.give_file_number(
+                engine,
+                ctx,
+                numbering,
+                case_id,
+                _actor_at(case.unit_code, user_ids),
+                now=at + timedelta(days=1),
+            )
+
+
+async def _session(
+    engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, at: datetime, party_ids: list[int]
+) -> None:
+    """The session at which the parties agreed (调解记录), with every party there."""
+    body = SessionIn(
+        started_at=at,
+        ended_at=at + timedelta(hours=1),
+        place="调解室",
+        party_ids=party_ids,
+        result=SessionResult.agreement,
+        proposal="双方协商一致，按协议履行。",
+    )
+    with suppress(ServiceError):
+        await record_session(engine, ctx, case_id, body, actor, now=at + timedelta(hours=1))
+
+
+def _scan_png() -> bytes:
+    """A 1×1 grey PNG standing in for the photo of a signed agreement."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\x80"))
+        + chunk(b"IEND", b"")
+    )
+
+
+async def _signed_scan(
+    engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, at: datetime
+) -> None:
+    with suppress(ServiceError):
+        await upload(
+            engine,
+            ctx,
+            case_id,
+            actor,
+            kind=AttachmentKind.signed_agreement,
+            note="双方签字的调解协议书",
+            filename="调解协议书.png",
+            data=_scan_png(),
+            now=at,
+        )
 
 
 async def _fire(

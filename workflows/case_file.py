@@ -57,6 +57,7 @@ class ItemRule(BaseModel):
     zh: str = Field(min_length=1)
     en: str = Field(min_length=1)
     source: str = Field(min_length=1)  # the article, or "local practice" (地方实践)
+    source_en: str = Field(min_length=1, pattern=r"^[^\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]+$")
     required: bool = True  # false: shown, but a gap does not make the file incomplete
 
 
@@ -105,6 +106,7 @@ class ItemResult:
     zh: str
     en: str
     source: str
+    source_en: str
     why_zh: str
     why_en: str
 
@@ -241,5 +243,9 @@ def check(facts: FileFacts, rules: CaseFileRules) -> FileCheck:
     results = []
     for item, rule in rules.items.items():
         status, why_zh, why_en = verdicts[item]
-        results.append(ItemResult(item, status, rule.required, rule.zh, rule.en, rule.source, why_zh, why_en))
+        results.append(
+            ItemResult(
+                item, status, rule.required, rule.zh, rule.en, rule.source, rule.source_en, why_zh, why_en
+            )
+        )
     return FileCheck(tuple(results))

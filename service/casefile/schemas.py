@@ -14,7 +14,9 @@ class FileItemOut(BaseModel):
     label: str  # in the answer's language (Accept-Language)
     label_zh: str
     label_en: str
-    source: str  # the article, or local practice
+    source: str  # the article, or local practice, in the answer's language
+    source_zh: str
+    source_en: str
     why: str
     why_zh: str
     why_en: str

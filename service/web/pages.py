@@ -42,7 +42,7 @@ from service.web.forms import (
     unit_choices,
     validation_errors,
 )
-from service.web.render import Page
+from service.web.render import Page, language_of
 from service.web.session import (
     LANGUAGE_COOKIE,
     SESSION_COOKIE,
@@ -391,7 +391,9 @@ async def case_page(
     may_consent = await edits.may_record_consent(engine, ctx, case_id, session.actor, now=now)
     mediators = await assignment.section(engine, ctx, case, session.actor, now=now, language=language)
     files = await attachment_pages.section(request, engine, ctx, case, session.actor, now=now)
-    session_records = await web_sessions.section(engine, case, may_record=may_consent)
+    session_records = await web_sessions.section(
+        engine, case, may_record=may_consent, lang=language_of(request)
+    )
     file = await case_file.section(request, engine, ctx, case, session.actor, now=now)
     check = await file_check.section(request, engine, ctx, case, session.actor)
     page = Page(request, ctx, session)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
@@ -62,16 +63,20 @@ RULE_MESSAGES = {
 }
 
 
-def chinese_time(value: datetime | None) -> str:
-    """2026年12月7日 09:30, in Beijing time."""
+def chinese_time(value: datetime | None, lang: str = "zh") -> str:
+    """2026年12月7日 09:30 (English: 7 Dec 2026 09:30), in Beijing time."""
     if value is None:
         return ""
     local = value.astimezone(clock.SHANGHAI)
-    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+    return f"{chinese_date(local.date(), lang)} {local:%H:%M}"
 
 
-def chinese_date(value: date | None) -> str:
-    return "" if value is None else f"{value.year}年{value.month}月{value.day}日"
+def chinese_date(value: date | None, lang: str = "zh") -> str:
+    if value is None:
+        return ""
+    if lang == "en":
+        return f"{value.day} {value:%b} {value.year}"
+    return f"{value.year}年{value.month}月{value.day}日"
 
 
 @dataclass
@@ -91,6 +96,7 @@ class Section:
     record's time reads (2026年12月7日 09:30–11:00, Beijing time)."""
 
     view: CaseSessions
+    lang: str = "zh"
 
     @property
     def sessions(self) -> list[SessionPublic]:
@@ -100,25 +106,23 @@ class Section:
     def may_record(self) -> bool:
         return self.view.may_record
 
-    @staticmethod
-    def when(record: SessionPublic) -> str:
-        shown = chinese_time(record.started_at)
+    def when(self, record: SessionPublic) -> str:
+        shown = chinese_time(record.started_at, self.lang)
         if record.ended_at is None:
             return shown
         end = record.ended_at.astimezone(clock.SHANGHAI)
         same_day = end.date() == record.started_at.astimezone(clock.SHANGHAI).date()
-        return f"{shown}–{end:%H:%M}" if same_day else f"{shown} – {chinese_time(record.ended_at)}"
+        return f"{shown}–{end:%H:%M}" if same_day else f"{shown} – {chinese_time(record.ended_at, self.lang)}"
 
-    @staticmethod
-    def day(value: date | None) -> str:
-        return chinese_date(value)
+    def day(self, value: date | None) -> str:
+        return chinese_date(value, self.lang)
 
 
-async def section(engine: AsyncEngine, case: CasePublic, *, may_record: bool) -> Section:
+async def section(engine: AsyncEngine, case: CasePublic, *, may_record: bool, lang: str = "zh") -> Section:
     """The case page's 调解记录 section, for a reader who has the case in full (``may_record``: they
-    handle it and it is open, the rule the case page already read for consents)."""
+    handle it and it is open, the rule the case page already read for consents), in ``lang``."""
     found = await sessions.sessions_read(engine, case.id, {p.id: p.name for p in case.parties})
-    return Section(CaseSessions(case_id=case.id, sessions=found, may_record=may_record))
+    return Section(CaseSessions(case_id=case.id, sessions=found, may_record=may_record), lang)
 
 
 async def _case(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> CasePublic | None:
@@ -358,8 +362,8 @@ async def session_page(
         case=case,
         record=record,
         may_record=listed.may_record,
-        chinese_time=chinese_time,
-        chinese_date=chinese_date,
+        chinese_time=partial(chinese_time, lang=page.lang),
+        chinese_date=partial(chinese_date, lang=page.lang),
     )
 
 

@@ -132,6 +132,16 @@ def typed_in(case: dict[str, Any], events: list[dict[str, Any]]) -> list[str]:
         typed += [party.get("name") or "", party.get("address") or ""]
     typed += [str(value) for value in (case.get("agreement") or {}).values() if isinstance(value, str)]
     typed += [event.get("reason") or "" for event in events if event.get("trigger")]
+    # What people wrote in the session records and named their uploads, and the case file's
+    # official number ((2026)昆张调卷字第 0001 号 is the same in every language).
+    for record in case.get("_sessions", []):
+        typed += [record.get("place") or "", record.get("proposal") or "", record.get("notes") or ""]
+        typed += [s.get("text") or "" for s in record.get("statements", [])]
+        typed += [a.get("name") or "" for a in [*record.get("agents", []), *record.get("others", [])]]
+        typed += [o.get("role") or "" for o in record.get("others", [])]
+    for upload in case.get("_attachments", []):
+        typed += [upload.get("filename") or "", upload.get("note") or ""]
+    typed += [number.get("text") or "" for number in case.get("_numbers", [])]
     return typed
 
 
@@ -160,6 +170,13 @@ def every_case(server: Server) -> list[dict[str, Any]]:
         assert response.status_code == 200, response.text
         listed = response.json()
         case["_events"] = listed["items"] if isinstance(listed, dict) else listed
+        for part, key in (("sessions", "sessions"), ("attachments", "items"), ("numbers", None)):
+            response = httpx.get(
+                f"{server.base}/api/v1/cases/{case['id']}/{part}", headers=headers, timeout=10
+            )
+            assert response.status_code == 200, response.text
+            found_part = response.json()
+            case[f"_{part}"] = found_part.get(key, []) if isinstance(found_part, dict) and key else found_part
     return cases
 
 
