@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from fontTools.ttLib import TTFont
+from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 from fpdf import FPDF
 
 
@@ -45,7 +46,14 @@ MEDIA_TYPES: dict[DocumentFormat, str] = {
     DocumentFormat.docx: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 }
 
-_PARTY = {"name": "张堃", "role": "申请人", "id_number": "320583199001011234", "address": "昆山市张浦镇", "phone": "13800000000", "details": "，证件号码：320583199001011234，住址：昆山市张浦镇"}
+_PARTY = {
+    "name": "张堃",
+    "role": "申请人",
+    "id_number": "320583199001011234",
+    "address": "昆山市张浦镇",
+    "phone": "13800000000",
+    "details": "，证件号码：320583199001011234，住址：昆山市张浦镇",
+}
 # Every field a template may use, with a value of its shape: templates are rendered against it at
 # start-up, so a misspelt field fails there (StrictUndefined), not on a mediator's click.
 SAMPLE: dict[str, Any] = {
@@ -115,7 +123,9 @@ def load_templates(directory: Path) -> Templates:
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"{path}: line {exc.lineno}: {exc.message}") from exc
         except jinja2.UndefinedError as exc:
-            raise TemplateError(f"{path}: {exc.message} (the fields are listed in docs/documents.md)") from exc
+            raise TemplateError(
+                f"{path}: {exc.message} (the fields are listed in docs/documents.md)"
+            ) from exc
         if not any(line.startswith("= ") for line in lines):
             raise TemplateError(f"{path}: no title line (a line starting with '= ')")
         missing = sorted({ch for line in lines for ch in line if not covers(ch)})
@@ -127,17 +137,15 @@ def load_templates(directory: Path) -> Templates:
 
 # --- the font -------------------------------------------------------------------------------------
 
-WEIGHT_REGULAR = 400
-WEIGHT_BOLD = 700
+WEIGHT_REGULAR = 400.0
+WEIGHT_BOLD = 700.0
 
 
 @cache
 def font_path() -> Path:
     """Noto Sans SC (SIL OFL 1.1), from the PyPI package justmytype-intl-cjk: a variable TrueType
     font covering GB 18030's common and rare BMP characters; set at weight 400 and 700."""
-    import justmytype_intl_cjk
-
-    return Path(justmytype_intl_cjk.__file__).parent / "fonts/ofl/notosanssc/NotoSansSC[wght].ttf"
+    return Path(str(files("justmytype_intl_cjk") / "fonts/ofl/notosanssc/NotoSansSC[wght].ttf"))
 
 
 @cache
