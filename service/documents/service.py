@@ -100,6 +100,16 @@ def _date_text(value: Any) -> str | None:
     return chinese_date(datetime.fromisoformat(str(value)).date())
 
 
+def committee_name(unit: str) -> str:
+    """The issuing committee: 大市社区 -> 大市社区人民调解委员会 (a name that says it already stays)."""
+    return unit if unit.endswith("委员会") else f"{unit}人民调解委员会"
+
+
+def dispute_name(label: str) -> str:
+    """邻里 -> 邻里纠纷; 其他劳动争议 stays."""
+    return label if label.endswith(("纠纷", "争议")) else f"{label}纠纷"
+
+
 def fields(ctx: AppContext, row: CaseRow, number: str | None, now: datetime) -> dict[str, Any]:
     """The template fields (render.SAMPLE lists them) of the case as it stands."""
     parties = []
@@ -124,8 +134,8 @@ def fields(ctx: AppContext, row: CaseRow, number: str | None, now: datetime) -> 
     return {
         "number": number or "",
         "case_number": row.number,
-        "committee": ctx.org.name_of(row.unit_code) or row.unit_code,
-        "dispute_type": DISPUTE_TYPE_LABELS[row.dispute_type],
+        "committee": committee_name(ctx.org.name_of(row.unit_code) or row.unit_code),
+        "dispute_type": dispute_name(DISPUTE_TYPE_LABELS[row.dispute_type]),
         "summary": row.summary,
         "amount": None if row.amount_yuan is None else f"{row.amount_yuan:,.2f}",
         "today": chinese_date(now.astimezone(clock.SHANGHAI).date()),
