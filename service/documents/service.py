@@ -9,10 +9,12 @@ carrying the SHA-256 in the case's hash chain.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import datetime
 from typing import Any
 
+import anyio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service import clock
@@ -185,7 +187,10 @@ async def generate(
             missing = unprintable(lines)
             if missing:
                 raise field_error("kind", f"the font cannot print these characters of the case: {missing}")
-            data = render(lines, body.format, title=KIND_LABELS[body.kind])
+            # About a second of CPU (the font cut to the document's characters): off the event loop.
+            data = await anyio.to_thread.run_sync(
+                functools.partial(render, lines, body.format, title=KIND_LABELS[body.kind])
+            )
             digest = hashlib.sha256(data).hexdigest()
             kid, sealed = sealing.seal(ctx.cipher, data, digest)
             version = 1 if previous is None else previous.version + 1
