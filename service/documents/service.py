@@ -141,7 +141,7 @@ def fields(ctx: AppContext, row: CaseRow, number: str | None, now: datetime) -> 
         "summary": row.summary,
         "amount": None if row.amount_yuan is None else f"{row.amount_yuan:,.2f}",
         "today": chinese_date(now.astimezone(clock.SHANGHAI).date()),
-        "mediator": row.claimed_by,
+        "mediator": None,  # the assigned mediator's name: a later slice (case_mediator)
         "copies": len(row.parties) + 1,
         "termination_reason": TERMINATION_LABELS[reason] if reason else "",
         "parties": parties,
