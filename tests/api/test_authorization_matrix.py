@@ -1301,6 +1301,7 @@ PLACEHOLDERS = {
     "unit_code": DASHI,
     "month": "2026-03",
     "attachment_id": 1,
+    "document_id": 1,
     "year": 2026,
 }
 
