@@ -17,8 +17,9 @@ import pytest
 from pypdf import PdfReader
 
 from service.documents.render import TemplateError, load_templates
+from service.web.session import LANGUAGE_COOKIE, SESSION_COOKIE, csrf_token
 from tests.builders import move, open_case
-from tests.conftest import CONFIG_DIR, Backend
+from tests.conftest import CONFIG_DIR, Backend, token_for
 
 pytestmark = pytest.mark.usefixtures("trail_stays_intact", "frozen_clock")
 
@@ -243,3 +244,49 @@ def test_a_bad_template_fails_start_up_naming_the_file(tmp_path: Path) -> None:
         "written_agreement",
         "termination_notice",
     }
+
+
+# --- the case page's section ----------------------------------------------------------------------
+
+
+async def page_client(db: Backend, client: httpx.AsyncClient, username: str) -> httpx.AsyncClient:
+    token = await token_for(client, db, username)
+    web = httpx.AsyncClient(transport=httpx.ASGITransport(app=db.app), base_url="http://jiefen.test")
+    web.cookies.set(SESSION_COOKIE, token)
+    web.cookies.set(LANGUAGE_COOKIE, "zh")
+    web.headers["X-Test-Csrf"] = csrf_token(token)
+    return web
+
+
+def section_of(html: str) -> str:
+    part = html.split('id="documents"', 1)[1].split("</section>", 1)[0]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", part))
+
+
+async def test_the_case_page_offers_the_documents_that_apply_and_downloads_each_version(
+    client: httpx.AsyncClient, auth, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator, parties=PARTIES)
+    web = await page_client(db, client, "dashi.mediator")
+    csrf = {"csrf_token": web.headers["X-Test-Csrf"]}
+    url = f"/cases/{case['id']}/documents"
+    try:
+        empty = await web.get(f"/cases/{case['id']}")
+        refused = await web.post(url, data={**csrf, "kind": "termination_notice", "format": "pdf"})
+        made = await web.post(url, data={**csrf, "kind": "application", "format": "docx"})
+        shown = await web.get(made.headers["location"])
+        kept = (await client.get(f"/api/v1/cases/{case['id']}/documents", headers=mediator)).json()[0]
+        downloaded = await web.get(f"{url}/{kept['id']}/file")
+    finally:
+        await web.aclose()
+
+    before = section_of(empty.text)
+    assert "人民调解申请书" in before and "尚未生成文书" in before
+    assert "人民调解协议书" not in before and "终止调解通知书" not in before  # not yet applicable
+    assert refused.status_code == 303 and "document=refused" in refused.headers["location"]
+    text = section_of(shown.text)
+    assert "文书已生成" in text and "第 1 版" in text and kept["number"] in text
+    assert "生成文书" in shown.text  # the timeline names the event
+    assert downloaded.status_code == 200 and hashlib.sha256(downloaded.content).hexdigest() == kept["sha256"]
+    assert downloaded.headers["content-disposition"].startswith("attachment;")
