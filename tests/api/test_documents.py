@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,12 @@ import pypdfium2
 import pytest
 from pypdf import PdfReader
 
+from service.config.settings import Settings
 from service.documents.render import TemplateError, load_templates
+from service.main import create_app
 from service.web.session import LANGUAGE_COOKIE, SESSION_COOKIE, csrf_token
 from tests.builders import move, open_case
-from tests.conftest import CONFIG_DIR, Backend, token_for
+from tests.conftest import CONFIG_DIR, TEST_AUDIT_KEY, TEST_DATA_KEY, Backend, token_for
 
 pytestmark = pytest.mark.usefixtures("trail_stays_intact", "frozen_clock")
 
@@ -290,3 +293,20 @@ async def test_the_case_page_offers_the_documents_that_apply_and_downloads_each_
     assert "生成文书" in shown.text  # the timeline names the event
     assert downloaded.status_code == 200 and hashlib.sha256(downloaded.content).hexdigest() == kept["sha256"]
     assert downloaded.headers["content-disposition"].startswith("attachment;")
+
+
+def test_the_service_does_not_start_with_a_bad_template_and_says_which(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config)
+    (config / "documents" / "termination_notice.txt").write_text(
+        "= 终止调解通知书\n{% if %}\n", encoding="utf-8"
+    )
+    settings = Settings(
+        config_dir=config,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        run_scheduler=False,
+        data_key=TEST_DATA_KEY,
+        audit_key=TEST_AUDIT_KEY,
+    )
+    with pytest.raises(SystemExit, match=r"termination_notice\.txt: line 2"):
+        create_app(settings)
