@@ -341,6 +341,15 @@ def config_check() -> None:
         typer.echo(f"Configuration is invalid:\n{exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"case file: {len(file_rules.items)} items OK ({file_rules_path})")
+    from service.documents.render import TemplateError, load_templates
+
+    documents = settings.config_dir / "documents"
+    try:
+        templates = load_templates(documents)
+    except TemplateError as exc:
+        typer.echo(f"Configuration is invalid:\n{exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"documents: {len(templates.compiled)} templates OK ({documents})")
 
 
 @units_app.command("import")

@@ -38,6 +38,8 @@ from service.config.webhooks import TargetPolicy, load_webhooks
 from service.context import AppContext
 from service.court.routes import router as court_router
 from service.db import create_engine, is_sqlite, session_factory
+from service.documents.render import TemplateError, load_templates
+from service.documents.routes import router as documents_router
 from service.errors import PROBLEM_RESPONSES, install_handlers
 from service.health import router as health_router
 from service.http_safety import install as install_http_safety
@@ -180,8 +182,9 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
         numbering = Numbering(
             load_numbering(settings.config_dir / "numbering.yaml", context.org), context.org
         )
+        document_templates = load_templates(settings.config_dir / "documents")
         load_audit_key(settings)  # fail here, naming the setting, not inside the lifespan
-    except ConfigError as exc:
+    except (ConfigError, TemplateError) as exc:
         raise SystemExit(f"Configuration is invalid:\n{exc}") from exc
 
     @asynccontextmanager
@@ -234,6 +237,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.state.subsidy_rules = subsidy_rules
     app.state.case_file_rules = case_file_rules
     app.state.numbering = numbering
+    app.state.document_templates = document_templates
     install_handlers(app)
     # Added first, so innermost: an oversized request is refused before it takes a turn, and a
     # request that waits its turn is still timed and logged.
@@ -265,6 +269,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(attachments_router)
     app.include_router(numbering_router)
     app.include_router(casefile_router)
+    app.include_router(documents_router)
     _install_docs(app)
     install_web(app)
     app.include_router(inbox_pages_router)  # the inbox's page: service.inbox renders through service.web

@@ -12,6 +12,7 @@ import service.attachments.models
 import service.audit.models
 import service.cases.models
 import service.deadlines.models
+import service.documents.models
 import service.mediators.models
 import service.notifications.models
 import service.numbering.models

@@ -36,6 +36,7 @@ def install(app: FastAPI) -> None:
         consents,
         dashboard,
         desk,
+        documents,
         me,
         pages,
         reports,
@@ -47,6 +48,7 @@ def install(app: FastAPI) -> None:
     app.include_router(reports.router)  # before pages: /cases/{id}/crime-reports/new is not a case
     app.include_router(consents.router)
     app.include_router(assignment.router)  # before pages: /cases/{id}/mediators is not a case
+    app.include_router(documents.router)  # before pages: /cases/{id}/documents is not a case
     app.include_router(attachments.router)  # before pages: /cases/{id}/attachments is not a case
     app.include_router(sessions.router)  # issue 19: the case's session records
     app.include_router(case_file.router)  # before pages: /cases/{id}/file-number is not a case

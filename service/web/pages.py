@@ -30,6 +30,7 @@ from service.users.service import attempt_sign_in, revoke_token
 from service.users.throttle import ThrottlePolicy, TooManyAttempts
 from service.web import assignment, case_file, file_check
 from service.web import attachments as attachment_pages
+from service.web import documents as document_pages
 from service.web import sessions as web_sessions
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
 from service.web.forms import (
@@ -391,6 +392,7 @@ async def case_page(
     may_consent = await edits.may_record_consent(engine, ctx, case_id, session.actor, now=now)
     mediators = await assignment.section(engine, ctx, case, session.actor, now=now, language=language)
     files = await attachment_pages.section(request, engine, ctx, case, session.actor, now=now)
+    docs = await document_pages.section(request, engine, ctx, case, session.actor, now=now)
     session_records = await web_sessions.section(
         engine, case, may_record=may_consent, lang=language_of(request)
     )
@@ -432,6 +434,7 @@ async def case_page(
         may_consent=may_consent,
         mediators=mediators,
         attachments=files,
+        documents=docs,
         sessions=session_records,
         case_file=file,
         file_check=check,

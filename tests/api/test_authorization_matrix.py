@@ -271,6 +271,10 @@ RULES: dict[str, dict[str, Rule]] = {
     "get_attachment": CASE_READ,
     "download_attachment": CASE_READ,
     "withdraw_attachment": ATTACHMENT_WRITE,
+    # --- statutory documents generated from the case (same hands as its files) ---
+    "generate_document": ATTACHMENT_WRITE,
+    "list_documents": CASE_READ,
+    "download_document": CASE_READ,
     # A report on the role's case, or (the 派出所, the 张浦 centre) one addressed to the role's unit.
     "get_crime_report": {
         "mediator": (ALLOWED, HIDDEN, ALLOWED),
@@ -560,6 +564,7 @@ class World:
         self.reports: dict[str, list[dict[str, Any]]] = {}
         self.mediators: dict[str, int] = {}
         self.attachments: dict[str, int] = {}
+        self.documents: dict[str, int] = {}
 
     async def mediator(self, unit: str) -> int:
         """A person on the roster of ``unit``, added by an administrator."""
@@ -650,6 +655,21 @@ class World:
             self.reports[case_name] = response.json()
         filed = self.reports[case_name]
         return next((r for r in filed if r["to_unit_code"] == unit), filed[0])
+
+    async def document(self, case_name: str) -> tuple[dict[str, Any], int]:
+        """A document generated on the case by the user who holds it."""
+        if case_name not in self.documents:
+            case = await self.case(case_name)
+            base = case_name.partition(":")[0]
+            holder = {"wulian": "wulian.mediator", "police": "zhangpu.police", "court": "court.clerk"}
+            response = await self.client.post(
+                f"/api/v1/cases/{case['id']}/documents",
+                json={"kind": "application", "format": "docx"},
+                headers=await self.as_user(holder.get(base, "dashi.mediator")),
+            )
+            assert response.status_code == 201, response.text
+            self.documents[case_name] = response.json()["id"]
+        return await self.case(case_name), self.documents[case_name]
 
     async def attachment(self, case_name: str, fresh: bool = False) -> tuple[dict[str, Any], int]:
         """A file on the case, uploaded by the user who holds it (``fresh``: a new one)."""
@@ -869,6 +889,16 @@ async def _upload_attachment(w: World, role: str, scope: Scope) -> Call:
 async def _an_attachment(w: World, role: str, scope: Scope) -> Call:
     case, attachment_id = await w.attachment(_case_name(role, scope))
     return Call(params={"case_id": case["id"], "attachment_id": attachment_id})
+
+
+async def _generate_document(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    return Call(params={"case_id": case["id"]}, json={"kind": "application", "format": "docx"})
+
+
+async def _a_document(w: World, role: str, scope: Scope) -> Call:
+    case, document_id = await w.document(_case_name(role, scope))
+    return Call(params={"case_id": case["id"], "document_id": document_id})
 
 
 async def _withdraw_attachment(w: World, role: str, scope: Scope) -> Call:
@@ -1213,6 +1243,9 @@ REQUESTS: dict[str, Factory] = {
     "get_attachment": _an_attachment,
     "download_attachment": _an_attachment,
     "withdraw_attachment": _withdraw_attachment,
+    "generate_document": _generate_document,
+    "list_documents": _case_only,
+    "download_document": _a_document,
     "get_crime_report": _report,
     "acknowledge_crime_report": _acknowledge,
     "list_crime_reports": _nothing,
@@ -1270,6 +1303,7 @@ PLACEHOLDERS = {
     "unit_code": DASHI,
     "month": "2026-03",
     "attachment_id": 1,
+    "document_id": 1,
     "year": 2026,
 }
 
