@@ -93,7 +93,8 @@ def _out(row: Any, numbering: Numbering) -> NumberOut:
     )
 
 
-async def _existing_file_number(engine: AsyncEngine, case_id: int, numbering: Numbering) -> NumberOut | None:
+async def file_number_of(engine: AsyncEngine, case_id: int, numbering: Numbering) -> NumberOut | None:
+    """The case's 卷宗 number, if it has one (the caller has checked the reader sees the case)."""
     async with reading(engine) as conn:
         row = await queries.file_number_of(conn, case_id)
     return _out(row, numbering) if row is not None else None
@@ -117,7 +118,7 @@ async def give_file_number(
             "so does not number its file.",
             allowed=[],
         )
-    existing = await _existing_file_number(engine, case_id, numbering)
+    existing = await file_number_of(engine, case_id, numbering)
     if existing is not None:
         return existing, False
     if row.state != CaseState.closed:
@@ -154,11 +155,11 @@ async def give_file_number(
         version = None  # another request numbered (or changed) the case first
     if version is None:
         # Lost a race: a concurrent request may have numbered the case; else it moved (412).
-        existing = await _existing_file_number(engine, case_id, numbering)
+        existing = await file_number_of(engine, case_id, numbering)
         if existing is not None:
             return existing, False
         raise await lost_race(engine, case_id)
-    done = await _existing_file_number(engine, case_id, numbering)
+    done = await file_number_of(engine, case_id, numbering)
     assert done is not None
     return done, True
 

@@ -22,7 +22,7 @@ from service.numbering import service as numbers
 from service.numbering.service import Numbering
 from service.web.base import CtxDep, SessionDep, WebRoute, read_form
 from workflows.lifecycle import Actor, CaseState, handles_case
-from workflows.numbering import FILE, keeps_case_files
+from workflows.numbering import keeps_case_files
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -43,9 +43,10 @@ async def section(
     numbering: Numbering = request.app.state.numbering
     if case.state != CaseState.closed or not keeps_case_files(numbering.org, case.unit_code):
         return None
-    given = [n for n in await numbers.case_numbers(engine, ctx, numbering, case.id, actor) if n.kind == FILE]
-    if given:
-        return Section(number=given[0].text, may_give=False)
+    # The page has read the case for this reader already: its number is read without reading it again.
+    given = await numbers.file_number_of(engine, case.id, numbering)
+    if given is not None:
+        return Section(number=given.text, may_give=False)
     row = await visible_row(engine, ctx, case.id, actor)
     return Section(number=None, may_give=handles_case(transition_context(ctx, row, actor, now)))
 
