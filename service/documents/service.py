@@ -2,9 +2,11 @@
 time, old ones kept), list them, read one version's bytes.
 
 Who: those who see all of the case (``visible_row``: 404 otherwise) list and read them; those who
-handle it generate them. A generation is one transaction: the 文书编号 taken (the first version of
-a kind takes it, later versions keep it), the sealed bytes stored, and a ``document`` case event
-carrying the SHA-256 in the case's hash chain.
+handle it generate them. What a document says comes from the case row and what was recorded on it
+(``recordings``: its trail, hand-offs, assignments and session records). A generation is set
+before its transaction (the slow part) with the number it expects; the transaction takes the
+文书编号 (the first version of a kind takes it, later versions keep it), stores the sealed bytes
+and chains a ``document`` case event carrying the SHA-256.
 """
 
 from __future__ import annotations
