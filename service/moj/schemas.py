@@ -42,7 +42,9 @@ class MojCase(BaseModel):
 class MojCellCases(BaseModel):
     cell: str
     label: str
+    label_en: str
     definition: str
+    definition_en: str
     value: int | str
     items: list[MojCase]
     next_after: int | None = Field(description="pass as `after` for the next page; null on the last page")

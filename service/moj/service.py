@@ -273,7 +273,9 @@ async def cell_cases(
     return MojCellCases(
         cell=cell,
         label=row.label_zh,
+        label_en=row.label_en,
         definition=row.definition_zh,
+        definition_en=row.definition_en,
         value=_shown(tally.value),
         items=[found[i] for i in page if i in found],
         next_after=page[-1] if len(ids) > limit else None,
