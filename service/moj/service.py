@@ -84,6 +84,15 @@ async def _tallies(
     cases = await queries.case_facts(conn, ids)
     delegated = await queries.delegations(conn, ids, widest.end)
     stocks = await _stocks(conn, org, units)
+    # Each row reads only the events of its triggers.
+    by_trigger: dict[tuple[str, str], list[EventFact]] = {}
+    for source, found in facts.items():
+        for event in found:
+            by_trigger.setdefault((source, event.trigger), []).append(event)
+
+    def relevant(row: Row) -> list[EventFact]:
+        return [e for trigger in sorted(row.triggers) for e in by_trigger.get((row.source, trigger), [])]
+
     tallies: dict[str, Tally] = {}
     for column, window in spans.items():
         for row in ROWS:
@@ -93,7 +102,7 @@ async def _tallies(
             elif row.measure == Measure.rate:
                 continue
             elif row.source in facts:
-                tallies[key] = evaluate_row(row, facts[row.source], cases, delegated, org, units, window)
+                tallies[key] = evaluate_row(row, relevant(row), cases, delegated, org, units, window)
             else:  # a row whose gatherer is not installed yet: nothing to count
                 tallies[key] = Tally(0)
         for row in ROWS:
