@@ -92,6 +92,18 @@ async def a_march(client: httpx.AsyncClient, auth: Any, clock: FrozenClock) -> d
     claimed = (await client.post("/api/v1/court/queue/claim", headers=clerk)).json()
     assert claimed["id"] == d["id"]
     cases["D"] = await move(client, clerk, claimed, "close", outcome="mediation_statement")
+    # G: dispatched to the village, which declines it: back at the town, never accepted.
+    g = await open_case(client, village, location_code=WULIAN, dispute_type="VILLAGE_AFFAIRS")
+    g = await move(
+        client,
+        yushan,
+        (await client.get(f"/api/v1/cases/{g['id']}", headers=yushan)).json(),
+        "dispatch",
+        target_unit=WULIAN,
+    )
+    g = (await client.get(f"/api/v1/cases/{g['id']}", headers=village)).json()
+    cases["G"] = await move(client, village, g, "decline", reason="不属于本村")
+    assert cases["G"]["state"] == "registered"
     # E: registered, never accepted in March (accepted in April).
     cases["E"] = await open_case(client, station)
     # F: administrative mediation at the 派出所: accepted and settled, never in the people's rows.
