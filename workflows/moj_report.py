@@ -140,6 +140,15 @@ def case_view(fact: CaseFact, delegated_at: Iterable[datetime], window: Window) 
 
 # --- rows -------------------------------------------------------------------------------------
 
+
+class Dimension(StrEnum):
+    """A breakdown of a total row: the rows of one dimension partition the same first events."""
+
+    org_type = "org_type"  # the organisation type of the unit where the event happened
+    dispute_type = "dispute_type"  # the case's type as the report folds it
+    source = "source"  # the case's source at the window's end
+
+
 UnitTest = Callable[[Unit], bool]
 CaseTest = Callable[[CaseView], bool]
 EventTest = Callable[[EventFact], bool]
@@ -159,22 +168,12 @@ class Row:
     unit_test: UnitTest | None = None
     case_test: CaseTest | None = None
     event_test: EventTest | None = None
+    # A breakdown row: the counted events whose value in ``dimension`` is one of ``values``.
+    dimension: Dimension | None = None
+    values: frozenset[str] = frozenset()
     rate_of: tuple[str, str] | None = None  # (numerator row, denominator row) for Measure.rate
     source: str = "events"  # where the facts come from: events | a gatherer in service.moj.queries
     level: int = 0  # 0: a row; 1: "of which" under the row above
-
-
-def _of_type(*types: str) -> CaseTest:
-    wanted = frozenset(types)
-    return lambda view: view.report_type in wanted
-
-
-def _of_source(source: Source) -> CaseTest:
-    return lambda view: view.source == source.value
-
-
-def _of_org_type(org_type: OrgType) -> UnitTest:
-    return lambda unit: unit.org_type == org_type
 
 
 def _detail_in(*values: str) -> EventTest:
@@ -232,7 +231,8 @@ def _type_rows() -> list[Row]:
                     "受理的劳动争议案件(拖欠农民工工资与其他劳动争议之和)",
                     "Accepted labour disputes (wage arrears and other labour disputes together)",
                     triggers=ACCEPT,
-                    case_test=_of_type(*LABOUR_TYPES),
+                    dimension=Dimension.dispute_type,
+                    values=LABOUR_TYPES,
                 )
             )
             rows.append(
@@ -245,7 +245,8 @@ def _type_rows() -> list[Row]:
                     "受理的劳动争议中拖欠农民工工资的案件",
                     "Accepted labour disputes about unpaid wages of migrant workers",
                     triggers=ACCEPT,
-                    case_test=_of_type(code),
+                    dimension=Dimension.dispute_type,
+                    values=frozenset({code}),
                     level=1,
                 )
             )
@@ -263,7 +264,8 @@ def _type_rows() -> list[Row]:
                 f"Accepted disputes of type {code}"
                 + (" (including FINANCE and VILLAGE_AFFAIRS)" if other else ""),
                 triggers=ACCEPT,
-                case_test=_of_type(code),
+                dimension=Dimension.dispute_type,
+                values=frozenset({code}),
             )
         )
     return rows
@@ -292,7 +294,8 @@ def _org_rows() -> list[Row]:
             f"受理单位的组织类型(单位配置 org_type)为{ORG_TYPE_LABELS[org_type]}的受理数",
             f"Accepted where the accepting unit's organisation type (org_type) is {org_type.value}",
             triggers=ACCEPT,
-            unit_test=_of_org_type(org_type),
+            dimension=Dimension.org_type,
+            values=frozenset({org_type.value}),
             level=1,
         )
         for org_type in OrgType
@@ -342,7 +345,8 @@ def _source_rows() -> list[Row]:
                     else f"Accepted cases from source {source.value} not delegated by the court before the period's end"
                 ),
                 triggers=ACCEPT,
-                case_test=_of_source(source),
+                dimension=Dimension.source,
+                values=frozenset({source.value}),
                 level=1,
             )
         )
@@ -600,27 +604,146 @@ class Tally:
     case_ids: list[int] = field(default_factory=list)
 
 
-def _first_events(
-    row: Row, events: Sequence[EventFact], org: OrgTree, units: frozenset[str] | None, window: Window
-) -> dict[int, EventFact]:
-    """Per case, the first event in the window of the row's triggers at a unit of its section's
-    channel within ``units`` (and passing the row's event test)."""
-    channel = SECTION_CHANNEL[row.section]
-    first: dict[int, EventFact] = {}
-    for event in events:
-        if event.trigger not in row.triggers or not window.holds(event.at):
-            continue
-        if units is not None and event.unit_code not in units:
-            continue
-        unit = org.find(event.unit_code)
-        if unit is None or unit.channel != channel:
-            continue
-        if row.event_test is not None and not row.event_test(event):
-            continue
-        known = first.get(event.case_id)
-        if known is None or (event.at, event.trigger) < (known.at, known.trigger):
-            first[event.case_id] = event
-    return first
+Candidate = tuple[EventFact, Unit, CaseFact]
+
+
+def _by_case(candidate: Candidate) -> int:
+    return candidate[0].case_id
+
+
+class Evaluation:
+    """Every event row's cell for one window over one set of facts.
+
+    Rows that share their events (the 受理 total and its organisation, type and source breakdowns)
+    share the work: the first counting event per case is found once per (triggers, section, event
+    test), and each case's view once per window. The rule is the same for the figure and for the
+    drill-down: both read ``Tally.case_ids``.
+    """
+
+    def __init__(
+        self,
+        events: Iterable[EventFact],
+        cases: Mapping[int, CaseFact],
+        delegations: Mapping[int, Sequence[datetime]],
+        org: OrgTree,
+        units: frozenset[str] | None,
+        window: Window,
+    ) -> None:
+        self.cases, self.delegations, self.org, self.units, self.window = (
+            cases,
+            delegations,
+            org,
+            units,
+            window,
+        )
+        self._by_trigger: dict[str, list[EventFact]] = {}
+        for event in events:
+            if window.holds(event.at) and (units is None or event.unit_code in units):
+                self._by_trigger.setdefault(event.trigger, []).append(event)
+        self._units: dict[str, Unit | None] = {}
+        self._first: dict[tuple[frozenset[str], Section, EventTest | None], dict[int, EventFact]] = {}
+        self._views: dict[int, CaseView] = {}
+        self._partitions: dict[
+            tuple[frozenset[str], Section, EventTest | None, Dimension], dict[str, list[Candidate]]
+        ] = {}
+        self._prepared: dict[tuple[frozenset[str], Section, EventTest | None], list[Candidate]] = {}
+
+    def _unit(self, code: str) -> Unit | None:
+        if code not in self._units:
+            self._units[code] = self.org.find(code)
+        return self._units[code]
+
+    def _first_events(self, row: Row) -> dict[int, EventFact]:
+        """Per case, the first event in the window of the row's triggers at a unit of its section's
+        channel within scope (and passing the row's event test)."""
+        key = (row.triggers, row.section, row.event_test)
+        found = self._first.get(key)
+        if found is not None:
+            return found
+        channel = SECTION_CHANNEL[row.section]
+        first: dict[int, EventFact] = {}
+        for trigger in sorted(row.triggers):
+            for event in self._by_trigger.get(trigger, ()):
+                unit = self._unit(event.unit_code)
+                if unit is None or unit.channel != channel:
+                    continue
+                if row.event_test is not None and not row.event_test(event):
+                    continue
+                known = first.get(event.case_id)
+                if known is None or (event.at, event.trigger) < (known.at, known.trigger):
+                    first[event.case_id] = event
+        self._first[key] = first
+        return first
+
+    def _view(self, fact: CaseFact) -> CaseView:
+        view = self._views.get(fact.case_id)
+        if view is None:
+            view = case_view(fact, self.delegations.get(fact.case_id, ()), self.window)
+            self._views[fact.case_id] = view
+        return view
+
+    def _candidates(self, row: Row) -> list[Candidate]:
+        """The row's first events with their unit and case, by case id, once per shared key."""
+        key = (row.triggers, row.section, row.event_test)
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            prepared = []
+            for case_id, event in self._first_events(row).items():
+                fact = self.cases.get(case_id)
+                unit = self._unit(event.unit_code)
+                if fact is not None and unit is not None:
+                    prepared.append((event, unit, fact))
+            prepared.sort(key=_by_case)
+            self._prepared[key] = prepared
+        return prepared
+
+    def _groups(self, row: Row, dimension: Dimension) -> dict[str, list[Candidate]]:
+        """The row's candidates partitioned by ``dimension`` (each part by case id), once per key."""
+        key = (row.triggers, row.section, row.event_test, dimension)
+        groups = self._partitions.get(key)
+        if groups is None:
+            groups = {}
+            for candidate in self._candidates(row):
+                _, unit, fact = candidate
+                match dimension:
+                    case Dimension.org_type:
+                        value = unit.org_type.value if unit.org_type is not None else ""
+                    case Dimension.dispute_type:
+                        value = report_type(fact.dispute_type)
+                    case Dimension.source:
+                        value = self._view(fact).source
+                groups.setdefault(value, []).append(candidate)
+            self._partitions[key] = groups
+        return groups
+
+    def row(self, row: Row) -> Tally:
+        """The cell of an event row (rate and stock rows are computed by the caller)."""
+        candidates: list[Candidate]
+        if row.dimension is not None:
+            groups = self._groups(row, row.dimension)
+            parts = [groups.get(value, []) for value in sorted(row.values)]
+            candidates = parts[0] if len(parts) == 1 else sorted((c for p in parts for c in p), key=_by_case)
+        else:
+            candidates = self._candidates(row)
+        unit_test, case_test = row.unit_test, row.case_test
+        if unit_test is None and case_test is None:
+            counted = [event for event, _, _ in candidates]
+        else:
+            counted = [
+                event
+                for event, unit, fact in candidates
+                if (unit_test is None or unit_test(unit))
+                and (case_test is None or case_test(self._view(fact)))
+            ]
+        ids = [event.case_id for event in counted]
+        match row.measure:
+            case Measure.amount:
+                total = sum((event.amount or Decimal("0") for event in counted), Decimal("0"))
+                return Tally(total.quantize(Decimal("0.01")), ids)
+            case Measure.people:
+                return Tally(sum(self.cases[i].people_involved for i in ids), ids)
+            case _:
+                return Tally(len(ids), ids)
 
 
 def evaluate_row(
@@ -632,30 +755,8 @@ def evaluate_row(
     units: frozenset[str] | None,
     window: Window,
 ) -> Tally:
-    """The cell of an event row for ``window`` (rate and stock rows are computed by the caller)."""
-    counted: list[EventFact] = []
-    for case_id, event in _first_events(row, events, org, units, window).items():
-        fact = cases.get(case_id)
-        if fact is None:
-            continue
-        if row.unit_test is not None:
-            unit = org.find(event.unit_code)
-            if unit is None or not row.unit_test(unit):
-                continue
-        if row.case_test is not None and not row.case_test(
-            case_view(fact, delegations.get(case_id, ()), window)
-        ):
-            continue
-        counted.append(event)
-    ids = sorted(event.case_id for event in counted)
-    match row.measure:
-        case Measure.amount:
-            total = sum((event.amount or Decimal("0") for event in counted), Decimal("0"))
-            return Tally(total.quantize(Decimal("0.01")), ids)
-        case Measure.people:
-            return Tally(sum(cases[i].people_involved for i in ids), ids)
-        case _:
-            return Tally(len(ids), ids)
+    """One row's cell on its own (``Evaluation`` evaluates many rows over the same facts)."""
+    return Evaluation(events, cases, delegations, org, units, window).row(row)
 
 
 def rate(numerator: int | Decimal | None, denominator: int | Decimal | None) -> Decimal | None:

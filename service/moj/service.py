@@ -34,13 +34,13 @@ from workflows.moj_report import (
     ROWS,
     SECTION_LABELS,
     Column,
+    Evaluation,
     EventFact,
     Measure,
     Row,
     Tally,
     Window,
     cell_key,
-    evaluate_row,
     parse_cell,
     rate,
 )
@@ -84,17 +84,10 @@ async def _tallies(
     cases = await queries.case_facts(conn, ids)
     delegated = await queries.delegations(conn, ids, widest.end)
     stocks = await _stocks(conn, org, units)
-    # Each row reads only the events of its triggers.
-    by_trigger: dict[tuple[str, str], list[EventFact]] = {}
-    for source, found in facts.items():
-        for event in found:
-            by_trigger.setdefault((source, event.trigger), []).append(event)
-
-    def relevant(row: Row) -> list[EventFact]:
-        return [e for trigger in sorted(row.triggers) for e in by_trigger.get((row.source, trigger), [])]
-
     tallies: dict[str, Tally] = {}
+    everything = [event for found in facts.values() for event in found]
     for column, window in spans.items():
+        evaluation = Evaluation(everything, cases, delegated, org, units, window)
         for row in ROWS:
             key = cell_key(row.key, column)
             if row.measure == Measure.stock:
@@ -102,7 +95,7 @@ async def _tallies(
             elif row.measure == Measure.rate:
                 continue
             elif row.source in facts:
-                tallies[key] = evaluate_row(row, relevant(row), cases, delegated, org, units, window)
+                tallies[key] = evaluation.row(row)
             else:  # a row whose gatherer is not installed yet: nothing to count
                 tallies[key] = Tally(0)
         for row in ROWS:
