@@ -71,10 +71,15 @@ async def _stocks(conn: AsyncConnection, org: OrgTree, units: frozenset[str] | N
 
 
 async def _tallies(
-    conn: AsyncConnection, org: OrgTree, units: frozenset[str] | None, month: str
+    conn: AsyncConnection,
+    org: OrgTree,
+    units: frozenset[str] | None,
+    month: str,
+    columns: tuple[Column, ...] = tuple(Column),
 ) -> dict[str, Tally]:
-    spans = windows(month)
-    widest = spans[Column.ytd]
+    """Every cell of ``columns``; the facts are read once, over the widest of their windows."""
+    spans = {column: window for column, window in windows(month).items() if column in columns}
+    widest = Window(min(w.start for w in spans.values()), max(w.end for w in spans.values()))
     facts: dict[str, list[EventFact]] = {"events": await queries.case_events(conn, units, widest)}
     for source in {row.source for row in ROWS} - {"events"}:
         gatherer = queries.GATHERERS.get(source)
@@ -256,9 +261,9 @@ async def cell_cases(
     parsed = parse_cell(cell)
     if parsed is None:
         raise NotFound(f"The MoJ report has no cell {cell!r}.")
-    row, _ = parsed
+    row, column = parsed
     async with engine.connect() as conn:
-        tallies = await _tallies(conn, ctx.org, units, month)
+        tallies = await _tallies(conn, ctx.org, units, month, (column,))
         tally = tallies[cell]
         ids = [i for i in tally.case_ids if after is None or i > after]
         page = ids[:limit]
