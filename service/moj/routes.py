@@ -95,5 +95,5 @@ async def moj_cell_cases(
     list has exactly as many cases as the cell counts. Rate and stock cells list none."""
     units = resolve_units(actor, ctx.org, unit)
     return await service.cell_cases(
-        engine, ctx, cell=cell, units=units, month=month, now=clock.now(), after=after, limit=limit
+        engine, ctx, actor, cell=cell, units=units, month=month, now=clock.now(), after=after, limit=limit
     )

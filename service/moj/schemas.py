@@ -34,9 +34,10 @@ class MojReport(BaseModel):
 
 class MojCase(BaseModel):
     id: int
-    number: str
+    number: str | None = Field(description="null for a sensitive case the reader may not open (PIPL art. 28)")
     dispute_type: str
-    unit_code: str
+    unit_code: str = Field(description="the unit that holds the case now")
+    readable: bool = Field(description="whether the reader may open the case")
 
 
 class MojCellCases(BaseModel):

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.audit.events import record_security_event
+from service.cases.scope import can_see
 from service.context import AppContext
 from service.errors import NotFound
 from service.moj import queries
@@ -249,6 +250,7 @@ def to_xlsx(report: MojReport) -> bytes:
 async def cell_cases(
     engine: AsyncEngine,
     ctx: AppContext,
+    actor: Actor,
     *,
     cell: str,
     units: frozenset[str] | None,
@@ -257,7 +259,8 @@ async def cell_cases(
     after: int | None,
     limit: int,
 ) -> MojCellCases:
-    """The cases behind ``cell``, by id, ``limit`` after ``after``: the same rule that counted them."""
+    """The cases behind ``cell``, by id, ``limit`` after ``after``: the same rule that counted them.
+    Every counted case is listed; a sensitive one the reader may not open shows no number."""
     parsed = parse_cell(cell)
     if parsed is None:
         raise NotFound(f"The MoJ report has no cell {cell!r}.")
@@ -270,12 +273,22 @@ async def cell_cases(
         found: dict[int, MojCase] = {}
         if page:
             cases = queries.cases
-            stmt = sa.select(cases.c.id, cases.c.number, cases.c.dispute_type, cases.c.unit_code).where(
-                cases.c.id.in_(page)
-            )
+            stmt = sa.select(
+                cases.c.id,
+                cases.c.number,
+                cases.c.dispute_type,
+                cases.c.unit_code,
+                cases.c.court_linked,
+                cases.c.sensitive,
+            ).where(cases.c.id.in_(page))
             for r in await conn.execute(stmt):
+                readable = can_see(actor, r.unit_code, r.court_linked, ctx.org, sensitive=r.sensitive)
                 found[r.id] = MojCase(
-                    id=r.id, number=r.number, dispute_type=r.dispute_type, unit_code=r.unit_code
+                    id=r.id,
+                    number=r.number if readable or not r.sensitive else None,
+                    dispute_type=r.dispute_type,
+                    unit_code=r.unit_code,
+                    readable=readable,
                 )
     return MojCellCases(
         cell=cell,

@@ -170,6 +170,14 @@ async def moj_cell_page(
     units = resolve_units(session.actor, ctx.org, unit or None)
     chosen = _month(month)
     found = await moj.cell_cases(
-        engine, ctx, cell=cell, units=units, month=chosen, now=clock.now(), after=after, limit=100
+        engine,
+        ctx,
+        session.actor,
+        cell=cell,
+        units=units,
+        month=chosen,
+        now=clock.now(),
+        after=after,
+        limit=100,
     )
     return page.render("moj_cell.html", found=found, month=chosen, selected_unit=unit or "")

@@ -280,3 +280,36 @@ async def test_the_exports_keep_the_forms_layout_with_footnotes(
     values = [[c.value for c in row] for row in sheet.iter_rows()]
     assert ["  居调委会", "按组织类型:居", 2, 2, "注3"] in values
     assert "attachment" in xlsx_response.headers["content-disposition"]
+
+
+async def test_a_sensitive_case_is_counted_and_listed_without_its_number_to_whom_may_not_open_it(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    station = await auth("dashi.mediator")
+    case = await move(client, station, await open_case(client, station, flags=["minor"]), "accept")
+    params = {"month": "2026-03"}
+
+    auditor = (
+        await client.get(
+            "/api/v1/stats/moj/cells/accepted.month/cases", params=params, headers=await auth("auditor")
+        )
+    ).json()
+    town = (
+        await client.get(
+            "/api/v1/stats/moj/cells/accepted.month/cases",
+            params=params,
+            headers=await auth("zhangpu.coordinator"),
+        )
+    ).json()
+
+    assert auditor["value"] == 1
+    assert auditor["items"] == [
+        {
+            "id": case["id"],
+            "number": None,
+            "dispute_type": "NEIGHBOUR",
+            "unit_code": case["unit_code"],
+            "readable": False,
+        }
+    ]
+    assert town["items"][0]["number"] == case["number"] and town["items"][0]["readable"] is True
