@@ -53,16 +53,23 @@ async def moj_report(
     month: Month,
     unit: UnitParam = None,
     format: Annotated[MojFormat, Query(description="json, csv (UTF-8 with BOM) or xlsx")] = MojFormat.json,
+    case_ids: Annotated[
+        bool,
+        Query(
+            description="include every cell's case ids (large for a city's year; the drill-down pages them)"
+        ),
+    ] = False,
 ) -> MojReport | Response:
     """人民调解工作统计报表: every cell counted from the case events of the month (本月) and of the
     year to that month (本年累计), each with its definition (docs/moj_report.md). People's mediation
     in the main section; administrative and court-connected mediation in sections of their own.
-    `case_ids` lists the cases behind every event cell. Scoped like the other statistics."""
+    With `case_ids=true`, `case_ids` lists the cases behind every cell (empty for rates and stocks);
+    otherwise it is empty and `/cells/{cell}/cases` pages them. Scoped like the other statistics."""
     now = clock.now()
     units = resolve_units(actor, ctx.org, unit)
     report = await service.compute(engine, ctx, units=units, month=month, now=now, unit=unit)
     if format == MojFormat.json:
-        return report
+        return report if case_ids else report.model_copy(update={"case_ids": {}})
     content = service.to_csv(report) if format == MojFormat.csv else service.to_xlsx(report)
     await service.record_export(engine, actor, report, fmt=format.value, client_ip=client_ip, now=now)
     filename = f"jiefen-moj-{report.month}{'-' + unit if unit else ''}.{format.value}"

@@ -156,12 +156,8 @@ async def compute(
         unit=unit,
         generated_at=now.isoformat(),
         cells=cells,
-        case_ids={
-            key: tally.case_ids
-            for key, tally in tallies.items()
-            if (parsed := parse_cell(key)) is not None
-            and parsed[0].measure not in (Measure.rate, Measure.stock)
-        },
+        # Every cell, rates and stocks with none: a filing can link each cell to its list.
+        case_ids={cell.key: tallies[cell.key].case_ids for cell in cells},
     )
 
 

@@ -150,7 +150,7 @@ async def test_every_cell_of_a_month_is_counted_from_its_events(
     cases = await a_march(client, auth, frozen_clock)
     admin = await auth("auditor")
 
-    body = await report(client, admin, "2026-03")
+    body = await report(client, admin, "2026-03", case_ids="true")
 
     march = figures(body)
     assert {k: march[k] for k in MARCH} == MARCH
@@ -160,6 +160,8 @@ async def test_every_cell_of_a_month_is_counted_from_its_events(
     assert ids["accepted.month"] == sorted(cases[k]["id"] for k in "ABCD")
     assert ids["source_court.month"] == [cases["D"]["id"]]
     assert ids["admin_settled.month"] == [cases["F"]["id"]]
+    assert ids["success_rate.month"] == [] and ids["committees.month"] == []
+    assert (await report(client, admin, "2026-03"))["case_ids"] == {}  # unless asked for
     # Every cell says what it counts.
     assert all(c["definition"] and c["definition_en"] for c in body["cells"])
 
@@ -169,14 +171,14 @@ async def test_a_month_does_not_change_when_later_events_arrive(
 ) -> None:
     cases = await a_march(client, auth, frozen_clock)
     admin, station = await auth("auditor"), await auth("dashi.mediator")
-    before = await report(client, admin, "2026-03")
+    before = await report(client, admin, "2026-03", case_ids="true")
 
     frozen_clock.set(kunshan(2026, 4, 2))
     town = await auth("zhangpu.coordinator")
     await move(client, town, cases["B"], "close", outcome="withdrawn")  # the success is abandoned
     await move(client, station, cases["E"], "accept")
 
-    after = await report(client, admin, "2026-03")
+    after = await report(client, admin, "2026-03", case_ids="true")
     april = await report(client, admin, "2026-04")
 
     assert after["cells"] == before["cells"] and after["case_ids"] == before["case_ids"]
