@@ -48,6 +48,7 @@ from service.inbox.pages import router as inbox_pages_router
 from service.inbox.routes import router as inbox_router
 from service.integrity.backfill import UnsignedTrail, check_audit_key
 from service.mediators.routes import router as mediators_router
+from service.moj.routes import router as moj_router
 from service.notifications.routes import admin as webhooks_router
 from service.notifications.secrets import seal_secrets
 from service.notifications.sync import sync_webhooks
@@ -262,6 +263,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(webhooks_router)
     app.include_router(workflow_router)
     app.include_router(health_router)
+    app.include_router(moj_router)
     app.include_router(stats_router)
     app.include_router(auditor_router)
     app.include_router(mediators_router)

@@ -363,6 +363,8 @@ RULES: dict[str, dict[str, Rule]] = {
             "stats_by_town",
             "stats_by_source",
             "stats_monthly_report",
+            "stats_moj_report",
+            "stats_moj_cell_cases",
         )
     },
     # --- 以案定补 ledger ---
@@ -1110,6 +1112,10 @@ async def _stats(w: World, role: str, scope: Scope) -> Call:
     return Call(query={"unit": IN_UNIT[role] if scope == "in" else OUT_UNIT, "month": "2026-03"})
 
 
+async def _moj_cell(w: World, role: str, scope: Scope) -> Call:
+    return Call(params={"cell": "accepted.month"}, query=(await _stats(w, role, scope)).query)
+
+
 SUBSIDY_MONTH = "2026-03"  # over, whatever the day the tests run
 
 
@@ -1270,6 +1276,7 @@ REQUESTS: dict[str, Factory] = {
     "list_my_deadlines": _nothing,
     "mediator_caseload": _stats,
     "stats_by_mediator": _stats,
+    "stats_moj_cell_cases": _moj_cell,
     "list_webhooks": _nothing,
     "create_webhook": _create_webhook,
     "disable_webhook": _disable_webhook,
@@ -1298,6 +1305,7 @@ PLACEHOLDERS = {
     "code": DASHI,
     "grant_id": 1,
     "report_id": 1,
+    "cell": "accepted.month",
     "mediator_id": 1,
     "session_id": 1,
     "unit_code": DASHI,
