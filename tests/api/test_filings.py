@@ -14,6 +14,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from service.filings import service as filings_service
 from service.referrals.models import Referral
 from tests.api.test_referrals import delegated_by_court
 from tests.builders import (
@@ -122,6 +123,7 @@ async def test_a_filed_month_is_frozen_with_its_cases_and_its_hash_is_in_the_sec
     payload = json.loads(event.payload) if isinstance(event.payload, str) else event.payload
     assert event.kind == "report_filed" and event.hash
     assert payload["sha256"] == filing["sha256"] == row["sha256"] == hashlib.sha256(canonical).hexdigest()
+    assert await filings_service.verify(db.engine, filing["id"])
 
     # Later events: the accepted case settles, a case is registered (in April). Nothing filed moves.
     await move(client, station, second, "settle", agreement=CONFIRMABLE_AGREEMENT)
@@ -267,10 +269,32 @@ async def test_filings_refuse_other_roles_other_scopes_other_units_and_months_no
         f"/api/v1/filings/{filing['id']}/corrections", json={"reason": "x"}, headers=await auth("auditor")
     )
     assert refused.status_code == 403
-    # The auditor reads every filing and the cases behind its cells.
+    # The auditor reads every filing and the cases behind its cells, a sensitive one by number only.
     auditor = await auth("auditor")
     assert (await client.get(f"/api/v1/filings/{filing['id']}", headers=auditor)).status_code == 200
     assert len(await cases_of(client, auditor, filing, "total.registered")) == 2
+
+
+async def test_a_sensitive_case_behind_a_figure_is_listed_by_number_to_those_who_may_not_open_it(
+    client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    coordinator = await auth("zhangpu.coordinator")
+    minor = await open_case(client, await auth("dashi.mediator"), flags=["minor"])
+    frozen_clock.set(APRIL)
+    filing = (await file(client, coordinator, ZHANGPU)).json()
+    url = f"/api/v1/filings/{filing['id']}/cells/total.registered/cases"
+
+    as_coordinator = (await client.get(url, headers=coordinator)).json()["items"]
+    as_auditor = (await client.get(url, headers=await auth("auditor"))).json()["items"]
+    as_admin = (await client.get(url, headers=await auth("admin"))).json()["items"]
+
+    assert [(c["id"], c["visible"], c["dispute_type"]) for c in as_coordinator] == [
+        (minor["id"], True, "NEIGHBOUR")
+    ]
+    for items in (as_auditor, as_admin):
+        assert [(c["number"], c["visible"], c["dispute_type"], c["state"]) for c in items] == [
+            (minor["number"], False, None, None)
+        ]
 
 
 async def test_the_reconciliation_finds_a_planted_mismatch_between_the_court_desk_and_the_bureau(
