@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,9 @@ import sqlalchemy as sa
 
 from service.filings import service as filings_service
 from service.referrals.models import Referral
+from service.web.session import LANGUAGE_COOKIE, SESSION_COOKIE, csrf_token
 from tests.api.test_referrals import delegated_by_court
+from tests.api.test_web_pages import Browser, csrf, text_of
 from tests.builders import (
     CITY,
     CONFIRMABLE_AGREEMENT,
@@ -28,7 +31,7 @@ from tests.builders import (
     move,
     open_case,
 )
-from tests.conftest import Backend, FrozenClock
+from tests.conftest import Backend, FrozenClock, token_for
 from workflows.org import UnitKind
 
 pytestmark = pytest.mark.usefixtures("trail_stays_intact")
@@ -361,3 +364,72 @@ async def test_the_reconciliation_finds_a_planted_mismatch_between_the_court_des
     assert (await client.get(url, headers=await auth("yushan.coordinator"))).status_code == 404
     assert (await client.get(url, headers=clerk)).status_code == 403
     assert (await client.get(url, headers=await auth("auditor"))).json()["mismatched"] == 2
+
+
+# --- the pages ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def pages(db: Backend, client: httpx.AsyncClient) -> AsyncIterator[Browser]:
+    """``await pages("zhangpu.coordinator")``: a client of the pages signed in as that user."""
+    opened: list[httpx.AsyncClient] = []
+
+    async def make(username: str, *, lang: str | None = None) -> httpx.AsyncClient:
+        web = httpx.AsyncClient(transport=httpx.ASGITransport(app=db.app), base_url="http://jiefen.test")
+        token = await token_for(client, db, username)
+        web.cookies.set(SESSION_COOKIE, token)
+        web.headers["X-Test-Csrf"] = csrf_token(token)
+        if lang:
+            web.cookies.set(LANGUAGE_COOKIE, lang)
+        opened.append(web)
+        return web
+
+    yield make
+    for web in opened:
+        await web.aclose()
+
+
+async def test_the_filing_pages_name_what_is_refused_in_the_readers_language(
+    client: httpx.AsyncClient, auth, pages: Browser, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    await march_cases(client, auth)
+    frozen_clock.set(APRIL)
+    town, city = await pages("zhangpu.coordinator"), await pages("city.coordinator", lang="en")
+
+    not_over = await town.post(
+        "/filings", data={"csrf_token": csrf(town), "unit": ZHANGPU, "month": "2026-04"}
+    )
+    assert not_over.status_code == 422 and "该月份尚未结束" in text_of(not_over.text)
+    filed = await town.post("/filings", data={"csrf_token": csrf(town), "unit": ZHANGPU, "month": MARCH})
+    assert filed.status_code == 303 and filed.headers["location"].endswith("?done=filed")
+    page = await town.get(filed.headers["location"])
+    assert "已报送并冻结" in text_of(page.text) and 'data-key="total.registered"' in page.text
+    blank = await town.post(
+        filed.headers["location"].split("?")[0] + "/corrections",
+        data={"csrf_token": csrf(town), "reason": " "},
+    )
+    assert blank.status_code == 422 and "请写明更正理由" in text_of(blank.text)
+
+    missing = await city.post("/filings", data={"csrf_token": csrf(city), "unit": CITY, "month": MARCH})
+    assert missing.status_code == 409
+    assert "have not filed the month yet" in text_of(missing.text) and "Yushan" in text_of(missing.text)
+
+
+async def test_the_reconciliation_page_marks_a_mismatch(
+    client: httpx.AsyncClient, auth, pages: Browser, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    station, clerk = await auth("dashi.mediator"), await auth("court.clerk")
+    delegated = await delegated_by_court(client, station, clerk, "(2026)苏0583民初104号", "ordinary")
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            sa.text("UPDATE referral SET offered_at = :at WHERE case_id = :id"),
+            {"at": datetime(2026, 3, 6, 2, 0, tzinfo=UTC), "id": delegated["id"]},
+        )
+    web = await pages("zhangpu.coordinator")
+
+    page = await web.get(f"/filings/reconciliation?unit={ZHANGPU}&month={MARCH}")
+
+    assert page.status_code == 200
+    text = text_of(page.text)
+    assert "1 条记录不一致" in text and "委托日期不同" in text and "(2026)苏0583民初104号" in text
+    assert f'class="mismatch" data-case="{delegated["id"]}"' in page.text
