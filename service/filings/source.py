@@ -14,6 +14,7 @@ of ``report_for`` with a call to it; nothing else here or in the filings changes
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -128,7 +129,7 @@ async def report_for(
     ctx: AppContext,
     units: frozenset[str] | None,
     month: str,
-    now: Any,
+    now: datetime,
 ) -> FrozenReport:
     """The report of ``month`` over ``units`` (None: the whole network) as it stands at ``now``:
     the monthly report's figures as cells (each row's figures, then the total row's), with the

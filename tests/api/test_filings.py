@@ -349,10 +349,15 @@ async def test_the_reconciliation_finds_a_planted_mismatch_between_the_court_des
             )
         )
 
+    # And the bureau registered a case as referred by the court, which the desk has no record of.
+    from_court = await open_case(client, station, source="court")
+
     found = (await client.get(url, headers=coordinator)).json()
 
     rows = {r["case_id"]: r for r in found["rows"]}
-    assert found["mismatched"] == 2
+    assert found["mismatched"] == 3
+    assert rows[from_court["id"]]["mismatches"] == ["only_bureau"] and rows[from_court["id"]]["court"] is None
+    assert rows[from_court["id"]]["bureau"]["registered_from_court"] is True
     assert rows[quiet["id"]]["mismatches"] == ["delegated_on"]
     assert (rows[quiet["id"]]["court"]["delegated_on"], rows[quiet["id"]]["bureau"]["delegated_on"]) == (
         "2026-03-05",
@@ -363,7 +368,7 @@ async def test_the_reconciliation_finds_a_planted_mismatch_between_the_court_des
     # Scope and role: another town's coordinator sees nothing of 张浦; the court desk does not reconcile.
     assert (await client.get(url, headers=await auth("yushan.coordinator"))).status_code == 404
     assert (await client.get(url, headers=clerk)).status_code == 403
-    assert (await client.get(url, headers=await auth("auditor"))).json()["mismatched"] == 2
+    assert (await client.get(url, headers=await auth("auditor"))).json()["mismatched"] == 3
 
 
 # --- the pages ------------------------------------------------------------------------------------
