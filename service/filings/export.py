@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from enum import StrEnum
 
 from fastapi import Response
@@ -63,7 +64,12 @@ def to_csv(out: FilingOut, report: FrozenReport) -> bytes:
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
+AMOUNT = re.compile(r"-?\d+\.\d{2}")
+
+
 def to_xlsx(out: FilingOut, report: FrozenReport) -> bytes:
+    """One sheet: the heading block, then the grid with a bold header; amounts (text in the
+    filing, to keep them exact) as numbers with two decimals; typed text never a formula."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -77,7 +83,11 @@ def to_xlsx(out: FilingOut, report: FrozenReport) -> bytes:
     sheet.append(["", *columns])
     header_row = sheet.max_row
     for row in rows:
-        sheet.append(row)
+        sheet.append([float(v) if isinstance(v, str) and AMOUNT.fullmatch(v) else v for v in row])
+    for cells in sheet.iter_rows(min_row=header_row + 1):
+        for cell in cells:
+            if isinstance(cell.value, float):
+                cell.number_format = "#,##0.00"
     for cells in sheet.iter_rows():
         for cell in cells:
             if isinstance(cell.value, str) and looks_like_formula(cell.value):
