@@ -41,6 +41,7 @@ from service.db import create_engine, is_sqlite, session_factory
 from service.documents.render import TemplateError, load_templates
 from service.documents.routes import router as documents_router
 from service.errors import PROBLEM_RESPONSES, install_handlers
+from service.filings.routes import router as filings_router
 from service.health import router as health_router
 from service.http_safety import install as install_http_safety
 from service.http_safety import install_trusted_proxies
@@ -268,6 +269,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(auditor_router)
     app.include_router(mediators_router)
     app.include_router(subsidy_router)
+    app.include_router(filings_router)
     app.include_router(attachments_router)
     app.include_router(numbering_router)
     app.include_router(casefile_router)

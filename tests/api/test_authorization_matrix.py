@@ -48,6 +48,7 @@ from tests.builders import (
     COURT_DESK,
     DASHI,
     WULIAN,
+    YUSHAN,
     ZHANGPU,
     ZHOUXIANG,
     add_mediator,
@@ -162,6 +163,18 @@ SUBSIDY_WRITE: dict[str, Rule] = {
     "mediator": (FORBIDDEN, HIDDEN),  # only coordinators approve or correct
     "auditor": (FORBIDDEN, FORBIDDEN),
 }
+
+# Filed monthly reports: coordinators of their subtree's towns (and the city's), administrators
+# for any; auditors read. (in scope, out of scope): 张浦镇 / 玉山镇 for the coordinator.
+FILING_READ: dict[str, Rule] = {
+    "mediator": FORBIDDEN,
+    "coordinator": (ALLOWED, HIDDEN),
+    "agency_officer": FORBIDDEN,
+    "court_clerk": FORBIDDEN,
+    "admin": (ALLOWED, ALLOWED),
+    "auditor": (ALLOWED, ALLOWED),
+}
+FILING_WRITE: dict[str, Rule] = {**FILING_READ, "auditor": FORBIDDEN}
 
 RULES: dict[str, dict[str, Rule]] = {
     # --- sign-in ---
@@ -427,6 +440,14 @@ RULES: dict[str, dict[str, Rule]] = {
     "get_workflow": EVERYONE,
     "healthz": EVERYONE,
     "readyz": EVERYONE,
+    # --- filed monthly reports and the court reconciliation (issue 20, item 2) ---
+    "list_filings": FILING_READ,
+    "get_filing": FILING_READ,
+    "filing_cell_cases": FILING_READ,
+    "export_filing": FILING_READ,
+    "court_reconciliation": FILING_READ,
+    "file_month": FILING_WRITE,
+    "correct_filing": FILING_WRITE,
 }
 
 # Cells where the service disagrees with RULES today: each has a strict xfail test below (so
@@ -1198,7 +1219,58 @@ async def _import_mediators(w: World, role: str, scope: Scope) -> Call:
     return Call(files={"file": ("roster.csv", content, "text/csv")})
 
 
+FILING_MONTH = "2026-03"  # over, whatever the day the tests run
+# A town each (role, scope) files, so that no cell finds the month already filed by another.
+FILING_TOWN = {("coordinator", "in"): ZHANGPU, ("admin", "in"): "320583101", ("admin", "out"): "320583102"}
+
+
+def _filing_unit(role: str, scope: Scope) -> str:
+    return ZHANGPU if scope == "in" else YUSHAN
+
+
+async def _file_month(w: World, role: str, scope: Scope) -> Call:
+    return Call(json={"unit": FILING_TOWN.get((role, scope), YUSHAN), "month": FILING_MONTH})
+
+
+async def _list_filings(w: World, role: str, scope: Scope) -> Call:
+    return Call(query={"unit": _filing_unit(role, scope), "month": FILING_MONTH})
+
+
+async def _reconciliation(w: World, role: str, scope: Scope) -> Call:
+    return Call(query={"unit": IN_UNIT[role] if scope == "in" else OUT_UNIT, "month": FILING_MONTH})
+
+
+async def _a_filing(w: World, role: str, scope: Scope) -> Call:
+    """The current filing of 张浦镇 (in) or 玉山镇 (out), filed by an administrator on first use."""
+    unit = _filing_unit(role, scope)
+    admin = await w.as_user("admin")
+    filed = await w.client.post("/api/v1/filings", json={"unit": unit, "month": FILING_MONTH}, headers=admin)
+    assert filed.status_code in (201, 409), filed.text
+    listed = await w.client.get(
+        "/api/v1/filings", params={"unit": unit, "month": FILING_MONTH}, headers=admin
+    )
+    current = next(f for f in listed.json()["items"] if f["current"])
+    return Call(params={"filing_id": current["id"]})
+
+
+async def _filing_cell(w: World, role: str, scope: Scope) -> Call:
+    call = await _a_filing(w, role, scope)
+    return Call(params={**call.params, "key": "total.registered"})
+
+
+async def _correct_filing(w: World, role: str, scope: Scope) -> Call:
+    call = await _a_filing(w, role, scope)
+    return Call(params=call.params, json={"reason": "更正"})
+
+
 REQUESTS: dict[str, Factory] = {
+    "list_filings": _list_filings,
+    "get_filing": _a_filing,
+    "filing_cell_cases": _filing_cell,
+    "export_filing": _a_filing,
+    "court_reconciliation": _reconciliation,
+    "file_month": _file_month,
+    "correct_filing": _correct_filing,
     "sign_in": _sign_in,
     "revoke_token": _revoke,
     "who_am_i": _nothing,
@@ -1313,6 +1385,8 @@ PLACEHOLDERS = {
     "attachment_id": 1,
     "document_id": 1,
     "year": 2026,
+    "filing_id": 1,
+    "key": "total.registered",
 }
 
 
