@@ -1,0 +1,233 @@
+"""The screening register's and the major-dispute reports' statements (SQLAlchemy Core), and the
+typed rows they are read into."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.screening.models import MajorReport, ScreeningCase, ScreeningMissing, ScreeningRound
+from workflows.screening import MajorRisk
+
+rounds = ScreeningRound.__table__  # type: ignore[attr-defined]
+round_cases = ScreeningCase.__table__  # type: ignore[attr-defined]
+missing_flags = ScreeningMissing.__table__  # type: ignore[attr-defined]
+major = MajorReport.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRow:
+    id: int
+    unit_code: str
+    held_at: datetime
+    place: str
+    scope: str
+    participants: list[dict[str, Any]]
+    findings: str | None
+    nothing_found: bool
+    disputes_found: int
+    disputes_prevented: int
+    recorded_at: datetime
+    recorded_by: str
+    recorded_by_role: str
+
+
+def _round(m: RowMapping) -> RoundRow:
+    return RoundRow(**{f: m[f] for f in RoundRow.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class MajorRow:
+    """A report as stored: its statement still sealed."""
+
+    id: int
+    case_id: int
+    round_id: int | None
+    from_unit_code: str
+    town_code: str | None
+    city_code: str
+    risks: tuple[MajorRisk, ...]
+    statement: str
+    reported_at: datetime
+    reported_by: str
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    acknowledged_unit_code: str | None
+    escalated_at: datetime | None
+    occurred_at: datetime | None
+
+    @property
+    def recipients(self) -> list[str]:
+        return [c for c in (self.town_code, self.city_code) if c is not None]
+
+
+def _major(m: RowMapping) -> MajorRow:
+    fields = {f: m[f] for f in MajorRow.__slots__ if f != "risks"}
+    return MajorRow(risks=tuple(r for r in MajorRisk if m[f"risk_{r.value}"]), **fields)
+
+
+# --- rounds -------------------------------------------------------------------------------------
+
+
+async def insert_round(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    inserted = await conn.execute(sa.insert(rounds).values(values).returning(rounds.c.id))
+    return int(inserted.scalar_one())
+
+
+async def set_found(conn: AsyncConnection, round_id: int, case_ids: Sequence[int]) -> None:
+    """Link the round to the cases it registered, and count them on the round."""
+    if case_ids:
+        await conn.execute(sa.insert(round_cases), [{"round_id": round_id, "case_id": c} for c in case_ids])
+    await conn.execute(sa.update(rounds).where(rounds.c.id == round_id).values(disputes_found=len(case_ids)))
+
+
+async def read_round(conn: AsyncConnection, round_id: int) -> RoundRow | None:
+    found = (await conn.execute(sa.select(rounds).where(rounds.c.id == round_id))).first()
+    return None if found is None else _round(found._mapping)
+
+
+async def cases_of(conn: AsyncConnection, round_id: int) -> list[int]:
+    found = await conn.execute(
+        sa.select(round_cases.c.case_id)
+        .where(round_cases.c.round_id == round_id)
+        .order_by(round_cases.c.case_id)
+    )
+    return list(found.scalars())
+
+
+async def list_rounds(
+    conn: AsyncConnection,
+    *,
+    units: frozenset[str] | None,
+    after: tuple[datetime, int] | None,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+) -> list[RoundRow]:
+    """Rounds of ``units`` (None: all), newest first by when they were held, a page at a time:
+    ``after`` is the (held_at, id) of the last row of the previous page (keyset)."""
+    query = sa.select(rounds)
+    if units is not None:
+        query = query.where(rounds.c.unit_code.in_(sorted(units)))
+    if start is not None:
+        query = query.where(rounds.c.held_at >= start)
+    if end is not None:
+        query = query.where(rounds.c.held_at < end)
+    if after is not None:
+        query = query.where(sa.tuple_(rounds.c.held_at, rounds.c.id) < sa.tuple_(*after))
+    query = query.order_by(rounds.c.held_at.desc(), rounds.c.id.desc()).limit(limit)
+    return [_round(r._mapping) for r in await conn.execute(query)]
+
+
+async def units_reported(
+    conn: AsyncConnection, units: Sequence[str], start: datetime, end: datetime
+) -> set[str]:
+    """Which of ``units`` recorded at least one round held in [start, end)."""
+    if not units:
+        return set()
+    found = await conn.execute(
+        sa.select(rounds.c.unit_code)
+        .where(rounds.c.unit_code.in_(sorted(units)), rounds.c.held_at >= start, rounds.c.held_at < end)
+        .distinct()
+    )
+    return set(found.scalars())
+
+
+async def claim_missing(conn: AsyncConnection, flags: Sequence[dict[str, Any]]) -> set[str]:
+    """Record each (unit, period) flag unless it is recorded already; the units newly flagged.
+    The unique key makes a second sweep, or a second replica, flag nobody twice."""
+    if not flags:
+        return set()
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    done = await conn.execute(
+        insert(missing_flags)
+        .values(list(flags))
+        .on_conflict_do_nothing(index_elements=["unit_code", "period"])
+        .returning(missing_flags.c.unit_code)
+    )
+    return set(done.scalars())
+
+
+# --- major-dispute reports ----------------------------------------------------------------------
+
+
+async def insert_major(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    inserted = await conn.execute(sa.insert(major).values(values).returning(major.c.id))
+    return int(inserted.scalar_one())
+
+
+async def read_major(conn: AsyncConnection, report_id: int) -> MajorRow | None:
+    found = (await conn.execute(sa.select(major).where(major.c.id == report_id))).first()
+    return None if found is None else _major(found._mapping)
+
+
+async def majors_of_case(conn: AsyncConnection, case_id: int) -> list[MajorRow]:
+    found = await conn.execute(
+        sa.select(major).where(major.c.case_id == case_id).order_by(major.c.reported_at, major.c.id)
+    )
+    return [_major(r._mapping) for r in found]
+
+
+async def list_majors(
+    conn: AsyncConnection, *, units: frozenset[str] | None, open_only: bool, limit: int
+) -> list[MajorRow]:
+    """Reports from or to ``units`` (None: all), newest first; ``open_only``: unacknowledged."""
+    query = sa.select(major)
+    if units is not None:
+        codes = sorted(units)
+        query = query.where(
+            sa.or_(
+                major.c.from_unit_code.in_(codes), major.c.town_code.in_(codes), major.c.city_code.in_(codes)
+            )
+        )
+    if open_only:
+        query = query.where(major.c.acknowledged_at.is_(None))
+    query = query.order_by(major.c.reported_at.desc(), major.c.id.desc()).limit(limit)
+    return [_major(r._mapping) for r in await conn.execute(query)]
+
+
+async def acknowledge_major(
+    conn: AsyncConnection, report_id: int, *, at: datetime, by: str, unit_code: str
+) -> bool:
+    """Record the acknowledgement unless there is one already: False when someone was first."""
+    done = await conn.execute(
+        sa.update(major)
+        .where(major.c.id == report_id, major.c.acknowledged_at.is_(None))
+        .values(acknowledged_at=at, acknowledged_by=by, acknowledged_unit_code=unit_code)
+    )
+    return done.rowcount == 1
+
+
+async def mark_occurred(conn: AsyncConnection, report_id: int, *, at: datetime, by: str) -> bool:
+    done = await conn.execute(
+        sa.update(major)
+        .where(major.c.id == report_id, major.c.occurred_at.is_(None))
+        .values(occurred_at=at, occurred_by=by)
+    )
+    return done.rowcount == 1
+
+
+async def claim_unacknowledged(
+    conn: AsyncConnection, *, reported_before: datetime, now: datetime
+) -> list[MajorRow]:
+    """The reports still unacknowledged past their time and not yet escalated, marked escalated in
+    the same statement: a second sweep, or a second replica, finds none of them again."""
+    claimed = await conn.execute(
+        sa.update(major)
+        .where(
+            major.c.acknowledged_at.is_(None),
+            major.c.escalated_at.is_(None),
+            major.c.reported_at <= reported_before,
+        )
+        .values(escalated_at=now)
+        .returning(*major.c)
+    )
+    return sorted((_major(r._mapping) for r in claimed), key=lambda r: (r.reported_at, r.id))
