@@ -41,6 +41,7 @@ def install(app: FastAPI) -> None:
         pages,
         reports,
         roster,
+        screening,
         sessions,
         subsidy,
     )
@@ -59,5 +60,6 @@ def install(app: FastAPI) -> None:
     app.include_router(me.router)
     app.include_router(roster.router)
     app.include_router(subsidy.router)
+    app.include_router(screening.router)  # the screening register's form and list
     app.mount("/static/app", StaticFiles(directory=STATIC), name="web-static")
     app.add_middleware(CompressPages)
