@@ -350,6 +350,15 @@ def config_check() -> None:
         typer.echo(f"Configuration is invalid:\n{exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"documents: {len(templates.compiled)} templates OK ({documents})")
+    from service.config.screening import load_screening_policy
+
+    screening_path = settings.config_dir / "screening.yaml"
+    try:
+        screening = load_screening_policy(screening_path)
+    except ConfigError as exc:
+        typer.echo(f"Configuration is invalid:\n{exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"screening: {len(screening.periods)} unit kinds owe rounds OK ({screening_path})")
 
 
 @units_app.command("import")
