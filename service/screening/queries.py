@@ -94,13 +94,19 @@ async def read_round(conn: AsyncConnection, round_id: int) -> RoundRow | None:
     return None if found is None else _round(found._mapping)
 
 
-async def cases_of(conn: AsyncConnection, round_id: int) -> list[int]:
+async def cases_of_rounds(conn: AsyncConnection, round_ids: Sequence[int]) -> dict[int, list[int]]:
+    """The case ids each round registered, in order."""
+    if not round_ids:
+        return {}
     found = await conn.execute(
-        sa.select(round_cases.c.case_id)
-        .where(round_cases.c.round_id == round_id)
-        .order_by(round_cases.c.case_id)
+        sa.select(round_cases.c.round_id, round_cases.c.case_id)
+        .where(round_cases.c.round_id.in_(list(round_ids)))
+        .order_by(round_cases.c.round_id, round_cases.c.case_id)
     )
-    return list(found.scalars())
+    links: dict[int, list[int]] = {}
+    for r in found:
+        links.setdefault(r.round_id, []).append(r.case_id)
+    return links
 
 
 async def list_rounds(

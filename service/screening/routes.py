@@ -10,10 +10,9 @@ from fastapi import APIRouter, Depends, Path, Query
 from service import clock
 from service.cases.routes import CASE_ERRORS, PROBLEM, CaseId
 from service.context import ContextDep
-from service.db import EngineDep, reading
-from service.errors import NotFound, field_error
+from service.db import EngineDep
 from service.language import read_accept_language
-from service.screening import figures, major, service
+from service.screening import major, service
 from service.screening.schemas import (
     MajorAckIn,
     MajorReportIn,
@@ -102,18 +101,7 @@ async def screening_figures(
     """The MoJ report's screening rows (排查次数, 发现纠纷, 预防纠纷, 零报告) and prevention rows
     (防止自杀, 防止群体性械斗, 防止民转刑, 防止群体性事件) for your scope; definitions in
     docs/screening.md."""
-    if end <= start:
-        raise field_error("query.end", "must be after start")
-    units = service.readable_units(actor, ctx)
-    if unit is not None:
-        if unit not in ctx.org or (units is not None and unit not in units):
-            raise NotFound(f"No unit {unit!r} in your scope.")
-        units = ctx.org.subtree(unit)
-    async with reading(engine) as conn:
-        return {
-            "screening": await figures.screening_figures(conn, units, start, end),
-            "prevention": await figures.prevention_figures(conn, units, start, end),
-        }
+    return await service.figures_for(engine, ctx, actor, unit=unit, start=start, end=end)
 
 
 @router.get(

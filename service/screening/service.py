@@ -25,7 +25,7 @@ from service.db import reading
 from service.errors import Forbidden, InvalidInput, NotFound, field_error
 from service.language import answer_language
 from service.notifications import service as notifications
-from service.screening import major
+from service.screening import figures, major
 from service.screening import queries as q
 from service.screening.queries import RoundRow
 from service.screening.schemas import (
@@ -134,7 +134,7 @@ async def record_round(
                 case = await register_on(
                     conn, ctx, case_body, actor, now=now, payload={"screening_round": round_id}
                 )
-            except Exception as exc:  # a refused dispute names its place in the round
+            except InvalidInput as exc:  # a refused dispute names its place in the round
                 _rename_field(exc, f"body.disputes.{i}")
                 raise
             report_id = None
@@ -174,24 +174,30 @@ async def record_round(
     return round_public(ctx, row, found)
 
 
-def _rename_field(exc: Exception, prefix: str) -> None:
+def _rename_field(exc: InvalidInput, prefix: str) -> None:
     """Point a registration's 422 (``body.prior_proceedings…``) at the dispute in the round
     (``body.disputes.0.prior_proceedings…``)."""
-    if not isinstance(exc, InvalidInput):
-        return
     for error in exc.extra.get("errors", []):
         error["field"] = error["field"].replace("body", prefix, 1)
     exc.detail = exc.detail.replace("body", prefix, 1)
 
 
-async def _public_of(conn: AsyncConnection, ctx: AppContext, row: RoundRow) -> RoundPublic:
-    ids = await q.cases_of(conn, row.id)
+async def _publics(conn: AsyncConnection, ctx: AppContext, rows: list[RoundRow]) -> list[RoundPublic]:
+    """Rounds with the cases each registered: two statements for a whole page."""
+    links = await q.cases_of_rounds(conn, [r.id for r in rows])
+    ids = sorted({c for found in links.values() for c in found})
     cases = await case_queries.fetch_cases(conn, ids) if ids else {}
-    found = [
-        FoundCase(id=c.id, number=c.number, unit_code=c.unit_code)
-        for c in (cases[i] for i in ids if i in cases)
+    return [
+        round_public(
+            ctx,
+            row,
+            [
+                FoundCase(id=c.id, number=c.number, unit_code=c.unit_code)
+                for c in (cases[i] for i in links.get(row.id, []) if i in cases)
+            ],
+        )
+        for row in rows
     ]
-    return round_public(ctx, row, found)
 
 
 async def get_round(engine: AsyncEngine, ctx: AppContext, round_id: int, actor: Actor) -> RoundPublic:
@@ -200,7 +206,8 @@ async def get_round(engine: AsyncEngine, ctx: AppContext, round_id: int, actor: 
         row = await q.read_round(conn, round_id)
         if row is None or (units is not None and row.unit_code not in units):
             raise NotFound(f"No screening round {round_id}.")
-        return await _public_of(conn, ctx, row)
+        [public] = await _publics(conn, ctx, [row])
+    return public
 
 
 def _cursor(row: RoundRow) -> str:
@@ -241,8 +248,27 @@ async def list_rounds(
             end=end,
             limit=limit + 1,
         )
-        items = [await _public_of(conn, ctx, r) for r in rows[:limit]]
+        items = await _publics(conn, ctx, rows[:limit])
     return RoundList(items=items, next_after=_cursor(rows[limit - 1]) if len(rows) > limit else None)
+
+
+async def figures_for(
+    engine: AsyncEngine, ctx: AppContext, actor: Actor, *, unit: str | None, start: datetime, end: datetime
+) -> dict[str, dict[str, int]]:
+    """The MoJ report's screening and prevention rows for the reader's scope (``unit``: that unit
+    and those below it), as service.screening.figures counts them."""
+    if end <= start:
+        raise field_error("query.end", "must be after start")
+    units = readable_units(actor, ctx)
+    if unit is not None:
+        if unit not in ctx.org or (units is not None and unit not in units):
+            raise NotFound(f"No unit {unit!r} in your scope.")
+        units = ctx.org.subtree(unit)
+    async with reading(engine) as conn:
+        return {
+            "screening": await figures.screening_figures(conn, units, start, end),
+            "prevention": await figures.prevention_figures(conn, units, start, end),
+        }
 
 
 # --- who has not reported -----------------------------------------------------------------------
