@@ -23,6 +23,8 @@ class ScreeningRound(SQLModel, table=True):
         # A unit's rounds by time (the list's keyset pages, the period check), and all by time.
         Index("ix_screening_round_unit", "unit_code", "held_at", "id"),
         Index("ix_screening_round_held", "held_at", "id"),
+        # A retry from a flaky phone (the same Idempotency-Key) finds its round, never a second one.
+        Index("ux_screening_round_key", "recorded_by", "idempotency_key", unique=True),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
@@ -39,6 +41,8 @@ class ScreeningRound(SQLModel, table=True):
     recorded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     recorded_by: str = Field(max_length=64)
     recorded_by_role: str = Field(max_length=32)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    request_hash: str | None = Field(default=None, max_length=64)
 
 
 class ScreeningCase(SQLModel, table=True):

@@ -89,6 +89,18 @@ async def set_found(conn: AsyncConnection, round_id: int, case_ids: Sequence[int
     await conn.execute(sa.update(rounds).where(rounds.c.id == round_id).values(disputes_found=len(case_ids)))
 
 
+async def find_keyed(conn: AsyncConnection, username: str, key: str) -> tuple[int, str | None] | None:
+    """(id, request hash) of the round this person recorded with this Idempotency-Key, if any."""
+    found = (
+        await conn.execute(
+            sa.select(rounds.c.id, rounds.c.request_hash).where(
+                rounds.c.recorded_by == username, rounds.c.idempotency_key == key
+            )
+        )
+    ).first()
+    return None if found is None else (found.id, found.request_hash)
+
+
 async def read_round(conn: AsyncConnection, round_id: int) -> RoundRow | None:
     found = (await conn.execute(sa.select(rounds).where(rounds.c.id == round_id))).first()
     return None if found is None else _round(found._mapping)

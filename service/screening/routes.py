@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from service import clock
-from service.cases.routes import CASE_ERRORS, PROBLEM, CaseId
+from service.cases.routes import CASE_ERRORS, PROBLEM, CaseId, IdempotencyKey
 from service.context import ContextDep
 from service.db import EngineDep
 from service.language import read_accept_language
@@ -44,12 +44,23 @@ ERRORS: dict[int | str, dict[str, object]] = {
     responses=ERRORS,
 )
 async def record_screening_round(
-    body: RoundIn, actor: ActorDep, engine: EngineDep, ctx: ContextDep
+    body: RoundIn,
+    actor: ActorDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> RoundPublic:
     """Record a screening round of your unit: when, where, who, the scope and what was found, or
     a zero report (``nothing_found``). Each dispute found is registered as a case with source
     主动排查 in the same transaction, and reported at once when flagged ``major``."""
-    return await service.record_round(engine, ctx, body, actor, now=clock.now())
+    found, replayed = await service.record_round(
+        engine, ctx, body, actor, now=clock.now(), idempotency_key=idempotency_key
+    )
+    response.headers["Location"] = f"/api/v1/screening/{found.id}"
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return found
 
 
 @router.get("/screening", response_model=RoundList, operation_id="list_screening_rounds", responses=ERRORS)

@@ -10,9 +10,12 @@ scope is answered like an absent one (404).
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.audit.events import record_security_event
@@ -22,7 +25,7 @@ from service.cases.service import register_on
 from service.config.screening import screening_policy
 from service.context import AppContext
 from service.db import reading
-from service.errors import Forbidden, InvalidInput, NotFound, field_error
+from service.errors import Forbidden, IdempotencyKeyReused, InvalidInput, NotFound, field_error
 from service.language import answer_language
 from service.notifications import service as notifications
 from service.screening import figures, major
@@ -94,12 +97,68 @@ def round_public(ctx: AppContext, row: RoundRow, found: list[FoundCase]) -> Roun
     )
 
 
+async def _replay(
+    engine: AsyncEngine, ctx: AppContext, actor: Actor, key: str, request_hash: str
+) -> RoundPublic | None:
+    """The round a retry with this key recorded, or None when the key is new; a 422 when the key
+    was used for a different round."""
+    async with reading(engine) as conn:
+        found = await q.find_keyed(conn, actor.username, key)
+        if found is None:
+            return None
+        if found[1] != request_hash:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was already used to record a different round; use a new key.",
+                round_id=found[0],
+            )
+        row = await q.read_round(conn, found[0])
+        assert row is not None
+        [public] = await _publics(conn, ctx, [row])
+    return public
+
+
 async def record_round(
-    engine: AsyncEngine, ctx: AppContext, body: RoundIn, actor: Actor, *, now: datetime
-) -> RoundPublic:
+    engine: AsyncEngine,
+    ctx: AppContext,
+    body: RoundIn,
+    actor: Actor,
+    *,
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> tuple[RoundPublic, bool]:
     """Record a round for the actor's unit, register each dispute it found as a case (source
     主动排查, linked to the round, its `created` event naming the round), and file the major
-    reports it asks for: all in one transaction, so a refused case leaves no round behind."""
+    reports it asks for: all in one transaction, so a refused case leaves no round behind.
+    (round, replayed): a retry with the same Idempotency-Key gets the round it recorded."""
+    request_hash = hashlib.sha256(
+        json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()
+    if idempotency_key:
+        replay = await _replay(engine, ctx, actor, idempotency_key, request_hash)
+        if replay is not None:
+            return replay, True
+    try:
+        return await _record(
+            engine, ctx, body, actor, now=now, key=idempotency_key, request_hash=request_hash
+        ), False
+    except IntegrityError:
+        # A concurrent retry with the same key was first: answer with its round.
+        replay = await _replay(engine, ctx, actor, idempotency_key, request_hash) if idempotency_key else None
+        if replay is None:
+            raise
+        return replay, True
+
+
+async def _record(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    body: RoundIn,
+    actor: Actor,
+    *,
+    now: datetime,
+    key: str | None,
+    request_hash: str,
+) -> RoundPublic:
     if actor.role not in RECORDERS:
         raise Forbidden("Only a station's mediator or a centre's coordinator records screening rounds.")
     if body.held_at > now + CLOCK_SLACK:
@@ -124,6 +183,8 @@ async def record_round(
                 "recorded_at": now,
                 "recorded_by": actor.username,
                 "recorded_by_role": actor.role.value,
+                "idempotency_key": key or None,
+                "request_hash": request_hash if key else None,
             },
         )
         for i, dispute in enumerate(body.disputes):

@@ -4,6 +4,7 @@ and the list a town reads: its stations' rounds and those that have not reported
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ FIELDS = (
     "summary",
     "applicant",
     "respondent",
+    "request_key",  # drawn when the form is shown: a second tap, or a retry, records one round
 )
 
 
@@ -109,6 +111,7 @@ async def screening_page(request: Request, session: SessionDep, engine: EngineDe
     now = clock.now().astimezone(SHANGHAI)
     values = dict.fromkeys(FIELDS, "")
     values["held_at"] = now.strftime("%Y-%m-%dT%H:%M")
+    values["request_key"] = f"web-{uuid.uuid4()}"
     return await _render(
         request, session, engine, ctx, values=values, errors={}, done=request.query_params.get("done") == "1"
     )
@@ -127,7 +130,9 @@ async def record_round(request: Request, session: SessionDep, engine: EngineDep,
             request, session, engine, ctx, values=values, errors={"held_at": "field.invalid"}, status=422
         )
     try:
-        await screening.record_round(engine, ctx, body, session.actor, now=clock.now())
+        await screening.record_round(
+            engine, ctx, body, session.actor, now=clock.now(), idempotency_key=values["request_key"] or None
+        )
     except InvalidInput as exc:
         # The round's own rules (a zero report names nothing; not in the future) or a found
         # dispute's registration: said at the field, in the catalogue's words.

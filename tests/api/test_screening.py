@@ -458,3 +458,25 @@ async def test_the_figures_and_the_ids_behind_them(
     assert over_http.status_code == 200, over_http.text
     assert over_http.json()["screening"]["rounds"] == 4
     assert over_http.json()["prevention"]["crime_prevented"] == 1
+
+
+async def test_a_retry_with_the_same_key_records_one_round(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    h = {**await auth("dashi.mediator"), "Idempotency-Key": "phone-retry-1"}
+    body = round_body(nothing_found=False, disputes=[found()])
+    first = await client.post("/api/v1/screening", json=body, headers=h)
+    again = await client.post("/api/v1/screening", json=body, headers=h)
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["cases"] == first.json()["cases"]
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(rounds))).scalar_one() == 1
+        assert (await conn.execute(sa.text("SELECT count(*) FROM cases"))).scalar_one() == 1
+    other = await client.post("/api/v1/screening", json=round_body(), headers=h)
+    assert other.status_code == 422
+    assert other.json()["type"] == "/problems/idempotency-key-reused"
+    # The key is the person's: a colleague's same key records their own round.
+    colleague = {**await auth("zhouxiang.mediator"), "Idempotency-Key": "phone-retry-1"}
+    assert (await client.post("/api/v1/screening", json=round_body(), headers=colleague)).status_code == 201

@@ -40,11 +40,14 @@ def upgrade() -> None:
         sa.Column("recorded_at", When, nullable=False),
         sa.Column("recorded_by", sa.String(length=64), nullable=False),
         sa.Column("recorded_by_role", sa.String(length=32), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=True),
+        sa.Column("request_hash", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("screening_round", schema=None) as batch_op:
         batch_op.create_index("ix_screening_round_unit", ["unit_code", "held_at", "id"], unique=False)
         batch_op.create_index("ix_screening_round_held", ["held_at", "id"], unique=False)
+        batch_op.create_index("ux_screening_round_key", ["recorded_by", "idempotency_key"], unique=True)
     op.create_table(
         "screening_case",
         sa.Column("round_id", BigId, nullable=False),
