@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
 from service import clock
 from service.db import EngineDep
 from service.errors import InvalidInput
+from service.screening import major
 from service.screening import service as screening
 from service.screening.schemas import RoundIn
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
@@ -22,9 +23,12 @@ from service.web.forms import error_key
 from service.web.render import Page
 from workflows.calendar import SHANGHAI
 from workflows.lifecycle import Role
+from workflows.screening import MajorRisk
 from workflows.vocab import DisputeType
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+ReportId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 FIELDS = (
     "held_at",
@@ -38,11 +42,12 @@ FIELDS = (
     "summary",
     "applicant",
     "respondent",
+    "major_statement",
     "request_key",  # drawn when the form is shown: a second tap, or a retry, records one round
 )
 
 
-def _body(values: dict[str, str], unit_code: str) -> dict[str, Any]:
+def _body(values: dict[str, str], unit_code: str, risks: list[str]) -> dict[str, Any]:
     """The form as the API's body: participants one per line, at most one found dispute (placed
     at the station; the API takes more)."""
     held = values["held_at"]
@@ -60,15 +65,16 @@ def _body(values: dict[str, str], unit_code: str) -> dict[str, Any]:
         parties = [{"name": values["applicant"], "role": "applicant"}]
         if values["respondent"]:
             parties.append({"name": values["respondent"], "role": "respondent"})
-        body["disputes"].append(
-            {
-                "dispute_type": values["dispute_type"] or DisputeType.OTHER.value,
-                "summary": values["summary"],
-                "location_code": unit_code,
-                "parties": parties,
-                "prior_proceedings": {"authority": "none"},
-            }
-        )
+        dispute: dict[str, Any] = {
+            "dispute_type": values["dispute_type"] or DisputeType.OTHER.value,
+            "summary": values["summary"],
+            "location_code": unit_code,
+            "parties": parties,
+            "prior_proceedings": {"authority": "none"},
+        }
+        if risks:  # reported at once to the town and the city centre
+            dispute["major"] = {"risks": risks, "statement": values["major_statement"] or values["summary"]}
+        body["disputes"].append(dispute)
     return body
 
 
@@ -82,12 +88,14 @@ async def _render(
     errors: dict[str, str],
     status: int = 200,
     done: bool = False,
+    checked: list[str] | None = None,
 ) -> Response:
     actor = session.actor
     now = clock.now()
     rounds = await screening.list_rounds(
         engine, ctx, actor, unit=None, start=None, end=None, after=None, limit=30
     )
+    reports = await major.list_reports(engine, ctx, actor, open_only=False, limit=20, now=now)
     missing = None
     if actor.role in (Role.coordinator, Role.auditor):  # a town reads who has not reported
         missing = await screening.missing_units(engine, ctx, actor, period=None, now=now)
@@ -101,6 +109,9 @@ async def _render(
         errors=errors,
         done=done,
         may_record=actor.role in screening.RECORDERS,
+        reports=reports.items,
+        risks=[r.value for r in MajorRisk],
+        checked=checked or [],
         dispute_types=[t.value for t in DisputeType],
     )
 
@@ -121,13 +132,21 @@ async def screening_page(request: Request, session: SessionDep, engine: EngineDe
 async def record_round(request: Request, session: SessionDep, engine: EngineDep, ctx: CtxDep) -> Response:
     form = await read_form(request, session)
     values = {name: form_text(form, name) for name in FIELDS}
+    checked = [r.value for r in MajorRisk if form.get(f"risk_{r.value}") == "1"]
     try:
-        body = RoundIn.model_validate(_body(values, session.actor.unit_code))
+        body = RoundIn.model_validate(_body(values, session.actor.unit_code, checked))
     except ValidationError as exc:
         return await _render(request, session, engine, ctx, values=values, errors=_errors(exc), status=422)
     except ValueError:
         return await _render(
-            request, session, engine, ctx, values=values, errors={"held_at": "field.invalid"}, status=422
+            request,
+            session,
+            engine,
+            ctx,
+            values=values,
+            errors={"held_at": "field.invalid"},
+            status=422,
+            checked=checked,
         )
     try:
         await screening.record_round(
@@ -145,7 +164,9 @@ async def record_round(request: Request, session: SessionDep, engine: EngineDep,
                 errors["held_at"] = "screening.error.held_at"
             else:
                 errors["summary"] = "field.invalid"
-        return await _render(request, session, engine, ctx, values=values, errors=errors, status=422)
+        return await _render(
+            request, session, engine, ctx, values=values, errors=errors, status=422, checked=checked
+        )
     return RedirectResponse("/screening?done=1", status_code=303)
 
 
@@ -159,3 +180,13 @@ def _errors(exc: ValidationError) -> dict[str, str]:
             name = "applicant"
         errors.setdefault(name or "place", error_key(e))
     return errors
+
+
+@router.post("/screening/major/{report_id}/acknowledge")
+async def acknowledge_major(
+    request: Request, report_id: ReportId, session: SessionDep, engine: EngineDep, ctx: CtxDep
+) -> Response:
+    """A town's or the city centre's coordinator confirms a major-dispute report from the list."""
+    await read_form(request, session)
+    await major.acknowledge(engine, ctx, report_id, None, session.actor, now=clock.now())
+    return RedirectResponse("/screening#major-heading", status_code=303)

@@ -1,7 +1,7 @@
 """The screening register in the browser: a station's mediator records a zero report and then a
-round that found a dispute on a phone (the dispute registered as a case in the same step), a
-round that says neither is refused at its field, and the town reads its stations' rounds and
-who has not reported."""
+round that found a dispute on a phone (the dispute registered as a case in the same step and
+reported at once as a suicide risk), a round that says neither is refused at its field, and the
+town reads its stations' rounds and who has not reported, and acknowledges the report."""
 
 from __future__ import annotations
 
@@ -48,6 +48,8 @@ def test_a_station_records_rounds_on_a_phone_and_the_town_reads_them(web: Web) -
     page.get_by_label("纠纷简要情况").fill(SUMMARY)
     page.get_by_label("一方当事人", exact=True).fill("周海峰")
     page.get_by_label("另一方当事人").fill("陆梅")
+    page.get_by_label("自杀风险").check()  # reported at once to the town and the city centre
+    page.get_by_label("报告内容（可选，默认为简要情况）").fill("一方称要喝农药，已由村干部陪护")
     web.shot(page, "2-found")
     page.get_by_role("button", name="提交排查情况").click()
     expect(page).to_have_url(re.compile(r"/screening\?done=1$"))
@@ -67,4 +69,15 @@ def test_a_station_records_rounds_on_a_phone_and_the_town_reads_them(web: Web) -
     expect(town).to_have_url(re.compile(r"/screening$"))
     expect(town.locator("#missing-heading")).to_have_text("未按期报送排查情况的调委会")
     expect(town.locator("ul.rounds")).to_contain_text("大市社区一至三组")
+    report = town.locator("ul.majors li.card").first
+    expect(report).to_contain_text("自杀风险")
+    expect(report.locator(".major-status")).to_contain_text("待确认")
     web.shot(town, "4-town")
+    report.get_by_role("button", name="确认收到").click()
+    expect(town.locator("ul.majors li.card").first.locator(".major-status")).to_contain_text(
+        "已确认：zhangpu.coordinator"
+    )
+    expect(town.locator("ul.majors li.card").first.get_by_role("button", name="确认收到")).to_have_count(0)
+    # The station sees the acknowledgement too, and cannot acknowledge its own report.
+    page.goto("/screening")
+    expect(page.locator("ul.majors li.card").first.locator(".major-status")).to_contain_text("已确认")
