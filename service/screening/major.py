@@ -22,6 +22,7 @@ from service.context import AppContext
 from service.db import reading
 from service.errors import Conflict, Forbidden, NotFound
 from service.notifications import service as notifications
+from service.personal.crypto import DataCipher
 from service.screening import queries as q
 from service.screening.queries import MajorRow
 from service.screening.schemas import MajorReportList, MajorReportPublic
@@ -334,3 +335,14 @@ async def escalate_unacknowledged(engine: AsyncEngine, ctx: AppContext, *, now: 
             )
         await notifications.notify_many(conn, notes, now=now)
     return len(claimed)
+
+
+async def reseal_reports(engine: AsyncEngine, cipher: DataCipher) -> int:
+    """Re-encrypt every major report's statement under the current data key
+    (``jiefen privacy rotate-key``)."""
+    context = "major_report.statement"
+    async with engine.begin() as conn:
+        rows = await q.sealed_statements(conn)
+        fresh = [(i, cipher.encrypt(cipher.decrypt(v, context), context) or "") for i, v in rows]
+        await q.reseal(conn, fresh)
+    return len(fresh)

@@ -249,3 +249,19 @@ async def claim_unacknowledged(
         .returning(*major.c)
     )
     return sorted((_major(r._mapping) for r in claimed), key=lambda r: (r.reported_at, r.id))
+
+
+async def sealed_statements(conn: AsyncConnection) -> list[tuple[int, str]]:
+    rows = await conn.execute(sa.select(major.c.id, major.c.statement))
+    return [(r.id, r.statement) for r in rows]
+
+
+async def reseal(conn: AsyncConnection, rows: Sequence[tuple[int, str]]) -> None:
+    for report_id, statement in rows:
+        await conn.execute(sa.update(major).where(major.c.id == report_id).values(statement=statement))
+
+
+async def anonymise_case(conn: AsyncConnection, case_id: int, placeholder: str) -> None:
+    """A case's major reports keep who reported which risks to whom and when; what was said goes
+    (PIPL retention), as a crime report's does."""
+    await conn.execute(sa.update(major).where(major.c.case_id == case_id).values(statement=placeholder))

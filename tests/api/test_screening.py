@@ -480,3 +480,35 @@ async def test_a_retry_with_the_same_key_records_one_round(
     # The key is the person's: a colleague's same key records their own round.
     colleague = {**await auth("zhouxiang.mediator"), "Idempotency-Key": "phone-retry-1"}
     assert (await client.post("/api/v1/screening", json=round_body(), headers=colleague)).status_code == 201
+
+
+async def test_retention_keeps_who_reported_what_risk_and_drops_what_was_said(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    from service.privacy.pipl import ANONYMISED, anonymise_closed_cases
+    from service.screening.major import reseal_reports
+    from service.screening.queries import major
+
+    dashi = await auth("dashi.mediator")
+    made = await major_round(client, dashi, ["crime"])
+    case = (await client.get(f"/api/v1/cases/{made['cases'][0]['id']}", headers=dashi)).json()
+    async with db.engine.connect() as conn:
+        stored = (await conn.execute(sa.select(major.c.statement))).scalar_one()
+    assert "村民聚集" not in stored  # sealed with the data key
+    assert await reseal_reports(db.engine, db.ctx.cipher) == 1
+    await move(client, dashi, case, "close", outcome="rejected", reason="已由信访部门受理")
+    later = FIXED_NOW + timedelta(days=1900)
+    assert (
+        await anonymise_closed_cases(db.engine, db.ctx, closed_before_days=1825, actor="test", now=later) == 1
+    )
+    report = (
+        await client.get(
+            f"/api/v1/major-reports/{made['cases'][0]['major_report_id']}",
+            headers=await auth("city.coordinator"),
+        )
+    ).json()
+    assert (report["statement"], report["risks"], report["to_unit_codes"]) == (
+        ANONYMISED,
+        ["crime"],
+        [ZHANGPU, CITY],
+    )
