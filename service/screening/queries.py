@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.mediators.models import MediatorUnit
 from service.screening.models import MajorReport, ScreeningCase, ScreeningMissing, ScreeningRound
 from workflows.screening import MajorRisk
 
@@ -99,6 +100,19 @@ async def find_keyed(conn: AsyncConnection, username: str, key: str) -> tuple[in
         )
     ).first()
     return None if found is None else (found.id, found.request_hash)
+
+
+async def on_roster(conn: AsyncConnection, mediator_ids: Sequence[int], unit_code: str) -> set[int]:
+    """Which of these roster ids are on the roster of the unit."""
+    if not mediator_ids:
+        return set()
+    mu = MediatorUnit.__table__  # type: ignore[attr-defined]
+    found = await conn.execute(
+        sa.select(mu.c.mediator_id).where(
+            mu.c.mediator_id.in_(list(mediator_ids)), mu.c.unit_code == unit_code
+        )
+    )
+    return set(found.scalars())
 
 
 async def read_round(conn: AsyncConnection, round_id: int) -> RoundRow | None:

@@ -168,6 +168,14 @@ async def _record(
         raise field_error(f"body.{problem[0]}", problem[1])
     found: list[FoundCase] = []
     async with engine.begin() as conn:
+        named = [p.mediator_id for p in body.participants if p.mediator_id is not None]
+        known = await q.on_roster(conn, named, actor.unit_code)
+        for i, p in enumerate(body.participants):
+            if p.mediator_id is not None and p.mediator_id not in known:
+                raise field_error(
+                    f"body.participants.{i}.mediator_id",
+                    f"no mediator {p.mediator_id} on {actor.unit_code}'s roster",
+                )
         round_id = await q.insert_round(
             conn,
             {

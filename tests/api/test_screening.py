@@ -512,3 +512,24 @@ async def test_retention_keeps_who_reported_what_risk_and_drops_what_was_said(
         ["crime"],
         [ZHANGPU, CITY],
     )
+
+
+async def test_a_participant_named_by_roster_id_is_on_the_units_roster(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    from tests.builders import add_mediator
+
+    ours = await add_mediator(db.engine, "排查调解员", [DASHI])
+    theirs = await add_mediator(db.engine, "五联调解员", [WULIAN])
+    h = await auth("dashi.mediator")
+    made = await record(
+        client, h, participants=[{"name": "排查调解员", "mediator_id": ours}, {"name": "网格员"}]
+    )
+    assert made["participants"][0] == {"name": "排查调解员", "mediator_id": ours}
+    wrong = await client.post(
+        "/api/v1/screening",
+        json=round_body(participants=[{"name": "五联调解员", "mediator_id": theirs}]),
+        headers=h,
+    )
+    assert wrong.status_code == 422
+    assert wrong.json()["errors"][0]["field"] == "body.participants.0.mediator_id"
