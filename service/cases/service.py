@@ -464,9 +464,12 @@ def prepare_registration(
     *,
     now: datetime,
     payload: Mapping[str, Any] | None = None,
+    hooks: bool = True,
 ) -> Registration:
     """Triage a dispute and build what registering it writes; ``payload``: more facts for the
-    `created` event (a screening round's id). A 422 names a missing declaration."""
+    `created` event (a screening round's id); ``hooks``: False when the caller writes what
+    ``ctx.after_registration`` would (a round's dispute with its own major report). A 422 names
+    a missing declaration."""
     require_registrar(actor)
     prior = prior_declaration(body.prior_proceedings)
     decision = decide(ctx, body)
@@ -528,7 +531,26 @@ def prepare_registration(
             planning=planning(ctx),
         )
 
-    return Registration(values, parties, event, opening, registration_reports(ctx, decision, actor, now=now))
+    writes = [registration_reports(ctx, decision, actor, now=now)]
+    writes += [hook(ctx, body, actor, now) for hook in ctx.after_registration] if hooks else []
+    return Registration(values, parties, event, opening, _together([w for w in writes if w is not None]))
+
+
+def _together(
+    writes: list[Callable[[AsyncConnection, int], Awaitable[None]]],
+) -> Callable[[AsyncConnection, int], Awaitable[None]] | None:
+    """What registration writes with the case, in order, as one callback (None: nothing, so the
+    case is written in one statement on PostgreSQL)."""
+    if not writes:
+        return None
+    if len(writes) == 1:
+        return writes[0]
+
+    async def all_of(conn: AsyncConnection, case_id: int) -> None:
+        for write in writes:
+            await write(conn, case_id)
+
+    return all_of
 
 
 async def register_on(
@@ -539,10 +561,11 @@ async def register_on(
     *,
     now: datetime,
     payload: Mapping[str, Any] | None = None,
+    hooks: bool = True,
 ) -> CaseRecord:
     """Register a dispute in the caller's transaction (a record that registers several cases
     with itself, or none: a screening round); the case as written."""
-    r = prepare_registration(ctx, body, actor, now=now, payload=payload)
+    r = prepare_registration(ctx, body, actor, now=now, payload=payload, hooks=hooks)
     return await writer.open_case_on(conn, r.values, r.parties, r.event, r.opening, now=now, then=r.reports)
 
 

@@ -10,12 +10,15 @@ reaches its units as an inbox item with its webhook messages in the same transac
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from service.cases import queries as case_queries
 from service.cases.report_filing import record_event
 from service.cases.rows import CaseRecord
+from service.cases.schemas import CaseCreate
 from service.cases.service import visible_row
 from service.config.screening import screening_policy
 from service.context import AppContext
@@ -29,6 +32,7 @@ from service.screening.schemas import MajorReportList, MajorReportPublic
 from workflows.lifecycle import SYSTEM_ACTOR_NAME, Actor, CaseState, Role
 from workflows.screening import MAJOR_RISK_LABELS, MajorRisk, ack_due, is_overdue, major_recipients
 from workflows.transition import Announcement, caused_by
+from workflows.vocab import Flag
 
 FILERS = frozenset({Role.mediator, Role.coordinator})
 
@@ -346,3 +350,30 @@ async def reseal_reports(engine: AsyncEngine, cipher: DataCipher) -> int:
         fresh = [(i, cipher.encrypt(cipher.decrypt(v, context), context) or "") for i, v in rows]
         await q.reseal(conn, fresh)
     return len(fresh)
+
+
+def on_registration(
+    ctx: AppContext, body: CaseCreate, actor: Actor, now: datetime
+) -> Callable[[AsyncConnection, int], Awaitable[None]] | None:
+    """A dispute registered with the group-dispute flag (群体性纠纷) is reported at once to the town
+    and the city centre, in the case's own transaction (wired by service.main into registration).
+    (A round's dispute with its own ``major`` report is registered without this hook.)"""
+    if Flag.group_dispute not in body.flags:
+        return None
+    risks = [MajorRisk.group, *([MajorRisk.crime] if Flag.criminal_risk in body.flags else [])]
+
+    async def report(conn: AsyncConnection, case_id: int) -> None:
+        case = await case_queries.fetch_case(conn, case_id)
+        assert case is not None
+        await file_on(
+            conn,
+            ctx,
+            case,
+            actor,
+            risks=risks,
+            statement=f"登记时标记为群体性纠纷（涉及 {case.people_involved} 人）。登记摘要：{case.summary}",
+            round_id=None,
+            now=now,
+        )
+
+    return report

@@ -43,6 +43,7 @@ from service.screening.schemas import (
 from workflows.lifecycle import Actor, Role
 from workflows.reporting import supervisor_of
 from workflows.screening import (
+    MajorRisk,
     Period,
     PeriodKind,
     ScreeningPolicy,
@@ -54,7 +55,7 @@ from workflows.screening import (
     round_problem,
 )
 from workflows.transition import Announcement
-from workflows.vocab import Source
+from workflows.vocab import Flag, Source
 
 RECORDERS = frozenset({Role.mediator, Role.coordinator})
 # A round may be recorded a little ahead of the server's clock (a phone's clock runs fast).
@@ -201,7 +202,13 @@ async def _record(
             )
             try:
                 case = await register_on(
-                    conn, ctx, case_body, actor, now=now, payload={"screening_round": round_id}
+                    conn,
+                    ctx,
+                    case_body,
+                    actor,
+                    now=now,
+                    payload={"screening_round": round_id},
+                    hooks=dispute.major is None,  # its own report below covers a group flag
                 )
             except InvalidInput as exc:  # a refused dispute names its place in the round
                 _rename_field(exc, f"body.disputes.{i}")
@@ -213,7 +220,10 @@ async def _record(
                     ctx,
                     case,
                     actor,
-                    risks=dispute.major.risks,
+                    risks=[
+                        *dispute.major.risks,
+                        *([MajorRisk.group] if Flag.group_dispute in dispute.flags else []),
+                    ],
                     statement=dispute.major.statement,
                     round_id=round_id,
                     now=now,

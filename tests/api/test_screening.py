@@ -533,3 +533,35 @@ async def test_a_participant_named_by_roster_id_is_on_the_units_roster(
     )
     assert wrong.status_code == 422
     assert wrong.json()["errors"][0]["field"] == "body.participants.0.mediator_id"
+
+
+async def test_a_case_registered_as_a_group_dispute_is_reported_at_once(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    from tests.builders import open_case
+
+    city = await auth("city.coordinator")
+    plain = await open_case(client, await auth("dashi.mediator"))
+    group = await open_case(client, city, flags=["group_dispute"], people_involved=40)
+    both = await open_case(client, city, flags=["group_dispute", "criminal_risk"], people_involved=40)
+    reported = {
+        c["id"]: [
+            r["risks"]
+            for r in (await client.get(f"/api/v1/cases/{c['id']}/major-reports", headers=city)).json()
+        ]
+        for c in (plain, group, both)
+    }
+    assert reported == {plain["id"]: [], group["id"]: [["group"]], both["id"]: [["group", "crime"]]}
+    events = (await client.get(f"/api/v1/cases/{group['id']}/events", headers=city)).json()
+    assert [e["kind"] for e in events] == ["created", "major_report"]
+    # A round's group dispute with its own report is reported once, with both risks.
+    made = await record(
+        client,
+        await auth("dashi.mediator"),
+        nothing_found=False,
+        disputes=[found(flags=["group_dispute"], major={"risks": ["suicide"], "statement": "有人扬言轻生"})],
+    )
+    [report] = (
+        await client.get(f"/api/v1/cases/{made['cases'][0]['id']}/major-reports", headers=city)
+    ).json()
+    assert report["risks"] == ["group", "suicide"]
