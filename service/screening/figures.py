@@ -12,7 +12,8 @@ Screening (by the round's unit and when it was held):
   zero_reports        零报告: rounds that found nothing
 Prevention (by the reporting unit and when the case closed): a case counts once per row when
 it had a major-dispute report of that risk that was acknowledged, nobody recorded that the feared
-event happened, and the case closed in the period.
+event happened, and the case closed in the period; 防止民转刑 also counts acknowledged crime-risk
+reports (the duty to report, service/reporting).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.cases.queries import cases
+from service.reporting.queries import crime_report
 from service.screening.queries import major, round_cases, rounds
 from workflows.screening import PREVENTION_ROWS
 
@@ -80,11 +82,13 @@ async def screening_figure_ids(
     }
 
 
-def _prevented(
-    risk_column: str, units: frozenset[str] | None, start: datetime, end: datetime
-) -> sa.Select[Any]:
-    """The cases a row counts: a report of the risk, acknowledged, not recorded as having
-    happened, its case closed in the period."""
+def _prevented(key: str, units: frozenset[str] | None, start: datetime, end: datetime) -> sa.Select[Any]:
+    """The cases a prevention row counts: a major report of the row's risk, acknowledged, not
+    recorded as having happened, its case closed in the period. 防止民转刑 also counts the
+    crime-risk reports of the duty to report (人民调解法 art. 25, ``crime_report``) acknowledged
+    by a receiving unit, unless a major report of the case says the crime happened."""
+    risk_column = f"risk_{PREVENTION_ROWS[key].value}"
+    closed = (cases.c.closed_at >= start, cases.c.closed_at < end)
     query = (
         sa.select(major.c.case_id)
         .join(cases, cases.c.id == major.c.case_id)
@@ -92,14 +96,25 @@ def _prevented(
             major.c[risk_column].is_(True),
             major.c.acknowledged_at.is_not(None),
             major.c.occurred_at.is_(None),
-            cases.c.closed_at >= start,
-            cases.c.closed_at < end,
+            *closed,
         )
-        .distinct()
     )
     if units is not None:
         query = query.where(major.c.from_unit_code.in_(sorted(units)))
-    return query
+    if key != "crime_prevented":
+        return query.distinct()
+    happened = sa.select(major.c.case_id).where(
+        major.c.risk_crime.is_(True), major.c.occurred_at.is_not(None)
+    )
+    reported = (
+        sa.select(crime_report.c.case_id)
+        .join(cases, cases.c.id == crime_report.c.case_id)
+        .where(crime_report.c.acknowledged_at.is_not(None), crime_report.c.case_id.not_in(happened), *closed)
+    )
+    if units is not None:
+        reported = reported.where(crime_report.c.from_unit_code.in_(sorted(units)))
+    both = sa.union(query, reported).subquery()
+    return sa.select(both.c.case_id)
 
 
 async def prevention_figures(
@@ -108,10 +123,10 @@ async def prevention_figures(
     """防止自杀, 防止群体性械斗, 防止民转刑 and 防止群体性事件 of ``units`` in [start, end): one statement."""
     counts = [
         sa.select(sa.func.count())
-        .select_from(_prevented(f"risk_{risk.value}", units, start, end).subquery())
+        .select_from(_prevented(key, units, start, end).subquery())
         .scalar_subquery()
         .label(key)
-        for key, risk in PREVENTION_ROWS.items()
+        for key in PREVENTION_ROWS
     ]
     found = (await conn.execute(sa.select(*counts))).one()
     return {key: int(found._mapping[key]) for key in PREVENTION_ROWS}
@@ -122,9 +137,8 @@ async def prevention_figure_ids(
 ) -> dict[str, list[int]]:
     """The case ids behind each prevention figure."""
     result: dict[str, list[int]] = {}
-    for key, risk in PREVENTION_ROWS.items():
-        found = await conn.execute(
-            _prevented(f"risk_{risk.value}", units, start, end).order_by(major.c.case_id)
-        )
+    for key in PREVENTION_ROWS:
+        query = _prevented(key, units, start, end)
+        found = await conn.execute(query.order_by(query.selected_columns[0]))
         result[key] = list(found.scalars())
     return result

@@ -565,3 +565,29 @@ async def test_a_case_registered_as_a_group_dispute_is_reported_at_once(
         await client.get(f"/api/v1/cases/{made['cases'][0]['id']}/major-reports", headers=city)
     ).json()
     assert report["risks"] == ["group", "suicide"]
+
+
+async def test_crime_prevented_also_counts_acknowledged_crime_risk_reports(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    from tests.builders import open_case
+
+    city, police = await auth("city.coordinator"), await auth("zhangpu.police")
+    risky = await open_case(client, city, flags=["criminal_risk"], summary="宅基地争执，一方扬言动刀")
+    unheard = await open_case(client, city, flags=["criminal_risk"], summary="邻里争执，一方扬言报复")
+    reports = (await client.get(f"/api/v1/cases/{risky['id']}/crime-reports", headers=city)).json()
+    to_police = next(r for r in reports if r["to_unit_code"] == "PS-320583106")
+    ack = await client.post(
+        f"/api/v1/cases/{risky['id']}/crime-reports/{to_police['id']}/acknowledge", json={}, headers=police
+    )
+    assert ack.status_code == 200, ack.text
+    for case in (risky, unheard):
+        fresh = (await client.get(f"/api/v1/cases/{case['id']}", headers=city)).json()
+        await move(client, city, fresh, "close", outcome="rejected", reason="已由派出所处理")
+    march = datetime(2026, 2, 28, 16, 0, tzinfo=UTC), datetime(2026, 3, 31, 16, 0, tzinfo=UTC)
+    async with db.engine.connect() as conn:
+        ids = await figures.prevention_figure_ids(conn, None, *march)
+        counted = await figures.prevention_figures(conn, None, *march)
+        town = await figures.prevention_figures(conn, db.ctx.org.subtree(YUSHAN), *march)
+    assert ids["crime_prevented"] == [risky["id"]]  # the unacknowledged one does not count
+    assert counted["crime_prevented"] == 1 and town["crime_prevented"] == 0
