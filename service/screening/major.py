@@ -132,7 +132,7 @@ async def file_on(
                 f"重大纠纷即时报告（{_labels(chosen)}）：{case.number}，请查阅并确认收到",
                 {
                     "number": case.number,
-                    "report_id": report_id,
+                    "major_report_id": report_id,
                     "risks": [r.value for r in chosen],
                     "dispute_type": case.dispute_type.value,
                     "from_unit_code": case.unit_code,
@@ -233,6 +233,8 @@ async def acknowledge(
         ):
             await conn.rollback()
             raise _acknowledged(row if row.acknowledged_at else await _fresh(engine, report_id))
+        case = await case_queries.fetch_case(conn, row.case_id)
+        assert case is not None
         late = is_overdue(row.reported_at, now, now, _hours(ctx))
         name = ctx.org.name_of(actor.unit_code) or actor.unit_code
         await record_event(
@@ -252,7 +254,7 @@ async def acknowledge(
                     row.case_id,
                     "major_report_acknowledged",
                     f"{name}已确认收到重大纠纷报告",
-                    {"report_id": report_id, "from_unit_code": actor.unit_code},
+                    {"major_report_id": report_id, "number": case.number, "from_unit_code": actor.unit_code},
                     caused_by=caused_by(actor),
                 )
             ],
@@ -312,6 +314,8 @@ async def escalate_unacknowledged(engine: AsyncEngine, ctx: AppContext, *, now: 
     system = Actor(SYSTEM_ACTOR_NAME, Role.system, ctx.org.city_centre().code)
     async with engine.begin() as conn:
         claimed = await q.claim_unacknowledged(conn, reported_before=now - timedelta(hours=hours), now=now)
+        found = await case_queries.fetch_cases(conn, [r.case_id for r in claimed]) if claimed else {}
+        numbers = {case_id: c.number for case_id, c in found.items()}
         notes: list[Announcement] = []
         for r in claimed:
             await record_event(
@@ -330,7 +334,8 @@ async def escalate_unacknowledged(engine: AsyncEngine, ctx: AppContext, *, now: 
                     "major_report_escalated",
                     f"重大纠纷报告 {hours} 小时内无人确认收到，请跟进",
                     {
-                        "report_id": r.id,
+                        "major_report_id": r.id,
+                        "number": numbers.get(r.case_id),
                         "risks": [x.value for x in r.risks],
                         "from_unit_code": r.from_unit_code,
                         "ack_hours": hours,

@@ -270,14 +270,14 @@ async def test_a_major_dispute_reaches_the_town_and_the_city_at_once(
     case_id, report_id = made["cases"][0]["id"], made["cases"][0]["major_report_id"]
     for unit in (ZHANGPU, CITY):
         [item] = await inbox_of(db, unit, "major_report")
-        assert (item.case_id, item.payload["report_id"], item.payload["risks"]) == (
+        assert (item.case_id, item.payload["major_report_id"], item.payload["risks"]) == (
             case_id,
             report_id,
             ["group", "suicide"],
         )
     async with db.engine.connect() as conn:
         [message] = (await conn.execute(sa.select(outbox.c.event_type, outbox.c.payload))).all()
-    assert (message.event_type, message.payload["report_id"], message.payload["unit_code"]) == (
+    assert (message.event_type, message.payload["major_report_id"], message.payload["unit_code"]) == (
         "major_report",
         report_id,
         CITY,
@@ -319,7 +319,7 @@ async def test_a_major_dispute_reaches_the_town_and_the_city_at_once(
     )
     assert twice.status_code == 409
     [told] = await inbox_of(db, DASHI, "major_report_acknowledged")
-    assert told.payload["report_id"] == report_id
+    assert told.payload["major_report_id"] == report_id
     events = (await client.get(f"/api/v1/cases/{case_id}/events", headers=h)).json()
     assert [e["kind"] for e in events][-3:] == ["major_report", "major_report", "major_ack"]
     # Acknowledged in time: the sweep escalates only the direct report, still open.
@@ -341,7 +341,7 @@ async def test_a_report_acknowledged_late_is_escalated_once(
     second = await sweep(db.engine, db.ctx, now=late + timedelta(hours=5))
     assert (first.majors_escalated, second.majors_escalated) == (1, 0)
     [escalated] = await inbox_of(db, CITY, "major_report_escalated")
-    assert (escalated.case_id, escalated.payload["report_id"]) == (case_id, report_id)
+    assert (escalated.case_id, escalated.payload["major_report_id"]) == (case_id, report_id)
     async with db.engine.connect() as conn:
         kinds = (await conn.execute(sa.select(outbox.c.event_type).order_by(outbox.c.id))).scalars().all()
     assert kinds == ["major_report", "major_report_escalated"]
@@ -591,3 +591,31 @@ async def test_crime_prevented_also_counts_acknowledged_crime_risk_reports(
         town = await figures.prevention_figures(conn, db.ctx.org.subtree(YUSHAN), *march)
     assert ids["crime_prevented"] == [risky["id"]]  # the unacknowledged one does not count
     assert counted["crime_prevented"] == 1 and town["crime_prevented"] == 0
+
+
+async def test_the_towns_inbox_leads_to_the_register_and_to_the_reported_case(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    from service.web.session import LANGUAGE_COOKIE, SESSION_COOKIE
+    from tests.conftest import token_for
+
+    made = await major_round(client, await auth("dashi.mediator"), ["group_fight"])
+    policy = policy_of(db.ctx).model_copy(update={"starts_on": datetime(2026, 1, 1).date()})
+    assert await flag_missing(db.engine, db.ctx, now=FIXED_NOW, policy=policy) > 0
+    for lang, missing_word, major_word in (
+        ("zh", "未报送排查情况", "群体性械斗风险"),
+        ("en", "Screening not reported", "Risk of a group fight"),
+    ):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=db.app), base_url="http://jiefen.test"
+        ) as web:
+            web.cookies.set(SESSION_COOKIE, await token_for(client, db, "zhangpu.coordinator"))
+            web.cookies.set(LANGUAGE_COOKIE, lang)
+            page = await web.get("/inbox")
+            assert page.status_code == 200, page.text
+            html = page.text
+        assert f'href="/cases/{made["cases"][0]["id"]}"' in html  # the major report: to its case
+        assert "/crime-reports/" not in html  # not mistaken for a crime report
+        assert 'href="/screening"' in html and "/audit?actor=" not in html
+        assert missing_word in html and major_word in html
+        assert "2026-02" in html
