@@ -173,6 +173,12 @@ async def units_reported(
     return set(found.scalars())
 
 
+async def flagged_in(conn: AsyncConnection, period: str) -> set[str]:
+    """The units already flagged for a period (the sweep runs every minute: it writes only news)."""
+    found = await conn.execute(sa.select(missing_flags.c.unit_code).where(missing_flags.c.period == period))
+    return set(found.scalars())
+
+
 async def claim_missing(conn: AsyncConnection, flags: Sequence[dict[str, Any]]) -> set[str]:
     """Record each (unit, period) flag unless it is recorded already; the units newly flagged.
     The unique key makes a second sweep, or a second replica, flag nobody twice."""

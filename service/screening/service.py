@@ -406,7 +406,10 @@ async def flag_missing(
         expected = expected_units(ctx.org, policy, kind)
         async with engine.begin() as conn:
             reported = await q.units_reported(conn, [u.code for u in expected], judged.start, judged.end)
-            lacking = missing(expected, reported)
+            already = await q.flagged_in(conn, judged.key)
+            lacking = [u for u in missing(expected, reported) if u.code not in already]
+            if not lacking:
+                continue
             told = {u.code: supervisor_of(ctx.org, u.code).code for u in lacking}
             rows: list[dict[str, Any]] = [
                 {"unit_code": code, "period": judged.key, "told_unit_code": town, "flagged_at": now}
