@@ -350,6 +350,15 @@ def config_check() -> None:
         typer.echo(f"Configuration is invalid:\n{exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"documents: {len(templates.compiled)} templates OK ({documents})")
+    from service.config.screening import load_screening_policy
+
+    screening_path = settings.config_dir / "screening.yaml"
+    try:
+        screening = load_screening_policy(screening_path)
+    except ConfigError as exc:
+        typer.echo(f"Configuration is invalid:\n{exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"screening: {len(screening.periods)} unit kinds owe rounds OK ({screening_path})")
 
 
 @units_app.command("import")
@@ -645,6 +654,7 @@ def privacy_rotate_key() -> None:
     from service.mediators.service import reseal_mediators
     from service.notifications.secrets import seal_secrets
     from service.privacy.parties import reseal_all
+    from service.screening.major import reseal_reports as reseal_major_reports
 
     settings = get_settings()
     ctx = _context(settings)
@@ -655,6 +665,7 @@ def privacy_rotate_key() -> None:
         assert isinstance(engine, AsyncEngine)
         parties = await reseal_all(engine, ctx.cipher, only_plaintext=False)
         reports = await reseal_reports(engine, ctx.cipher)
+        reports += await reseal_major_reports(engine, ctx.cipher)  # major-dispute reports' statements
         mediators = await reseal_mediators(engine, ctx.cipher)
         secrets = await seal_secrets(engine, ctx.cipher, only_plaintext=False)
         return parties, reports, mediators, secrets, await reseal_attachments(engine, ctx.cipher)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -25,6 +26,11 @@ class AppContext:
     policies: PolicySet
     cipher: DataCipher = field(default_factory=lambda: DataCipher.from_text(new_key_line()))
     webhooks: list[ConfiguredWebhook] = field(default_factory=list)
+    # What registration writes with a new case besides its own rows, decided from the request:
+    # each hook is called (ctx, body, actor, now) and answers None or an async (conn, case_id)
+    # write for the case's transaction (a group dispute's major report, service.screening.major).
+    # Wired by service.main.load_context, so the cases package imports none of them.
+    after_registration: list[Callable[..., Any]] = field(default_factory=list)
 
 
 async def get_context(request: Request) -> AppContext:

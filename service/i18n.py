@@ -39,6 +39,7 @@ from workflows.lifecycle import (
 from workflows.org import OrgTree, Tier
 from workflows.referrals import REFERRAL_LABELS
 from workflows.reporting import ADDRESSEE_LABELS
+from workflows.screening import MAJOR_RISK_LABELS, MajorRisk
 from workflows.triage_reasons import EnglishWords, reason_in_english
 from workflows.vocab import (
     CONSENT_MANNER_LABELS,
@@ -82,6 +83,7 @@ VOCABULARIES: dict[str, tuple[type[StrEnum], Mapping[Any, str] | None]] = {
     "party_role": (PartyRole, None),
     "prior_authority": (PriorAuthority, PRIOR_AUTHORITY_LABELS),
     "consent_manner": (ConsentManner, CONSENT_MANNER_LABELS),
+    "major_risk": (MajorRisk, MAJOR_RISK_LABELS),
     "consent_decision": (ConsentDecision, None),
 }
 

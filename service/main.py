@@ -31,6 +31,7 @@ from service.config.case_file import load_case_file_rules
 from service.config.deadlines import load_deadlines
 from service.config.loading import ConfigError, ConfigProblem
 from service.config.numbering import load_numbering
+from service.config.screening import load_screening_policy
 from service.config.settings import Settings, get_settings
 from service.config.triage import load_triage
 from service.config.units import load_units
@@ -60,6 +61,8 @@ from service.personal.crypto import DataCipher, DataKeyError, load_or_create_key
 from service.privacy.parties import reseal_all
 from service.privacy.routes import router as privacy_router
 from service.scheduler import build_scheduler, http_client
+from service.screening.major import on_registration as major_on_registration
+from service.screening.routes import router as screening_router
 from service.sessions.routes import router as sessions_router
 from service.stats.routes import router as stats_router
 from service.subsidy.routes import router as subsidy_router
@@ -92,6 +95,7 @@ def load_context(settings: Settings) -> AppContext:
         policies=policies,
         cipher=load_cipher(settings),
         webhooks=webhooks,
+        after_registration=[major_on_registration],  # a group dispute is reported at once
     )
 
 
@@ -185,6 +189,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
             load_numbering(settings.config_dir / "numbering.yaml", context.org), context.org
         )
         document_templates = load_templates(settings.config_dir / "documents")
+        load_screening_policy(settings.config_dir / "screening.yaml")
         load_audit_key(settings)  # fail here, naming the setting, not inside the lifespan
     except (ConfigError, TemplateError) as exc:
         raise SystemExit(f"Configuration is invalid:\n{exc}") from exc
@@ -274,6 +279,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(numbering_router)
     app.include_router(casefile_router)
     app.include_router(documents_router)
+    app.include_router(screening_router)
     _install_docs(app)
     install_web(app)
     app.include_router(inbox_pages_router)  # the inbox's page: service.inbox renders through service.web

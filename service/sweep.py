@@ -35,6 +35,8 @@ from service.deadlines.rows import warnings_from_json
 from service.deadlines.service import warnings_json
 from service.errors import ServiceError
 from service.notifications import service as notifications
+from service.screening.major import escalate_unacknowledged
+from service.screening.service import flag_missing
 from workflows.deadlines import BreachAction, DeadlineStatus, Policy, Warning
 from workflows.labour import opened_by_breach
 from workflows.lifecycle import SYSTEM_ACTOR_NAME, Actor, CaseState, Role, TerminationReason, Trigger
@@ -56,6 +58,8 @@ class SweepReport:
     released: int = 0  # court claims whose lease ran out, back in the queue
     keys_forgotten: int = 0  # expired Idempotency-Keys
     reports_overdue: int = 0  # crime reports newly past their acknowledgement time, told once
+    majors_escalated: int = 0  # major-dispute reports unacknowledged in time, escalated once
+    screening_missing: int = 0  # units newly flagged to their town for a period without a round
     batches: int = 0
 
     def count(self, action: str) -> None:
@@ -394,6 +398,8 @@ async def sweep(engine: AsyncEngine, ctx: AppContext, *, now: datetime, batch_si
         forget_before = now - timedelta(hours=ctx.settings.idempotency_key_hours)
         report.keys_forgotten = await queries.forget_idempotency_keys(conn, before=forget_before)
     report.reports_overdue = await notify_overdue(engine, ctx, now=now)
+    report.majors_escalated = await escalate_unacknowledged(engine, ctx, now=now)
+    report.screening_missing = await flag_missing(engine, ctx, now=now)
     failed: set[int] = set()
     while True:
         async with engine.begin() as conn:

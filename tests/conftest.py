@@ -47,6 +47,10 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 # this order (a table before the ones it refers to) before every test that uses `db`.
 CASE_TABLES = [
     "filing",
+    "major_report",
+    "screening_case",
+    "screening_missing",
+    "screening_round",
     "case_document",
     "case_attachment",
     "mediation_session",

@@ -166,7 +166,7 @@ class Announcement:
     still the unit's item, shown to that person first."""
 
     unit_code: str
-    case_id: int
+    case_id: int | None  # None: about a unit, not a case (a station that has not reported)
     kind: str
     reason: str | None
     payload: Mapping[str, Any]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -444,24 +444,34 @@ def _request_hash(body: CaseCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def open_case(
-    engine: AsyncEngine,
+@dataclass(frozen=True)
+class Registration:
+    """What registering one dispute writes: the case's columns, its sealed parties, its `created`
+    event, the plan of what it starts (given its id and number), and the reports a crime risk
+    owes with it (None: none)."""
+
+    values: dict[str, Any]
+    parties: list[dict[str, Any]]
+    event: dict[str, Any]
+    opening: Callable[[int, str], OpeningPlan]
+    reports: Callable[[AsyncConnection, int], Awaitable[None]] | None
+
+
+def prepare_registration(
     ctx: AppContext,
     body: CaseCreate,
     actor: Actor,
     *,
     now: datetime,
-    idempotency_key: str | None = None,
-) -> tuple[CasePublic | SentCase, bool]:
-    """Register a dispute, triage it, and record who did; (case, replayed). A case triage sends
-    to another unit is answered with the registrar's read-only view of it."""
+    payload: Mapping[str, Any] | None = None,
+    hooks: bool = True,
+) -> Registration:
+    """Triage a dispute and build what registering it writes; ``payload``: more facts for the
+    `created` event (a screening round's id); ``hooks``: False when the caller writes what
+    ``ctx.after_registration`` would (a round's dispute with its own major report). A 422 names
+    a missing declaration."""
     require_registrar(actor)
     prior = prior_declaration(body.prior_proceedings)
-    request_hash = _request_hash(body)
-    if idempotency_key:
-        replay = await _replay(engine, ctx, actor, idempotency_key, request_hash)
-        if replay is not None:
-            return replay, True
     decision = decide(ctx, body)
     if actor.role == Role.agency_officer:
         decision = _agency_intake(ctx, decision, actor)
@@ -505,9 +515,8 @@ async def open_case(
         "from_unit_code": None,
         "to_unit_code": unit.code,
         "reason": None,
-        "payload": {"triage": decision.as_dict(), "prior_proceedings": prior},
+        "payload": {"triage": decision.as_dict(), "prior_proceedings": prior, **(payload or {})},
     }
-    key = None if not idempotency_key else (actor.username, idempotency_key, request_hash)
 
     def opening(case_id: int, number: str) -> OpeningPlan:
         return plan_opening(
@@ -522,8 +531,67 @@ async def open_case(
             planning=planning(ctx),
         )
 
-    reports = registration_reports(ctx, decision, actor, now=now)
-    written = await writer.open_case(engine, values, parties, event, opening, key=key, now=now, then=reports)
+    writes = [registration_reports(ctx, decision, actor, now=now)]
+    writes += [hook(ctx, body, actor, now) for hook in ctx.after_registration] if hooks else []
+    return Registration(values, parties, event, opening, _together([w for w in writes if w is not None]))
+
+
+def _together(
+    writes: list[Callable[[AsyncConnection, int], Awaitable[None]]],
+) -> Callable[[AsyncConnection, int], Awaitable[None]] | None:
+    """What registration writes with the case, in order, as one callback (None: nothing, so the
+    case is written in one statement on PostgreSQL)."""
+    if not writes:
+        return None
+    if len(writes) == 1:
+        return writes[0]
+
+    async def all_of(conn: AsyncConnection, case_id: int) -> None:
+        for write in writes:
+            await write(conn, case_id)
+
+    return all_of
+
+
+async def register_on(
+    conn: AsyncConnection,
+    ctx: AppContext,
+    body: CaseCreate,
+    actor: Actor,
+    *,
+    now: datetime,
+    payload: Mapping[str, Any] | None = None,
+    hooks: bool = True,
+) -> CaseRecord:
+    """Register a dispute in the caller's transaction (a record that registers several cases
+    with itself, or none: a screening round); the case as written."""
+    r = prepare_registration(ctx, body, actor, now=now, payload=payload, hooks=hooks)
+    return await writer.open_case_on(conn, r.values, r.parties, r.event, r.opening, now=now, then=r.reports)
+
+
+async def open_case(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    body: CaseCreate,
+    actor: Actor,
+    *,
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> tuple[CasePublic | SentCase, bool]:
+    """Register a dispute, triage it, and record who did; (case, replayed). A case triage sends
+    to another unit is answered with the registrar's read-only view of it."""
+    require_registrar(actor)
+    prior_declaration(body.prior_proceedings)
+    request_hash = _request_hash(body)
+    if idempotency_key:
+        replay = await _replay(engine, ctx, actor, idempotency_key, request_hash)
+        if replay is not None:
+            return replay, True
+    r = prepare_registration(ctx, body, actor, now=now)
+    key = None if not idempotency_key else (actor.username, idempotency_key, request_hash)
+    written = await writer.open_case(
+        engine, r.values, r.parties, r.event, r.opening, key=key, now=now, then=r.reports
+    )
     if written is None:
         # The key was already used, or a concurrent retry with it won: answer with its case.
         assert idempotency_key is not None

@@ -652,3 +652,26 @@ async def open_case(
         fresh = await queries.fetch_case(conn, case_id)  # before commit, on the same connection
     assert fresh is not None
     return fresh
+
+
+async def open_case_on(
+    conn: AsyncConnection,
+    values: dict[str, Any],
+    parties: Sequence[dict[str, Any]],
+    event: dict[str, Any],
+    opening: Callable[[int, str], OpeningPlan],
+    *,
+    now: datetime,
+    then: Callable[[AsyncConnection, int], Awaitable[None]] | None = None,
+) -> CaseRecord:
+    """A new case written in the caller's transaction, with what it starts: for a record that
+    registers several cases with itself or not at all (a screening round, service.screening).
+    No Idempotency-Key: the caller's record carries its own. A few statements on both databases."""
+    year = now.astimezone(SHANGHAI).year
+    case_id, number = await queries.insert_case(conn, values, parties, event, year=year)
+    await write_opening(conn, case_id, values["unit_code"], opening(case_id, number), now=now)
+    if then is not None:
+        await then(conn, case_id)
+    fresh = await queries.fetch_case(conn, case_id)
+    assert fresh is not None
+    return fresh

@@ -28,6 +28,10 @@ GENERATED_REASONS = frozenset(
         "crime_report",
         "crime_report_acknowledged",
         "crime_report_overdue",
+        "major_report",
+        "major_report_acknowledged",
+        "major_report_escalated",
+        "screening_missing",
         "mediator_assigned",  # service.assignment's sentence; the payload names the mediator and role
     }
 )
@@ -181,6 +185,13 @@ def item_text(w: Words, kind: str, payload: Mapping[str, Any]) -> str:
         key = f"inbox.addressee.{payload['addressee']}"
         if key in w.cat.messages:
             parts.append(w.t("inbox.text.addressee", who=w.t(key)))
+    if kind.startswith("major_report") and isinstance(payload.get("risks"), list):
+        risks = w.t("inbox.text.sep").join(w.label("major_risk", r) for r in payload["risks"])
+        parts.append(w.t("inbox.text.risks", risks=risks))
+    if kind == "screening_missing" and payload.get("unit_code"):
+        parts.append(
+            w.t("inbox.text.period", unit=w.unit(str(payload["unit_code"])), period=payload.get("period", ""))
+        )
     if payload.get("user"):
         parts.append(w.t("inbox.text.user", user=payload["user"]))
     head = kind_label(w, kind)

@@ -19,6 +19,7 @@ import service.notifications.models
 import service.numbering.models
 import service.referrals.models
 import service.reporting.models
+import service.screening.models
 import service.sessions.models
 import service.subsidy.models
 import service.units.models

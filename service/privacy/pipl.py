@@ -20,6 +20,7 @@ from service.context import AppContext
 from service.personal.sealing import unseal
 from service.referrals.service import list_referrals
 from service.reporting import queries as crime_reports
+from service.screening import queries as major_reports
 from service.sessions import queries as session_records
 
 party = queries.party
@@ -158,6 +159,7 @@ async def anonymise_closed_cases(
                 )
                 await crime_reports.anonymise_case(conn, case_id, ANONYMISED)
                 await session_records.anonymise_case(conn, case_id, ANONYMISED)
+                await major_reports.anonymise_case(conn, case_id, ANONYMISED)
                 done += 1
         await record_security_event(
             conn,

@@ -42,6 +42,7 @@ def install(app: FastAPI) -> None:
         pages,
         reports,
         roster,
+        screening,
         sessions,
         subsidy,
     )
@@ -61,5 +62,6 @@ def install(app: FastAPI) -> None:
     app.include_router(roster.router)
     app.include_router(subsidy.router)
     app.include_router(filings.router)
+    app.include_router(screening.router)  # the screening register's form and list
     app.mount("/static/app", StaticFiles(directory=STATIC), name="web-static")
     app.add_middleware(CompressPages)

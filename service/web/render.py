@@ -68,6 +68,8 @@ def nav_items(role: Role) -> list[tuple[str, str]]:
         items.append(("/cases?overdue=1", "nav.overdue"))
     if role in (Role.mediator, Role.coordinator, Role.agency_officer):
         items.append(("/reports", "nav.reports"))
+    if role in (Role.mediator, Role.coordinator, Role.auditor):
+        items.append(("/screening", "nav.screening"))  # the screening register (排查)
     if role == Role.court_clerk:
         items.insert(0, ("/court", "nav.court"))
     if role in (Role.mediator, Role.coordinator, Role.admin, Role.auditor):

@@ -175,6 +175,51 @@ FILING_READ: dict[str, Rule] = {
     "auditor": (ALLOWED, ALLOWED),
 }
 FILING_WRITE: dict[str, Rule] = {**FILING_READ, "auditor": FORBIDDEN}
+# The screening register: stations and centres keep it, a centre reads its subtree, an auditor
+# reads all; major-dispute reports are acknowledged (or marked as having happened) by a coordinator
+# of the town or city centre they went to.
+SCREENING_KEEPERS: dict[str, Rule] = {
+    **dict.fromkeys(ROLES, FORBIDDEN),
+    "mediator": ALLOWED,
+    "coordinator": ALLOWED,
+}
+SCREENING_READ: dict[str, Rule] = {**SCREENING_KEEPERS, "auditor": ALLOWED}
+SCREENING_READ_UNIT: dict[str, Rule] = {
+    **SCREENING_READ,
+    "mediator": (ALLOWED, HIDDEN),
+    "coordinator": (ALLOWED, HIDDEN),
+    "auditor": (ALLOWED, ALLOWED),
+}
+SCREENING_RULES: dict[str, dict[str, Rule]] = {
+    "record_screening_round": SCREENING_KEEPERS,
+    "list_screening_rounds": SCREENING_READ_UNIT,
+    "list_screening_missing": SCREENING_READ,
+    "screening_figures": SCREENING_READ_UNIT,
+    "get_screening_round": SCREENING_READ_UNIT,
+    "file_major_report": {
+        "mediator": (ALLOWED, HIDDEN, ALLOWED),
+        "coordinator": (ALLOWED, HIDDEN, ALLOWED),
+        "agency_officer": (FORBIDDEN, HIDDEN, FORBIDDEN),
+        "court_clerk": (FORBIDDEN, HIDDEN, HIDDEN),
+        "admin": (HIDDEN, HIDDEN, HIDDEN),
+        "auditor": (FORBIDDEN, FORBIDDEN, HIDDEN),
+    },
+    "list_case_major_reports": CASE_READ,
+    "list_major_reports": SCREENING_READ,
+    "get_major_report": SCREENING_READ_UNIT,
+    "acknowledge_major_report": {
+        **SCREENING_READ,
+        "mediator": (FORBIDDEN, HIDDEN),
+        "coordinator": (ALLOWED, HIDDEN),
+        "auditor": (FORBIDDEN, FORBIDDEN),
+    },
+    "mark_major_report_occurred": {
+        **SCREENING_READ,
+        "mediator": (FORBIDDEN, HIDDEN),
+        "coordinator": (ALLOWED, HIDDEN),
+        "auditor": (FORBIDDEN, FORBIDDEN),
+    },
+}
 
 RULES: dict[str, dict[str, Rule]] = {
     # --- sign-in ---
@@ -436,6 +481,8 @@ RULES: dict[str, dict[str, Rule]] = {
         "coordinator": ALLOWED,
         "admin": ALLOWED,
     },
+    # --- the screening register (排查) and major-dispute reports ---
+    **SCREENING_RULES,
     # --- public ---
     "get_workflow": EVERYONE,
     "healthz": EVERYONE,
@@ -588,6 +635,7 @@ class World:
         self.mediators: dict[str, int] = {}
         self.attachments: dict[str, int] = {}
         self.documents: dict[str, int] = {}
+        self.screening: dict[str, int] = {}  # a round per unit, a major report per case name
 
     async def mediator(self, unit: str) -> int:
         """A person on the roster of ``unit``, added by an administrator."""
@@ -1263,6 +1311,70 @@ async def _correct_filing(w: World, role: str, scope: Scope) -> Call:
     return Call(params=call.params, json={"reason": "更正"})
 
 
+async def _round_of(w: World, role: str, scope: Scope) -> Call:
+    """A zero report of 大市社区 (in) or 五联村 (out), recorded by its station."""
+    unit = DASHI if scope == "in" else WULIAN
+    if unit not in w.screening:
+        response = await w.client.post(
+            "/api/v1/screening",
+            json={
+                "held_at": "2026-03-01T09:00:00+08:00",
+                "place": "全村",
+                "scope": "邻里纠纷",
+                "participants": [{"name": "矩阵调解员"}],
+                "nothing_found": True,
+            },
+            headers=await w.as_user("dashi.mediator" if unit == DASHI else "wulian.mediator"),
+        )
+        assert response.status_code == 201, response.text
+        w.screening[unit] = response.json()["id"]
+    return Call(params={"round_id": w.screening[unit]})
+
+
+async def _record_round(w: World, role: str, scope: Scope) -> Call:
+    return Call(
+        json={
+            "held_at": "2026-03-01T09:00:00+08:00",
+            "place": "全村",
+            "scope": "邻里纠纷",
+            "participants": [{"name": "矩阵调解员"}],
+            "nothing_found": True,
+        }
+    )
+
+
+async def _screening_unit(w: World, role: str, scope: Scope) -> Call:
+    return Call(query={"unit": DASHI if scope == "in" else WULIAN})
+
+
+async def _screening_figures(w: World, role: str, scope: Scope) -> Call:
+    unit = DASHI if scope == "in" else WULIAN
+    return Call(
+        query={"unit": unit, "start": "2026-03-01T00:00:00+08:00", "end": "2026-04-01T00:00:00+08:00"}
+    )
+
+
+async def _file_major(w: World, role: str, scope: Scope) -> Call:
+    case = await _in_or_out_case(w, role, scope)
+    return Call(params={"case_id": case["id"]}, json={"risks": ["group"], "statement": "三十余户聚集"})
+
+
+async def _major(w: World, role: str, scope: Scope) -> Call:
+    """A major report on the role's case (大市社区's, reported to 张浦镇 and the city), or on
+    五联村's (reported to 玉山镇 and the city)."""
+    name = "wulian" if scope == "out" else ("dashi2" if role == "coordinator" else "dashi")
+    if name not in w.screening:
+        case = await w.case(name)
+        response = await w.client.post(
+            f"/api/v1/cases/{case['id']}/major-reports",
+            json={"risks": ["suicide"], "statement": "一方扬言轻生"},
+            headers=await w.as_user("wulian.mediator" if name == "wulian" else "dashi.mediator"),
+        )
+        assert response.status_code == 201, response.text
+        w.screening[name] = response.json()["id"]
+    return Call(params={"report_id": w.screening[name]}, json={})
+
+
 REQUESTS: dict[str, Factory] = {
     "list_filings": _list_filings,
     "get_filing": _a_filing,
@@ -1271,6 +1383,17 @@ REQUESTS: dict[str, Factory] = {
     "court_reconciliation": _reconciliation,
     "file_month": _file_month,
     "correct_filing": _correct_filing,
+    "record_screening_round": _record_round,
+    "list_screening_rounds": _screening_unit,
+    "list_screening_missing": _nothing,
+    "screening_figures": _screening_figures,
+    "get_screening_round": _round_of,
+    "file_major_report": _file_major,
+    "list_case_major_reports": _case_only,
+    "list_major_reports": _nothing,
+    "get_major_report": _major,
+    "acknowledge_major_report": _major,
+    "mark_major_report_occurred": _major,
     "sign_in": _sign_in,
     "revoke_token": _revoke,
     "who_am_i": _nothing,
@@ -1387,6 +1510,7 @@ PLACEHOLDERS = {
     "year": 2026,
     "filing_id": 1,
     "key": "accepted.month",
+    "round_id": 1,
 }
 
 
