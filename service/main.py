@@ -40,6 +40,7 @@ from service.court.routes import router as court_router
 from service.db import create_engine, is_sqlite, session_factory
 from service.documents.render import TemplateError, load_templates
 from service.documents.routes import router as documents_router
+from service.dossier.routes import router as dossier_router
 from service.errors import PROBLEM_RESPONSES, install_handlers
 from service.health import router as health_router
 from service.http_safety import install as install_http_safety
@@ -270,6 +271,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(numbering_router)
     app.include_router(casefile_router)
     app.include_router(documents_router)
+    app.include_router(dossier_router)
     _install_docs(app)
     install_web(app)
     app.include_router(inbox_pages_router)  # the inbox's page: service.inbox renders through service.web

@@ -45,6 +45,32 @@ class Item(StrEnum):
     file_number = "file_number"  # 卷宗号
 
 
+class Part(StrEnum):
+    """What the bound 卷宗 holds after its cover and index, by kind: a generated document (its
+    latest PDF version) or the scans of one kind (each one not withdrawn, oldest first)."""
+
+    application = "application"  # 人民调解申请书 (document)
+    party_id = "party_id"  # 当事人身份证明 (scans)
+    evidence = "evidence"  # 证据材料 (scans)
+    written_agreement = "written_agreement"  # 人民调解协议书 (document)
+    signed_agreement = "signed_agreement"  # 签字协议书 (scans)
+    termination_notice = "termination_notice"  # 终止调解通知书 (document)
+    other = "other"  # 其他材料 (scans)
+
+
+# The order most 案卷评查 checklists bind a people's mediation file in: the application and who the
+# parties are, the evidence, the agreement as generated and as signed, the notice ending mediation.
+DEFAULT_ORDER: tuple[Part, ...] = (
+    Part.application,
+    Part.party_id,
+    Part.evidence,
+    Part.written_agreement,
+    Part.signed_agreement,
+    Part.termination_notice,
+    Part.other,
+)
+
+
 class Status(StrEnum):
     met = "met"
     missing = "missing"
@@ -70,6 +96,8 @@ class CaseFileRules(BaseModel):
     items: dict[Item, ItemRule]
     # The outcomes after which the agreement's performance must be followed up (回访).
     follow_up_outcomes: list[Outcome] = Field(default_factory=list)
+    # The order of the 卷宗's parts after the cover and the index: every part once.
+    order: tuple[Part, ...] = DEFAULT_ORDER
 
     @field_validator("items")
     @classmethod
@@ -78,6 +106,24 @@ class CaseFileRules(BaseModel):
         if missing:
             raise ValueError(f"every item needs its labels and source; missing: {', '.join(missing)}")
         return value
+
+    @field_validator("order")
+    @classmethod
+    def _every_part_once(cls, value: tuple[Part, ...]) -> tuple[Part, ...]:
+        twice = sorted({p.value for p in value if value.count(p) > 1})
+        if twice:
+            raise ValueError(f"each part once; listed more than once: {', '.join(twice)}")
+        missing = [p.value for p in Part if p not in value]
+        if missing:
+            raise ValueError(f"every part of the file needs its place; missing: {', '.join(missing)}")
+        return value
+
+
+def binding_rank(order: tuple[Part, ...], kind: str) -> int:
+    """Where a part of ``kind`` goes in the bound file: its place in ``order``; a kind the order
+    does not name yet (a document kind added later) after every named one."""
+    names = [p.value for p in order]
+    return names.index(kind) if kind in names else len(names)
 
 
 @dataclass(frozen=True)
