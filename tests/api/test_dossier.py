@@ -1,0 +1,221 @@
+"""The 卷宗 of a closed case, on SQLite and PostgreSQL: one PDF with its cover (number, committee,
+parties, mediator, dates, outcome), its index (each item with the page it starts on, and the
+total), then the latest PDF of each document and the scans kept, in the configured order; only
+for a closed case (409), only for those who see the case (404); each download in the security log
+with the SHA-256 served."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from typing import Any
+
+import httpx
+import pytest
+from fpdf import FPDF
+from PIL import Image
+from pypdf import PdfReader
+
+from tests.api.test_attachments import page_client, upload
+from tests.builders import move, open_case, read_case
+from tests.conftest import Backend
+
+pytestmark = pytest.mark.usefixtures("trail_stays_intact", "frozen_clock")
+
+PARTIES = [
+    {"name": "王秀英", "role": "applicant", "phone": "13800001234", "id_number": "320583198001011234"},
+    {"name": "李堃", "role": "respondent", "address": "昆山市张浦镇大市社区8号"},
+]
+AGREEMENT = {
+    "form": "written",
+    "terms": "李堃于2026年3月31日前向王秀英支付维修费人民币3000元。",
+    "facts": "楼上卫生间漏水致楼下墙面霉变",
+    "performance_manner": "一次性银行转账",
+    "performance_deadline": "2026-03-31",
+    "effective_on": "2026-03-02",
+}
+
+
+def photo_jpeg() -> bytes:
+    """A real phone-like photo (decodable, not just a well-formed header): 1200 × 1600."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (1200, 1600), (235, 230, 220)).save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()
+
+
+def scanned_pdf(pages: int) -> bytes:
+    """A scanner's PDF of ``pages`` pages, each saying which it is."""
+    pdf = FPDF(format="A4")
+    pdf.set_font("helvetica", size=16)
+    for n in range(1, pages + 1):
+        pdf.add_page()
+        pdf.cell(0, 10, f"signed agreement scan page {n}")
+    return bytes(pdf.output())
+
+
+def page_texts(data: bytes) -> list[str]:
+    return [page.extract_text() for page in PdfReader(io.BytesIO(data)).pages]
+
+
+async def generate(
+    client: httpx.AsyncClient, headers: dict[str, str], case_id: int, kind: str, fmt: str
+) -> Any:
+    made = await client.post(
+        f"/api/v1/cases/{case_id}/documents", json={"kind": kind, "format": fmt}, headers=headers
+    )
+    assert made.status_code == 201, made.text
+    return made.json()
+
+
+async def closed_case_with_its_file(client: httpx.AsyncClient, mediator: dict[str, str]) -> dict[str, Any]:
+    """A neighbour dispute as a committee files it: the application and the written agreement
+    generated (the agreement twice: the latest version is bound), the signed agreement scanned as
+    a two-page PDF, the applicant's ID photographed, a wrong evidence photo withdrawn; performed,
+    closed, numbered."""
+    case = await move(client, mediator, await open_case(client, mediator, parties=PARTIES), "accept")
+    application = await generate(client, mediator, case["id"], "application", "pdf")
+    await generate(client, mediator, case["id"], "application", "docx")  # Word is not bound
+    case = await move(
+        client, mediator, await read_case(client, mediator, case), "settle", agreement=AGREEMENT
+    )
+    await generate(client, mediator, case["id"], "written_agreement", "pdf")
+    agreement = await generate(client, mediator, case["id"], "written_agreement", "pdf")
+    signed = await upload(
+        client, mediator, case["id"], "协议书签字.pdf", scanned_pdf(2), kind="signed_agreement"
+    )
+    id_copy = await upload(client, mediator, case["id"], "身份证.jpg", photo_jpeg(), kind="party_id")
+    wrong = await upload(
+        client, mediator, case["id"], "错拍.jpg", photo_jpeg()[:-2] + b"\x00\xff\xd9", kind="evidence"
+    )
+    assert {signed.status_code, id_copy.status_code, wrong.status_code} == {201}, wrong.text
+    withdrawn = await client.post(
+        f"/api/v1/cases/{case['id']}/attachments/{wrong.json()['id']}/withdrawal",
+        json={"reason": "拍错了"},
+        headers=mediator,
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    case = await move(
+        client,
+        mediator,
+        await read_case(client, mediator, case),
+        "record_performance",
+        performance="performed",
+    )
+    assert case["state"] == "closed"
+    number = await client.post(f"/api/v1/cases/{case['id']}/file-number", headers=mediator)
+    assert number.status_code in (200, 201), number.text
+    mediators = (await client.get(f"/api/v1/cases/{case['id']}/mediators", headers=mediator)).json()
+    return {
+        "case": case,
+        "number": number.json()["text"],
+        "application": application,
+        "agreement": agreement,
+        "mediator": (mediators["lead"] or mediators["past"][0])["mediator_name"],
+    }
+
+
+async def test_a_closed_cases_dossier_binds_cover_index_documents_and_scans_with_right_page_numbers(
+    client: httpx.AsyncClient, auth: Any, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    filed = await closed_case_with_its_file(client, mediator)
+    case = filed["case"]
+
+    got = await client.get(f"/api/v1/cases/{case['id']}/dossier.pdf", headers=mediator)
+
+    assert got.status_code == 200, got.text
+    assert got.headers["content-type"] == "application/pdf"
+    assert "attachment" in got.headers["content-disposition"]
+    digest = hashlib.sha256(got.content).hexdigest()
+    assert got.headers["etag"] == f'"{digest}"'
+    pages = page_texts(got.content)
+    # cover 1 + index 1 + application 1 + ID photo 1 + agreement 1 + signed scan 2 (the withdrawn
+    # photo and the Word file are not bound)
+    assert len(pages) == 1 + 1 + 1 + 1 + 1 + 2
+    assert got.headers["x-dossier-pages"] == str(len(pages))
+
+    cover = pages[0]
+    for expected in (
+        "人民调解卷宗",
+        filed["number"],
+        "大市社区人民调解委员会",
+        "申请人：王秀英",
+        "被申请人：李堃",
+        "邻里纠纷",
+        filed["mediator"],
+        "2026年3月2日",
+        "协议履行完毕",
+        "共 7 页",
+    ):
+        assert expected in cover, expected
+    assert re.search(r"\(2026\)昆\S*调卷字第 0001 号", cover)
+
+    index = [line.strip() for line in pages[1].splitlines()]
+    assert index[0] == "卷内目录"
+    rows = [line for line in index if re.match(r"^\d+ ", line)]
+    app, agr = filed["application"]["number"], filed["agreement"]["number"]
+    assert rows == [
+        f"1 人民调解申请书（{app}） 2026年3月2日 3",
+        "2 身份证明：身份证.jpg 2026年3月2日 4",
+        f"3 人民调解协议书（{agr}） 2026年3月2日 5",
+        "4 签字协议书：协议书签字.pdf 2026年3月2日 6",
+    ]
+    assert "本卷共 7 页（含封面、目录）" in pages[1]
+    # Each page the index names is the item it names.
+    assert "人民调解申请书" in pages[2] and "王秀英" in pages[2]
+    assert pages[3].strip() == ""  # the photo, on a page of its own
+    assert "人民调解协议书" in pages[4] and "支付维修费人民币3000元" in pages[4]
+    assert "signed agreement scan page 1" in pages[5] and "signed agreement scan page 2" in pages[6]
+
+    auditor = await auth("auditor")
+    log = await client.get("/api/v1/security-events", params={"kind": "dossier_downloaded"}, headers=auditor)
+    assert log.status_code == 200, log.text
+    items = log.json()["items"] if isinstance(log.json(), dict) else log.json()
+    served = [e for e in items if e["kind"] == "dossier_downloaded"]
+    assert len(served) == 1
+    event = served[0]
+    assert (event["actor"], event["case_id"]) == ("dashi.mediator", case["id"])
+    assert event["payload"]["sha256"] == digest
+    assert event["payload"]["file_number"] == filed["number"]
+    assert event["payload"]["pages"] == 7
+    assert "王秀英" not in str(event)  # who, which case, which file: never what it says
+
+
+async def test_an_open_case_has_no_dossier_and_an_outsider_sees_none(
+    client: httpx.AsyncClient, auth: Any, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    open_one = await move(client, mediator, await open_case(client, mediator, parties=PARTIES), "accept")
+
+    refused = await client.get(f"/api/v1/cases/{open_one['id']}/dossier.pdf", headers=mediator)
+
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert problem["rule"] == "dossier-closed-cases-only"
+    assert "closed" in problem["detail"]
+
+    closed = (await closed_case_with_its_file(client, mediator))["case"]
+    outsider = await client.get(
+        f"/api/v1/cases/{closed['id']}/dossier.pdf", headers=await auth("wulian.mediator")
+    )
+    assert outsider.status_code == 404, outsider.text
+    assert (await client.get("/api/v1/cases/999999/dossier.pdf", headers=mediator)).status_code == 404
+
+
+async def test_the_case_page_offers_the_dossier_of_a_closed_case_and_serves_it(
+    client: httpx.AsyncClient, auth: Any, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = (await closed_case_with_its_file(client, mediator))["case"]
+    web = await page_client(db, client, "dashi.mediator", "zh")
+
+    page = await web.get(f"/cases/{case['id']}")
+    assert page.status_code == 200
+    section = page.text.split('id="case-file"', 1)[1].split("</section>", 1)[0]
+    assert f'href="/cases/{case["id"]}/dossier.pdf"' in section and "下载卷宗（PDF）" in section
+
+    got = await web.get(f"/cases/{case['id']}/dossier.pdf")
+    assert got.status_code == 200 and got.headers["content-type"] == "application/pdf"
+    assert len(PdfReader(io.BytesIO(got.content)).pages) == 7
