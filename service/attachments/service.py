@@ -42,6 +42,7 @@ READ_CHUNK = 64 * 1024
 # on the case as it now is, a few times, before the writer is told to try again.
 WRITE_ATTEMPTS = 3
 ID_COPY_VIEWED = "id_copy_viewed"  # the security event of a party's ID copy downloaded
+ATTACHMENT_DOWNLOADED = "attachment_downloaded"  # of any other file on a case downloaded
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,22 +222,28 @@ async def download(
     client_ip: str | None,
 ) -> Download:
     """The file and its bytes, sent in slices (a withdrawn file is still evidence: it stays
-    readable). Opening a party's ID copy is personal data seen in full, as a reveal is: it goes
-    into the security log, for the auditor."""
+    readable). A case's files are personal data seen in full, as a reveal is: every download goes
+    into the security log for the auditor, naming who, the case and the file (its id, kind, name
+    and hash), never what it shows; a party's ID copy under its own kind (``id_copy_viewed``)."""
     _, found = await _attachment(engine, ctx, case_id, attachment_id, actor)
-    if found.kind == AttachmentKind.party_id.value:
-        async with engine.begin() as conn:
-            await record_security_event(
-                conn,
-                kind=ID_COPY_VIEWED,
-                actor=actor.username,
-                actor_role=actor.role.value,
-                actor_unit_code=actor.unit_code,
-                case_id=case_id,
-                payload={"attachment_id": found.id, "sha256": found.sha256, "filename": found.filename},
-                client_ip=client_ip,
-                now=now,
-            )
+    id_copy = found.kind == AttachmentKind.party_id.value
+    async with engine.begin() as conn:
+        await record_security_event(
+            conn,
+            kind=ID_COPY_VIEWED if id_copy else ATTACHMENT_DOWNLOADED,
+            actor=actor.username,
+            actor_role=actor.role.value,
+            actor_unit_code=actor.unit_code,
+            case_id=case_id,
+            payload={
+                "attachment_id": found.id,
+                "kind": found.kind,
+                "sha256": found.sha256,
+                "filename": found.filename,
+            },
+            client_ip=client_ip,
+            now=now,
+        )
     return Download(found, _chunks(engine, ctx.cipher, found))
 
 

@@ -469,7 +469,7 @@ async def test_the_stored_bytes_are_sealed_and_a_key_rotation_reseals_them_still
     assert got.content == data
 
 
-async def test_downloading_a_party_id_copy_goes_into_the_security_log_and_other_files_do_not(
+async def test_every_download_goes_into_the_security_log_an_id_copy_under_its_own_kind(
     client: httpx.AsyncClient, auth, db: Backend
 ) -> None:
     mediator = await auth("dashi.mediator")
@@ -480,7 +480,7 @@ async def test_downloading_a_party_id_copy_goes_into_the_security_log_and_other_
 
     await client.get(id_copy["content_url"], headers=mediator)
     await client.get(evidence["content_url"], headers=mediator)
-    log = await client.get("/api/v1/security-events", params={"kind": "id_copy_viewed"}, headers=auditor)
+    log = await client.get("/api/v1/security-events", params={"case_id": case["id"]}, headers=auditor)
 
     assert log.status_code == 200, log.text
     items = log.json()["items"] if isinstance(log.json(), dict) else log.json()
@@ -488,6 +488,10 @@ async def test_downloading_a_party_id_copy_goes_into_the_security_log_and_other_
     assert len(viewed) == 1
     assert (viewed[0]["actor"], viewed[0]["case_id"]) == ("dashi.mediator", case["id"])
     assert viewed[0]["payload"]["attachment_id"] == id_copy["id"]
+    other = [e for e in items if e["kind"] == "attachment_downloaded"]
+    assert [(e["actor"], e["payload"]["attachment_id"], e["payload"]["sha256"]) for e in other] == [
+        ("dashi.mediator", evidence["id"], evidence["sha256"])
+    ]
 
 
 async def test_the_same_bytes_sent_again_are_kept_once_until_withdrawn(

@@ -219,3 +219,32 @@ async def test_the_case_page_offers_the_dossier_of_a_closed_case_and_serves_it(
     got = await web.get(f"/cases/{case['id']}/dossier.pdf")
     assert got.status_code == 200 and got.headers["content-type"] == "application/pdf"
     assert len(PdfReader(io.BytesIO(got.content)).pages) == 7
+
+
+async def test_downloading_a_document_by_the_api_or_the_page_goes_into_the_security_log(
+    client: httpx.AsyncClient, auth: Any, db: Backend
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator, parties=PARTIES)
+    made = await generate(client, mediator, case["id"], "application", "pdf")
+    web = await page_client(db, client, "dashi.mediator", "zh")
+
+    by_api = await client.get(made["content_url"], headers=mediator)
+    by_page = await web.get(f"/cases/{case['id']}/documents/{made['id']}/file")
+
+    assert by_api.status_code == 200 and by_page.status_code == 200
+    log = await client.get(
+        "/api/v1/security-events",
+        params={"case_id": case["id"], "kind": "document_downloaded"},
+        headers=await auth("auditor"),
+    )
+    assert log.status_code == 200, log.text
+    items = log.json()["items"] if isinstance(log.json(), dict) else log.json()
+    read = [e for e in items if e["kind"] == "document_downloaded"]
+    assert len(read) == 2
+    for event in read:
+        assert (event["actor"], event["case_id"]) == ("dashi.mediator", case["id"])
+        payload = event["payload"]
+        assert (payload["document_id"], payload["kind"], payload["version"]) == (made["id"], "application", 1)
+        assert payload["sha256"] == made["sha256"] == hashlib.sha256(by_api.content).hexdigest()
+        assert "王秀英" not in str(event) and "320583198001011234" not in str(event)
