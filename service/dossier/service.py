@@ -116,8 +116,8 @@ async def _pieces(
             ranked.append((binding_rank(rules.order, doc.kind), doc.id, piece))
             used["documents"].append(doc.id)
         for scan in await attachment_queries.list_for_case(conn, case_id):
-            if scan.withdrawn_at is not None:
-                continue  # withdrawn: on record in the system, not part of the bound file
+            if scan.withdrawn_at is not None or scan.erased_at is not None:
+                continue  # withdrawn: on record, not part of the bound file; erased: nothing left
             sealed = await attachment_queries.read_content(conn, scan.id)
             data = sealing.open_all(ctx.cipher, scan.key_id, sealed, scan.sha256, scan.size_bytes)
             label = SCAN_LABELS[AttachmentKind(scan.kind)]

@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fpdf import FPDF
 from PIL import Image
 from pypdf import PdfReader
@@ -248,3 +250,61 @@ async def test_downloading_a_document_by_the_api_or_the_page_goes_into_the_secur
         assert (payload["document_id"], payload["kind"], payload["version"]) == (made["id"], "application", 1)
         assert payload["sha256"] == made["sha256"] == hashlib.sha256(by_api.content).hexdigest()
         assert "王秀英" not in str(event) and "320583198001011234" not in str(event)
+
+
+async def test_retention_erases_the_scans_bytes_and_destroys_the_documents_of_an_anonymised_case(
+    client: httpx.AsyncClient, auth: Any, db: Backend
+) -> None:
+    from service.privacy.pipl import anonymise_closed_cases
+    from tests.conftest import FIXED_NOW
+
+    mediator = await auth("dashi.mediator")
+    filed = await closed_case_with_its_file(client, mediator)
+    case = filed["case"]
+    kept = await open_case(client, mediator, parties=PARTIES)  # still open: untouched
+    kept_scan = (await upload(client, mediator, kept["id"], "证据.jpg", photo_jpeg(), kind="evidence")).json()
+    before = (await client.get(f"/api/v1/cases/{case['id']}/attachments", headers=mediator)).json()
+    assert len(before) == 3
+
+    done = await anonymise_closed_cases(
+        db.engine, db.ctx, closed_before_days=1825, actor="test", now=FIXED_NOW + timedelta(days=10_000)
+    )
+
+    assert done == 1
+    files = (await client.get(f"/api/v1/cases/{case['id']}/attachments", headers=mediator)).json()
+    # The records stay, with their hashes (the case events vouch for them); names and bytes go.
+    assert [(f["id"], f["sha256"]) for f in files] == [(f["id"], f["sha256"]) for f in before]
+    assert all(f["erased_at"] is not None and f["filename"] == "（已按保存期限删除）" for f in files)
+    gone = await client.get(files[0]["content_url"], headers=mediator)
+    assert gone.status_code == 410, gone.text
+    assert gone.json()["rule"] == "retention"
+    async with db.engine.connect() as conn:
+        sizes = (
+            (
+                await conn.execute(
+                    sa.text("SELECT length(content) FROM case_attachment WHERE case_id = :c"),
+                    {"c": case["id"]},
+                )
+            )
+            .scalars()
+            .all()
+        )
+        documents = (
+            await conn.execute(
+                sa.text("SELECT count(*) FROM case_document WHERE case_id = :c"), {"c": case["id"]}
+            )
+        ).scalar_one()
+    assert sizes == [0, 0, 0] and documents == 0
+    assert (await client.get(f"/api/v1/cases/{case['id']}/documents", headers=mediator)).json() == []
+    # What is left still binds: a cover and an index, nothing personal.
+    bound = await client.get(f"/api/v1/cases/{case['id']}/dossier.pdf", headers=mediator)
+    assert bound.status_code == 200, bound.text
+    pages = page_texts(bound.content)
+    assert len(pages) == 2 and "王秀英" not in "".join(pages)
+    # The open case keeps its file, and the summary of the run counts what went.
+    assert (await client.get(kept_scan["content_url"], headers=mediator)).content == photo_jpeg()
+    log = await client.get(
+        "/api/v1/security-events", params={"kind": "closed_cases_anonymised"}, headers=await auth("auditor")
+    )
+    items = log.json()["items"] if isinstance(log.json(), dict) else log.json()
+    assert [(e["payload"]["files_erased"], e["payload"]["documents_destroyed"]) for e in items] == [(3, 4)]
