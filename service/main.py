@@ -18,8 +18,8 @@ from swagger_ui_bundle import swagger_ui_path
 from service import clock, migrate
 from service.admission import Admission
 from service.assignment.routes import router as assignment_router
+from service.attachments.routes import UPLOAD_PAGES, upload_limits
 from service.attachments.routes import router as attachments_router
-from service.attachments.routes import upload_limits
 from service.audit.keys import AuditKey, AuditKeyError, engine_options, new_key_text
 from service.auditor.routes import router as auditor_router
 from service.casefile.routes import router as casefile_router
@@ -244,7 +244,10 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     # request that waits its turn is still timed and logged.
     app.add_middleware(Admission, limit=settings.request_concurrency or settings.db_pool_size)
     install_http_safety(
-        app, max_body_bytes=settings.max_body_bytes, larger=upload_limits(settings.attachment_max_bytes)
+        app,
+        max_body_bytes=settings.max_body_bytes,
+        larger=upload_limits(settings.attachment_max_bytes),
+        pages=UPLOAD_PAGES,
     )
     install_observability(app, settings)  # after http_safety: wraps it, so a 413 has an id too
     # Outermost: everything inside (logs, throttling, the audit trail) sees the real client.
