@@ -4,7 +4,8 @@ pages appended with pypdf: a generated document's PDF and a scanned PDF as they 
 thread. No I/O but a scratch directory for the font cut to the characters used.
 
 The index's page numbers are counted, not guessed: every part is turned into pages first and
-counted, the index is set once to count its own pages, then the start pages follow.
+counted, the index is set once to count its own pages, then the start pages follow; every page
+then carries its number in the top right corner, as the index counts them.
 """
 
 from __future__ import annotations
@@ -208,6 +209,37 @@ def _pdf_pages(fonts: _Fonts, piece: Piece) -> PdfReader:
     return PdfReader(io.BytesIO(_photo_page(fonts, piece)))
 
 
+PT_PER_MM = 72 / 25.4
+PAGE_NUMBER_INSET_MM = 10.0  # from the top and the right edge, where a 卷宗's 页号 is written
+
+
+def _stamp_page_numbers(writer: PdfWriter) -> None:
+    """Each page numbered (1 = the cover) in its top right corner, as the index counts them: a
+    reader checks the index against the paper. A scanned page's own rotation is folded into its
+    content first, so the number sits upright at the top right of the page as it is seen; a page
+    that cannot take the stamp (a damaged scan) keeps its place in the count unstamped."""
+    sizes = []
+    for page in writer.pages:
+        if page.get("/Rotate", 0):
+            page.transfer_rotation_to_content()
+        box = page.mediabox
+        sizes.append((float(box.width), float(box.height), float(box.left), float(box.bottom)))
+    overlay = FPDF(unit="pt")
+    overlay.set_auto_page_break(False)
+    overlay.set_font("helvetica", "", 11)
+    inset = PAGE_NUMBER_INSET_MM * PT_PER_MM
+    for number, (width, height, _, _) in enumerate(sizes, start=1):
+        overlay.add_page(format=(width, height))
+        overlay.set_xy(width - inset - 60, inset - 6)
+        overlay.cell(60, 12, str(number), align="R")
+    stamps = PdfReader(io.BytesIO(bytes(overlay.output())))
+    for page, stamp, (_, _, left, bottom) in zip(writer.pages, stamps.pages, sizes, strict=True):
+        try:
+            page.merge_translated_page(stamp, left, bottom)
+        except (PyPdfError, ValueError, KeyError, TypeError) as exc:
+            log.warning("a page of the file could not take its number: %s", type(exc).__name__)
+
+
 def _count(data: bytes) -> int:
     return len(PdfReader(io.BytesIO(data)).pages)
 
@@ -247,6 +279,7 @@ def bind(cover: Cover, pieces: Sequence[Piece]) -> Bound:
         writer.append(PdfReader(io.BytesIO(index_pdf)))
         for part in parts:
             writer.append(part)
+        _stamp_page_numbers(writer)
         writer.add_metadata(
             {"/Title": f"卷宗 {cover.file_number or cover.case_number}", "/Creator": "Jiefen 解纷"}
         )

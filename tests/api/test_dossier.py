@@ -56,8 +56,29 @@ def scanned_pdf(pages: int) -> bytes:
     return bytes(pdf.output())
 
 
+def corner_text(page: Any) -> str:
+    """What is written in the page's top right corner (its 页号), by position."""
+    width, height = float(page.mediabox.width), float(page.mediabox.height)
+    found: list[str] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], *_: Any) -> None:
+        x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+        y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+        if text.strip() and x > width * 0.75 and y > height * 0.9:
+            found.append(text.strip())
+
+    page.extract_text(visitor_text=visit)
+    return "".join(found)
+
+
 def page_texts(data: bytes) -> list[str]:
-    return [page.extract_text() for page in PdfReader(io.BytesIO(data)).pages]
+    """Each page's text without its 页号 (checked apart: ``corner_text``)."""
+    texts = []
+    for number, page in enumerate(PdfReader(io.BytesIO(data)).pages, start=1):
+        assert corner_text(page) == str(number), (number, corner_text(page))
+        lines = page.extract_text().splitlines()
+        texts.append("\n".join(line for line in lines if line.strip() != str(number)))
+    return texts
 
 
 async def generate(
