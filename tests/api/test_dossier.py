@@ -242,6 +242,11 @@ async def test_the_case_page_offers_the_dossier_of_a_closed_case_and_serves_it(
     got = await web.get(f"/cases/{case['id']}/dossier.pdf")
     assert got.status_code == 200 and got.headers["content-type"] == "application/pdf"
     assert len(PdfReader(io.BytesIO(got.content)).pages) == 7
+    # An open case's link, typed by hand: the page's error, in words, never a 500.
+    still_open = await open_case(client, mediator, parties=PARTIES)
+    refused = await web.get(f"/cases/{still_open['id']}/dossier.pdf")
+    assert refused.status_code == 409 and refused.headers["content-type"].startswith("text/html")
+    await web.aclose()
 
 
 async def test_downloading_a_document_by_the_api_or_the_page_goes_into_the_security_log(
