@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import struct
 import zlib
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -440,15 +439,14 @@ async def _walk(
             case = await _fire(engine, ctx, case_id, worker, at, "withdraw", reason="申请人撤回调解申请")
     if case.state == CaseState.closed and keeps_case_files(ctx.org, case.unit_code):
         # The station files the closed case (卷宗) the day after.
-        with suppress(ServiceError):
-            await numbers.give_file_number(
-                engine,
-                ctx,
-                numbering,
-                case_id,
-                _actor_at(case.unit_code, user_ids),
-                now=at + timedelta(days=1),
-            )
+        await numbers.give_file_number(
+            engine,
+            ctx,
+            numbering,
+            case_id,
+            _actor_at(case.unit_code, user_ids),
+            now=at + timedelta(days=1),
+        )
 
 
 async def _session(
@@ -463,8 +461,7 @@ async def _session(
         result=SessionResult.agreement,
         proposal="双方协商一致，按协议履行。",
     )
-    with suppress(ServiceError):
-        await record_session(engine, ctx, case_id, body, actor, now=at + timedelta(hours=1))
+    await record_session(engine, ctx, case_id, body, actor, now=at + timedelta(hours=1))
 
 
 def _scan_png() -> bytes:
@@ -485,18 +482,17 @@ def _scan_png() -> bytes:
 async def _signed_scan(
     engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, at: datetime
 ) -> None:
-    with suppress(ServiceError):
-        await upload(
-            engine,
-            ctx,
-            case_id,
-            actor,
-            kind=AttachmentKind.signed_agreement,
-            note="双方签字的调解协议书",
-            filename="调解协议书.png",
-            data=_scan_png(),
-            now=at,
-        )
+    await upload(
+        engine,
+        ctx,
+        case_id,
+        actor,
+        kind=AttachmentKind.signed_agreement,
+        note="双方签字的调解协议书",
+        filename="调解协议书.png",
+        data=_scan_png(),
+        now=at,
+    )
 
 
 async def _fire(

@@ -42,6 +42,7 @@ from service.documents.render import TemplateError, load_templates
 from service.documents.routes import router as documents_router
 from service.dossier.routes import router as dossier_router
 from service.errors import PROBLEM_RESPONSES, install_handlers
+from service.filings.routes import router as filings_router
 from service.health import router as health_router
 from service.http_safety import install as install_http_safety
 from service.http_safety import install_trusted_proxies
@@ -49,6 +50,7 @@ from service.inbox.pages import router as inbox_pages_router
 from service.inbox.routes import router as inbox_router
 from service.integrity.backfill import UnsignedTrail, check_audit_key
 from service.mediators.routes import router as mediators_router
+from service.moj.routes import router as moj_router
 from service.notifications.routes import admin as webhooks_router
 from service.notifications.secrets import seal_secrets
 from service.notifications.sync import sync_webhooks
@@ -266,10 +268,12 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(webhooks_router)
     app.include_router(workflow_router)
     app.include_router(health_router)
+    app.include_router(moj_router)
     app.include_router(stats_router)
     app.include_router(auditor_router)
     app.include_router(mediators_router)
     app.include_router(subsidy_router)
+    app.include_router(filings_router)
     app.include_router(attachments_router)
     app.include_router(numbering_router)
     app.include_router(casefile_router)

@@ -46,6 +46,7 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 # (a test adds mediators of its own; those are removed again, see `reset_statements`). Emptied in
 # this order (a table before the ones it refers to) before every test that uses `db`.
 CASE_TABLES = [
+    "filing",
     "case_document",
     "case_attachment",
     "mediation_session",

@@ -46,29 +46,30 @@ class Item(StrEnum):
 
 
 class Part(StrEnum):
-    """What the bound 卷宗 holds after its cover and index, by kind: a generated document (its
-    latest PDF version) or the scans of one kind (each one not withdrawn, oldest first)."""
+    """What the bound 卷宗 holds after its cover and index, by kind: a generated document (the
+    latest PDF version of each; of a session record, of each session) or the scans of one kind
+    (each one not withdrawn, oldest first)."""
 
     application = "application"  # 人民调解申请书 (document)
+    handoff_letter = "handoff_letter"  # 移交函 / 委托（委派）调解函 (document)
+    acceptance_register = "acceptance_register"  # 人民调解受理登记表 (document)
+    rights_notice = "rights_notice"  # 人民调解权利义务告知书 (document)
     party_id = "party_id"  # 当事人身份证明 (scans)
     evidence = "evidence"  # 证据材料 (scans)
+    session_record = "session_record"  # 调解记录, one per session (document)
     written_agreement = "written_agreement"  # 人民调解协议书 (document)
     signed_agreement = "signed_agreement"  # 签字协议书 (scans)
+    oral_agreement_register = "oral_agreement_register"  # 口头调解协议登记表 (document)
+    judicial_confirmation = "judicial_confirmation"  # 司法确认联合申请书 (document)
+    follow_up_record = "follow_up_record"  # 人民调解回访记录 (document)
     termination_notice = "termination_notice"  # 终止调解通知书 (document)
     other = "other"  # 其他材料 (scans)
 
 
-# The order most 案卷评查 checklists bind a people's mediation file in: the application and who the
-# parties are, the evidence, the agreement as generated and as signed, the notice ending mediation.
-DEFAULT_ORDER: tuple[Part, ...] = (
-    Part.application,
-    Part.party_id,
-    Part.evidence,
-    Part.written_agreement,
-    Part.signed_agreement,
-    Part.termination_notice,
-    Part.other,
-)
+# The order most 案卷评查 checklists bind a people's mediation file in: how the case came and was
+# accepted, who the parties are and the evidence, each session, the agreement as generated and as
+# signed (or the oral one registered), its confirmation and follow-up, the notice ending mediation.
+DEFAULT_ORDER: tuple[Part, ...] = tuple(Part)
 
 
 class Status(StrEnum):

@@ -40,6 +40,59 @@ class UnitKind(StrEnum):
     petition_office = "petition_office"  # 信访局
 
 
+class OrgType(StrEnum):
+    """The kind of people's mediation organisation, as the Ministry of Justice report groups them
+    (村(居)民调委会, 乡镇(街道)调委会, 企事业单位调委会, 社会团体调委会, 行业性专业性调委会)."""
+
+    village = "village"  # 村民委员会调委会
+    community = "community"  # 居民委员会(社区)调委会
+    township = "township"  # 乡镇调委会
+    subdistrict = "subdistrict"  # 街道调委会
+    enterprise = "enterprise"  # 企事业单位调委会
+    social_group = "social_group"  # 社会团体调委会
+    sectoral = "sectoral"  # 行业性专业性调委会
+    other = "other"  # 其他 (the county-level centre)
+
+
+ORG_TYPE_LABELS: dict[OrgType, str] = {
+    OrgType.village: "村",
+    OrgType.community: "居",
+    OrgType.township: "乡镇",
+    OrgType.subdistrict: "街道",
+    OrgType.enterprise: "企事业",
+    OrgType.social_group: "社会团体",
+    OrgType.sectoral: "行业专业",
+    OrgType.other: "其他",
+}
+
+
+def default_org_type(kind: UnitKind, name: str, channel: Channel) -> OrgType | None:
+    """The organisation type a unit's kind and name suggest, or None where they do not tell
+    (a station named neither …村 nor …社区) or the unit is no people's mediation committee.
+
+    A village station named …村 is a 村 committee, …社区/…居委会 a 居 one; a town centre named …街道
+    serves a 街道, any other a 乡镇; sectoral committees are 行业专业; the city centre is 其他.
+    The YAML states each unit's type explicitly; this only checks it and fills imported stations.
+    """
+    if channel != Channel.people:
+        return None
+    match kind:
+        case UnitKind.village_station:
+            if name.endswith(("村", "村民委员会", "村委会")):
+                return OrgType.village
+            if name.endswith(("社区", "居委会", "居民委员会")):
+                return OrgType.community
+            return None
+        case UnitKind.town_centre:
+            return OrgType.subdistrict if name.endswith("街道") else OrgType.township
+        case UnitKind.sectoral_committee:
+            return OrgType.sectoral
+        case UnitKind.city_centre:
+            return OrgType.other
+        case _:
+            return None
+
+
 @dataclass(frozen=True)
 class Unit:
     code: str
@@ -51,6 +104,7 @@ class Unit:
     handling_parent_code: str | None = None
     sector: str | None = None  # for sectoral committees: the dispute type they specialise in
     name_en: str | None = None
+    org_type: OrgType | None = None  # people's mediation committees only (the MoJ report's rows)
 
     def name_in(self, lang: str) -> str:
         """The name in ``lang`` ("zh" or "en"); the Chinese one where no English is known."""

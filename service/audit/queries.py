@@ -60,6 +60,8 @@ KNOWN_KINDS = (
     "subsidy_approved",
     "subsidy_corrected",
     "subsidy_exported",
+    "report_filed",
+    "report_corrected",
 )
 
 

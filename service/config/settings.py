@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     court_lease_minutes: float = Field(
         default=30.0, gt=0, description="a claimed court case returns to the queue if nothing is recorded"
     )
+    filing_city_allows_missing_towns: bool = Field(
+        default=False,
+        description="the city may file its consolidated month while a town has not filed (off: 409 naming the towns)",
+    )
     db_pool_size: int = Field(
         default=10,
         ge=1,

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from service.config.loading import ConfigError, ConfigProblem, read_yaml
-from workflows.org import TIER_RANK, Channel, OrgTree, Tier, Unit, UnitKind
+from workflows.org import TIER_RANK, Channel, OrgTree, OrgType, Tier, Unit, UnitKind, default_org_type
 from workflows.vocab import DisputeType
 
 REQUIRED_KEYS = ("code", "name", "name_en", "kind", "tier", "channel")
-OPTIONAL_KEYS = ("parent", "handling_parent", "sector")
+OPTIONAL_KEYS = ("parent", "handling_parent", "sector", "org_type")
 ALLOWED_KEYS = (*REQUIRED_KEYS, *OPTIONAL_KEYS)
 
 CODE_PATTERN = re.compile(r"[0-9A-Z][0-9A-Z-]*")
@@ -63,6 +63,7 @@ class _Entry:
     parent: str | None = None
     handling_parent: str | None = None
     sector: str | None = None
+    org_type: OrgType | None = None
 
     def key(self, name: str) -> str:
         return f"units[{self.index}].{name}"
@@ -126,6 +127,7 @@ def unit_to_mapping(unit: Unit) -> dict[str, str]:
         "parent": unit.parent_code,
         "handling_parent": unit.handling_parent_code,
         "sector": unit.sector,
+        "org_type": unit.org_type.value if unit.org_type is not None else None,
     }
     return {key: value for key, value in values.items() if value is not None}
 
@@ -198,6 +200,7 @@ def _read_entry(file: str, index: int, raw: object, problems: _Problems) -> _Ent
     entry.parent = _string(raw, "parent", entry, problems, required=False)
     entry.handling_parent = _string(raw, "handling_parent", entry, problems, required=False)
     entry.sector = _sector(raw, entry, problems)
+    entry.org_type = _org_type(raw, entry, problems)
     _check_kind_tier(entry, problems)
     return entry
 
@@ -258,6 +261,39 @@ def _sector(raw: Mapping[object, object], entry: _Entry, problems: _Problems) ->
         problems.at(entry, "sector", f"{value!r} is not a dispute type code; allowed: {allowed}")
         return None
     return value
+
+
+def _org_type(raw: Mapping[object, object], entry: _Entry, problems: _Problems) -> OrgType | None:
+    """A people's mediation committee's type for the MoJ report (村/居/乡镇/街道/企事业/社会团体/
+    行业专业): as given, else as its kind and name tell; a unit of another channel has none."""
+    committee = entry.channel == Channel.people and entry.kind in _COMMITTEE_KINDS
+    if "org_type" not in entry.given:
+        if not committee or entry.kind is None or entry.name is None:
+            return None
+        derived = default_org_type(entry.kind, entry.name, Channel.people)
+        if derived is None:
+            allowed = ", ".join(member.value for member in OrgType)
+            problems.at(
+                entry, "org_type", f"missing: the name does not tell 村 from 居; give the type ({allowed})"
+            )
+        return derived
+    value = _enum(raw, "org_type", OrgType, entry, problems)
+    if value is not None and not committee and entry.kind is not None and entry.channel is not None:
+        problems.at(
+            entry,
+            "org_type",
+            f"only people's mediation committees have an org_type, not a {entry.channel.value} {entry.kind.value}",
+        )
+        return None
+    return value
+
+
+_COMMITTEE_KINDS = {
+    UnitKind.village_station,
+    UnitKind.town_centre,
+    UnitKind.city_centre,
+    UnitKind.sectoral_committee,
+}
 
 
 def _check_kind_tier(entry: _Entry, problems: _Problems) -> None:
@@ -411,4 +447,5 @@ def _to_unit(entry: _Entry) -> Unit:
         handling_parent_code=entry.handling_parent,
         sector=entry.sector,
         name_en=entry.name_en,
+        org_type=entry.org_type,
     )

@@ -20,6 +20,10 @@ class CaseDocument(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
     case_id: int = Field(sa_column=Column(BigId, ForeignKey("cases.id"), nullable=False))
     kind: str = Field(max_length=32)  # service.documents.render.DocumentKind
+    # The session a session record (调解记录) is of: its versions and number are that session's.
+    session_id: int | None = Field(
+        default=None, sa_column=Column(BigId, ForeignKey("mediation_session.id"), nullable=True)
+    )
     format: str = Field(max_length=8)  # pdf | docx
     version: int  # 1, 2, ... per case and kind
     number: str | None = Field(default=None, max_length=64)  # the 文书编号 (service.numbering)

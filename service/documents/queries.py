@@ -21,6 +21,7 @@ class DocumentRow:
     id: int
     case_id: int
     kind: str
+    session_id: int | None
     format: str
     version: int
     number: str | None
@@ -55,11 +56,17 @@ async def get(conn: AsyncConnection, case_id: int, document_id: int) -> Document
     return None if row is None else _row(row)
 
 
-async def latest_of_kind(conn: AsyncConnection, case_id: int, kind: str) -> DocumentRow | None:
-    """The newest version of the case's document of ``kind`` (its number is kept on a new one)."""
+async def latest_of_kind(
+    conn: AsyncConnection, case_id: int, kind: str, session_id: int | None
+) -> DocumentRow | None:
+    """The newest version of the case's document of ``kind`` (of ``session_id``, for a session
+    record): its number is kept on a new one."""
+    of_session = (
+        document.c.session_id.is_(None) if session_id is None else document.c.session_id == session_id
+    )
     found = await conn.execute(
         sa.select(*META)
-        .where(document.c.case_id == case_id, document.c.kind == kind)
+        .where(document.c.case_id == case_id, document.c.kind == kind, of_session)
         .order_by(document.c.version.desc())
         .limit(1)
     )

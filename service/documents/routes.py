@@ -53,10 +53,12 @@ async def generate(
     templates: TemplatesDep,
     numbering: NumberingDep,
 ) -> DocumentPublic:
-    """Generate 人民调解申请书, 人民调解协议书 or 终止调解通知书 from the case as it stands, as PDF or
-    .docx: a new version each time (earlier ones stay), numbered (the first version takes the
-    文书编号, later ones keep it), its SHA-256 in the case's audit chain. A kind the case does not
-    have yet (no written agreement, not terminated): 422 naming ``kind``."""
+    """Generate a statutory document (申请书, 受理登记表, 权利义务告知书, 调解记录, 协议书, 口头协议
+    登记表, 回访记录, 终止调解通知书, 司法确认申请书, 移交（委托调解）函) from the case as it stands,
+    as PDF or .docx: a new version each time (earlier ones stay), numbered (the first version takes
+    the 文书编号, later ones keep it), its SHA-256 in the case's audit chain. A kind the case does
+    not have yet: 422 naming ``kind``; a session record names its session (``session_id``, 422 if
+    missing or another case's)."""
     return await documents.generate(engine, ctx, templates, numbering, case_id, body, actor, now=clock.now())
 
 

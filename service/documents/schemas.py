@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.documents.render import DocumentFormat, DocumentKind
 
@@ -14,6 +14,9 @@ class DocumentIn(BaseModel):
 
     kind: DocumentKind
     format: DocumentFormat = DocumentFormat.pdf
+    session_id: int | None = Field(
+        default=None, ge=1, le=2**63 - 1, description="the session a session_record is of (only then)"
+    )
 
 
 class DocumentPublic(BaseModel):
@@ -21,6 +24,7 @@ class DocumentPublic(BaseModel):
     case_id: int
     kind: DocumentKind
     kind_label: str
+    session_id: int | None = None  # the session a session record is of
     format: DocumentFormat
     version: int
     number: str | None

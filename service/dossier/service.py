@@ -103,17 +103,20 @@ async def _pieces(
     ranked: list[tuple[int, int, Piece]] = []
     used: dict[str, list[int]] = {"documents": [], "attachments": []}
     async with reading(engine) as conn:
-        latest: dict[str, document_queries.DocumentRow] = {}
+        # The latest PDF of each kind; of a session record, of each session (one record each).
+        latest: dict[tuple[str, int | None], document_queries.DocumentRow] = {}
         for doc in await document_queries.list_for_case(conn, case_id):
-            if doc.format == "pdf" and (doc.kind not in latest or doc.version > latest[doc.kind].version):
-                latest[doc.kind] = doc
+            key = (doc.kind, doc.session_id)
+            if doc.format == "pdf" and (key not in latest or doc.version > latest[key].version):
+                latest[key] = doc
         for doc in latest.values():
             sealed = await document_queries.read_content(conn, doc.id)
             data = sealing.open_all(ctx.cipher, doc.key_id, sealed, doc.sha256, doc.size_bytes)
             label = DOCUMENT_LABELS.get(DocumentKind(doc.kind), doc.kind)
             title = f"{label}（{doc.number}）" if doc.number else label
             piece = Piece(title, _day(doc.generated_at) or "", "application/pdf", data)
-            ranked.append((binding_rank(rules.order, doc.kind), doc.id, piece))
+            # Session records in the order of their sessions; other kinds have one document.
+            ranked.append((binding_rank(rules.order, doc.kind), doc.session_id or doc.id, piece))
             used["documents"].append(doc.id)
         for scan in await attachment_queries.list_for_case(conn, case_id):
             if scan.withdrawn_at is not None or scan.erased_at is not None:

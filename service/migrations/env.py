@@ -13,6 +13,7 @@ import service.audit.models
 import service.cases.models
 import service.deadlines.models
 import service.documents.models
+import service.filings.models
 import service.mediators.models
 import service.notifications.models
 import service.numbering.models

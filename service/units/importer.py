@@ -26,7 +26,7 @@ import yaml
 from service.config.loading import ConfigError, ConfigProblem, read_yaml
 from service.config.units import unit_to_mapping
 from service.safe_text import bidi_control_in, looks_like_formula
-from workflows.org import Channel, OrgTree, Tier, Unit, UnitKind
+from workflows.org import Channel, OrgTree, Tier, Unit, UnitKind, default_org_type
 
 # Header names seen in published copies of the list, normalised (lower case, "_" for spaces).
 COLUMN_ALIASES = {
@@ -161,6 +161,7 @@ class _Importer:
             Channel.people,
             parent_code=town.code,
             name_en=f"Station {code}",
+            org_type=default_org_type(UnitKind.village_station, name, Channel.people),
         )
         self.names[code] = name
         self.by_parent_name[(town.code, name)] = code

@@ -15,8 +15,11 @@ unit_table = UnitRow.__table__  # type: ignore[attr-defined]
 
 
 def _row(unit: Unit) -> dict[str, Any]:
-    # Unit's enums are StrEnums: the dataclass fields are the table's columns as they are.
-    return {**asdict(unit), "active": True}
+    # Unit's enums are StrEnums: the dataclass fields are the table's columns as they are, except
+    # org_type, which only the MoJ report reads, from the configuration (service.moj).
+    fields = asdict(unit)
+    fields.pop("org_type", None)
+    return {**fields, "active": True}
 
 
 async def sync_units(engine: AsyncEngine, org: OrgTree) -> None:

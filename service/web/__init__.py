@@ -37,6 +37,7 @@ def install(app: FastAPI) -> None:
         dashboard,
         desk,
         documents,
+        filings,
         me,
         pages,
         reports,
@@ -59,5 +60,6 @@ def install(app: FastAPI) -> None:
     app.include_router(me.router)
     app.include_router(roster.router)
     app.include_router(subsidy.router)
+    app.include_router(filings.router)
     app.mount("/static/app", StaticFiles(directory=STATIC), name="web-static")
     app.add_middleware(CompressPages)

@@ -76,6 +76,8 @@ def nav_items(role: Role) -> list[tuple[str, str]]:
         items.append(("/subsidy", "nav.subsidy"))
     if role in (Role.coordinator, Role.auditor, Role.admin):
         items.append(("/dashboard", "nav.dashboard"))
+    if role in (Role.coordinator, Role.auditor, Role.admin):
+        items.append(("/filings", "nav.filings"))
     if role == Role.auditor:
         items.append(("/audit", "nav.audit"))
     if role == Role.admin:

@@ -1,11 +1,12 @@
-"""Reports of a risk of crime as pages: filing one from a case, the receiving unit's view and
-acknowledgement, and the list of reports with the overdue ones first (人民调解法 art. 25)."""
+"""Reports as pages: a risk of crime — filing one from a case, the receiving unit's view and
+acknowledgement, the list with the overdue ones first (人民调解法 art. 25) — and the Ministry of
+Justice people's mediation report, each figure with its definition and its list of cases."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
@@ -15,6 +16,9 @@ from service.cases import service as cases
 from service.cases.report_schemas import AcknowledgementIn, CrimeReportIn
 from service.cases.schemas import SentCase
 from service.db import EngineDep
+from service.errors import InvalidInput
+from service.moj import service as moj
+from service.stats.queries import resolve_units, stats_scope, towns_in
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
 from service.web.forms import field_errors
 from service.web.render import Page
@@ -107,3 +111,73 @@ async def reports_page(request: Request, session: SessionDep, engine: EngineDep,
     recent = await reports.list_reports(engine, ctx, session.actor, overdue=False, limit=50, now=now)
     page = Page(request, ctx, session)
     return page.render("reports.html", overdue=overdue, recent=recent)
+
+
+# --- the MoJ report (人民调解工作统计报表) ----------------------------------------------------------
+
+MonthQuery = Annotated[str | None, Query(max_length=16)]
+UnitQuery = Annotated[str | None, Query(max_length=32)]
+
+
+def _month(value: str | None) -> str:
+    """The month asked for, else the current one in Kunshan."""
+    return (
+        value.strip() if value and value.strip() else clock.now().astimezone(clock.SHANGHAI).strftime("%Y-%m")
+    )
+
+
+@router.get("/stats/moj", response_class=HTMLResponse)
+async def moj_page(
+    request: Request,
+    session: SessionDep,
+    engine: EngineDep,
+    ctx: CtxDep,
+    month: MonthQuery = None,
+    unit: UnitQuery = None,
+) -> Response:
+    """Every figure with its definition as a hover and a numbered footnote, each linking to its cases."""
+    page = Page(request, ctx, session)
+    units = resolve_units(session.actor, ctx.org, unit or None)
+    chosen, error = _month(month), None
+    try:
+        report = await moj.compute(engine, ctx, units=units, month=chosen, now=clock.now(), unit=unit or None)
+    except InvalidInput:
+        error, chosen = page.t("field.month"), _month(None)
+        report = await moj.compute(engine, ctx, units=units, month=chosen, now=clock.now(), unit=unit or None)
+    return page.render(
+        "moj_report.html",
+        report=report,
+        rows=moj.layout(report),
+        towns=towns_in(ctx.org, stats_scope(session.actor, ctx.org)),
+        selected_unit=unit or "",
+        error=error,
+    )
+
+
+@router.get("/stats/moj/cells/{cell}", response_class=HTMLResponse)
+async def moj_cell_page(
+    request: Request,
+    session: SessionDep,
+    engine: EngineDep,
+    ctx: CtxDep,
+    cell: Annotated[str, Path(max_length=64)],
+    month: MonthQuery = None,
+    unit: UnitQuery = None,
+    after: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+) -> Response:
+    """The cases behind one figure, a hundred at a time, by the rule that counted them."""
+    page = Page(request, ctx, session)
+    units = resolve_units(session.actor, ctx.org, unit or None)
+    chosen = _month(month)
+    found = await moj.cell_cases(
+        engine,
+        ctx,
+        session.actor,
+        cell=cell,
+        units=units,
+        month=chosen,
+        now=clock.now(),
+        after=after,
+        limit=100,
+    )
+    return page.render("moj_cell.html", found=found, month=chosen, selected_unit=unit or "")

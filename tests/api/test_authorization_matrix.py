@@ -48,6 +48,7 @@ from tests.builders import (
     COURT_DESK,
     DASHI,
     WULIAN,
+    YUSHAN,
     ZHANGPU,
     ZHOUXIANG,
     add_mediator,
@@ -162,6 +163,18 @@ SUBSIDY_WRITE: dict[str, Rule] = {
     "mediator": (FORBIDDEN, HIDDEN),  # only coordinators approve or correct
     "auditor": (FORBIDDEN, FORBIDDEN),
 }
+
+# Filed monthly reports: coordinators of their subtree's towns (and the city's), administrators
+# for any; auditors read. (in scope, out of scope): 张浦镇 / 玉山镇 for the coordinator.
+FILING_READ: dict[str, Rule] = {
+    "mediator": FORBIDDEN,
+    "coordinator": (ALLOWED, HIDDEN),
+    "agency_officer": FORBIDDEN,
+    "court_clerk": FORBIDDEN,
+    "admin": (ALLOWED, ALLOWED),
+    "auditor": (ALLOWED, ALLOWED),
+}
+FILING_WRITE: dict[str, Rule] = {**FILING_READ, "auditor": FORBIDDEN}
 
 RULES: dict[str, dict[str, Rule]] = {
     # --- sign-in ---
@@ -363,6 +376,8 @@ RULES: dict[str, dict[str, Rule]] = {
             "stats_by_town",
             "stats_by_source",
             "stats_monthly_report",
+            "stats_moj_report",
+            "stats_moj_cell_cases",
         )
     },
     # --- 以案定补 ledger ---
@@ -434,6 +449,14 @@ RULES: dict[str, dict[str, Rule]] = {
     "get_workflow": EVERYONE,
     "healthz": EVERYONE,
     "readyz": EVERYONE,
+    # --- filed monthly reports and the court reconciliation (issue 20, item 2) ---
+    "list_filings": FILING_READ,
+    "get_filing": FILING_READ,
+    "filing_cell_cases": FILING_READ,
+    "export_filing": FILING_READ,
+    "court_reconciliation": FILING_READ,
+    "file_month": FILING_WRITE,
+    "correct_filing": FILING_WRITE,
 }
 
 # Cells where the service disagrees with RULES today: each has a strict xfail test below (so
@@ -1119,6 +1142,10 @@ async def _stats(w: World, role: str, scope: Scope) -> Call:
     return Call(query={"unit": IN_UNIT[role] if scope == "in" else OUT_UNIT, "month": "2026-03"})
 
 
+async def _moj_cell(w: World, role: str, scope: Scope) -> Call:
+    return Call(params={"cell": "accepted.month"}, query=(await _stats(w, role, scope)).query)
+
+
 SUBSIDY_MONTH = "2026-03"  # over, whatever the day the tests run
 
 
@@ -1201,7 +1228,58 @@ async def _import_mediators(w: World, role: str, scope: Scope) -> Call:
     return Call(files={"file": ("roster.csv", content, "text/csv")})
 
 
+FILING_MONTH = "2026-03"  # over, whatever the day the tests run
+# A town each (role, scope) files, so that no cell finds the month already filed by another.
+FILING_TOWN = {("coordinator", "in"): ZHANGPU, ("admin", "in"): "320583101", ("admin", "out"): "320583102"}
+
+
+def _filing_unit(role: str, scope: Scope) -> str:
+    return ZHANGPU if scope == "in" else YUSHAN
+
+
+async def _file_month(w: World, role: str, scope: Scope) -> Call:
+    return Call(json={"unit": FILING_TOWN.get((role, scope), YUSHAN), "month": FILING_MONTH})
+
+
+async def _list_filings(w: World, role: str, scope: Scope) -> Call:
+    return Call(query={"unit": _filing_unit(role, scope), "month": FILING_MONTH})
+
+
+async def _reconciliation(w: World, role: str, scope: Scope) -> Call:
+    return Call(query={"unit": IN_UNIT[role] if scope == "in" else OUT_UNIT, "month": FILING_MONTH})
+
+
+async def _a_filing(w: World, role: str, scope: Scope) -> Call:
+    """The current filing of 张浦镇 (in) or 玉山镇 (out), filed by an administrator on first use."""
+    unit = _filing_unit(role, scope)
+    admin = await w.as_user("admin")
+    filed = await w.client.post("/api/v1/filings", json={"unit": unit, "month": FILING_MONTH}, headers=admin)
+    assert filed.status_code in (201, 409), filed.text
+    listed = await w.client.get(
+        "/api/v1/filings", params={"unit": unit, "month": FILING_MONTH}, headers=admin
+    )
+    current = next(f for f in listed.json()["items"] if f["current"])
+    return Call(params={"filing_id": current["id"]})
+
+
+async def _filing_cell(w: World, role: str, scope: Scope) -> Call:
+    call = await _a_filing(w, role, scope)
+    return Call(params={**call.params, "key": "accepted.month"})
+
+
+async def _correct_filing(w: World, role: str, scope: Scope) -> Call:
+    call = await _a_filing(w, role, scope)
+    return Call(params=call.params, json={"reason": "更正"})
+
+
 REQUESTS: dict[str, Factory] = {
+    "list_filings": _list_filings,
+    "get_filing": _a_filing,
+    "filing_cell_cases": _filing_cell,
+    "export_filing": _a_filing,
+    "court_reconciliation": _reconciliation,
+    "file_month": _file_month,
+    "correct_filing": _correct_filing,
     "sign_in": _sign_in,
     "revoke_token": _revoke,
     "who_am_i": _nothing,
@@ -1280,6 +1358,7 @@ REQUESTS: dict[str, Factory] = {
     "list_my_deadlines": _nothing,
     "mediator_caseload": _stats,
     "stats_by_mediator": _stats,
+    "stats_moj_cell_cases": _moj_cell,
     "list_webhooks": _nothing,
     "create_webhook": _create_webhook,
     "disable_webhook": _disable_webhook,
@@ -1308,6 +1387,7 @@ PLACEHOLDERS = {
     "code": DASHI,
     "grant_id": 1,
     "report_id": 1,
+    "cell": "accepted.month",
     "mediator_id": 1,
     "session_id": 1,
     "unit_code": DASHI,
@@ -1315,6 +1395,8 @@ PLACEHOLDERS = {
     "attachment_id": 1,
     "document_id": 1,
     "year": 2026,
+    "filing_id": 1,
+    "key": "accepted.month",
 }
 
 

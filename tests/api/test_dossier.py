@@ -20,6 +20,7 @@ from PIL import Image
 from pypdf import PdfReader
 
 from tests.api.test_attachments import page_client, upload
+from tests.api.test_documents_more import session_body
 from tests.builders import move, open_case, read_case
 from tests.conftest import Backend
 
@@ -82,21 +83,39 @@ def page_texts(data: bytes) -> list[str]:
 
 
 async def generate(
-    client: httpx.AsyncClient, headers: dict[str, str], case_id: int, kind: str, fmt: str
+    client: httpx.AsyncClient, headers: dict[str, str], case_id: int, kind: str, fmt: str, **more: Any
 ) -> Any:
     made = await client.post(
-        f"/api/v1/cases/{case_id}/documents", json={"kind": kind, "format": fmt}, headers=headers
+        f"/api/v1/cases/{case_id}/documents", json={"kind": kind, "format": fmt, **more}, headers=headers
     )
     assert made.status_code == 201, made.text
     return made.json()
 
 
 async def closed_case_with_its_file(client: httpx.AsyncClient, mediator: dict[str, str]) -> dict[str, Any]:
-    """A neighbour dispute as a committee files it: the application and the written agreement
-    generated (the agreement twice: the latest version is bound), the signed agreement scanned as
+    """A neighbour dispute as a committee files it: two sessions and their records (the second's
+    twice: its latest version is bound), the application and the written agreement generated (the
+    agreement twice as well), the signed agreement scanned as
     a two-page PDF, the applicant's ID photographed, a wrong evidence photo withdrawn; performed,
     closed, numbered."""
     case = await move(client, mediator, await open_case(client, mediator, parties=PARTIES), "accept")
+    lead = (await client.get(f"/api/v1/cases/{case['id']}/mediators", headers=mediator)).json()["lead"]
+    sessions = []
+    for _ in range(2):  # two sittings, each with its record
+        sat = await client.post(
+            f"/api/v1/cases/{case['id']}/sessions",
+            json=session_body(case, lead["mediator_id"]),
+            headers=mediator,
+        )
+        assert sat.status_code == 201, sat.text
+        sessions.append(sat.json()["id"])
+    first_record = await generate(
+        client, mediator, case["id"], "session_record", "pdf", session_id=sessions[0]
+    )
+    await generate(client, mediator, case["id"], "session_record", "pdf", session_id=sessions[1])
+    second_record = await generate(
+        client, mediator, case["id"], "session_record", "pdf", session_id=sessions[1]
+    )
     application = await generate(client, mediator, case["id"], "application", "pdf")
     await generate(client, mediator, case["id"], "application", "docx")  # Word is not bound
     case = await move(
@@ -134,6 +153,7 @@ async def closed_case_with_its_file(client: httpx.AsyncClient, mediator: dict[st
         "number": number.json()["text"],
         "application": application,
         "agreement": agreement,
+        "sessions": (first_record, second_record),
         "mediator": (mediators["lead"] or mediators["past"][0])["mediator_name"],
     }
 
@@ -153,9 +173,9 @@ async def test_a_closed_cases_dossier_binds_cover_index_documents_and_scans_with
     digest = hashlib.sha256(got.content).hexdigest()
     assert got.headers["etag"] == f'"{digest}"'
     pages = page_texts(got.content)
-    # cover 1 + index 1 + application 1 + ID photo 1 + agreement 1 + signed scan 2 (the withdrawn
-    # photo and the Word file are not bound)
-    assert len(pages) == 1 + 1 + 1 + 1 + 1 + 2
+    # cover 1 + index 1 + application 1 + ID photo 1 + two session records 1 each + agreement 1 +
+    # signed scan 2 (the withdrawn photo, the Word file and the earlier versions are not bound)
+    assert len(pages) == 1 + 1 + 1 + 1 + 2 + 1 + 2
     assert got.headers["x-dossier-pages"] == str(len(pages))
 
     cover = pages[0]
@@ -169,7 +189,7 @@ async def test_a_closed_cases_dossier_binds_cover_index_documents_and_scans_with
         filed["mediator"],
         "2026年3月2日",
         "协议履行完毕",
-        "共 7 页",
+        "共 9 页",
     ):
         assert expected in cover, expected
     assert re.search(r"\(2026\)昆\S*调卷字第 0001 号", cover)
@@ -178,18 +198,23 @@ async def test_a_closed_cases_dossier_binds_cover_index_documents_and_scans_with
     assert index[0] == "卷内目录"
     rows = [line for line in index if re.match(r"^\d+ ", line)]
     app, agr = filed["application"]["number"], filed["agreement"]["number"]
+    one, two = (record["number"] for record in filed["sessions"])
     assert rows == [
         f"1 人民调解申请书（{app}） 2026年3月2日 3",
         "2 身份证明：身份证.jpg 2026年3月2日 4",
-        f"3 人民调解协议书（{agr}） 2026年3月2日 5",
-        "4 签字协议书：协议书签字.pdf 2026年3月2日 6",
+        f"3 人民调解调解记录（{one}） 2026年3月2日 5",
+        f"4 人民调解调解记录（{two}） 2026年3月2日 6",
+        f"5 人民调解协议书（{agr}） 2026年3月2日 7",
+        "6 签字协议书：协议书签字.pdf 2026年3月2日 8",
     ]
-    assert "本卷共 7 页（含封面、目录）" in pages[1]
+    assert one != two
+    assert "本卷共 9 页（含封面、目录）" in pages[1]
     # Each page the index names is the item it names.
     assert "人民调解申请书" in pages[2] and "王秀英" in pages[2]
     assert pages[3].strip() == ""  # the photo, on a page of its own
-    assert "人民调解协议书" in pages[4] and "支付维修费人民币3000元" in pages[4]
-    assert "signed agreement scan page 1" in pages[5] and "signed agreement scan page 2" in pages[6]
+    assert one in pages[4] and two in pages[5] and "大市社区调解室" in pages[5]
+    assert "人民调解协议书" in pages[6] and "支付维修费人民币3000元" in pages[6]
+    assert "signed agreement scan page 1" in pages[7] and "signed agreement scan page 2" in pages[8]
 
     auditor = await auth("auditor")
     log = await client.get("/api/v1/security-events", params={"kind": "dossier_downloaded"}, headers=auditor)
@@ -201,7 +226,7 @@ async def test_a_closed_cases_dossier_binds_cover_index_documents_and_scans_with
     assert (event["actor"], event["case_id"]) == ("dashi.mediator", case["id"])
     assert event["payload"]["sha256"] == digest
     assert event["payload"]["file_number"] == filed["number"]
-    assert event["payload"]["pages"] == 7
+    assert event["payload"]["pages"] == 9
     assert "王秀英" not in str(event)  # who, which case, which file: never what it says
 
 
@@ -241,7 +266,7 @@ async def test_the_case_page_offers_the_dossier_of_a_closed_case_and_serves_it(
 
     got = await web.get(f"/cases/{case['id']}/dossier.pdf")
     assert got.status_code == 200 and got.headers["content-type"] == "application/pdf"
-    assert len(PdfReader(io.BytesIO(got.content)).pages) == 7
+    assert len(PdfReader(io.BytesIO(got.content)).pages) == 9
     # An open case's link, typed by hand: the page's error, in words, never a 500.
     still_open = await open_case(client, mediator, parties=PARTIES)
     refused = await web.get(f"/cases/{still_open['id']}/dossier.pdf")
@@ -333,4 +358,4 @@ async def test_retention_erases_the_scans_bytes_and_destroys_the_documents_of_an
         "/api/v1/security-events", params={"kind": "closed_cases_anonymised"}, headers=await auth("auditor")
     )
     items = log.json()["items"] if isinstance(log.json(), dict) else log.json()
-    assert [(e["payload"]["files_erased"], e["payload"]["documents_destroyed"]) for e in items] == [(3, 4)]
+    assert [(e["payload"]["files_erased"], e["payload"]["documents_destroyed"]) for e in items] == [(3, 7)]

@@ -11,7 +11,7 @@ import yaml
 from service.config.loading import ConfigError, ConfigProblem, read_yaml
 from service.config.units import load_units
 from service.units.importer import clean_name, import_villages
-from workflows.org import Channel, OrgTree, Tier, UnitKind
+from workflows.org import Channel, OrgTree, OrgType, Tier, UnitKind
 
 UNITS_DIR = Path(__file__).resolve().parents[2] / "config" / "units"
 
@@ -791,3 +791,49 @@ def test_import_leaves_no_temporary_files_and_a_readable_output(units_dir: Path,
 )
 def test_clean_name_strips_committee_suffixes(raw: str, clean: str) -> None:
     assert clean_name(raw) == clean
+
+
+# --- the MoJ report's organisation type ---------------------------------------------------------
+
+
+def test_every_people_committee_in_the_real_config_states_its_org_type() -> None:
+    """Explicit per unit, as the report's 村/居/乡镇 rows need; other channels have none."""
+    for path in UNITS_DIR.glob("*.yaml"):
+        for raw in read_yaml(path)["units"]:
+            committee = raw["channel"] == "people"
+            assert ("org_type" in raw) == committee, raw["code"]
+    tree = load_units(UNITS_DIR)
+    assert tree.get(DASHI).org_type == OrgType.community
+    assert tree.get("320583106226").org_type == OrgType.village  # 大市村, beside 大市社区
+    assert tree.get(ZHANGPU).org_type == OrgType.township
+    assert tree.get("SC-MEDICAL").org_type == OrgType.sectoral
+    assert tree.get("PS-320583106").org_type is None
+
+
+def test_an_absent_org_type_is_derived_from_kind_and_name(tmp_path: Path) -> None:
+    write(tmp_path, valid_units())
+
+    tree = load_units(tmp_path)
+
+    assert tree.get(DASHI).org_type == OrgType.community
+    assert tree.get(KAIFAQU).org_type == OrgType.township
+    assert tree.get(CITY).org_type == OrgType.other
+
+
+def test_a_station_whose_name_tells_neither_village_nor_community_needs_an_org_type(tmp_path: Path) -> None:
+    _, problems = broken(tmp_path, 3, name="大市调委会")
+
+    assert "村 from 居" in problem_at(problems, "units[3].org_type").message
+
+
+def test_an_org_type_is_checked(tmp_path: Path) -> None:
+    _, wrong = broken(tmp_path, 3, org_type="hamlet")
+    _, elsewhere = broken(tmp_path / "b", 6, org_type="township")
+    write(
+        tmp_path / "c",
+        [dict(u) | ({"org_type": "subdistrict"} if u["code"] == KAIFAQU else {}) for u in valid_units()],
+    )
+
+    assert "not a valid org_type" in problem_at(wrong, "units[3].org_type").message
+    assert "only people's mediation committees" in problem_at(elsewhere, "units[6].org_type").message
+    assert load_units(tmp_path / "c").get(KAIFAQU).org_type == OrgType.subdistrict

@@ -217,17 +217,19 @@ def test_the_binding_order_names_every_part_once_and_a_bad_one_is_refused_naming
 
     assert RULES.order == DEFAULT_ORDER
     assert binding_rank(RULES.order, "application") < binding_rank(RULES.order, "signed_agreement")
-    assert binding_rank(RULES.order, "follow_up_record") == len(Part)  # a kind added later: last
+    assert binding_rank(RULES.order, "mediation_statement") == len(Part)  # a kind added later: last
     text = CONFIG.read_text(encoding="utf-8")
+    OTHER_LINE = "  - other                    # 其他材料（扫描件）\n"
+    assert OTHER_LINE in text
     for broken, says in (
-        ("  - other               # 其他材料\n", "missing: other"),
-        ("  - other               # 其他材料\n", "more than once: party_id"),
-        ("  - other               # 其他材料\n", "order.7"),
+        (OTHER_LINE, "missing: other"),
+        (OTHER_LINE, "more than once: party_id"),
+        (OTHER_LINE, "order.14"),
     ):
         replacement = {
             "missing: other": "",
             "more than once: party_id": "  - other\n  - party_id\n",
-            "order.7": "  - other\n  - minutes\n",
+            "order.14": "  - other\n  - minutes\n",
         }[says]
         bad = tmp_path / "case_file.yaml"
         bad.write_text(text.replace(broken, replacement), "utf-8")

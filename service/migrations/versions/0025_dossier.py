@@ -1,7 +1,7 @@
 """dossier: a case file's bytes erased under retention (the row, its hash and its events stay)
 
 Revision ID: 0025_dossier
-Revises: 0024_documents
+Revises: 0028_filings
 Create Date: 2026-12-07 13:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0025_dossier"
-down_revision: str | None = "0024_documents"
+down_revision: str | None = "0028_filings"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,106 @@
+"""HTTP routes for the MoJ report: thin — resolve scope and month, compute, return or export."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from service import clock
+from service.context import ContextDep
+from service.db import EngineDep
+from service.moj import service
+from service.moj.schemas import MojCellCases, MojReport
+from service.stats.queries import resolve_units
+from service.stats.routes import STATS_ERRORS, UnitParam
+from service.users.deps import ActorDep, ClientAddress
+
+router = APIRouter(prefix="/api/v1/stats/moj", tags=["stats"])
+
+Month = Annotated[str, Query(max_length=16, description="the month, YYYY-MM", examples=["2026-03"])]
+
+
+class MojFormat(StrEnum):
+    json = "json"
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+MEDIA_TYPES = {
+    MojFormat.csv: "text/csv; charset=utf-8",
+    MojFormat.xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+@router.get(
+    "",
+    response_model=MojReport,
+    operation_id="stats_moj_report",
+    responses={
+        **STATS_ERRORS,
+        200: {
+            "description": "the report as JSON, or as a CSV / XLSX attachment in the form's layout",
+            "content": {MEDIA_TYPES[MojFormat.csv]: {}, MEDIA_TYPES[MojFormat.xlsx]: {}},
+        },
+    },
+)
+async def moj_report(
+    actor: ActorDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+    client_ip: ClientAddress,
+    month: Month,
+    unit: UnitParam = None,
+    format: Annotated[MojFormat, Query(description="json, csv (UTF-8 with BOM) or xlsx")] = MojFormat.json,
+    case_ids: Annotated[
+        bool,
+        Query(
+            description="include every cell's case ids (large for a city's year; the drill-down pages them)"
+        ),
+    ] = False,
+) -> MojReport | Response:
+    """人民调解工作统计报表: every cell counted from the case events of the month (本月) and of the
+    year to that month (本年累计), each with its definition (docs/moj_report.md). People's mediation
+    in the main section; administrative and court-connected mediation in sections of their own.
+    With `case_ids=true`, `case_ids` lists the cases behind every cell (empty for rates and stocks);
+    otherwise it is empty and `/cells/{cell}/cases` pages them. Scoped like the other statistics."""
+    now = clock.now()
+    units = resolve_units(actor, ctx.org, unit)
+    report = await service.compute(engine, ctx, units=units, month=month, now=now, unit=unit)
+    if format == MojFormat.json:
+        return report if case_ids else report.model_copy(update={"case_ids": {}})
+    content = service.to_csv(report) if format == MojFormat.csv else service.to_xlsx(report)
+    await service.record_export(engine, actor, report, fmt=format.value, client_ip=client_ip, now=now)
+    filename = f"jiefen-moj-{report.month}{'-' + unit if unit else ''}.{format.value}"
+    return Response(
+        content,
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get(
+    "/cells/{cell}/cases",
+    response_model=MojCellCases,
+    operation_id="stats_moj_cell_cases",
+    responses=STATS_ERRORS,
+)
+async def moj_cell_cases(
+    actor: ActorDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+    cell: Annotated[str, Path(max_length=64, description="row.column, e.g. settled.month")],
+    month: Month,
+    unit: UnitParam = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=2**63 - 1, description="the last id of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> MojCellCases:
+    """The cases behind one cell, by id (keyset pages): the same rule that counted them, so the
+    list has exactly as many cases as the cell counts. Rate and stock cells list none."""
+    units = resolve_units(actor, ctx.org, unit)
+    return await service.cell_cases(
+        engine, ctx, actor, cell=cell, units=units, month=month, now=clock.now(), after=after, limit=limit
+    )

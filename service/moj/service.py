@@ -1,0 +1,315 @@
+"""The MoJ report: gather the facts, evaluate every row's rule for the month and the year to date,
+and write it as JSON, CSV or XLSX in the form's layout with each definition as a footnote.
+
+Public interface (also for the monthly filings in ``service.filings``):
+
+- ``compute(engine_or_conn, ctx, *, units, month, now) -> MojReport``: ``units`` as
+  ``service.stats.queries.resolve_units`` gives them (None: the whole network), ``month`` "YYYY-MM".
+- ``to_csv(report) -> bytes``; ``to_xlsx(report) -> bytes``.
+- ``cell_cases(...)``: the cases behind one cell, a page at a time (the drill-down).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from service.audit.events import record_security_event
+from service.cases.scope import can_see
+from service.context import AppContext
+from service.errors import NotFound
+from service.moj import queries
+from service.moj.schemas import MojCase, MojCell, MojCellCases, MojReport
+from service.safe_text import spreadsheet_text
+from service.stats.queries import Period, parse_month
+from workflows.lifecycle import Actor
+from workflows.mediators import Employment
+from workflows.moj_report import (
+    COLUMN_LABELS,
+    ROWS,
+    SECTION_LABELS,
+    Column,
+    Evaluation,
+    EventFact,
+    Measure,
+    Row,
+    Tally,
+    Window,
+    cell_key,
+    parse_cell,
+    rate,
+)
+from workflows.org import OrgTree
+
+TITLE = "人民调解工作统计报表"
+
+
+def windows(month: str) -> dict[Column, Window]:
+    """The month, and 1 January of its year to the end of the month (Asia/Shanghai)."""
+    year, number = parse_month(month, "query.month")
+    this = Period((year, number), (year, number))
+    ytd = Period((year, 1), (year, number))
+    return {
+        Column.month: Window(this.start_at, this.end_at),
+        Column.ytd: Window(ytd.start_at, ytd.end_at),
+    }
+
+
+async def _stocks(conn: AsyncConnection, org: OrgTree, units: frozenset[str] | None) -> dict[str, int]:
+    committees = queries.committee_units(org, units)
+    staff = await queries.mediators_by_employment(conn, committees) if committees else {}
+    return {
+        "committees": len(committees),
+        "mediators_full_time": len(staff.get(Employment.full_time, [])),
+        "mediators_part_time": len(staff.get(Employment.part_time, [])),
+    }
+
+
+async def _tallies(
+    conn: AsyncConnection,
+    org: OrgTree,
+    units: frozenset[str] | None,
+    month: str,
+    columns: tuple[Column, ...] = tuple(Column),
+) -> dict[str, Tally]:
+    """Every cell of ``columns``; the facts are read once, over the widest of their windows."""
+    spans = {column: window for column, window in windows(month).items() if column in columns}
+    widest = Window(min(w.start for w in spans.values()), max(w.end for w in spans.values()))
+    facts: dict[str, list[EventFact]] = {"events": await queries.case_events(conn, units, widest)}
+    for source in {row.source for row in ROWS} - {"events"}:
+        gatherer = queries.GATHERERS.get(source)
+        if gatherer is not None:
+            facts[source] = await gatherer(conn, units, widest)
+    ids = {event.case_id for found in facts.values() for event in found}
+    cases = await queries.case_facts(conn, ids)
+    delegated = await queries.delegations(conn, ids, widest.end)
+    stocks = await _stocks(conn, org, units)
+    tallies: dict[str, Tally] = {}
+    everything = [event for found in facts.values() for event in found]
+    for column, window in spans.items():
+        evaluation = Evaluation(everything, cases, delegated, org, units, window)
+        for row in ROWS:
+            key = cell_key(row.key, column)
+            if row.measure == Measure.stock:
+                tallies[key] = Tally(stocks.get(row.source, 0))
+            elif row.measure == Measure.rate:
+                continue
+            elif row.source in facts:
+                tallies[key] = evaluation.row(row)
+            else:  # a row whose gatherer is not installed yet: nothing to count
+                tallies[key] = Tally(0)
+        for row in ROWS:
+            if row.measure == Measure.rate and row.rate_of is not None:
+                top, bottom = (tallies[cell_key(k, column)].value for k in row.rate_of)
+                tallies[cell_key(row.key, column)] = Tally(rate(top, bottom))
+    return tallies
+
+
+def _shown(value: int | Decimal | None) -> int | str:
+    if value is None:
+        return ""
+    return value if isinstance(value, int) else str(value)
+
+
+async def compute(
+    engine_or_conn: AsyncEngine | AsyncConnection,
+    ctx: AppContext,
+    *,
+    units: frozenset[str] | None,
+    month: str,
+    now: datetime,
+    unit: str | None = None,
+) -> MojReport:
+    """Every cell of the report for ``month`` and its year to date, within ``units``."""
+    if isinstance(engine_or_conn, AsyncEngine):
+        async with engine_or_conn.connect() as conn:
+            tallies = await _tallies(conn, ctx.org, units, month)
+    else:
+        tallies = await _tallies(engine_or_conn, ctx.org, units, month)
+    cells = [
+        MojCell(
+            key=cell_key(row.key, column),
+            row=row.key,
+            column=column.value,
+            section=row.section.value,
+            label=row.label_zh,
+            label_en=row.label_en,
+            item=row.item,
+            level=row.level,
+            value=_shown(tallies[cell_key(row.key, column)].value),
+            definition=row.definition_zh,
+            definition_en=row.definition_en,
+        )
+        for row in ROWS
+        for column in Column
+    ]
+    year = month.strip()[:4]
+    return MojReport(
+        month=month.strip(),
+        year_from=f"{year}-01",
+        unit=unit,
+        generated_at=now.isoformat(),
+        cells=cells,
+        # Every cell, rates and stocks with none: a filing can link each cell to its list.
+        case_ids={cell.key: tallies[cell.key].case_ids for cell in cells},
+    )
+
+
+# --- the form's layout ------------------------------------------------------------------------
+
+
+def layout(report: MojReport) -> list[tuple[Row, dict[str, MojCell], int]]:
+    """(row, its cells by column, its footnote number) in the form's order."""
+    by_key = {cell.key: cell for cell in report.cells}
+    return [
+        (row, {c.value: by_key[cell_key(row.key, c)] for c in Column}, number)
+        for number, row in enumerate(ROWS, start=1)
+    ]
+
+
+def _figure(cell: MojCell, row: Row) -> str | int | float:
+    if row.measure == Measure.rate:
+        return "" if cell.value == "" else f"{float(cell.value) * 100:.2f}%"
+    if row.measure == Measure.amount:
+        return float(cell.value)
+    return cell.value
+
+
+def _table(report: MojReport) -> list[list[Any]]:
+    """The sheet as rows of cells: title, headings, each section and its rows, the footnotes."""
+    scope = report.unit or "全部"
+    table: list[list[Any]] = [
+        [f"{TITLE}({report.month})", f"统计范围:{scope}", f"本年累计自 {report.year_from}"],
+        ["项目", "报表项目", *(COLUMN_LABELS[c][0] for c in Column), "注"],
+    ]
+    section = None
+    for row, cells, number in layout(report):
+        if row.section != section:
+            section = row.section
+            table.append([SECTION_LABELS[section][0]])
+        indent = "  " * row.level
+        table.append(
+            [
+                f"{indent}{row.label_zh}",
+                row.item,
+                *(_figure(cells[c.value], row) for c in Column),
+                f"注{number}",
+            ]
+        )
+    table.append([])
+    table.append(["注:各项定义"])
+    for row, _, number in layout(report):
+        table.append([f"注{number}", row.label_zh, row.definition_zh])
+    return table
+
+
+def to_csv(report: MojReport) -> bytes:
+    """UTF-8 with a byte-order mark (Excel reads the Chinese headings); formula-like text as text."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for cells in _table(report):
+        writer.writerow(["" if v is None else spreadsheet_text(v) for v in cells])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def to_xlsx(report: MojReport) -> bytes:
+    """One sheet in the same layout: section headings bold, amounts as numbers, rates as shown."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = f"{report.month} 人民调解"
+    bold = Font(bold=True)
+    for cells in _table(report):
+        sheet.append(cells)
+        if len(cells) == 1 or sheet.max_row <= 2:
+            for cell in sheet[sheet.max_row]:
+                cell.font = bold
+    for letter, width in zip("ABCDE", (28, 34, 12, 12, 8), strict=True):
+        sheet.column_dimensions[letter].width = width
+    sheet.freeze_panes = "A3"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+# --- drill-down -------------------------------------------------------------------------------
+
+
+async def cell_cases(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    actor: Actor,
+    *,
+    cell: str,
+    units: frozenset[str] | None,
+    month: str,
+    now: datetime,
+    after: int | None,
+    limit: int,
+) -> MojCellCases:
+    """The cases behind ``cell``, by id, ``limit`` after ``after``: the same rule that counted them.
+    Every counted case is listed; a sensitive one the reader may not open shows no number."""
+    parsed = parse_cell(cell)
+    if parsed is None:
+        raise NotFound(f"The MoJ report has no cell {cell!r}.")
+    row, column = parsed
+    async with engine.connect() as conn:
+        tallies = await _tallies(conn, ctx.org, units, month, (column,))
+        tally = tallies[cell]
+        ids = [i for i in tally.case_ids if after is None or i > after]
+        page = ids[:limit]
+        found: dict[int, MojCase] = {}
+        if page:
+            cases = queries.cases
+            stmt = sa.select(
+                cases.c.id,
+                cases.c.number,
+                cases.c.dispute_type,
+                cases.c.unit_code,
+                cases.c.court_linked,
+                cases.c.sensitive,
+            ).where(cases.c.id.in_(page))
+            for r in await conn.execute(stmt):
+                readable = can_see(actor, r.unit_code, r.court_linked, ctx.org, sensitive=r.sensitive)
+                found[r.id] = MojCase(
+                    id=r.id,
+                    number=r.number if readable or not r.sensitive else None,
+                    dispute_type=r.dispute_type,
+                    unit_code=r.unit_code,
+                    readable=readable,
+                )
+    return MojCellCases(
+        cell=cell,
+        label=row.label_zh,
+        label_en=row.label_en,
+        definition=row.definition_zh,
+        definition_en=row.definition_en,
+        value=_shown(tally.value),
+        items=[found[i] for i in page if i in found],
+        next_after=page[-1] if len(ids) > limit else None,
+    )
+
+
+async def record_export(
+    engine: AsyncEngine, actor: Actor, report: MojReport, *, fmt: str, client_ip: str | None, now: datetime
+) -> None:
+    """A report leaving the service as a file is a security event, like every other export."""
+    async with engine.begin() as conn:
+        await record_security_event(
+            conn,
+            kind="stats_exported",
+            actor=actor.username,
+            actor_role=actor.role.value,
+            actor_unit_code=actor.unit_code,
+            payload={"report": "moj", "month": report.month, "unit": report.unit, "format": fmt},
+            client_ip=client_ip,
+            now=now,
+        )
