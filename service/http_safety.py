@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
@@ -127,20 +128,38 @@ class _StreamTooLarge(StarletteHTTPException):
         super().__init__(status_code=413, detail=detail, headers={"Connection": "close"})
 
 
+# A web form's body over its limit is read and thrown away up to this much before the page is
+# answered (a browser still sending when the connection closes shows "connection reset", not the
+# page); beyond it the connection is closed with the 413. The proxy (deploy/nginx.conf) stops
+# bodies far below it and answers the same page itself.
+FORM_DRAIN_MAX_BYTES = 64 * 1024 * 1024
+
+
 class BodySizeLimit:
     """Refuses request bodies over ``max_bytes`` with 413 problem+json.
 
     A declared Content-Length over the limit is answered at once, before the app runs or a byte
     of the body is read. A body without one (chunked) is counted as the app reads it.
+
+    A web page's form (``pages``: path pattern, the page to send the browser back to, with the
+    pattern's groups) gets its page instead of the 413: the body is read and dropped, then 303
+    to that page, which says in words that the file was too large.
     """
 
     def __init__(
-        self, app: ASGIApp, *, max_bytes: int, larger: Sequence[tuple[re.Pattern[str], int]] = ()
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        larger: Sequence[tuple[re.Pattern[str], int]] = (),
+        pages: Sequence[tuple[re.Pattern[str], str]] = (),
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         # (path pattern of a POST, its own limit): file uploads, which carry more than a form.
         self.larger = tuple(larger)
+        # (path pattern of a form's POST, the page to go back to: "/cases/\1?…"): see above.
+        self.pages = tuple(pages)
 
     def _limit(self, scope: Scope) -> int:
         if scope.get("method") == "POST":
@@ -148,6 +167,18 @@ class BodySizeLimit:
                 if pattern.fullmatch(scope["path"]):
                     return limit
         return self.max_bytes
+
+    def _page(self, scope: Scope) -> str | None:
+        """The page a browser's oversized form goes back to (same-site path only), if any."""
+        if scope.get("method") != "POST":
+            return None
+        for pattern, target in self.pages:
+            found = pattern.fullmatch(scope["path"])
+            if found:
+                back = found.expand(target)
+                parts = urlsplit(back)
+                return back if back.startswith("/") and not parts.netloc and not parts.scheme else None
+        return None
 
     def _detail(self, limit: int) -> str:
         return f"The request body is larger than the {limit} bytes this service accepts."
@@ -159,6 +190,10 @@ class BodySizeLimit:
         limit = self._limit(scope)
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+            page = self._page(scope)
+            if page is not None and int(declared) <= FORM_DRAIN_MAX_BYTES:
+                await self._back_to_page(receive, send, page)
+                return
             await self._refuse(scope, receive, send, limit)
             return
 
@@ -188,6 +223,26 @@ class BodySizeLimit:
                 raise
             await self._refuse(scope, receive, send, limit)
 
+    @staticmethod
+    async def _back_to_page(receive: Receive, send: Send, page: str) -> None:
+        """Read the body to its end (dropped as it comes), then send the browser to ``page``."""
+        drained = 0
+        while drained <= FORM_DRAIN_MAX_BYTES:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            drained += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 303,
+                "headers": [(b"location", page.encode("latin-1")), (b"content-length", b"0")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = problem_response(ContentTooLarge(self._detail(limit)), Request(scope))
         await response(scope, receive, send)
@@ -199,10 +254,12 @@ def install(
     max_body_bytes: int,
     docs_path: str = "/docs",
     larger: Sequence[tuple[re.Pattern[str], int]] = (),
+    pages: Sequence[tuple[re.Pattern[str], str]] = (),
 ) -> None:
     """Add both middlewares; the headers outermost, so the limit's 413 carries them too.
-    ``larger``: (path pattern, limit) of the POSTs that may carry more (file uploads)."""
-    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, larger=larger)
+    ``larger``: (path pattern, limit) of the POSTs that may carry more (file uploads);
+    ``pages``: (path pattern, page) of the web forms answered with their page, not a 413."""
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, larger=larger, pages=pages)
     app.add_middleware(SecurityHeaders, docs_path=docs_path)
 
 

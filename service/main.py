@@ -18,8 +18,8 @@ from swagger_ui_bundle import swagger_ui_path
 from service import clock, migrate
 from service.admission import Admission
 from service.assignment.routes import router as assignment_router
+from service.attachments.routes import UPLOAD_PAGES, upload_limits
 from service.attachments.routes import router as attachments_router
-from service.attachments.routes import upload_limits
 from service.audit.keys import AuditKey, AuditKeyError, engine_options, new_key_text
 from service.auditor.routes import router as auditor_router
 from service.casefile.routes import router as casefile_router
@@ -41,6 +41,7 @@ from service.court.routes import router as court_router
 from service.db import create_engine, is_sqlite, session_factory
 from service.documents.render import TemplateError, load_templates
 from service.documents.routes import router as documents_router
+from service.dossier.routes import router as dossier_router
 from service.errors import PROBLEM_RESPONSES, install_handlers
 from service.filings.routes import router as filings_router
 from service.health import router as health_router
@@ -250,7 +251,10 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     # request that waits its turn is still timed and logged.
     app.add_middleware(Admission, limit=settings.request_concurrency or settings.db_pool_size)
     install_http_safety(
-        app, max_body_bytes=settings.max_body_bytes, larger=upload_limits(settings.attachment_max_bytes)
+        app,
+        max_body_bytes=settings.max_body_bytes,
+        larger=upload_limits(settings.attachment_max_bytes),
+        pages=UPLOAD_PAGES,
     )
     install_observability(app, settings)  # after http_safety: wraps it, so a 413 has an id too
     # Outermost: everything inside (logs, throttling, the audit trail) sees the real client.
@@ -280,6 +284,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(casefile_router)
     app.include_router(documents_router)
     app.include_router(screening_router)
+    app.include_router(dossier_router)
     _install_docs(app)
     install_web(app)
     app.include_router(inbox_pages_router)  # the inbox's page: service.inbox renders through service.web

@@ -45,6 +45,33 @@ class Item(StrEnum):
     file_number = "file_number"  # 卷宗号
 
 
+class Part(StrEnum):
+    """What the bound 卷宗 holds after its cover and index, by kind: a generated document (the
+    latest PDF version of each; of a session record, of each session) or the scans of one kind
+    (each one not withdrawn, oldest first)."""
+
+    application = "application"  # 人民调解申请书 (document)
+    handoff_letter = "handoff_letter"  # 移交函 / 委托（委派）调解函 (document)
+    acceptance_register = "acceptance_register"  # 人民调解受理登记表 (document)
+    rights_notice = "rights_notice"  # 人民调解权利义务告知书 (document)
+    party_id = "party_id"  # 当事人身份证明 (scans)
+    evidence = "evidence"  # 证据材料 (scans)
+    session_record = "session_record"  # 调解记录, one per session (document)
+    written_agreement = "written_agreement"  # 人民调解协议书 (document)
+    signed_agreement = "signed_agreement"  # 签字协议书 (scans)
+    oral_agreement_register = "oral_agreement_register"  # 口头调解协议登记表 (document)
+    judicial_confirmation = "judicial_confirmation"  # 司法确认联合申请书 (document)
+    follow_up_record = "follow_up_record"  # 人民调解回访记录 (document)
+    termination_notice = "termination_notice"  # 终止调解通知书 (document)
+    other = "other"  # 其他材料 (scans)
+
+
+# The order most 案卷评查 checklists bind a people's mediation file in: how the case came and was
+# accepted, who the parties are and the evidence, each session, the agreement as generated and as
+# signed (or the oral one registered), its confirmation and follow-up, the notice ending mediation.
+DEFAULT_ORDER: tuple[Part, ...] = tuple(Part)
+
+
 class Status(StrEnum):
     met = "met"
     missing = "missing"
@@ -70,6 +97,8 @@ class CaseFileRules(BaseModel):
     items: dict[Item, ItemRule]
     # The outcomes after which the agreement's performance must be followed up (回访).
     follow_up_outcomes: list[Outcome] = Field(default_factory=list)
+    # The order of the 卷宗's parts after the cover and the index: every part once.
+    order: tuple[Part, ...] = DEFAULT_ORDER
 
     @field_validator("items")
     @classmethod
@@ -78,6 +107,24 @@ class CaseFileRules(BaseModel):
         if missing:
             raise ValueError(f"every item needs its labels and source; missing: {', '.join(missing)}")
         return value
+
+    @field_validator("order")
+    @classmethod
+    def _every_part_once(cls, value: tuple[Part, ...]) -> tuple[Part, ...]:
+        twice = sorted({p.value for p in value if value.count(p) > 1})
+        if twice:
+            raise ValueError(f"each part once; listed more than once: {', '.join(twice)}")
+        missing = [p.value for p in Part if p not in value]
+        if missing:
+            raise ValueError(f"every part of the file needs its place; missing: {', '.join(missing)}")
+        return value
+
+
+def binding_rank(order: tuple[Part, ...], kind: str) -> int:
+    """Where a part of ``kind`` goes in the bound file: its place in ``order``; a kind the order
+    does not name yet (a document kind added later) after every named one."""
+    names = [p.value for p in order]
+    return names.index(kind) if kind in names else len(names)
 
 
 @dataclass(frozen=True)

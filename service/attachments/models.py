@@ -3,7 +3,8 @@
 The bytes live in ``case_attachment.content`` (PostgreSQL ``bytea``, SQLite ``BLOB``), sealed
 with the data key like every other piece of personal data (an ID copy is one), beside their SHA-256, so the database backup carries them and every API replica reads the same files
 (docs/attachments.md). A row is never deleted or its bytes changed: a wrong upload is marked
-withdrawn, with who, when and why; the upload and the withdrawal are each a case event.
+withdrawn, with who, when and why; the upload and the withdrawal are each a case event. Only
+retention erases the bytes of a long-closed case's files (``erased_at``), keeping the row.
 """
 
 from __future__ import annotations
@@ -39,3 +40,6 @@ class CaseAttachment(SQLModel, table=True):
     withdrawn_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     withdrawn_by: str | None = Field(default=None, max_length=64)
     withdrawn_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Retention (jiefen privacy anonymise-closed): the bytes, the name and the note are gone; the
+    # row, its SHA-256 and its case events stay, so the trail still says what was there.
+    erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))

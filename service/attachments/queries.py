@@ -34,6 +34,7 @@ class AttachmentRow:
     withdrawn_at: datetime | None
     withdrawn_by: str | None
     withdrawn_reason: str | None
+    erased_at: datetime | None = None
 
 
 def _row(row: sa.Row[Any]) -> AttachmentRow:
@@ -97,7 +98,7 @@ async def sealed_under_other_keys(
 ) -> list[AttachmentRow]:
     rows = await conn.execute(
         sa.select(*META)
-        .where(attachment.c.key_id != kid, attachment.c.id > after)
+        .where(attachment.c.key_id != kid, attachment.c.id > after, attachment.c.erased_at.is_(None))
         .order_by(attachment.c.id)
         .limit(limit)
     )
@@ -129,7 +130,26 @@ async def mark_withdrawn(
 
 
 async def newest_per_key(conn: AsyncConnection) -> list[AttachmentRow]:
-    """The newest file sealed under each key in use."""
-    newest = sa.select(sa.func.max(attachment.c.id)).group_by(attachment.c.key_id)
+    """The newest file sealed under each key in use (erased files hold no bytes to open)."""
+    newest = (
+        sa.select(sa.func.max(attachment.c.id))
+        .where(attachment.c.erased_at.is_(None))
+        .group_by(attachment.c.key_id)
+    )
     rows = await conn.execute(sa.select(*META).where(attachment.c.id.in_(newest)).order_by(attachment.c.id))
     return [_row(r) for r in rows]
+
+
+ERASED_NAME = "（已按保存期限删除）"
+
+
+async def erase_case_files(conn: AsyncConnection, case_id: int, at: datetime) -> int:
+    """Retention: the bytes, display name and note of every file on the case are destroyed (the
+    content emptied, the name replaced); the row with its kind, type, size, SHA-256 and who added
+    it stays, as do its case events. How many files were erased now."""
+    done = await conn.execute(
+        sa.update(attachment)
+        .where(attachment.c.case_id == case_id, attachment.c.erased_at.is_(None))
+        .values(content=b"", filename=ERASED_NAME, note=None, erased_at=at)
+    )
+    return int(done.rowcount or 0)

@@ -40,6 +40,11 @@ CaseId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the case's id")]
 AttachmentId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the file's id")]
 
 
+# The case page's upload form: a body over the limit sends the browser back to the page, which
+# says the file was too large (?attachment=too_large), instead of a bare 413.
+UPLOAD_PAGES = ((re.compile(r"/cases/(\d+)/attachments"), r"/cases/\1?attachment=too_large#attachments"),)
+
+
 def upload_limits(max_bytes: int) -> tuple[tuple[re.Pattern[str], int], ...]:
     """The body limit of the upload routes, for ``service.http_safety``."""
     return tuple((pattern, max_bytes + FORM_ALLOWANCE) for pattern in UPLOAD_PATHS)

@@ -42,6 +42,9 @@ class AttachmentPublic(BaseModel):
     withdrawn_at: datetime | None
     withdrawn_by: str | None
     withdrawn_reason: str | None
+    erased_at: datetime | None = Field(
+        default=None, description="when retention destroyed the bytes, name and note (download: 410)"
+    )
     content_url: str
 
 

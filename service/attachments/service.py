@@ -33,7 +33,7 @@ from service.cases import queries as case_queries
 from service.cases.rows import CaseRow
 from service.cases.service import lost_race, transition_context, visible_row
 from service.context import AppContext
-from service.errors import Conflict, NotFound, field_error
+from service.errors import Conflict, NotFound, ServiceError, field_error
 from service.personal.crypto import DataCipher
 from workflows.lifecycle import Actor, handles_case_or_court_clerk_of_linked_case
 
@@ -42,6 +42,15 @@ READ_CHUNK = 64 * 1024
 # on the case as it now is, a few times, before the writer is told to try again.
 WRITE_ATTEMPTS = 3
 ID_COPY_VIEWED = "id_copy_viewed"  # the security event of a party's ID copy downloaded
+ATTACHMENT_DOWNLOADED = "attachment_downloaded"  # of any other file on a case downloaded
+
+
+class FileErased(ServiceError):
+    """The file's bytes were destroyed under retention: the record stays, the content is gone."""
+
+    status = 410
+    slug = "file-erased"
+    title = "The file was erased under the retention rule"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +78,7 @@ def public(row: AttachmentRow) -> AttachmentPublic:
         withdrawn_at=row.withdrawn_at,
         withdrawn_by=row.withdrawn_by,
         withdrawn_reason=row.withdrawn_reason,
+        erased_at=row.erased_at,
         content_url=f"/api/v1/cases/{row.case_id}/attachments/{row.id}/content",
     )
 
@@ -221,22 +231,34 @@ async def download(
     client_ip: str | None,
 ) -> Download:
     """The file and its bytes, sent in slices (a withdrawn file is still evidence: it stays
-    readable). Opening a party's ID copy is personal data seen in full, as a reveal is: it goes
-    into the security log, for the auditor."""
+    readable). A case's files are personal data seen in full, as a reveal is: every download goes
+    into the security log for the auditor, naming who, the case and the file (its id, kind, name
+    and hash), never what it shows; a party's ID copy under its own kind (``id_copy_viewed``)."""
     _, found = await _attachment(engine, ctx, case_id, attachment_id, actor)
-    if found.kind == AttachmentKind.party_id.value:
-        async with engine.begin() as conn:
-            await record_security_event(
-                conn,
-                kind=ID_COPY_VIEWED,
-                actor=actor.username,
-                actor_role=actor.role.value,
-                actor_unit_code=actor.unit_code,
-                case_id=case_id,
-                payload={"attachment_id": found.id, "sha256": found.sha256, "filename": found.filename},
-                client_ip=client_ip,
-                now=now,
-            )
+    if found.erased_at is not None:
+        raise FileErased(
+            f"Attachment {attachment_id}'s content was erased on {found.erased_at.date().isoformat()} "
+            "under the retention rule; its record and hash remain.",
+            rule="retention",
+        )
+    id_copy = found.kind == AttachmentKind.party_id.value
+    async with engine.begin() as conn:
+        await record_security_event(
+            conn,
+            kind=ID_COPY_VIEWED if id_copy else ATTACHMENT_DOWNLOADED,
+            actor=actor.username,
+            actor_role=actor.role.value,
+            actor_unit_code=actor.unit_code,
+            case_id=case_id,
+            payload={
+                "attachment_id": found.id,
+                "kind": found.kind,
+                "sha256": found.sha256,
+                "filename": found.filename,
+            },
+            client_ip=client_ip,
+            now=now,
+        )
     return Download(found, _chunks(engine, ctx.cipher, found))
 
 

@@ -24,6 +24,9 @@ from service.safe_text import spreadsheet_text
 KNOWN_KINDS = (
     "reveal",
     "id_copy_viewed",
+    "attachment_downloaded",
+    "document_downloaded",
+    "dossier_downloaded",
     "privacy_export",
     "closed_cases_anonymised",
     "sign_in",

@@ -15,7 +15,7 @@ from service.documents.render import Templates
 from service.documents.schemas import DocumentIn, DocumentPublic
 from service.errors import PROBLEM_CONTENT
 from service.numbering.routes import NumberingDep
-from service.users.deps import ActorDep
+from service.users.deps import ActorDep, ClientAddress
 
 router = APIRouter(prefix="/api/v1/cases", tags=["documents"])
 
@@ -88,10 +88,17 @@ async def list_documents(
     },
 )
 async def download(
-    case_id: CaseId, document_id: DocumentId, actor: ActorDep, engine: EngineDep, ctx: ContextDep
+    case_id: CaseId,
+    document_id: DocumentId,
+    actor: ActorDep,
+    engine: EngineDep,
+    ctx: ContextDep,
+    client_ip: ClientAddress,
 ) -> Response:
-    """One version's bytes, as an attachment."""
-    row, data = await documents.content(engine, ctx, case_id, document_id, actor)
+    """One version's bytes, as an attachment; the download goes into the security log."""
+    row, data = await documents.read_logged(
+        engine, ctx, case_id, document_id, actor, now=clock.now(), client_ip=client_ip
+    )
     return Response(
         data,
         media_type=row.media_type,

@@ -27,6 +27,7 @@ from service import clock
 from service.assignment import queries as assignment_queries
 from service.assignment.queries import AssignmentRow
 from service.attachments import sealing
+from service.audit.events import record_security_event
 from service.cases import queries as case_queries
 from service.cases.rows import CaseRecord, CaseRow, EventRow
 from service.cases.service import lost_race, transition_context, visible_row
@@ -687,6 +688,44 @@ async def content(
             raise NotFound(f"Case {case_id} has no document {document_id}.")
         sealed = await queries.read_content(conn, document_id)
     return found, sealing.open_all(ctx.cipher, found.key_id, sealed, found.sha256, found.size_bytes)
+
+
+DOCUMENT_DOWNLOADED = "document_downloaded"  # the security event of a document version downloaded
+
+
+async def read_logged(
+    engine: AsyncEngine,
+    ctx: AppContext,
+    case_id: int,
+    document_id: int,
+    actor: Actor,
+    *,
+    now: datetime,
+    client_ip: str | None,
+) -> tuple[DocumentRow, bytes]:
+    """``content``, and its download in the security log (a document prints the parties' names,
+    ID numbers and addresses): who, the case, the version and its hash, never what it says."""
+    found, data = await content(engine, ctx, case_id, document_id, actor)
+    async with engine.begin() as conn:
+        await record_security_event(
+            conn,
+            kind=DOCUMENT_DOWNLOADED,
+            actor=actor.username,
+            actor_role=actor.role.value,
+            actor_unit_code=actor.unit_code,
+            case_id=case_id,
+            payload={
+                "document_id": found.id,
+                "kind": found.kind,
+                "format": found.format,
+                "version": found.version,
+                "number": found.number,
+                "sha256": found.sha256,
+            },
+            client_ip=client_ip,
+            now=now,
+        )
+    return found, data
 
 
 async def page_view(

@@ -92,6 +92,12 @@ def logging_config(log_format: str = "text", level: str = "INFO") -> dict[str, A
             "apscheduler": {"level": "WARNING"},
             # The engine's pool logs "Pool disposed … Current Overflow" at INFO whenever a command ends.
             "sqlalchemy.pool": {"level": "WARNING"},
+            # fontTools logs about 60 KB at INFO (every table pruned, every glyph name) each time a
+            # document or a 卷宗 cuts the font: it drowned the log, and filled a pipe read by no one.
+            "fontTools": {"level": "WARNING"},
+            # fpdf2 and pypdf: a warning per odd PDF a scan holds is enough.
+            "fpdf": {"level": "WARNING"},
+            "pypdf": {"level": "ERROR"},
         },
     }
 

@@ -13,10 +13,12 @@ from typing import Any, BinaryIO
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.attachments import queries as case_files
 from service.audit.events import record_security_event
 from service.cases import queries
 from service.cases.rows import CASE_COLUMNS
 from service.context import AppContext
+from service.documents.models import CaseDocument
 from service.personal.sealing import unseal
 from service.referrals.service import list_referrals
 from service.reporting import queries as crime_reports
@@ -26,6 +28,7 @@ from service.sessions import queries as session_records
 party = queries.party
 cases = queries.cases
 case_event = queries.case_event
+case_document: sa.Table = CaseDocument.__table__  # type: ignore[attr-defined]
 
 ANONYMISED = "（已匿名化）"
 
@@ -93,11 +96,16 @@ async def export_person(
 async def anonymise_closed_cases(
     engine: AsyncEngine, ctx: AppContext, *, closed_before_days: int, actor: str, now: datetime
 ) -> int:
-    """Remove the personal data of cases closed more than ``closed_before_days`` ago; statistics stay."""
+    """Remove the personal data of cases closed more than ``closed_before_days`` ago; statistics stay.
+
+    With the parties' details go the case's files: every scan's bytes, name and note are erased
+    (the row with its hash stays, and its case events), and every generated document is destroyed
+    (its case event keeps the number, version and hash). A case anonymised before its files were
+    (an older release) is taken up again for them."""
     if closed_before_days < 365:
         raise ValueError("closed cases keep their personal data at least 365 days (appeals, enforcement)")
     cutoff = now - timedelta(days=closed_before_days)
-    done = 0
+    done = erased = destroyed = 0
     async with engine.begin() as conn:
         ids = (
             (
@@ -105,10 +113,18 @@ async def anonymise_closed_cases(
                     sa.select(cases.c.id)
                     .where(cases.c.state == "closed", cases.c.closed_at < cutoff)
                     .where(
-                        cases.c.id.in_(
-                            sa.select(party.c.case_id).where(
-                                sa.or_(party.c.name != ANONYMISED, party.c.id_number.is_not(None))
-                            )
+                        sa.or_(
+                            cases.c.id.in_(
+                                sa.select(party.c.case_id).where(
+                                    sa.or_(party.c.name != ANONYMISED, party.c.id_number.is_not(None))
+                                )
+                            ),
+                            cases.c.id.in_(
+                                sa.select(case_files.attachment.c.case_id).where(
+                                    case_files.attachment.c.erased_at.is_(None)
+                                )
+                            ),
+                            cases.c.id.in_(sa.select(case_document.c.case_id)),
                         )
                     )
                 )
@@ -160,13 +176,16 @@ async def anonymise_closed_cases(
                 await crime_reports.anonymise_case(conn, case_id, ANONYMISED)
                 await session_records.anonymise_case(conn, case_id, ANONYMISED)
                 await major_reports.anonymise_case(conn, case_id, ANONYMISED)
+                erased += await case_files.erase_case_files(conn, case_id, now)
+                gone = await conn.execute(sa.delete(case_document).where(case_document.c.case_id == case_id))
+                destroyed += int(gone.rowcount or 0)
                 done += 1
         await record_security_event(
             conn,
             kind="closed_cases_anonymised",
             actor=actor,
             reason=f"retention: closed before {cutoff.date().isoformat()}",
-            payload={"cases": done},
+            payload={"cases": done, "files_erased": erased, "documents_destroyed": destroyed},
             now=now,
         )
     return done

@@ -17,10 +17,14 @@ from service.cases.schemas import CasePublic
 from service.cases.service import transition_context, visible_row
 from service.context import AppContext
 from service.db import EngineDep
+from service.dossier import service as dossiers
+from service.dossier.routes import pdf_response
 from service.errors import ServiceError
+from service.http_safety import client_ip
 from service.numbering import service as numbers
 from service.numbering.service import Numbering
 from service.web.base import CtxDep, SessionDep, WebRoute, read_form
+from workflows.case_file import CaseFileRules
 from workflows.lifecycle import Actor, CaseState, handles_case
 from workflows.numbering import keeps_case_files
 
@@ -33,6 +37,7 @@ CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 class Section:
     number: str | None  # as printed: (2026)昆张大调卷字第 0001 号
     may_give: bool  # a closed case at a committee or centre without a number yet
+    dossier_url: str  # the bound 卷宗 (cover, index, documents and scans) as one PDF
 
 
 async def section(
@@ -46,9 +51,14 @@ async def section(
     # The page has read the case for this reader already: its number is read without reading it again.
     given = await numbers.file_number_of(engine, case.id, numbering)
     if given is not None:
-        return Section(number=given.text, may_give=False)
+        return Section(number=given.text, may_give=False, dossier_url=_dossier_url(case.id))
     row = await visible_row(engine, ctx, case.id, actor)
-    return Section(number=None, may_give=handles_case(transition_context(ctx, row, actor, now)))
+    may = handles_case(transition_context(ctx, row, actor, now))
+    return Section(number=None, may_give=may, dossier_url=_dossier_url(case.id))
+
+
+def _dossier_url(case_id: int) -> str:
+    return f"/cases/{case_id}/dossier.pdf"
 
 
 @router.post("/cases/{case_id}/file-number")
@@ -62,3 +72,16 @@ async def give(
     except ServiceError:
         return RedirectResponse(f"/cases/{case_id}?done=file_number_refused#case-file", status_code=303)
     return RedirectResponse(f"/cases/{case_id}?done=file_number#case-file", status_code=303)
+
+
+@router.get("/cases/{case_id}/dossier.pdf")
+async def dossier(
+    request: Request, case_id: CaseId, session: SessionDep, engine: EngineDep, ctx: CtxDep
+) -> Response:
+    """The bound 卷宗, as the API binds it (an open case or one out of sight: the error page)."""
+    rules: CaseFileRules = request.app.state.case_file_rules
+    numbering: Numbering = request.app.state.numbering
+    found = await dossiers.dossier(
+        engine, ctx, rules, numbering, case_id, session.actor, now=clock.now(), client_ip=client_ip(request)
+    )
+    return pdf_response(found)

@@ -21,6 +21,7 @@ from service.documents import service as documents
 from service.documents.render import DocumentFormat, DocumentKind, Templates
 from service.documents.schemas import DocumentIn, DocumentPublic
 from service.errors import InvalidInput
+from service.http_safety import client_ip
 from service.numbering.service import Numbering
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
 from workflows.lifecycle import Actor
@@ -79,9 +80,16 @@ async def generate(
 
 @router.get("/cases/{case_id}/documents/{document_id}/file")
 async def download(
-    case_id: CaseId, document_id: DocumentId, session: SessionDep, engine: EngineDep, ctx: CtxDep
+    request: Request,
+    case_id: CaseId,
+    document_id: DocumentId,
+    session: SessionDep,
+    engine: EngineDep,
+    ctx: CtxDep,
 ) -> Response:
-    row, data = await documents.content(engine, ctx, case_id, document_id, session.actor)
+    row, data = await documents.read_logged(
+        engine, ctx, case_id, document_id, session.actor, now=clock.now(), client_ip=client_ip(request)
+    )
     return Response(
         data,
         media_type=row.media_type,

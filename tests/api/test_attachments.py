@@ -469,7 +469,7 @@ async def test_the_stored_bytes_are_sealed_and_a_key_rotation_reseals_them_still
     assert got.content == data
 
 
-async def test_downloading_a_party_id_copy_goes_into_the_security_log_and_other_files_do_not(
+async def test_every_download_goes_into_the_security_log_an_id_copy_under_its_own_kind(
     client: httpx.AsyncClient, auth, db: Backend
 ) -> None:
     mediator = await auth("dashi.mediator")
@@ -480,7 +480,7 @@ async def test_downloading_a_party_id_copy_goes_into_the_security_log_and_other_
 
     await client.get(id_copy["content_url"], headers=mediator)
     await client.get(evidence["content_url"], headers=mediator)
-    log = await client.get("/api/v1/security-events", params={"kind": "id_copy_viewed"}, headers=auditor)
+    log = await client.get("/api/v1/security-events", params={"case_id": case["id"]}, headers=auditor)
 
     assert log.status_code == 200, log.text
     items = log.json()["items"] if isinstance(log.json(), dict) else log.json()
@@ -488,6 +488,10 @@ async def test_downloading_a_party_id_copy_goes_into_the_security_log_and_other_
     assert len(viewed) == 1
     assert (viewed[0]["actor"], viewed[0]["case_id"]) == ("dashi.mediator", case["id"])
     assert viewed[0]["payload"]["attachment_id"] == id_copy["id"]
+    other = [e for e in items if e["kind"] == "attachment_downloaded"]
+    assert [(e["actor"], e["payload"]["attachment_id"], e["payload"]["sha256"]) for e in other] == [
+        ("dashi.mediator", evidence["id"], evidence["sha256"])
+    ]
 
 
 async def test_the_same_bytes_sent_again_are_kept_once_until_withdrawn(
@@ -540,3 +544,38 @@ async def test_a_key_ring_that_cannot_open_the_stored_files_is_found_before_a_do
         await check_keys(db.engine, DataCipher.from_text(new_key_line("k7")))
     with pytest.raises(DataKeyError, match="does not verify"):  # another key under the same id
         await check_keys(db.engine, DataCipher.from_text(new_key_line(kid)))
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_the_page_form_answers_a_file_over_the_limit_with_its_message_never_a_bare_413(
+    client: httpx.AsyncClient, auth, db: Backend, lang: str
+) -> None:
+    mediator = await auth("dashi.mediator")
+    case = await open_case(client, mediator)
+    web = await page_client(db, client, "dashi.mediator", lang)
+    limit = db.ctx.settings.attachment_max_bytes
+    url = f"/cases/{case['id']}/attachments"
+    csrf = {"csrf_token": web.headers["X-Test-Csrf"]}
+    messages = {
+        "zh": f"未上传：文件超过 {limit // (1024 * 1024)} MB",
+        "en": f"Not added: the file is larger than {limit // (1024 * 1024)} MB",
+    }
+    try:
+        for size in (limit + 1, limit + 200 * 1024, 2 * limit):  # by the file's count, by the body's length
+            sent = await web.post(
+                url,
+                data={**csrf, "kind": "evidence"},
+                files={"file": ("扫描.pdf", b"%PDF-1.7\n" + b"0" * size, "application/pdf")},
+            )
+            assert sent.status_code == 303, (size, sent.status_code, sent.text[:200])
+            assert sent.headers["location"] == f"/cases/{case['id']}?attachment=too_large#attachments"
+            page = await web.get(sent.headers["location"])
+            assert page.status_code == 200
+            assert messages[lang] in section_of(page.text)
+    finally:
+        await web.aclose()
+    listed = (await client.get(f"/api/v1/cases/{case['id']}/attachments", headers=mediator)).json()
+    assert listed == []
+    # The API keeps its 413 problem for the same body.
+    api = await upload(client, mediator, case["id"], "big.pdf", b"%PDF-1.7\n" + b"0" * (2 * limit))
+    assert api.status_code == 413 and api.headers["content-type"].startswith("application/problem+json")

@@ -441,6 +441,15 @@ RULES: dict[str, dict[str, Rule]] = {
     },
     "case_numbers": CASE_READ,
     "case_file_check": CASE_READ,
+    # The bound 卷宗: whoever reads the case, once it is closed (409 while open).
+    "download_dossier": {
+        "mediator": (ALLOWED, HIDDEN, ALLOWED),
+        "coordinator": (ALLOWED, HIDDEN, ALLOWED),
+        "agency_officer": (REFUSED, HIDDEN, REFUSED),  # its case is not closed
+        "court_clerk": (REFUSED, HIDDEN, HIDDEN),  # its referred case is not closed
+        "admin": (HIDDEN, HIDDEN, HIDDEN),
+        "auditor": (ALLOWED, REFUSED, HIDDEN),  # reads every closed file; the 五联村 case is open
+    },
     "number_register": {
         "mediator": (ALLOWED, HIDDEN),
         "coordinator": (ALLOWED, HIDDEN),
@@ -1464,6 +1473,7 @@ REQUESTS: dict[str, Factory] = {
     "approve_subsidy_month": _subsidy_approve,
     "correct_subsidy_month": _subsidy_correct,
     "give_file_number": _file_number,
+    "download_dossier": _file_number,
     "case_numbers": _case_only,
     "case_file_check": _case_only,
     "number_register": _number_register,

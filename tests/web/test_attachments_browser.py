@@ -73,3 +73,22 @@ def test_a_mediator_photographs_the_signed_agreement_onto_the_case_from_a_phone(
     expect(page.locator(".timeline")).to_contain_text("撤回附件")
     fits_phone(page)
     web.shot(page, "withdrawn")
+
+
+def test_a_photo_over_the_limit_from_the_phone_comes_back_to_the_page_with_the_message(web: Web) -> None:
+    case = web.api("dashi.mediator").open_case(summary="超大照片")
+    page = web.page("dashi.mediator", phone=True)
+    page.goto(f"{web.server.base}/cases/{case['id']}#attachments")
+
+    # 12 MB: past the form handler's count and past the body limit (10 MB and 64 KB of form).
+    huge = b"\xff\xd8\xff\xe0" + b"\x00" * (12 * 1024 * 1024) + b"\xff\xd9"
+    page.locator("#attach-file").set_input_files(
+        files=[{"name": "IMG_4000.jpg", "mimeType": "image/jpeg", "buffer": huge}]
+    )
+    page.get_by_role("button", name="上传").click()
+
+    expect(page).to_have_url(re.compile(rf"/cases/{case['id']}\?attachment=too_large"), timeout=60_000)
+    expect(page.locator("#attachment-outcome")).to_contain_text("未上传：文件超过 10 MB")
+    expect(page.locator("#attachments #attachment-none")).to_be_visible()
+    fits_phone(page)
+    web.shot(page, "too-large")

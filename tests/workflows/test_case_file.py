@@ -208,3 +208,32 @@ def test_the_service_does_not_start_with_a_broken_case_file_rules_file(tmp_path:
     (config / "case_file.yaml").write_text(text.replace("basis: ", "basis_: "), encoding="utf-8")
     with pytest.raises(SystemExit, match=r"case_file.yaml: basis"):
         create_app(Settings(config_dir=config, data_dir=tmp_path / "data"))
+
+
+def test_the_binding_order_names_every_part_once_and_a_bad_one_is_refused_naming_the_key(
+    tmp_path: Path,
+) -> None:
+    from workflows.case_file import DEFAULT_ORDER, Part, binding_rank
+
+    assert RULES.order == DEFAULT_ORDER
+    assert binding_rank(RULES.order, "application") < binding_rank(RULES.order, "signed_agreement")
+    assert binding_rank(RULES.order, "mediation_statement") == len(Part)  # a kind added later: last
+    text = CONFIG.read_text(encoding="utf-8")
+    OTHER_LINE = "  - other                    # 其他材料（扫描件）\n"
+    assert OTHER_LINE in text
+    for broken, says in (
+        (OTHER_LINE, "missing: other"),
+        (OTHER_LINE, "more than once: party_id"),
+        (OTHER_LINE, "order.14"),
+    ):
+        replacement = {
+            "missing: other": "",
+            "more than once: party_id": "  - other\n  - party_id\n",
+            "order.14": "  - other\n  - minutes\n",
+        }[says]
+        bad = tmp_path / "case_file.yaml"
+        bad.write_text(text.replace(broken, replacement), "utf-8")
+        with pytest.raises(ConfigError) as caught:
+            load_case_file_rules(bad)
+        message = str(caught.value)
+        assert "case_file.yaml" in message and "order" in message and says in message, message
