@@ -191,7 +191,9 @@ async def _build(
     own_units = org.subtree(unit) - under_towns
     parts = [(t, _frozen(filed[t])) for t in towns if t in filed]
     own = await report_for(conn, ctx, own_units, month, now)
-    if own.case_ids:  # the city's own cases (units under no town), counted at filing
+    # The city's own part (units under no town: the city centre, the sectoral committees), counted
+    # at filing: its cases, and its stocks (committees, mediators), which have no cases behind them.
+    if own.case_ids or any(_decimal(c.value) for c in own.cells):
         parts.append((unit, own))
     sources = [
         {
