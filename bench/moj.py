@@ -332,6 +332,104 @@ async def run(args: argparse.Namespace) -> None:
         await engine.dispose()
 
 
+async def sqlite_run(args: argparse.Namespace) -> None:
+    """The embedded default: the same history (loaded in PostgreSQL as above, then copied row by
+    row into a fresh SQLite database with the service's schema), the report and the drill-down."""
+    import tempfile
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    from bench.common import ROOT
+    from service import migrate
+    from service.audit.keys import new_key_text
+    from service.cases.models import Case, CaseEvent
+    from service.config.settings import Settings
+    from service.main import engine_for, load_context
+    from service.moj import service as moj
+    from service.personal.crypto import new_key_line
+    from service.units.sync import sync_units
+    from workflows.lifecycle import Actor, Role
+
+    async with throwaway_database(args.pg, False) as name:
+        source, ctx = await service_database(args.pg, name)
+        org = ctx.org
+        people = sorted(
+            u.code
+            for u in org.of_kind(UnitKind.village_station, UnitKind.town_centre)
+            if u.channel == Channel.people
+        )
+        police = sorted(
+            u.code for u in org if u.channel == Channel.administrative and u.code.startswith("PS-")
+        )
+        desk = org.court_desk()
+        assert desk is not None
+        await load(asyncpg_url(args.pg, name), args.cases, people, police, desk.code)
+        with tempfile.TemporaryDirectory(prefix="jiefen-bench-moj-") as tmp:
+            settings = Settings(
+                database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'jiefen.db'}",
+                config_dir=ROOT / "config",
+                run_scheduler=False,
+                data_key=new_key_line(),
+                audit_key=new_key_text(),
+            )
+            ctx, engine = load_context(settings), engine_for(settings)
+            await migrate.upgrade(engine)
+            await sync_units(engine, ctx.org)
+            for table in (Case.__table__, CaseEvent.__table__):  # type: ignore[attr-defined]
+                async with source.connect() as conn:
+                    rows = [dict(r._mapping) for r in await conn.execute(sa.select(table))]
+                async with engine.begin() as conn:
+                    for start in range(0, len(rows), 5000):
+                        await conn.execute(sa.insert(table), rows[start : start + 5000])
+            async with engine.begin() as conn:
+                await conn.exec_driver_sql("ANALYZE")
+            print(f"copied {args.cases:,} cases into SQLite", flush=True)
+            admin = Actor("bench.admin", Role.admin, ctx.org.city_centre().code)
+            rows_out: list[tuple[str, float, float, str]] = []
+            for month in ("2025-12", "2025-06"):
+                p50, worst, report = await timed(
+                    lambda month=month: moj.compute(
+                        engine, ctx, units=None, month=month, now=NOW, case_ids=False
+                    ),
+                    args.repeats,
+                )
+                values = {c.key: c.value for c in report.cells}
+                rows_out.append(
+                    (
+                        f"SQLite: MoJ report {month}, whole city (figures)",
+                        p50,
+                        worst,
+                        f"受理 {values['accepted.month']:,} this month, {values['accepted.ytd']:,} this year",
+                    )
+                )
+            p50, worst, page = await timed(
+                lambda: moj.cell_cases(
+                    engine,
+                    ctx,
+                    admin,
+                    cell="accepted.ytd",
+                    units=None,
+                    month="2025-12",
+                    now=NOW,
+                    after=None,
+                    limit=50,
+                ),
+                args.repeats,
+            )
+            rows_out.append(
+                (
+                    "SQLite: drill-down 受理 year to date, first page",
+                    p50,
+                    worst,
+                    f"{len(page.items)} of {page.value:,}",
+                )
+            )
+            print_table(args, rows_out)
+            await engine.dispose()
+        await source.dispose()
+
+
 def print_table(args: argparse.Namespace, rows: list[tuple[str, float, float, str]]) -> None:
     print()
     print(f"| MoJ report at city scale ({args.cases:,} cases) | median ms | worst ms | what |")
@@ -350,7 +448,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--reuse", help="measure this kept database instead of loading one")
     parser.add_argument("--skip-filings", action="store_true", help="the report and drill-down only")
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--sqlite", action="store_true", help="measure the embedded SQLite default instead")
+    args = parser.parse_args()
+    asyncio.run(sqlite_run(args) if args.sqlite else run(args))
 
 
 if __name__ == "__main__":
