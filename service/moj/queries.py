@@ -77,7 +77,8 @@ GATHERERS: dict[str, Gatherer] = {CRIME_REPORT: crime_reports}
 
 # The event source of a basis: a selectable with case_id, at, trigger, unit_code, detail and
 # amount_fen, already narrowed to the basis's triggers, the window and the units given.
-SqlSource = Callable[[frozenset[str], Window, Sequence[str]], sa.Subquery]
+# ``amounts``: whether amount_fen is wanted (reading it reads the event's payload); NULL otherwise.
+SqlSource = Callable[[frozenset[str], Window, Sequence[str], bool], sa.Subquery]
 
 TRANSITION: sa.ColumnClause[str] = sa.literal_column(
     "'transition'"
@@ -90,7 +91,9 @@ def _fen(text: sa.ColumnElement[str]) -> sa.ColumnElement[int]:
     return sa.cast(sa.func.round(sa.cast(text, sa.Numeric) * 100), sa.BigInteger)
 
 
-def _transitions(triggers: frozenset[str], window: Window, unit_codes: Sequence[str]) -> sa.Subquery:
+def _transitions(
+    triggers: frozenset[str], window: Window, unit_codes: Sequence[str], amounts: bool
+) -> sa.Subquery:
     payload = events.c.payload
     detail = sa.case(
         (events.c.trigger == Trigger.record_performance.value, payload["performance"].as_string()),
@@ -98,9 +101,16 @@ def _transitions(triggers: frozenset[str], window: Window, unit_codes: Sequence[
         (events.c.trigger == Trigger.delegate.value, payload["procedure"].as_string()),
         else_=sa.null(),
     )
-    amount = sa.case(
-        (events.c.trigger == Trigger.settle.value, _fen(payload[("agreement", "amount_yuan")].as_string())),
-        else_=sa.null(),
+    amount = (
+        sa.case(
+            (
+                events.c.trigger == Trigger.settle.value,
+                _fen(payload[("agreement", "amount_yuan")].as_string()),
+            ),
+            else_=sa.null(),
+        )
+        if amounts
+        else sa.cast(sa.null(), sa.BigInteger)
     )
     return (
         sa.select(
@@ -122,7 +132,9 @@ def _transitions(triggers: frozenset[str], window: Window, unit_codes: Sequence[
     )
 
 
-def _crime_reports(triggers: frozenset[str], window: Window, unit_codes: Sequence[str]) -> sa.Subquery:
+def _crime_reports(
+    triggers: frozenset[str], window: Window, unit_codes: Sequence[str], amounts: bool
+) -> sa.Subquery:
     """Reports of a risk of crime filed in the window by a unit given (one per addressee: the
     first-event rule counts each case once)."""
     return (
@@ -157,15 +169,17 @@ def first_events(
     unit_codes: Sequence[str],
     *,
     with_case: bool,
+    with_amount: bool = False,
     narrow: tuple[Dimension, frozenset[str]] | None = None,
     after: int | None = None,
 ) -> sa.Subquery:
     """Per case, its first event of ``basis`` in ``window`` (by time, then trigger) at one of
-    ``unit_codes``: case_id, unit_code, amount_fen, and with ``with_case`` the case's
+    ``unit_codes``: case_id, unit_code, amount_fen (NULL unless ``with_amount``), and with
+    ``with_case`` the case's
     dispute_type, people and source as the window sees it ('' and 0 without). ``narrow`` keeps
     the first events of one breakdown (``workflows.moj_report.dimension_filter``); ``after`` the
     cases after that id (a case's first event does not depend on other cases)."""
-    facts = SQL_SOURCES[basis.source](basis.triggers, window, unit_codes)
+    facts = SQL_SOURCES[basis.source](basis.triggers, window, unit_codes, with_amount)
     ranked = sa.select(
         facts.c.case_id,
         facts.c.unit_code,
@@ -189,11 +203,10 @@ def first_events(
             sa.cast(sa.literal(""), sa.String).label("source"),
         ).where(first.c.rank == 1)
     else:
+        # Every case delegated before the window's end, hashed once (not probed case by case).
         later = events.alias("delegation")
-        delegated = (
-            sa.select(sa.literal(1))
-            .where(later.c.case_id == first.c.case_id, later.c.trigger == DELEGATE, later.c.at < window.end)
-            .exists()
+        delegated = first.c.case_id.in_(
+            sa.select(later.c.case_id).where(later.c.trigger == DELEGATE, later.c.at < window.end)
         )
         court = Source.court.value
         seen = sa.case((sa.or_(cases.c.source == court, delegated), court), else_=cases.c.source)
@@ -228,13 +241,14 @@ async def counted(
     unit_codes: Sequence[str],
     *,
     with_case: bool,
+    with_amount: bool,
     case_ids: bool,
 ) -> list[Counted]:
     """The basis's first events, grouped by what the rows tell apart (unit, type, source), or one
     by one with their case ids."""
     if not unit_codes:
         return []
-    first = first_events(basis, window, unit_codes, with_case=with_case)
+    first = first_events(basis, window, unit_codes, with_case=with_case, with_amount=with_amount)
     if case_ids:
         stmt = sa.select(first).order_by(first.c.case_id)
         return [

@@ -11,6 +11,7 @@ Public interface (also for the monthly filings in ``service.filings``):
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import Iterable
@@ -101,7 +102,13 @@ async def _counted(
     if basis.source in queries.SQL_SOURCES:
         unit_codes = queries.channel_units(org, basis, units)
         return await queries.counted(
-            conn, basis, window, unit_codes, with_case=_needs_case(rows), case_ids=case_ids
+            conn,
+            basis,
+            window,
+            unit_codes,
+            with_case=_needs_case(rows),
+            with_amount=any(row.measure == Measure.amount for row in rows),
+            case_ids=case_ids,
         )
     gatherer = queries.GATHERERS.get(basis.source)
     if gatherer is None:
@@ -114,8 +121,11 @@ async def _counted(
     return found if case_ids else [replace(c, case_ids=()) for c in found]
 
 
+PARALLEL = 2  # statements of one report run at once when it is given an engine (two cores' worth)
+
+
 async def _tallies(
-    conn: AsyncConnection,
+    source: AsyncEngine | AsyncConnection,
     org: OrgTree,
     units: frozenset[str] | None,
     month: str,
@@ -125,20 +135,50 @@ async def _tallies(
     only: Row | None = None,
 ) -> dict[str, Tally]:
     """Every cell of ``columns`` (or only ``only``'s): one SQL statement per basis and column,
-    grouped unless the case ids are asked for; then each row folded from its basis's groups."""
+    grouped unless the case ids are asked for; then each row folded from its basis's groups.
+    Given a PostgreSQL engine, up to ``PARALLEL`` statements run at once, each on a connection of
+    its own (none is held while waiting for another); given a connection (a filing's transaction)
+    or SQLite, one after the other."""
     spans = {column: window for column, window in windows(month).items() if column in columns}
     wanted = [only] if only is not None else list(ROWS)
     bases: dict[Basis, list[Row]] = {}
     for row in wanted:
         if row.basis is not None:
             bases.setdefault(row.basis, []).append(row)
-    stocks = await _stocks(conn, org, units) if any(r.measure == Measure.stock for r in wanted) else {}
+    # The widest window and the busiest basis first, so the longest statements start first.
+    jobs = sorted(
+        ((column, window, basis, rows) for column, window in spans.items() for basis, rows in bases.items()),
+        key=lambda job: (job[1].start - job[1].end, -len(job[3])),
+    )
+
+    async def run(
+        conn: AsyncConnection, job: tuple[Column, Window, Basis, list[Row]]
+    ) -> list[Counted] | None:
+        _, window, basis, rows = job
+        return await _counted(conn, org, units, basis, rows, window, case_ids=case_ids)
+
+    has_stocks = any(r.measure == Measure.stock for r in wanted)
+    if isinstance(source, AsyncEngine) and source.dialect.name != "postgresql":
+        async with source.connect() as conn:  # SQLite: one connection, one statement at a time
+            return await _tallies(conn, org, units, month, columns, case_ids=case_ids, only=only)
+    if isinstance(source, AsyncEngine):
+        gate = asyncio.Semaphore(PARALLEL)
+
+        async def one(job: tuple[Column, Window, Basis, list[Row]]) -> list[Counted] | None:
+            async with gate, source.connect() as conn:
+                return await run(conn, job)
+
+        results = await asyncio.gather(*(one(job) for job in jobs))
+        async with source.connect() as conn:
+            stocks = await _stocks(conn, org, units) if has_stocks else {}
+    else:
+        results = [await run(source, job) for job in jobs]
+        stocks = await _stocks(source, org, units) if has_stocks else {}
     tallies: dict[str, Tally] = {}
-    for column, window in spans.items():
-        for basis, rows in bases.items():
-            found = await _counted(conn, org, units, basis, rows, window, case_ids=case_ids)
-            for row in rows:
-                tallies[cell_key(row.key, column)] = Tally(0) if found is None else fold(row, found, org)
+    for (column, _, _, rows), found in zip(jobs, results, strict=True):
+        for row in rows:
+            tallies[cell_key(row.key, column)] = Tally(0) if found is None else fold(row, found, org)
+    for column in spans:
         for row in wanted:
             if row.measure == Measure.stock:
                 tallies[cell_key(row.key, column)] = Tally(stocks.get(row.source, 0))
@@ -168,11 +208,7 @@ async def compute(
     """Every cell of the report for ``month`` and its year to date, within ``units``; with
     ``case_ids`` (the filings) the cases behind each, otherwise empty lists (faster: the counting
     is grouped in the database)."""
-    if isinstance(engine_or_conn, AsyncEngine):
-        async with engine_or_conn.connect() as conn:
-            tallies = await _tallies(conn, ctx.org, units, month, case_ids=case_ids)
-    else:
-        tallies = await _tallies(engine_or_conn, ctx.org, units, month, case_ids=case_ids)
+    tallies = await _tallies(engine_or_conn, ctx.org, units, month, case_ids=case_ids)
     cells = [
         MojCell(
             key=cell_key(row.key, column),
