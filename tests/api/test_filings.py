@@ -278,7 +278,21 @@ async def test_the_city_consolidates_only_once_every_town_has_filed(
     assert cell(consolidated, f"{YUSHAN}:accepted.month")["value"] == 1
     assert cell(consolidated, "sum:settled.month")["value"] == 1
     assert cell(consolidated, "sum:agreed_amount.month")["value"] == "1500.00"
+    # The cases behind a sum are its towns' frozen lists together, not stored a second time.
     assert len(await cases_of(client, city, consolidated, "sum:accepted.month")) == 3
+    assert cell(consolidated, "sum:accepted.month")["cases"] == 3
+    assert sorted(
+        await cases_of(client, city, consolidated, f"{ZHANGPU}:accepted.month")
+        + await cases_of(client, city, consolidated, f"{YUSHAN}:accepted.month")
+    ) == await cases_of(client, city, consolidated, "sum:accepted.month")
+    async with db.engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                sa.text("SELECT case_ids FROM filing WHERE id = :id"), {"id": consolidated["id"]}
+            )
+        ).scalar_one()
+    stored = json.loads(stored) if isinstance(stored, str) else stored
+    assert stored and not [k for k in stored if k.startswith("sum:")]
     # A rate is never added up; each town's stays as filed.
     assert not any(c["key"] == "sum:success_rate.month" for c in consolidated["cells"])
     assert cell(consolidated, f"{ZHANGPU}:success_rate.month")["value"] == "100.00%"
