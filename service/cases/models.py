@@ -190,13 +190,14 @@ class CaseEvent(SQLModel, table=True):
             postgresql_where=text(REGISTERED_ELSEWHERE),
             sqlite_where=text(REGISTERED_ELSEWHERE),
         ),
-        # The MoJ report (service.moj.queries): a trigger's transitions in a window at the units in
-        # scope, with their case, read from the index; and a case's court delegations (委托 source).
+        # The MoJ report (service.moj.queries): a trigger's transitions in a window at each unit in
+        # scope (one index range per unit), with their case, read from the index; and a case's
+        # court delegations (委托 source).
         Index(
             "ix_case_event_moj",
             "trigger",
-            "at",
             "from_unit_code",
+            "at",
             "case_id",
             postgresql_where=text(TRANSITIONS),
             sqlite_where=text(TRANSITIONS),

@@ -1,9 +1,9 @@
 """indexes for the MoJ report counted in SQL
 
 The MoJ report (service.moj.queries) selects, per case, the first transition of a trigger in a
-window at the units in scope: ``ix_case_event_moj`` holds the transitions by trigger and time
-with their unit and case, so a month or a year of one trigger is a range of the index, not a
-scan of the trail. Whether a case was delegated by the court before a window's end (its 委托
+window at the units in scope: ``ix_case_event_moj`` holds the transitions by trigger, unit and
+time with their case, so a month or a year of one trigger is one range of the index per unit in
+scope (a town reads its own units' entries, not the city's), not a scan of the trail. Whether a case was delegated by the court before a window's end (its 委托
 source) is a lookup in ``ix_case_event_delegated``, which holds only the delegations.
 
 Revision ID: 0030_moj_indexes
@@ -31,7 +31,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_case_event_moj",
         "case_event",
-        ["trigger", "at", "from_unit_code", "case_id"],
+        ["trigger", "from_unit_code", "at", "case_id"],
         postgresql_where=sa.text(TRANSITIONS),
         sqlite_where=sa.text(TRANSITIONS),
     )
