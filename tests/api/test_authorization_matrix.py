@@ -1255,7 +1255,7 @@ async def _a_filing(w: World, role: str, scope: Scope) -> Call:
 
 async def _filing_cell(w: World, role: str, scope: Scope) -> Call:
     call = await _a_filing(w, role, scope)
-    return Call(params={**call.params, "key": "total.registered"})
+    return Call(params={**call.params, "key": "accepted.month"})
 
 
 async def _correct_filing(w: World, role: str, scope: Scope) -> Call:
@@ -1386,7 +1386,7 @@ PLACEHOLDERS = {
     "document_id": 1,
     "year": 2026,
     "filing_id": 1,
-    "key": "total.registered",
+    "key": "accepted.month",
 }
 
 
