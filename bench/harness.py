@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench                       # the full run (the 1,000,000-case sweep takes minutes)
     .venv/bin/python -m bench --quick               # a small smoke run (about 3 minutes)
-    .venv/bin/python -m bench --only pgbench,http   # parts: pgbench, http, transitions, court, sqlite, sweep, inbox
+    .venv/bin/python -m bench --only pgbench,http   # parts: pgbench, http, transitions, court, sqlite, sweep, inbox, moj
 
 On PostgreSQL (``--pg``, a throw-away database created and dropped here; schema and units loaded
 the service's own way): pgbench runs a transition's whole database work
@@ -51,6 +51,7 @@ import httpx
 
 from bench.common import asyncpg_url, sqlalchemy_url, throwaway_database
 from bench.load import CREATE_BODY, percentile
+from bench.moj import moj_part
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -66,7 +67,7 @@ VILLAGE = "320583106005"  # 大市社区: the benchmark mediator's station
 LIST_STATION = "320583106009"
 LIST_STATION_CASES = 10_000  # a busy station's several years of cases
 PASSWORD = "Bench-Passw0rd!2026"
-PARTS = ("pgbench", "http", "transitions", "court", "sqlite", "sweep", "inbox")
+PARTS = ("pgbench", "http", "transitions", "court", "sqlite", "sweep", "inbox", "moj")
 # "transitions": only the HTTP transitions (with pgbench beside them when asked): the tuning loop.
 
 
@@ -1360,6 +1361,8 @@ async def main_async(opts: argparse.Namespace) -> int:
             await sweep_part(opts, sizes, report)
         if "inbox" in parts:
             await inbox_part(opts, sizes, report)
+        if "moj" in parts:  # bench/moj.py: the MoJ report and filings at 1,000,000 cases
+            await moj_part(opts, sizes, report)
         report.load("end")
         info = machine(await pg_settings(opts.pg))
         text = table(report.rows)

@@ -20,14 +20,14 @@ one gatherer in ``service.moj.queries.GATHERERS``). See docs/moj_report.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from workflows.lifecycle import Outcome, Performance, Trigger
-from workflows.org import ORG_TYPE_LABELS, Channel, OrgTree, OrgType, Unit
+from workflows.org import ORG_TYPE_LABELS, Channel, OrgTree, OrgType
 from workflows.vocab import DISPUTE_TYPE_LABELS, SOURCE_LABELS, DisputeType, Source
 
 
@@ -149,11 +149,6 @@ class Dimension(StrEnum):
     source = "source"  # the case's source at the window's end
 
 
-UnitTest = Callable[[Unit], bool]
-CaseTest = Callable[[CaseView], bool]
-EventTest = Callable[[EventFact], bool]
-
-
 @dataclass(frozen=True)
 class Row:
     key: str
@@ -165,9 +160,8 @@ class Row:
     definition_en: str
     measure: Measure = Measure.cases
     triggers: frozenset[str] = frozenset()  # the events that count (Measure cases/people/amount)
-    unit_test: UnitTest | None = None
-    case_test: CaseTest | None = None
-    event_test: EventTest | None = None
+    # Only events whose detail (the performance found, the outcome of a close) is one of these.
+    details: frozenset[str] = frozenset()
     # A breakdown row: the counted events whose value in ``dimension`` is one of ``values``.
     dimension: Dimension | None = None
     values: frozenset[str] = frozenset()
@@ -175,10 +169,29 @@ class Row:
     source: str = "events"  # where the facts come from: events | a gatherer in service.moj.queries
     level: int = 0  # 0: a row; 1: "of which" under the row above
 
+    @property
+    def basis(self) -> Basis | None:
+        """The events this row counts from (None for a rate or a stock): rows with the same basis
+        share one first-event-per-case selection."""
+        if self.measure in (Measure.rate, Measure.stock):
+            return None
+        return Basis(self.source, self.triggers, SECTION_CHANNEL[self.section], self.details)
 
-def _detail_in(*values: str) -> EventTest:
-    wanted = frozenset(values)
-    return lambda event: event.detail in wanted
+
+@dataclass(frozen=True)
+class Basis:
+    """Which events a row counts: of ``source`` (case events, or a gatherer's facts), with one of
+    ``triggers``, at a unit of ``channel`` (within scope), with a detail in ``details`` (any when
+    empty). Per case only the first such event of the window counts (by time, then trigger name)."""
+
+    source: str
+    triggers: frozenset[str]
+    channel: Channel
+    details: frozenset[str] = frozenset()
+
+
+def _detail_in(*values: str) -> frozenset[str]:
+    return frozenset(values)
 
 
 ACCEPT = frozenset({Trigger.accept.value})
@@ -461,7 +474,7 @@ ROWS: tuple[Row, ...] = (
         "本期内回访记录协议已履行完毕的案件",
         "Cases whose follow-up in the period found the agreement performed",
         triggers=frozenset({Trigger.record_performance.value}),
-        event_test=_detail_in(Performance.performed.value),
+        details=_detail_in(Performance.performed.value),
     ),
     Row(
         "not_performed",
@@ -472,7 +485,7 @@ ROWS: tuple[Row, ...] = (
         "本期内回访记录协议未履行或部分履行的案件",
         "Cases whose follow-up in the period found the agreement not or only partly performed",
         triggers=frozenset({Trigger.record_performance.value}),
-        event_test=_detail_in(Performance.partially.value, Performance.not_performed.value),
+        details=_detail_in(Performance.partially.value, Performance.not_performed.value),
     ),
     Row(
         "criminal_prevented",
@@ -541,7 +554,7 @@ ROWS: tuple[Row, ...] = (
         "本期内法院对委托调解达成的协议出具调解书结案的案件",
         "Cases the court closed in the period with a mediation statement on a delegated settlement",
         triggers=frozenset({Trigger.close.value}),
-        event_test=_detail_in(Outcome.mediation_statement.value),
+        details=_detail_in(Outcome.mediation_statement.value),
     ),
     Row(
         "committees",
@@ -594,6 +607,14 @@ def parse_cell(key: str) -> tuple[Row, Column] | None:
 
 
 # --- evaluation -------------------------------------------------------------------------------
+#
+# A row's cell is computed in two steps, each defined once:
+#  1. select, per case, the first event of the row's ``Basis`` in the window (``service.moj.queries``
+#     does it in SQL, grouped or case by case; ``Evaluation`` below does it in Python over facts);
+#  2. ``fold`` those first events into the row's figure: keep the ones whose ``dimension`` value is
+#     among the row's ``values`` (``dimension_value``), then count cases, add people or amounts.
+# The drill-down narrows step 1 by the same predicate compiled to raw column values
+# (``dimension_filter``), so a figure and its case list cannot disagree.
 
 
 @dataclass
@@ -604,21 +625,79 @@ class Tally:
     case_ids: list[int] = field(default_factory=list)
 
 
-Candidate = tuple[EventFact, Unit, CaseFact]
+@dataclass(frozen=True)
+class Counted:
+    """First events of one basis that no dimension tells apart: ``cases`` of them, at
+    ``unit_code``, of ``dispute_type`` as registered, of ``source`` as the window sees it (court
+    once delegated before the window's end), with their people and agreed amount in fen, and, when
+    asked for, the case ids (a group of one per case, or the SQL's GROUP BY of many)."""
+
+    unit_code: str
+    dispute_type: str
+    source: str
+    cases: int
+    people: int
+    amount_fen: int
+    case_ids: tuple[int, ...] = ()
 
 
-def _by_case(candidate: Candidate) -> int:
-    return candidate[0].case_id
+def dimension_value(dimension: Dimension, counted: Counted, org: OrgTree) -> str:
+    """The value a first event has in ``dimension``: the organisation type of its unit (its
+    configured ``org_type``), the case's type as the report folds it, or its source as seen."""
+    match dimension:
+        case Dimension.org_type:
+            unit = org.find(counted.unit_code)
+            return unit.org_type.value if unit is not None and unit.org_type is not None else ""
+        case Dimension.dispute_type:
+            return report_type(counted.dispute_type)
+        case Dimension.source:
+            return counted.source
+
+
+def dimension_filter(row: Row, org: OrgTree) -> tuple[Dimension, frozenset[str]] | None:
+    """The row's breakdown as raw column values (the drill-down's SQL filter): the unit codes of
+    its organisation types, the registered types that fold into its types, or its sources. Built
+    by asking ``dimension_value`` of every candidate, so both agree by construction."""
+    if row.dimension is None:
+        return None
+    match row.dimension:
+        case Dimension.org_type:
+            candidates = [Counted(u.code, "", "", 0, 0, 0) for u in org]
+            raw = {c.unit_code for c in candidates if dimension_value(row.dimension, c, org) in row.values}
+        case Dimension.dispute_type:
+            candidates = [Counted("", t, "", 0, 0, 0) for t in {*(d.value for d in DisputeType), *row.values}]
+            raw = {c.dispute_type for c in candidates if dimension_value(row.dimension, c, org) in row.values}
+        case Dimension.source:
+            raw = set(row.values)
+    return row.dimension, frozenset(raw)
+
+
+def fold(row: Row, counted: Iterable[Counted], org: OrgTree) -> Tally:
+    """The row's cell from its basis's first events."""
+    kept = [
+        c for c in counted if row.dimension is None or dimension_value(row.dimension, c, org) in row.values
+    ]
+    ids = sorted(i for c in kept for i in c.case_ids)
+    match row.measure:
+        case Measure.amount:
+            fen = sum(c.amount_fen for c in kept)
+            return Tally((Decimal(fen) / 100).quantize(Decimal("0.01")), ids)
+        case Measure.people:
+            return Tally(sum(c.people for c in kept), ids)
+        case _:
+            return Tally(sum(c.cases for c in kept), ids)
+
+
+def fen(amount: Decimal | None) -> int:
+    """An agreed amount in fen (none: 0), as the SQL rounds it."""
+    if amount is None:
+        return 0
+    return int((amount * 100).quantize(Decimal("1")))
 
 
 class Evaluation:
-    """Every event row's cell for one window over one set of facts.
-
-    Rows that share their events (the 受理 total and its organisation, type and source breakdowns)
-    share the work: the first counting event per case is found once per (triggers, section, event
-    test), and each case's view once per window. The rule is the same for the figure and for the
-    drill-down: both read ``Tally.case_ids``.
-    """
+    """Step 1 in Python, over facts already gathered (a gatherer's ``EventFact``s; the unit tests).
+    ``service.moj.queries.first_events`` is the same selection in SQL."""
 
     def __init__(
         self,
@@ -629,121 +708,56 @@ class Evaluation:
         units: frozenset[str] | None,
         window: Window,
     ) -> None:
-        self.cases, self.delegations, self.org, self.units, self.window = (
-            cases,
-            delegations,
-            org,
-            units,
-            window,
-        )
+        self.cases, self.delegations, self.org, self.window = cases, delegations, org, window
         self._by_trigger: dict[str, list[EventFact]] = {}
         for event in events:
             if window.holds(event.at) and (units is None or event.unit_code in units):
                 self._by_trigger.setdefault(event.trigger, []).append(event)
-        self._units: dict[str, Unit | None] = {}
-        self._first: dict[tuple[frozenset[str], Section, EventTest | None], dict[int, EventFact]] = {}
-        self._views: dict[int, CaseView] = {}
-        self._partitions: dict[
-            tuple[frozenset[str], Section, EventTest | None, Dimension], dict[str, list[Candidate]]
-        ] = {}
-        self._prepared: dict[tuple[frozenset[str], Section, EventTest | None], list[Candidate]] = {}
+        self._counted: dict[Basis, list[Counted]] = {}
 
-    def _unit(self, code: str) -> Unit | None:
-        if code not in self._units:
-            self._units[code] = self.org.find(code)
-        return self._units[code]
-
-    def _first_events(self, row: Row) -> dict[int, EventFact]:
-        """Per case, the first event in the window of the row's triggers at a unit of its section's
-        channel within scope (and passing the row's event test)."""
-        key = (row.triggers, row.section, row.event_test)
-        found = self._first.get(key)
+    def counted(self, basis: Basis) -> list[Counted]:
+        """Per case, its first event of ``basis`` in the window at a unit of the basis's channel,
+        as a group of one."""
+        found = self._counted.get(basis)
         if found is not None:
             return found
-        channel = SECTION_CHANNEL[row.section]
         first: dict[int, EventFact] = {}
-        for trigger in sorted(row.triggers):
+        for trigger in sorted(basis.triggers):
             for event in self._by_trigger.get(trigger, ()):
-                unit = self._unit(event.unit_code)
-                if unit is None or unit.channel != channel:
+                unit = self.org.find(event.unit_code)
+                if unit is None or unit.channel != basis.channel:
                     continue
-                if row.event_test is not None and not row.event_test(event):
+                if basis.details and event.detail not in basis.details:
                     continue
                 known = first.get(event.case_id)
                 if known is None or (event.at, event.trigger) < (known.at, known.trigger):
                     first[event.case_id] = event
-        self._first[key] = first
-        return first
-
-    def _view(self, fact: CaseFact) -> CaseView:
-        view = self._views.get(fact.case_id)
-        if view is None:
-            view = case_view(fact, self.delegations.get(fact.case_id, ()), self.window)
-            self._views[fact.case_id] = view
-        return view
-
-    def _candidates(self, row: Row) -> list[Candidate]:
-        """The row's first events with their unit and case, by case id, once per shared key."""
-        key = (row.triggers, row.section, row.event_test)
-        prepared = self._prepared.get(key)
-        if prepared is None:
-            prepared = []
-            for case_id, event in self._first_events(row).items():
-                fact = self.cases.get(case_id)
-                unit = self._unit(event.unit_code)
-                if fact is not None and unit is not None:
-                    prepared.append((event, unit, fact))
-            prepared.sort(key=_by_case)
-            self._prepared[key] = prepared
-        return prepared
-
-    def _groups(self, row: Row, dimension: Dimension) -> dict[str, list[Candidate]]:
-        """The row's candidates partitioned by ``dimension`` (each part by case id), once per key."""
-        key = (row.triggers, row.section, row.event_test, dimension)
-        groups = self._partitions.get(key)
-        if groups is None:
-            groups = {}
-            for candidate in self._candidates(row):
-                _, unit, fact = candidate
-                match dimension:
-                    case Dimension.org_type:
-                        value = unit.org_type.value if unit.org_type is not None else ""
-                    case Dimension.dispute_type:
-                        value = report_type(fact.dispute_type)
-                    case Dimension.source:
-                        value = self._view(fact).source
-                groups.setdefault(value, []).append(candidate)
-            self._partitions[key] = groups
-        return groups
+        found = []
+        for case_id in sorted(first):
+            event, fact = first[case_id], self.cases.get(case_id)
+            if fact is None:
+                continue
+            view = case_view(fact, self.delegations.get(case_id, ()), self.window)
+            found.append(
+                Counted(
+                    event.unit_code,
+                    fact.dispute_type,
+                    view.source,
+                    1,
+                    fact.people_involved,
+                    fen(event.amount),
+                    (case_id,),
+                )
+            )
+        self._counted[basis] = found
+        return found
 
     def row(self, row: Row) -> Tally:
         """The cell of an event row (rate and stock rows are computed by the caller)."""
-        candidates: list[Candidate]
-        if row.dimension is not None:
-            groups = self._groups(row, row.dimension)
-            parts = [groups.get(value, []) for value in sorted(row.values)]
-            candidates = parts[0] if len(parts) == 1 else sorted((c for p in parts for c in p), key=_by_case)
-        else:
-            candidates = self._candidates(row)
-        unit_test, case_test = row.unit_test, row.case_test
-        if unit_test is None and case_test is None:
-            counted = [event for event, _, _ in candidates]
-        else:
-            counted = [
-                event
-                for event, unit, fact in candidates
-                if (unit_test is None or unit_test(unit))
-                and (case_test is None or case_test(self._view(fact)))
-            ]
-        ids = [event.case_id for event in counted]
-        match row.measure:
-            case Measure.amount:
-                total = sum((event.amount or Decimal("0") for event in counted), Decimal("0"))
-                return Tally(total.quantize(Decimal("0.01")), ids)
-            case Measure.people:
-                return Tally(sum(self.cases[i].people_involved for i in ids), ids)
-            case _:
-                return Tally(len(ids), ids)
+        basis = row.basis
+        if basis is None:
+            raise ValueError(f"row {row.key} counts no events")
+        return fold(row, self.counted(basis), self.org)
 
 
 def evaluate_row(

@@ -146,6 +146,8 @@ class Party(SQLModel, table=True):
 
 SENT_FROM = "kind = 'transition' AND from_unit_code <> to_unit_code"
 REGISTERED_ELSEWHERE = "kind = 'created' AND actor_unit_code <> to_unit_code"
+TRANSITIONS = "kind = 'transition'"
+DELEGATIONS = "trigger = 'delegate'"
 
 
 class CaseEvent(SQLModel, table=True):
@@ -187,6 +189,25 @@ class CaseEvent(SQLModel, table=True):
             "actor_unit_code",
             postgresql_where=text(REGISTERED_ELSEWHERE),
             sqlite_where=text(REGISTERED_ELSEWHERE),
+        ),
+        # The MoJ report (service.moj.queries): a trigger's transitions in a window at each unit in
+        # scope (one index range per unit), with their case, read from the index; and a case's
+        # court delegations (委托 source).
+        Index(
+            "ix_case_event_moj",
+            "trigger",
+            "from_unit_code",
+            "at",
+            "case_id",
+            postgresql_where=text(TRANSITIONS),
+            sqlite_where=text(TRANSITIONS),
+        ),
+        Index(
+            "ix_case_event_delegated",
+            "case_id",
+            "at",
+            postgresql_where=text(DELEGATIONS),
+            sqlite_where=text(DELEGATIONS),
         ),
     )
 

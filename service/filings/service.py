@@ -127,8 +127,9 @@ def _decimal(value: int | str) -> Decimal | None:
 
 def consolidate(org: OrgTree, parts: Sequence[tuple[str, FrozenReport]]) -> FrozenReport:
     """The parts' cells with keys prefixed ``<unit>:``, then for each key every part has, its sum
-    (``sum:<key>``: counts added, amounts added to the fen; rates and text are not added) with
-    the union of the parts' cases."""
+    (``sum:<key>``: counts added, amounts added to the fen; rates and text are not added). The
+    cases behind a sum are the union of its parts' frozen lists (``filed_ids``): not stored a
+    second time, which would double a city's filing."""
     cells: list[FrozenCell] = []
     case_ids: dict[str, list[int]] = {}
     for unit, part in parts:
@@ -162,10 +163,46 @@ def consolidate(org: OrgTree, parts: Sequence[tuple[str, FrozenReport]]) -> Froz
                 update={"key": key, "row": row, "label": f"{row} · {cell.column}", "value": value}
             )
         )
-        ids = sorted({i for _, part in parts for i in part.case_ids.get(cell.key, [])})
-        if ids:
-            case_ids[key] = ids
     return FrozenReport(cells=cells, case_ids=case_ids)
+
+
+def _sum_base(key: str) -> str | None:
+    prefix = f"{SUM_PREFIX}:"
+    return key[len(prefix) :] if key.startswith(prefix) else None
+
+
+def filed_ids(case_ids: Mapping[str, list[int]], key: str) -> list[int]:
+    """The cases behind a filed cell, ascending: its frozen list, or for a city's sum cell
+    (``sum:<key>``) the union of the frozen lists of its parts (``<unit>:<key>``). A city filing
+    made before the sums stopped storing their own list keeps it, and that list is read."""
+    base = _sum_base(key)
+    if base is None or key in case_ids:
+        return list(case_ids.get(key, []))
+    return sorted(
+        {
+            i
+            for k, ids in case_ids.items()
+            if _sum_base(k) is None and k.partition(":")[2] == base
+            for i in ids
+        }
+    )
+
+
+def filed_counts(case_ids: Mapping[str, list[int]], keys: Sequence[str]) -> dict[str, int]:
+    """How many cases are behind each of ``keys`` (``filed_ids``' lengths, the parts read once)."""
+    parts: dict[str, list[list[int]]] = {}
+    for k, ids in case_ids.items():
+        if _sum_base(k) is None and ":" in k:
+            parts.setdefault(k.partition(":")[2], []).append(ids)
+    counts: dict[str, int] = {}
+    for key in keys:
+        base = _sum_base(key)
+        if base is None or key in case_ids:
+            counts[key] = len(case_ids.get(key, []))
+        else:
+            lists = parts.get(base, [])
+            counts[key] = len(lists[0]) if len(lists) == 1 else len({i for ids in lists for i in ids})
+    return counts
 
 
 def _frozen(row: Mapping[Any, Any]) -> FrozenReport:
@@ -191,7 +228,9 @@ async def _build(
     own_units = org.subtree(unit) - under_towns
     parts = [(t, _frozen(filed[t])) for t in towns if t in filed]
     own = await report_for(conn, ctx, own_units, month, now)
-    if own.case_ids:  # the city's own cases (units under no town), counted at filing
+    # The city's own part (units under no town: the city centre, the sectoral committees), counted
+    # at filing: its cases, and its stocks (committees, mediators), which have no cases behind them.
+    if own.case_ids or any(_decimal(c.value) for c in own.cells):
         parts.append((unit, own))
     sources = [
         {
@@ -380,8 +419,8 @@ async def read_filing(engine: AsyncEngine, ctx: AppContext, actor: Actor, filing
         versions = await queries.versions(conn, row["unit_code"], row["month"])
     latest = int(versions[-1]["version"])
     summary = _summary(ctx.org, row, latest)
-    ids: dict[str, list[int]] = row["case_ids"]
-    cells = [FiledCell(**c, cases=len(ids.get(c["key"], []))) for c in row["cells"]]
+    counts = filed_counts(row["case_ids"], [c["key"] for c in row["cells"]])
+    cells = [FiledCell(**c, cases=counts[c["key"]]) for c in row["cells"]]
     missing: list[str] = []
     if row["kind"] == CITY:
         filed = {s["unit"] for s in row["sources"]}
@@ -448,7 +487,7 @@ async def cell_cases(
         cell = next((c for c in row["cells"] if c["key"] == key), None)
         if cell is None:
             raise NotFound(f"Filing {filing_id} has no cell {key!r}.")
-        ids: list[int] = row["case_ids"].get(key, [])
+        ids = filed_ids(row["case_ids"], key)
         page = ids[offset : offset + limit]
         found = await queries.case_rows(conn, page)
     items = []

@@ -67,7 +67,15 @@ async def moj_report(
     otherwise it is empty and `/cells/{cell}/cases` pages them. Scoped like the other statistics."""
     now = clock.now()
     units = resolve_units(actor, ctx.org, unit)
-    report = await service.compute(engine, ctx, units=units, month=month, now=now, unit=unit)
+    report = await service.compute(
+        engine,
+        ctx,
+        units=units,
+        month=month,
+        now=now,
+        unit=unit,
+        case_ids=case_ids and format == MojFormat.json,
+    )
     if format == MojFormat.json:
         return report if case_ids else report.model_copy(update={"case_ids": {}})
     content = service.to_csv(report) if format == MojFormat.csv else service.to_xlsx(report)

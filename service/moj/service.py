@@ -11,8 +11,11 @@ Public interface (also for the monthly filings in ``service.filings``):
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -34,14 +37,18 @@ from workflows.moj_report import (
     COLUMN_LABELS,
     ROWS,
     SECTION_LABELS,
+    Basis,
     Column,
+    Counted,
+    Dimension,
     Evaluation,
-    EventFact,
     Measure,
     Row,
     Tally,
     Window,
     cell_key,
+    dimension_filter,
+    fold,
     parse_cell,
     rate,
 )
@@ -71,40 +78,111 @@ async def _stocks(conn: AsyncConnection, org: OrgTree, units: frozenset[str] | N
     }
 
 
-async def _tallies(
+def _needs_case(rows: Iterable[Row]) -> bool:
+    """Whether any of ``rows`` asks about the case (its type, source or people), not only the
+    event: only then is the first event joined to its case."""
+    return any(
+        row.dimension in (Dimension.dispute_type, Dimension.source) or row.measure == Measure.people
+        for row in rows
+    )
+
+
+async def _counted(
     conn: AsyncConnection,
+    org: OrgTree,
+    units: frozenset[str] | None,
+    basis: Basis,
+    rows: list[Row],
+    window: Window,
+    *,
+    case_ids: bool,
+) -> list[Counted] | None:
+    """Step 1 for one basis: in SQL when its source is there, else from its gatherer's facts in
+    Python; None when neither is installed (its rows count nothing yet)."""
+    if basis.source in queries.SQL_SOURCES:
+        unit_codes = queries.channel_units(org, basis, units)
+        return await queries.counted(
+            conn,
+            basis,
+            window,
+            unit_codes,
+            with_case=_needs_case(rows),
+            with_amount=any(row.measure == Measure.amount for row in rows),
+            case_ids=case_ids,
+        )
+    gatherer = queries.GATHERERS.get(basis.source)
+    if gatherer is None:
+        return None
+    facts = await gatherer(conn, units, window)
+    ids = {fact.case_id for fact in facts}
+    cases = await queries.case_facts(conn, ids)
+    delegated = await queries.delegations(conn, ids, window.end)
+    found = Evaluation(facts, cases, delegated, org, units, window).counted(basis)
+    return found if case_ids else [replace(c, case_ids=()) for c in found]
+
+
+PARALLEL = 2  # statements of one report run at once when it is given an engine (two cores' worth)
+
+
+async def _tallies(
+    source: AsyncEngine | AsyncConnection,
     org: OrgTree,
     units: frozenset[str] | None,
     month: str,
     columns: tuple[Column, ...] = tuple(Column),
+    *,
+    case_ids: bool = True,
+    only: Row | None = None,
 ) -> dict[str, Tally]:
-    """Every cell of ``columns``; the facts are read once, over the widest of their windows."""
+    """Every cell of ``columns`` (or only ``only``'s): one SQL statement per basis and column,
+    grouped unless the case ids are asked for; then each row folded from its basis's groups.
+    Given a PostgreSQL engine, up to ``PARALLEL`` statements run at once, each on a connection of
+    its own (none is held while waiting for another); given a connection (a filing's transaction)
+    or SQLite, one after the other."""
     spans = {column: window for column, window in windows(month).items() if column in columns}
-    widest = Window(min(w.start for w in spans.values()), max(w.end for w in spans.values()))
-    facts: dict[str, list[EventFact]] = {"events": await queries.case_events(conn, units, widest)}
-    for source in {row.source for row in ROWS} - {"events"}:
-        gatherer = queries.GATHERERS.get(source)
-        if gatherer is not None:
-            facts[source] = await gatherer(conn, units, widest)
-    ids = {event.case_id for found in facts.values() for event in found}
-    cases = await queries.case_facts(conn, ids)
-    delegated = await queries.delegations(conn, ids, widest.end)
-    stocks = await _stocks(conn, org, units)
+    wanted = [only] if only is not None else list(ROWS)
+    bases: dict[Basis, list[Row]] = {}
+    for row in wanted:
+        if row.basis is not None:
+            bases.setdefault(row.basis, []).append(row)
+    # The widest window and the busiest basis first, so the longest statements start first.
+    jobs = sorted(
+        ((column, window, basis, rows) for column, window in spans.items() for basis, rows in bases.items()),
+        key=lambda job: (job[1].start - job[1].end, -len(job[3])),
+    )
+
+    async def run(
+        conn: AsyncConnection, job: tuple[Column, Window, Basis, list[Row]]
+    ) -> list[Counted] | None:
+        _, window, basis, rows = job
+        return await _counted(conn, org, units, basis, rows, window, case_ids=case_ids)
+
+    has_stocks = any(r.measure == Measure.stock for r in wanted)
+    if isinstance(source, AsyncEngine) and source.dialect.name != "postgresql":
+        async with source.connect() as conn:  # SQLite: one connection, one statement at a time
+            return await _tallies(conn, org, units, month, columns, case_ids=case_ids, only=only)
+    if isinstance(source, AsyncEngine):
+        gate = asyncio.Semaphore(PARALLEL)
+
+        async def one(job: tuple[Column, Window, Basis, list[Row]]) -> list[Counted] | None:
+            async with gate, source.connect() as conn:
+                return await run(conn, job)
+
+        results = await asyncio.gather(*(one(job) for job in jobs))
+        async with source.connect() as conn:
+            stocks = await _stocks(conn, org, units) if has_stocks else {}
+    else:
+        results = [await run(source, job) for job in jobs]
+        stocks = await _stocks(source, org, units) if has_stocks else {}
     tallies: dict[str, Tally] = {}
-    everything = [event for found in facts.values() for event in found]
-    for column, window in spans.items():
-        evaluation = Evaluation(everything, cases, delegated, org, units, window)
-        for row in ROWS:
-            key = cell_key(row.key, column)
+    for (column, _, _, rows), found in zip(jobs, results, strict=True):
+        for row in rows:
+            tallies[cell_key(row.key, column)] = Tally(0) if found is None else fold(row, found, org)
+    for column in spans:
+        for row in wanted:
             if row.measure == Measure.stock:
-                tallies[key] = Tally(stocks.get(row.source, 0))
-            elif row.measure == Measure.rate:
-                continue
-            elif row.source in facts:
-                tallies[key] = evaluation.row(row)
-            else:  # a row whose gatherer is not installed yet: nothing to count
-                tallies[key] = Tally(0)
-        for row in ROWS:
+                tallies[cell_key(row.key, column)] = Tally(stocks.get(row.source, 0))
+        for row in ROWS if only is None else ():
             if row.measure == Measure.rate and row.rate_of is not None:
                 top, bottom = (tallies[cell_key(k, column)].value for k in row.rate_of)
                 tallies[cell_key(row.key, column)] = Tally(rate(top, bottom))
@@ -125,13 +203,12 @@ async def compute(
     month: str,
     now: datetime,
     unit: str | None = None,
+    case_ids: bool = True,
 ) -> MojReport:
-    """Every cell of the report for ``month`` and its year to date, within ``units``."""
-    if isinstance(engine_or_conn, AsyncEngine):
-        async with engine_or_conn.connect() as conn:
-            tallies = await _tallies(conn, ctx.org, units, month)
-    else:
-        tallies = await _tallies(engine_or_conn, ctx.org, units, month)
+    """Every cell of the report for ``month`` and its year to date, within ``units``; with
+    ``case_ids`` (the filings) the cases behind each, otherwise empty lists (faster: the counting
+    is grouped in the database)."""
+    tallies = await _tallies(engine_or_conn, ctx.org, units, month, case_ids=case_ids)
     cells = [
         MojCell(
             key=cell_key(row.key, column),
@@ -261,12 +338,24 @@ async def cell_cases(
     if parsed is None:
         raise NotFound(f"The MoJ report has no cell {cell!r}.")
     row, column = parsed
+    window = windows(month)[column]
     async with engine.connect() as conn:
-        tallies = await _tallies(conn, ctx.org, units, month, (column,))
-        tally = tallies[cell]
-        ids = [i for i in tally.case_ids if after is None or i > after]
-        page = ids[:limit]
-        found: dict[int, MojCase] = {}
+        tally = (await _tallies(conn, ctx.org, units, month, (column,), case_ids=False, only=row))[cell]
+        basis = row.basis
+        page: list[int] = []
+        more = False
+        if basis is not None:
+            narrow = dimension_filter(row, ctx.org)
+            unit_codes = queries.channel_units(ctx.org, basis, units)
+            if basis.source in queries.SQL_SOURCES:
+                page = await queries.cell_page(
+                    conn, basis, window, unit_codes, narrow, after=after, limit=limit + 1
+                )
+            else:  # a gatherer's facts: the cell's ids, paged here
+                found = await _tallies(conn, ctx.org, units, month, (column,), only=row)
+                page = [i for i in found[cell].case_ids if after is None or i > after][: limit + 1]
+            more, page = len(page) > limit, page[:limit]
+        found_cases: dict[int, MojCase] = {}
         if page:
             cases = queries.cases
             stmt = sa.select(
@@ -279,7 +368,7 @@ async def cell_cases(
             ).where(cases.c.id.in_(page))
             for r in await conn.execute(stmt):
                 readable = can_see(actor, r.unit_code, r.court_linked, ctx.org, sensitive=r.sensitive)
-                found[r.id] = MojCase(
+                found_cases[r.id] = MojCase(
                     id=r.id,
                     number=r.number if readable or not r.sensitive else None,
                     dispute_type=r.dispute_type,
@@ -293,8 +382,8 @@ async def cell_cases(
         definition=row.definition_zh,
         definition_en=row.definition_en,
         value=_shown(tally.value),
-        items=[found[i] for i in page if i in found],
-        next_after=page[-1] if len(ids) > limit else None,
+        items=[found_cases[i] for i in page if i in found_cases],
+        next_after=page[-1] if more else None,
     )
 
 

@@ -140,10 +140,14 @@ async def moj_page(
     units = resolve_units(session.actor, ctx.org, unit or None)
     chosen, error = _month(month), None
     try:
-        report = await moj.compute(engine, ctx, units=units, month=chosen, now=clock.now(), unit=unit or None)
+        report = await moj.compute(
+            engine, ctx, units=units, month=chosen, now=clock.now(), unit=unit or None, case_ids=False
+        )
     except InvalidInput:
         error, chosen = page.t("field.month"), _month(None)
-        report = await moj.compute(engine, ctx, units=units, month=chosen, now=clock.now(), unit=unit or None)
+        report = await moj.compute(
+            engine, ctx, units=units, month=chosen, now=clock.now(), unit=unit or None, case_ids=False
+        )
     return page.render(
         "moj_report.html",
         report=report,

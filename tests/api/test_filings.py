@@ -28,8 +28,10 @@ from tests.builders import (
     WULIAN,
     YUSHAN,
     ZHANGPU,
+    add_mediator,
     move,
     open_case,
+    read_case,
 )
 from tests.conftest import Backend, FrozenClock, token_for
 from workflows.org import UnitKind
@@ -61,22 +63,47 @@ async def cases_of(
     return [c["id"] for c in response.json()["items"]]
 
 
+def agreed(amount: int) -> dict[str, Any]:
+    return {**CONFIRMABLE_AGREEMENT, "amount_yuan": amount}
+
+
 async def march_cases(
     client: httpx.AsyncClient, auth: Any
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Two neighbour disputes at 大市 (张浦镇), one accepted and not yet settled; one at 五联 (玉山镇)."""
-    station = await auth("dashi.mediator")
-    first = await open_case(client, station)
-    second = await move(client, station, await open_case(client, station, amount_yuan=5000), "accept")
-    other = await open_case(client, await auth("wulian.mediator"), location_code=WULIAN)
-    return first, second, other
+    """March at 大市 (张浦镇's 居 station): a neighbour dispute accepted and settled for 1500 yuan
+    (5000 claimed), one accepted and still open, one only registered (counted nowhere); and one
+    accepted at 五联 (玉山镇's)."""
+    station, village = await auth("dashi.mediator"), await auth("wulian.mediator")
+    settled = await move(client, station, await open_case(client, station, amount_yuan=5000), "accept")
+    settled = await move(client, station, settled, "settle", agreement=agreed(1500))
+    accepted = await move(client, station, await open_case(client, station), "accept")
+    await open_case(client, station)
+    other = await move(client, village, await open_case(client, village, location_code=WULIAN), "accept")
+    return settled, accepted, other
+
+
+async def moj(client: httpx.AsyncClient, headers: dict[str, str], unit: str) -> dict[str, Any]:
+    """The live MoJ report of March for ``unit``: cell key → value."""
+    response = await client.get(f"/api/v1/stats/moj?month={MARCH}&unit={unit}", headers=headers)
+    assert response.status_code == 200, response.text
+    return {c["key"]: c["value"] for c in response.json()["cells"]}
+
+
+async def reclassify(client: httpx.AsyncClient, headers: dict[str, str], case: dict[str, Any]) -> None:
+    """The station corrects the case's type: NEIGHBOUR was wrong, it is a CONTRACT dispute."""
+    response = await client.patch(
+        f"/api/v1/cases/{case['id']}",
+        json={"dispute_type": "CONTRACT", "reason": "登记时纠纷类型选错"},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
 
 
 async def test_a_filed_month_is_frozen_with_its_cases_and_its_hash_is_in_the_security_log(
     client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
 ) -> None:
     coordinator, station = await auth("zhangpu.coordinator"), await auth("dashi.mediator")
-    first, second, other = await march_cases(client, auth)
+    settled, accepted, other = await march_cases(client, auth)
     frozen_clock.set(APRIL)
 
     response = await file(client, coordinator, ZHANGPU)
@@ -90,16 +117,22 @@ async def test_a_filed_month_is_frozen_with_its_cases_and_its_hash_is_in_the_sec
         "town",
         True,
     )
-    assert cell(filing, "total.registered")["value"] == 2  # 五联 is 玉山镇's
-    assert cell(filing, "total.settled")["value"] == 0
-    assert cell(filing, "total.amount_yuan")["value"] == "8000.00"
-    assert cell(filing, "total.registered")["definition"].startswith("受理数")
-    assert await cases_of(client, coordinator, filing, "total.registered") == [first["id"], second["id"]]
-    assert await cases_of(client, coordinator, filing, f"{ZHANGPU}.NEIGHBOUR.registered") == [
-        first["id"],
-        second["id"],
-    ]
-    assert other["id"] not in await cases_of(client, coordinator, filing, "total.registered")
+    both = [settled["id"], accepted["id"]]
+    assert cell(filing, "accepted.month")["value"] == 2  # not the registered-only one; 五联 is 玉山镇's
+    assert cell(filing, "accepted.month")["row"] == "受理调解纠纷"
+    assert cell(filing, "accepted.month")["column"] == "本月"
+    assert cell(filing, "accepted.month")["definition"].startswith("本期内在人民调解组织受理")
+    assert cell(filing, "accepted.ytd")["value"] == 2
+    assert cell(filing, "settled.month")["value"] == 1
+    assert cell(filing, "agreed_amount.month")["value"] == "1500.00"  # agreed, not the 5000 claimed
+    assert cell(filing, "success_rate.month")["value"] == "100.00%"
+    assert cell(filing, "org_community.month")["row"] == "其中：居调委会"
+    assert await cases_of(client, coordinator, filing, "accepted.month") == both
+    assert await cases_of(client, coordinator, filing, "type_NEIGHBOUR.month") == both
+    assert await cases_of(client, coordinator, filing, "org_community.month") == both
+    assert await cases_of(client, coordinator, filing, "settled.month") == [settled["id"]]
+    assert await cases_of(client, coordinator, filing, "agreed_amount.month") == [settled["id"]]
+    assert other["id"] not in await cases_of(client, coordinator, filing, "accepted.month")
 
     # The hash: SHA-256 of the canonical JSON of what was filed, in the security event that recorded it.
     async with db.engine.connect() as conn:
@@ -128,16 +161,21 @@ async def test_a_filed_month_is_frozen_with_its_cases_and_its_hash_is_in_the_sec
     assert payload["sha256"] == filing["sha256"] == row["sha256"] == hashlib.sha256(canonical).hexdigest()
     assert await filings_service.verify(db.engine, filing["id"])
 
-    # Later events: the accepted case settles, a case is registered (in April). Nothing filed moves.
-    await move(client, station, second, "settle", agreement=CONFIRMABLE_AGREEMENT)
+    # Later (in April): the open case is found to be a contract dispute and settles, a case is
+    # registered, a mediator joins the station. March as reported live moves (the type and the
+    # roster as they stand now); nothing filed does.
+    await reclassify(client, station, accepted)
+    await move(client, station, await read_case(client, station, accepted), "settle", agreement=agreed(900))
     await open_case(client, station)
-    live = (
-        await client.get(f"/api/v1/stats/report?month={MARCH}&unit={ZHANGPU}", headers=coordinator)
-    ).json()
-    assert live["total"]["settled"] == 1  # the live report moved
+    await add_mediator(db.engine, "周新任", [DASHI], employment="full_time")
+    live = await moj(client, coordinator, ZHANGPU)
+    assert (live["type_NEIGHBOUR.month"], live["type_CONTRACT.month"]) == (1, 1)  # the live report moved
+    assert live["mediators_full_time.month"] == cell(filing, "mediators_full_time.month")["value"] + 1
+    assert (live["settled.month"], live["agreed_amount.month"]) == (1, "1500.00")  # April's settle is April's
     again = (await client.get(f"/api/v1/filings/{filing['id']}", headers=coordinator)).json()
     assert again["cells"] == filing["cells"] and again["sha256"] == filing["sha256"]
-    assert await cases_of(client, coordinator, again, "total.settled") == []
+    assert await cases_of(client, coordinator, again, "type_NEIGHBOUR.month") == both
+    assert await cases_of(client, coordinator, again, "type_CONTRACT.month") == []
     assert (await file(client, coordinator, ZHANGPU)).status_code == 409  # filed once; corrections after
 
     # No way to change a filed row: the database refuses an UPDATE (a trigger on both backends).
@@ -150,10 +188,10 @@ async def test_a_correction_is_a_new_version_with_its_reason_and_the_first_stays
     client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
 ) -> None:
     coordinator, station = await auth("zhangpu.coordinator"), await auth("dashi.mediator")
-    _, second, _ = await march_cases(client, auth)
+    _, accepted, _ = await march_cases(client, auth)
     frozen_clock.set(APRIL)
     v1 = (await file(client, coordinator, ZHANGPU)).json()
-    await move(client, station, second, "settle", agreement=CONFIRMABLE_AGREEMENT)
+    await reclassify(client, station, accepted)
 
     without = await client.post(
         f"/api/v1/filings/{v1['id']}/corrections", json={"reason": " "}, headers=coordinator
@@ -161,15 +199,18 @@ async def test_a_correction_is_a_new_version_with_its_reason_and_the_first_stays
     assert without.status_code == 422 and "reason" in without.text
     response = await client.post(
         f"/api/v1/filings/{v1['id']}/corrections",
-        json={"reason": "大市社区一件漏登的调解成功"},
+        json={"reason": "大市社区一件纠纷类型登记有误"},
         headers=coordinator,
     )
 
     assert response.status_code == 201, response.text
     v2 = response.json()
-    assert (v2["version"], v2["reason"], v2["current"]) == (2, "大市社区一件漏登的调解成功", True)
-    assert cell(v2, "total.settled")["value"] == 1
-    assert await cases_of(client, coordinator, v2, "total.settled") == [second["id"]]
+    assert (v2["version"], v2["reason"], v2["current"]) == (2, "大市社区一件纠纷类型登记有误", True)
+    assert (cell(v1, "type_CONTRACT.month")["value"], cell(v1, "type_NEIGHBOUR.month")["value"]) == (0, 2)
+    assert (cell(v2, "type_CONTRACT.month")["value"], cell(v2, "type_NEIGHBOUR.month")["value"]) == (1, 1)
+    assert cell(v2, "accepted.month")["value"] == 2  # the total is the same cases
+    assert await cases_of(client, coordinator, v2, "type_CONTRACT.month") == [accepted["id"]]
+    assert await cases_of(client, coordinator, v1, "type_CONTRACT.month") == []
     assert v2["sha256"] != v1["sha256"]
     first = (await client.get(f"/api/v1/filings/{v1['id']}", headers=coordinator)).json()
     assert first["cells"] == v1["cells"] and first["sha256"] == v1["sha256"] and first["current"] is False
@@ -188,12 +229,13 @@ async def test_a_correction_is_a_new_version_with_its_reason_and_the_first_stays
             )
         ).one()
     payload = json.loads(corrected.payload) if isinstance(corrected.payload, str) else corrected.payload
-    assert corrected.reason == "大市社区一件漏登的调解成功" and payload["sha256"] == v2["sha256"]
+    assert corrected.reason == "大市社区一件纠纷类型登记有误" and payload["sha256"] == v2["sha256"]
 
     csv = await client.get(f"/api/v1/filings/{v1['id']}/export?format=csv", headers=coordinator)
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     text = csv.content.decode("utf-8-sig")
-    assert v1["sha256"] in text and "受理数" in text
+    assert v1["sha256"] in text and "受理调解纠纷" in text and "本年累计" in text
+    assert f"{cell(v1, 'type_CONTRACT.month')['row']},0,0" in text.splitlines()  # v1 as filed
     xlsx = await client.get(f"/api/v1/filings/{v2['id']}/export?format=xlsx", headers=coordinator)
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
 
@@ -231,10 +273,36 @@ async def test_the_city_consolidates_only_once_every_town_has_filed(
     consolidated = full.json()
     assert consolidated["kind"] == "city" and consolidated["missing_towns"] == []
     assert sorted(s["unit"] for s in consolidated["sources"]) == towns
-    assert cell(consolidated, "sum:total.registered")["value"] == 3
-    assert cell(consolidated, f"{ZHANGPU}:total.registered")["value"] == 2
-    assert cell(consolidated, f"{YUSHAN}:total.registered")["value"] == 1
-    assert len(await cases_of(client, city, consolidated, "sum:total.registered")) == 3
+    assert cell(consolidated, "sum:accepted.month")["value"] == 3
+    assert cell(consolidated, f"{ZHANGPU}:accepted.month")["value"] == 2
+    assert cell(consolidated, f"{YUSHAN}:accepted.month")["value"] == 1
+    assert cell(consolidated, "sum:settled.month")["value"] == 1
+    assert cell(consolidated, "sum:agreed_amount.month")["value"] == "1500.00"
+    # The cases behind a sum are its towns' frozen lists together, not stored a second time.
+    assert len(await cases_of(client, city, consolidated, "sum:accepted.month")) == 3
+    assert cell(consolidated, "sum:accepted.month")["cases"] == 3
+    assert sorted(
+        await cases_of(client, city, consolidated, f"{ZHANGPU}:accepted.month")
+        + await cases_of(client, city, consolidated, f"{YUSHAN}:accepted.month")
+    ) == await cases_of(client, city, consolidated, "sum:accepted.month")
+    async with db.engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                sa.text("SELECT case_ids FROM filing WHERE id = :id"), {"id": consolidated["id"]}
+            )
+        ).scalar_one()
+    stored = json.loads(stored) if isinstance(stored, str) else stored
+    assert stored and not [k for k in stored if k.startswith("sum:")]
+    # A rate is never added up; each town's stays as filed.
+    assert not any(c["key"] == "sum:success_rate.month" for c in consolidated["cells"])
+    assert cell(consolidated, f"{ZHANGPU}:success_rate.month")["value"] == "100.00%"
+    # Stocks add up over the towns and the city's own committees (the city centre, the sectoral ones).
+    committees = sum(
+        c["value"]
+        for c in consolidated["cells"]
+        if c["key"].endswith(":committees.month") and not c["key"].startswith("sum:")
+    )
+    assert cell(consolidated, "sum:committees.month")["value"] == committees == 58
     # The town filings it was built from are named with their hashes.
     zhangpu_filing = next(s for s in consolidated["sources"] if s["unit"] == ZHANGPU)
     filed = (await client.get(f"/api/v1/filings/{zhangpu_filing['filing_id']}", headers=city)).json()
@@ -255,12 +323,14 @@ async def test_filings_refuse_other_roles_other_scopes_other_units_and_months_no
     assert station.status_code == 422 and station.json()["errors"][0]["field"] == "body.unit"
     april = await file(client, zhangpu, ZHANGPU, "2026-04")
     assert april.status_code == 422 and april.json()["errors"][0]["field"] == "body.month"
-    assert (await file(client, zhangpu, ZHANGPU, "2026-13")).status_code == 422
+    for bad in ("2026-13", "March", "2026-3-1"):
+        refused = await file(client, zhangpu, ZHANGPU, bad)
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "body.month", bad
 
     filing = (await file(client, zhangpu, ZHANGPU)).json()
     assert (await client.get(f"/api/v1/filings/{filing['id']}", headers=yushan)).status_code == 404
     assert (
-        await client.get(f"/api/v1/filings/{filing['id']}/cells/total.registered/cases", headers=yushan)
+        await client.get(f"/api/v1/filings/{filing['id']}/cells/accepted.month/cases", headers=yushan)
     ).status_code == 404
     assert (
         await client.get(f"/api/v1/filings/{filing['id']}/cells/nope/cases", headers=zhangpu)
@@ -275,17 +345,18 @@ async def test_filings_refuse_other_roles_other_scopes_other_units_and_months_no
     # The auditor reads every filing and the cases behind its cells, a sensitive one by number only.
     auditor = await auth("auditor")
     assert (await client.get(f"/api/v1/filings/{filing['id']}", headers=auditor)).status_code == 200
-    assert len(await cases_of(client, auditor, filing, "total.registered")) == 2
+    assert len(await cases_of(client, auditor, filing, "accepted.month")) == 2
 
 
 async def test_a_sensitive_case_behind_a_figure_is_listed_by_number_to_those_who_may_not_open_it(
     client: httpx.AsyncClient, auth, db: Backend, frozen_clock: FrozenClock
 ) -> None:
     coordinator = await auth("zhangpu.coordinator")
-    minor = await open_case(client, await auth("dashi.mediator"), flags=["minor"])
+    station = await auth("dashi.mediator")
+    minor = await move(client, station, await open_case(client, station, flags=["minor"]), "accept")
     frozen_clock.set(APRIL)
     filing = (await file(client, coordinator, ZHANGPU)).json()
-    url = f"/api/v1/filings/{filing['id']}/cells/total.registered/cases"
+    url = f"/api/v1/filings/{filing['id']}/cells/accepted.month/cases"
 
     as_coordinator = (await client.get(url, headers=coordinator)).json()["items"]
     as_auditor = (await client.get(url, headers=await auth("auditor"))).json()["items"]
@@ -408,7 +479,7 @@ async def test_the_filing_pages_name_what_is_refused_in_the_readers_language(
     filed = await town.post("/filings", data={"csrf_token": csrf(town), "unit": ZHANGPU, "month": MARCH})
     assert filed.status_code == 303 and filed.headers["location"].endswith("?done=filed")
     page = await town.get(filed.headers["location"])
-    assert "已报送并冻结" in text_of(page.text) and 'data-key="total.registered"' in page.text
+    assert "已报送并冻结" in text_of(page.text) and 'data-key="accepted.month"' in page.text
     blank = await town.post(
         filed.headers["location"].split("?")[0] + "/corrections",
         data={"csrf_token": csrf(town), "reason": " "},

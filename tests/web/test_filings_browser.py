@@ -1,5 +1,5 @@
 """报表报送 in the browser: 张浦镇's coordinator files a past month, opens the cases behind the total
-of registered cases, opens one of them, files a correction with its reason (version 2, version 1
+of accepted cases (受理), opens one of them, files a correction with its reason (version 2, version 1
 kept), and opens the court reconciliation; the filing page in English."""
 
 from __future__ import annotations
@@ -18,22 +18,28 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def a_past_month_with_cases(web: Web) -> tuple[str, int]:
-    """The latest month before this one in which 张浦镇 registered cases: (month, how many)."""
-    this_month = datetime.now(SHANGHAI).strftime("%Y-%m")
-    response = httpx.get(
-        f"{web.server.base}/api/v1/stats/monthly",
-        params={"unit": ZHANGPU},
-        headers=web.server.token("zhangpu.coordinator"),
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    months = [m for m in response.json()["months"] if m["month"] < this_month and m["registered"] > 0]
-    assert months, "the demo data has no case in 张浦镇 before this month"
-    return months[-1]["month"], months[-1]["registered"]
+    """The latest month before this one in which 张浦镇 accepted cases (the MoJ report's 受理):
+    (month, how many)."""
+    today = datetime.now(SHANGHAI)
+    year, month = today.year, today.month
+    for _ in range(36):
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+        label = f"{year:04d}-{month:02d}"
+        response = httpx.get(
+            f"{web.server.base}/api/v1/stats/moj",
+            params={"unit": ZHANGPU, "month": label},
+            headers=web.server.token("zhangpu.coordinator"),
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        accepted = next(c["value"] for c in response.json()["cells"] if c["key"] == "accepted.month")
+        if accepted:
+            return label, int(accepted)
+    raise AssertionError("the demo data has no case accepted in 张浦镇 in the last three years")
 
 
 def test_a_coordinator_files_a_month_and_opens_the_cases_behind_a_figure(web: Web) -> None:
-    month, registered = a_past_month_with_cases(web)
+    month, accepted = a_past_month_with_cases(web)
     page = web.page("zhangpu.coordinator")
     page.get_by_role("link", name="报表报送", exact=True).click()
     expect(page).to_have_url(re.compile(r"/filings$"))
@@ -45,14 +51,14 @@ def test_a_coordinator_files_a_month_and_opens_the_cases_behind_a_figure(web: We
     expect(page.locator("h1")).to_contain_text("第 1 版")
     sha256 = page.locator("#filing-sha256").inner_text()
     assert re.fullmatch(r"[0-9a-f]{64}", sha256)
-    total = page.locator('#filing-cells a[data-key="total.registered"]')
-    expect(total).to_have_text(str(registered))
-    expect(total).to_have_attribute("title", re.compile("^受理数"))  # the definition, on hover
+    total = page.locator('#filing-cells a[data-key="accepted.month"]')
+    expect(total).to_have_text(str(accepted))
+    expect(total).to_have_attribute("title", re.compile("^本期内在人民调解组织受理"))  # the definition
     web.shot(page, "1-filed")
 
     total.click()
-    expect(page.locator("#cell-total")).to_have_text(str(registered))
-    expect(page.locator("#cell-cases tbody tr")).to_have_count(min(registered, 50))
+    expect(page.locator("#cell-total")).to_have_text(str(accepted))
+    expect(page.locator("#cell-cases tbody tr")).to_have_count(min(accepted, 50))
     first = page.locator("#cell-cases tbody tr a").first
     number = first.inner_text()
     web.shot(page, "2-cell-cases")
