@@ -61,7 +61,8 @@ async def a_march(client: httpx.AsyncClient, auth: Any, clock: FrozenClock) -> d
     assert b["unit_code"] == "320583106"
     b = await move(client, town, b, "accept")
     cases["B"] = await move(client, town, b, "settle", agreement=agreement(500))
-    # C: 村 station, a FINANCE dispute (其他), ended without agreement, a crime report filed.
+    # C: 村 station, a FINANCE dispute (其他), ended without agreement, a crime report filed,
+    # acknowledged by the town and the case closed (防止民转刑: 1 case, 4 people).
     # Triage leaves a FINANCE dispute to the town, which dispatches it to the village.
     yushan = await auth("yushan.coordinator")
     c = await open_case(client, village, location_code=WULIAN, dispute_type="FINANCE", people_involved=4)
@@ -69,9 +70,19 @@ async def a_march(client: httpx.AsyncClient, auth: Any, clock: FrozenClock) -> d
     c = await move(client, yushan, c, "dispatch", target_unit=WULIAN)
     c = (await client.get(f"/api/v1/cases/{c['id']}", headers=village)).json()
     c = await move(client, village, c, "accept")
-    assert (await file_crime_report(client, village, c)).status_code == 201
+    filed = await file_crime_report(client, village, c)
+    assert filed.status_code == 201, filed.text
     c = (await client.get(f"/api/v1/cases/{c['id']}", headers=village)).json()
-    cases["C"] = await move(client, village, c, "terminate", termination_reason="gap_too_wide")
+    c = await move(client, village, c, "terminate", termination_reason="gap_too_wide")
+    # The town's 司法所 acknowledges the crime-risk report and the case is closed: 防止民转刑.
+    reports = (await client.get(f"/api/v1/cases/{c['id']}/crime-reports", headers=yushan)).json()
+    justice = next(r for r in reports if r["addressee"] == "justice")
+    acked = await client.post(
+        f"/api/v1/cases/{c['id']}/crime-reports/{justice['id']}/acknowledge", json={}, headers=yushan
+    )
+    assert acked.status_code == 200, acked.text
+    c = (await client.get(f"/api/v1/cases/{c['id']}", headers=village)).json()
+    cases["C"] = await move(client, village, c, "close", outcome="other_route")
     # D: registered on application, ended, referred to court; the court delegates it (委托) after
     # intake, the station settles it for 800 and the court closes it with a mediation statement.
     await referred_to_court(client, station)
