@@ -520,6 +520,20 @@ async def test_the_screening_cells_drill_down_to_cases_or_to_rounds(
     assert [(r["id"], r["disputes_prevented"]) for r in prevented["rounds"]] == [(made["busy"]["id"], 3)]
     assert [c["id"] for c in fight["items"]] == [made["fight_case"]["id"]] and fight["value"] == 4
     assert (stock["counts"], stock["items"], stock["rounds"]) == ("none", [], [])
+    # The page says the same, in both languages: rounds, not cases.
+    from service.web.session import LANGUAGE_COOKIE, SESSION_COOKIE
+    from tests.conftest import token_for
+
+    for lang, words in (("zh", "不是案件数"), ("en", "not cases")):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=db.app), base_url="http://jiefen.test"
+        ) as web:
+            web.cookies.set(SESSION_COOKIE, await token_for(client, db, "auditor"))
+            web.cookies.set(LANGUAGE_COOKIE, lang)
+            page = await web.get("/stats/moj/cells/screening_rounds.month", params={"month": "2026-03"})
+        assert page.status_code == 200, page.text
+        assert 'id="cell-rounds"' in page.text and words in page.text
+        assert page.text.count("<tr>") == 1 + 4  # the heading and March's four rounds
 
 
 async def test_the_screening_month_does_not_change_and_a_filing_has_its_rows(
