@@ -400,7 +400,7 @@ def _prevention_rows() -> list[Row]:
     rows: list[Row] = []
     for risk, (key, label, item, label_en) in _PREVENTION_WORDS.items():
         extra_zh = "或民转刑风险报告(crime_report)" if risk == MajorRisk.crime else ""
-        extra_en = " or a crime-risk report (duty to report)" if risk == MajorRisk.crime else ""
+        extra_en = " or a crime-risk report under the duty to report" if risk == MajorRisk.crime else ""
         triggers = frozenset({PREVENTED[risk]})
         rows.append(
             Row(

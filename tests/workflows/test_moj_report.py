@@ -147,7 +147,7 @@ def test_every_row_is_defined_and_every_cell_parses() -> None:
     for row in ROWS:
         assert row.label_zh and row.label_en and row.item and row.definition_zh and row.definition_en
         assert (row.measure == Measure.rate) == (row.rate_of is not None)
-        assert (row.measure == Measure.stock) or row.measure == Measure.rate or row.triggers
+        assert row.measure in (Measure.stock, Measure.rate, Measure.register) or row.triggers
         for column in Column:
             assert parse_cell(cell_key(row.key, column)) == (row, column)
     assert parse_cell("accepted.week") is None and parse_cell("nothing.month") is None
