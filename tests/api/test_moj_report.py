@@ -574,3 +574,7 @@ async def test_the_screening_month_does_not_change_and_a_filing_has_its_rows(
         f"/api/v1/filings/{filing['id']}/cells/suicide_prevented.month/cases", headers=town
     )
     assert [c["id"] for c in listed.json()["items"]] == [made["suicide"]["id"]]
+    rounds_cell = await client.get(
+        f"/api/v1/filings/{filing['id']}/cells/screening_rounds.month/cases", headers=town
+    )
+    assert rounds_cell.json()["counts"] == "rounds" and rounds_cell.json()["items"] == []
