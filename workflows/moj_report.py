@@ -28,6 +28,7 @@ from enum import StrEnum
 
 from workflows.lifecycle import Outcome, Performance, Trigger
 from workflows.org import ORG_TYPE_LABELS, Channel, OrgTree, OrgType
+from workflows.screening import MajorRisk
 from workflows.vocab import DISPUTE_TYPE_LABELS, SOURCE_LABELS, DisputeType, Source
 
 
@@ -70,6 +71,7 @@ class Measure(StrEnum):
     amount = "amount"  # 元: the agreed amounts of the counted events
     rate = "rate"  # a ratio of two other rows of the same column
     stock = "stock"  # a count gathered as it stands (committees, mediators)
+    register = "register"  # a figure of the screening register's rounds in the window, not of cases
 
 
 # --- facts ------------------------------------------------------------------------------------
@@ -117,7 +119,14 @@ class CaseView:
     source: str
 
 
-CRIME_REPORT = "crime_report"  # the trigger name of a crime report (service.reporting)
+# The event sources of the screening and prevention rows (``service.moj.queries.SQL_SOURCES``,
+# over ``service.screening.figures``) and their trigger names.
+SCREENING = "screening"  # 发现纠纷: a case a screening round registered, when the round was held
+SCREENING_FOUND = "screening_found"
+PREVENTION = "prevention"  # a reported risk handled: acknowledged and the case closed
+PREVENTED: dict[MajorRisk, str] = {
+    risk: f"prevented_{risk.value}" for risk in (MajorRisk.crime, MajorRisk.suicide, MajorRisk.group_fight)
+}
 
 # FINANCE and VILLAGE_AFFAIRS have no row of their own on the ministry's form: they are 其他.
 FOLDED_TYPES: dict[str, str] = {
@@ -173,7 +182,7 @@ class Row:
     def basis(self) -> Basis | None:
         """The events this row counts from (None for a rate or a stock): rows with the same basis
         share one first-event-per-case selection."""
-        if self.measure in (Measure.rate, Measure.stock):
+        if self.measure in (Measure.rate, Measure.stock, Measure.register):
             return None
         return Basis(self.source, self.triggers, SECTION_CHANNEL[self.section], self.details)
 
@@ -366,6 +375,68 @@ def _source_rows() -> list[Row]:
     return rows
 
 
+_PREVENTION_WORDS: dict[MajorRisk, tuple[str, str, str, str]] = {
+    # risk: (row key stem, label zh, the ministry's item stem, label en stem)
+    MajorRisk.crime: ("criminal_prevented", "防止民转刑", "防止民间纠纷转化为刑事案件", "Crimes prevented"),
+    MajorRisk.suicide: ("suicide_prevented", "防止自杀", "防止可能引起自杀", "Suicides prevented"),
+    MajorRisk.group_fight: (
+        "group_fight_prevented",
+        "防止群体性械斗",
+        "防止群体性械斗",
+        "Group fights prevented",
+    ),
+}
+_RISK_ZH = {MajorRisk.crime: "民转刑", MajorRisk.suicide: "自杀", MajorRisk.group_fight: "群体性械斗"}
+_RISK_EN = {
+    MajorRisk.crime: "turning into a crime",
+    MajorRisk.suicide: "suicide",
+    MajorRisk.group_fight: "a group fight",
+}
+
+
+def _prevention_rows() -> list[Row]:
+    """防止民转刑, 防止自杀, 防止群体性械斗, each in cases (件) and people (人), one rule for all
+    (``workflows.screening.prevented_at``; local practice, see docs/moj_report.md)."""
+    rows: list[Row] = []
+    for risk, (key, label, item, label_en) in _PREVENTION_WORDS.items():
+        extra_zh = "或民转刑风险报告(crime_report)" if risk == MajorRisk.crime else ""
+        extra_en = " or a crime-risk report under the duty to report" if risk == MajorRisk.crime else ""
+        triggers = frozenset({PREVENTED[risk]})
+        rows.append(
+            Row(
+                key,
+                Section.people,
+                f"{label}(件)",
+                f"{label_en} (cases)",
+                f"{item}:件",
+                f"人民调解组织报告了{_RISK_ZH[risk]}风险(重大纠纷报告{extra_zh})、报告已获签收且案件已结案、"
+                f"此前无人记录风险已发生的案件；计入签收与结案中较晚者所在的期间，每案一次",
+                f"Cases whose risk of {_RISK_EN[risk]} a people's mediation unit reported (a major-dispute "
+                f"report{extra_en}), the report acknowledged and the case closed, with nobody having recorded "
+                "by then that it happened; counted in the period of the later of acknowledgement and closing, "
+                "each once",
+                triggers=triggers,
+                source=PREVENTION,
+            )
+        )
+        rows.append(
+            Row(
+                f"{key}_people",
+                Section.people,
+                f"{label}(人)",
+                f"{label_en} (people)",
+                f"{item}:人",
+                "上一行案件涉及的人数之和",
+                "The people involved in the cases of the row above",
+                measure=Measure.people,
+                triggers=triggers,
+                source=PREVENTION,
+                level=1,
+            )
+        )
+    return rows
+
+
 ROWS: tuple[Row, ...] = (
     Row(
         "accepted",
@@ -487,32 +558,55 @@ ROWS: tuple[Row, ...] = (
         triggers=frozenset({Trigger.record_performance.value}),
         details=_detail_in(Performance.partially.value, Performance.not_performed.value),
     ),
+    *_prevention_rows(),
     Row(
-        "criminal_prevented",
+        "screening_rounds",
         Section.people,
-        "防止民转刑(件)",
-        "Crimes prevented (cases)",
-        "防止民间纠纷转化为刑事案件:件",
-        "本期内人民调解组织就民转刑风险向有关机关报告(crime_report)的案件",
-        "Cases whose risk of turning into a crime a people's mediation unit reported in the period",
-        triggers=frozenset({CRIME_REPORT}),
-        source=CRIME_REPORT,
+        "排查次数",
+        "Screening rounds",
+        "矛盾纠纷排查:次数",
+        "本期内人民调解组织开展的排查次数(按排查时间与登记单位)，零报告计入；不是案件数",
+        "Screening rounds held in the period by people's mediation units (when held, by the recording "
+        "unit), zero reports included; a count of rounds, not of cases",
+        measure=Measure.register,
+        source="rounds",
     ),
     Row(
-        "criminal_prevented_people",
+        "screening_zero_reports",
         Section.people,
-        "防止民转刑(人)",
-        "Crimes prevented (people)",
-        "防止民间纠纷转化为刑事案件:人",
-        "上一行案件涉及的人数之和",
-        "The people involved in the cases of the row above",
-        measure=Measure.people,
-        triggers=frozenset({CRIME_REPORT}),
-        source=CRIME_REPORT,
+        "其中:零报告",
+        "of which: zero reports",
+        "矛盾纠纷排查:零报告",
+        "上一行中未发现纠纷(零报告)的排查次数",
+        "The rounds of the row above that found nothing (zero reports)",
+        measure=Measure.register,
+        source="zero_reports",
         level=1,
     ),
-    # 排查次数 / 发现纠纷 / 预防纠纷 and 防止自杀 / 防止群体性械斗 come from the screening register and
-    # the major-dispute reports (service.screening): one Row each here, with their gatherer's source.
+    Row(
+        "disputes_found",
+        Section.people,
+        "发现纠纷",
+        "Disputes found",
+        "矛盾纠纷排查:发现纠纷",
+        "本期内排查中发现并登记(来源主动排查)的纠纷案件，按排查时间与排查单位计，每案一次",
+        "Cases registered (source found by screening) by rounds held in the period by people's mediation "
+        "units, counted when the round was held, each once",
+        triggers=frozenset({SCREENING_FOUND}),
+        source=SCREENING,
+    ),
+    Row(
+        "disputes_prevented",
+        Section.people,
+        "预防纠纷",
+        "Disputes prevented",
+        "预防纠纷数",
+        "本期排查中当场化解、未登记为案件的纠纷数(按各次排查所报之和)",
+        "Disputes resolved on the spot by rounds held in the period, as the rounds counted them (not "
+        "registered as cases)",
+        measure=Measure.register,
+        source="disputes_prevented",
+    ),
     Row(
         "admin_accepted",
         Section.administrative,

@@ -15,6 +15,7 @@ centre's coordinators, once. docs/screening.md has the definitions the figures f
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -144,6 +145,22 @@ PREVENTION_ROWS: dict[str, MajorRisk] = {
     "crime_prevented": MajorRisk.crime,  # 防止民转刑
     "mass_incident_prevented": MajorRisk.mass_incident,  # 防止群体性事件
 }
+
+
+def prevented_at(
+    closed_at: datetime | None, acknowledged_at: datetime | None, occurred: Iterable[datetime]
+) -> datetime | None:
+    """When a reported risk counts as prevented (防止自杀, 防止群体性械斗, 防止民转刑): once the report
+    was acknowledged (the town, the city or the receiving authority took it up) and the case is
+    closed, at the later of the two, unless somebody had recorded by then that the feared event
+    happened (``occurred``: such records on the case's reports of that risk). None: not (yet).
+    Local practice (docs/moj_report.md): nothing later moves or removes the count."""
+    if closed_at is None or acknowledged_at is None:
+        return None
+    moment = max(closed_at, acknowledged_at)
+    if any(at <= moment for at in occurred):
+        return None
+    return moment
 
 
 def major_recipients(org: OrgTree, unit_code: str) -> list[Unit]:

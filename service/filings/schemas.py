@@ -79,6 +79,11 @@ class CellCases(BaseModel):
     key: str
     label: str
     value: int | str
+    counts: str = Field(
+        "cases",
+        description="what the figure counts: cases (listed); rounds (screening rounds: not a case figure, "
+        "see the live report's drill-down for the rounds); none (a rate or a stock)",
+    )
     total: int
     items: list[CellCase]
 

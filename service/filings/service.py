@@ -47,6 +47,7 @@ from service.filings.schemas import (
 from service.filings.source import FrozenCell, FrozenReport, report_for
 from service.stats.queries import Period
 from workflows.lifecycle import Actor, Role
+from workflows.moj_report import Measure, parse_cell
 from workflows.org import OrgTree, UnitKind
 
 FILERS = {Role.coordinator, Role.admin}
@@ -476,6 +477,15 @@ async def list_filings(
     )
 
 
+def counts_of(key: str) -> str:
+    """What a filed cell counts (``cases``, ``rounds`` or ``none``), from its report row; a city
+    filing's keys are prefixed ``<unit>:`` or ``sum:``."""
+    parsed = parse_cell(key.rpartition(":")[2])
+    if parsed is None or parsed[0].measure in (Measure.rate, Measure.stock):
+        return "none"
+    return "rounds" if parsed[0].measure == Measure.register else "cases"
+
+
 async def cell_cases(
     engine: AsyncEngine, ctx: AppContext, actor: Actor, filing_id: int, key: str, *, limit: int, offset: int
 ) -> CellCases:
@@ -509,7 +519,13 @@ async def cell_cases(
             )
         )
     return CellCases(
-        filing_id=filing_id, key=key, label=cell["label"], value=cell["value"], total=len(ids), items=items
+        filing_id=filing_id,
+        key=key,
+        label=cell["label"],
+        value=cell["value"],
+        counts=counts_of(key),
+        total=len(ids),
+        items=items,
     )
 
 

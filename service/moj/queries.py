@@ -7,28 +7,34 @@ source as the window sees it (court once a delegation happened before the window
 either grouped (``counted``: a few hundred groups however many cases; the report) or case by
 case (``counted(case_ids=True)``: the filings; ``cell_page``: one cell's cases a page at a time).
 
-Where the events come from is a ``SQL_SOURCES`` entry: the case transitions, the crime reports
-(防止民转刑). Rows whose facts live elsewhere and are not (yet) in SQL (the screening register,
-major-dispute reports) may add a gatherer to ``GATHERERS`` under the name their row gives as
-``source``; it returns ``EventFact``s, which ``workflows.moj_report.Evaluation`` selects from in
-Python. Stocks as they stand: people's committees in scope, active mediators by employment.
+Where the events come from is a ``SQL_SOURCES`` entry: the case transitions; the cases screening
+rounds registered (发现纠纷) and the reported risks handled (防止民转刑, 防止自杀, 防止群体性械斗),
+both the very statements of ``service.screening.figures`` so the register's figures and the
+report's cells are one definition. A source not (yet) in SQL may add a gatherer to ``GATHERERS``
+under the name its row gives as ``source``; it returns ``EventFact``s, which
+``workflows.moj_report.Evaluation`` selects from in Python. ``people_units``: the units whose
+rounds the register rows (排查次数, 零报告, 预防纠纷) count. Stocks as they stand: people's committees in scope, active mediators by employment.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.cases.models import Case, CaseEvent
 from service.mediators.models import Mediator, MediatorUnit
-from service.reporting.models import CrimeReport
+from service.screening.figures import found_facts, prevented_facts
 from workflows.lifecycle import Trigger
 from workflows.mediators import Employment
 from workflows.moj_report import (
-    CRIME_REPORT,
+    PREVENTED,
+    PREVENTION,
+    SCREENING,
+    SCREENING_FOUND,
     Basis,
     CaseFact,
     Counted,
@@ -41,7 +47,6 @@ from workflows.vocab import Source
 
 events = CaseEvent.__table__  # type: ignore[attr-defined]
 cases = Case.__table__  # type: ignore[attr-defined]
-crime = CrimeReport.__table__  # type: ignore[attr-defined]
 mediator = Mediator.__table__  # type: ignore[attr-defined]
 mediator_unit = MediatorUnit.__table__  # type: ignore[attr-defined]
 
@@ -55,22 +60,8 @@ COMMITTEE_KINDS = (
 Gatherer = Callable[[AsyncConnection, frozenset[str] | None, Window], Awaitable[list[EventFact]]]
 
 
-async def crime_reports(
-    conn: AsyncConnection, units: frozenset[str] | None, window: Window
-) -> list[EventFact]:
-    """Reports of a risk of crime filed in the window by a unit in scope (one per addressee: the
-    rule counts each case once)."""
-    stmt = sa.select(crime.c.case_id, crime.c.reported_at, crime.c.from_unit_code).where(
-        crime.c.reported_at >= window.start, crime.c.reported_at < window.end
-    )
-    if units is not None:
-        stmt = stmt.where(crime.c.from_unit_code.in_(sorted(units)))
-    return [
-        EventFact(r.case_id, r.reported_at, CRIME_REPORT, r.from_unit_code) for r in await conn.execute(stmt)
-    ]
-
-
-GATHERERS: dict[str, Gatherer] = {CRIME_REPORT: crime_reports}
+# Sources whose facts are gathered in Python (none today: every row's source is in SQL_SOURCES).
+GATHERERS: dict[str, Gatherer] = {}
 
 
 # --- step 1 in SQL -----------------------------------------------------------------------------
@@ -132,30 +123,45 @@ def _transitions(
     )
 
 
-def _crime_reports(
-    triggers: frozenset[str], window: Window, unit_codes: Sequence[str], amounts: bool
-) -> sa.Subquery:
-    """Reports of a risk of crime filed in the window by a unit given (one per addressee: the
-    first-event rule counts each case once)."""
-    return (
-        sa.select(
-            crime.c.case_id,
-            crime.c.reported_at.label("at"),
-            sa.cast(sa.literal(CRIME_REPORT), sa.String).label("trigger"),
-            crime.c.from_unit_code.label("unit_code"),
-            sa.cast(sa.null(), sa.String).label("detail"),
-            sa.cast(sa.null(), sa.BigInteger).label("amount_fen"),
-        )
-        .where(
-            crime.c.reported_at >= window.start,
-            crime.c.reported_at < window.end,
-            crime.c.from_unit_code.in_(list(unit_codes)),
-        )
-        .subquery("facts")
+def _as_facts(found: sa.Select[Any] | sa.CompoundSelect, trigger: str) -> sa.Select[Any]:
+    """A (case_id, at, unit_code) statement as event facts of ``trigger``."""
+    inner = found.subquery()
+    return sa.select(
+        inner.c.case_id,
+        inner.c.at,
+        sa.cast(sa.literal(trigger), sa.String).label("trigger"),
+        inner.c.unit_code,
+        sa.cast(sa.null(), sa.String).label("detail"),
+        sa.cast(sa.null(), sa.BigInteger).label("amount_fen"),
     )
 
 
-SQL_SOURCES: dict[str, SqlSource] = {"events": _transitions, CRIME_REPORT: _crime_reports}
+def _screening_found(
+    triggers: frozenset[str], window: Window, unit_codes: Sequence[str], amounts: bool
+) -> sa.Subquery:
+    """发现纠纷: the cases the rounds of the units registered, when the round was held
+    (``service.screening.figures.found_facts``, the register's own figure)."""
+    return _as_facts(found_facts(window.start, window.end, unit_codes), SCREENING_FOUND).subquery("facts")
+
+
+def _prevented(
+    triggers: frozenset[str], window: Window, unit_codes: Sequence[str], amounts: bool
+) -> sa.Subquery:
+    """防止民转刑 / 自杀 / 群体性械斗: the reported risks of the units handled in the window
+    (``service.screening.figures.prevented_facts``, the register's own figures)."""
+    parts = [
+        _as_facts(prevented_facts(risk, window.start, window.end, unit_codes), trigger)
+        for risk, trigger in sorted(PREVENTED.items())
+        if trigger in triggers
+    ]
+    return (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("facts")
+
+
+SQL_SOURCES: dict[str, SqlSource] = {
+    "events": _transitions,
+    SCREENING: _screening_found,
+    PREVENTION: _prevented,
+}
 
 
 def channel_units(org: OrgTree, basis: Basis, units: frozenset[str] | None) -> list[str]:
@@ -325,6 +331,11 @@ async def case_facts(conn: AsyncConnection, case_ids: Iterable[int]) -> dict[int
         for row in await conn.execute(stmt):
             found[row.id] = CaseFact(row.id, row.dispute_type, row.source, int(row.people_involved or 0))
     return found
+
+
+def people_units(org: OrgTree, units: frozenset[str] | None) -> list[str]:
+    """The people's mediation units within scope: whose screening rounds the report counts."""
+    return sorted(u.code for u in org if u.channel == Channel.people and (units is None or u.code in units))
 
 
 def committee_units(org: OrgTree, units: frozenset[str] | None) -> list[str]:

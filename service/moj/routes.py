@@ -63,7 +63,8 @@ async def moj_report(
     """人民调解工作统计报表: every cell counted from the case events of the month (本月) and of the
     year to that month (本年累计), each with its definition (docs/moj_report.md). People's mediation
     in the main section; administrative and court-connected mediation in sections of their own.
-    With `case_ids=true`, `case_ids` lists the cases behind every cell (empty for rates and stocks);
+    With `case_ids=true`, `case_ids` lists the cases behind every cell (empty for rates, stocks and
+    the round figures 排查次数, 零报告, 预防纠纷, which are not case figures);
     otherwise it is empty and `/cells/{cell}/cases` pages them. Scoped like the other statistics."""
     now = clock.now()
     units = resolve_units(actor, ctx.org, unit)
@@ -107,7 +108,9 @@ async def moj_cell_cases(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> MojCellCases:
     """The cases behind one cell, by id (keyset pages): the same rule that counted them, so the
-    list has exactly as many cases as the cell counts. Rate and stock cells list none."""
+    list has exactly as many cases as the cell counts. A round figure (排查次数, 零报告, 预防纠纷)
+    is not a case figure: `counts` is `rounds` and `rounds` lists the screening rounds behind it
+    (paged by round id). Rate and stock cells list none (`counts`: `none`)."""
     units = resolve_units(actor, ctx.org, unit)
     return await service.cell_cases(
         engine, ctx, actor, cell=cell, units=units, month=month, now=clock.now(), after=after, limit=limit

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 
@@ -40,6 +42,16 @@ class MojCase(BaseModel):
     readable: bool = Field(description="whether the reader may open the case")
 
 
+class MojRound(BaseModel):
+    """A screening round behind a round figure (排查次数, 零报告, 预防纠纷)."""
+
+    id: int
+    unit_code: str = Field(description="the unit that recorded the round")
+    held_at: datetime
+    nothing_found: bool = Field(description="a zero report (零报告)")
+    disputes_prevented: int = Field(description="disputes the round resolved on the spot (预防纠纷)")
+
+
 class MojCellCases(BaseModel):
     cell: str
     label: str
@@ -47,5 +59,14 @@ class MojCellCases(BaseModel):
     definition: str
     definition_en: str
     value: int | str
+    counts: str = Field(
+        "cases",
+        description="what the figure counts: cases (listed in items); rounds (screening rounds, not a case "
+        "figure: listed in rounds, items empty); none (a rate or a stock: nothing to list)",
+    )
     items: list[MojCase]
-    next_after: int | None = Field(description="pass as `after` for the next page; null on the last page")
+    rounds: list[MojRound] = Field(default_factory=list, description="the rounds behind a round figure")
+    next_after: int | None = Field(
+        description="pass as `after` for the next page (a case id, or a round id for a round figure); "
+        "null on the last page"
+    )

@@ -28,8 +28,9 @@ from service.cases.scope import can_see
 from service.context import AppContext
 from service.errors import NotFound
 from service.moj import queries
-from service.moj.schemas import MojCase, MojCell, MojCellCases, MojReport
+from service.moj.schemas import MojCase, MojCell, MojCellCases, MojReport, MojRound
 from service.safe_text import spreadsheet_text
+from service.screening import figures
 from service.stats.queries import Period, parse_month
 from workflows.lifecycle import Actor
 from workflows.mediators import Employment
@@ -75,6 +76,18 @@ async def _stocks(conn: AsyncConnection, org: OrgTree, units: frozenset[str] | N
         "committees": len(committees),
         "mediators_full_time": len(staff.get(Employment.full_time, [])),
         "mediators_part_time": len(staff.get(Employment.part_time, [])),
+    }
+
+
+async def _register(
+    conn: AsyncConnection, org: OrgTree, units: frozenset[str] | None, spans: dict[Column, Window]
+) -> dict[Column, dict[str, int]]:
+    """The round figures (排查次数, 零报告, 预防纠纷) of the people's mediation units in scope, per
+    column: ``service.screening.figures.screening_figures``, one statement each."""
+    codes = queries.people_units(org, units)
+    return {
+        column: await figures.screening_figures(conn, codes, window.start, window.end)
+        for column, window in spans.items()
     }
 
 
@@ -158,6 +171,7 @@ async def _tallies(
         return await _counted(conn, org, units, basis, rows, window, case_ids=case_ids)
 
     has_stocks = any(r.measure == Measure.stock for r in wanted)
+    has_register = any(r.measure == Measure.register for r in wanted)
     if isinstance(source, AsyncEngine) and source.dialect.name != "postgresql":
         async with source.connect() as conn:  # SQLite: one connection, one statement at a time
             return await _tallies(conn, org, units, month, columns, case_ids=case_ids, only=only)
@@ -171,9 +185,11 @@ async def _tallies(
         results = await asyncio.gather(*(one(job) for job in jobs))
         async with source.connect() as conn:
             stocks = await _stocks(conn, org, units) if has_stocks else {}
+            register = await _register(conn, org, units, spans) if has_register else {}
     else:
         results = [await run(source, job) for job in jobs]
         stocks = await _stocks(source, org, units) if has_stocks else {}
+        register = await _register(source, org, units, spans) if has_register else {}
     tallies: dict[str, Tally] = {}
     for (column, _, _, rows), found in zip(jobs, results, strict=True):
         for row in rows:
@@ -182,6 +198,8 @@ async def _tallies(
         for row in wanted:
             if row.measure == Measure.stock:
                 tallies[cell_key(row.key, column)] = Tally(stocks.get(row.source, 0))
+            if row.measure == Measure.register:
+                tallies[cell_key(row.key, column)] = Tally(register[column][row.source])
         for row in ROWS if only is None else ():
             if row.measure == Measure.rate and row.rate_of is not None:
                 top, bottom = (tallies[cell_key(k, column)].value for k in row.rate_of)
@@ -333,7 +351,10 @@ async def cell_cases(
     limit: int,
 ) -> MojCellCases:
     """The cases behind ``cell``, by id, ``limit`` after ``after``: the same rule that counted them.
-    Every counted case is listed; a sensitive one the reader may not open shows no number."""
+    Every counted case is listed; a sensitive one the reader may not open shows no number. A round
+    figure (排查次数, 零报告, 预防纠纷) is not a case figure: its answer says so (``counts``:
+    ``rounds``) and lists the rounds behind it instead, paged the same way by round id; a rate or a
+    stock lists nothing (``counts``: ``none``)."""
     parsed = parse_cell(cell)
     if parsed is None:
         raise NotFound(f"The MoJ report has no cell {cell!r}.")
@@ -344,6 +365,18 @@ async def cell_cases(
         basis = row.basis
         page: list[int] = []
         more = False
+        behind: list[figures.RoundBehind] = []
+        if row.measure == Measure.register:
+            behind = await figures.rounds_behind(
+                conn,
+                row.source,
+                queries.people_units(ctx.org, units),
+                window.start,
+                window.end,
+                after=after,
+                limit=limit + 1,
+            )
+            more, behind = len(behind) > limit, behind[:limit]
         if basis is not None:
             narrow = dimension_filter(row, ctx.org)
             unit_codes = queries.channel_units(ctx.org, basis, units)
@@ -382,8 +415,19 @@ async def cell_cases(
         definition=row.definition_zh,
         definition_en=row.definition_en,
         value=_shown(tally.value),
+        counts="cases" if basis is not None else "rounds" if row.measure == Measure.register else "none",
         items=[found_cases[i] for i in page if i in found_cases],
-        next_after=page[-1] if more else None,
+        rounds=[
+            MojRound(
+                id=r.id,
+                unit_code=r.unit_code,
+                held_at=r.held_at,
+                nothing_found=r.nothing_found,
+                disputes_prevented=r.disputes_prevented,
+            )
+            for r in behind
+        ],
+        next_after=(behind[-1].id if behind else page[-1]) if more else None,
     )
 
 

@@ -5,20 +5,35 @@ drill-down page — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.cases.queries import cases as case_table
 from service.moj import queries
 from service.moj import service as moj
-from tests.api.test_moj_report import a_march, agreement
+from service.reporting.queries import crime_report
+from service.screening.queries import major, round_cases, rounds
+from tests.api.test_moj_report import a_march, a_screening_march, agreement
 from tests.api.test_referrals import kunshan
 from tests.builders import CITY, ZHANGPU, move, open_case
 from tests.conftest import Backend, FrozenClock
 from workflows.lifecycle import Actor, Role, Trigger
-from workflows.moj_report import ROWS, Column, Evaluation, EventFact, Window, cell_key
+from workflows.moj_report import (
+    PREVENTED,
+    ROWS,
+    SCREENING_FOUND,
+    Column,
+    Evaluation,
+    EventFact,
+    Window,
+    cell_key,
+)
+from workflows.screening import MajorRisk, prevented_at
 
 
 def _detail(trigger: str, payload: dict[str, Any]) -> str | None:
@@ -37,10 +52,40 @@ def _amount(trigger: str, payload: dict[str, Any]) -> Decimal | None:
     return None if found is None else Decimal(str(found))
 
 
+async def _register_facts(conn: AsyncConnection) -> list[EventFact]:
+    """The screening and prevention rows' facts, read plainly and judged in Python: each case a
+    round registered, when the round was held; each acknowledged report (major reports of a risk,
+    crime-risk reports for 民转刑) at ``workflows.screening.prevented_at``."""
+    facts = [
+        EventFact(r.case_id, r.held_at, SCREENING_FOUND, r.unit_code)
+        for r in await conn.execute(
+            sa.select(round_cases.c.case_id, rounds.c.held_at, rounds.c.unit_code).join(
+                rounds, rounds.c.id == round_cases.c.round_id
+            )
+        )
+    ]
+    closed = {
+        r.id: r.closed_at for r in await conn.execute(sa.select(case_table.c.id, case_table.c.closed_at))
+    }
+    reports = (await conn.execute(sa.select(major))).mappings().all()
+    crime = (await conn.execute(sa.select(crime_report))).mappings().all()
+    for risk, trigger in PREVENTED.items():
+        flagged = [r for r in reports if r[f"risk_{risk.value}"]]
+        occurred: dict[int, list[datetime]] = {}
+        for r in flagged:
+            if r["occurred_at"] is not None:
+                occurred.setdefault(r["case_id"], []).append(r["occurred_at"])
+        for r in [*flagged, *(crime if risk == MajorRisk.crime else [])]:
+            at = prevented_at(closed.get(r["case_id"]), r["acknowledged_at"], occurred.get(r["case_id"], []))
+            if at is not None:
+                facts.append(EventFact(r["case_id"], at, trigger, r["from_unit_code"]))
+    return facts
+
+
 async def _reference(
     db: Backend, units: frozenset[str] | None, window: Window
 ) -> tuple[Evaluation, list[EventFact]]:
-    """The Python evaluation over every transition and crime report, read plainly."""
+    """The Python evaluation over every transition, round and report, read plainly."""
     events = queries.events
     async with db.engine.connect() as conn:
         rows = await conn.execute(
@@ -59,7 +104,7 @@ async def _reference(
             )
             for r in rows
         ]
-        facts += await queries.crime_reports(conn, units, window)
+        facts += await _register_facts(conn)
         ids = {f.case_id for f in facts}
         cases = await queries.case_facts(conn, ids)
         delegated = await queries.delegations(conn, ids, window.end)
@@ -70,6 +115,7 @@ async def test_the_sql_counts_agree_with_the_rules_evaluated_in_python(
     client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
 ) -> None:
     cases = await a_march(client, auth, frozen_clock)
+    await a_screening_march(client, auth, db, frozen_clock)
     # April: a success abandoned, a case accepted a month late, one accepted and settled twice over.
     frozen_clock.set(kunshan(2026, 4, 2))
     town, station = await auth("zhangpu.coordinator"), await auth("dashi.mediator")

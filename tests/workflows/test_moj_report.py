@@ -24,6 +24,7 @@ from workflows.moj_report import (
     rate,
 )
 from workflows.org import OrgTree
+from workflows.screening import prevented_at
 from workflows.vocab import DisputeType
 
 ORG: OrgTree = load_units(Path(__file__).resolve().parents[2] / "config" / "units")
@@ -113,8 +114,8 @@ def test_amounts_are_the_agreed_ones_and_people_are_the_cases() -> None:
     events = [
         EventFact(1, at(3), "settle", DASHI, amount=Decimal("2000")),
         EventFact(2, at(4), "settle", DASHI, amount=None),
-        EventFact(3, at(5), "crime_report", WULIAN),
-        EventFact(3, at(6), "crime_report", WULIAN),  # to the police and to the 司法所: one case
+        EventFact(3, at(5), "prevented_crime", WULIAN),
+        EventFact(3, at(6), "prevented_crime", WULIAN),  # two reports handled: one case
     ]
     cases = {1: fact(1), 2: fact(2), 3: fact(3, people=7)}
 
@@ -147,7 +148,7 @@ def test_every_row_is_defined_and_every_cell_parses() -> None:
     for row in ROWS:
         assert row.label_zh and row.label_en and row.item and row.definition_zh and row.definition_en
         assert (row.measure == Measure.rate) == (row.rate_of is not None)
-        assert (row.measure == Measure.stock) or row.measure == Measure.rate or row.triggers
+        assert row.measure in (Measure.stock, Measure.rate, Measure.register) or row.triggers
         for column in Column:
             assert parse_cell(cell_key(row.key, column)) == (row, column)
     assert parse_cell("accepted.week") is None and parse_cell("nothing.month") is None
@@ -156,3 +157,14 @@ def test_every_row_is_defined_and_every_cell_parses() -> None:
 def test_the_docs_define_every_row() -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "moj_report.md").read_text(encoding="utf-8")
     assert [row.key for row in ROWS if f"`{row.key}`" not in docs] == []
+
+
+def test_a_risk_counts_as_prevented_once_acknowledged_and_closed_unless_it_happened_by_then() -> None:
+    closed, acked = at(10), at(20)
+
+    assert prevented_at(closed, acked, []) == acked  # the later of the two: a late acknowledgement
+    assert prevented_at(acked, closed, []) == acked
+    assert prevented_at(None, acked, []) is None and prevented_at(closed, None, []) is None
+    assert prevented_at(closed, acked, [at(15)]) is None  # it happened before it was handled
+    assert prevented_at(closed, acked, [at(20)]) is None
+    assert prevented_at(closed, acked, [at(25)]) == acked  # recorded later: the count stands
