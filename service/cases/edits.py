@@ -194,6 +194,11 @@ async def may_record_consent(
 ) -> bool:
     """Whether the actor may record a party's consent or refusal now (the case page offers the form)."""
     row = await visible_row(engine, ctx, case_id, actor)
+    return may_record_consent_on(ctx, row, actor, now)
+
+
+def may_record_consent_on(ctx: AppContext, row: CaseRow, actor: Actor, now: datetime) -> bool:
+    """``may_record_consent`` of a case already read for the actor (the case page reads it once)."""
     return row.state != CaseState.closed and handles_case(transition_context(ctx, row, actor, now))
 
 

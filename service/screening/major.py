@@ -206,6 +206,13 @@ async def case_reports(
     engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, *, now: datetime
 ) -> list[MajorReportPublic]:
     await visible_row(engine, ctx, case_id, actor)
+    return await reports_of(engine, ctx, case_id, now=now)
+
+
+async def reports_of(
+    engine: AsyncEngine, ctx: AppContext, case_id: int, *, now: datetime
+) -> list[MajorReportPublic]:
+    """The case's major reports, oldest first, for a caller that has read the case for this reader."""
     async with reading(engine) as conn:
         rows = await q.majors_of_case(conn, case_id)
     return [major_public(ctx, r, now=now) for r in rows]

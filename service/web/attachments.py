@@ -18,7 +18,7 @@ from service.attachments import service as attachments
 from service.attachments.routes import file_response
 from service.attachments.schemas import NOTE_LIMIT, AttachmentKind, AttachmentPublic, WithdrawalIn
 from service.attachments.sniff import FileTooLarge, UnsupportedFileType
-from service.cases.schemas import CasePublic
+from service.cases.rows import CaseRow
 from service.context import AppContext
 from service.db import EngineDep
 from service.errors import InvalidInput
@@ -62,11 +62,12 @@ def size_text(size: int) -> str:
 
 
 async def section(
-    request: Request, engine: AsyncEngine, ctx: AppContext, case: CasePublic, actor: Actor, *, now: datetime
+    request: Request, engine: AsyncEngine, ctx: AppContext, row: CaseRow, actor: Actor, *, now: datetime
 ) -> Section:
+    """The section of a case the page has read for the actor (``visible_row``)."""
     outcome = request.query_params.get("attachment")
     rule = request.query_params.get("rule")
-    items, may_change = await attachments.page_view(engine, ctx, case.id, actor, now=now)
+    items, may_change = await attachments.page_view_of(engine, ctx, row, actor, now=now)
     return Section(
         items=items,
         may_change=may_change,
