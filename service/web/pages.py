@@ -31,6 +31,7 @@ from service.users.throttle import ThrottlePolicy, TooManyAttempts
 from service.web import assignment, case_file, file_check
 from service.web import attachments as attachment_pages
 from service.web import documents as document_pages
+from service.web import majors as major_pages
 from service.web import sessions as web_sessions
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
 from service.web.forms import (
@@ -401,6 +402,7 @@ async def case_page(
     )
     file = await case_file.section(request, engine, ctx, row, actor, now=now)
     check = await file_check.section(request, engine, row)
+    majors = await major_pages.section(request, engine, ctx, row, actor, now=now)
     page = Page(request, ctx, session)
     notice = None
     if done == "created":
@@ -441,6 +443,7 @@ async def case_page(
         sessions=session_records,
         case_file=file,
         file_check=check,
+        majors=majors,
     )
 
 
