@@ -225,6 +225,9 @@ async def test_a_sessions_card_generates_its_record(client: httpx.AsyncClient, a
                 },
             )
             assert "document=refused" in refused.headers["location"]
+            told = (await web.get(refused.headers["location"])).text
+            assert told.count('id="document-outcome"') + told.count('id="session-document-outcome"') == 1
+            assert "未能生成文书" in told
 
     listed = (await client.get(f"/api/v1/cases/{case['id']}/documents", headers=mediator)).json()
     [doc] = [d for d in listed if d["kind"] == "session_record"]
