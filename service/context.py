@@ -31,6 +31,11 @@ class AppContext:
     # write for the case's transaction (a group dispute's major report, service.screening.major).
     # Wired by service.main.load_context, so the cases package imports none of them.
     after_registration: list[Callable[..., Any]] = field(default_factory=list)
+    # What a correction of a case (service.cases.edits.edit_case) writes besides its own event:
+    # each hook is called (ctx, row, columns, actor, now) with the case as read and the columns
+    # changed, and answers None or an async (conn) write for the correction's transaction (a
+    # group-dispute flag added later: its major report). Wired like ``after_registration``.
+    after_edit: list[Callable[..., Any]] = field(default_factory=list)
 
 
 async def get_context(request: Request) -> AppContext:

@@ -62,6 +62,7 @@ from service.personal.crypto import DataCipher, DataKeyError, load_or_create_key
 from service.privacy.parties import reseal_all
 from service.privacy.routes import router as privacy_router
 from service.scheduler import build_scheduler, http_client
+from service.screening.major import on_edit as major_on_edit
 from service.screening.major import on_registration as major_on_registration
 from service.screening.routes import router as screening_router
 from service.sessions.routes import router as sessions_router
@@ -97,6 +98,7 @@ def load_context(settings: Settings) -> AppContext:
         cipher=load_cipher(settings),
         webhooks=webhooks,
         after_registration=[major_on_registration],  # a group dispute is reported at once
+        after_edit=[major_on_edit],  # and so is a case corrected to be one
     )
 
 

@@ -120,10 +120,10 @@ async def case_mediators(
     engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, *, now: datetime
 ) -> CaseMediators:
     row = await visible_row(engine, ctx, case_id, actor)
-    return await _view(engine, ctx, row, actor, now=now)
+    return await view_of(engine, ctx, row, actor, now=now)
 
 
-async def _view(
+async def view_of(
     engine: AsyncEngine,
     ctx: AppContext,
     row: CaseRow,
@@ -212,7 +212,7 @@ async def _record(
     written = await record_case_event(
         engine, ctx, row, actor, now=now, kind=kind, reason=reason, payload=payload, work=work
     )
-    return await _view(engine, ctx, row, actor, now=now, version=written.version)
+    return await view_of(engine, ctx, row, actor, now=now, version=written.version)
 
 
 async def assign(
@@ -425,6 +425,13 @@ async def suggestions(
     """The unit's active mediators ranked for the case, each with the reasons in words; the
     person decides. ``languages``: what the parties need, when known."""
     row = await visible_row(engine, ctx, case_id, actor)
+    return await suggestions_for(engine, row, languages=languages)
+
+
+async def suggestions_for(
+    engine: AsyncEngine, row: CaseRow, *, languages: frozenset[str] = frozenset()
+) -> list[SuggestionPublic]:
+    """``suggestions`` for a case already read for the actor (the case page reads it once)."""
     async with reading(engine) as conn:
         roster = await queries.roster_of(conn, row.unit_code)
         load = await queries.loads(conn, [m.id for m in roster])

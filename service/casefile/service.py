@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.casefile import queries
 from service.casefile.schemas import FileCheckOut, FileItemOut
-from service.cases.rows import CaseRecord
+from service.cases.rows import CaseRecord, CaseRow
 from service.cases.service import visible_row
 from service.context import AppContext
 from service.db import reading
@@ -105,4 +105,9 @@ async def file_check(
 ) -> FileCheckOut:
     """What the case's file still lacks, for those who see the case (404 for everyone else)."""
     row = await visible_row(engine, ctx, case_id, actor)
-    return out(case_id, await check_case(engine, row, rules), rules)
+    return await file_check_of(engine, rules, row)
+
+
+async def file_check_of(engine: AsyncEngine, rules: CaseFileRules, row: CaseRow) -> FileCheckOut:
+    """``file_check`` of a case already read for the reader (the case page reads it once)."""
+    return out(row.id, await check_case(engine, row, rules), rules)

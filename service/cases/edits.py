@@ -63,7 +63,8 @@ async def _write(
     row: CaseRow,
     changes: dict[str, Any],
     event: dict[str, Any],
-    party_work: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+    party_work: Callable[[AsyncConnection], Awaitable[None]]
+    | None = None,  # after the event, same transaction
     parties_after: list[dict[str, Any]] | None = None,
 ) -> CasePublic:
     now = event["at"]
@@ -125,7 +126,23 @@ async def edit_case(
     if not diff:
         return case_public(row, ctx, now=now)
     event = _event(row, actor, now, body.reason, {"changes": diff})
-    return await _write(engine, ctx, row, {**columns, "updated_at": now}, event)
+    changed = {name: columns[name] for name in diff}
+    hooks = [w for w in (hook(ctx, row, changed, actor, now) for hook in ctx.after_edit) if w is not None]
+    return await _write(engine, ctx, row, {**columns, "updated_at": now}, event, _together(hooks))
+
+
+def _together(
+    writes: list[Callable[[AsyncConnection], Awaitable[None]]],
+) -> Callable[[AsyncConnection], Awaitable[None]] | None:
+    """The ``after_edit`` hooks' writes, in order, as one callback for the correction's transaction."""
+    if not writes:
+        return None
+
+    async def all_of(conn: AsyncConnection) -> None:
+        for write in writes:
+            await write(conn)
+
+    return all_of
 
 
 async def edit_party(
@@ -194,6 +211,11 @@ async def may_record_consent(
 ) -> bool:
     """Whether the actor may record a party's consent or refusal now (the case page offers the form)."""
     row = await visible_row(engine, ctx, case_id, actor)
+    return may_record_consent_on(ctx, row, actor, now)
+
+
+def may_record_consent_on(ctx: AppContext, row: CaseRow, actor: Actor, now: datetime) -> bool:
+    """``may_record_consent`` of a case already read for the actor (the case page reads it once)."""
     return row.state != CaseState.closed and handles_case(transition_context(ctx, row, actor, now))
 
 

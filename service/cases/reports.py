@@ -105,10 +105,10 @@ async def may_file(
 ) -> bool:
     """Whether the actor may file a report on the case now (the case page offers the form)."""
     row = await visible_row(engine, ctx, case_id, actor)
-    return _may_file(ctx, row, actor, now)
+    return may_file_on(ctx, row, actor, now)
 
 
-def _may_file(ctx: AppContext, row: CaseRow, actor: Actor, now: datetime) -> bool:
+def may_file_on(ctx: AppContext, row: CaseRow, actor: Actor, now: datetime) -> bool:
     return (
         actor.role in FILERS
         and row.state != CaseState.closed
@@ -135,7 +135,7 @@ async def file_report(
         )
     if row.state == CaseState.closed:
         raise Conflict("The case is closed; report the risk as a new case.")
-    if not _may_file(ctx, row, actor, now):
+    if not may_file_on(ctx, row, actor, now):
         raise Forbidden("Only a mediator or coordinator working the case files its reports.")
     mass = row.flag_group_dispute if body.mass_incident is None else body.mass_incident
     async with engine.begin() as conn:
@@ -249,6 +249,13 @@ async def case_reports(
     engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, *, now: datetime
 ) -> list[CrimeReportPublic]:
     await visible_row(engine, ctx, case_id, actor)
+    return await reports_of(engine, ctx, case_id, now=now)
+
+
+async def reports_of(
+    engine: AsyncEngine, ctx: AppContext, case_id: int, *, now: datetime
+) -> list[CrimeReportPublic]:
+    """The case's crime-risk reports, for a caller that has read the case for this reader."""
     async with reading(engine) as conn:
         rows = await reports.case_reports(conn, case_id)
     return [report_public(ctx, r, now=now) for r in rows]

@@ -295,6 +295,12 @@ async def case_events(engine: AsyncEngine, ctx: AppContext, case_id: int, actor:
             "Your unit sent this case on: its state, holder and timeline are in the case's read-only "
             "view; the audit trail with its reasons and fields is for those handling it."
         )
+    return await events_of(engine, case_id)
+
+
+async def events_of(engine: AsyncEngine, case_id: int) -> list[EventPublic]:
+    """The case's audit trail, oldest first, for a caller that has read the case for this reader
+    (``case_events`` and the case page, which reads the case once)."""
     async with reading(engine) as conn:
         rows = await queries.list_events(conn, case_id)
     return [event_public(r) for r in rows]
@@ -662,6 +668,11 @@ async def transition_options(
     row, full = await sighted_row(engine, ctx, case_id, actor)
     if not full:
         return []  # a unit that sent the case on only reads it
+    return options_of(ctx, row, actor, now)
+
+
+def options_of(ctx: AppContext, row: CaseRow, actor: Actor, now: datetime) -> list[TriggerOption]:
+    """What the actor may do to a case they see in full (``visible_row``), as read."""
     return [_option(t) for t in allowed_triggers(transition_context(ctx, row, actor, now))]
 
 

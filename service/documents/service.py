@@ -732,11 +732,17 @@ async def page_view(
     engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, *, now: datetime
 ) -> tuple[list[DocumentKind], list[DocumentPublic], bool]:
     """(the kinds that apply now, the versions generated, whether the actor may generate). A session
-    record names its session, which the page's one-tap buttons cannot: it is made through the API."""
+    record (``PER_SESSION``) names its session: the page offers it on each recorded session."""
     row = await visible_row(engine, ctx, case_id, actor)
-    rec = await recordings(engine, case_id)
+    return await page_view_of(engine, ctx, row, actor, now=now)
+
+
+async def page_view_of(
+    engine: AsyncEngine, ctx: AppContext, row: CaseRow, actor: Actor, *, now: datetime
+) -> tuple[list[DocumentKind], list[DocumentPublic], bool]:
+    """``page_view`` of a case already read for the actor (the case page reads it once)."""
+    rec = await recordings(engine, row.id)
     async with engine.connect() as conn:
-        items = [public(r) for r in await queries.list_for_case(conn, case_id)]
+        items = [public(r) for r in await queries.list_for_case(conn, row.id)]
     may = handles_case_or_court_clerk_of_linked_case(transition_context(ctx, row, actor, now))
-    kinds = [k for k in applicable(row, rec) if k not in PER_SESSION]
-    return kinds, items, may
+    return applicable(row, rec), items, may

@@ -10,8 +10,9 @@ reaches its units as an inbox item with its webhook messages in the same transac
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -171,6 +172,18 @@ async def file_report(
     return major_public(ctx, row, now=now)
 
 
+def may_file_on(case: CaseRecord, actor: Actor) -> bool:
+    """Whether the actor, who sees the case in full, may report it now (the case page's form):
+    ``file_report``'s rules."""
+    return actor.role in FILERS and case.state != CaseState.closed
+
+
+def may_acknowledge(recipients: list[str], actor: Actor) -> bool:
+    """Whether the actor acknowledges a report told to ``recipients``: a coordinator of one of
+    them (``acknowledge``'s rule; the case page offers the button)."""
+    return actor.role == Role.coordinator and actor.unit_code in recipients
+
+
 def _units_of(actor: Actor, ctx: AppContext) -> frozenset[str] | None:
     match actor.role:
         case Role.auditor | Role.system:
@@ -206,6 +219,13 @@ async def case_reports(
     engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, *, now: datetime
 ) -> list[MajorReportPublic]:
     await visible_row(engine, ctx, case_id, actor)
+    return await reports_of(engine, ctx, case_id, now=now)
+
+
+async def reports_of(
+    engine: AsyncEngine, ctx: AppContext, case_id: int, *, now: datetime
+) -> list[MajorReportPublic]:
+    """The case's major reports, oldest first, for a caller that has read the case for this reader."""
     async with reading(engine) as conn:
         rows = await q.majors_of_case(conn, case_id)
     return [major_public(ctx, r, now=now) for r in rows]
@@ -225,7 +245,7 @@ async def acknowledge(
     """A coordinator of the town or the city centre confirms the report, once (then a 409); the
     reporting unit is told. An acknowledgement after the due time is recorded as late."""
     row = await _reachable(engine, ctx, report_id, actor)
-    if actor.role != Role.coordinator or actor.unit_code not in row.recipients:
+    if not may_acknowledge(row.recipients, actor):
         raise Forbidden(f"Only a coordinator of {' or '.join(row.recipients)} acknowledges the report.")
     async with engine.begin() as conn:
         if not await q.acknowledge_major(
@@ -355,6 +375,37 @@ async def reseal_reports(engine: AsyncEngine, cipher: DataCipher) -> int:
         fresh = [(i, cipher.encrypt(cipher.decrypt(v, context), context) or "") for i, v in rows]
         await q.reseal(conn, fresh)
     return len(fresh)
+
+
+def on_edit(
+    ctx: AppContext, before: CaseRecord, changed: Mapping[str, Any], actor: Actor, now: datetime
+) -> Callable[[AsyncConnection], Awaitable[None]] | None:
+    """A case corrected to carry the group-dispute flag (群体性纠纷) it did not have is reported as
+    registration reports one (``on_registration``): to the town and the city centre, in the
+    correction's own transaction (wired by service.main into ``edit_case``). A case that has a
+    report naming ``group`` already is not reported twice."""
+    if before.flag_group_dispute or not changed.get("flag_group_dispute"):
+        return None
+    crime = bool(changed.get("flag_criminal_risk", before.flag_criminal_risk))
+    risks = [MajorRisk.group, *([MajorRisk.crime] if crime else [])]
+
+    async def report(conn: AsyncConnection) -> None:
+        if any(MajorRisk.group in r.risks for r in await q.majors_of_case(conn, before.id)):
+            return
+        case = await case_queries.fetch_case(conn, before.id)  # as corrected, in this transaction
+        assert case is not None
+        await file_on(
+            conn,
+            ctx,
+            case,
+            actor,
+            risks=risks,
+            statement=f"更正时标记为群体性纠纷（涉及 {case.people_involved} 人）。案件摘要：{case.summary}",
+            round_id=None,
+            now=now,
+        )
+
+    return report
 
 
 def on_registration(

@@ -38,6 +38,7 @@ def install(app: FastAPI) -> None:
         desk,
         documents,
         filings,
+        majors,
         me,
         pages,
         reports,
@@ -54,6 +55,7 @@ def install(app: FastAPI) -> None:
     app.include_router(attachments.router)  # before pages: /cases/{id}/attachments is not a case
     app.include_router(sessions.router)  # issue 19: the case's session records
     app.include_router(case_file.router)  # before pages: /cases/{id}/file-number is not a case
+    app.include_router(majors.router)  # before pages: /cases/{id}/major-reports is not a case
     app.include_router(pages.router)
     app.include_router(desk.router)
     app.include_router(dashboard.router)

@@ -24,6 +24,7 @@ from service.assignment.schemas import (
     SuggestionPublic,
 )
 from service.cases import service as cases
+from service.cases.rows import CaseRow
 from service.cases.schemas import CasePublic
 from service.context import AppContext
 from service.db import EngineDep
@@ -73,16 +74,16 @@ async def section(
     engine: AsyncEngine,
     ctx: AppContext,
     case: CasePublic,
+    row: CaseRow,
     actor: Actor,
     *,
     now: datetime,
     language: str | None = None,
 ) -> Section:
-    view = await assignment.case_mediators(engine, ctx, case.id, actor, now=now)
+    """The section of a case read for the actor (``row``, from ``visible_row``; ``case``: as shown)."""
+    view = await assignment.view_of(engine, ctx, row, actor, now=now)
     wanted = frozenset({language}) if language else frozenset()
-    suggestions = (
-        await assignment.suggestions(engine, ctx, case.id, actor, languages=wanted) if view.may_change else []
-    )
+    suggestions = await assignment.suggestions_for(engine, row, languages=wanted) if view.may_change else []
     names = {s.mediator_id: s.name for s in suggestions}
     for a in [*([view.lead] if view.lead else []), *view.co]:
         names.setdefault(a.mediator_id, a.mediator_name)
@@ -109,10 +110,12 @@ async def _page(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    case = await cases.get_case(engine, ctx, case_id, session.actor)
-    if not isinstance(case, CasePublic):  # a unit that sent the case on follows it, it does not act on it
+    row, full = await cases.sighted_row(engine, ctx, case_id, session.actor)
+    if not full:  # a unit that sent the case on follows it, it does not act on it
         return RedirectResponse(f"/cases/{case_id}", status_code=303)
-    shown = await section(engine, ctx, case, session.actor, now=clock.now())
+    now = clock.now()
+    case = cases.case_public(row, ctx, now=now)
+    shown = await section(engine, ctx, case, row, session.actor, now=now)
     shown.form, shown.values, shown.errors = form, values or {}, errors or {}
     page = Page(request, ctx, session)
     return page.render("mediators.html", status=status, case=case, mediators=shown)

@@ -18,7 +18,7 @@ from service.attachments import service as attachments
 from service.attachments.routes import file_response
 from service.attachments.schemas import NOTE_LIMIT, AttachmentKind, AttachmentPublic, WithdrawalIn
 from service.attachments.sniff import FileTooLarge, UnsupportedFileType
-from service.cases.schemas import CasePublic
+from service.cases.rows import CaseRow
 from service.context import AppContext
 from service.db import EngineDep
 from service.errors import InvalidInput
@@ -33,7 +33,7 @@ AttachmentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 KINDS = [kind.value for kind in AttachmentKind]
 # What the page says after an upload or a refusal (?attachment=…): a message key, never raw text.
 OUTCOMES = frozenset(
-    {"added", "already", "withdrawn", "too_large", "type", "kind", "missing", "reason", "note"}
+    {"added", "already", "withdrawn", "too_large", "type", "kind", "missing", "two", "reason", "note"}
 )
 
 
@@ -62,11 +62,12 @@ def size_text(size: int) -> str:
 
 
 async def section(
-    request: Request, engine: AsyncEngine, ctx: AppContext, case: CasePublic, actor: Actor, *, now: datetime
+    request: Request, engine: AsyncEngine, ctx: AppContext, row: CaseRow, actor: Actor, *, now: datetime
 ) -> Section:
+    """The section of a case the page has read for the actor (``visible_row``)."""
     outcome = request.query_params.get("attachment")
     rule = request.query_params.get("rule")
-    items, may_change = await attachments.page_view(engine, ctx, case.id, actor, now=now)
+    items, may_change = await attachments.page_view_of(engine, ctx, row, actor, now=now)
     return Section(
         items=items,
         may_change=may_change,
@@ -87,11 +88,16 @@ async def upload(
     request: Request, case_id: CaseId, session: SessionDep, engine: EngineDep, ctx: CtxDep
 ) -> Response:
     form = await read_form(request, session)
-    file = form.get("file")
+    # The camera's photo (``photo``) or a chosen file (``file``): one of them, not both.
+    given = [f for f in (form.get("photo"), form.get("file")) if isinstance(f, UploadFile) and f.filename]
     kind = form_text(form, "kind")
     note = form_text(form, "note")
-    if not isinstance(file, UploadFile) or not file.filename:
+    if not given:
         return _back(case_id, "missing")
+    if len(given) > 1:
+        return _back(case_id, "two")
+    [file] = given
+    assert file.filename is not None
     if kind not in KINDS:
         return _back(case_id, "kind")
     if len(note) > NOTE_LIMIT:

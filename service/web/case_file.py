@@ -13,8 +13,8 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service import clock
-from service.cases.schemas import CasePublic
-from service.cases.service import transition_context, visible_row
+from service.cases.rows import CaseRow
+from service.cases.service import transition_context
 from service.context import AppContext
 from service.db import EngineDep
 from service.dossier import service as dossiers
@@ -41,19 +41,18 @@ class Section:
 
 
 async def section(
-    request: Request, engine: AsyncEngine, ctx: AppContext, case: CasePublic, actor: Actor, *, now: datetime
+    request: Request, engine: AsyncEngine, ctx: AppContext, case: CaseRow, actor: Actor, *, now: datetime
 ) -> Section | None:
     """None while the case is open, or when it closed where no 卷宗 is kept (an agency, the court).
     The button is offered to those who handle the case, as the API allows."""
     numbering: Numbering = request.app.state.numbering
     if case.state != CaseState.closed or not keeps_case_files(numbering.org, case.unit_code):
         return None
-    # The page has read the case for this reader already: its number is read without reading it again.
+    # The page has read the case for this reader already (``case``): nothing reads it again.
     given = await numbers.file_number_of(engine, case.id, numbering)
     if given is not None:
         return Section(number=given.text, may_give=False, dossier_url=_dossier_url(case.id))
-    row = await visible_row(engine, ctx, case.id, actor)
-    may = handles_case(transition_context(ctx, row, actor, now))
+    may = handles_case(transition_context(ctx, case, actor, now))
     return Section(number=None, may_give=may, dossier_url=_dossier_url(case.id))
 
 

@@ -8,14 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.casefile import service as casefile
 from service.casefile.schemas import FileCheckOut
-from service.cases.schemas import CasePublic
-from service.context import AppContext
+from service.cases.rows import CaseRow
 from workflows.case_file import CaseFileRules
-from workflows.lifecycle import Actor
 
 
-async def section(
-    request: Request, engine: AsyncEngine, ctx: AppContext, case: CasePublic, actor: Actor
-) -> FileCheckOut:
+async def section(request: Request, engine: AsyncEngine, row: CaseRow) -> FileCheckOut:
+    """The check of a case the page has read for the reader (``visible_row``)."""
     rules: CaseFileRules = request.app.state.case_file_rules
-    return await casefile.file_check(engine, ctx, rules, case.id, actor)
+    return await casefile.file_check_of(engine, rules, row)

@@ -31,6 +31,7 @@ from service.users.throttle import ThrottlePolicy, TooManyAttempts
 from service.web import assignment, case_file, file_check
 from service.web import attachments as attachment_pages
 from service.web import documents as document_pages
+from service.web import majors as major_pages
 from service.web import sessions as web_sessions
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
 from service.web.forms import (
@@ -379,25 +380,29 @@ async def case_page(
     done: Annotated[str | None, Query(max_length=40)] = None,
     language: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
-    now = clock.now()
-    case = await cases.get_case(engine, ctx, case_id, session.actor)
-    if isinstance(case, SentCase):
-        return _sent_page(Page(request, ctx, session), case, done)
-    events = await cases.case_events(engine, ctx, case_id, session.actor)
-    options = await cases.transition_options(engine, ctx, case_id, session.actor, now=now)
+    now, actor = clock.now(), session.actor
+    # The case is read once, with the reader's scope, and every section is given that read: the
+    # sections' service calls are the API's inner functions, without the API's own read.
+    row, full = await cases.sighted_row(engine, ctx, case_id, actor)
+    if not full:
+        return _sent_page(Page(request, ctx, session), await cases.sent_view(engine, ctx, row), done)
+    case = cases.case_public(row, ctx, now=now)
+    events = await cases.events_of(engine, case_id)
+    options = cases.options_of(ctx, row, actor, now)
     async with engine.connect() as conn:
         referrals = await list_referrals(conn, case_id)
-    crime_reports = await reports.case_reports(engine, ctx, case_id, session.actor, now=now)
-    may_report = await reports.may_file(engine, ctx, case_id, session.actor, now=now)
-    may_consent = await edits.may_record_consent(engine, ctx, case_id, session.actor, now=now)
-    mediators = await assignment.section(engine, ctx, case, session.actor, now=now, language=language)
-    files = await attachment_pages.section(request, engine, ctx, case, session.actor, now=now)
-    docs = await document_pages.section(request, engine, ctx, case, session.actor, now=now)
+    crime_reports = await reports.reports_of(engine, ctx, case_id, now=now)
+    may_report = reports.may_file_on(ctx, row, actor, now)
+    may_consent = edits.may_record_consent_on(ctx, row, actor, now)
+    mediators = await assignment.section(engine, ctx, case, row, actor, now=now, language=language)
+    files = await attachment_pages.section(request, engine, ctx, row, actor, now=now)
+    docs = await document_pages.section(request, engine, ctx, row, actor, now=now)
     session_records = await web_sessions.section(
         engine, case, may_record=may_consent, lang=language_of(request)
     )
-    file = await case_file.section(request, engine, ctx, case, session.actor, now=now)
-    check = await file_check.section(request, engine, ctx, case, session.actor)
+    file = await case_file.section(request, engine, ctx, row, actor, now=now)
+    check = await file_check.section(request, engine, row)
+    majors = await major_pages.section(request, engine, ctx, row, actor, now=now)
     page = Page(request, ctx, session)
     notice = None
     if done == "created":
@@ -438,6 +443,7 @@ async def case_page(
         sessions=session_records,
         case_file=file,
         file_check=check,
+        majors=majors,
     )
 
 

@@ -117,6 +117,10 @@ class Page:
             return code
         return unit.name_in(self.lang)
 
+    def units(self, codes: list[str]) -> str:
+        """Several units' names as a list reads in the language (张浦镇、昆山市矛调中心)."""
+        return self.t("word.list").join(self.unit(c) for c in codes)
+
     def legal(self, text: str | None) -> str:
         return self.cat.legal_text(self.lang, text or "")
 

@@ -19,6 +19,7 @@ from starlette.datastructures import FormData
 from service import clock
 from service.cases import edits
 from service.cases import service as cases
+from service.cases.rows import CaseRow
 from service.cases.schemas import CasePublic
 from service.context import AppContext
 from service.db import EngineDep
@@ -125,15 +126,26 @@ async def section(engine: AsyncEngine, case: CasePublic, *, may_record: bool, la
     return Section(CaseSessions(case_id=case.id, sessions=found, may_record=may_record), lang)
 
 
+async def _read(
+    engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor
+) -> tuple[CasePublic, CaseRow] | None:
+    """The case as shown and as read, once; None for a unit that sent it on (it only follows it)."""
+    row, full = await cases.sighted_row(engine, ctx, case_id, actor)
+    return (cases.case_public(row, ctx, now=clock.now()), row) if full else None
+
+
 async def _case(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> CasePublic | None:
-    case = await cases.get_case(engine, ctx, case_id, actor)
-    return case if isinstance(case, CasePublic) else None
+    found = await _read(engine, ctx, case_id, actor)
+    return None if found is None else found[0]
 
 
 async def _writable(engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor) -> CasePublic | None:
     """The case, if the reader may record its sessions now; the error page if they may only read it."""
-    case = await _case(engine, ctx, case_id, actor)
-    if case is not None and not await edits.may_record_consent(engine, ctx, case_id, actor, now=clock.now()):
+    found = await _read(engine, ctx, case_id, actor)
+    if found is None:
+        return None
+    case, row = found
+    if not edits.may_record_consent_on(ctx, row, actor, clock.now()):
         raise Conflict(f"{actor.username} may read case {case.number} but not record its sessions now.")
     return case
 

@@ -365,7 +365,9 @@ async def test_the_case_page_uploads_refuses_with_a_message_downloads_and_withdr
         await web.aclose()
 
     assert "尚无附件" in section_of(empty.text)
-    assert 'accept="image/*,application/pdf" capture' in empty.text
+    # The phone's camera (its own input: with ``capture`` a phone offers no stored PDF), and a chooser.
+    assert 'name="photo" accept="image/jpeg,image/png" capture="environment"' in empty.text
+    assert 'name="file" accept="application/pdf,image/jpeg,image/png">' in empty.text
     assert no_token.status_code in (400, 403)
     assert lying.status_code == 303 and "attachment=type&rule=signature" in lying.headers["location"]
     assert "文件内容不是 PDF、JPG 或 PNG" in section_of(refused_page.text)

@@ -19,9 +19,9 @@ def test_a_mediator_photographs_the_signed_agreement_onto_the_case_from_a_phone(
     page.goto(f"{web.server.base}/cases/{case['id']}#attachments")
     section = page.locator("#attachments")
     expect(section.locator("#attachment-none")).to_be_visible()
-    picker = page.locator("#attach-file")
-    expect(picker).to_have_attribute("accept", "image/*,application/pdf")
-    expect(picker).to_have_attribute("capture", "")
+    picker = page.locator("#attach-photo")  # the phone's rear camera, straight away
+    expect(picker).to_have_attribute("accept", "image/jpeg,image/png")
+    expect(picker).to_have_attribute("capture", "environment")
     fits_phone(page)
 
     # A text file named like a photo: refused, the page says why.
@@ -34,7 +34,7 @@ def test_a_mediator_photographs_the_signed_agreement_onto_the_case_from_a_phone(
 
     # The photo of the signed agreement, as the camera hands it over.
     photo = jpeg_bytes(1200, 1600)
-    page.locator("#attach-file").set_input_files(
+    page.locator("#attach-photo").set_input_files(
         files=[{"name": "IMG_2042.jpg", "mimeType": "image/jpeg", "buffer": photo}]
     )
     page.get_by_label("类别").select_option("signed_agreement")
