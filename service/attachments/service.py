@@ -302,19 +302,11 @@ async def withdraw(
     raise await lost_race(engine, case_id)
 
 
-async def page_view(
-    engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, *, now: datetime
-) -> tuple[list[AttachmentPublic], bool]:
-    """The case's files and whether the actor may add and withdraw them (the case page), from one
-    read of the case."""
-    row = await visible_row(engine, ctx, case_id, actor)
-    return await page_view_of(engine, ctx, row, actor, now=now)
-
-
 async def page_view_of(
     engine: AsyncEngine, ctx: AppContext, row: CaseRow, actor: Actor, *, now: datetime
 ) -> tuple[list[AttachmentPublic], bool]:
-    """``page_view`` of a case already read for the actor (the case page reads it once)."""
+    """The case's files and whether the actor may add and withdraw them, for the case page, which
+    has read the case for the actor once (``sighted_row``) and passes it to every section."""
     async with engine.connect() as conn:
         items = [public(r) for r in await queries.list_for_case(conn, row.id)]
     return items, handles_case_or_court_clerk_of_linked_case(transition_context(ctx, row, actor, now))

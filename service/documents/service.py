@@ -728,19 +728,12 @@ async def read_logged(
     return found, data
 
 
-async def page_view(
-    engine: AsyncEngine, ctx: AppContext, case_id: int, actor: Actor, *, now: datetime
-) -> tuple[list[DocumentKind], list[DocumentPublic], bool]:
-    """(the kinds that apply now, the versions generated, whether the actor may generate). A session
-    record (``PER_SESSION``) names its session: the page offers it on each recorded session."""
-    row = await visible_row(engine, ctx, case_id, actor)
-    return await page_view_of(engine, ctx, row, actor, now=now)
-
-
 async def page_view_of(
     engine: AsyncEngine, ctx: AppContext, row: CaseRow, actor: Actor, *, now: datetime
 ) -> tuple[list[DocumentKind], list[DocumentPublic], bool]:
-    """``page_view`` of a case already read for the actor (the case page reads it once)."""
+    """(the kinds that apply now, the versions generated, whether the actor may generate), for the
+    case page, which has read the case for the actor once and passes it to every section. A session
+    record (``PER_SESSION``) names its session: the page offers it on each recorded session."""
     rec = await recordings(engine, row.id)
     async with engine.connect() as conn:
         items = [public(r) for r in await queries.list_for_case(conn, row.id)]
