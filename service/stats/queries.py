@@ -428,7 +428,9 @@ async def _overview_from_tally(conn: AsyncConnection, q: StatsQuery) -> Overview
         .one()
     )
     late = (
-        await conn.execute(sa.select(sa.func.count()).select_from(cases).where(*cohort_where(q), overdue(q.now)))
+        await conn.execute(
+            sa.select(sa.func.count()).select_from(cases).where(*cohort_where(q), overdue(q.now))
+        )
     ).scalar_one()
     counts = Counts()
     counts.add({**sums, "overdue": late})
