@@ -24,9 +24,9 @@ Definitions (the API docs and the monthly report say the same):
 
 Where the figures are read: on PostgreSQL from ``stats_tally`` (service/stats/models.py), which
 triggers keep current in the same transaction as each change to a case, so that a figure over
-ten years of a city's cases sums a few thousand rows instead of counting a million cases; the
-overdue figures, which depend on the instant asked, are counted live from the clocks (a partial
-index of the breached ones, the sweep's index of the running ones). On SQLite, the embedded
+ten years of a city's cases sums a few thousand rows instead of counting a million cases. The
+tally also counts the cases with a breached clock (a trigger on ``deadline``); the overdue
+figure adds, live, the few whose clock runs past due now but which the sweep has not breached yet. On SQLite, the embedded
 default, every figure is counted from ``cases`` directly. The same tests run against both.
 """
 
@@ -316,11 +316,24 @@ def tally_where(q: StatsQuery, dimension: str) -> list[sa.ColumnElement[bool]]:
     return clauses
 
 
-async def _overdue_by(conn: AsyncConnection, q: StatsQuery, key: sa.ColumnElement[Any]) -> dict[str, int]:
-    """Overdue cases of the cohort by ``key``, counted live: it depends on the instant asked."""
+def running_late(now: datetime) -> sa.ColumnElement[bool]:
+    """Overdue but not counted in the tally: a clock still running past its due time ``now``
+    (the sweep has not breached it yet) on a case none of whose clocks is breached. Few cases:
+    read from the sweep's index of running clocks."""
+    late = sa.select(deadline.c.case_id).where(deadline.c.status == "active", deadline.c.due_at <= now)
+    breached = sa.select(deadline.c.case_id).where(
+        deadline.c.case_id == cases.c.id, deadline.c.status == "breached"
+    )
+    return sa.and_(cases.c.id.in_(late), ~breached.exists())
+
+
+async def _running_late_by(
+    conn: AsyncConnection, q: StatsQuery, key: sa.ColumnElement[Any]
+) -> dict[str, int]:
+    """The tally's ``breached`` misses these: counted live, since they depend on the instant asked."""
     stmt = (
         sa.select(key.label("key"), sa.func.count().label("overdue"))
-        .where(*cohort_where(q), overdue(q.now))
+        .where(*cohort_where(q), running_late(q.now))
         .group_by(sa.literal_column("key"))
     )
     return {str(r.key): int(r.overdue) for r in await conn.execute(stmt)}
@@ -333,14 +346,16 @@ async def _from_tally(
     tally_key: sa.ColumnElement[Any],
     case_key: sa.ColumnElement[Any],
 ) -> dict[str, Counts]:
-    """``_grouped`` read from the tally: registered, settled and terminated summed over its rows,
-    overdue counted live from the cases with ``case_key`` (the same grouping on ``cases``)."""
+    """``_grouped`` read from the tally: registered, settled, terminated and the cases with a
+    breached clock summed over its rows; the cases whose clock runs past due since the sweep last
+    looked counted live from the cases with ``case_key`` (the same grouping on ``cases``)."""
     stmt = (
         sa.select(
             tally_key.label("key"),
             sa.func.sum(tally.c.registered).label("registered"),
             sa.func.sum(tally.c.settled).label("settled"),
             sa.func.sum(tally.c.terminated).label("terminated"),
+            sa.func.sum(tally.c.breached).label("overdue"),
         )
         .where(*tally_where(q, dimension))
         .group_by(sa.literal_column("key"))
@@ -348,8 +363,8 @@ async def _from_tally(
     result: dict[str, Counts] = {}
     for row in (await conn.execute(stmt)).mappings():
         if row["registered"]:
-            result.setdefault(str(row["key"]), Counts()).add({**row, "overdue": 0})
-    for key, late in (await _overdue_by(conn, q, case_key)).items():
+            result.setdefault(str(row["key"]), Counts()).add(row)
+    for key, late in (await _running_late_by(conn, q, case_key)).items():
         result.setdefault(key, Counts()).overdue += late
     return result
 
@@ -372,11 +387,13 @@ def _keys(by: str, dialect: str) -> tuple[str, sa.ColumnElement[Any], sa.ColumnE
             return "tier", tally.c.unit_code, cases.c.unit_code
 
 
-async def _grouped_by(conn: AsyncConnection, q: StatsQuery, by: str) -> dict[str, Counts]:
+async def _grouped_by(
+    conn: AsyncConnection, q: StatsQuery, by: str, *, from_cases: bool = False
+) -> dict[str, Counts]:
     """The cohort's counts grouped ``by`` month, type, tier, source or unit: from the tally where
-    the database keeps it, from the cases otherwise."""
+    the database keeps it, from the cases otherwise (or when ``from_cases``: the tally's check)."""
     dimension, tally_key, case_key = _keys(by, conn.dialect.name)
-    if tallied(conn):
+    if tallied(conn) and not from_cases:
         return await _from_tally(conn, q, dimension, tally_key, case_key)
     return await _grouped(conn, q, case_key)
 
@@ -419,6 +436,7 @@ async def _overview_from_tally(conn: AsyncConnection, q: StatsQuery) -> Overview
                             "group_people",
                             "closed",
                             "close_days",
+                            "breached",
                         )
                     ]
                 ).where(*tally_where(q, "tier"))
@@ -429,11 +447,11 @@ async def _overview_from_tally(conn: AsyncConnection, q: StatsQuery) -> Overview
     )
     late = (
         await conn.execute(
-            sa.select(sa.func.count()).select_from(cases).where(*cohort_where(q), overdue(q.now))
+            sa.select(sa.func.count()).select_from(cases).where(*cohort_where(q), running_late(q.now))
         )
     ).scalar_one()
     counts = Counts()
-    counts.add({**sums, "overdue": late})
+    counts.add({**sums, "overdue": int(sums["breached"]) + int(late)})
     closed = int(sums["closed"])
     return Overview(
         period=q.period.public(),
@@ -451,6 +469,11 @@ async def overview(conn: AsyncConnection, q: StatsQuery) -> Overview:
     """Totals over the period (see the module docstring for each definition)."""
     if tallied(conn):
         return await _overview_from_tally(conn, q)
+    return await overview_from_cases(conn, q)
+
+
+async def overview_from_cases(conn: AsyncConnection, q: StatsQuery) -> Overview:
+    """``overview`` counted from the cases themselves (SQLite; on PostgreSQL, the tally's check)."""
     criminal = sa.and_(cases.c.flag_criminal_risk.is_(True), SUCCESS)
     group = sa.and_(cases.c.flag_group_dispute.is_(True), SUCCESS)
     cohort = (

@@ -3,7 +3,7 @@
 Statistics over ten years of a city's cases read a small tally instead of every case:
 ``stats_tally`` (service/stats/models.py) holds the cohort figures per month, unit and tier /
 dispute type / source, and on PostgreSQL triggers on ``cases`` keep it current in the same
-transaction as the change (the rows are written in key order, so concurrent writers lock them in
+transaction as the change, and a trigger on ``deadline`` counts the cases with a breached clock (the rows are written in key order, so concurrent writers lock them in
 the same order). ``jiefen_tally_rebuild()`` recounts it from ``cases`` (this migration, and bulk
 loads that disable the triggers). SQLite, the embedded default, counts from ``cases`` directly.
 
@@ -36,7 +36,7 @@ CREATE FUNCTION jiefen_tally_rows(c cases, sign integer)
 RETURNS TABLE (month text, unit_code text, dimension text, value text, registered bigint,
                settled bigint, terminated bigint, amount_yuan numeric, people bigint,
                criminal_cases bigint, criminal_people bigint, group_cases bigint, group_people bigint,
-               closed bigint, close_days double precision)
+               closed bigint, close_days double precision, breached bigint)
 LANGUAGE sql STABLE AS $$
     WITH f AS (
         SELECT to_char(timezone('Asia/Shanghai', c.created_at), 'YYYY-MM') AS m,
@@ -54,22 +54,25 @@ LANGUAGE sql STABLE AS $$
         SELECT f.m, f.closed_m, f.ok::int::bigint AS s,
                (c.termination_reason IS NOT NULL AND NOT f.ok)::int::bigint AS t,
                (c.flag_criminal_risk AND f.ok)::int::bigint AS crim,
-               (c.flag_group_dispute AND f.ok)::int::bigint AS grp
+               (c.flag_group_dispute AND f.ok)::int::bigint AS grp,
+               EXISTS (SELECT 1 FROM deadline d WHERE d.case_id = c.id AND d.status = 'breached')::int::bigint AS late
         FROM f
     )
     SELECT v.* FROM g, LATERAL (VALUES
         (g.m, c.unit_code::text, 'tier', c.tier::text, sign::bigint, sign * g.s, sign * g.t,
          sign * coalesce(c.amount_yuan, 0), sign * c.people_involved::bigint, sign * g.crim,
          sign * g.crim * c.people_involved, sign * g.grp, sign * g.grp * c.people_involved,
-         0::bigint, 0::double precision),
+         0::bigint, 0::double precision, sign * g.late),
         (g.m, c.unit_code::text, 'type', c.dispute_type::text, sign::bigint, sign * g.s, sign * g.t,
-         0::numeric, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::double precision),
+         0::numeric, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::double precision,
+         sign * g.late),
         (g.m, c.unit_code::text, 'source', c.source::text, sign::bigint, sign * g.s, sign * g.t,
-         0::numeric, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::double precision)
+         0::numeric, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::double precision,
+         sign * g.late)
     ) AS v
     UNION ALL
     SELECT g.closed_m, c.unit_code::text, 'tier', c.tier::text, 0, 0, 0, 0, 0, 0, 0, 0, 0, sign::bigint,
-           sign * extract(epoch FROM c.closed_at - c.created_at)::double precision / 86400.0
+           sign * extract(epoch FROM c.closed_at - c.created_at)::double precision / 86400.0, 0
     FROM g WHERE c.closed_at IS NOT NULL
 $$
 """
@@ -79,15 +82,16 @@ $$
 APPLY = """
 CREATE FUNCTION jiefen_tally_apply(deltas jsonb) RETURNS void LANGUAGE sql AS $$
     INSERT INTO stats_tally AS t (month, unit_code, dimension, value, registered, settled, terminated,
-        amount_yuan, people, criminal_cases, criminal_people, group_cases, group_people, closed, close_days)
+        amount_yuan, people, criminal_cases, criminal_people, group_cases, group_people, closed, close_days,
+        breached)
     SELECT d.month, d.unit_code, d.dimension, d.value, sum(d.registered), sum(d.settled), sum(d.terminated),
         sum(d.amount_yuan), sum(d.people), sum(d.criminal_cases), sum(d.criminal_people), sum(d.group_cases),
-        sum(d.group_people), sum(d.closed), sum(d.close_days)
+        sum(d.group_people), sum(d.closed), sum(d.close_days), sum(d.breached)
     FROM jsonb_populate_recordset(NULL::stats_tally, deltas) AS d
     GROUP BY d.month, d.unit_code, d.dimension, d.value
     HAVING sum(d.registered) <> 0 OR sum(d.settled) <> 0 OR sum(d.terminated) <> 0
         OR sum(d.amount_yuan) <> 0 OR sum(d.people) <> 0 OR sum(d.criminal_cases) <> 0
-        OR sum(d.group_cases) <> 0 OR sum(d.closed) <> 0 OR sum(d.close_days) <> 0
+        OR sum(d.group_cases) <> 0 OR sum(d.closed) <> 0 OR sum(d.close_days) <> 0 OR sum(d.breached) <> 0
     ORDER BY d.month, d.unit_code, d.dimension, d.value
     ON CONFLICT (month, unit_code, dimension, value) DO UPDATE SET
         registered = t.registered + excluded.registered,
@@ -100,7 +104,8 @@ CREATE FUNCTION jiefen_tally_apply(deltas jsonb) RETURNS void LANGUAGE sql AS $$
         group_cases = t.group_cases + excluded.group_cases,
         group_people = t.group_people + excluded.group_people,
         closed = t.closed + excluded.closed,
-        close_days = t.close_days + excluded.close_days
+        close_days = t.close_days + excluded.close_days,
+        breached = t.breached + excluded.breached
 $$
 """
 
@@ -120,6 +125,70 @@ END
 $$
 """
 
+# A clock's breach moves its case in or out of the overdue count (a case counts once, however many
+# of its clocks breached): its cells get +1 / -1 ``breached`` when that changes. Statement-level,
+# with the statement's old and new rows: two clocks of one case breached by one statement (the
+# sweep's) would each see the other already breached from a row-level trigger, and count nothing.
+BREACH_CHANGE = """
+CREATE FUNCTION jiefen_tally_breaches(case_ids bigint[], changed_ids bigint[], breached_before bigint[])
+RETURNS void LANGUAGE sql AS $$
+    SELECT jiefen_tally_apply((
+        SELECT jsonb_agg(jsonb_build_object('month', r.month, 'unit_code', r.unit_code,
+            'dimension', r.dimension, 'value', r.value, 'breached', m.delta,
+            'registered', 0, 'settled', 0, 'terminated', 0, 'amount_yuan', 0, 'people', 0,
+            'criminal_cases', 0, 'criminal_people', 0, 'group_cases', 0, 'group_people', 0,
+            'closed', 0, 'close_days', 0))
+        FROM (
+            SELECT c.case_id,
+                EXISTS (SELECT 1 FROM deadline d WHERE d.case_id = c.case_id AND d.status = 'breached')::int
+                - (c.case_id = ANY (breached_before) OR EXISTS (
+                    SELECT 1 FROM deadline d WHERE d.case_id = c.case_id AND d.status = 'breached'
+                    AND d.id <> ALL (changed_ids)))::int AS delta
+            FROM unnest(case_ids) AS c(case_id)
+        ) m
+        JOIN cases ON cases.id = m.case_id, LATERAL jiefen_tally_rows(cases, 1) AS r
+        WHERE m.delta <> 0 AND r.registered <> 0))
+$$
+"""
+
+DEADLINE_FUNCTIONS = {
+    "INSERT": """
+CREATE FUNCTION jiefen_tally_deadline_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM jiefen_tally_breaches(
+        ARRAY(SELECT DISTINCT case_id FROM new_rows WHERE status = 'breached'),
+        ARRAY(SELECT id FROM new_rows), '{}');
+    RETURN NULL;
+END
+$$
+""",
+    "UPDATE": """
+CREATE FUNCTION jiefen_tally_deadline_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM jiefen_tally_breaches(
+        ARRAY(SELECT DISTINCT o.case_id FROM old_rows o JOIN new_rows n ON n.id = o.id
+              WHERE (o.status = 'breached') <> (n.status = 'breached') OR o.case_id <> n.case_id
+              UNION SELECT n.case_id FROM old_rows o JOIN new_rows n ON n.id = o.id
+              WHERE o.case_id <> n.case_id),
+        ARRAY(SELECT id FROM new_rows),
+        ARRAY(SELECT DISTINCT case_id FROM old_rows WHERE status = 'breached'));
+    RETURN NULL;
+END
+$$
+""",
+    "DELETE": """
+CREATE FUNCTION jiefen_tally_deadline_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM jiefen_tally_breaches(
+        ARRAY(SELECT DISTINCT case_id FROM old_rows WHERE status = 'breached'),
+        ARRAY(SELECT id FROM old_rows),
+        ARRAY(SELECT DISTINCT case_id FROM old_rows WHERE status = 'breached'));
+    RETURN NULL;
+END
+$$
+""",
+}
+
 # What a figure reads: a case's update that changes none of these leaves the tally alone.
 COUNTED = (
     "created_at, closed_at, unit_code, tier, dispute_type, source, state, outcome, termination_reason, "
@@ -136,10 +205,11 @@ BEGIN
     LOCK TABLE stats_tally IN EXCLUSIVE MODE;
     DELETE FROM stats_tally;
     INSERT INTO stats_tally (month, unit_code, dimension, value, registered, settled, terminated,
-        amount_yuan, people, criminal_cases, criminal_people, group_cases, group_people, closed, close_days)
+        amount_yuan, people, criminal_cases, criminal_people, group_cases, group_people, closed, close_days,
+        breached)
     SELECT r.month, r.unit_code, r.dimension, r.value, sum(r.registered), sum(r.settled), sum(r.terminated),
         sum(r.amount_yuan), sum(r.people), sum(r.criminal_cases), sum(r.criminal_people), sum(r.group_cases),
-        sum(r.group_people), sum(r.closed), sum(r.close_days)
+        sum(r.group_people), sum(r.closed), sum(r.close_days), sum(r.breached)
     FROM cases, LATERAL jiefen_tally_rows(cases, 1) AS r
     GROUP BY r.month, r.unit_code, r.dimension, r.value;
     GET DIAGNOSTICS written = ROW_COUNT;
@@ -180,6 +250,7 @@ def upgrade() -> None:
             )
         ],
         sa.Column("close_days", sa.Float(), server_default="0", nullable=False),
+        sa.Column("breached", sa.BigInteger(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("month", "unit_code", "dimension", "value"),
     )
     op.create_index(
@@ -191,7 +262,15 @@ def upgrade() -> None:
     )
     if op.get_bind().dialect.name != "postgresql":
         return
-    for statement in (TALLY_ROWS, APPLY, TRIGGER_FUNCTION, REBUILD, BIGRAMS):
+    for statement in (
+        TALLY_ROWS,
+        APPLY,
+        TRIGGER_FUNCTION,
+        BREACH_CHANGE,
+        *DEADLINE_FUNCTIONS.values(),
+        REBUILD,
+        BIGRAMS,
+    ):
         op.execute(statement)
     op.execute(
         "CREATE TRIGGER jiefen_tally_insert AFTER INSERT ON cases FOR EACH ROW EXECUTE FUNCTION jiefen_tally_case()"
@@ -203,6 +282,16 @@ def upgrade() -> None:
     op.execute(
         "CREATE TRIGGER jiefen_tally_delete AFTER DELETE ON cases FOR EACH ROW EXECUTE FUNCTION jiefen_tally_case()"
     )
+    transition_tables = {
+        "INSERT": "NEW TABLE AS new_rows",
+        "UPDATE": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+        "DELETE": "OLD TABLE AS old_rows",
+    }
+    for event, tables in transition_tables.items():
+        op.execute(
+            f"CREATE TRIGGER jiefen_tally_deadline_{event.lower()} AFTER {event} ON deadline REFERENCING {tables}"
+            f" FOR EACH STATEMENT EXECUTE FUNCTION jiefen_tally_deadline_{event.lower()}()"
+        )
     op.execute("SELECT jiefen_tally_rebuild()")
     op.execute("CREATE INDEX ix_cases_summary_bigrams ON cases USING gin (jiefen_bigrams(summary))")
     op.execute("CREATE INDEX ix_party_name_bigrams ON party USING gin (jiefen_bigrams(name))")
@@ -213,7 +302,10 @@ def downgrade() -> None:
         op.execute("DROP INDEX ix_party_name_bigrams")
         op.execute("DROP INDEX ix_cases_summary_bigrams")
         for trigger in ("insert", "update", "delete"):
+            op.execute(f"DROP TRIGGER jiefen_tally_deadline_{trigger} ON deadline")
             op.execute(f"DROP TRIGGER jiefen_tally_{trigger} ON cases")
+            op.execute(f"DROP FUNCTION jiefen_tally_deadline_{trigger}()")
+        op.execute("DROP FUNCTION jiefen_tally_breaches(bigint[], bigint[], bigint[])")
         op.execute("DROP FUNCTION jiefen_bigrams(text)")
         op.execute("DROP FUNCTION jiefen_tally_rebuild()")
         op.execute("DROP FUNCTION jiefen_tally_case()")
