@@ -209,8 +209,10 @@ async def load_postgres(dsn: str, ctx: Any, cases: int, now: datetime) -> dict[s
         indexes = await conn.fetch(SECONDARY_INDEXES)
         for name, _ in indexes:
             await conn.execute(f"DROP INDEX {name}")
-        # The tally is recounted once at the end (jiefen_tally_rebuild), not row by row.
-        await conn.execute("ALTER TABLE cases DISABLE TRIGGER USER")
+        # The tally is recounted once at the end (jiefen_tally_rebuild), not row by row (the
+        # triggers on cases and deadline, migration 0029_city, are off during the load).
+        for table in ("cases", "deadline"):
+            await conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         t0 = time.perf_counter()
         await conn.execute(
             CASES,
@@ -243,7 +245,8 @@ async def load_postgres(dsn: str, ctx: Any, cases: int, now: datetime) -> dict[s
         for _, definition in indexes:
             await conn.execute(definition)
         phases["indexes"] = time.perf_counter() - t0
-        await conn.execute("ALTER TABLE cases ENABLE TRIGGER USER")
+        for table in ("cases", "deadline"):
+            await conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
         t0 = time.perf_counter()
         if await conn.fetchval("SELECT to_regproc('jiefen_tally_rebuild') IS NOT NULL"):
             await conn.execute("SELECT jiefen_tally_rebuild()")

@@ -125,69 +125,53 @@ END
 $$
 """
 
+
 # A clock's breach moves its case in or out of the overdue count (a case counts once, however many
 # of its clocks breached): its cells get +1 / -1 ``breached`` when that changes. Statement-level,
-# with the statement's old and new rows: two clocks of one case breached by one statement (the
-# sweep's) would each see the other already breached from a row-level trigger, and count nothing.
-BREACH_CHANGE = """
-CREATE FUNCTION jiefen_tally_breaches(case_ids bigint[], changed_ids bigint[], breached_before bigint[])
-RETURNS void LANGUAGE sql AS $$
-    SELECT jiefen_tally_apply((
+# with the statement's old and new rows (set-based, so the sweep breaching thousands of clocks in
+# one statement costs one pass): two clocks of one case breached by one statement would each see
+# the other already breached from a row-level trigger, and count nothing.
+def breach_trigger_function(event: str) -> str:
+    """The trigger function for ``event``: which cases had a breached clock before the statement
+    and which have one now, and the difference applied to their cells."""
+    touched = {
+        "INSERT": "SELECT case_id FROM new_rows WHERE status = 'breached'",
+        "DELETE": "SELECT case_id FROM old_rows WHERE status = 'breached'",
+        "UPDATE": (
+            "SELECT o.case_id FROM old_rows o JOIN new_rows n ON n.id = o.id"
+            " WHERE (o.status = 'breached') <> (n.status = 'breached') OR o.case_id <> n.case_id"
+            " UNION SELECT n.case_id FROM old_rows o JOIN new_rows n ON n.id = o.id"
+            " WHERE (o.status = 'breached') <> (n.status = 'breached') OR o.case_id <> n.case_id"
+        ),
+    }[event]
+    untouched = "" if event == "DELETE" else "AND d.id NOT IN (SELECT id FROM new_rows)"
+    before = "" if event == "INSERT" else "UNION SELECT case_id FROM old_rows WHERE status = 'breached'"
+    return f"""
+CREATE FUNCTION jiefen_tally_deadline_{event.lower()}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM jiefen_tally_apply((
+        WITH touched AS ({touched}),
+        has AS (SELECT d.case_id FROM deadline d WHERE d.status = 'breached'
+                AND d.case_id IN (SELECT case_id FROM touched)),
+        had AS (SELECT d.case_id FROM deadline d WHERE d.status = 'breached'
+                AND d.case_id IN (SELECT case_id FROM touched) {untouched} {before}),
+        moved AS (SELECT t.case_id, (t.case_id IN (SELECT case_id FROM has))::int
+                      - (t.case_id IN (SELECT case_id FROM had))::int AS delta
+                  FROM (SELECT DISTINCT case_id FROM touched) t)
         SELECT jsonb_agg(jsonb_build_object('month', r.month, 'unit_code', r.unit_code,
             'dimension', r.dimension, 'value', r.value, 'breached', m.delta,
             'registered', 0, 'settled', 0, 'terminated', 0, 'amount_yuan', 0, 'people', 0,
             'criminal_cases', 0, 'criminal_people', 0, 'group_cases', 0, 'group_people', 0,
             'closed', 0, 'close_days', 0))
-        FROM (
-            SELECT c.case_id,
-                EXISTS (SELECT 1 FROM deadline d WHERE d.case_id = c.case_id AND d.status = 'breached')::int
-                - (c.case_id = ANY (breached_before) OR EXISTS (
-                    SELECT 1 FROM deadline d WHERE d.case_id = c.case_id AND d.status = 'breached'
-                    AND d.id <> ALL (changed_ids)))::int AS delta
-            FROM unnest(case_ids) AS c(case_id)
-        ) m
-        JOIN cases ON cases.id = m.case_id, LATERAL jiefen_tally_rows(cases, 1) AS r
-        WHERE m.delta <> 0 AND r.registered <> 0))
+        FROM moved m JOIN cases ON cases.id = m.case_id, LATERAL jiefen_tally_rows(cases, 1) AS r
+        WHERE m.delta <> 0 AND r.registered <> 0));
+    RETURN NULL;
+END
 $$
 """
 
-DEADLINE_FUNCTIONS = {
-    "INSERT": """
-CREATE FUNCTION jiefen_tally_deadline_insert() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM jiefen_tally_breaches(
-        ARRAY(SELECT DISTINCT case_id FROM new_rows WHERE status = 'breached'),
-        ARRAY(SELECT id FROM new_rows), '{}');
-    RETURN NULL;
-END
-$$
-""",
-    "UPDATE": """
-CREATE FUNCTION jiefen_tally_deadline_update() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM jiefen_tally_breaches(
-        ARRAY(SELECT DISTINCT o.case_id FROM old_rows o JOIN new_rows n ON n.id = o.id
-              WHERE (o.status = 'breached') <> (n.status = 'breached') OR o.case_id <> n.case_id
-              UNION SELECT n.case_id FROM old_rows o JOIN new_rows n ON n.id = o.id
-              WHERE o.case_id <> n.case_id),
-        ARRAY(SELECT id FROM new_rows),
-        ARRAY(SELECT DISTINCT case_id FROM old_rows WHERE status = 'breached'));
-    RETURN NULL;
-END
-$$
-""",
-    "DELETE": """
-CREATE FUNCTION jiefen_tally_deadline_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM jiefen_tally_breaches(
-        ARRAY(SELECT DISTINCT case_id FROM old_rows WHERE status = 'breached'),
-        ARRAY(SELECT id FROM old_rows),
-        ARRAY(SELECT DISTINCT case_id FROM old_rows WHERE status = 'breached'));
-    RETURN NULL;
-END
-$$
-""",
-}
+
+DEADLINE_FUNCTIONS = {event: breach_trigger_function(event) for event in ("INSERT", "UPDATE", "DELETE")}
 
 # What a figure reads: a case's update that changes none of these leaves the tally alone.
 COUNTED = (
@@ -266,7 +250,6 @@ def upgrade() -> None:
         TALLY_ROWS,
         APPLY,
         TRIGGER_FUNCTION,
-        BREACH_CHANGE,
         *DEADLINE_FUNCTIONS.values(),
         REBUILD,
         BIGRAMS,
@@ -305,7 +288,6 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER jiefen_tally_deadline_{trigger} ON deadline")
             op.execute(f"DROP TRIGGER jiefen_tally_{trigger} ON cases")
             op.execute(f"DROP FUNCTION jiefen_tally_deadline_{trigger}()")
-        op.execute("DROP FUNCTION jiefen_tally_breaches(bigint[], bigint[], bigint[])")
         op.execute("DROP FUNCTION jiefen_bigrams(text)")
         op.execute("DROP FUNCTION jiefen_tally_rebuild()")
         op.execute("DROP FUNCTION jiefen_tally_case()")
