@@ -18,16 +18,35 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Column, Float, Numeric, String
+from sqlalchemy import BigInteger, Column, Float, Index, Numeric, String
 from sqlmodel import Field, SQLModel
 
 
 class StatsTally(SQLModel, table=True):
     __tablename__ = "stats_tally"
 
+    # A figure family reads one dimension over a range of months: the whole city by
+    # ix_stats_tally_months, a town's or a station's units by ix_stats_tally_units; on PostgreSQL
+    # both cover the sums it reads, so they are read from the index alone.
+    __table_args__ = (
+        Index(
+            "ix_stats_tally_units",
+            "dimension",
+            "unit_code",
+            "month",
+            postgresql_include=["value", "registered", "settled", "terminated", "breached"],
+        ),
+        Index(
+            "ix_stats_tally_months",
+            "dimension",
+            "month",
+            postgresql_include=["value", "unit_code", "registered", "settled", "terminated", "breached"],
+        ),
+    )
+
+    dimension: str = Field(sa_column=Column(String(8), primary_key=True))  # tier | type | source
     month: str = Field(sa_column=Column(String(7), primary_key=True))  # 'YYYY-MM', Shanghai
     unit_code: str = Field(sa_column=Column(String(32), primary_key=True))
-    dimension: str = Field(sa_column=Column(String(8), primary_key=True))  # tier | type | source
     value: str = Field(sa_column=Column(String(40), primary_key=True))
     registered: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     settled: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
