@@ -146,9 +146,12 @@ def breach_trigger_function(event: str) -> str:
     }[event]
     untouched = "" if event == "DELETE" else "AND d.id NOT IN (SELECT id FROM new_rows)"
     before = "" if event == "INSERT" else "UNION SELECT case_id FROM old_rows WHERE status = 'breached'"
+    # Most updates of a clock (a warning, a pause, met) breach nothing: done after one look.
+    nothing = f"IF NOT EXISTS ({touched}) THEN RETURN NULL; END IF;"
     return f"""
 CREATE FUNCTION jiefen_tally_deadline_{event.lower()}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    {nothing}
     PERFORM jiefen_tally_apply((
         WITH touched AS ({touched}),
         has AS (SELECT d.case_id FROM deadline d WHERE d.status = 'breached'
