@@ -577,11 +577,59 @@ SUMMARY_COLUMNS = (
 )
 
 
+# The statistics tally (service/stats/models.py, kept by PostgreSQL's triggers in the same
+# transaction as every change to a case or a clock), named here rather than imported: the stats
+# package reads the cases package, not the reverse.
+_tally = sa.table(
+    "stats_tally",
+    sa.column("dimension"),
+    sa.column("unit_code"),
+    sa.column("registered"),
+    sa.column("breached"),
+)
+# The filters a list's total can take from the tally: where the cases are, and overdue.
+TALLIED_FILTERS = frozenset({"unit_codes", "referred_from", "within_units", "overdue_as_of"})
+
+
+def _tallied_count(names: frozenset[str]) -> sa.ScalarSelect[Any]:
+    """PostgreSQL: how many cases the units in scope hold (or hold overdue), from the tally
+    instead of counting them: a million cases, or fifty thousand overdue, in a few milliseconds.
+    Overdue: the cases with a breached clock (tallied), and those whose clock runs past due and
+    is not breached yet (few: read from the sweep's index)."""
+    where: list[sa.ColumnElement[bool]] = [_tally.c.dimension == "tier"]
+    held: list[sa.ColumnElement[bool]] = []
+    for name in ("unit_codes", "within_units"):
+        if name in names:
+            where.append(_tally.c.unit_code.in_(_bound(name)))
+            held.append(cases.c.unit_code.in_(_bound(name)))
+    measure = _tally.c.breached if "overdue_as_of" in names else _tally.c.registered
+    total: sa.ColumnElement[Any] = (
+        sa.select(sa.func.coalesce(sa.func.sum(measure), 0)).where(*where).scalar_subquery()
+    )
+    if "overdue_as_of" in names:
+        running = sa.select(deadline.c.case_id).where(
+            deadline.c.status == "active", deadline.c.due_at <= sa.bindparam("overdue_as_of")
+        )
+        breached = sa.select(deadline.c.case_id).where(
+            deadline.c.case_id == cases.c.id, deadline.c.status == "breached"
+        )
+        late = (
+            sa.select(sa.func.count())
+            .select_from(cases)
+            .where(*held, cases.c.id.in_(running), ~breached.exists())
+            .scalar_subquery()
+        )
+        total = total + late
+    return sa.select(sa.cast(total, sa.BigInteger)).scalar_subquery()
+
+
 @cache
 def _list_statements(
-    names: frozenset[str], include_court_linked: bool, hide_sensitive: bool
+    names: frozenset[str], include_court_linked: bool, hide_sensitive: bool, tallied: bool = False
 ) -> tuple[sa.Select[Any], sa.Select[Any]]:
-    """A page of a list and its count, for one set of filters (values bound: ``_list_params``)."""
+    """A page of a list and its count, for one set of filters (values bound: ``_list_params``).
+    ``tallied`` (PostgreSQL, filters within TALLIED_FILTERS, not the auditor's): the cases held
+    in scope are counted from the statistics tally; the other ways into scope are counted here."""
     filters, visible = _filters(names, hide_sensitive), _visible(names, include_court_linked)
     columns = [cases.c[c] for c in SUMMARY_COLUMNS]
     newest = (cases.c.updated_at.desc(), cases.c.id.desc())
@@ -590,7 +638,7 @@ def _list_statements(
         where = [*filters, *(visible or [])]
         page = sa.select(*columns).where(*where).order_by(*newest).limit(limit).offset(offset)
         counted = sa.select(sa.func.count()).select_from(cases).where(*where)
-        return page, counted
+        return page, sa.select(_tallied_count(names)) if tallied else counted
     # "held here OR handed off from here OR court-linked" over different indexes makes
     # PostgreSQL scan every case. Each way on its own reads its index and stops after
     # offset + limit rows; the page is the newest of their union.
@@ -606,7 +654,9 @@ def _list_statements(
     counted = sa.select(
         sum(
             (
-                sa.select(sa.func.count())
+                _tallied_count(names)
+                if tallied and i == 0  # the held-here way: unit_codes
+                else sa.select(sa.func.count())
                 .select_from(cases)
                 .where(*filters, way, *[sa.not_(earlier) for earlier in visible[:i]])
                 .scalar_subquery()
@@ -622,7 +672,8 @@ def _list_statements(
 def _list_in_one(names: frozenset[str], include_court_linked: bool, hide_sensitive: bool) -> sa.Select[Any]:
     """PostgreSQL: the page and its count in one round trip. The count is the outer side, so
     an empty page (past the end) still comes back as one row: ``total`` and NULLs."""
-    page, counted = _list_statements(names, include_court_linked, hide_sensitive)
+    tallied = names <= TALLIED_FILTERS and not hide_sensitive
+    page, counted = _list_statements(names, include_court_linked, hide_sensitive, tallied)
     total = sa.select(counted.scalar_subquery().label("total")).subquery("total")
     rows = page.subquery("page").lateral()
     return (

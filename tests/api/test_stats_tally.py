@@ -83,3 +83,34 @@ async def test_figures_from_the_tally_equal_figures_counted_from_the_cases(
             if units is None:
                 city = await queries.overview(conn, q)
                 assert (city.registered, city.overdue) == (11, 7)
+
+
+async def test_list_totals_from_the_tally_equal_the_cases_counted(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    """A list's total (the city's, a town's with the cases it sent on, a station's; overdue or
+    not; narrowed to a unit) read from the tally on PostgreSQL is the number of cases counted."""
+    from service.cases import queries as case_queries
+    from service.cases.queries import CaseFilter, list_cases
+
+    await a_busy_history(client, auth, frozen_clock, db)
+    now = frozen_clock.at
+    town = db.ctx.org.subtree("320583106")
+    filters = [
+        CaseFilter(),
+        CaseFilter(overdue_as_of=now),
+        CaseFilter(unit_codes=town, referred_from=town),
+        CaseFilter(unit_codes=town, referred_from=town, overdue_as_of=now),
+        CaseFilter(unit_codes=frozenset({"320583106005"}), referred_from=frozenset({"320583106005"})),
+        CaseFilter(within_units=town, overdue_as_of=now),
+    ]
+    totals = []
+    for f in filters:
+        params = case_queries._list_params(f)
+        _page, counted = case_queries._list_statements(frozenset(params), False, False)
+        async with db.engine.connect() as conn:
+            expected = (await conn.execute(counted, params)).scalar_one()
+        _, total = await list_cases(db.engine, f, limit=5, offset=0)
+        assert total == expected, f
+        totals.append(total)
+    assert totals[0] == 11 and totals[1] == 7 and all(totals)
