@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench                       # the full run (the 1,000,000-case sweep takes minutes)
     .venv/bin/python -m bench --quick               # a small smoke run (about 3 minutes)
-    .venv/bin/python -m bench --only pgbench,http   # parts: pgbench, http, transitions, court, sqlite, sweep, inbox, moj
+    .venv/bin/python -m bench --only pgbench,http   # parts: pgbench, http, transitions, court, sqlite, sweep, inbox, moj, city
 
 On PostgreSQL (``--pg``, a throw-away database created and dropped here; schema and units loaded
 the service's own way): pgbench runs a transition's whole database work
@@ -15,8 +15,9 @@ Then over HTTP, with a load generator in a separate process (``bench/load.py``) 
 ``--replicas``): create, read, list a unit's cases, and claim from the court
 queue at 16 and 64 clients; the court queue drained by 16 clerks (every case claimed exactly once,
 checked in SQL); the embedded SQLite default (create and transition at 16 clients); the API
-process's resident size afterwards; the deadline sweep (``bench/sweep.py``, run as is); and a
-town's inbox with 100,000 items behind it, API and page (``bench/inbox.py``, run as is).
+process's resident size afterwards; the deadline sweep (``bench/sweep.py``, run as is); a
+town's inbox with 100,000 items behind it, API and page (``bench/inbox.py``, run as is); and
+statistics and search at city scale, ten years of cases (``bench/city.py``, run as is).
 
 Results go to ``bench/results/`` (JSON and Markdown, git-ignored); docs/benchmarks.md keeps the
 reference run. Not part of the test run.
@@ -67,7 +68,7 @@ VILLAGE = "320583106005"  # 大市社区: the benchmark mediator's station
 LIST_STATION = "320583106009"
 LIST_STATION_CASES = 10_000  # a busy station's several years of cases
 PASSWORD = "Bench-Passw0rd!2026"
-PARTS = ("pgbench", "http", "transitions", "court", "sqlite", "sweep", "inbox", "moj")
+PARTS = ("pgbench", "http", "transitions", "court", "sqlite", "sweep", "inbox", "moj", "city")
 # "transitions": only the HTTP transitions (with pgbench beside them when asked): the tuning loop.
 
 
@@ -83,6 +84,8 @@ class Sizes:
     max_requests: int = 500_000
     inbox_items: int = 100_000  # behind one town's inbox
     inbox_cases: int = 200_000
+    city_cases: int = 1_000_000  # ten years of a city's cases on PostgreSQL (bench/city.py)
+    city_sqlite_cases: int = 50_000  # the same pages on the embedded default
 
 
 QUICK = Sizes(
@@ -95,6 +98,8 @@ QUICK = Sizes(
     sweep_due=500,
     inbox_items=10_000,
     inbox_cases=20_000,
+    city_cases=20_000,
+    city_sqlite_cases=5_000,
 )
 FULL = Sizes(
     seconds=15,
@@ -1307,6 +1312,59 @@ async def inbox_part(opts: argparse.Namespace, sizes: Sizes, report: Report) -> 
     log("inbox: " + "; ".join(f"{label.strip()} p50 {p50} ms" for label, p50, _ in rows))
 
 
+async def city_part(opts: argparse.Namespace, sizes: Sizes, report: Report) -> None:
+    """bench/city.py as it stands, in its own process; its tables are parsed (p50, p99, target)."""
+    report.load("before city scale")
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.city",
+        "--cases",
+        str(sizes.city_cases),
+        "--sqlite-cases",
+        str(sizes.city_sqlite_cases),
+        "--pg",
+        opts.pg,
+    ]
+    log("running " + " ".join(cmd[1:]))
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=ROOT
+    )
+    out_bytes, _ = await proc.communicate()
+    out = out_bytes.decode()
+    (RESULTS / "city.log").write_text(out)
+    for line in out.splitlines():
+        if line.startswith(("PostgreSQL:", "SQLite (embedded")):
+            log(line)
+            report.notes.append(f"city: {line}")
+    row = re.compile(
+        r"^\| ([^|]+) \| (\d+) \| ([\d.]+) \| ([\d.]+) \| p99 < ([\d.]+) ms \| [^|]+ \| ([^|]*) \|$",
+        re.MULTILINE,
+    )
+    if proc.returncode not in (0, 1) or not row.search(out):
+        report.notes.append(
+            f"city: could not run or parse bench/city.py (exit {proc.returncode}); see bench/results/city.log"
+        )
+        log(out[-2000:])
+        report.rows.append(Row("city scale", measured="failed, see bench/results/city.log", passed=False))
+        return
+    sqlite_from = out.find("SQLite (embedded")
+    for match in row.finditer(out):
+        label, _calls, p50, p99, target, note = match.groups()
+        engine = "SQLite" if 0 <= sqlite_from < match.start() else "PostgreSQL"
+        report.rows.append(
+            Row(
+                f"city scale ({engine}): {label.strip()}",
+                clients=1,
+                p50_ms=float(p50),
+                p99_ms=float(p99),
+                measured=note.strip(),
+                target=f"p99 < {target} ms",
+                passed=float(p99) < float(target),
+            )
+        )
+
+
 # --- the table ---------------------------------------------------------------------------------
 
 
@@ -1363,6 +1421,8 @@ async def main_async(opts: argparse.Namespace) -> int:
             await inbox_part(opts, sizes, report)
         if "moj" in parts:  # bench/moj.py: the MoJ report and filings at 1,000,000 cases
             await moj_part(opts, sizes, report)
+        if "city" in parts:
+            await city_part(opts, sizes, report)
         report.load("end")
         info = machine(await pg_settings(opts.pg))
         text = table(report.rows)

@@ -218,5 +218,14 @@ async def get_engine(request: Request) -> AsyncEngine:
     return engine
 
 
+async def get_reporting_engine(request: Request) -> AsyncEngine:
+    """Where statistics, reports and exports read: the replica named by
+    ``JIEFEN_REPORTING_DATABASE_URL``, or the primary when none is (``app.state`` holds the same
+    engine twice then). Read only: what a report writes (its audit record) goes to the primary."""
+    engine: AsyncEngine = request.app.state.reporting_engine
+    return engine
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
+ReportingEngineDep = Annotated[AsyncEngine, Depends(get_reporting_engine)]

@@ -180,6 +180,20 @@ def engine_for(settings: Settings, *, pool_size: int | None = None) -> AsyncEngi
     )
 
 
+def reporting_engine_for(settings: Settings, primary: AsyncEngine) -> AsyncEngine:
+    """The engine statistics and reports read from: the replica of
+    ``JIEFEN_REPORTING_DATABASE_URL`` (never migrated nor written: a hot standby refuses writes),
+    or the primary itself when the setting is unset."""
+    url = settings.reporting_database_url
+    if not url:
+        return primary
+    return create_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        execution_options=engine_options(load_audit_key(settings)),
+    )
+
+
 def create_app(settings: Settings | None = None, *, migrate_on_start: bool = True) -> FastAPI:
     settings = settings or get_settings()
     try:
@@ -215,6 +229,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
         token_cache.clear()
         hash_workers.resize(settings.password_hash_threads)
         app.state.engine = engine
+        app.state.reporting_engine = reporting = reporting_engine_for(settings, engine)
         app.state.sessions = session_factory(engine)
         client = http_client(context)
         scheduler = build_scheduler(engine, context, client) if settings.run_scheduler else None
@@ -229,6 +244,8 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
             await client.aclose()
+            if reporting is not engine:
+                await reporting.dispose()
             await engine.dispose()
 
     app = FastAPI(

@@ -77,6 +77,7 @@ CASE_TABLES = [
     "case_event",
     "party",
     "cases",
+    "stats_tally",  # after cases: deleting a case takes it out of the tally (PostgreSQL)
 ]
 
 

@@ -44,6 +44,10 @@ class Case(SQLModel, table=True):
         ),
         # A unit's list, newest activity first: read backwards along the index, stop at the page.
         Index("ix_cases_unit_updated", "unit_code", "updated_at", "id"),
+        # PostgreSQL: the summary's pairs of adjacent characters, for search by its text (0029_city).
+        Index("ix_cases_summary_bigrams", text("jiefen_bigrams(summary)"), postgresql_using="gin").ddl_if(
+            dialect="postgresql"
+        ),
         Index("ix_cases_updated", "updated_at", "id"),
         Index(
             "ix_cases_court_linked_updated",
@@ -126,7 +130,14 @@ class Case(SQLModel, table=True):
 
 class Party(SQLModel, table=True):
     __tablename__ = "party"
-    __table_args__ = (Index("ix_party_case", "case_id"), Index("ix_party_name", "name"))
+    __table_args__ = (
+        Index("ix_party_case", "case_id"),
+        Index("ix_party_name", "name"),
+        # PostgreSQL: a name's pairs of adjacent characters, for search by part of a name (0029_city).
+        Index("ix_party_name_bigrams", text("jiefen_bigrams(name)"), postgresql_using="gin").ddl_if(
+            dialect="postgresql"
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(

@@ -133,7 +133,12 @@ async def list_cases(
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     q: Annotated[
-        str | None, Query(min_length=1, max_length=100, description="case number or party name")
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="a case number (exact), or text in the summary or a party's name",
+        ),
     ] = None,
     overdue: Annotated[bool, Query(description="only cases with a deadline past due")] = False,
     id_number: Annotated[

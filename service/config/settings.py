@@ -54,6 +54,11 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy async URL; default is an SQLite file under data_dir",
     )
+    reporting_database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL of a read-only copy (a PostgreSQL streaming replica) that "
+        "statistics, reports and their exports read from, off the primary; default: the primary",
+    )
     data_dir: Path = Field(default_factory=_default_data_dir)
     config_dir: Path = REPO_ROOT / "config"
     token_ttl_hours: float = Field(default=12.0, gt=0)

@@ -24,6 +24,13 @@ class Deadline(SQLModel, table=True):
             postgresql_where=text("status = 'active'"),
             sqlite_where=text("status = 'active'"),
         ),
+        # Breached clocks by case: the overdue figures and lists (migration 0029_city).
+        Index(
+            "ix_deadline_breached_case",
+            "case_id",
+            postgresql_where=text("status = 'breached'"),
+            sqlite_where=text("status = 'breached'"),
+        ),
         Index(
             "ix_deadline_warn_active",
             "warn_at",

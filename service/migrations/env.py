@@ -21,6 +21,7 @@ import service.referrals.models
 import service.reporting.models
 import service.screening.models
 import service.sessions.models
+import service.stats.models
 import service.subsidy.models
 import service.units.models
 import service.users.models  # noqa: F401  (registers the tables on SQLModel.metadata)

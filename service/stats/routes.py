@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from service import clock
 from service.context import ContextDep
-from service.db import EngineDep
+from service.db import EngineDep, ReportingEngineDep
 from service.errors import PROBLEM_CONTENT
 from service.stats import by_mediator as mediator_stats
 from service.stats import queries, report
@@ -90,7 +90,7 @@ QueryDep = Annotated[StatsQuery, Depends(stats_query)]
 
 
 @router.get("/overview", response_model=Overview, operation_id="stats_overview", responses=STATS_ERRORS)
-async def overview(q: QueryDep, engine: EngineDep) -> Overview:
+async def overview(q: QueryDep, engine: ReportingEngineDep) -> Overview:
     """Totals over the period for the cases in your scope.
 
     Every figure counts the cases *registered* in the period (months in Asia/Shanghai time), as
@@ -115,7 +115,7 @@ async def overview(q: QueryDep, engine: EngineDep) -> Overview:
 
 
 @router.get("/monthly", response_model=MonthlyStats, operation_id="stats_monthly", responses=STATS_ERRORS)
-async def monthly(q: QueryDep, engine: EngineDep) -> MonthlyStats:
+async def monthly(q: QueryDep, engine: ReportingEngineDep) -> MonthlyStats:
     """Each month of the period (empty months included): registered, closed, settled, terminated,
     success and overdue rates. Definitions as for the overview."""
     async with engine.connect() as conn:
@@ -125,21 +125,21 @@ async def monthly(q: QueryDep, engine: EngineDep) -> MonthlyStats:
 @router.get(
     "/by-type", response_model=TypeStats, operation_id="stats_by_dispute_type", responses=STATS_ERRORS
 )
-async def by_type(q: QueryDep, engine: EngineDep) -> TypeStats:
+async def by_type(q: QueryDep, engine: ReportingEngineDep) -> TypeStats:
     """All 20 Ministry of Justice dispute types in their fixed order, with zeros and Chinese labels."""
     async with engine.connect() as conn:
         return TypeStats(period=q.period.public(), rows=await queries.by_type(conn, q))
 
 
 @router.get("/by-tier", response_model=TierStats, operation_id="stats_by_tier", responses=STATS_ERRORS)
-async def by_tier(q: QueryDep, engine: EngineDep) -> TierStats:
+async def by_tier(q: QueryDep, engine: ReportingEngineDep) -> TierStats:
     """Village, town and city tier, by the tier of the unit holding each case now."""
     async with engine.connect() as conn:
         return TierStats(period=q.period.public(), rows=await queries.by_tier(conn, q))
 
 
 @router.get("/by-town", response_model=TownStats, operation_id="stats_by_town", responses=STATS_ERRORS)
-async def by_town(q: QueryDep, engine: EngineDep, ctx: ContextDep) -> TownStats:
+async def by_town(q: QueryDep, engine: ReportingEngineDep, ctx: ContextDep) -> TownStats:
     """Towns compared: every town in your scope (zeros included), each folding the units it
     handles; cases held by units under no town (city centre, committees, agencies, court) form
     the city's own row, listed when it has cases."""
@@ -148,7 +148,7 @@ async def by_town(q: QueryDep, engine: EngineDep, ctx: ContextDep) -> TownStats:
 
 
 @router.get("/by-source", response_model=SourceStats, operation_id="stats_by_source", responses=STATS_ERRORS)
-async def by_source(q: QueryDep, engine: EngineDep) -> SourceStats:
+async def by_source(q: QueryDep, engine: ReportingEngineDep) -> SourceStats:
     """Every intake source: 主动排查, 依申请, and referred by court, procuratorate, police,
     petition office or another department."""
     async with engine.connect() as conn:
@@ -186,7 +186,7 @@ async def by_mediator_query(
     },
 )
 async def by_mediator(
-    q: Annotated[StatsQuery, Depends(by_mediator_query)], engine: EngineDep
+    q: Annotated[StatsQuery, Depends(by_mediator_query)], engine: ReportingEngineDep
 ) -> MediatorStats:
     """Each mediator who handled a case in the period (an assignment, lead or co, overlapping it),
     counted where the assignment was made (the unit holding the case then), within your scope:
@@ -225,6 +225,7 @@ MEDIA_TYPES = {
 async def monthly_report(
     actor: ActorDep,
     engine: EngineDep,
+    reporting: ReportingEngineDep,
     ctx: ContextDep,
     client_ip: ClientAddress,
     month: Annotated[str, Query(max_length=16, description="the month, YYYY-MM", examples=["2026-03"])],
@@ -240,7 +241,7 @@ async def monthly_report(
     month (as `/stats/by-mediator`), a section of its own in the CSV and a second sheet in the XLSX."""
     units = queries.resolve_units(actor, ctx.org, unit)
     q = StatsQuery(report.report_period(month), now=clock.now(), units=units)
-    async with engine.connect() as conn:
+    async with reporting.connect() as conn:  # the figures from the replica, the export record to the primary
         result = await report.monthly_report(
             conn, ctx.org, q, by_mediator=mediator_stats.may_read_by_mediator(actor)
         )

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from service import clock
-from service.db import EngineDep
+from service.db import EngineDep, ReportingEngineDep
 from service.errors import InvalidInput
 from service.http_safety import client_ip
 from service.stats import charts, queries, report
@@ -108,7 +108,7 @@ def _in_language(page: Page, svg: str) -> str:
 async def dashboard(
     request: Request,
     session: SessionDep,
-    engine: EngineDep,
+    engine: ReportingEngineDep,
     ctx: CtxDep,
     from_month: Annotated[str | None, Query(alias="from", max_length=16)] = None,
     to_month: Annotated[str | None, Query(alias="to", max_length=16)] = None,
@@ -154,6 +154,7 @@ async def report_download(
     request: Request,
     session: SessionDep,
     engine: EngineDep,
+    reporting: ReportingEngineDep,
     ctx: CtxDep,
     fmt: Annotated[str, Path(max_length=8)],
     month: Month = None,
@@ -166,7 +167,7 @@ async def report_download(
     now = clock.now()
     period = report.report_period(month) if month else Period.of(None, None, now=now)
     q = StatsQuery(Period(period.last, period.last), now=now, units=units)
-    async with engine.connect() as conn:
+    async with reporting.connect() as conn:  # the figures from the replica, the export record to the primary
         result = await report.monthly_report(
             conn, ctx.org, q, by_mediator=may_read_by_mediator(session.actor)
         )

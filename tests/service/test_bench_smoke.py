@@ -130,3 +130,36 @@ async def test_a_timed_claim_run_counts_a_dry_queue_apart_from_claims() -> None:
     await server.wait_closed()
     assert (result["ok"], result["errors"]) == (3, 0)
     assert result["empty"] > 0
+
+
+def test_city_bench_asks_for_every_statistics_route_range_and_search() -> None:
+    """bench/city.py's items: every statistics route and the dashboard for three ranges and two
+    scopes, each with the issue's target; its table marks a p99 over target as a failure."""
+    from datetime import UTC, datetime
+
+    from bench.city import Item, items, months_back, table
+
+    now = datetime(2026, 1, 10, 2, 0, tzinfo=UTC)
+    assert (months_back(now, 0), months_back(now, 11), months_back(now, 35)) == (
+        "2026-01",
+        "2025-02",
+        "2023-02",
+    )
+    todo = items(now, "KS-2020-0000001", "王建国", postgres=True)
+    urls = [i.url for i in todo]
+    for route in ("overview", "monthly", "by-type", "by-tier", "by-town", "by-source", "by-mediator"):
+        assert sum(f"/api/v1/stats/{route}?" in u for u in urls) == 6  # 3 ranges × city, town
+    assert sum(u.startswith("/dashboard?") for u in urls) == 6
+    assert "/api/v1/cases?q=KS-2020-0000001" in urls
+    by_label = {i.label: i for i in todo}
+    assert by_label["search by case number, city"].target_ms == 50
+    assert by_label["overdue list, town"].target_ms == 100
+    assert by_label["monthly report XLSX, town, 2025-12"].target_ms == 2000
+    assert {i.target_ms for i in items(now, "n", "m", postgres=False)} == {1000}
+
+    lines = table(
+        "t",
+        [(Item("fast", "/", "u", 100), [10.0] * 99 + [99.0], ""), (Item("slow", "/", "u", 100), [150.0], "")],
+    )
+    assert "| fast | 100 | 10.0 | 10.0 | p99 < 100 ms | pass |  |" in lines  # nearest rank: the 99th of 100
+    assert "**FAIL**" in lines[-1]

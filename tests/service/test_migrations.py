@@ -20,9 +20,14 @@ def _not_the_suites_own(obj: Any, name: str | None, type_: str, reflected: bool,
 
 
 def _diff(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(
-        connection, opts={"compare_type": True, "include_object": _not_the_suites_own}
-    )
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        # An index the models create on one database only (``ddl_if``) is compared there only.
+        only_on = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
+        if type_ == "index" and only_on and only_on != connection.dialect.name:
+            return False
+        return _not_the_suites_own(obj, name, type_, reflected, compare_to)
+
+    context = MigrationContext.configure(connection, opts={"compare_type": True, "include_object": include})
     return list(compare_metadata(context, SQLModel.metadata))
 
 
