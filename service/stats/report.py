@@ -18,7 +18,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.audit.events import record_security_event
 from service.safe_text import looks_like_formula, spreadsheet_text
 from service.stats.by_mediator import by_mediator as mediator_rows
 from service.stats.queries import (
@@ -36,7 +35,7 @@ from service.stats.queries import (
     town_of,
 )
 from service.stats.schemas import MonthlyReport, ReportColumn
-from workflows.lifecycle import OUTCOME_LABELS, Actor, Outcome, TerminationReason
+from workflows.lifecycle import OUTCOME_LABELS, Outcome, TerminationReason
 from workflows.org import OrgTree
 from workflows.vocab import DISPUTE_TYPE_LABELS, SOURCE_LABELS, AgreementForm, DisputeType, Source
 
@@ -303,26 +302,3 @@ def _mediator_sheet(sheet: Any, report: MonthlyReport) -> None:
     rate_at = [k for k, _ in MEDIATOR_COLUMNS].index(RATE_KEY) + 1
     for (cell,) in sheet.iter_rows(min_row=2, min_col=rate_at, max_col=rate_at):
         cell.number_format = "0.00%"
-
-
-async def record_export(
-    conn: AsyncConnection,
-    actor: Actor,
-    report: MonthlyReport,
-    *,
-    unit: str | None,
-    fmt: str,
-    client_ip: str | None,
-    now: datetime,
-) -> None:
-    """A report leaving the service as a file is a security event, like every other export."""
-    await record_security_event(
-        conn,
-        kind="stats_exported",
-        actor=actor.username,
-        actor_role=actor.role.value,
-        actor_unit_code=actor.unit_code,
-        payload={"report": "monthly", "month": report.month, "unit": unit, "format": fmt},
-        client_ip=client_ip,
-        now=now,
-    )

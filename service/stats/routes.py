@@ -19,7 +19,6 @@ The web pages call the same functions without HTTP (each takes an open ``AsyncCo
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -28,6 +27,7 @@ from service import clock
 from service.context import ContextDep
 from service.db import EngineDep, ReportingEngineDep
 from service.errors import PROBLEM_CONTENT
+from service.exports import FILE_CONTENT, ReportFormat, attachment_response, record_export
 from service.stats import by_mediator as mediator_stats
 from service.stats import queries, report
 from service.stats.queries import Period, StatsQuery
@@ -198,18 +198,6 @@ async def by_mediator(
         return MediatorStats(period=q.period.public(), rows=await mediator_stats.by_mediator(conn, q))
 
 
-class ReportFormat(StrEnum):
-    json = "json"
-    csv = "csv"
-    xlsx = "xlsx"
-
-
-MEDIA_TYPES = {
-    ReportFormat.csv: "text/csv; charset=utf-8",
-    ReportFormat.xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
-
-
 @router.get(
     "/report",
     response_model=MonthlyReport,
@@ -218,7 +206,7 @@ MEDIA_TYPES = {
         **STATS_ERRORS,
         200: {
             "description": "the report as JSON, or as a CSV / XLSX attachment",
-            "content": {MEDIA_TYPES[ReportFormat.csv]: {}, MEDIA_TYPES[ReportFormat.xlsx]: {}},
+            "content": FILE_CONTENT,
         },
     },
 )
@@ -248,13 +236,13 @@ async def monthly_report(
     if format == ReportFormat.json:
         return result
     content = report.to_csv(result) if format == ReportFormat.csv else report.to_xlsx(result)
-    async with engine.begin() as conn:
-        await report.record_export(
-            conn, actor, result, unit=unit, fmt=format.value, client_ip=client_ip, now=q.now
-        )
-    filename = f"jiefen-report-{result.month}{'-' + unit if unit else ''}.{format.value}"
-    return Response(
-        content,
-        media_type=MEDIA_TYPES[format],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    await record_export(
+        engine,
+        actor,
+        "stats_exported",
+        {"report": "monthly", "month": result.month, "unit": unit, "format": format.value},
+        client_ip=client_ip,
+        now=q.now,
     )
+    filename = f"jiefen-report-{result.month}{'-' + unit if unit else ''}.{format.value}"
+    return attachment_response(content, format, filename)
