@@ -6,24 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import re
-from enum import StrEnum
+from datetime import datetime
 
 from fastapi import Response
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.exports import ExportFormat, attachment_response, record_export
 from service.filings.schemas import FilingOut
 from service.filings.source import FrozenReport
 from service.safe_text import looks_like_formula, spreadsheet_text
-
-
-class ExportFormat(StrEnum):
-    csv = "csv"
-    xlsx = "xlsx"
-
-
-MEDIA_TYPES = {
-    ExportFormat.csv: "text/csv; charset=utf-8",
-    ExportFormat.xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
+from workflows.lifecycle import Actor
 
 
 def grid(report: FrozenReport) -> tuple[list[str], list[list[str | int]]]:
@@ -100,11 +92,26 @@ def to_xlsx(out: FilingOut, report: FrozenReport) -> bytes:
     return buffer.getvalue()
 
 
-def export_response(out: FilingOut, report: FrozenReport, fmt: ExportFormat) -> Response:
+async def export_response(
+    engine: AsyncEngine,
+    actor: Actor,
+    out: FilingOut,
+    report: FrozenReport,
+    fmt: ExportFormat,
+    *,
+    client_ip: str | None,
+    now: datetime,
+) -> Response:
+    """The filed version as a file, its leaving recorded as a security event (`stats_exported`)."""
     content = to_csv(out, report) if fmt == ExportFormat.csv else to_xlsx(out, report)
+    payload = {
+        "report": "filing",
+        "filing_id": out.id,
+        "unit": out.unit_code,
+        "month": out.month,
+        "version": out.version,
+        "format": fmt.value,
+    }
+    await record_export(engine, actor, "stats_exported", payload, client_ip=client_ip, now=now)
     filename = f"jiefen-filing-{out.unit_code}-{out.month}-v{out.version}.{fmt.value}"
-    return Response(
-        content,
-        media_type=MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return attachment_response(content, fmt, filename)

@@ -11,9 +11,10 @@ from service import clock
 from service.context import ContextDep
 from service.db import EngineDep
 from service.errors import PROBLEM_CONTENT
+from service.exports import FILE_CONTENT, ExportFormat
 from service.filings import reconciliation
 from service.filings import service as filings
-from service.filings.export import MEDIA_TYPES, ExportFormat, export_response
+from service.filings.export import export_response
 from service.filings.schemas import CellCases, CorrectionIn, FilingIn, FilingOut, FilingPage, Reconciliation
 from service.users.deps import ActorDep, ClientAddress
 
@@ -133,7 +134,7 @@ async def cell_cases(
         **ERRORS,
         200: {
             "description": "the filed version as CSV (UTF-8 with BOM) or XLSX",
-            "content": {MEDIA_TYPES[ExportFormat.csv]: {}, MEDIA_TYPES[ExportFormat.xlsx]: {}},
+            "content": FILE_CONTENT,
         },
     },
 )
@@ -147,5 +148,4 @@ async def export_filing(
 ) -> Response:
     """The filed version as a file: its heading (unit, month, version, reason, SHA-256) and grid."""
     out, report = await filings.frozen_report(engine, ctx, actor, filing_id)
-    await filings.record_export(engine, actor, out, format.value, now=clock.now(), client_ip=client_ip)
-    return export_response(out, report, format)
+    return await export_response(engine, actor, out, report, format, client_ip=client_ip, now=clock.now())

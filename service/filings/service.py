@@ -527,27 +527,3 @@ async def cell_cases(
         total=len(ids),
         items=items,
     )
-
-
-async def record_export(
-    engine: AsyncEngine, actor: Actor, out: FilingOut, fmt: str, *, now: datetime, client_ip: str | None
-) -> None:
-    """A filed report leaving the service as a file is a security event, like every export."""
-    async with engine.begin() as conn:
-        await record_security_event(
-            conn,
-            kind="stats_exported",
-            actor=actor.username,
-            actor_role=actor.role.value,
-            actor_unit_code=actor.unit_code,
-            payload={
-                "report": "filing",
-                "filing_id": out.id,
-                "unit": out.unit_code,
-                "month": out.month,
-                "version": out.version,
-                "format": fmt,
-            },
-            client_ip=client_ip,
-            now=now,
-        )

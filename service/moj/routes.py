@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
 from service import clock
 from service.context import ContextDep
-from service.db import EngineDep
+from service.db import EngineDep, ReportingEngineDep
+from service.exports import FILE_CONTENT, ReportFormat, attachment_response, record_export
 from service.moj import service
 from service.moj.schemas import MojCellCases, MojReport
 from service.stats.queries import resolve_units
@@ -21,18 +21,6 @@ router = APIRouter(prefix="/api/v1/stats/moj", tags=["stats"])
 Month = Annotated[str, Query(max_length=16, description="the month, YYYY-MM", examples=["2026-03"])]
 
 
-class MojFormat(StrEnum):
-    json = "json"
-    csv = "csv"
-    xlsx = "xlsx"
-
-
-MEDIA_TYPES = {
-    MojFormat.csv: "text/csv; charset=utf-8",
-    MojFormat.xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
-
-
 @router.get(
     "",
     response_model=MojReport,
@@ -41,18 +29,21 @@ MEDIA_TYPES = {
         **STATS_ERRORS,
         200: {
             "description": "the report as JSON, or as a CSV / XLSX attachment in the form's layout",
-            "content": {MEDIA_TYPES[MojFormat.csv]: {}, MEDIA_TYPES[MojFormat.xlsx]: {}},
+            "content": FILE_CONTENT,
         },
     },
 )
 async def moj_report(
     actor: ActorDep,
     engine: EngineDep,
+    reporting: ReportingEngineDep,
     ctx: ContextDep,
     client_ip: ClientAddress,
     month: Month,
     unit: UnitParam = None,
-    format: Annotated[MojFormat, Query(description="json, csv (UTF-8 with BOM) or xlsx")] = MojFormat.json,
+    format: Annotated[
+        ReportFormat, Query(description="json, csv (UTF-8 with BOM) or xlsx")
+    ] = ReportFormat.json,
     case_ids: Annotated[
         bool,
         Query(
@@ -69,24 +60,27 @@ async def moj_report(
     now = clock.now()
     units = resolve_units(actor, ctx.org, unit)
     report = await service.compute(
-        engine,
+        reporting,  # the figures from the replica, the export record to the primary
         ctx,
         units=units,
         month=month,
         now=now,
         unit=unit,
-        case_ids=case_ids and format == MojFormat.json,
+        case_ids=case_ids and format == ReportFormat.json,
     )
-    if format == MojFormat.json:
+    if format == ReportFormat.json:
         return report if case_ids else report.model_copy(update={"case_ids": {}})
-    content = service.to_csv(report) if format == MojFormat.csv else service.to_xlsx(report)
-    await service.record_export(engine, actor, report, fmt=format.value, client_ip=client_ip, now=now)
-    filename = f"jiefen-moj-{report.month}{'-' + unit if unit else ''}.{format.value}"
-    return Response(
-        content,
-        media_type=MEDIA_TYPES[format],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    content = service.to_csv(report) if format == ReportFormat.csv else service.to_xlsx(report)
+    await record_export(
+        engine,
+        actor,
+        "stats_exported",
+        {"report": "moj", "month": report.month, "unit": report.unit, "format": format.value},
+        client_ip=client_ip,
+        now=now,
     )
+    filename = f"jiefen-moj-{report.month}{'-' + unit if unit else ''}.{format.value}"
+    return attachment_response(content, format, filename)
 
 
 @router.get(
@@ -97,7 +91,7 @@ async def moj_report(
 )
 async def moj_cell_cases(
     actor: ActorDep,
-    engine: EngineDep,
+    reporting: ReportingEngineDep,
     ctx: ContextDep,
     cell: Annotated[str, Path(max_length=64, description="row.column, e.g. settled.month")],
     month: Month,
@@ -113,5 +107,5 @@ async def moj_cell_cases(
     (paged by round id). Rate and stock cells list none (`counts`: `none`)."""
     units = resolve_units(actor, ctx.org, unit)
     return await service.cell_cases(
-        engine, ctx, actor, cell=cell, units=units, month=month, now=clock.now(), after=after, limit=limit
+        reporting, ctx, actor, cell=cell, units=units, month=month, now=clock.now(), after=after, limit=limit
     )

@@ -23,7 +23,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service.audit.events import record_security_event
 from service.cases.scope import can_see
 from service.context import AppContext
 from service.errors import NotFound
@@ -429,20 +428,3 @@ async def cell_cases(
         ],
         next_after=(behind[-1].id if behind else page[-1]) if more else None,
     )
-
-
-async def record_export(
-    engine: AsyncEngine, actor: Actor, report: MojReport, *, fmt: str, client_ip: str | None, now: datetime
-) -> None:
-    """A report leaving the service as a file is a security event, like every other export."""
-    async with engine.begin() as conn:
-        await record_security_event(
-            conn,
-            kind="stats_exported",
-            actor=actor.username,
-            actor_role=actor.role.value,
-            actor_unit_code=actor.unit_code,
-            payload={"report": "moj", "month": report.month, "unit": report.unit, "format": fmt},
-            client_ip=client_ip,
-            now=now,
-        )

@@ -1,6 +1,6 @@
 """Statistics as SQL aggregates: one GROUP BY statement per figure family, on both databases.
 
-Definitions (the API docs and the monthly report say the same):
+Definitions (the API docs and the case registration report 案件登记月报 say the same):
 
 - A figure describes the *cohort* of cases registered in the period (created_at, bucketed by
   month in Asia/Shanghai time), as those cases stand now — except ``closed`` and the average
@@ -16,8 +16,9 @@ Definitions (the API docs and the monthly report say the same):
 - concluded = settled + terminated; success rate = settled / concluded.
 - 逾期 (overdue): the case has a deadline that was breached, or one still running whose due time
   has passed now (the same rule as the case list's ``overdue`` filter); rate = overdue / registered.
-- 防止民转刑: criminal-risk cases (flag_criminal_risk) settled, and the people they involve.
-  防止群体性上访: group disputes (flag_group_dispute) settled, and the people they involve.
+- 有民转刑风险且调解成功: criminal-risk cases (flag_criminal_risk) settled, and the people they
+  involve; 群体性纠纷且调解成功: group disputes (flag_group_dispute) settled, and their people.
+  (Not the MoJ report's 防止民转刑 / 防止群体性事件: service/moj counts those from risk reports.)
 - A case counts at the unit that holds it now (as the case list's scope does); towns fold a
   unit into its town centre, and units under no town (city centre, sectoral committees,
   agencies, the court) into the city's own row.

@@ -1,4 +1,7 @@
-"""The monthly statistics report the centres file (月度统计报表), as rows, CSV and XLSX.
+"""The case registration report (案件登记月报), as rows, CSV and XLSX: the cohort of cases
+registered in a month, as they stand now. It is NOT the report filed with the 司法局 — that is the
+MoJ report (service/moj, /stats/moj), counted from events — and its headings say so: 登记数, not
+受理数; "有民转刑风险且调解成功", not the MoJ row 防止民转刑; each column's definition below the table.
 
 One row per (town, dispute type) that has cases registered in the month, in town code and
 Ministry-of-Justice type order, then a total row. Figures follow the definitions in
@@ -18,7 +21,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.audit.events import record_security_event
 from service.safe_text import looks_like_formula, spreadsheet_text
 from service.stats.by_mediator import by_mediator as mediator_rows
 from service.stats.queries import (
@@ -35,8 +37,8 @@ from service.stats.queries import (
     sum_if,
     town_of,
 )
-from service.stats.schemas import MonthlyReport, ReportColumn
-from workflows.lifecycle import OUTCOME_LABELS, Actor, Outcome, TerminationReason
+from service.stats.schemas import REPORT_TITLE, MonthlyReport, ReportColumn
+from workflows.lifecycle import OUTCOME_LABELS, Outcome, TerminationReason
 from workflows.org import OrgTree
 from workflows.vocab import DISPUTE_TYPE_LABELS, SOURCE_LABELS, AgreementForm, DisputeType, Source
 
@@ -59,16 +61,16 @@ LABEL_COLUMNS = [
     ("dispute_type_label", "纠纷类型"),
 ]
 COUNT_COLUMNS = [
-    ("registered", "受理数"),
+    ("registered", "登记数"),
     ("settled", "调解成功数"),
     ("terminated", "终止数"),
     *[(f"terminated_{r.value}", f"终止:{TERMINATION_REASON_LABELS[r]}") for r in TerminationReason],
     *[(f"agreement_{f.value}", AGREEMENT_FORM_LABELS[f]) for f in AgreementForm],
     ("people_involved", "涉及人数"),
-    ("criminal_prevented_cases", "防止民转刑(件)"),
-    ("criminal_prevented_people", "防止民转刑(人)"),
-    ("group_prevented_cases", "防止群体性上访(件)"),
-    ("group_prevented_people", "防止群体性上访(人)"),
+    ("criminal_prevented_cases", "有民转刑风险且调解成功(件)"),
+    ("criminal_prevented_people", "有民转刑风险且调解成功(人)"),
+    ("group_prevented_cases", "群体性纠纷且调解成功(件)"),
+    ("group_prevented_people", "群体性纠纷且调解成功(人)"),
     ("overdue", "逾期数"),
     *[(f"source_{s.value}", f"来源:{SOURCE_LABELS[s]}") for s in Source],
 ]
@@ -80,6 +82,51 @@ COLUMNS = [
     *COUNT_COLUMNS[2:],
     (AMOUNT_KEY, "涉及金额(元)"),
 ]
+
+MOJ_NOTE = "本表不是向司法局报送的报表：向司法局报送的是人民调解工作统计报表（/stats/moj）。"
+NOTES_HEADING = "注：各列定义"
+
+# Every column's definition, shown below the table in the files and in the API's `columns`.
+_DEFINITIONS = {
+    "town_code": "案件现由哪个单位办理：镇（区）矛调中心及其下属单位归入该镇，其他归入市级行。",
+    "town_name": "同上，单位名称。",
+    "dispute_type": "案件当前登记的纠纷类型（代码）。",
+    "dispute_type_label": "案件当前登记的纠纷类型。",
+    "registered": "本月登记的全部案件，含未受理、不予受理和法院待分配的；不是人民调解报表的“受理数”。",
+    "settled": "本月登记、目前协议仍然有效的案件（按案件现状，不按达成协议的月份；协议后撤回则不再计入）。",
+    RATE_KEY: "调解成功数 ÷（调解成功数 + 终止数），均为本月登记的案件；无分母时为空。",
+    "terminated": "本月登记、记录了终止原因且目前没有有效协议的案件。",
+    "people_involved": "本月登记案件的涉及人数之和。",
+    "criminal_prevented_cases": "本月登记、带民转刑风险标记且目前调解成功的案件；不是人民调解报表的“防止民转刑”。",
+    "criminal_prevented_people": "上一列案件的涉及人数之和。",
+    "group_prevented_cases": "本月登记、标记为群体性纠纷且目前调解成功的案件；不是人民调解报表的防止群体性事件。",
+    "group_prevented_people": "上一列案件的涉及人数之和。",
+    "overdue": "本月登记、有期限已被违反或现已过期的案件。",
+    AMOUNT_KEY: "本月登记案件登记时的请求金额之和，不是协议金额。",
+}
+
+
+def definition(key: str) -> str:
+    """What the column ``key`` counts (the generated columns by their family)."""
+    if key in _DEFINITIONS:
+        return _DEFINITIONS[key]
+    if key.startswith("terminated_"):
+        return "终止数中，终止原因为该项的案件。"
+    if key.startswith("agreement_"):
+        return "调解成功数中，协议为该形式的案件。"
+    if key.startswith("source_"):
+        return "本月登记、登记来源（登记时记录）为该项的案件。"
+    raise KeyError(key)
+
+
+def _notes(report: MonthlyReport) -> list[list[str]]:
+    """The rows below the table: the title, the MoJ note, then each column with its definition."""
+    return [
+        [REPORT_TITLE],
+        [MOJ_NOTE],
+        [NOTES_HEADING],
+        *[[c.heading, c.definition] for c in report.columns],
+    ]
 
 
 def _count_expressions(now: datetime) -> list[sa.Label[Any]]:
@@ -167,7 +214,7 @@ async def monthly_report(
         )
     return MonthlyReport(
         month=q.period.months()[0],
-        columns=[ReportColumn(key=k, heading=h) for k, h in COLUMNS],
+        columns=[ReportColumn(key=k, heading=h, definition=definition(k)) for k, h in COLUMNS],
         rows=rows,
         total={
             "town_code": "",
@@ -229,6 +276,9 @@ def to_csv(report: MonthlyReport) -> bytes:
         value = cells[rate_at]
         cells[rate_at] = "" if value is None else f"{float(value) * 100:.2f}%"
         writer.writerow(["" if v is None else spreadsheet_text(v) for v in cells])
+    # Below the table: what it is (and is not), and each column's definition.
+    writer.writerow([])
+    writer.writerows(_notes(report))
     if report.mediators:
         # A section of its own below the table: a blank line, its title, its headings.
         writer.writerow([])
@@ -251,7 +301,7 @@ def to_xlsx(report: MonthlyReport) -> bytes:
 
     workbook = Workbook()
     sheet = workbook.active
-    sheet.title = f"{report.month} 月报"
+    sheet.title = f"{report.month} 登记月报"
     sheet.append([c.heading for c in report.columns])
     for cells in _cells(report):
         sheet.append(cells)
@@ -263,7 +313,7 @@ def to_xlsx(report: MonthlyReport) -> bytes:
     bold = Font(bold=True)
     for cell in sheet[1]:
         cell.font = bold
-    for cell in sheet[sheet.max_row]:
+    for cell in sheet[sheet.max_row]:  # the total row (the notes are appended after)
         cell.font = bold
     sheet.freeze_panes = "A2"
     for index, column in enumerate(report.columns, start=1):
@@ -278,6 +328,9 @@ def to_xlsx(report: MonthlyReport) -> bytes:
         elif column.key == AMOUNT_KEY:
             for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
                 cell.number_format = "#,##0.00"
+    sheet.append([])
+    for note in _notes(report):
+        sheet.append(note)
     if report.mediators:
         _mediator_sheet(workbook.create_sheet(MEDIATOR_SECTION), report)
     buffer = io.BytesIO()
@@ -303,26 +356,3 @@ def _mediator_sheet(sheet: Any, report: MonthlyReport) -> None:
     rate_at = [k for k, _ in MEDIATOR_COLUMNS].index(RATE_KEY) + 1
     for (cell,) in sheet.iter_rows(min_row=2, min_col=rate_at, max_col=rate_at):
         cell.number_format = "0.00%"
-
-
-async def record_export(
-    conn: AsyncConnection,
-    actor: Actor,
-    report: MonthlyReport,
-    *,
-    unit: str | None,
-    fmt: str,
-    client_ip: str | None,
-    now: datetime,
-) -> None:
-    """A report leaving the service as a file is a security event, like every other export."""
-    await record_security_event(
-        conn,
-        kind="stats_exported",
-        actor=actor.username,
-        actor_role=actor.role.value,
-        actor_unit_code=actor.unit_code,
-        payload={"report": "monthly", "month": report.month, "unit": unit, "format": fmt},
-        client_ip=client_ip,
-        now=now,
-    )

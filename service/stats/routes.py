@@ -19,7 +19,6 @@ The web pages call the same functions without HTTP (each takes an open ``AsyncCo
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -28,6 +27,7 @@ from service import clock
 from service.context import ContextDep
 from service.db import EngineDep, ReportingEngineDep
 from service.errors import PROBLEM_CONTENT
+from service.exports import FILE_CONTENT, ReportFormat, attachment_response, record_export
 from service.stats import by_mediator as mediator_stats
 from service.stats import queries, report
 from service.stats.queries import Period, StatsQuery
@@ -104,8 +104,9 @@ async def overview(q: QueryDep, engine: ReportingEngineDep) -> Overview:
     - **success_rate** = settled / (settled + terminated).
     - **overdue (逾期)**: a deadline breached, or still running past its due time now;
       **overdue_rate** = overdue / registered.
-    - **criminal_prevented (防止民转刑)**: criminal-risk cases settled, with the people involved.
-    - **group_petition_prevented (防止群体性上访)**: group disputes settled, with the people involved.
+    - **criminal_prevented (有民转刑风险且调解成功)**: criminal-risk cases settled, with the people
+      involved (not the MoJ report's 防止民转刑, which counts acknowledged risk reports).
+    - **group_petition_prevented (群体性纠纷且调解成功)**: group disputes settled, with the people involved.
 
     Mediators and agency officers see their own unit; coordinators their subtree; auditors and
     administrators the whole network (counts carry no personal data). The court desk: 403.
@@ -198,18 +199,6 @@ async def by_mediator(
         return MediatorStats(period=q.period.public(), rows=await mediator_stats.by_mediator(conn, q))
 
 
-class ReportFormat(StrEnum):
-    json = "json"
-    csv = "csv"
-    xlsx = "xlsx"
-
-
-MEDIA_TYPES = {
-    ReportFormat.csv: "text/csv; charset=utf-8",
-    ReportFormat.xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
-
-
 @router.get(
     "/report",
     response_model=MonthlyReport,
@@ -218,7 +207,7 @@ MEDIA_TYPES = {
         **STATS_ERRORS,
         200: {
             "description": "the report as JSON, or as a CSV / XLSX attachment",
-            "content": {MEDIA_TYPES[ReportFormat.csv]: {}, MEDIA_TYPES[ReportFormat.xlsx]: {}},
+            "content": FILE_CONTENT,
         },
     },
 )
@@ -234,9 +223,13 @@ async def monthly_report(
     ] = ReportFormat.json,
     unit: UnitParam = None,
 ) -> MonthlyReport | Response:
-    """月度统计报表: one row per (town, dispute type) with cases registered in the month, then a
-    total row: 受理数, 调解成功数 and rate, 终止数 by reason, oral / written agreements, amount,
-    people, 防止民转刑 and 防止群体性上访 (cases / people), 逾期数, and the intake sources.
+    """案件登记月报（按登记月份统计，反映案件当前状态）: the cohort of cases registered in the month,
+    as they stand now — NOT the report to file with the 司法局, which is the MoJ report
+    (`/api/v1/stats/moj`, counted from events). One row per (town, dispute type), then a total
+    row: 登记数 (every registration, accepted or not), 调解成功数 (agreement standing now) and
+    rate, 终止数 by reason, oral / written agreements, the claimed amount, people, 有民转刑风险且
+    调解成功 and 群体性纠纷且调解成功 (cases / people), 逾期数, and the intake sources. Each column
+    carries its `definition`, also written below the table in the CSV and XLSX.
     For coordinators, auditors and administrators also 按调解员: each mediator's figures for the
     month (as `/stats/by-mediator`), a section of its own in the CSV and a second sheet in the XLSX."""
     units = queries.resolve_units(actor, ctx.org, unit)
@@ -248,13 +241,13 @@ async def monthly_report(
     if format == ReportFormat.json:
         return result
     content = report.to_csv(result) if format == ReportFormat.csv else report.to_xlsx(result)
-    async with engine.begin() as conn:
-        await report.record_export(
-            conn, actor, result, unit=unit, fmt=format.value, client_ip=client_ip, now=q.now
-        )
-    filename = f"jiefen-report-{result.month}{'-' + unit if unit else ''}.{format.value}"
-    return Response(
-        content,
-        media_type=MEDIA_TYPES[format],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    await record_export(
+        engine,
+        actor,
+        "stats_exported",
+        {"report": "monthly", "month": result.month, "unit": unit, "format": format.value},
+        client_ip=client_ip,
+        now=q.now,
     )
+    filename = f"jiefen-report-{result.month}{'-' + unit if unit else ''}.{format.value}"
+    return attachment_response(content, format, filename)

@@ -23,7 +23,7 @@ class PeriodPublic(BaseModel):
 class Figures(BaseModel):
     """The core figures of a group of cases registered in the period (a cohort)."""
 
-    registered: int = Field(description="受理数: cases registered in the period")
+    registered: int = Field(description="登记数: cases registered in the period (accepted or not)")
     settled: int = Field(description="调解成功数: an agreement was reached and stands")
     terminated: int = Field(description="终止数: mediation ended without an agreement that stands")
     concluded: int = Field(description="settled + terminated")
@@ -66,8 +66,10 @@ class Overview(Figures):
     avg_days_to_close: float | None = Field(description="over the cases closed in the period")
     amount_yuan: Money = Field(description="涉及金额: sum over the cases registered in the period")
     people_involved: int
-    criminal_prevented: Prevention = Field(description="防止民转刑: criminal-risk cases settled")
-    group_petition_prevented: Prevention = Field(description="防止群体性上访: group disputes settled")
+    criminal_prevented: Prevention = Field(
+        description="有民转刑风险且调解成功: criminal-risk cases settled (not the MoJ row 防止民转刑)"
+    )
+    group_petition_prevented: Prevention = Field(description="群体性纠纷且调解成功: group disputes settled")
 
 
 class MonthRow(Figures):
@@ -147,14 +149,20 @@ class MediatorStats(BaseModel):
     rows: list[MediatorStatsRow]
 
 
+REPORT_TITLE = "案件登记月报（按登记月份统计，反映案件当前状态）"
+
+
 class ReportColumn(BaseModel):
     key: str
     heading: str
+    definition: str = Field(description="what the column counts (also below the table in the files)")
 
 
 class MonthlyReport(BaseModel):
-    """月度统计报表: one row per (town, dispute type) with cases, and a total row last."""
+    """案件登记月报: one row per (town, dispute type) with the cases registered in the month as they
+    stand now, and a total row last. Not the report filed with the 司法局 (that is `/stats/moj`)."""
 
+    title: str = Field(default=REPORT_TITLE)
     month: str
     columns: list[ReportColumn]
     rows: list[dict[str, str | int | float | None]]

@@ -8,13 +8,15 @@ import csv
 import io
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 
 from fastapi import Response
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.clock import SHANGHAI
+from service.exports import ExportFormat, attachment_response, record_export
 from service.safe_text import looks_like_formula, spreadsheet_text
 from service.subsidy.schemas import SubsidyMonthOut
+from workflows.lifecycle import Actor
 
 ROLE_LABELS = {"lead": "主办", "co": "协办"}
 STATUS_LABELS = {"computed": "未审核（试算）", "approved": "已审核"}
@@ -136,22 +138,19 @@ def to_xlsx(out: SubsidyMonthOut, unit_name: str) -> bytes:
     return buffer.getvalue()
 
 
-class ExportFormat(StrEnum):
-    csv = "csv"
-    xlsx = "xlsx"
-
-
-MEDIA_TYPES = {
-    ExportFormat.csv: "text/csv; charset=utf-8",
-    ExportFormat.xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
-
-
-def export_response(out: SubsidyMonthOut, unit_name: str, fmt: ExportFormat) -> Response:
+async def export_response(
+    engine: AsyncEngine,
+    actor: Actor,
+    out: SubsidyMonthOut,
+    unit_name: str,
+    fmt: ExportFormat,
+    *,
+    client_ip: str | None,
+    now: datetime,
+) -> Response:
+    """The ledger as a file, its leaving recorded as a security event (`subsidy_exported`)."""
     content = to_csv(out, unit_name) if fmt == ExportFormat.csv else to_xlsx(out, unit_name)
+    payload = {"unit": out.unit_code, "month": out.month, "format": fmt.value}
+    await record_export(engine, actor, "subsidy_exported", payload, client_ip=client_ip, now=now)
     filename = f"jiefen-subsidy-{out.unit_code}-{out.month}.{fmt.value}"
-    return Response(
-        content,
-        media_type=MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
-    )
+    return attachment_response(content, fmt, filename, no_store=True)

@@ -10,8 +10,9 @@ from service import clock
 from service.context import ContextDep
 from service.db import EngineDep
 from service.errors import PROBLEM_CONTENT
+from service.exports import FILE_CONTENT, ExportFormat
 from service.subsidy import service as subsidy
-from service.subsidy.export import MEDIA_TYPES, ExportFormat, export_response
+from service.subsidy.export import export_response
 from service.subsidy.schemas import ApprovalIn, CorrectionIn, CorrectionOut, SubsidyMonthOut
 from service.users.deps import ActorDep, ClientAddress
 from workflows.subsidy import SubsidyRules
@@ -110,7 +111,7 @@ async def add_correction(
         **ERRORS,
         200: {
             "description": "per-mediator totals, per-case lines and corrections",
-            "content": {MEDIA_TYPES[ExportFormat.csv]: {}, MEDIA_TYPES[ExportFormat.xlsx]: {}},
+            "content": FILE_CONTENT,
         },
     },
 )
@@ -126,5 +127,5 @@ async def export_month(
 ) -> Response:
     """The month for finance, as the reader may see it (computed, or frozen once approved)."""
     out = await subsidy.read_month(engine, ctx.org, rules, actor, unit_code, month)
-    await subsidy.record_export(engine, actor, out, format.value, now=clock.now(), client_ip=client_ip)
-    return export_response(out, ctx.org.name_of(unit_code) or unit_code, format)
+    name = ctx.org.name_of(unit_code) or unit_code
+    return await export_response(engine, actor, out, name, format, client_ip=client_ip, now=clock.now())

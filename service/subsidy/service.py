@@ -487,23 +487,6 @@ async def correct(
     )
 
 
-async def record_export(
-    engine: AsyncEngine, actor: Actor, out: SubsidyMonthOut, fmt: str, *, now: datetime, client_ip: str | None
-) -> None:
-    """The ledger leaving the service as a file is a security event, like every export."""
-    async with engine.begin() as conn:
-        await record_security_event(
-            conn,
-            kind="subsidy_exported",
-            actor=actor.username,
-            actor_role=actor.role.value,
-            actor_unit_code=actor.unit_code,
-            payload={"unit": out.unit_code, "month": out.month, "format": fmt},
-            client_ip=client_ip,
-            now=now,
-        )
-
-
 async def roster(engine: AsyncEngine, org: OrgTree, actor: Actor, unit_code: str) -> list[tuple[int, str]]:
     """The mediators a coordinator's correction may name: those serving the unit's subtree."""
     unit, _, _ = check_access(actor, org, unit_code)

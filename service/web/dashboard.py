@@ -11,6 +11,7 @@ from markupsafe import Markup
 from service import clock
 from service.db import EngineDep, ReportingEngineDep
 from service.errors import InvalidInput
+from service.exports import ExportFormat, attachment_response, file_format, record_export
 from service.http_safety import client_ip
 from service.stats import charts, queries, report
 from service.stats.by_mediator import may_read_by_mediator
@@ -23,11 +24,6 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 Month = Annotated[str | None, Query(max_length=16)]
 Unit = Annotated[str | None, Query(max_length=32)]
-
-MEDIA = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
 
 
 def town_label(page: Page, code: str) -> str:
@@ -161,7 +157,8 @@ async def report_download(
     unit: Unit = None,
 ) -> Response:
     """The monthly statistics report as the centres file it: CSV (UTF-8 with BOM) or Excel."""
-    if fmt not in MEDIA:
+    chosen = file_format(fmt)
+    if chosen is None:
         raise InvalidInput("format: csv or xlsx", [{"field": "path.fmt", "message": "csv or xlsx"}])
     units = queries.resolve_units(session.actor, ctx.org, unit or None)
     now = clock.now()
@@ -171,14 +168,14 @@ async def report_download(
         result = await report.monthly_report(
             conn, ctx.org, q, by_mediator=may_read_by_mediator(session.actor)
         )
-    content = report.to_csv(result) if fmt == "csv" else report.to_xlsx(result)
-    async with engine.begin() as conn:
-        await report.record_export(
-            conn, session.actor, result, unit=unit, fmt=fmt, client_ip=client_ip(request), now=now
-        )
-    filename = f"jiefen-report-{result.month}{'-' + unit if unit else ''}.{fmt}"
-    return Response(
-        content,
-        media_type=MEDIA[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+    content = report.to_csv(result) if chosen == ExportFormat.csv else report.to_xlsx(result)
+    await record_export(
+        engine,
+        session.actor,
+        "stats_exported",
+        {"report": "monthly", "month": result.month, "unit": unit, "format": chosen.value},
+        client_ip=client_ip(request),
+        now=now,
     )
+    filename = f"jiefen-report-{result.month}{'-' + unit if unit else ''}.{chosen.value}"
+    return attachment_response(content, chosen, filename, no_store=True)

@@ -12,9 +12,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from service import clock
 from service.db import EngineDep
 from service.errors import Conflict, InvalidInput
+from service.exports import file_format
 from service.filings import reconciliation
 from service.filings import service as filings
-from service.filings.export import ExportFormat, export_response
+from service.filings.export import export_response
 from service.filings.schemas import FilingOut
 from service.http_safety import client_ip
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
@@ -253,10 +254,10 @@ async def export(
     engine: EngineDep,
     ctx: CtxDep,
 ) -> Response:
-    if fmt not in {f.value for f in ExportFormat}:
+    chosen = file_format(fmt)
+    if chosen is None:
         raise InvalidInput("format: csv or xlsx", [{"field": "path.fmt", "message": "csv or xlsx"}])
     out, report = await filings.frozen_report(engine, ctx, session.actor, filing_id)
-    await filings.record_export(
-        engine, session.actor, out, fmt, now=clock.now(), client_ip=client_ip(request)
+    return await export_response(
+        engine, session.actor, out, report, chosen, client_ip=client_ip(request), now=clock.now()
     )
-    return export_response(out, report, ExportFormat(fmt))

@@ -15,7 +15,7 @@ from service.cases import reports
 from service.cases import service as cases
 from service.cases.report_schemas import AcknowledgementIn, CrimeReportIn
 from service.cases.schemas import SentCase
-from service.db import EngineDep
+from service.db import EngineDep, ReportingEngineDep
 from service.errors import InvalidInput
 from service.moj import service as moj
 from service.stats.queries import resolve_units, stats_scope, towns_in
@@ -130,7 +130,7 @@ def _month(value: str | None) -> str:
 async def moj_page(
     request: Request,
     session: SessionDep,
-    engine: EngineDep,
+    reporting: ReportingEngineDep,  # the figures from the replica, like the statistics
     ctx: CtxDep,
     month: MonthQuery = None,
     unit: UnitQuery = None,
@@ -141,12 +141,12 @@ async def moj_page(
     chosen, error = _month(month), None
     try:
         report = await moj.compute(
-            engine, ctx, units=units, month=chosen, now=clock.now(), unit=unit or None, case_ids=False
+            reporting, ctx, units=units, month=chosen, now=clock.now(), unit=unit or None, case_ids=False
         )
     except InvalidInput:
         error, chosen = page.t("field.month"), _month(None)
         report = await moj.compute(
-            engine, ctx, units=units, month=chosen, now=clock.now(), unit=unit or None, case_ids=False
+            reporting, ctx, units=units, month=chosen, now=clock.now(), unit=unit or None, case_ids=False
         )
     return page.render(
         "moj_report.html",
@@ -162,7 +162,7 @@ async def moj_page(
 async def moj_cell_page(
     request: Request,
     session: SessionDep,
-    engine: EngineDep,
+    reporting: ReportingEngineDep,  # the figures from the replica, like the statistics
     ctx: CtxDep,
     cell: Annotated[str, Path(max_length=64)],
     month: MonthQuery = None,
@@ -174,7 +174,7 @@ async def moj_cell_page(
     units = resolve_units(session.actor, ctx.org, unit or None)
     chosen = _month(month)
     found = await moj.cell_cases(
-        engine,
+        reporting,
         ctx,
         session.actor,
         cell=cell,

@@ -14,9 +14,10 @@ from pydantic import ValidationError
 from service import clock
 from service.db import EngineDep
 from service.errors import Conflict, InvalidInput
+from service.exports import file_format
 from service.http_safety import client_ip
 from service.subsidy import service as subsidy
-from service.subsidy.export import ExportFormat, export_response
+from service.subsidy.export import export_response
 from service.subsidy.schemas import ApprovalIn, CorrectionIn
 from service.web.base import CtxDep, SessionDep, WebRoute, form_text, read_form
 from service.web.forms import field_errors
@@ -227,11 +228,12 @@ async def export(
     month: Month = None,
 ) -> Response:
     """The month for finance: per-mediator totals, per-case lines, corrections (CSV or Excel)."""
-    if fmt not in {f.value for f in ExportFormat}:
+    chosen = file_format(fmt)
+    if chosen is None:
         raise InvalidInput("format: csv or xlsx", [{"field": "path.fmt", "message": "csv or xlsx"}])
     code, label = _unit_and_month(session, unit, month)
     out = await subsidy.read_month(engine, ctx.org, rules_of(request), session.actor, code, label)
-    await subsidy.record_export(
-        engine, session.actor, out, fmt, now=clock.now(), client_ip=client_ip(request)
+    name = ctx.org.name_of(code) or code
+    return await export_response(
+        engine, session.actor, out, name, chosen, client_ip=client_ip(request), now=clock.now()
     )
-    return export_response(out, ctx.org.name_of(code) or code, ExportFormat(fmt))

@@ -333,7 +333,7 @@ async def test_the_monthly_report_has_a_row_per_town_and_type_and_a_total(
     )
     headings = [c["heading"] for c in report["columns"]]
     assert {
-        "受理数",
+        "登记数",
         "调解成功数",
         "调解成功率",
         "终止:分歧过大",
@@ -341,9 +341,19 @@ async def test_the_monthly_report_has_a_row_per_town_and_type_and_a_total(
         "书面协议",
         "涉及金额(元)",
     } <= set(headings)
-    assert {"防止民转刑(件)", "防止民转刑(人)", "防止群体性上访(件)", "逾期数", "来源:法院移送"} <= set(
-        headings
-    )
+    assert {
+        "有民转刑风险且调解成功(件)",
+        "有民转刑风险且调解成功(人)",
+        "群体性纠纷且调解成功(件)",
+        "逾期数",
+        "来源:法院移送",
+    } <= set(headings)
+    # The old names are gone: this report is not the MoJ report, and says so.
+    assert not {"受理数", "防止民转刑(件)", "防止群体性上访(件)"} & set(headings)
+    assert report["title"] == "案件登记月报（按登记月份统计，反映案件当前状态）"
+    definitions = {c["heading"]: c["definition"] for c in report["columns"]}
+    assert all(definitions.values())
+    assert "含未受理" in definitions["登记数"] and "不是协议金额" in definitions["涉及金额(元)"]
 
 
 async def test_the_report_downloads_as_csv_excel_reads(
@@ -371,7 +381,7 @@ async def test_the_report_downloads_as_csv_excel_reads(
         "单位",
         "纠纷类型代码",
         "纠纷类型",
-        "受理数",
+        "登记数",
         "调解成功数",
         "调解成功率",
     ]
@@ -380,13 +390,20 @@ async def test_the_report_downloads_as_csv_excel_reads(
         [ZHANGPU, "张浦镇", "CONTRACT", "合同"],
     ]
     total = dict(zip(header, rows[-1], strict=True))
-    assert (total["单位"], total["受理数"], total["调解成功数"], total["调解成功率"]) == (
+    assert (total["单位"], total["登记数"], total["调解成功数"], total["调解成功率"]) == (
         "合计",
         "3",
         "2",
         "66.67%",
     )
     assert (total["涉及金额(元)"], total["终止:分歧过大"]) == ("4500.5", "1")
+    # Below the table: the title, the line naming the MoJ report, then every column's definition.
+    notes = lines[len(rows) + 1 :]
+    assert notes[0] == ["案件登记月报（按登记月份统计，反映案件当前状态）"]
+    assert "/stats/moj" in notes[1][0] and notes[2] == ["注：各列定义"]
+    defined = dict((r[0], r[1]) for r in notes[3 : 3 + len(header)])
+    assert list(defined) == header
+    assert defined["登记数"].startswith("本月登记的全部案件")
 
 
 async def test_the_report_downloads_as_a_workbook(
@@ -404,19 +421,26 @@ async def test_the_report_downloads_as_a_workbook(
     assert response.headers["content-disposition"].endswith('filename="jiefen-report-2026-03-320583106.xlsx"')
     sheet = load_workbook(io.BytesIO(response.content)).active
     header = [c.value for c in sheet[1]]
-    assert header[4:7] == ["受理数", "调解成功数", "调解成功率"]
+    assert header[4:7] == ["登记数", "调解成功数", "调解成功率"]
     assert all(c.font.bold for c in sheet[1])
     assert sheet.freeze_panes == "A2"
-    assert sheet.max_row == 4  # header, two rows, total
+    assert [c.value for c in sheet[5]] == [None] * len(header)  # header, two rows, total, a blank
+    assert sheet["A6"].value.startswith("案件登记月报") and "/stats/moj" in sheet["A7"].value
+    assert sheet["A8"].value == "注：各列定义"
+    assert [(sheet.cell(8 + i, 1).value, bool(sheet.cell(8 + i, 2).value)) for i in range(1, 3)] == [
+        ("单位代码", True),
+        ("单位", True),
+    ]
+    assert sheet.max_row == 8 + len(header)
     first = dict(zip(header, [c.value for c in sheet[2]], strict=True))
-    assert (first["单位"], first["纠纷类型"], first["受理数"], first["调解成功率"]) == (
+    assert (first["单位"], first["纠纷类型"], first["登记数"], first["调解成功率"]) == (
         "张浦镇",
         "邻里",
         2,
         1.0,
     )
     total = {h: c for h, c in zip(header, sheet[4], strict=True)}
-    assert (total["单位"].value, total["受理数"].value, total["涉及金额(元)"].value) == ("合计", 3, 4500.5)
+    assert (total["单位"].value, total["登记数"].value, total["涉及金额(元)"].value) == ("合计", 3, 4500.5)
     assert total["调解成功率"].number_format == "0.00%"
     assert total["单位"].font.bold
     assert sheet.column_dimensions["B"].width >= 8

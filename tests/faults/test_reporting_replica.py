@@ -86,6 +86,15 @@ async def registered_on(url: str) -> int:
         await conn.close()
 
 
+async def exports_on(url: str) -> int:
+    """The statistics exports recorded in that database's security log."""
+    conn = await asyncpg.connect(dsn(url), timeout=10)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM security_event WHERE kind = 'stats_exported'"))
+    finally:
+        await conn.close()
+
+
 async def caught_up(primary: str, replica: str, within: float = 20) -> None:
     """Until the replica has replayed everything the primary has written so far."""
     conn = await asyncpg.connect(dsn(primary), timeout=10)
@@ -159,6 +168,19 @@ async def test_statistics_and_reports_read_from_the_replica(
                 f"/api/v1/stats/report?month={month}&format=xlsx", headers=coordinator
             )
             assert exported.status_code == 200, exported.text
+            # The MoJ report reads the standby too: its file, drill-down and page answer there,
+            # the file's security record going to the primary.
+            moj = await client.get(f"/api/v1/stats/moj?month={month}&format=csv", headers=coordinator)
+            assert moj.status_code == 200, moj.text
+            drill = await client.get(
+                f"/api/v1/stats/moj/cells/accepted.month/cases?month={month}", headers=coordinator
+            )
+            assert drill.status_code == 200, drill.text
+            page = await client.get(
+                f"/stats/moj?month={month}", cookies={"jiefen_session": coordinator["Authorization"][7:]}
+            )
+            assert page.status_code == 200, page.text[:500]
+            assert await exports_on(private_cluster.url) == 2
 
             await replica.execute("SELECT pg_wal_replay_resume()")
             await caught_up(private_cluster.url, standby.url)

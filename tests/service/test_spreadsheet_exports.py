@@ -9,7 +9,7 @@ import pytest
 from openpyxl import load_workbook
 
 from service.safe_text import looks_like_formula, spreadsheet_text
-from service.stats.report import COLUMNS, to_csv, to_xlsx
+from service.stats.report import COLUMNS, definition, to_csv, to_xlsx
 from service.stats.schemas import MonthlyReport, ReportColumn
 
 FORMULAS = [
@@ -38,7 +38,10 @@ def report_with_town_names(names: list[str]) -> MonthlyReport:
     ]
     total = {**rows[0], "town_code": "", "town_name": "合计"}
     return MonthlyReport(
-        month="2026-03", columns=[ReportColumn(key=k, heading=h) for k, h in COLUMNS], rows=rows, total=total
+        month="2026-03",
+        columns=[ReportColumn(key=k, heading=h, definition=definition(k)) for k, h in COLUMNS],
+        rows=rows,
+        total=total,
     )
 
 
@@ -47,7 +50,8 @@ def test_csv_cells_that_start_like_a_formula_are_prefixed_with_an_apostrophe() -
 
     rows = list(csv.reader(io.StringIO(to_csv(report).decode("utf-8-sig"), newline="")))
 
-    names = [row[1] for row in rows[1:-1]]
+    table = rows[: rows.index([])]  # the definitions follow a blank line
+    names = [row[1] for row in table[1:-1]]
     assert names == [*("'" + f for f in FORMULAS), "张浦镇"]
     assert rows[1][-1] == "-12.5"  # numbers are not text: unchanged
 

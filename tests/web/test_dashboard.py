@@ -14,11 +14,11 @@ from playwright.sync_api import Page, expect
 from tests.builders import ZHANGPU
 from tests.web.conftest import Web, fits_phone
 
-REPORT_HEADER = "单位代码,单位,纠纷类型代码,纠纷类型,受理数,调解成功数,调解成功率"
+REPORT_HEADER = "单位代码,单位,纠纷类型代码,纠纷类型,登记数,调解成功数,调解成功率"
 
 
 def registered(page: Page) -> int:
-    return int(page.locator("ul.kpis li", has_text="受理").locator("strong").inner_text())
+    return int(page.locator("ul.kpis li", has_text="登记").locator("strong").inner_text())
 
 
 def test_city_coordinator_reads_the_charts_filters_and_downloads_the_monthly_report(web: Web) -> None:
@@ -35,6 +35,15 @@ def test_city_coordinator_reads_the_charts_filters_and_downloads_the_monthly_rep
         expect(charts.nth(i).locator("title").first).not_to_be_empty()
     whole_city = registered(page)
     assert whole_city > 0  # the demo year of cases
+    # Not the MoJ rows' names: flagged and settled, with the definition on hover.
+    criminal = page.locator("#kpi-prevent_criminal")
+    expect(criminal).to_contain_text("有民转刑风险且调解成功")
+    expect(criminal).to_have_attribute("title", re.compile("带民转刑风险标记且调解成功"))
+    expect(page.locator("ul.kpis")).not_to_contain_text("防止民转刑")
+    # The cohort report says what it is, and which report to file instead.
+    expect(page.locator("#report-heading")).to_have_text("案件登记月报（按登记月份统计，反映案件当前状态）")
+    expect(page.locator("#report-not-moj")).to_contain_text("不是向司法局报送的报表")
+    expect(page.locator("#moj-link")).to_have_attribute("href", re.compile(r"^/stats/moj\?month="))
     web.shot(page, "1-city")
 
     # One town, one month: the figures narrow.
