@@ -183,6 +183,8 @@ async def case_list(
     )
     due = await urgent_deadlines(engine, ctx, [c.id for c in listed.items], now=now)
     pages = max(1, -(-listed.total // PAGE_SIZE))
+    if listed.total_is_lower_bound:  # a text search past its counted matches: one page more
+        pages = max(pages, page_no) + 1
     page = Page(request, ctx, session)
     return page.render(
         "cases.html",
