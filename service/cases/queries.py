@@ -632,11 +632,11 @@ _TEXT_KEYS = frozenset({"q_pattern", "q_number", "q_grams", "text_over"})
 
 
 def _text_count(names: frozenset[str], include_court_linked: bool, hide_sensitive: bool) -> sa.Select[Any]:
-    """How many cases ``q`` finds in scope, counted up to TEXT_TOTAL_CAP + 1: more than the cap
-    means "at least the cap" (``list_cases`` says so). Each way (the number, the summary, a
-    party's name) reads its own index with the scope and filters applied to its rows and stops at
-    cap + 1; if no way stopped early the union's count is exact. A case found through two of its
-    parties' names counts once: if that way stopped early the answer is the cap + 1 itself."""
+    """How many cases ``q`` finds in scope, counted up to TEXT_TOTAL_CAP + 1 (``text_over``):
+    more than the cap means "at least the cap" (``list_cases`` says so). Each way (the number,
+    the summary, a party's name) reads its own index with the scope and filters applied to its
+    rows and stops at cap + 1 distinct cases: if a way stopped early, the union holds cap + 1
+    cases or more; if none did, the union's count is exact."""
     rest = names - _TEXT_KEYS
     where = _filters(rest, hide_sensitive)
     visible = _visible(rest, include_court_linked)
@@ -650,23 +650,18 @@ def _text_count(names: frozenset[str], include_court_linked: bool, hide_sensitiv
         grams = sa.func.jiefen_bigrams(sa.bindparam("q_grams", type_=sa.Text))
         in_summary.insert(0, sa.func.jiefen_bigrams(cases.c.summary).op("@>")(grams))
         in_name.insert(0, sa.func.jiefen_bigrams(party.c.name).op("@>")(grams))
-    by_number = sa.select(cases.c.id).where(*where, cases.c.number == sa.bindparam("q_number")).subquery()
-    by_summary = sa.select(cases.c.id).where(*where, *in_summary).limit(over).subquery()
-
-    def by_name() -> sa.Subquery:
-        joined = party.join(cases, cases.c.id == party.c.case_id)
-        return (
-            sa.select(party.c.case_id.label("id"))
-            .select_from(joined)
-            .where(*where, *in_name)
-            .limit(over)
-            .subquery()
-        )
-
-    found = sa.union(*[sa.select(way.c.id) for way in (by_number, by_summary, by_name())]).subquery()
-    names_read = sa.select(sa.func.count()).select_from(by_name()).scalar_subquery()
-    distinct = sa.select(sa.func.count()).select_from(found).scalar_subquery()
-    return sa.select(sa.case((names_read >= over, over), else_=distinct))
+    by_number = sa.select(cases.c.id).where(*where, cases.c.number == sa.bindparam("q_number"))
+    by_summary = sa.select(cases.c.id).where(*where, *in_summary).limit(over)
+    by_name = (
+        sa.select(party.c.case_id.label("id"))
+        .distinct()  # a case found through two of its parties is one case
+        .select_from(party.join(cases, cases.c.id == party.c.case_id))
+        .where(*where, *in_name)
+        .limit(over)
+    )
+    ways = [way.subquery() for way in (by_number, by_summary, by_name)]
+    found = sa.union(*[sa.select(way.c.id) for way in ways]).subquery()
+    return sa.select(sa.func.count()).select_from(found)
 
 
 @cache
