@@ -253,7 +253,15 @@ class CasePublic(CaseSummary):
 
 class CasePage(BaseModel):
     items: list[CaseSummary]
-    total: int
+    total: int = Field(
+        description="how many cases the list holds; with total_is_lower_bound, at least this many "
+        "(a text search, q, counts up to 1000 matches)"
+    )
+    total_is_lower_bound: bool = Field(
+        default=False,
+        description="true when a text search (q) found more than 1000 cases: total is then 1000 and "
+        "means 1000 or more; the pages go on past it",
+    )
     limit: int
     offset: int
 

@@ -406,8 +406,14 @@ async def list_cases(
         referred_from=sender_units(actor, ctx.org) if scope.unit_codes is not None else None,
         within_units=within,
     )
-    rows, total = await queries.list_cases(engine, f, limit=limit, offset=offset)
-    return CasePage(items=[case_summary(r) for r in rows], total=total, limit=limit, offset=offset)
+    rows, total, at_least = await queries.list_cases(engine, f, limit=limit, offset=offset)
+    return CasePage(
+        items=[case_summary(r) for r in rows],
+        total=total,
+        total_is_lower_bound=at_least,
+        limit=limit,
+        offset=offset,
+    )
 
 
 # The court desk takes the gravest cases first.

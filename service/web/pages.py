@@ -183,6 +183,8 @@ async def case_list(
     )
     due = await urgent_deadlines(engine, ctx, [c.id for c in listed.items], now=now)
     pages = max(1, -(-listed.total // PAGE_SIZE))
+    if listed.total_is_lower_bound:  # a search past its counted matches: a next page while pages are full
+        pages = page_no + (1 if len(listed.items) == PAGE_SIZE else 0)
     page = Page(request, ctx, session)
     return page.render(
         "cases.html",
