@@ -22,7 +22,10 @@ Create Date: 2026-12-07 14:10:00
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
 
 from alembic import op
 
@@ -119,22 +122,69 @@ TRANSITION_TABLES = {
     "delete": "OLD TABLE AS old_rows",
 }
 
-# 0029_city's row-level function, for the downgrade.
-ROW_FUNCTION = """
-CREATE FUNCTION jiefen_tally_case() RETURNS trigger LANGUAGE plpgsql AS $$
+
+# A clock's breach moves its case in or out of the overdue count (a case counts once, however many
+# of its clocks breached). As 0029_city, set-based over the statement's old and new rows, but
+# written as joins the planner can hash (0029_city's ``IN (SELECT … FROM touched)`` became a nested
+# loop over the touched cases for each breached clock when the partial index's statistics said
+# "none breached": quadratic in the statement's rows), and the moved cells summed before they
+# are applied.
+def breach_function(event: str) -> str:
+    """``jiefen_tally_deadline_<event>()``: the cases whose breach may have changed (touched), which
+    of them have a breached clock now and which had one before the statement, the difference added
+    to their cells' ``breached``."""
+    touched = {
+        "INSERT": "SELECT DISTINCT case_id FROM new_rows WHERE status = 'breached'",
+        "DELETE": "SELECT DISTINCT case_id FROM old_rows WHERE status = 'breached'",
+        "UPDATE": (
+            "SELECT DISTINCT x.case_id FROM old_rows o JOIN new_rows n ON n.id = o.id,"
+            " LATERAL (VALUES (o.case_id), (n.case_id)) AS x (case_id)"
+            " WHERE (o.status = 'breached') <> (n.status = 'breached') OR o.case_id <> n.case_id"
+        ),
+    }[event]
+    # Before the statement: the breached clocks it did not write, and the breached rows it replaced.
+    unwritten = "" if event == "DELETE" else "AND NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.id = d.id)"
+    replaced = "" if event == "INSERT" else "UNION SELECT case_id FROM old_rows WHERE status = 'breached'"
+    return f"""
+CREATE OR REPLACE FUNCTION jiefen_tally_deadline_{event.lower()}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        PERFORM jiefen_tally_apply((SELECT jsonb_agg(r) FROM jiefen_tally_rows(NEW, 1) r));
-    ELSIF TG_OP = 'DELETE' THEN
-        PERFORM jiefen_tally_apply((SELECT jsonb_agg(r) FROM jiefen_tally_rows(OLD, -1) r));
-    ELSE
-        PERFORM jiefen_tally_apply((SELECT jsonb_agg(r) FROM (
-            SELECT * FROM jiefen_tally_rows(OLD, -1) UNION ALL SELECT * FROM jiefen_tally_rows(NEW, 1)) r));
+    IF NOT EXISTS ({touched}) THEN
+        RETURN NULL;  -- most statements on clocks (a warning, a pause, met) breach nothing
     END IF;
+    PERFORM jiefen_tally_apply((
+        WITH touched AS MATERIALIZED ({touched}),
+        has AS (SELECT DISTINCT d.case_id FROM touched t JOIN deadline d ON d.case_id = t.case_id
+                WHERE d.status = 'breached'),
+        had AS (SELECT d.case_id FROM touched t JOIN deadline d ON d.case_id = t.case_id
+                WHERE d.status = 'breached' {unwritten} {replaced}),
+        moved AS (SELECT t.case_id, (h.case_id IS NOT NULL)::int - (b.case_id IS NOT NULL)::int AS delta
+                  FROM touched t LEFT JOIN has h ON h.case_id = t.case_id
+                  LEFT JOIN had b ON b.case_id = t.case_id)
+        SELECT jsonb_agg(s) FROM (
+            SELECT r.month, r.unit_code, r.dimension, r.value, sum(m.delta) AS breached,
+                0 AS registered, 0 AS settled, 0 AS terminated, 0 AS amount_yuan, 0 AS people,
+                0 AS criminal_cases, 0 AS criminal_people, 0 AS group_cases, 0 AS group_people,
+                0 AS closed, 0 AS close_days
+            FROM moved m JOIN cases ON cases.id = m.case_id, LATERAL jiefen_tally_rows(cases, 1) AS r
+            WHERE m.delta <> 0 AND r.registered <> 0
+            GROUP BY r.month, r.unit_code, r.dimension, r.value) AS s));
     RETURN NULL;
 END
 $$
 """
+
+
+BREACH_FUNCTIONS = [breach_function(event) for event in ("INSERT", "UPDATE", "DELETE")]
+
+
+def city() -> ModuleType:
+    """0029_city, whose functions the downgrade puts back."""
+    path = Path(__file__).with_name("0029_city.py")
+    spec = importlib.util.spec_from_file_location("jiefen_migration_0029_city", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def upgrade() -> None:
@@ -150,6 +200,8 @@ def upgrade() -> None:
             f" REFERENCING {TRANSITION_TABLES[event]}"
             f" FOR EACH STATEMENT EXECUTE FUNCTION jiefen_tally_cases_{event}()"
         )
+    for function in BREACH_FUNCTIONS:
+        op.execute(function)
 
 
 def downgrade() -> None:
@@ -158,7 +210,10 @@ def downgrade() -> None:
     for event in ("insert", "update", "delete"):
         op.execute(f"DROP TRIGGER jiefen_tally_{event} ON cases")
         op.execute(f"DROP FUNCTION jiefen_tally_cases_{event}()")
-    op.execute(ROW_FUNCTION)
+    old = city()
+    for function in old.DEADLINE_FUNCTIONS.values():
+        op.execute(function.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
+    op.execute(old.TRIGGER_FUNCTION)
     old_row = ", ".join(f"OLD.{c}" for c in COUNTED)
     new_row = ", ".join(f"NEW.{c}" for c in COUNTED)
     for event in ("insert", "update", "delete"):
