@@ -124,11 +124,11 @@ TRANSITION_TABLES = {
 
 
 # A clock's breach moves its case in or out of the overdue count (a case counts once, however many
-# of its clocks breached). As 0029_city, set-based over the statement's old and new rows, but
-# written as joins the planner can hash (0029_city's ``IN (SELECT … FROM touched)`` became a nested
-# loop over the touched cases for each breached clock when the partial index's statistics said
-# "none breached": quadratic in the statement's rows), and the moved cells summed before they
-# are applied.
+# of its clocks breached). As 0029_city, set-based over the statement's old and new rows, but each
+# touched case looks up its own clocks and its own row by index (0029_city's ``IN (SELECT … FROM
+# touched)`` and joins became nested loops over all touched cases for each breached clock when the
+# partial index's statistics said "none breached": quadratic in the statement's rows, 19 s for
+# 10,000 clocks breached by one statement), and the moved cells are summed before they are applied.
 def breach_function(event: str) -> str:
     """``jiefen_tally_deadline_<event>()``: the cases whose breach may have changed (touched), which
     of them have a breached clock now and which had one before the statement, the difference added
@@ -142,9 +142,13 @@ def breach_function(event: str) -> str:
             " WHERE (o.status = 'breached') <> (n.status = 'breached') OR o.case_id <> n.case_id"
         ),
     }[event]
-    # Before the statement: the breached clocks it did not write, and the breached rows it replaced.
-    unwritten = "" if event == "DELETE" else "AND NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.id = d.id)"
-    replaced = "" if event == "INSERT" else "UNION SELECT case_id FROM old_rows WHERE status = 'breached'"
+    # Before the statement: a breached clock it did not write, or a breached row it replaced.
+    unwritten = "" if event == "DELETE" else "AND d.id NOT IN (SELECT id FROM new_rows)"
+    replaced = (
+        ""
+        if event == "INSERT"
+        else "OR t.case_id IN (SELECT case_id FROM old_rows WHERE status = 'breached')"
+    )
     return f"""
 CREATE OR REPLACE FUNCTION jiefen_tally_deadline_{event.lower()}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -153,19 +157,20 @@ BEGIN
     END IF;
     PERFORM jiefen_tally_apply((
         WITH touched AS MATERIALIZED ({touched}),
-        has AS (SELECT DISTINCT d.case_id FROM touched t JOIN deadline d ON d.case_id = t.case_id
-                WHERE d.status = 'breached'),
-        had AS (SELECT d.case_id FROM touched t JOIN deadline d ON d.case_id = t.case_id
-                WHERE d.status = 'breached' {unwritten} {replaced}),
-        moved AS (SELECT t.case_id, (h.case_id IS NOT NULL)::int - (b.case_id IS NOT NULL)::int AS delta
-                  FROM touched t LEFT JOIN has h ON h.case_id = t.case_id
-                  LEFT JOIN had b ON b.case_id = t.case_id)
+        moved AS (
+            SELECT t.case_id,
+                EXISTS (SELECT 1 FROM deadline d WHERE d.case_id = t.case_id AND d.status = 'breached')::int
+                - (EXISTS (SELECT 1 FROM deadline d WHERE d.case_id = t.case_id AND d.status = 'breached'
+                           {unwritten}) {replaced})::int AS delta
+            FROM touched t)
         SELECT jsonb_agg(s) FROM (
             SELECT r.month, r.unit_code, r.dimension, r.value, sum(m.delta) AS breached,
                 0 AS registered, 0 AS settled, 0 AS terminated, 0 AS amount_yuan, 0 AS people,
                 0 AS criminal_cases, 0 AS criminal_people, 0 AS group_cases, 0 AS group_people,
                 0 AS closed, 0 AS close_days
-            FROM moved m JOIN cases ON cases.id = m.case_id, LATERAL jiefen_tally_rows(cases, 1) AS r
+            FROM moved m,
+                LATERAL (SELECT c FROM cases c WHERE c.id = m.case_id LIMIT 1) AS x,
+                LATERAL jiefen_tally_rows(x.c, 1) AS r
             WHERE m.delta <> 0 AND r.registered <> 0
             GROUP BY r.month, r.unit_code, r.dimension, r.value) AS s));
     RETURN NULL;
