@@ -69,3 +69,20 @@ async def service_database(admin: str, name: str) -> tuple[AsyncEngine, AppConte
     await sign_trail(engine, now=clock.now())  # as `jiefen migrate`: the key's fingerprint
     await sync_units(engine, ctx.org)
     return engine, ctx
+
+
+@contextlib.asynccontextmanager
+async def tally_off(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """A bulk load with the statistics tally's triggers on ``cases`` and ``deadline`` off
+    (migrations 0029_city, 0034_tally_triggers), the tally recounted once afterwards by
+    ``jiefen_tally_rebuild()``, as a restore would: a load of a million rows is one statement the
+    triggers were not made for, and a recount costs seconds."""
+    for table in ("cases", "deadline"):
+        await conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+    try:
+        yield
+    finally:
+        for table in ("cases", "deadline"):
+            await conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+    if await conn.fetchval("SELECT to_regproc('jiefen_tally_rebuild') IS NOT NULL"):
+        await conn.execute("SELECT jiefen_tally_rebuild()")

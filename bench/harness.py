@@ -50,7 +50,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import httpx
 
-from bench.common import asyncpg_url, sqlalchemy_url, throwaway_database
+from bench.common import asyncpg_url, sqlalchemy_url, tally_off, throwaway_database
 from bench.load import CREATE_BODY, percentile
 from bench.moj import moj_part
 
@@ -356,43 +356,50 @@ async def load_background(dsn: str, ctx: Any, cases: int, now: datetime) -> None
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("SET synchronous_commit = off")  # loading only
-        await conn.execute(
-            BACKGROUND, now, cases, villages, [towns[v] for v in villages], len(villages), triage_json(ctx)
-        )
-        # LIST_STATION_CASES more at the listed station (ids after the background's), so that
-        # it holds the same number of cases in every run.
-        town = towns[LIST_STATION]
-        await conn.execute(
-            BACKGROUND.replace("SELECT g, 'KS-B-'", "SELECT $7::int + g, 'KS-L-'"),
-            now,
-            LIST_STATION_CASES,
-            [LIST_STATION],
-            [town],
-            1,
-            triage_json(ctx),
-            cases,
-        )
-        await conn.execute(
-            "SELECT setval(pg_get_serial_sequence('cases', 'id'), $1)", cases + LIST_STATION_CASES
-        )
-        await conn.execute(
-            """
-            INSERT INTO case_event (case_id, seq, at, kind, actor, actor_role, actor_unit_code, to_state,
-                to_unit_code, payload)
-            SELECT id, 1, created_at, 'created', 'bench', 'mediator', unit_code, 'mediating', unit_code,
-                '{}'::jsonb
-            FROM cases
-            """
-        )
-        await conn.execute(
-            """
-            INSERT INTO deadline (case_id, kind, unit_code, status, started_at, due_at, warn_at, warnings,
-                extensions)
-            SELECT id, 'people_mediation', unit_code, 'active', created_at, created_at + interval '30 days',
-                NULL, '[]'::jsonb, '[]'::jsonb
-            FROM cases
-            """
-        )
+        async with tally_off(conn):
+            await conn.execute(
+                BACKGROUND,
+                now,
+                cases,
+                villages,
+                [towns[v] for v in villages],
+                len(villages),
+                triage_json(ctx),
+            )
+            # LIST_STATION_CASES more at the listed station (ids after the background's), so that
+            # it holds the same number of cases in every run.
+            town = towns[LIST_STATION]
+            await conn.execute(
+                BACKGROUND.replace("SELECT g, 'KS-B-'", "SELECT $7::int + g, 'KS-L-'"),
+                now,
+                LIST_STATION_CASES,
+                [LIST_STATION],
+                [town],
+                1,
+                triage_json(ctx),
+                cases,
+            )
+            await conn.execute(
+                "SELECT setval(pg_get_serial_sequence('cases', 'id'), $1)", cases + LIST_STATION_CASES
+            )
+            await conn.execute(
+                """
+                INSERT INTO case_event (case_id, seq, at, kind, actor, actor_role, actor_unit_code, to_state,
+                    to_unit_code, payload)
+                SELECT id, 1, created_at, 'created', 'bench', 'mediator', unit_code, 'mediating', unit_code,
+                    '{}'::jsonb
+                FROM cases
+                """
+            )
+            await conn.execute(
+                """
+                INSERT INTO deadline (case_id, kind, unit_code, status, started_at, due_at, warn_at, warnings,
+                    extensions)
+                SELECT id, 'people_mediation', unit_code, 'active', created_at, created_at + interval '30 days',
+                    NULL, '[]'::jsonb, '[]'::jsonb
+                FROM cases
+                """
+            )
         await conn.execute("ANALYZE")
     finally:
         await conn.close()

@@ -34,7 +34,7 @@ from typing import Any
 
 import asyncpg
 
-from bench.common import asyncpg_url, service_database, throwaway_database
+from bench.common import asyncpg_url, service_database, tally_off, throwaway_database
 from workflows.org import Channel, UnitKind
 
 NOW = datetime(2026, 1, 15, 2, 0, tzinfo=UTC)
@@ -62,33 +62,34 @@ async def load(url: str, cases: int, people_units: list[str], police: list[str],
     try:
         await conn.execute("SET synchronous_commit = off")
         await conn.execute("SET maintenance_work_mem = '256MB'")
-        await conn.execute(
-            """
-            INSERT INTO cases (id, number, dispute_type, summary, location_code, amount_yuan, people_involved,
-                flag_cross_area, flag_criminal_risk, flag_group_dispute, flag_repeat_petition, source, risk,
-                unit_code, tier, channel, state, returns_to_code, court_linked, triage, registered_by,
-                registered_unit_code, version, created_at, updated_at)
-            SELECT g, 'KS-' || lpad(g::text, 8, '0'), ($6::text[])[1 + g % cardinality($6::text[])],
-                '纠纷 (benchmark)', u.code, 5000, 1 + g % 5,
-                false, false, false, false,
-                CASE WHEN g % 20 = 3 THEN 'court' ELSE ($7::text[])[1 + g % cardinality($7::text[])] END,
-                'green', u.code, 'village', CASE WHEN g % 20 = 7 THEN 'administrative' ELSE 'people' END,
-                'closed', NULL, g % 20 = 3, '{"rule": "bench", "reasons": []}'::jsonb, 'bench', u.code, 8,
-                $1::timestamptz + ((g - 1)::float8 / $3) * ($2::timestamptz - $1::timestamptz), $2::timestamptz
-            FROM generate_series(1, $3) AS g
-            CROSS JOIN LATERAL (
-                SELECT CASE WHEN g % 20 = 7 THEN ($5::text[])[1 + g % cardinality($5::text[])]
-                            ELSE ($4::text[])[1 + (g / 20) % cardinality($4::text[])] END AS code
-            ) u
-            """,
-            START,
-            END,
-            cases,
-            people_units,
-            police,
-            TYPES,
-            SOURCES,
-        )
+        async with tally_off(conn):
+            await conn.execute(
+                """
+                INSERT INTO cases (id, number, dispute_type, summary, location_code, amount_yuan, people_involved,
+                    flag_cross_area, flag_criminal_risk, flag_group_dispute, flag_repeat_petition, source, risk,
+                    unit_code, tier, channel, state, returns_to_code, court_linked, triage, registered_by,
+                    registered_unit_code, version, created_at, updated_at)
+                SELECT g, 'KS-' || lpad(g::text, 8, '0'), ($6::text[])[1 + g % cardinality($6::text[])],
+                    '纠纷 (benchmark)', u.code, 5000, 1 + g % 5,
+                    false, false, false, false,
+                    CASE WHEN g % 20 = 3 THEN 'court' ELSE ($7::text[])[1 + g % cardinality($7::text[])] END,
+                    'green', u.code, 'village', CASE WHEN g % 20 = 7 THEN 'administrative' ELSE 'people' END,
+                    'closed', NULL, g % 20 = 3, '{"rule": "bench", "reasons": []}'::jsonb, 'bench', u.code, 8,
+                    $1::timestamptz + ((g - 1)::float8 / $3) * ($2::timestamptz - $1::timestamptz), $2::timestamptz
+                FROM generate_series(1, $3) AS g
+                CROSS JOIN LATERAL (
+                    SELECT CASE WHEN g % 20 = 7 THEN ($5::text[])[1 + g % cardinality($5::text[])]
+                                ELSE ($4::text[])[1 + (g / 20) % cardinality($4::text[])] END AS code
+                ) u
+                """,
+                START,
+                END,
+                cases,
+                people_units,
+                police,
+                TYPES,
+                SOURCES,
+            )
         await conn.execute("SELECT setval(pg_get_serial_sequence('cases', 'id'), $1)", cases)
         # (seq, trigger, which cases, after how long, from which unit, payload): one statement each.
         event = """

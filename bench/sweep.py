@@ -20,7 +20,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.common import asyncpg_url, service_database, throwaway_database
+from bench.common import asyncpg_url, service_database, tally_off, throwaway_database
 from service.sweep import sweep
 from workflows.org import UnitKind
 
@@ -32,48 +32,49 @@ async def load(url: str, cases: int, due: int, villages: list[str], towns: dict[
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("SET synchronous_commit = off")  # loading only; the sweep runs normally
-        await conn.execute(
-            """
-            INSERT INTO cases (id, number, dispute_type, summary, location_code, amount_yuan, people_involved,
-                flag_cross_area, flag_criminal_risk, flag_group_dispute, flag_repeat_petition, source, risk,
-                unit_code, tier, channel, state, returns_to_code, court_linked, triage, registered_by,
-                registered_unit_code, version, created_at, updated_at)
-            SELECT g, 'KS-2026-' || lpad(g::text, 7, '0'), 'NEIGHBOUR', '邻里纠纷 (benchmark)', v.code, 3000, 2,
-                false, false, false, false, 'application', 'green', v.code, 'village', 'people', 'assigned',
-                v.town, false, '{"rule": "bench", "reasons": []}'::jsonb, 'bench', v.code, 1, $1, $1
-            FROM generate_series(1, $2) AS g
-            JOIN (SELECT code, town, row_number() OVER () - 1 AS i
-                  FROM unnest($3::text[], $4::text[]) AS u(code, town)) v ON v.i = g % $5
-            """,
-            NOW,
-            cases,
-            villages,
-            [towns[v] for v in villages],
-            len(villages),
-        )
-        await conn.execute("SELECT setval(pg_get_serial_sequence('cases', 'id'), $1)", cases)
-        await conn.execute(
-            """
-            INSERT INTO case_event (case_id, seq, at, kind, actor, actor_role, actor_unit_code, to_state,
-                to_unit_code, payload)
-            SELECT id, 1, $1, 'created', 'bench', 'mediator', unit_code, 'assigned', unit_code, '{}'::jsonb
-            FROM cases
-            """,
-            NOW,
-        )
-        # Every open case has a running clock; the first `due` of them are already past due.
-        await conn.execute(
-            """
-            INSERT INTO deadline (case_id, kind, unit_code, status, started_at, due_at, warn_at, warnings,
-                extensions)
-            SELECT id, 'acceptance', unit_code, 'active', $1::timestamptz,
-                CASE WHEN id <= $2 THEN $1::timestamptz + interval '3 days' ELSE $1::timestamptz + interval '30 days' END,
-                NULL, '[]'::jsonb, '[]'::jsonb
-            FROM cases
-            """,
-            NOW,
-            due,
-        )
+        async with tally_off(conn):
+            await conn.execute(
+                """
+                INSERT INTO cases (id, number, dispute_type, summary, location_code, amount_yuan, people_involved,
+                    flag_cross_area, flag_criminal_risk, flag_group_dispute, flag_repeat_petition, source, risk,
+                    unit_code, tier, channel, state, returns_to_code, court_linked, triage, registered_by,
+                    registered_unit_code, version, created_at, updated_at)
+                SELECT g, 'KS-2026-' || lpad(g::text, 7, '0'), 'NEIGHBOUR', '邻里纠纷 (benchmark)', v.code, 3000, 2,
+                    false, false, false, false, 'application', 'green', v.code, 'village', 'people', 'assigned',
+                    v.town, false, '{"rule": "bench", "reasons": []}'::jsonb, 'bench', v.code, 1, $1, $1
+                FROM generate_series(1, $2) AS g
+                JOIN (SELECT code, town, row_number() OVER () - 1 AS i
+                      FROM unnest($3::text[], $4::text[]) AS u(code, town)) v ON v.i = g % $5
+                """,
+                NOW,
+                cases,
+                villages,
+                [towns[v] for v in villages],
+                len(villages),
+            )
+            await conn.execute("SELECT setval(pg_get_serial_sequence('cases', 'id'), $1)", cases)
+            await conn.execute(
+                """
+                INSERT INTO case_event (case_id, seq, at, kind, actor, actor_role, actor_unit_code, to_state,
+                    to_unit_code, payload)
+                SELECT id, 1, $1, 'created', 'bench', 'mediator', unit_code, 'assigned', unit_code, '{}'::jsonb
+                FROM cases
+                """,
+                NOW,
+            )
+            # Every open case has a running clock; the first `due` of them are already past due.
+            await conn.execute(
+                """
+                INSERT INTO deadline (case_id, kind, unit_code, status, started_at, due_at, warn_at, warnings,
+                    extensions)
+                SELECT id, 'acceptance', unit_code, 'active', $1::timestamptz,
+                    CASE WHEN id <= $2 THEN $1::timestamptz + interval '3 days' ELSE $1::timestamptz + interval '30 days' END,
+                    NULL, '[]'::jsonb, '[]'::jsonb
+                FROM cases
+                """,
+                NOW,
+                due,
+            )
         await conn.execute("ANALYZE")
     finally:
         await conn.close()

@@ -114,3 +114,45 @@ async def test_list_totals_from_the_tally_equal_the_cases_counted(
         assert total == expected, f
         totals.append(total)
     assert totals[0] == 11 and totals[1] == 7 and all(totals)
+
+
+async def test_statements_of_many_rows_move_the_tally_as_a_recount(
+    client: httpx.AsyncClient, auth: Any, db: Backend, frozen_clock: FrozenClock
+) -> None:
+    """One statement inserting, changing or deleting many cases at once (an import, the sweep
+    escalating thousands in one statement) moves the tally by the sum of its rows: the triggers
+    (migration 0034_tally_triggers) run once per statement over its old and new rows."""
+    await a_busy_history(client, auth, frozen_clock, db)
+    statements = [
+        # Every case again under another id and number: one INSERT of eleven rows.
+        "CREATE TEMP TABLE copies AS SELECT * FROM cases",
+        "UPDATE copies SET id = id + 100000, number = number || '-copy'",
+        "INSERT INTO cases SELECT * FROM copies",
+        # Counted columns of half of them changed in one UPDATE; a column no figure reads in another.
+        "UPDATE cases SET amount_yuan = coalesce(amount_yuan, 0) + 100, people_involved = people_involved + 1,"
+        " flag_group_dispute = NOT flag_group_dispute WHERE id % 2 = 0",
+        "UPDATE cases SET summary = summary || ' (edited)'",
+        # Every running clock breached by one statement, then the copies deleted by one.
+        "UPDATE deadline SET status = 'breached' WHERE status = 'active'",
+        # Breached clocks added to every third case, and taken away again, one statement each.
+        "INSERT INTO deadline (case_id, kind, unit_code, status, started_at, due_at, warnings, extensions)"
+        " SELECT id, 'acceptance', unit_code, 'breached', created_at, created_at, '[]', '[]' FROM cases"
+        " WHERE id % 3 = 0",
+        "DELETE FROM deadline WHERE kind = 'acceptance' AND status = 'breached' AND case_id % 3 = 0"
+        " AND NOT EXISTS (SELECT 1 FROM deadline_action a WHERE a.deadline_id = deadline.id)",
+        "DELETE FROM cases WHERE id > 100000",
+    ]
+    registered = []
+    async with db.engine.begin() as conn:
+        for statement in statements:
+            await conn.execute(sa.text(statement))
+            kept = [tuple(r) for r in await conn.execute(sa.text(TALLY))]
+            if db.name != "postgresql":
+                assert kept == []  # the embedded default counts from the cases directly
+                continue
+            await conn.execute(sa.text("SELECT jiefen_tally_rebuild()"))
+            recounted = [tuple(r) for r in await conn.execute(sa.text(TALLY))]
+            assert kept == recounted, (statement, set(kept) - set(recounted), set(recounted) - set(kept))
+            registered.append(sum(r[4] for r in kept if r[2] == "tier"))
+    if db.name == "postgresql":
+        assert registered == [11, 11, 22, 22, 22, 22, 22, 22, 11]
