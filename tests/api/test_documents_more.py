@@ -162,6 +162,17 @@ async def test_the_acceptance_register_and_the_rights_notice_apply_once_accepted
         await fetch(client, mediator, await make(client, mediator, case, "rights_notice", "docx"))
     )
     assert_all_in(word, "人民调解权利义务告知书", notice["number"], "李堃", "王芳、陈静", "2026年3月2日")
+    word = docx_text(
+        await fetch(client, mediator, await make(client, mediator, case, "acceptance_register", "docx"))
+    )
+    assert_all_in(
+        word,
+        "人民调解受理登记表",
+        register["number"],
+        "被申请人：李堃",
+        "受理日期：2026年3月2日",
+        "王芳、陈静",
+    )
 
 
 def session_body(case: dict[str, Any], mediator_id: int, **overrides: Any) -> dict[str, Any]:
@@ -321,6 +332,16 @@ async def test_an_oral_agreement_has_its_register_and_its_follow_up_its_record(
         await fetch(client, mediator, await make(client, mediator, case, "follow_up_record", "docx"))
     )
     assert_all_in(word, "人民调解回访记录", follow_up["number"], "已全部履行", "2026年3月2日")
+    word = docx_text(
+        await fetch(client, mediator, await make(client, mediator, case, "oral_agreement_register", "docx"))
+    )
+    assert_all_in(
+        word,
+        "口头调解协议登记表",
+        register["number"],
+        "李堃当场向王秀英支付维修费人民币1500元",
+        "协议达成日期：2026年3月2日",
+    )
 
 
 async def test_the_written_agreement_names_its_mediator_and_the_parties_apply_jointly_for_confirmation(
