@@ -321,43 +321,31 @@ def config_check() -> None:
     for warning in warnings:
         typer.echo(f"WARNING: {warning}", err=True)
     typer.echo("calendars: OK" if not warnings else "calendars: INCOMPLETE (see warnings above)")
+    from service.config.case_file import load_case_file_rules
     from service.config.numbering import load_numbering
+    from service.config.screening import load_screening_policy
+    from service.documents.render import TemplateError, load_templates
+
+    def loaded(load: Callable[[Path], T], path: Path) -> T:
+        try:
+            return load(path)
+        except (ConfigError, TemplateError) as exc:
+            typer.echo(f"Configuration is invalid:\n{exc}", err=True)
+            raise typer.Exit(2) from exc
 
     numbers = settings.config_dir / "numbering.yaml"
-    try:
-        numbering = load_numbering(numbers, ctx.org)
-    except ConfigError as exc:
-        typer.echo(f"Configuration is invalid:\n{exc}", err=True)
-        raise typer.Exit(2) from exc
+    numbering = loaded(lambda path: load_numbering(path, ctx.org), numbers)
     typer.echo(
         f"numbering: {len(numbering.kinds)} kinds, {len(numbering.units)} unit prefixes OK ({numbers})"
     )
-    from service.config.case_file import load_case_file_rules
-
     file_rules_path = settings.config_dir / "case_file.yaml"
-    try:
-        file_rules = load_case_file_rules(file_rules_path)
-    except ConfigError as exc:
-        typer.echo(f"Configuration is invalid:\n{exc}", err=True)
-        raise typer.Exit(2) from exc
+    file_rules = loaded(load_case_file_rules, file_rules_path)
     typer.echo(f"case file: {len(file_rules.items)} items OK ({file_rules_path})")
-    from service.documents.render import TemplateError, load_templates
-
     documents = settings.config_dir / "documents"
-    try:
-        templates = load_templates(documents)
-    except TemplateError as exc:
-        typer.echo(f"Configuration is invalid:\n{exc}", err=True)
-        raise typer.Exit(2) from exc
+    templates = loaded(load_templates, documents)
     typer.echo(f"documents: {len(templates.compiled)} templates OK ({documents})")
-    from service.config.screening import load_screening_policy
-
     screening_path = settings.config_dir / "screening.yaml"
-    try:
-        screening = load_screening_policy(screening_path)
-    except ConfigError as exc:
-        typer.echo(f"Configuration is invalid:\n{exc}", err=True)
-        raise typer.Exit(2) from exc
+    screening = loaded(load_screening_policy, screening_path)
     typer.echo(f"screening: {len(screening.periods)} unit kinds owe rounds OK ({screening_path})")
 
 
